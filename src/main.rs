@@ -1,0 +1,163 @@
+//! The `copybench` command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use copybench::size::parse_size;
+use copybench::summary::{self, RunPlan};
+use copybench::{
+    Batch, Config, Error, Experiment, Shape, StrategyKind, TransportKind, Verify, WorkloadKind,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "copybench",
+    version,
+    about = "What it costs to hand a message to a Linux TCP socket: two-copy, one-copy, zero-copy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one experiment (one cell) and print what it measured.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// How the sender hands a message to the socket.
+    #[arg(long, value_enum, default_value = "one-copy")]
+    strategy: StrategyKind,
+    /// Where the bytes go.
+    #[arg(long, value_enum, default_value = "loopback")]
+    transport: TransportKind,
+    /// rr: request/response with round-trip latency; stream: one-way throughput.
+    #[arg(long, value_enum, default_value = "stream")]
+    workload: WorkloadKind,
+    /// Bytes per field, 1 B to 64 MiB; binary suffixes (64, 4K, 64KiB, 1M).
+    #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = parse_size)]
+    field_size: usize,
+    /// Fields per message, 1 to 1023, each separately allocated.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    fields: usize,
+    /// Client threads, 1 to 1024, each with its own connection and server thread.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds run first and not counted.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    warmup: f64,
+    /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
+    #[arg(long, value_name = "N")]
+    messages: Option<u64>,
+    /// SO_SNDBUF in bytes (kernel default if unset).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    sndbuf: Option<usize>,
+    /// SO_RCVBUF in bytes (kernel default if unset).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    rcvbuf: Option<usize>,
+    /// Messages in each sender's pool (default: about 4 MiB worth, 2 to 64).
+    #[arg(long, value_name = "N")]
+    pool: Option<usize>,
+    /// Check every byte of every message instead of a sample.
+    #[arg(long)]
+    full_verify: bool,
+    /// Timeout of every blocking socket call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    timeout: f64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
+    let ok = v.is_finite() && if allow_zero { v >= 0.0 } else { v > 0.0 } && v <= 86_400.0;
+    if !ok {
+        let range = if allow_zero {
+            "0 to 86400"
+        } else {
+            "more than 0, at most 86400"
+        };
+        return Err(Error::usage(format!("{flag} {v}: must be {range} seconds")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let shape = Shape {
+        fields: args.fields,
+        field_size: args.field_size,
+    };
+    let mut cfg = Config::new(args.strategy, args.transport, args.workload, shape);
+    cfg.threads = args.threads;
+    cfg.pool_slots = args.pool;
+    cfg.verify = if args.full_verify {
+        Verify::Full
+    } else {
+        Verify::Sampled
+    };
+    cfg.transport.sndbuf = args.sndbuf;
+    cfg.transport.rcvbuf = args.rcvbuf;
+    cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
+    let duration = seconds("--duration", args.duration, false)?;
+    let warmup = seconds("--warmup", args.warmup, true)?;
+    if args.messages == Some(0) {
+        return Err(Error::usage("--messages 0: must be at least 1").into());
+    }
+    cfg.validate()?;
+
+    let mut exp = Experiment::start(&cfg)?;
+    if !warmup.is_zero() {
+        exp.run(Batch::Duration(warmup))?;
+    }
+    let batch = args
+        .messages
+        .map_or(Batch::Duration(duration), Batch::Messages);
+    let report = exp.run(batch)?;
+    exp.stop()?;
+    let plan = RunPlan {
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
+        messages: args.messages,
+    };
+    if args.json {
+        println!("{}", summary::to_json(&cfg, &plan, &report));
+    } else {
+        print!("{}", summary::to_table(&cfg, &plan, &report));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line naming the flag and what it accepts; no usage dump.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
+            eprintln!("copybench: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! How a sender hands one message to a connected socket.
+//!
+//! One trait, three implementations. Drivers, counters and reports talk to
+//! [`Strategy`] only; nothing outside this module branches on which one runs.
+//! A [`Sender`] owns a pool of pre-filled messages and a strategy, and asks
+//! the strategy before it rewrites a pool slot, which is where zero-copy waits
+//! for the kernel to let go of the slot's buffers.
+
+mod completions;
+mod one_copy;
+mod two_copy;
+mod zero_copy;
+
+pub use completions::{Completions, RangeError};
+pub use one_copy::OneCopy;
+pub use two_copy::TwoCopy;
+pub use zero_copy::ZeroCopy;
+
+use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::message::{Message, Shape};
+
+/// The strategies copybench knows, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    TwoCopy,
+    OneCopy,
+    ZeroCopy,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 3] = [
+        StrategyKind::TwoCopy,
+        StrategyKind::OneCopy,
+        StrategyKind::ZeroCopy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::TwoCopy => "two-copy",
+            StrategyKind::OneCopy => "one-copy",
+            StrategyKind::ZeroCopy => "zero-copy",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<StrategyKind> {
+        StrategyKind::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// A fresh strategy for one connection.
+    pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
+        match self {
+            StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
+            StrategyKind::OneCopy => Box::new(OneCopy),
+            StrategyKind::ZeroCopy => Box::new(ZeroCopy::default()),
+        }
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Zero-copy bookkeeping of one or more senders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ZeroCopyStats {
+    /// `sendmsg(MSG_ZEROCOPY)` calls that took data.
+    pub sends: u64,
+    /// Sends whose completion arrived.
+    pub completions: u64,
+    /// Completions the kernel flagged `SO_EE_CODE_ZEROCOPY_COPIED`: it copied after all.
+    pub copied: u64,
+    /// `ENOBUFS` answers (optmem exhausted), each followed by a reap and a retry.
+    pub enobufs: u64,
+}
+
+impl ZeroCopyStats {
+    pub fn add(&mut self, o: &ZeroCopyStats) {
+        self.sends += o.sends;
+        self.completions += o.completions;
+        self.copied += o.copied;
+        self.enobufs += o.enobufs;
+    }
+
+    pub fn delta(&self, since: &ZeroCopyStats) -> ZeroCopyStats {
+        ZeroCopyStats {
+            sends: self.sends - since.sends,
+            completions: self.completions - since.completions,
+            copied: self.copied - since.copied,
+            enobufs: self.enobufs - since.enobufs,
+        }
+    }
+
+    /// Share of completions the kernel copied, when there were any.
+    pub fn copied_share(&self) -> Option<f64> {
+        (self.completions > 0).then(|| self.copied as f64 / self.completions as f64)
+    }
+}
+
+/// Why a send failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(
+        "the socket refuses SO_ZEROCOPY ({0}); zero-copy needs a TCP socket on Linux 4.14 or later"
+    )]
+    ZeroCopyRefused(io::Error),
+    #[error("send timed out after {0:?}: the peer stopped reading")]
+    TimedOut(Duration),
+    #[error("zero-copy completions for {in_flight} sends did not arrive within {waited:?}")]
+    CompletionsLate { in_flight: u64, waited: Duration },
+    #[error("the error queue reported a socket error: {0}")]
+    Queued(io::Error),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// One way of sending a message. A strategy is made per connection and used
+/// by the one thread that owns that connection.
+pub trait Strategy: Send {
+    /// Called once on the connected socket, before the first send. Zero-copy
+    /// enables `SO_ZEROCOPY` here, so a socket that refuses it fails up front.
+    fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError>;
+
+    /// Called before the sender rewrites the buffers of the message it last
+    /// sent from `slot`; returns once the kernel no longer reads them, or
+    /// fails at `deadline`. Copying strategies return at once.
+    fn reclaim(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        slot: usize,
+        deadline: Instant,
+    ) -> Result<(), SendError>;
+
+    /// Sends the whole of `msg` (from pool slot `slot`), however many calls that takes.
+    fn send(&mut self, fd: BorrowedFd<'_>, msg: &Message, slot: usize) -> Result<(), SendError>;
+
+    /// Called at the end of a batch and before the connection closes: waits,
+    /// until `deadline` at most, for every send still held by the kernel.
+    fn drain(&mut self, fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), SendError>;
+
+    /// Zero-copy bookkeeping so far; `None` for strategies that copy.
+    fn zerocopy(&self) -> Option<ZeroCopyStats>;
+}
+
+/// Maps a failed send call to the error a user reads: a blocking socket
+/// answers `EAGAIN` when its send timeout expires.
+fn send_failed(fd: BorrowedFd<'_>, e: io::Error) -> SendError {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        let timeout = socket2::SockRef::from(&fd).write_timeout().ok().flatten();
+        SendError::TimedOut(timeout.unwrap_or_default())
+    } else {
+        SendError::Io(e)
+    }
+}
+
+/// Calls `sendmsg` until every byte of `bufs` is written, advancing over
+/// partial writes. `on_call` sees the outcome of every call but `EINTR`; an
+/// error it returns ends the send, `Ok` after a failed call means "retry".
+fn send_all(
+    fd: BorrowedFd<'_>,
+    mut bufs: &mut [IoSlice<'_>],
+    flags: libc::c_int,
+    mut on_call: impl FnMut(io::Result<usize>) -> Result<(), SendError>,
+) -> Result<(), SendError> {
+    while !bufs.is_empty() {
+        match crate::sys::sendmsg(fd, bufs, flags | libc::MSG_NOSIGNAL) {
+            Ok(n) => {
+                on_call(Ok(n))?;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => on_call(Err(e))?,
+        }
+    }
+    Ok(())
+}
+
+/// A pool of messages and the strategy that sends them over one connection.
+pub struct Sender {
+    strategy: Box<dyn Strategy>,
+    pool: Vec<Message>,
+    next_seq: u64,
+    refill_on_reuse: bool,
+    timeout: Duration,
+}
+
+impl Sender {
+    /// `slots` pre-filled messages; the fill happens here, before anything is measured.
+    pub fn new(kind: StrategyKind, shape: Shape, slots: usize, timeout: Duration) -> Sender {
+        Sender {
+            strategy: kind.build(shape),
+            pool: (0..slots.max(1) as u32)
+                .map(|s| Message::new(shape, s))
+                .collect(),
+            next_seq: 0,
+            refill_on_reuse: false,
+            timeout,
+        }
+    }
+
+    /// Test-only pressure: rewrite a slot's fields with a new pattern each
+    /// time it is reused, so early reuse shows up as corruption at the receiver.
+    pub fn refill_on_reuse(mut self, on: bool) -> Sender {
+        self.refill_on_reuse = on;
+        self
+    }
+
+    pub fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
+        self.strategy.prepare(fd)
+    }
+
+    /// Sends the next message of the sequence with header `flags`.
+    pub fn send_next(&mut self, fd: BorrowedFd<'_>, flags: u32) -> Result<u64, SendError> {
+        let seq = self.next_seq;
+        let slots = self.pool.len() as u64;
+        let slot = (seq % slots) as usize;
+        if seq >= slots {
+            self.strategy
+                .reclaim(fd, slot, Instant::now() + self.timeout)?;
+            if self.refill_on_reuse {
+                self.pool[slot].refill((seq / slots) as u32);
+            }
+        }
+        let msg = &mut self.pool[slot];
+        msg.stamp(seq, flags);
+        self.strategy.send(fd, msg, slot)?;
+        self.next_seq += 1;
+        Ok(seq)
+    }
+
+    pub fn drain(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
+        self.strategy.drain(fd, Instant::now() + self.timeout)
+    }
+
+    pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
+        self.strategy.zerocopy()
+    }
+
+    pub fn pool_bytes(&self) -> usize {
+        self.pool.iter().map(Message::len).sum()
+    }
+}

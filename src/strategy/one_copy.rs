@@ -1,0 +1,36 @@
+//! `one-copy`: `sendmsg` with one iovec per piece (header, each field); the
+//! kernel gathers straight from the fields, so no user-space copy is made.
+
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
+
+use super::{send_all, send_failed, SendError, Strategy, ZeroCopyStats};
+use crate::message::Message;
+
+pub struct OneCopy;
+
+impl Strategy for OneCopy {
+    fn prepare(&mut self, _: BorrowedFd<'_>) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    fn reclaim(&mut self, _: BorrowedFd<'_>, _: usize, _: Instant) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    fn send(&mut self, fd: BorrowedFd<'_>, msg: &Message, _slot: usize) -> Result<(), SendError> {
+        msg.with_io_slices(|bufs| {
+            send_all(fd, bufs, 0, |res| {
+                res.map(drop).map_err(|e| send_failed(fd, e))
+            })
+        })
+    }
+
+    fn drain(&mut self, _: BorrowedFd<'_>, _: Instant) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    fn zerocopy(&self) -> Option<ZeroCopyStats> {
+        None
+    }
+}
