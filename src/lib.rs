@@ -19,6 +19,7 @@
 
 pub mod counters;
 pub mod error;
+pub mod host;
 pub mod message;
 pub mod netns;
 pub mod recv;

@@ -26,6 +26,12 @@ struct Cli {
 enum Command {
     /// Run one experiment (one cell) and print what it measured.
     Run(RunArgs),
+    /// Show this host's facts and capabilities, and how to fix what is missing.
+    Doctor {
+        /// Print the facts as JSON (the sweep's env.json) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -49,10 +55,20 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
     /// Measured seconds (after the warm-up).
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 5.0,
+        allow_negative_numbers = true
+    )]
     duration: f64,
     /// Seconds run first and not counted.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     warmup: f64,
     /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
     #[arg(long, value_name = "N")]
@@ -70,8 +86,22 @@ struct RunArgs {
     #[arg(long)]
     full_verify: bool,
     /// Timeout of every blocking socket call, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        allow_negative_numbers = true
+    )]
     timeout: f64,
+    /// veth: the network namespace of the server threads.
+    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_SERVER_NS)]
+    server_ns: String,
+    /// veth: the network namespace of the client threads.
+    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_CLIENT_NS)]
+    client_ns: String,
+    /// veth: the server's address, inside 198.18.0.0/15.
+    #[arg(long, value_name = "IPV4", default_value_t = copybench::netns::DEFAULT_SERVER_ADDR)]
+    server_addr: std::net::Ipv4Addr,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -106,6 +136,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
+    cfg.transport.veth = copybench::Veth {
+        server_ns: args.server_ns,
+        client_ns: args.client_ns,
+        server_addr: args.server_addr,
+    };
     let duration = seconds("--duration", args.duration, false)?;
     let warmup = seconds("--warmup", args.warmup, true)?;
     if args.messages == Some(0) {
@@ -135,13 +170,35 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn doctor(json: bool) -> anyhow::Result<()> {
+    let facts = copybench::host::gather();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&facts)?);
+    } else {
+        print!("{}", copybench::host::render_doctor(&facts));
+    }
+    if !facts.gaps.is_empty() {
+        anyhow::bail!("could not look at: {}", facts.gaps.join("; "));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // One line naming the flag and what it accepts; no usage dump.
             let text = e.render().to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("invalid arguments"));
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("For more information")
+                        && !l.starts_with("Usage:")
+                })
+                .collect();
+            eprintln!("{}", line.join(" "));
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -151,6 +208,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Doctor { json } => doctor(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::workload::{BatchReport, Config, CpuTime};
+use crate::counters::{derived, CounterPlan};
+use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,18 @@ pub struct RunPlan {
 
 fn cpu_json(c: &CpuTime) -> Value {
     json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns })
+}
+
+/// One role's counters and the figures derived from them: `{NAME: value or null}`.
+pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<String, Value> {
+    let mut out = match role.counters.to_json() {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns()) {
+        out.insert(name.to_string(), json!(v));
+    }
+    out
 }
 
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
@@ -56,6 +69,12 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "latency_us": latency,
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
+        "counters": {
+            "client": role_counters(r, &r.client),
+            "server": role_counters(r, &r.server),
+            "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
+        },
+        "unavailable": CounterPlan::probe().unavailable(),
         "options": {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
@@ -134,6 +153,41 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
                 s.cpu.user_ns as f64 / 1e6,
                 s.cpu.sys_ns as f64 / 1e6,
                 per_msg
+            ),
+        ));
+    }
+    for (name, role) in [
+        ("client counters", &r.client),
+        ("server counters", &r.server),
+    ] {
+        let c = role_counters(r, role);
+        let show = |k: &str, unit: &str| match c.get(k).and_then(Value::as_f64) {
+            Some(v) => format!("{k} {v:.2}{unit}"),
+            None => format!("{k} n/a"),
+        };
+        let line = [
+            show("context_switches", ""),
+            show("cpu_ns_per_byte", ""),
+            show("cycles_per_byte", ""),
+            show("ipc", ""),
+            show("cache_miss_rate", ""),
+        ];
+        rows.push((name.into(), line.join("  ")));
+    }
+    let unavailable = CounterPlan::probe().unavailable();
+    if !unavailable.is_empty() {
+        let names: Vec<&str> = unavailable.keys().map(String::as_str).collect();
+        let reason = unavailable
+            .get("cycles")
+            .or_else(|| unavailable.values().next())
+            .cloned()
+            .unwrap_or_default();
+        rows.push((
+            "n/a".into(),
+            format!(
+                "{} counters unavailable ({}...): {reason}",
+                names.len(),
+                names[0]
             ),
         ));
     }

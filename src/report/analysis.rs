@@ -1,0 +1,427 @@
+//! The analysis section: what the numbers say, as structured findings and as
+//! text. The sweep prints [`Analysis::lines`] when it ends, and `index.html`
+//! shows the same [`Analysis::sections`], so terminal and report never disagree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::crossover::{crossovers, Crossover};
+use super::format;
+use super::summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
+use crate::row::Row;
+
+/// How the cost of a strategy changes from the fewest to the most threads
+/// tested, for one workload and transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadScaling {
+    pub workload: String,
+    pub transport: String,
+    pub strategy: String,
+    pub from_threads: u32,
+    pub to_threads: u32,
+    /// Client+server CPU ns per byte at `to_threads` divided by the same at
+    /// `from_threads`, one ratio per field size having both; summarised over
+    /// the sizes (so `n` is a number of sizes, not of repetitions).
+    pub cpu_per_byte_ratio: Option<Spread>,
+    /// Context switches per message at `from_threads` and at `to_threads`,
+    /// each the median over the sizes that have both.
+    pub context_switches_per_msg: Option<(f64, f64)>,
+}
+
+impl ThreadScaling {
+    pub fn line(&self) -> String {
+        let cpu = match self.cpu_per_byte_ratio {
+            Some(r) if r.n > 1 => format!(
+                "client+server CPU per byte ×{} (median over {} sizes, ×{}–×{})",
+                format::number(r.median),
+                r.n,
+                format::number(r.min),
+                format::number(r.max)
+            ),
+            Some(r) => format!("client+server CPU per byte ×{}", format::number(r.median)),
+            None => "client+server CPU per byte: n/a".into(),
+        };
+        let switches = match self.context_switches_per_msg {
+            Some((from, to)) => format!(
+                "context switches per message {} → {}",
+                format::number(from),
+                format::number(to)
+            ),
+            None => "context switches per message: n/a".into(),
+        };
+        format!(
+            "{}/{}, {}, {} → {} threads: {cpu}; {switches}",
+            self.workload, self.transport, self.strategy, self.from_threads, self.to_threads
+        )
+    }
+}
+
+/// What the kernel did with the zero-copy sends on one transport, over all
+/// successful zero-copy cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZeroCopyCopies {
+    pub transport: String,
+    pub completions: u64,
+    pub copied: u64,
+}
+
+impl ZeroCopyCopies {
+    pub fn line(&self) -> String {
+        let t = &self.transport;
+        let (copied, all) = (self.copied, self.completions);
+        if all == 0 {
+            return format!(
+                "zero-copy on {t}: no completions recorded, so whether the kernel copied is unknown"
+            );
+        }
+        let counts = format!("({copied} of {all} completions)");
+        if copied == all {
+            format!(
+                "the kernel copied 100% of zero-copy sends on {t}: no copy was avoided {counts}"
+            )
+        } else if copied == 0 {
+            format!("the kernel copied none of the zero-copy sends on {t}: every send avoided the copy {counts}")
+        } else {
+            let pct = 100.0 * copied as f64 / all as f64;
+            format!(
+                "the kernel copied {}% of zero-copy sends on {t}: the copy was avoided for the other {}% {counts}",
+                format::number(pct),
+                format::number(100.0 - pct)
+            )
+        }
+    }
+}
+
+/// A cell with at least one failed repetition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedCell {
+    pub key: CellKey,
+    pub failed: usize,
+    pub repetitions: usize,
+    /// The first failure's reason.
+    pub error: String,
+}
+
+impl FailedCell {
+    pub fn line(&self) -> String {
+        format!(
+            "{}/{}, {}, {}, {}: {} of {} repetitions failed: {}",
+            self.key.workload,
+            self.key.transport,
+            format::threads(self.key.threads),
+            format::bytes(self.key.field_size_bytes),
+            self.key.strategy.as_str(),
+            self.failed,
+            self.repetitions,
+            self.error
+        )
+    }
+}
+
+/// Everything the report concludes from a set of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub cells: usize,
+    pub rows: usize,
+    pub crossovers: Vec<Crossover>,
+    pub thread_scaling: Vec<ThreadScaling>,
+    /// Whether more than one thread count was tested anywhere.
+    pub several_thread_counts: bool,
+    pub zero_copy: Vec<ZeroCopyCopies>,
+    /// Whether any row has a hardware counter value (cycles or cache misses).
+    pub hardware_counters: bool,
+    pub failed: Vec<FailedCell>,
+}
+
+/// A titled list of findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub title: &'static str,
+    pub lines: Vec<String>,
+}
+
+impl Analysis {
+    /// The findings grouped under headings, in report order.
+    pub fn sections(&self) -> Vec<Section> {
+        let mut scaling: Vec<String> = self.thread_scaling.iter().map(|t| t.line()).collect();
+        if !self.several_thread_counts {
+            scaling.push("only one thread count was tested: run with several (--threads 1,2,4,8) to see how threads change the cost".into());
+        }
+        let mut zero_copy: Vec<String> = self.zero_copy.iter().map(|z| z.line()).collect();
+        if zero_copy.is_empty() {
+            zero_copy.push("no successful zero-copy cell".into());
+        }
+        let mut overview = vec![format!(
+            "{} cells, {} rows (one per cell and repetition), {} with failures",
+            self.cells,
+            self.rows,
+            self.failed.len()
+        )];
+        if !self.hardware_counters && self.rows > 0 {
+            overview.push("hardware counters (cycles, cache misses): no values in results.csv, so CPU cost is CPU time only".into());
+        }
+        vec![
+            Section {
+                title: "Overview",
+                lines: overview,
+            },
+            Section {
+                title: "Crossovers",
+                lines: crossover_lines(&self.crossovers),
+            },
+            Section {
+                title: "Thread count",
+                lines: scaling,
+            },
+            Section {
+                title: "Zero-copy",
+                lines: zero_copy,
+            },
+            Section {
+                title: "Failed cells",
+                lines: self.failed.iter().map(|f| f.line()).collect(),
+            },
+        ]
+    }
+
+    /// The findings as terminal lines: a heading per section, findings
+    /// indented under it; empty sections are left out.
+    pub fn lines(&self) -> Vec<String> {
+        self.sections()
+            .into_iter()
+            .filter(|s| !s.lines.is_empty())
+            .flat_map(|s| {
+                std::iter::once(format!("{}:", s.title))
+                    .chain(s.lines.into_iter().map(|l| format!("  {l}")))
+            })
+            .collect()
+    }
+}
+
+/// One line per question and finding: thread counts with the same finding
+/// share a line, e.g. "stream/loopback, throughput (Gbit/s), 1, 2, 4 threads:
+/// one-copy beats two-copy from 4 KiB up (tested 64 B–64 KiB)".
+fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
+    let mut merged: Vec<(&Crossover, String, Vec<u32>)> = Vec::new();
+    for c in crossovers {
+        let finding = c.finding();
+        match merged
+            .iter_mut()
+            .find(|(m, f, _)| m.same_question(c) && *f == finding)
+        {
+            Some((_, _, threads)) => threads.push(c.threads),
+            None => merged.push((c, finding, vec![c.threads])),
+        }
+    }
+    merged.sort_by_key(|(c, _, _)| c.order());
+    merged
+        .into_iter()
+        .map(|(c, finding, threads)| {
+            format!(
+                "{}/{}, {}, {}: {finding}",
+                c.workload,
+                c.transport,
+                c.metric.label(),
+                format::thread_list(&threads)
+            )
+        })
+        .collect()
+}
+
+/// Analyses the rows of a sweep (any subset of it: a cut-short sweep, one
+/// workload only, failed cells).
+pub fn analyze(rows: &[Row]) -> Analysis {
+    let cells = summarize(rows);
+    let thread_counts: BTreeSet<u32> = cells.iter().map(|c| c.key.threads).collect();
+    Analysis {
+        cells: cells.len(),
+        rows: rows.len(),
+        crossovers: crossovers(&cells),
+        thread_scaling: thread_scaling(&cells),
+        several_thread_counts: thread_counts.len() > 1,
+        zero_copy: zero_copy(rows),
+        hardware_counters: rows
+            .iter()
+            .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
+        failed: cells
+            .iter()
+            .filter(|c| !c.failures.is_empty())
+            .map(|c| FailedCell {
+                key: c.key.clone(),
+                failed: c.failures.len(),
+                repetitions: c.failures.len() + c.ok,
+                error: c.failures[0].clone(),
+            })
+            .collect(),
+    }
+}
+
+fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
+    type Group<'a> = (&'a str, &'a str, &'a StrategyName);
+    let mut groups: BTreeMap<Group, Vec<&CellSummary>> = BTreeMap::new();
+    for c in cells {
+        let key = (
+            c.key.workload.as_str(),
+            c.key.transport.as_str(),
+            &c.key.strategy,
+        );
+        groups.entry(key).or_default().push(c);
+    }
+    groups
+        .into_iter()
+        .filter_map(|((workload, transport, strategy), group)| {
+            let from = group.iter().map(|c| c.key.threads).min()?;
+            let to = group.iter().map(|c| c.key.threads).max()?;
+            if from == to {
+                return None;
+            }
+            // Pairs of (fewest-threads cell, most-threads cell) of the same size.
+            let pairs: Vec<(&CellSummary, &CellSummary)> = group
+                .iter()
+                .filter(|a| a.key.threads == from)
+                .filter_map(|a| {
+                    let b = group.iter().find(|b| {
+                        b.key.threads == to && b.key.field_size_bytes == a.key.field_size_bytes
+                    })?;
+                    Some((*a, *b))
+                })
+                .collect();
+            let medians = |figure: Figure| {
+                pairs
+                    .iter()
+                    .filter_map(move |(a, b)| Some((a.get(figure)?.median, b.get(figure)?.median)))
+            };
+            let ratios = medians(Figure::TotalCpuNsPerByte)
+                .filter(|&(a, _)| a > 0.0)
+                .map(|(a, b)| b / a);
+            let switches: Vec<(f64, f64)> = medians(Figure::ContextSwitchesPerMsg).collect();
+            let median = |side: fn(&(f64, f64)) -> f64| Spread::of(switches.iter().map(side));
+            let context_switches_per_msg = median(|s| s.0).zip(median(|s| s.1));
+            Some(ThreadScaling {
+                workload: workload.to_string(),
+                transport: transport.to_string(),
+                strategy: strategy.as_str().to_string(),
+                from_threads: from,
+                to_threads: to,
+                cpu_per_byte_ratio: Spread::of(ratios),
+                context_switches_per_msg: context_switches_per_msg
+                    .map(|(a, b)| (a.median, b.median)),
+            })
+        })
+        .collect()
+}
+
+fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
+    let mut by_transport: BTreeMap<&str, ZeroCopyCopies> = BTreeMap::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.status == "ok" && r.strategy == "zero-copy")
+    {
+        let entry = by_transport
+            .entry(&row.transport)
+            .or_insert_with(|| ZeroCopyCopies {
+                transport: row.transport.clone(),
+                completions: 0,
+                copied: 0,
+            });
+        if let (Some(completions), Some(copied)) = (row.zc_completions, row.zc_copied) {
+            entry.completions += completions;
+            entry.copied += copied;
+        }
+    }
+    by_transport.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(strategy: &str, threads: u32, size: u64) -> Row {
+        Row {
+            strategy: strategy.into(),
+            transport: "loopback".into(),
+            workload: "stream".into(),
+            field_size_bytes: size,
+            threads,
+            status: "ok".into(),
+            messages: Some(100),
+            client_cpu_ns_per_byte: Some(threads as f64),
+            server_cpu_ns_per_byte: Some(threads as f64),
+            client_context_switches: Some(10.0 * threads as f64),
+            server_context_switches: Some(0.0),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn thread_scaling_compares_fewest_and_most_threads() {
+        let rows: Vec<Row> = [1, 2, 4]
+            .iter()
+            .flat_map(|&t| [64, 1024].map(|s| row("one-copy", t, s)))
+            .collect();
+        let a = analyze(&rows);
+        assert_eq!(a.thread_scaling.len(), 1);
+        let t = &a.thread_scaling[0];
+        assert_eq!((t.from_threads, t.to_threads), (1, 4));
+        assert_eq!(t.cpu_per_byte_ratio.unwrap().median, 4.0);
+        assert_eq!(t.context_switches_per_msg, Some((0.1, 0.4)));
+        assert!(t
+            .line()
+            .contains("1 → 4 threads: client+server CPU per byte ×4"));
+    }
+
+    #[test]
+    fn one_thread_count_is_said() {
+        let a = analyze(&[row("one-copy", 1, 64)]);
+        assert!(a.thread_scaling.is_empty());
+        assert!(a
+            .lines()
+            .iter()
+            .any(|l| l.contains("only one thread count")));
+    }
+
+    #[test]
+    fn zero_copy_copies_are_said_plainly() {
+        let zc = |copied| Row {
+            zc_completions: Some(50),
+            zc_copied: Some(copied),
+            ..row("zero-copy", 1, 64)
+        };
+        let a = analyze(&[zc(50), zc(50)]);
+        assert_eq!(
+            a.zero_copy[0].line(),
+            "the kernel copied 100% of zero-copy sends on loopback: no copy was avoided (100 of 100 completions)"
+        );
+        let a = analyze(&[zc(0), zc(25)]);
+        assert!(a.zero_copy[0].line().contains("copied 25% "));
+    }
+
+    #[test]
+    fn crossovers_with_the_same_finding_share_a_line() {
+        let rows: Vec<Row> = [1, 2]
+            .iter()
+            .flat_map(|&t| {
+                [("two-copy", 1.0), ("one-copy", 2.0)].map(|(s, gbps)| Row {
+                    throughput_gbps: Some(gbps),
+                    ..row(s, t, 64)
+                })
+            })
+            .collect();
+        let lines = analyze(&rows).lines();
+        assert!(lines.contains(&"  stream/loopback, throughput (Gbit/s), 1, 2 threads: one-copy beats two-copy at every tested size, from the smallest (64 B); rests on one repetition per cell, so the spread is unknown".to_string()), "{lines:#?}");
+    }
+
+    #[test]
+    fn failed_cells_are_listed_with_their_reason() {
+        let failed = Row {
+            status: "failed".into(),
+            error: "ENOBUFS forever".into(),
+            ..row("zero-copy", 1, 64)
+        };
+        let a = analyze(&[failed]);
+        assert_eq!(a.failed.len(), 1);
+        assert!(a
+            .lines()
+            .iter()
+            .any(|l| l.contains("1 of 1 repetitions failed: ENOBUFS forever")));
+    }
+}

@@ -1,0 +1,476 @@
+//! Crossovers: from which field size on one strategy (the challenger) beats
+//! another (the baseline), for one workload, transport and thread count.
+//!
+//! A crossover is the smallest tested size from which the challenger wins at
+//! that size and at every larger compared size, where a win must exceed the
+//! spread of the repetitions: the challenger's worst repetition beats the
+//! baseline's best one (their min–max ranges do not overlap). Anything else is
+//! "no crossover found in the tested range", never a guess. Sizes where either
+//! side has no value (a missing or failed cell) are left out of the comparison
+//! and named, so a gap cannot silently turn into a win.
+
+use std::collections::BTreeSet;
+
+use super::format;
+use super::summary::{CellSummary, Figure, Spread};
+
+/// The study's three questions, as (challenger, baseline).
+pub const PAIRS: [(&str, &str); 3] = [
+    ("one-copy", "two-copy"),
+    ("zero-copy", "two-copy"),
+    ("zero-copy", "one-copy"),
+];
+
+/// The metrics compared for a workload: its main figure, then CPU cost.
+pub fn metrics(workload: &str) -> &'static [Figure] {
+    match workload {
+        "stream" => &[Figure::ThroughputGbps, Figure::ClientCpuNsPerByte],
+        "rr" => &[Figure::LatencyP50Us, Figure::ClientCpuNsPerByte],
+        _ => &[Figure::ClientCpuNsPerByte],
+    }
+}
+
+/// Which side a size goes to, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    ChallengerWins,
+    BaselineWins,
+    /// The min–max ranges overlap: the difference is within the noise.
+    WithinSpread,
+}
+
+/// One compared size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizeVerdict {
+    pub field_size_bytes: u64,
+    pub challenger: Spread,
+    pub baseline: Spread,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The challenger wins from this size up, but not below it.
+    From(u64),
+    /// The challenger wins at every compared size, the smallest included.
+    ChallengerEverywhere,
+    /// The baseline wins at every compared size.
+    BaselineEverywhere,
+    /// No size from which the challenger wins through the largest one.
+    NotFound,
+    /// No size where both strategies have a value.
+    NoData,
+}
+
+/// The answer to one question for one workload × transport × thread count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crossover {
+    pub workload: String,
+    pub transport: String,
+    pub threads: u32,
+    pub metric: Figure,
+    pub challenger: String,
+    pub baseline: String,
+    /// Smallest and largest field size tested in this group, by any strategy.
+    pub tested: (u64, u64),
+    /// Sizes where both sides have a value, ascending.
+    pub compared: Vec<SizeVerdict>,
+    /// Tested sizes left out because one side has no value there.
+    pub not_compared: Vec<u64>,
+    pub outcome: Outcome,
+}
+
+impl Crossover {
+    /// Whether some compared value rests on a single repetition, so that its
+    /// spread is unknown.
+    pub fn single_repetition(&self) -> bool {
+        self.compared
+            .iter()
+            .any(|v| v.challenger.n < 2 || v.baseline.n < 2)
+    }
+
+    /// Whether the two answer the same question at different thread counts.
+    pub fn same_question(&self, other: &Crossover) -> bool {
+        (
+            &self.workload,
+            &self.transport,
+            self.metric,
+            &self.challenger,
+            &self.baseline,
+        ) == (
+            &other.workload,
+            &other.transport,
+            other.metric,
+            &other.challenger,
+            &other.baseline,
+        )
+    }
+
+    /// Report order: workload, transport, the workload's metrics in order, the
+    /// study's pairs in order, thread count.
+    pub fn order(&self) -> (String, String, usize, usize, u32) {
+        let position = |found: Option<usize>| found.unwrap_or(usize::MAX);
+        (
+            self.workload.clone(),
+            self.transport.clone(),
+            position(
+                metrics(&self.workload)
+                    .iter()
+                    .position(|&m| m == self.metric),
+            ),
+            position(
+                PAIRS
+                    .iter()
+                    .position(|&(c, b)| c == self.challenger && b == self.baseline),
+            ),
+            self.threads,
+        )
+    }
+
+    /// The answer without saying where it applies, e.g. "one-copy beats
+    /// two-copy from 4 KiB up (tested 64 B–64 KiB)".
+    pub fn finding(&self) -> String {
+        let (c, b) = (&self.challenger, &self.baseline);
+        let range = format::size_range(self.tested.0, self.tested.1);
+        let sizes_with = |verdict| {
+            let list: Vec<u64> = self
+                .compared
+                .iter()
+                .filter(|v| v.verdict == verdict)
+                .map(|v| v.field_size_bytes)
+                .collect();
+            format::sizes(&list)
+        };
+        let mut text = match self.outcome {
+            Outcome::From(size) => format!(
+                "{c} beats {b} from {} up (tested {range})",
+                format::bytes(size)
+            ),
+            Outcome::ChallengerEverywhere => {
+                format!("{c} beats {b} at every tested size, from the smallest ({range})")
+            }
+            Outcome::BaselineEverywhere => {
+                format!("{b} beats {c} at every tested size ({range}): no crossover")
+            }
+            Outcome::NotFound => {
+                let mut parts = Vec::new();
+                for (verdict, what) in [
+                    (Verdict::ChallengerWins, format!("{c} wins at")),
+                    (Verdict::BaselineWins, format!("{b} wins at")),
+                    (Verdict::WithinSpread, "within the spread at".to_string()),
+                ] {
+                    let list = sizes_with(verdict);
+                    if !list.is_empty() {
+                        parts.push(format!("{what} {list}"));
+                    }
+                }
+                format!(
+                    "{c} vs {b}: no crossover found in the tested range ({range}); {}",
+                    parts.join("; ")
+                )
+            }
+            Outcome::NoData => {
+                format!("{c} vs {b}: no size where both have a value, nothing to compare")
+            }
+        };
+        if !self.not_compared.is_empty() && self.outcome != Outcome::NoData {
+            text.push_str(&format!(
+                "; not compared at {} (missing or failed cells)",
+                format::sizes(&self.not_compared)
+            ));
+        }
+        if self.single_repetition() && self.outcome != Outcome::NoData {
+            text.push_str("; rests on one repetition per cell, so the spread is unknown");
+        }
+        text
+    }
+}
+
+/// Compares the challenger with the baseline at each size.
+fn verdict(metric: Figure, challenger: Spread, baseline: Spread) -> Verdict {
+    let (c_worst, c_best, b_worst, b_best) = if metric.higher_is_better() {
+        (challenger.min, challenger.max, baseline.min, baseline.max)
+    } else {
+        // Negated so that "greater is better" holds for both directions.
+        (
+            -challenger.max,
+            -challenger.min,
+            -baseline.max,
+            -baseline.min,
+        )
+    };
+    if c_worst > b_best {
+        Verdict::ChallengerWins
+    } else if b_worst > c_best {
+        Verdict::BaselineWins
+    } else {
+        Verdict::WithinSpread
+    }
+}
+
+fn outcome(compared: &[SizeVerdict]) -> Outcome {
+    let wins_from = compared
+        .iter()
+        .rposition(|v| v.verdict != Verdict::ChallengerWins)
+        .map_or(0, |last_non_win| last_non_win + 1);
+    if compared.is_empty() {
+        Outcome::NoData
+    } else if wins_from == 0 {
+        Outcome::ChallengerEverywhere
+    } else if wins_from < compared.len() {
+        Outcome::From(compared[wins_from].field_size_bytes)
+    } else if compared.iter().all(|v| v.verdict == Verdict::BaselineWins) {
+        Outcome::BaselineEverywhere
+    } else {
+        Outcome::NotFound
+    }
+}
+
+/// Every crossover question the cells can answer: per workload × transport ×
+/// thread count, per metric of the workload, per pair of strategies that were
+/// both run in that group (even if their cells failed: that is said, not hidden).
+pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
+    let groups: BTreeSet<(&str, &str, u32)> = cells
+        .iter()
+        .map(|c| {
+            (
+                c.key.workload.as_str(),
+                c.key.transport.as_str(),
+                c.key.threads,
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (workload, transport, threads) in groups {
+        let group: Vec<&CellSummary> = cells
+            .iter()
+            .filter(|c| {
+                c.key.workload == workload
+                    && c.key.transport == transport
+                    && c.key.threads == threads
+            })
+            .collect();
+        let ran = |s: &str| group.iter().any(|c| c.key.strategy.as_str() == s);
+        for &metric in metrics(workload) {
+            for (challenger, baseline) in PAIRS {
+                if ran(challenger) && ran(baseline) {
+                    out.push(compare(&group, metric, challenger, baseline));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Answers one question over the cells of one group (same workload, transport
+/// and thread count).
+fn compare(group: &[&CellSummary], metric: Figure, challenger: &str, baseline: &str) -> Crossover {
+    let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size_bytes).collect();
+    let value = |strategy: &str, size: u64| {
+        group
+            .iter()
+            .find(|c| c.key.strategy.as_str() == strategy && c.key.field_size_bytes == size)
+            .and_then(|c| c.get(metric))
+    };
+    let mut compared = Vec::new();
+    let mut not_compared = Vec::new();
+    for &size in &sizes {
+        match (value(challenger, size), value(baseline, size)) {
+            (Some(c), Some(b)) => compared.push(SizeVerdict {
+                field_size_bytes: size,
+                challenger: c,
+                baseline: b,
+                verdict: verdict(metric, c, b),
+            }),
+            _ => not_compared.push(size),
+        }
+    }
+    let first = &group[0].key;
+    Crossover {
+        workload: first.workload.clone(),
+        transport: first.transport.clone(),
+        threads: first.threads,
+        metric,
+        challenger: challenger.to_string(),
+        baseline: baseline.to_string(),
+        tested: (
+            *sizes.first().expect("a group has a cell"),
+            *sizes.last().expect("a group has a cell"),
+        ),
+        outcome: outcome(&compared),
+        compared,
+        not_compared,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::summarize;
+    use crate::row::Row;
+
+    const SIZES: [u64; 6] = [64, 256, 1024, 4096, 16384, 65536];
+
+    /// One stream row per repetition value.
+    fn rows(strategy: &str, size: u64, gbps: &[f64]) -> Vec<Row> {
+        gbps.iter()
+            .enumerate()
+            .map(|(i, &g)| Row {
+                repeat: i as u32,
+                strategy: strategy.into(),
+                transport: "loopback".into(),
+                workload: "stream".into(),
+                field_size_bytes: size,
+                threads: 1,
+                status: "ok".into(),
+                throughput_gbps: Some(g),
+                ..Row::default()
+            })
+            .collect()
+    }
+
+    /// Two-copy at 10 ± 1 everywhere; one-copy at the given repetitions per size.
+    fn one_vs_two(one_copy: &[&[f64]]) -> Crossover {
+        let mut all = Vec::new();
+        for (i, &size) in SIZES.iter().enumerate() {
+            all.extend(rows("two-copy", size, &[9.0, 10.0, 11.0]));
+            all.extend(rows("one-copy", size, one_copy[i]));
+        }
+        throughput(&all, "one-copy", "two-copy")
+    }
+
+    fn throughput(all: &[Row], challenger: &str, baseline: &str) -> Crossover {
+        crossovers(&summarize(all))
+            .into_iter()
+            .find(|c| {
+                c.metric == Figure::ThroughputGbps
+                    && c.challenger == challenger
+                    && c.baseline == baseline
+            })
+            .expect("the pair was run")
+    }
+
+    const LOSE: &[f64] = &[5.0, 6.0, 7.0];
+    const NOISY: &[f64] = &[8.0, 12.0, 14.0];
+    const WIN: &[f64] = &[12.0, 13.0, 14.0];
+
+    #[test]
+    fn crossover_at_the_first_size_of_a_lasting_win() {
+        let c = one_vs_two(&[LOSE, LOSE, NOISY, WIN, WIN, WIN]);
+        assert_eq!(c.outcome, Outcome::From(4096));
+        assert!(c
+            .finding()
+            .contains("one-copy beats two-copy from 4 KiB up (tested 64 B–64 KiB)"));
+        assert!(!c.single_repetition());
+    }
+
+    #[test]
+    fn win_everywhere_and_lose_everywhere() {
+        let c = one_vs_two(&[WIN; 6]);
+        assert_eq!(c.outcome, Outcome::ChallengerEverywhere);
+        let c = one_vs_two(&[LOSE; 6]);
+        assert_eq!(c.outcome, Outcome::BaselineEverywhere);
+        assert!(c
+            .finding()
+            .contains("two-copy beats one-copy at every tested size"));
+    }
+
+    #[test]
+    fn overlapping_ranges_are_no_crossover() {
+        // The medians (12) beat two-copy's (10), but the ranges overlap.
+        let c = one_vs_two(&[NOISY; 6]);
+        assert_eq!(c.outcome, Outcome::NotFound);
+        assert!(c
+            .finding()
+            .contains("no crossover found in the tested range (64 B–64 KiB)"));
+        assert!(c.finding().contains("within the spread at 64 B"));
+    }
+
+    #[test]
+    fn a_win_that_flips_back_is_no_crossover() {
+        let c = one_vs_two(&[LOSE, WIN, WIN, WIN, WIN, LOSE]);
+        assert_eq!(c.outcome, Outcome::NotFound);
+        assert!(c
+            .finding()
+            .contains("one-copy wins at 256 B, 1 KiB, 4 KiB, 16 KiB"));
+        assert!(c.finding().contains("two-copy wins at 64 B, 64 KiB"));
+    }
+
+    #[test]
+    fn missing_and_failed_cells_are_named_not_compared() {
+        let mut all = Vec::new();
+        for &size in &SIZES {
+            all.extend(rows("two-copy", size, &[9.0, 10.0, 11.0]));
+            match size {
+                // Missing at 64 B: never run.
+                64 => {}
+                // Failed at 16 KiB: no values.
+                16384 => all.extend(rows("one-copy", size, &[20.0]).into_iter().map(|r| Row {
+                    status: "failed".into(),
+                    error: "reset".into(),
+                    throughput_gbps: None,
+                    ..r
+                })),
+                256 => all.extend(rows("one-copy", size, LOSE)),
+                _ => all.extend(rows("one-copy", size, WIN)),
+            }
+        }
+        let c = throughput(&all, "one-copy", "two-copy");
+        assert_eq!(c.outcome, Outcome::From(1024));
+        assert_eq!(c.not_compared, vec![64, 16384]);
+        assert!(c.finding().contains("not compared at 64 B, 16 KiB"));
+    }
+
+    #[test]
+    fn no_comparable_cell_is_no_data() {
+        let mut all = rows("two-copy", 64, &[10.0]);
+        all.extend(rows("zero-copy", 1024, &[10.0]));
+        let c = throughput(&all, "zero-copy", "two-copy");
+        assert_eq!(c.outcome, Outcome::NoData);
+        assert_eq!(c.not_compared, vec![64, 1024]);
+    }
+
+    #[test]
+    fn a_single_repetition_is_said() {
+        let mut all = Vec::new();
+        for &size in &SIZES {
+            all.extend(rows("two-copy", size, &[10.0]));
+            all.extend(rows(
+                "zero-copy",
+                size,
+                &[if size >= 16384 { 11.0 } else { 9.0 }],
+            ));
+        }
+        let c = throughput(&all, "zero-copy", "two-copy");
+        assert_eq!(c.outcome, Outcome::From(16384));
+        assert!(c.finding().contains("rests on one repetition per cell"));
+    }
+
+    #[test]
+    fn lower_is_better_for_latency() {
+        let p50 = |strategy: &str, size: u64, us: f64| Row {
+            strategy: strategy.into(),
+            transport: "loopback".into(),
+            workload: "rr".into(),
+            field_size_bytes: size,
+            threads: 2,
+            status: "ok".into(),
+            latency_p50_us: Some(us),
+            ..Row::default()
+        };
+        let all = vec![
+            p50("two-copy", 64, 10.0),
+            p50("one-copy", 64, 12.0),
+            p50("two-copy", 4096, 30.0),
+            p50("one-copy", 4096, 20.0),
+        ];
+        let c = crossovers(&summarize(&all))
+            .into_iter()
+            .find(|c| c.metric == Figure::LatencyP50Us)
+            .unwrap();
+        assert_eq!(c.outcome, Outcome::From(4096));
+        assert!(c
+            .finding()
+            .starts_with("one-copy beats two-copy from 4 KiB up"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Number formatting shared by the findings, the plots' axes and the table, so a
+//! size or a value reads the same everywhere in a report.
+
+/// `64 B`, `1 KiB`, `1.5 KiB`, `64 KiB`, `2 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", number(value), UNITS[unit])
+}
+
+/// A measured value with three significant digits and no trailing zeros:
+/// `0.0123`, `1.5`, `12.3`, `1234`.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let magnitude = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (2 - magnitude).clamp(0, 6) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `64 B–64 KiB`, or a single size when the range has one.
+pub fn size_range(lo: u64, hi: u64) -> String {
+    if lo == hi {
+        bytes(lo)
+    } else {
+        format!("{}–{}", bytes(lo), bytes(hi))
+    }
+}
+
+/// `1 thread`, `4 threads`.
+pub fn threads(n: u32) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
+}
+
+/// `1 thread`, `1, 2, 4 threads`.
+pub fn thread_list(list: &[u32]) -> String {
+    match list {
+        [one] => threads(*one),
+        _ => {
+            let numbers: Vec<String> = list.iter().map(u32::to_string).collect();
+            format!("{} threads", numbers.join(", "))
+        }
+    }
+}
+
+/// A list of sizes: `64 B, 256 B, 1 KiB`.
+pub fn sizes(list: &[u64]) -> String {
+    list.iter()
+        .map(|&s| bytes(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_sizes_and_numbers() {
+        assert_eq!(bytes(64), "64 B");
+        assert_eq!(bytes(1024), "1 KiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(65536), "64 KiB");
+        assert_eq!(number(0.012345), "0.0123");
+        assert_eq!(number(12.0), "12");
+        assert_eq!(number(1234.6), "1235");
+        assert_eq!(size_range(64, 65536), "64 B–64 KiB");
+    }
+}

@@ -1,0 +1,384 @@
+//! The report of a sweep: plots, `index.html` and the analysis, built from
+//! `results.csv` (and `env.json` when there is one).
+//!
+//! A sweep calls [`write_report`] when it ends (or is interrupted) and prints
+//! [`Analysis::lines`]; `copybench report DIR` calls [`rebuild`] to redo the same
+//! from the files alone. Output depends only on the rows and the host facts, so
+//! rebuilding gives the same `index.html`.
+
+mod analysis;
+mod crossover;
+mod format;
+mod html;
+mod plots;
+mod summary;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
+pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
+pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
+
+use crate::row::Row;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path} has no column `{column}`: it was written by another version of copybench; rerun the sweep with this one (or add the column with empty cells)")]
+    MissingColumn { column: String, path: PathBuf },
+    #[error("{path} has a column `{column}` that this copybench does not know: rerun the sweep with this version, or remove the column")]
+    UnknownColumn { column: String, path: PathBuf },
+    #[error("cannot parse {path}: {source}; fix or delete the line named, or rerun the sweep")]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error("cannot parse {path}: {source}; fix or delete it (it is optional; `copybench doctor` shows the host facts)")]
+    EnvJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}; check that it exists and is readable and writable (`copybench report DIR` wants the directory a sweep wrote, holding results.csv)")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Plot(String),
+}
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    pub index: PathBuf,
+    /// The SVG files, in the order `index.html` shows them.
+    pub plots: Vec<PathBuf>,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The columns of `results.csv`, in order: [`Row`]'s fields, as serde names them.
+fn columns() -> Vec<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(Row::default()).expect("a Row serializes");
+    let data = writer.into_inner().expect("writing to memory cannot fail");
+    let mut reader = csv::Reader::from_reader(data.as_slice());
+    let header = reader.headers().expect("the header just written parses");
+    header.iter().map(str::to_string).collect()
+}
+
+/// Reads results.csv. A missing or unknown column is an error naming the column
+/// (checked before deserializing: csv+serde silently ignores unknown columns and
+/// gives a cryptic error for missing ones).
+pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
+    let file = fs::File::open(path).map_err(io_error(path))?;
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(csv_error)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let expected = columns();
+    if let Some(column) = expected.iter().find(|c| !header.contains(c)) {
+        return Err(ReportError::MissingColumn {
+            column: column.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    if let Some(column) = header.iter().find(|c| !expected.contains(c)) {
+        return Err(ReportError::UnknownColumn {
+            column: column.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    reader
+        .deserialize()
+        .map(|row| row.map_err(csv_error))
+        .collect()
+}
+
+/// Writes all SVG plots and index.html into dir (rayon over plots). `env` is
+/// the host facts JSON (env.json content) or Null.
+pub fn write_report(
+    dir: &Path,
+    rows: &[Row],
+    env: &serde_json::Value,
+) -> Result<ReportFiles, ReportError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let cells = summarize(rows);
+    let plots = plots::plots(&cells, env);
+    let svgs = plots
+        .par_iter()
+        .map(|plot| plot.render(dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let index = dir.join("index.html");
+    let page = html::page(&cells, &analyze(rows), env, &plots);
+    fs::write(&index, page).map_err(io_error(&index))?;
+    Ok(ReportFiles { index, plots: svgs })
+}
+
+/// `copybench report DIR`: reads DIR/results.csv and DIR/env.json (optional),
+/// rebuilds plots + index.html, returns the Analysis.
+pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
+    let rows = read_results(&dir.join("results.csv"))?;
+    let env_path = dir.join("env.json");
+    let env = match fs::read_to_string(&env_path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|source| ReportError::EnvJson {
+            path: env_path.clone(),
+            source,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
+        Err(e) => return Err(io_error(&env_path)(e)),
+    };
+    write_report(dir, &rows, &env)?;
+    Ok(analyze(&rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory in the system temp dir, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "copybench-report-test-{}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// A small sweep: both workloads, three strategies, two sizes, two thread
+    /// counts, two repetitions, a failed cell, no hardware counters.
+    fn rows() -> Vec<Row> {
+        let mut rows = Vec::new();
+        let mut cell = 0;
+        for workload in ["rr", "stream"] {
+            for threads in [1, 2] {
+                for size in [64u64, 65536] {
+                    for (rank, strategy) in ["two-copy", "one-copy", "zero-copy"].iter().enumerate()
+                    {
+                        cell += 1;
+                        for repeat in 0..2 {
+                            let speed =
+                                (1 + rank) as f64 * size as f64 / 1000.0 + repeat as f64 * 0.01;
+                            let mut row = Row {
+                                cell,
+                                repeat,
+                                strategy: strategy.to_string(),
+                                transport: "loopback".into(),
+                                workload: workload.into(),
+                                field_size_bytes: size,
+                                fields: 8,
+                                message_bytes: 8 * size + 16,
+                                threads,
+                                warmup_s: 0.1,
+                                duration_s: 0.5,
+                                status: "ok".into(),
+                                messages: Some(1000),
+                                throughput_gbps: Some(speed),
+                                client_user_ns: Some(1000 * (3 - rank as u64)),
+                                client_sys_ns: Some(5000),
+                                server_user_ns: Some(800),
+                                server_sys_ns: Some(4000),
+                                client_cpu_ns_per_byte: Some(1.0 / speed),
+                                server_cpu_ns_per_byte: Some(0.8 / speed),
+                                client_context_switches: Some(10.0 * threads as f64),
+                                server_context_switches: Some(12.0),
+                                ..Row::default()
+                            };
+                            if workload == "rr" {
+                                row.latency_p50_us = Some(100.0 / speed);
+                                row.latency_p99_us = Some(300.0 / speed);
+                            }
+                            if *strategy == "zero-copy" {
+                                row.zc_sends = Some(1000);
+                                row.zc_completions = Some(1000);
+                                row.zc_copied = Some(1000);
+                                row.zc_copied_share = Some(1.0);
+                            }
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+        }
+        rows.push(Row {
+            cell: cell + 1,
+            strategy: "zero-copy".into(),
+            transport: "unix".into(),
+            workload: "stream".into(),
+            field_size_bytes: 64,
+            threads: 1,
+            status: "failed".into(),
+            error: "zero-copy is not supported on unix sockets <AF_UNIX>".into(),
+            ..Row::default()
+        });
+        rows
+    }
+
+    fn write_csv(path: &Path, rows: &[Row]) {
+        let mut writer = csv::Writer::from_path(path).unwrap();
+        for row in rows {
+            writer.serialize(row).unwrap();
+        }
+        writer.flush().unwrap();
+    }
+
+    #[test]
+    fn reads_back_what_a_sweep_writes() {
+        let dir = scratch("roundtrip");
+        let path = dir.join("results.csv");
+        write_csv(&path, &rows());
+        assert_eq!(read_results(&path).unwrap(), rows());
+    }
+
+    /// A one-row CSV whose header and record went through `edit` (told which
+    /// of the two it edits).
+    fn edited_csv(
+        name: &str,
+        edit: impl Fn(Vec<String>, bool) -> Vec<String>,
+    ) -> (Scratch, PathBuf) {
+        let dir = scratch(name);
+        let path = dir.join("results.csv");
+        write_csv(&path, &rows()[..1]);
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let record: Vec<String> = reader
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let mut writer = csv::Writer::from_path(&path).unwrap();
+        writer.write_record(edit(header, true)).unwrap();
+        writer.write_record(edit(record, false)).unwrap();
+        writer.flush().unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let idx = columns()
+            .iter()
+            .position(|c| c == "latency_p99_us")
+            .unwrap();
+        let (_dir, path) = edited_csv("missing", |mut v, _| {
+            v.remove(idx);
+            v
+        });
+        let err = read_results(&path).unwrap_err();
+        assert!(
+            matches!(&err, ReportError::MissingColumn { column, .. } if column == "latency_p99_us")
+        );
+        assert!(err.to_string().contains("has no column `latency_p99_us`"));
+    }
+
+    #[test]
+    fn an_unknown_column_is_named() {
+        let (_dir, path) = edited_csv("unknown", |mut v, header| {
+            v.push(if header { "latency_p42_us" } else { "1" }.into());
+            v
+        });
+        let err = read_results(&path).unwrap_err();
+        assert!(
+            matches!(&err, ReportError::UnknownColumn { column, .. } if column == "latency_p42_us")
+        );
+    }
+
+    #[test]
+    fn writes_plots_and_index() {
+        let dir = scratch("write");
+        let env = serde_json::json!({
+            "kernel": "6.1.0 <test>",
+            "counters": {"cache_misses": {"available": false, "reason": "no PMU in this VM"}}
+        });
+        let files = write_report(&dir, &rows(), &env).unwrap();
+        assert_eq!(files.plots.len(), 7);
+        for svg in &files.plots {
+            let text = fs::read_to_string(svg).unwrap();
+            assert!(text.contains("<text"), "{} has no text", svg.display());
+        }
+        let cache = fs::read_to_string(dir.join("cache_misses.svg")).unwrap();
+        assert!(cache.contains("unavailable on this host: no PMU in this VM"));
+        let html = fs::read_to_string(&files.index).unwrap();
+        assert!(html.contains("6.1.0 &lt;test&gt;"));
+        assert!(html.contains("<img src=\"throughput.svg\""));
+        assert!(html.contains("not supported on unix sockets &lt;AF_UNIX&gt;"));
+        assert!(html.contains(
+            "the kernel copied 100% of zero-copy sends on loopback: no copy was avoided"
+        ));
+        assert!(html.contains("one-copy beats two-copy"));
+    }
+
+    #[test]
+    fn a_sweep_of_stream_only_still_reports() {
+        let dir = scratch("stream-only");
+        let stream: Vec<Row> = rows()
+            .into_iter()
+            .filter(|r| r.workload == "stream")
+            .collect();
+        let files = write_report(&dir, &stream, &serde_json::Value::Null).unwrap();
+        let latency = fs::read_to_string(dir.join("latency.svg")).unwrap();
+        assert!(latency.contains("no rr cells in results.csv"));
+        assert!(fs::read_to_string(&files.index)
+            .unwrap()
+            .contains("No <code>env.json</code>"));
+        write_report(&dir, &[], &serde_json::Value::Null).unwrap();
+    }
+
+    #[test]
+    fn rebuilding_twice_gives_the_same_html() {
+        let dir = scratch("rebuild");
+        write_csv(&dir.join("results.csv"), &rows());
+        fs::write(dir.join("env.json"), r#"{"kernel": "6.1", "cores": 2}"#).unwrap();
+        let first = rebuild(&dir).unwrap();
+        let html = fs::read(dir.join("index.html")).unwrap();
+        let svg = fs::read(dir.join("throughput.svg")).unwrap();
+        let second = rebuild(&dir).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(html, fs::read(dir.join("index.html")).unwrap());
+        assert_eq!(svg, fs::read(dir.join("throughput.svg")).unwrap());
+        assert_eq!(first, analyze(&rows()));
+    }
+
+    #[test]
+    fn rebuild_says_what_is_missing() {
+        let dir = scratch("empty");
+        let err = rebuild(&dir).unwrap_err();
+        assert!(matches!(err, ReportError::Io { .. }));
+        assert!(err.to_string().contains("results.csv"));
+    }
+}

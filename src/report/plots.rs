@@ -1,0 +1,795 @@
+//! The report's SVG plots.
+//!
+//! Each plot is first described as data ([`Plot`]: a grid of panels, each a
+//! line chart, a bar chart or a note), then drawn by one renderer, so every plot
+//! shares the same axes, colours, error bars and legends, and the plots can be
+//! drawn in parallel. A plot whose data is absent (a sweep without `rr`, a host
+//! without hardware counters) still gets its file, with a panel that says why,
+//! so `index.html` always has the same shape.
+//!
+//! Text is drawn with the SVG backend's own `<text>` elements: no font library
+//! is needed to build, and the browser picks the font.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+use super::format;
+use super::summary::{CellSummary, Figure};
+use super::ReportError;
+
+const PANEL_WIDTH: u32 = 520;
+const PANEL_HEIGHT: u32 = 340;
+const TITLE_HEIGHT: u32 = 40;
+const LEGEND_HEIGHT: u32 = 30;
+const COLORS: [RGBColor; 8] = [
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+];
+
+/// One SVG file: a title over a grid of panels.
+#[derive(Debug, Clone)]
+pub struct Plot {
+    /// File name inside the report directory.
+    pub file: &'static str,
+    pub title: String,
+    /// How to read the plot, for `index.html`.
+    pub about: &'static str,
+    cols: usize,
+    panels: Vec<Panel>,
+}
+
+#[derive(Debug, Clone)]
+struct Panel {
+    title: String,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// One line per series, medians joined, min–max as vertical error bars.
+    Lines {
+        x: Axis,
+        y: Axis,
+        series: Vec<Series>,
+    },
+    /// Grouped bars of medians: per category, one bar per series.
+    Bars {
+        y: Axis,
+        categories: Vec<String>,
+        series: Vec<(String, Vec<Option<f64>>)>,
+    },
+    /// Why there is no chart.
+    Note(String),
+}
+
+#[derive(Debug, Clone)]
+struct Series {
+    name: String,
+    /// (x, median, min, max), in data units, ascending x.
+    points: Vec<(f64, f64, f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Linear,
+    Log2,
+    Log10,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Bytes,
+    Count,
+    Plain,
+    /// A share in 0..=1, shown as a percentage.
+    Share,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    label: &'static str,
+    scale: Scale,
+    unit: Unit,
+}
+
+impl Axis {
+    const FIELD_SIZE: Axis = Axis {
+        label: "field size",
+        scale: Scale::Log2,
+        unit: Unit::Bytes,
+    };
+    const THREADS: Axis = Axis {
+        label: "threads",
+        scale: Scale::Log2,
+        unit: Unit::Count,
+    };
+
+    fn linear(label: &'static str) -> Axis {
+        Axis {
+            label,
+            scale: Scale::Linear,
+            unit: Unit::Plain,
+        }
+    }
+
+    fn log(label: &'static str) -> Axis {
+        Axis {
+            label,
+            scale: Scale::Log10,
+            unit: Unit::Plain,
+        }
+    }
+
+    /// Data value to plot coordinate; `None` where a log scale cannot show it.
+    fn to_plot(self, v: f64) -> Option<f64> {
+        match self.scale {
+            Scale::Linear => Some(v),
+            Scale::Log2 if v > 0.0 => Some(v.log2()),
+            Scale::Log10 if v > 0.0 => Some(v.log10()),
+            _ => None,
+        }
+    }
+
+    /// Tick label at a plot coordinate. Log axes label whole powers only.
+    fn tick(self, p: f64) -> String {
+        let whole = (p - p.round()).abs() < 1e-9;
+        let v = match self.scale {
+            Scale::Linear => p,
+            Scale::Log2 if whole => 2f64.powf(p.round()),
+            Scale::Log10 if whole => 10f64.powf(p.round()),
+            _ => return String::new(),
+        };
+        match self.unit {
+            Unit::Bytes => format::bytes(v.round() as u64),
+            Unit::Count => format!("{}", v.round()),
+            Unit::Plain => format::number(v),
+            Unit::Share => format!("{}%", format::number(v * 100.0)),
+        }
+    }
+
+    /// Plot-coordinate range covering these plot coordinates, with a margin.
+    fn range(self, values: impl Iterator<Item = f64>) -> (f64, f64) {
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        match (self.scale, self.unit) {
+            (Scale::Linear, Unit::Share) => (0.0, hi.max(1.0) * 1.05),
+            (Scale::Linear, _) => {
+                let hi = if hi > 0.0 { hi * 1.1 } else { 1.0 };
+                (lo.min(0.0), hi)
+            }
+            (Scale::Log2, _) => (lo - 0.4, hi + 0.4),
+            (Scale::Log10, _) => {
+                let (lo, hi) = (lo.floor(), hi.ceil());
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            }
+        }
+    }
+
+    /// How many ticks to ask for: one per whole power on log axes.
+    fn ticks(self, (lo, hi): (f64, f64)) -> usize {
+        match self.scale {
+            Scale::Linear => 6,
+            Scale::Log2 | Scale::Log10 => ((hi - lo).floor() as usize + 1).clamp(2, 12),
+        }
+    }
+}
+
+impl Panel {
+    /// A panel that says why there is no chart; an empty title draws none.
+    fn note(title: impl Into<String>, text: impl Into<String>) -> Panel {
+        Panel {
+            title: title.into(),
+            body: Body::Note(text.into()),
+        }
+    }
+
+    /// A line chart of `figure` over the cells, one line per `name_of(cell)`,
+    /// or a note when no cell has the figure.
+    fn lines(
+        title: String,
+        cells: &[&CellSummary],
+        (x, x_of): (Axis, fn(&CellSummary) -> f64),
+        (y, figure): (Axis, Figure),
+        name_of: &dyn Fn(&CellSummary) -> String,
+    ) -> Panel {
+        let mut series: Vec<Series> = Vec::new();
+        for cell in cells {
+            let Some(s) = cell.get(figure) else { continue };
+            let name = name_of(cell);
+            let point = (x_of(cell), s.median, s.min, s.max);
+            match series.iter_mut().find(|s| s.name == name) {
+                Some(found) => found.points.push(point),
+                None => series.push(Series {
+                    name,
+                    points: vec![point],
+                }),
+            }
+        }
+        if series.is_empty() {
+            return Panel::note(title, format!("no {} values", figure.label()));
+        }
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        Panel {
+            title,
+            body: Body::Lines { x, y, series },
+        }
+    }
+}
+
+/// The cells a panel draws from.
+fn select(cells: &[CellSummary], keep: impl Fn(&CellSummary) -> bool) -> Vec<&CellSummary> {
+    cells.iter().filter(|c| keep(c)).collect()
+}
+
+/// Distinct values in first-seen order (cells come sorted, so this is sorted
+/// wherever the sort key leads).
+fn distinct<'a, T: PartialEq + Copy>(
+    cells: &[&'a CellSummary],
+    of: impl Fn(&'a CellSummary) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for &c in cells {
+        let v = of(c);
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn field_size(c: &CellSummary) -> f64 {
+    c.key.field_size_bytes as f64
+}
+
+fn threads(c: &CellSummary) -> f64 {
+    c.key.threads as f64
+}
+
+/// Series names: the strategy, plus the transport when a sweep measured
+/// several (a transport whose cells all failed does not count).
+fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
+    let measured = select(cells, |c| c.ok > 0);
+    let several = distinct(&measured, |c| c.key.transport.as_str()).len() > 1;
+    move |c: &CellSummary| {
+        if several {
+            format!("{} ({})", c.key.strategy.as_str(), c.key.transport)
+        } else {
+            c.key.strategy.as_str().to_string()
+        }
+    }
+}
+
+/// `env.json`'s reason for a counter being unavailable, or the fallback.
+fn unavailable(env: &serde_json::Value, counter: &str, what: &str) -> String {
+    let reason = env["counters"][counter]["reason"]
+        .as_str()
+        .unwrap_or("no hardware counter values in results.csv");
+    format!("{what}: unavailable on this host: {reason}")
+}
+
+/// Every plot of a report, described, not yet drawn.
+pub fn plots(cells: &[CellSummary], env: &serde_json::Value) -> Vec<Plot> {
+    vec![
+        throughput(cells),
+        latency(cells),
+        per_role(
+            cells,
+            "cache_misses.svg",
+            "Cache misses per message vs field size",
+            "Hardware cache misses per message, at the fewest threads tested.",
+            [Figure::ClientCacheMissesPerMsg, Figure::ServerCacheMissesPerMsg],
+            Axis::log("cache misses/msg"),
+            Some(unavailable(env, "cache_misses", "cache misses")),
+        ),
+        per_role(
+            cells,
+            "cpu_per_byte.svg",
+            "CPU time per byte vs field size",
+            "User plus kernel CPU time per byte moved, for the client (the sending side in stream) and the server (the receiving side), at the fewest threads tested. Lower is cheaper.",
+            [Figure::ClientCpuNsPerByte, Figure::ServerCpuNsPerByte],
+            Axis::log("CPU ns/byte"),
+            None,
+        ),
+        per_role(
+            cells,
+            "cycles_per_byte.svg",
+            "Cycles per byte vs field size",
+            "CPU cycles per byte moved, from hardware counters, at the fewest threads tested.",
+            [Figure::ClientCyclesPerByte, Figure::ServerCyclesPerByte],
+            Axis::log("cycles/byte"),
+            Some(unavailable(env, "cycles", "cycles")),
+        ),
+        user_kernel(cells),
+        zc_copied(cells),
+    ]
+}
+
+fn throughput(cells: &[CellSummary]) -> Plot {
+    let stream = select(cells, |c| c.key.workload == "stream");
+    let name = strategy_namer(cells);
+    let panels = distinct(&stream, |c| c.key.threads)
+        .into_iter()
+        .map(|t| {
+            Panel::lines(
+                format!("stream, {}", format::threads(t)),
+                &select(cells, |c| c.key.workload == "stream" && c.key.threads == t),
+                (Axis::FIELD_SIZE, field_size),
+                (Axis::linear("Gbit/s"), Figure::ThroughputGbps),
+                &name,
+            )
+        })
+        .collect();
+    Plot {
+        file: "throughput.svg",
+        title: "Stream throughput vs field size".into(),
+        about: "One-way throughput per strategy, a panel per thread count; dots are medians, bars the min–max of the repetitions. Higher is better.",
+        cols: 2,
+        panels: or_note(panels, "no stream cells in results.csv"),
+    }
+}
+
+fn latency(cells: &[CellSummary]) -> Plot {
+    let rr = select(cells, |c| c.key.workload == "rr");
+    let mut sizes = distinct(&rr, |c| c.key.field_size_bytes);
+    sizes.sort_unstable();
+    // The smallest, a middle and the largest size: enough to see the trend.
+    let mut picked: Vec<u64> = [0, sizes.len() / 2, sizes.len().saturating_sub(1)]
+        .iter()
+        .filter_map(|&i| sizes.get(i).copied())
+        .collect();
+    picked.dedup();
+    let name = strategy_namer(cells);
+    let mut panels = Vec::new();
+    for (figure, label) in [(Figure::LatencyP50Us, "p50"), (Figure::LatencyP99Us, "p99")] {
+        for &size in &picked {
+            panels.push(Panel::lines(
+                format!("rr {label}, {} fields", format::bytes(size)),
+                &select(cells, |c| {
+                    c.key.workload == "rr" && c.key.field_size_bytes == size
+                }),
+                (Axis::THREADS, threads),
+                (Axis::linear("µs"), figure),
+                &name,
+            ));
+        }
+    }
+    Plot {
+        file: "latency.svg",
+        title: "Request/response latency vs threads".into(),
+        about: "Round-trip latency p50 (top) and p99 (bottom) per strategy against the thread count, for the smallest, a middle and the largest field size. Lower is better.",
+        cols: picked.len().max(1),
+        panels: or_note(panels, "no rr cells in results.csv"),
+    }
+}
+
+/// A panel per workload × role (client, server) of a per-role figure at the
+/// fewest threads tested; `missing` replaces the whole plot when no cell has
+/// the figure (hardware counters unavailable).
+fn per_role(
+    cells: &[CellSummary],
+    file: &'static str,
+    title: &str,
+    about: &'static str,
+    [client, server]: [Figure; 2],
+    y: Axis,
+    missing: Option<String>,
+) -> Plot {
+    let has = |c: &CellSummary| c.get(client).is_some() || c.get(server).is_some();
+    let name = strategy_namer(cells);
+    let all = select(cells, |_| true);
+    let panels = match missing {
+        Some(why) if !cells.iter().any(has) => vec![Panel::note("", why)],
+        _ => distinct(&all, |c| c.key.workload.as_str())
+            .into_iter()
+            .flat_map(|workload| {
+                let fewest = cells
+                    .iter()
+                    .filter(|c| c.key.workload == workload)
+                    .map(|c| c.key.threads)
+                    .min()
+                    .unwrap_or(1);
+                let chosen = select(cells, |c| {
+                    c.key.workload == workload && c.key.threads == fewest
+                });
+                let (send, receive) = if workload == "stream" {
+                    ("client (sending side)", "server (receiving side)")
+                } else {
+                    ("client", "server")
+                };
+                [(client, send), (server, receive)].map(|(figure, role)| {
+                    Panel::lines(
+                        format!("{workload}, {role}, {}", format::threads(fewest)),
+                        &chosen,
+                        (Axis::FIELD_SIZE, field_size),
+                        (y, figure),
+                        &name,
+                    )
+                })
+            })
+            .collect(),
+    };
+    Plot {
+        file,
+        title: title.into(),
+        about,
+        cols: 2,
+        panels: or_note(panels, "no cells in results.csv"),
+    }
+}
+
+fn user_kernel(cells: &[CellSummary]) -> Plot {
+    const PARTS: [(Figure, &str); 4] = [
+        (Figure::ClientUserNsPerMsg, "client user"),
+        (Figure::ClientSysNsPerMsg, "client kernel"),
+        (Figure::ServerUserNsPerMsg, "server user"),
+        (Figure::ServerSysNsPerMsg, "server kernel"),
+    ];
+    let name = strategy_namer(cells);
+    let all = select(cells, |_| true);
+    let mut panels = Vec::new();
+    for workload in distinct(&all, |c| c.key.workload.as_str()) {
+        let of_workload = select(cells, |c| c.key.workload == workload);
+        let fewest = of_workload.iter().map(|c| c.key.threads).min().unwrap_or(1);
+        let mut sizes = distinct(&of_workload, |c| c.key.field_size_bytes);
+        sizes.sort_unstable();
+        let (smallest, largest) = (sizes[0], sizes[sizes.len() - 1]);
+        let mut picked = vec![smallest, largest];
+        picked.dedup();
+        for size in picked {
+            let chosen: Vec<&CellSummary> = of_workload
+                .iter()
+                .copied()
+                .filter(|c| c.key.threads == fewest && c.key.field_size_bytes == size)
+                .filter(|c| PARTS.iter().any(|(f, _)| c.get(*f).is_some()))
+                .collect();
+            let title = format!(
+                "{workload}, {} fields, {}",
+                format::bytes(size),
+                format::threads(fewest)
+            );
+            if chosen.is_empty() {
+                panels.push(Panel::note(title, "no CPU time values"));
+                continue;
+            }
+            panels.push(Panel {
+                title,
+                body: Body::Bars {
+                    y: Axis::linear("CPU ns/msg"),
+                    categories: chosen.iter().map(|c| name(c)).collect(),
+                    series: PARTS
+                        .iter()
+                        .map(|&(figure, part)| {
+                            let values =
+                                chosen.iter().map(|c| Some(c.get(figure)?.median)).collect();
+                            (part.to_string(), values)
+                        })
+                        .collect(),
+                },
+            });
+        }
+    }
+    Plot {
+        file: "user_kernel.svg",
+        title: "User vs kernel CPU per message".into(),
+        about: "Median CPU time per message split into user and kernel time, for the client and the server, at the smallest and largest field size and the fewest threads: who does the copying.",
+        cols: 2,
+        panels: or_note(panels, "no cells in results.csv"),
+    }
+}
+
+fn zc_copied(cells: &[CellSummary]) -> Plot {
+    let zc = select(cells, |c| c.key.strategy.as_str() == "zero-copy");
+    let name = |c: &CellSummary| format!("{}, {}", c.key.transport, format::threads(c.key.threads));
+    let panels = distinct(&zc, |c| c.key.workload.as_str())
+        .into_iter()
+        .map(|workload| {
+            Panel::lines(
+                format!("zero-copy, {workload}"),
+                &select(cells, |c| {
+                    c.key.strategy.as_str() == "zero-copy" && c.key.workload == workload
+                }),
+                (Axis::FIELD_SIZE, field_size),
+                (
+                    Axis {
+                        label: "completions copied",
+                        scale: Scale::Linear,
+                        unit: Unit::Share,
+                    },
+                    Figure::ZcCopiedShare,
+                ),
+                &name,
+            )
+        })
+        .collect();
+    Plot {
+        file: "zc_copied.svg",
+        title: "Zero-copy completions the kernel copied".into(),
+        about: "Share of MSG_ZEROCOPY completions flagged SO_EE_CODE_ZEROCOPY_COPIED, per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
+        cols: 2,
+        panels: or_note(panels, "no zero-copy cells in results.csv"),
+    }
+}
+
+fn or_note(panels: Vec<Panel>, why: &str) -> Vec<Panel> {
+    if panels.is_empty() {
+        vec![Panel::note("no data", why)]
+    } else {
+        panels
+    }
+}
+
+impl Plot {
+    /// Draws the plot into `dir`, returning the file's path.
+    pub fn render(&self, dir: &Path) -> Result<PathBuf, ReportError> {
+        let path = dir.join(self.file);
+        let failed = |e: &dyn std::fmt::Display| {
+            ReportError::Plot(format!(
+                "cannot draw {}: {e}; check that the directory is writable and has space",
+                path.display()
+            ))
+        };
+        let cols = self.cols.min(self.panels.len()).max(1);
+        let rows = self.panels.len().div_ceil(cols);
+        let names = self.series_names();
+        let color =
+            |name: &str| COLORS[names.iter().position(|n| n == name).unwrap_or(0) % COLORS.len()];
+        let legend_height = if names.is_empty() { 0 } else { LEGEND_HEIGHT };
+        let size = (
+            cols as u32 * PANEL_WIDTH,
+            rows as u32 * PANEL_HEIGHT + TITLE_HEIGHT + legend_height,
+        );
+        {
+            let root = SVGBackend::new(&path, size).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| failed(&e))?;
+            let body = root
+                .titled(&self.title, ("sans-serif", 22))
+                .map_err(|e| failed(&e))?;
+            let (legend_area, body) = body.split_vertically(legend_height);
+            legend(&legend_area, &names, &color).map_err(|e| failed(&e))?;
+            for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, cols))) {
+                panel.draw(&area, &color).map_err(|e| failed(&e))?;
+            }
+            root.present().map_err(|e| failed(&e))?;
+        }
+        Ok(path)
+    }
+
+    /// Every series name in first-seen order, so a name has one colour in all
+    /// panels of the plot.
+    fn series_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for panel in &self.panels {
+            let in_panel: Vec<&String> = match &panel.body {
+                Body::Lines { series, .. } => series.iter().map(|s| &s.name).collect(),
+                Body::Bars { series, .. } => series.iter().map(|s| &s.0).collect(),
+                Body::Note(_) => Vec::new(),
+            };
+            for name in in_panel {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<'b, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type DrawResult =
+    Result<(), DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>>;
+
+impl Panel {
+    fn draw(&self, area: &Area, color: &dyn Fn(&str) -> RGBColor) -> DrawResult {
+        match &self.body {
+            Body::Note(text) => self.draw_note(area, text),
+            Body::Lines { x, y, series } => {
+                let points = || series.iter().flat_map(|s| s.points.iter());
+                let x_range = x.range(points().filter_map(|p| x.to_plot(p.0)));
+                let y_range = y.range(
+                    points()
+                        .flat_map(|p| [p.2, p.3])
+                        .filter_map(|v| y.to_plot(v)),
+                );
+                let mut chart = self.chart(area, (*x, x_range), (*y, y_range))?;
+                for s in series {
+                    let c = color(&s.name);
+                    let at = |v: f64, axis: Axis| axis.to_plot(v);
+                    let pts: Vec<(f64, f64, f64, f64)> = s
+                        .points
+                        .iter()
+                        .filter_map(|p| {
+                            Some((at(p.0, *x)?, at(p.1, *y)?, at(p.2, *y)?, at(p.3, *y)?))
+                        })
+                        .collect();
+                    chart.draw_series(LineSeries::new(
+                        pts.iter().map(|p| (p.0, p.1)),
+                        c.stroke_width(2),
+                    ))?;
+                    chart
+                        .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled())))?;
+                    chart.draw_series(pts.iter().filter(|p| p.3 > p.2).map(|p| {
+                        PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(1))
+                    }))?;
+                }
+                Ok(())
+            }
+            Body::Bars {
+                y,
+                categories,
+                series,
+            } => {
+                let n = categories.len() as f64;
+                let y_range = y.range(series.iter().flat_map(|s| s.1.iter().flatten().copied()));
+                let names = categories.clone();
+                let x = Axis {
+                    label: "",
+                    scale: Scale::Linear,
+                    unit: Unit::Plain,
+                };
+                let mut chart = self.chart_with(
+                    area,
+                    (x, (-0.5, n - 0.5), categories.len().max(2)),
+                    (*y, y_range),
+                    &move |p: f64| {
+                        let i = p.round();
+                        if (p - i).abs() < 1e-9 && i >= 0.0 {
+                            names.get(i as usize).cloned().unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
+                    },
+                )?;
+                let width = 0.8 / series.len() as f64;
+                for (j, (name, values)) in series.iter().enumerate() {
+                    let c = color(name);
+                    let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
+                    chart.draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+                        Some(Rectangle::new(
+                            [(left(i), 0.0), (left(i) + width, (*v)?)],
+                            c.filled(),
+                        ))
+                    }))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn chart<'a, 'b>(
+        &self,
+        area: &'b Area<'a>,
+        (x, x_range): (Axis, (f64, f64)),
+        y: (Axis, (f64, f64)),
+    ) -> Result<Chart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
+        self.chart_with(area, (x, x_range, x.ticks(x_range)), y, &move |p| x.tick(p))
+    }
+
+    /// The common frame: caption, axes with labels, grid.
+    fn chart_with<'a, 'b>(
+        &self,
+        area: &'b Area<'a>,
+        (x, x_range, x_ticks): (Axis, (f64, f64), usize),
+        (y, y_range): (Axis, (f64, f64)),
+        x_tick: &dyn Fn(f64) -> String,
+    ) -> Result<Chart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
+        chart
+            .configure_mesh()
+            .x_desc(x.label)
+            .y_desc(y.label)
+            .x_labels(x_ticks)
+            .y_labels(y.ticks(y_range))
+            .x_label_formatter(&|p| x_tick(*p))
+            .y_label_formatter(&|p| y.tick(*p))
+            .light_line_style(WHITE)
+            .draw()?;
+        Ok(chart)
+    }
+
+    /// A framed panel with the note's text, wrapped, in place of a chart.
+    fn draw_note(&self, area: &Area, text: &str) -> DrawResult {
+        let (w, h) = area.dim_in_pixel();
+        area.draw(&Rectangle::new(
+            [(10, 10), (w as i32 - 10, h as i32 - 10)],
+            BLACK.mix(0.4).stroke_width(1),
+        ))?;
+        if !self.title.is_empty() {
+            area.draw(&Text::new(
+                self.title.clone(),
+                (24, 24),
+                ("sans-serif", 16).into_font(),
+            ))?;
+        }
+        let per_line = ((w as usize).saturating_sub(48) / 8).max(20);
+        for (i, line) in wrap(text, per_line).iter().enumerate() {
+            area.draw(&Text::new(
+                line.clone(),
+                (24, h as i32 / 2 - 20 + 20 * i as i32),
+                ("sans-serif", 15)
+                    .into_font()
+                    .color(&RGBColor(0x60, 0x20, 0x20)),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// One legend for the whole plot, in a strip under its title: a series has
+/// the same colour in every panel, and no legend hides a panel's data.
+fn legend(area: &Area, names: &[String], color: &dyn Fn(&str) -> RGBColor) -> DrawResult {
+    let mut x = 20;
+    for name in names {
+        let c = color(name);
+        area.draw(&Rectangle::new([(x, 8), (x + 14, 22)], c.filled()))?;
+        area.draw(&Text::new(
+            name.clone(),
+            (x + 20, 8),
+            ("sans-serif", 14).into_font(),
+        ))?;
+        x += 20 + 8 * name.chars().count() as i32 + 24;
+    }
+    Ok(())
+}
+
+/// Greedy word wrap to at most `width` characters a line.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_axes_label_whole_powers_only() {
+        assert_eq!(Axis::FIELD_SIZE.tick(6.0), "64 B");
+        assert_eq!(Axis::FIELD_SIZE.tick(16.0), "64 KiB");
+        assert_eq!(Axis::FIELD_SIZE.tick(6.5), "");
+        assert_eq!(Axis::log("x").tick(-1.0), "0.1");
+    }
+
+    #[test]
+    fn wraps_long_notes() {
+        assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
+    }
+
+    #[test]
+    fn unavailable_names_the_reason() {
+        let env = serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}});
+        assert_eq!(
+            unavailable(&env, "cache_misses", "cache misses"),
+            "cache misses: unavailable on this host: perf_event_paranoid is 4"
+        );
+        assert_eq!(
+            unavailable(&serde_json::Value::Null, "cycles", "cycles"),
+            "cycles: unavailable on this host: no hardware counter values in results.csv"
+        );
+    }
+}
