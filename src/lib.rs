@@ -20,13 +20,16 @@
 pub mod counters;
 pub mod error;
 pub mod host;
+pub mod measurement;
 pub mod message;
 pub mod netns;
 pub mod recv;
+pub mod report;
 pub mod row;
 pub mod size;
 pub mod strategy;
 pub mod summary;
+pub mod sweep;
 pub mod sys;
 pub mod transport;
 pub mod workload;

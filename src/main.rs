@@ -26,6 +26,13 @@ struct Cli {
 enum Command {
     /// Run one experiment (one cell) and print what it measured.
     Run(RunArgs),
+    /// Run a matrix of cells into reports/NAME/: results.csv, env.json, plots, index.html.
+    Sweep(SweepArgs),
+    /// Rebuild the plots and index.html of a sweep from its results.csv.
+    Report {
+        /// The sweep's directory, e.g. reports/latest.
+        dir: std::path::PathBuf,
+    },
     /// Show this host's facts and capabilities, and how to fix what is missing.
     Doctor {
         /// Print the facts as JSON (the sweep's env.json) instead of text.
@@ -107,6 +114,52 @@ struct RunArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct SweepArgs {
+    /// Short cells (0.15 s after 0.04 s warm-up) and one repetition: the default matrix in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Strategies, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "two-copy,one-copy,zero-copy")]
+    strategies: Vec<StrategyKind>,
+    /// Transports, comma-separated (zero-copy over unix is left out).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "loopback")]
+    transports: Vec<TransportKind>,
+    /// Workloads, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "rr,stream")]
+    workloads: Vec<WorkloadKind>,
+    /// Field sizes, comma-separated, each 1 B to 64 MiB.
+    #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = parse_size, default_value = "64,256,1K,4K,16K,64K")]
+    sizes: Vec<usize>,
+    /// Thread counts, comma-separated, each 1 to 1024.
+    #[arg(long, value_name = "N,..", value_delimiter = ',', default_value = "1,2,4,8")]
+    threads: Vec<usize>,
+    /// Fields per message, 1 to 1023.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    fields: usize,
+    /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    warmup: Option<f64>,
+    /// Measured seconds per cell (default 2; 0.15 with --quick).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    duration: Option<f64>,
+    /// Repetitions of every cell, 1 to 100 (default 3; 1 with --quick).
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
+    /// Output directory (default reports/<UTC timestamp>; reports/latest points at the newest).
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
+    /// veth: the network namespace of the server threads.
+    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_SERVER_NS)]
+    server_ns: String,
+    /// veth: the network namespace of the client threads.
+    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_CLIENT_NS)]
+    client_ns: String,
+    /// veth: the server's address, inside 198.18.0.0/15.
+    #[arg(long, value_name = "IPV4", default_value_t = copybench::netns::DEFAULT_SERVER_ADDR)]
+    server_addr: std::net::Ipv4Addr,
+}
+
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
     let ok = v.is_finite() && if allow_zero { v >= 0.0 } else { v > 0.0 } && v <= 86_400.0;
     if !ok {
@@ -170,6 +223,86 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exit code of a sweep stopped by SIGINT or SIGTERM (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
+fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    use copybench::sweep::{self, Matrix};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let base = if args.quick { Matrix::quick() } else { Matrix::full() };
+    let m = Matrix {
+        strategies: args.strategies,
+        transports: args.transports,
+        workloads: args.workloads,
+        field_sizes: args.sizes,
+        threads: args.threads,
+        fields: args.fields,
+        warmup: args.warmup.map_or(Ok(base.warmup), |v| seconds("--warmup", v, true))?,
+        duration: args.duration.map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
+        repeat: args.repeat.unwrap_or(base.repeat),
+        veth: copybench::Veth { server_ns: args.server_ns, client_ns: args.client_ns, server_addr: args.server_addr },
+    };
+    m.validate()?;
+    let dir = args
+        .out
+        .unwrap_or_else(|| std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now())));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
+            .expect("static template"),
+    );
+    let outcome = sweep::run(&m, &dir, &stop, |done, total, cfg| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!(
+            "{} {} {} {} B x{} threads={}",
+            cfg.strategy, cfg.transport.kind, cfg.workload, cfg.shape.field_size, cfg.shape.fields, cfg.threads
+        ));
+    })?;
+    bar.finish_and_clear();
+
+    let env: serde_json::Value = std::fs::read(dir.join("env.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let files = copybench::report::write_report(&dir, &outcome.rows, &env)?;
+    if dir.parent().is_some_and(|p| p.ends_with("reports")) {
+        sweep::point_latest(&dir)?;
+    }
+    for line in copybench::report::analyze(&outcome.rows).lines() {
+        println!("{line}");
+    }
+    let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
+    println!(
+        "\n{} rows ({} failed) in {:.1} s: {}",
+        outcome.rows.len(),
+        failed,
+        outcome.wall.as_secs_f64(),
+        files.index.display()
+    );
+    if outcome.interrupted {
+        eprintln!("copybench: interrupted; kept the {} rows measured so far", outcome.rows.len());
+        return Ok(ExitCode::from(INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(dir: &std::path::Path) -> anyhow::Result<()> {
+    let analysis = copybench::report::rebuild(dir)?;
+    for line in analysis.lines() {
+        println!("{line}");
+    }
+    println!("\nrebuilt {}", dir.join("index.html").display());
+    Ok(())
+}
+
 fn doctor(json: bool) -> anyhow::Result<()> {
     let facts = copybench::host::gather();
     if json {
@@ -207,11 +340,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
-        Command::Doctor { json } => doctor(json),
+        Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
+        Command::Sweep(args) => sweep(args),
+        Command::Report { dir } => report(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
             eprintln!("copybench: {e:#}");

@@ -460,6 +460,8 @@ impl Experiment {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Cmd::Stop);
         }
+        // Drop our duplicates first: while they live, a thread closing its end sends no FIN.
+        self.socks.clear();
         let mut first_error = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
@@ -469,7 +471,6 @@ impl Experiment {
                 first_error.get_or_insert(e);
             }
         }
-        self.socks.clear();
         first_error.map_or(Ok(()), Err)
     }
 
@@ -688,6 +689,8 @@ impl Worker {
             }
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
                 if total >= n {
+                    // Shut down, not just drop: the experiment holds a duplicate of this socket.
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
                     return Ok(());
                 }
             }

@@ -8,6 +8,7 @@ use super::crossover::{crossovers, Crossover};
 use super::format;
 use super::summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
 use crate::row::Row;
+use crate::size::format_size;
 
 /// How the cost of a strategy changes from the fewest to the most threads
 /// tested, for one workload and transport.
@@ -108,7 +109,7 @@ impl FailedCell {
             self.key.workload,
             self.key.transport,
             format::threads(self.key.threads),
-            format::bytes(self.key.field_size_bytes),
+            format_size(self.key.field_size_bytes),
             self.key.strategy.as_str(),
             self.failed,
             self.repetitions,

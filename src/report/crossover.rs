@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use super::format;
 use super::summary::{CellSummary, Figure, Spread};
+use crate::size::format_size;
 
 /// The study's three questions, as (challenger, baseline).
 pub const PAIRS: [(&str, &str); 3] = [
@@ -144,7 +145,7 @@ impl Crossover {
         let mut text = match self.outcome {
             Outcome::From(size) => format!(
                 "{c} beats {b} from {} up (tested {range})",
-                format::bytes(size)
+                format_size(size)
             ),
             Outcome::ChallengerEverywhere => {
                 format!("{c} beats {b} at every tested size, from the smallest ({range})")

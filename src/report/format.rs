@@ -1,17 +1,7 @@
 //! Number formatting shared by the findings, the plots' axes and the table, so a
 //! size or a value reads the same everywhere in a report.
 
-/// `64 B`, `1 KiB`, `1.5 KiB`, `64 KiB`, `2 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{} {}", number(value), UNITS[unit])
-}
+use crate::size::format_size;
 
 /// A measured value with three significant digits and no trailing zeros:
 /// `0.0123`, `1.5`, `12.3`, `1234`.
@@ -36,9 +26,9 @@ pub fn number(v: f64) -> String {
 /// `64 B–64 KiB`, or a single size when the range has one.
 pub fn size_range(lo: u64, hi: u64) -> String {
     if lo == hi {
-        bytes(lo)
+        format_size(lo)
     } else {
-        format!("{}–{}", bytes(lo), bytes(hi))
+        format!("{}–{}", format_size(lo), format_size(hi))
     }
 }
 
@@ -65,7 +55,7 @@ pub fn thread_list(list: &[u32]) -> String {
 /// A list of sizes: `64 B, 256 B, 1 KiB`.
 pub fn sizes(list: &[u64]) -> String {
     list.iter()
-        .map(|&s| bytes(s))
+        .map(|&s| format_size(s))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -76,10 +66,6 @@ mod tests {
 
     #[test]
     fn formats_sizes_and_numbers() {
-        assert_eq!(bytes(64), "64 B");
-        assert_eq!(bytes(1024), "1 KiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(65536), "64 KiB");
         assert_eq!(number(0.012345), "0.0123");
         assert_eq!(number(12.0), "12");
         assert_eq!(number(1234.6), "1235");

@@ -11,6 +11,7 @@ use super::analysis::Analysis;
 use super::format;
 use super::plots::Plot;
 use super::summary::{CellSummary, Figure, Spread};
+use crate::size::format_size;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:90em;color:#222}\
 table{border-collapse:collapse;font-size:90%}\
@@ -186,7 +187,7 @@ fn table(h: &mut String, cells: &[CellSummary]) {
             escape(&k.workload),
             escape(&k.transport),
             k.threads,
-            escape(&format::bytes(k.field_size_bytes)),
+            escape(&format_size(k.field_size_bytes)),
             escape(k.strategy.as_str()),
             c.ok
         );

@@ -18,6 +18,7 @@ use plotters::prelude::*;
 use super::format;
 use super::summary::{CellSummary, Figure};
 use super::ReportError;
+use crate::size::format_size;
 
 const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
@@ -148,7 +149,7 @@ impl Axis {
             _ => return String::new(),
         };
         match self.unit {
-            Unit::Bytes => format::bytes(v.round() as u64),
+            Unit::Bytes => format_size(v.round() as u64),
             Unit::Count => format!("{}", v.round()),
             Unit::Plain => format::number(v),
             Unit::Share => format!("{}%", format::number(v * 100.0)),
@@ -354,7 +355,7 @@ fn latency(cells: &[CellSummary]) -> Plot {
     for (figure, label) in [(Figure::LatencyP50Us, "p50"), (Figure::LatencyP99Us, "p99")] {
         for &size in &picked {
             panels.push(Panel::lines(
-                format!("rr {label}, {} fields", format::bytes(size)),
+                format!("rr {label}, {} fields", format_size(size)),
                 &select(cells, |c| {
                     c.key.workload == "rr" && c.key.field_size_bytes == size
                 }),
@@ -455,7 +456,7 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
                 .collect();
             let title = format!(
                 "{workload}, {} fields, {}",
-                format::bytes(size),
+                format_size(size),
                 format::threads(fewest)
             );
             if chosen.is_empty() {

@@ -1,0 +1,336 @@
+//! `cargo bench`: strategy x field size x threads, for each workload, measured
+//! by the metric `COPYBENCH_METRIC` names (wall time by default).
+//!
+//! Groups are named `{metric}/{workload}/{transport}/threads={n}`; each holds
+//! one function per strategy with the field size as its numeric parameter, so
+//! criterion's report draws one line per strategy against the size, and
+//! baselines of different metrics never overwrite each other.
+//! `Throughput::Bytes` is one message's bytes on the wire (header + fields; in
+//! rr the same amount also travels back).
+//!
+//! Environment (every variable optional; a bad value stops the run at once):
+//!
+//! | variable               | default                        | values |
+//! |------------------------|--------------------------------|--------|
+//! | `COPYBENCH_METRIC`     | `wall`                         | wall, cpu-time, context-switches, cycles, instructions, cache-misses |
+//! | `COPYBENCH_SIZES`      | `64,1K,16K,64K`                | field sizes, K/M/G suffixes (binary) |
+//! | `COPYBENCH_THREADS`    | `1,4`                          | connections (client + server thread each) |
+//! | `COPYBENCH_STRATEGIES` | `two-copy,one-copy,zero-copy`  | |
+//! | `COPYBENCH_WORKLOADS`  | `rr,stream`                    | |
+//! | `COPYBENCH_TRANSPORT`  | `loopback`                     | loopback, unix, veth (needs `netns-setup.sh up`) |
+//! | `COPYBENCH_FIELDS`     | `8`                            | fields per message |
+//!
+//! Each benchmark function starts its workers and connections once, on its
+//! first sample (outside the timed part, and not at all when a filter skips
+//! it); `iter_custom` then drives N messages through them per sample, and the
+//! experiment is stopped when the function is done.
+
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput};
+
+use copybench::counters::CounterPlan;
+use copybench::measurement::{self, Metric, Per, Quantity, ThreadStart};
+use copybench::size::parse_size;
+use copybench::workload::MAX_THREADS;
+use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
+
+/// criterion's view of a [`Metric`]: every method delegates to
+/// `copybench::measurement`, which documents when criterion calls each one.
+struct Copybench {
+    formatter: Formatter,
+}
+
+struct Formatter(Metric);
+
+impl Copybench {
+    fn metric(&self) -> Metric {
+        self.formatter.0
+    }
+}
+
+impl Measurement for Copybench {
+    type Intermediate = ThreadStart;
+    type Value = Quantity;
+
+    /// Around `iter`-style routines only; these benches use `iter_custom`.
+    fn start(&self) -> ThreadStart {
+        self.metric().start_thread()
+    }
+
+    fn end(&self, started: ThreadStart) -> Quantity {
+        started.finish()
+    }
+
+    fn add(&self, a: &Quantity, b: &Quantity) -> Quantity {
+        a.add(b)
+    }
+
+    fn zero(&self) -> Quantity {
+        Quantity::zero()
+    }
+
+    /// Panics on a sample that measured 0, which criterion would skip silently.
+    fn to_f64(&self, value: &Quantity) -> f64 {
+        value.to_f64(self.metric())
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &self.formatter
+    }
+}
+
+impl ValueFormatter for Formatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        measurement::scale_values(self.0, typical, values)
+    }
+
+    fn scale_throughputs(
+        &self,
+        typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per = match *throughput {
+            Throughput::Bytes(n) => Per::Bytes(n),
+            Throughput::BytesDecimal(n) => Per::BytesDecimal(n),
+            Throughput::Bits(n) => Per::Bits(n),
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => {
+                Per::Elements(n)
+            }
+        };
+        measurement::scale_throughputs(self.0, typical, per, values)
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        measurement::machine_unit(self.0)
+    }
+}
+
+/// The matrix, from the environment.
+struct Settings {
+    metric: Metric,
+    sizes: Vec<usize>,
+    threads: Vec<usize>,
+    strategies: Vec<StrategyKind>,
+    workloads: Vec<WorkloadKind>,
+    transport: TransportKind,
+    fields: usize,
+}
+
+/// A comma-separated list from `var`, or `default`; each item through `parse`.
+fn list<T>(
+    var: &str,
+    default: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let text = std::env::var(var).unwrap_or_default();
+    let text = if text.trim().is_empty() {
+        default.to_string()
+    } else {
+        text
+    };
+    let items = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| parse(item).map_err(|e| format!("{var}={text}: {e}")))
+        .collect::<Result<Vec<T>, String>>()?;
+    if items.is_empty() {
+        return Err(format!("{var}={text}: the list is empty"));
+    }
+    Ok(items)
+}
+
+fn one_of<T: Copy>(what: &str, names: &[&str], found: Option<T>, item: &str) -> Result<T, String> {
+    found.ok_or_else(|| format!("unknown {what} '{item}'; use {}", names.join(", ")))
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, String> {
+        let metric = Metric::from_env()?;
+        metric.ensure_available(CounterPlan::probe())?;
+        let sizes = list("COPYBENCH_SIZES", "64,1K,16K,64K", |s| {
+            match parse_size(s)? {
+                0 => Err("a field size must be at least 1 byte".into()),
+                n => Ok(n),
+            }
+        })?;
+        let threads = list("COPYBENCH_THREADS", "1,4", |s| match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "'{s}': threads must be a number from 1 to {MAX_THREADS}"
+            )),
+        })?;
+        let strategies = list("COPYBENCH_STRATEGIES", "two-copy,one-copy,zero-copy", |s| {
+            one_of(
+                "strategy",
+                &["two-copy", "one-copy", "zero-copy"],
+                StrategyKind::from_name(s),
+                s,
+            )
+        })?;
+        let workloads = list("COPYBENCH_WORKLOADS", "rr,stream", |s| {
+            one_of("workload", &["rr", "stream"], WorkloadKind::from_name(s), s)
+        })?;
+        let transport = std::env::var("COPYBENCH_TRANSPORT").unwrap_or_default();
+        let transport = match transport.trim() {
+            "" => TransportKind::Loopback,
+            name => one_of(
+                "transport",
+                &["loopback", "unix", "veth"],
+                TransportKind::from_name(name),
+                name,
+            )
+            .map_err(|e| format!("COPYBENCH_TRANSPORT={name}: {e}"))?,
+        };
+        let fields = list("COPYBENCH_FIELDS", "8", |s| match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("'{s}': fields must be a number of at least 1")),
+        })?;
+        if fields.len() != 1 {
+            return Err("COPYBENCH_FIELDS: give one number".into());
+        }
+        let settings = Settings {
+            metric,
+            sizes,
+            threads,
+            strategies,
+            workloads,
+            transport,
+            fields: fields[0],
+        };
+        // Every cell's limits (and the transport: veth needs its namespaces)
+        // are checked before the first benchmark runs, not an hour into it.
+        for cfg in settings.cells() {
+            cfg.validate()
+                .map_err(|e| format!("{}: {e}", describe(&cfg)))?;
+            cfg.transport
+                .check()
+                .map_err(|e| format!("COPYBENCH_TRANSPORT={}: {e}", settings.transport.name()))?;
+        }
+        Ok(settings)
+    }
+
+    fn config(
+        &self,
+        workload: WorkloadKind,
+        threads: usize,
+        strategy: StrategyKind,
+        size: usize,
+    ) -> Config {
+        let shape = Shape {
+            fields: self.fields,
+            field_size: size,
+        };
+        let mut cfg = Config::new(strategy, self.transport, workload, shape);
+        cfg.threads = threads;
+        cfg.counters = self.metric.needs_counters();
+        cfg
+    }
+
+    /// Whether this strategy can run over the transport at all (zero-copy has
+    /// no AF_UNIX path); the others are left out with a note, not an error,
+    /// so `COPYBENCH_TRANSPORT=unix` works with the default strategies.
+    fn runs(&self, strategy: StrategyKind) -> bool {
+        !(strategy == StrategyKind::ZeroCopy && self.transport == TransportKind::Unix)
+    }
+
+    fn cells(&self) -> Vec<Config> {
+        let mut out = Vec::new();
+        for &workload in &self.workloads {
+            for &threads in &self.threads {
+                for &strategy in self.strategies.iter().filter(|s| self.runs(**s)) {
+                    for &size in &self.sizes {
+                        out.push(self.config(workload, threads, strategy, size));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn describe(cfg: &Config) -> String {
+    format!(
+        "{} {} {} threads={} fields={}x{}",
+        cfg.strategy,
+        cfg.workload,
+        cfg.transport.kind,
+        cfg.threads,
+        cfg.shape.fields,
+        cfg.shape.field_size
+    )
+}
+
+fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
+    if settings.strategies.iter().any(|s| !settings.runs(*s)) {
+        eprintln!("note: zero-copy is left out: AF_UNIX sockets have no SO_ZEROCOPY");
+    }
+    let metric = settings.metric;
+    for &workload in &settings.workloads {
+        for &threads in &settings.threads {
+            let name = format!(
+                "{metric}/{workload}/{}/threads={threads}",
+                settings.transport
+            );
+            let mut group = c.benchmark_group(name);
+            // Sizes span three orders of magnitude.
+            group.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
+            for &strategy in settings.strategies.iter().filter(|s| settings.runs(**s)) {
+                for &size in &settings.sizes {
+                    let cfg = settings.config(workload, threads, strategy, size);
+                    group.throughput(Throughput::Bytes(cfg.shape.message_bytes() as u64));
+                    let mut exp: Option<Experiment> = None;
+                    let id = BenchmarkId::new(strategy.name(), size);
+                    group.bench_with_input(id, &size, |b, _| {
+                        b.iter_custom(|iters| {
+                            // Set up on the first call (warm-up), outside any
+                            // timed part: iter_custom measures only below.
+                            let exp = exp.get_or_insert_with(|| {
+                                Experiment::start(&cfg).unwrap_or_else(|e| {
+                                    panic!("{}: cannot start: {e}", describe(&cfg))
+                                })
+                            });
+                            let t = Instant::now();
+                            let report = exp.run(Batch::Messages(iters)).unwrap_or_else(|e| {
+                                panic!("{}: batch of {iters} messages failed: {e}", describe(&cfg))
+                            });
+                            metric.sample(&report, t.elapsed())
+                        })
+                    });
+                    // Stopped after each function: the next one's workers
+                    // should not share the CPUs with idle ones.
+                    if let Some(exp) = exp.take() {
+                        if let Err(e) = exp.stop() {
+                            panic!("{}: stopping failed: {e}", describe(&cfg));
+                        }
+                    }
+                }
+            }
+            group.finish();
+        }
+    }
+}
+
+fn main() {
+    let settings = Settings::from_env().unwrap_or_else(|e| {
+        eprintln!("copybench bench: {e}");
+        exit(2)
+    });
+    // Tuned so the default matrix (48 benchmarks) ends well within 15 minutes
+    // on 2 cores; `-- --sample-size N --measurement-time S --warm-up-time S`
+    // override these.
+    let mut criterion = Criterion::default()
+        .with_measurement(Copybench {
+            formatter: Formatter(settings.metric),
+        })
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench_matrix(&mut criterion, &settings);
+    criterion.final_summary();
+}

@@ -1,0 +1,266 @@
+//! Every strategy over real sockets, driven the way the CLI and the benches
+//! drive it: start an experiment once, run batches through it, read the reports.
+
+use std::time::{Duration, Instant};
+
+use copybench::{
+    Batch, BatchReport, Config, Experiment, Fault, Shape, StrategyKind, TransportKind, Verify,
+    WorkloadKind,
+};
+
+const SMALL: Shape = Shape {
+    fields: 8,
+    field_size: 4096,
+};
+
+/// Every byte checked: a strategy that loses, reorders or corrupts anything fails the run.
+fn config(
+    strategy: StrategyKind,
+    transport: TransportKind,
+    workload: WorkloadKind,
+    shape: Shape,
+) -> Config {
+    let mut cfg = Config::new(strategy, transport, workload, shape);
+    cfg.verify = Verify::Full;
+    cfg.threads = 2;
+    // Hardware counters are missing on most VMs and say nothing about delivery.
+    cfg.counters = false;
+    // Small buffers make both ends block many times per batch. Besides
+    // exercising the blocking paths, that keeps the CPU-time check honest:
+    // getrusage(RUSAGE_THREAD) only catches up with a running thread at a
+    // context switch or a tick, so a batch that never blocks can read 0.
+    cfg.transport.sndbuf = Some(64 << 10);
+    cfg.transport.rcvbuf = Some(64 << 10);
+    cfg
+}
+
+/// Every (strategy, transport) pair the tool accepts outside namespaces.
+fn local_cells() -> impl Iterator<Item = (StrategyKind, TransportKind)> {
+    StrategyKind::ALL.into_iter().flat_map(|s| {
+        [TransportKind::Loopback, TransportKind::Unix]
+            .into_iter()
+            .filter(move |&t| !(s == StrategyKind::ZeroCopy && t == TransportKind::Unix))
+            .map(move |t| (s, t))
+    })
+}
+
+fn workloads() -> [WorkloadKind; 2] {
+    [WorkloadKind::Rr, WorkloadKind::Stream]
+}
+
+fn run_messages(cfg: &Config, n: u64) -> BatchReport {
+    let mut exp = Experiment::start(cfg).unwrap_or_else(|e| panic!("{}: start: {e}", label(cfg)));
+    let report = exp
+        .run(Batch::Messages(n))
+        .unwrap_or_else(|e| panic!("{}: run: {e}", label(cfg)));
+    exp.stop()
+        .unwrap_or_else(|e| panic!("{}: stop: {e}", label(cfg)));
+    report
+}
+
+fn label(cfg: &Config) -> String {
+    format!(
+        "{} / {} / {} / {} x {} B",
+        cfg.strategy, cfg.transport.kind, cfg.workload, cfg.shape.fields, cfg.shape.field_size
+    )
+}
+
+/// rr counts each exchange once but verifies two messages (request and
+/// reply); stream verifies each message once, at the server.
+fn expected_bytes(cfg: &Config, messages: u64) -> u64 {
+    let per = cfg.shape.message_bytes() as u64;
+    match cfg.workload {
+        WorkloadKind::Rr => 2 * messages * per,
+        WorkloadKind::Stream => messages * per,
+    }
+}
+
+/// What every successful batch must look like, whatever its size.
+fn check_report(cfg: &Config, r: &BatchReport) {
+    let who = label(cfg);
+    assert_eq!(r.bytes, expected_bytes(cfg, r.messages), "{who}: bytes");
+    assert_eq!(
+        r.latency_ns.is_some(),
+        cfg.workload == WorkloadKind::Rr,
+        "{who}: a latency histogram belongs to rr only"
+    );
+    if let Some(h) = &r.latency_ns {
+        assert_eq!(h.len(), r.messages, "{who}: one round trip per exchange");
+    }
+    // A batch of a message or two may end before either thread blocks (see config).
+    if r.messages >= 100 {
+        assert!(r.client.cpu.total_ns() > 0, "{who}: client cpu time");
+        assert!(r.server.cpu.total_ns() > 0, "{who}: server cpu time");
+    }
+    assert_eq!(
+        r.zerocopy.is_some(),
+        cfg.strategy == StrategyKind::ZeroCopy,
+        "{who}: zero-copy bookkeeping belongs to zero-copy only"
+    );
+    if let Some(z) = r.zerocopy {
+        assert!(z.sends > 0, "{who}: {z:?}");
+        // The driver drains at batch end, so nothing is left in flight.
+        assert_eq!(z.sends, z.completions, "{who}: {z:?}");
+    }
+    assert!(r.seconds > 0.0, "{who}: seconds");
+}
+
+#[test]
+fn every_strategy_transport_and_workload_delivers_verified_messages() {
+    const N: u64 = 301; // odd: the two threads get unequal shares
+    for (strategy, transport) in local_cells() {
+        for workload in workloads() {
+            let cfg = config(strategy, transport, workload, SMALL);
+            let r = run_messages(&cfg, N);
+            assert_eq!(r.messages, N, "{}: messages", label(&cfg));
+            check_report(&cfg, &r);
+        }
+    }
+}
+
+#[test]
+fn one_experiment_runs_many_batches_of_both_kinds() {
+    for (strategy, transport) in local_cells() {
+        for workload in workloads() {
+            let cfg = config(strategy, transport, workload, SMALL);
+            let who = label(&cfg);
+            let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
+            let timed = exp
+                .run(Batch::Duration(Duration::from_millis(30)))
+                .unwrap_or_else(|e| panic!("{who}: duration batch: {e}"));
+            assert!(timed.messages > 0, "{who}: a timed batch moves something");
+            check_report(&cfg, &timed);
+            // A counted batch after a timed one must not see the timed one's leftovers.
+            for n in [1, 200] {
+                let counted = exp
+                    .run(Batch::Messages(n))
+                    .unwrap_or_else(|e| panic!("{who}: {n} messages after a timed batch: {e}"));
+                assert_eq!(counted.messages, n, "{who}");
+                check_report(&cfg, &counted);
+            }
+            exp.stop().unwrap_or_else(|e| panic!("{who}: stop: {e}"));
+        }
+    }
+}
+
+#[test]
+fn zero_copy_never_reuses_a_buffer_before_its_completion() {
+    // A tiny send buffer keeps sends in flight; a pool of 2-3 slots forces
+    // reuse at once; refilling on reuse turns an early reuse into corruption
+    // the receiver reports.
+    let shape = Shape {
+        fields: 4,
+        field_size: 1024,
+    };
+    for workload in workloads() {
+        for slots in [2, 3] {
+            let mut cfg = config(
+                StrategyKind::ZeroCopy,
+                TransportKind::Loopback,
+                workload,
+                shape,
+            );
+            cfg.refill_on_reuse = true;
+            cfg.pool_slots = Some(slots);
+            cfg.transport.sndbuf = Some(4096);
+            let n = 3000;
+            let r = run_messages(&cfg, n);
+            assert_eq!(r.messages, n, "{} with {slots} slots", label(&cfg));
+            check_report(&cfg, &r);
+        }
+    }
+}
+
+#[test]
+fn zero_copy_counts_copied_completions_on_loopback() {
+    // Local delivery makes the kernel copy after all, and it says so.
+    for workload in workloads() {
+        let cfg = config(
+            StrategyKind::ZeroCopy,
+            TransportKind::Loopback,
+            workload,
+            SMALL,
+        );
+        let z = run_messages(&cfg, 200).zerocopy.expect("zero-copy stats");
+        assert!(z.completions > 0, "{}: {z:?}", label(&cfg));
+        assert_eq!(z.copied, z.completions, "{}: {z:?}", label(&cfg));
+    }
+}
+
+#[test]
+fn large_messages_survive_partial_writes() {
+    // 4 MiB messages through a 16 KiB send buffer: every send is cut into
+    // many partial writes, which must resume exactly where the kernel stopped.
+    let shape = Shape {
+        fields: 4,
+        field_size: 1 << 20,
+    };
+    for strategy in StrategyKind::ALL {
+        for workload in workloads() {
+            let mut cfg = config(strategy, TransportKind::Loopback, workload, shape);
+            cfg.transport.sndbuf = Some(16 << 10);
+            let r = run_messages(&cfg, 6);
+            assert_eq!(r.messages, 6, "{}", label(&cfg));
+            check_report(&cfg, &r);
+        }
+    }
+}
+
+#[test]
+fn zero_copy_over_unix_is_refused_before_anything_runs() {
+    for workload in workloads() {
+        let cfg = config(StrategyKind::ZeroCopy, TransportKind::Unix, workload, SMALL);
+        let err = match Experiment::start(&cfg) {
+            Ok(_) => panic!("zero-copy over unix started"),
+            Err(e) => e,
+        };
+        assert_eq!(err.exit_code(), 2, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("SO_ZEROCOPY") || msg.contains("AF_UNIX"),
+            "the refusal should say why: {msg}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_that_closes_mid_run_fails_the_batch_within_the_timeout() {
+    let timeout = Duration::from_secs(2);
+    for strategy in StrategyKind::ALL {
+        for workload in workloads() {
+            let mut cfg = config(strategy, TransportKind::Loopback, workload, SMALL);
+            cfg.fault = Some(Fault::ServerClosesAfter(50));
+            cfg.transport.timeout = timeout;
+            let who = label(&cfg);
+            let began = Instant::now();
+            let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
+            let err = match exp.run(Batch::Messages(10_000)) {
+                Ok(r) => panic!(
+                    "{who}: a closed peer went unnoticed: {} messages",
+                    r.messages
+                ),
+                Err(e) => e,
+            };
+            // A failed experiment refuses more batches instead of hanging on dead workers.
+            assert!(
+                exp.run(Batch::Messages(1)).is_err(),
+                "{who}: ran after a failure"
+            );
+            drop(exp);
+            let took = began.elapsed();
+            assert_eq!(err.exit_code(), 1, "{who}: {err}");
+            assert!(
+                err.to_string().contains("connection"),
+                "{who}: the error should name the connection: {err}"
+            );
+            assert!(
+                err.to_string().contains("closed"),
+                "{who}: the error should say the peer closed: {err}"
+            );
+            assert!(
+                took < 3 * timeout,
+                "{who}: took {took:?} to notice a closed peer"
+            );
+        }
+    }
+}
