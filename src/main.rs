@@ -120,7 +120,12 @@ struct SweepArgs {
     #[arg(long)]
     quick: bool,
     /// Strategies, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "two-copy,one-copy,zero-copy")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "two-copy,one-copy,zero-copy"
+    )]
     strategies: Vec<StrategyKind>,
     /// Transports, comma-separated (zero-copy over unix is left out).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "loopback")]
@@ -132,7 +137,12 @@ struct SweepArgs {
     #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = parse_size, default_value = "64,256,1K,4K,16K,64K")]
     sizes: Vec<usize>,
     /// Thread counts, comma-separated, each 1 to 1024.
-    #[arg(long, value_name = "N,..", value_delimiter = ',', default_value = "1,2,4,8")]
+    #[arg(
+        long,
+        value_name = "N,..",
+        value_delimiter = ',',
+        default_value = "1,2,4,8"
+    )]
     threads: Vec<usize>,
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8)]
@@ -231,7 +241,11 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    let base = if args.quick { Matrix::quick() } else { Matrix::full() };
+    let base = if args.quick {
+        Matrix::quick()
+    } else {
+        Matrix::full()
+    };
     let m = Matrix {
         strategies: args.strategies,
         transports: args.transports,
@@ -239,15 +253,23 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         field_sizes: args.sizes,
         threads: args.threads,
         fields: args.fields,
-        warmup: args.warmup.map_or(Ok(base.warmup), |v| seconds("--warmup", v, true))?,
-        duration: args.duration.map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
+        warmup: args
+            .warmup
+            .map_or(Ok(base.warmup), |v| seconds("--warmup", v, true))?,
+        duration: args
+            .duration
+            .map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
         repeat: args.repeat.unwrap_or(base.repeat),
-        veth: copybench::Veth { server_ns: args.server_ns, client_ns: args.client_ns, server_addr: args.server_addr },
+        veth: copybench::Veth {
+            server_ns: args.server_ns,
+            client_ns: args.client_ns,
+            server_addr: args.server_addr,
+        },
     };
     m.validate()?;
-    let dir = args
-        .out
-        .unwrap_or_else(|| std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now())));
+    let dir = args.out.unwrap_or_else(|| {
+        std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
+    });
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -263,7 +285,12 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(done as u64);
         bar.set_message(format!(
             "{} {} {} {} B x{} threads={}",
-            cfg.strategy, cfg.transport.kind, cfg.workload, cfg.shape.field_size, cfg.shape.fields, cfg.threads
+            cfg.strategy,
+            cfg.transport.kind,
+            cfg.workload,
+            cfg.shape.field_size,
+            cfg.shape.fields,
+            cfg.threads
         ));
     })?;
     bar.finish_and_clear();
@@ -288,7 +315,10 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         files.index.display()
     );
     if outcome.interrupted {
-        eprintln!("copybench: interrupted; kept the {} rows measured so far", outcome.rows.len());
+        eprintln!(
+            "copybench: interrupted; kept the {} rows measured so far",
+            outcome.rows.len()
+        );
         return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)

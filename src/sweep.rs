@@ -75,10 +75,15 @@ impl Matrix {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
                         for &strategy in &self.strategies {
-                            if strategy == StrategyKind::ZeroCopy && transport == TransportKind::Unix {
+                            if strategy == StrategyKind::ZeroCopy
+                                && transport == TransportKind::Unix
+                            {
                                 continue;
                             }
-                            let shape = Shape { fields: self.fields, field_size };
+                            let shape = Shape {
+                                fields: self.fields,
+                                field_size,
+                            };
                             let mut cfg = Config::new(strategy, transport, workload, shape);
                             cfg.threads = threads;
                             cfg.transport.veth = self.veth.clone();
@@ -105,7 +110,10 @@ impl Matrix {
             }
         }
         if self.repeat == 0 || self.repeat > 100 {
-            return Err(Error::usage(format!("--repeat {}: must be 1 to 100", self.repeat)));
+            return Err(Error::usage(format!(
+                "--repeat {}: must be 1 to 100",
+                self.repeat
+            )));
         }
         let cells = self.cells();
         if cells.is_empty() {
@@ -117,7 +125,10 @@ impl Matrix {
             cfg.validate()?;
         }
         if self.transports.contains(&TransportKind::Veth) {
-            cells.iter().find(|c| c.transport.kind == TransportKind::Veth).map_or(Ok(()), |c| c.transport.check())?;
+            cells
+                .iter()
+                .find(|c| c.transport.kind == TransportKind::Veth)
+                .map_or(Ok(()), |c| c.transport.check())?;
         }
         Ok(())
     }
@@ -140,7 +151,10 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
         role_columns(&mut m, role, s, r);
         let cpu = s.cpu.total_ns() as f64;
         m.insert(format!("{role}_cpu_ns_per_byte"), json!(per(cpu, r.bytes)));
-        m.insert(format!("{role}_cpu_ns_per_msg"), json!(per(cpu, r.messages)));
+        m.insert(
+            format!("{role}_cpu_ns_per_msg"),
+            json!(per(cpu, r.messages)),
+        );
     }
     if let Some(z) = r.zerocopy {
         m.insert("zc_sends".into(), json!(z.sends));
@@ -159,13 +173,27 @@ fn role_columns(m: &mut Map<String, Value>, role: &str, s: &RoleStats, r: &Batch
         m.insert(format!("{role}_{name}"), json!(s.counters.get(name)));
     }
     let d = derived(&s.counters, r.messages, r.bytes, s.cpu.total_ns());
-    for name in ["ipc", "cache_miss_rate", "cycles_per_byte", "cycles_per_msg"] {
-        m.insert(format!("{role}_{name}"), json!(d.get(name).copied().flatten()));
+    for name in [
+        "ipc",
+        "cache_miss_rate",
+        "cycles_per_byte",
+        "cycles_per_msg",
+    ] {
+        m.insert(
+            format!("{role}_{name}"),
+            json!(d.get(name).copied().flatten()),
+        );
     }
 }
 
 /// One `results.csv` row: the cell's settings and either its figures or its failure.
-pub fn make_row(cell: u32, repeat: u32, cfg: &Config, m: &Matrix, outcome: &Result<BatchReport>) -> Row {
+pub fn make_row(
+    cell: u32,
+    repeat: u32,
+    cfg: &Config,
+    m: &Matrix,
+    outcome: &Result<BatchReport>,
+) -> Row {
     let mut cols = Map::new();
     cols.insert("cell".into(), json!(cell));
     cols.insert("repeat".into(), json!(repeat));
@@ -218,7 +246,9 @@ pub struct CsvSink {
 
 impl CsvSink {
     pub fn create(path: &Path) -> io::Result<CsvSink> {
-        Ok(CsvSink { writer: csv::Writer::from_writer(File::create(path)?) })
+        Ok(CsvSink {
+            writer: csv::Writer::from_writer(File::create(path)?),
+        })
     }
 
     pub fn write(&mut self, row: &Row) -> io::Result<()> {
@@ -229,7 +259,9 @@ impl CsvSink {
 
 /// A `reports/` directory name from the current UTC time: `20261129-061502`.
 pub fn timestamp_name(now: SystemTime) -> String {
-    let secs = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -241,7 +273,12 @@ pub fn timestamp_name(now: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}{mo:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Points `reports/latest` at `dir` (a relative symlink beside it).
@@ -258,13 +295,19 @@ pub fn point_latest(dir: &Path) -> io::Result<()> {
 
 /// Runs the whole matrix into `dir`. `on_cell(done, total, cfg)` is called
 /// before each cell (the CLI's progress bar); `stop` ends the sweep between cells.
-pub fn run(m: &Matrix, dir: &Path, stop: &AtomicBool, mut on_cell: impl FnMut(usize, usize, &Config)) -> Result<Outcome> {
+pub fn run(
+    m: &Matrix,
+    dir: &Path,
+    stop: &AtomicBool,
+    mut on_cell: impl FnMut(usize, usize, &Config),
+) -> Result<Outcome> {
     m.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let env = serde_json::to_string_pretty(&crate::host::gather()).expect("host facts serialize");
     fs::write(dir.join("env.json"), env).map_err(|e| Error::io("writing env.json", e))?;
     let csv_path = dir.join("results.csv");
-    let mut sink = CsvSink::create(&csv_path).map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
+    let mut sink = CsvSink::create(&csv_path)
+        .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
     let cells = m.cells();
     let total = cells.len() * m.repeat as usize;
     let started = Instant::now();
@@ -279,11 +322,17 @@ pub fn run(m: &Matrix, dir: &Path, stop: &AtomicBool, mut on_cell: impl FnMut(us
             on_cell(rows.len(), total, cfg);
             let outcome = run_cell(cfg, m);
             let row = make_row(i as u32, repeat, cfg, m, &outcome);
-            sink.write(&row).map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
+            sink.write(&row)
+                .map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
             rows.push(row);
         }
     }
-    Ok(Outcome { dir: dir.to_path_buf(), rows, interrupted: interrupted || stop.load(Ordering::SeqCst), wall: started.elapsed() })
+    Ok(Outcome {
+        dir: dir.to_path_buf(),
+        rows,
+        interrupted: interrupted || stop.load(Ordering::SeqCst),
+        wall: started.elapsed(),
+    })
 }
 
 #[cfg(test)]
@@ -294,14 +343,22 @@ mod tests {
     fn timestamps_are_utc_civil_dates() {
         assert_eq!(timestamp_name(SystemTime::UNIX_EPOCH), "19700101-000000");
         // 2000-02-29 12:34:56 UTC, a leap day.
-        assert_eq!(timestamp_name(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)), "20000229-123456");
+        assert_eq!(
+            timestamp_name(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)),
+            "20000229-123456"
+        );
     }
 
     #[test]
     fn zero_copy_over_unix_is_left_out_of_the_matrix() {
-        let m = Matrix { transports: vec![TransportKind::Unix, TransportKind::Loopback], ..Matrix::quick() };
+        let m = Matrix {
+            transports: vec![TransportKind::Unix, TransportKind::Loopback],
+            ..Matrix::quick()
+        };
         let cells = m.cells();
-        assert!(!cells.iter().any(|c| c.strategy == StrategyKind::ZeroCopy && c.transport.kind == TransportKind::Unix));
+        assert!(!cells.iter().any(
+            |c| c.strategy == StrategyKind::ZeroCopy && c.transport.kind == TransportKind::Unix
+        ));
         assert_eq!(cells.len(), (3 + 2) * 2 * 6 * 4);
     }
 
@@ -310,7 +367,15 @@ mod tests {
         let m = Matrix::quick();
         let cfg = &m.cells()[0];
         let row = make_row(3, 1, cfg, &m, &Err(Error::usage("boom")));
-        assert_eq!((row.status.as_str(), row.error.as_str(), row.cell, row.repeat), ("failed", "boom", 3, 1));
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.error.as_str(),
+                row.cell,
+                row.repeat
+            ),
+            ("failed", "boom", 3, 1)
+        );
         assert_eq!(row.throughput_gbps, None);
         assert_eq!(row.client_user_ns, None);
     }
