@@ -140,7 +140,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 if "error" in d:
     sys.exit("iperf3: " + d["error"])
-print(f"{d[\"end\"][\"sum_received\"][\"bits_per_second\"] / 1e9:.4f}")
+bps = d["end"]["sum_received"]["bits_per_second"]
+print(f"{bps / 1e9:.4f}")
 ' "$work/iperf.json")
 }
 
@@ -157,7 +158,7 @@ import re, sys
 text = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1]).read())
 m = re.search(r"percentile 50\.000 =\s*([0-9.]+)", text)
 if not m:
-    sys.exit("sockperf: no \"percentile 50.000\" line in its output:\n" + text)
+    sys.exit("sockperf: no percentile 50.000 line in its output:\n" + text)
 print(f"{2 * float(m.group(1)):.4f}")
 ' "$work/pp.log")
 }
