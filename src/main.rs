@@ -100,6 +100,16 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     timeout: f64,
+    #[command(flatten)]
+    veth: VethArgs,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the veth transport's threads go; defaults match netns-setup.sh.
+#[derive(Args)]
+struct VethArgs {
     /// veth: the network namespace of the server threads.
     #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_SERVER_NS)]
     server_ns: String,
@@ -109,9 +119,16 @@ struct RunArgs {
     /// veth: the server's address, inside 198.18.0.0/15.
     #[arg(long, value_name = "IPV4", default_value_t = copybench::netns::DEFAULT_SERVER_ADDR)]
     server_addr: std::net::Ipv4Addr,
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
+}
+
+impl From<VethArgs> for copybench::Veth {
+    fn from(a: VethArgs) -> copybench::Veth {
+        copybench::Veth {
+            server_ns: a.server_ns,
+            client_ns: a.client_ns,
+            server_addr: a.server_addr,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -159,15 +176,8 @@ struct SweepArgs {
     /// Output directory (default reports/<UTC timestamp>; reports/latest points at the newest).
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
-    /// veth: the network namespace of the server threads.
-    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_SERVER_NS)]
-    server_ns: String,
-    /// veth: the network namespace of the client threads.
-    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_CLIENT_NS)]
-    client_ns: String,
-    /// veth: the server's address, inside 198.18.0.0/15.
-    #[arg(long, value_name = "IPV4", default_value_t = copybench::netns::DEFAULT_SERVER_ADDR)]
-    server_addr: std::net::Ipv4Addr,
+    #[command(flatten)]
+    veth: VethArgs,
 }
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
@@ -199,11 +209,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
-    cfg.transport.veth = copybench::Veth {
-        server_ns: args.server_ns,
-        client_ns: args.client_ns,
-        server_addr: args.server_addr,
-    };
+    cfg.transport.veth = args.veth.into();
     let duration = seconds("--duration", args.duration, false)?;
     let warmup = seconds("--warmup", args.warmup, true)?;
     if args.messages == Some(0) {
@@ -260,11 +266,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             .duration
             .map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
         repeat: args.repeat.unwrap_or(base.repeat),
-        veth: copybench::Veth {
-            server_ns: args.server_ns,
-            client_ns: args.client_ns,
-            server_addr: args.server_addr,
-        },
+        veth: args.veth.into(),
     };
     m.validate()?;
     let dir = args.out.unwrap_or_else(|| {

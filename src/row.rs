@@ -8,27 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Names of the counters kept per role, in CSV order. Each appears as
-/// `client_NAME` and `server_NAME`.
-pub const COUNTER_NAMES: &[&str] = &[
-    "cycles",
-    "cycles_user",
-    "cycles_kernel",
-    "instructions",
-    "instructions_user",
-    "instructions_kernel",
-    "cache_references",
-    "cache_references_user",
-    "cache_references_kernel",
-    "cache_misses",
-    "cache_misses_user",
-    "cache_misses_kernel",
-    "context_switches",
-    "cpu_migrations",
-    "page_faults",
-    "task_clock_ns",
-];
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub cell: u32,

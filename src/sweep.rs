@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::counters::derived;
+use crate::counters::{derived, CounterPlan};
 use crate::error::{Error, Result};
 use crate::message::Shape;
-use crate::row::{Row, COUNTER_NAMES};
+use crate::row::Row;
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
 use crate::workload::{Batch, BatchReport, Config, Experiment, RoleStats, WorkloadKind};
@@ -169,7 +169,7 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
 fn role_columns(m: &mut Map<String, Value>, role: &str, s: &RoleStats, r: &BatchReport) {
     m.insert(format!("{role}_user_ns"), json!(s.cpu.user_ns));
     m.insert(format!("{role}_sys_ns"), json!(s.cpu.sys_ns));
-    for name in COUNTER_NAMES {
+    for name in CounterPlan::counter_names() {
         m.insert(format!("{role}_{name}"), json!(s.counters.get(name)));
     }
     let d = derived(&s.counters, r.messages, r.bytes, s.cpu.total_ns());
