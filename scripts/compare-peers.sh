@@ -73,10 +73,7 @@ copybench=${CARGO_TARGET_DIR:-$root/target}/release/copybench
 work=$(mktemp -d)
 server_pid=
 cleanup() {
-    if [[ -n $server_pid ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,8 +99,15 @@ wait_listening() {
 }
 
 stop_server() {
+    local i
     if [[ -n $server_pid ]]; then
         kill "$server_pid" 2>/dev/null || true
+        # sockperf may sit in a blocking call for a while after SIGTERM.
+        for ((i = 0; i < 20; i++)); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
         server_pid=
     fi
