@@ -31,6 +31,19 @@ pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<Strin
     out
 }
 
+/// Every counter that has no value in this run, with why.
+fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
+    if cfg.counters {
+        CounterPlan::probe().unavailable()
+    } else {
+        let why = "not counted: perf counters were turned off (--no-counters)";
+        CounterPlan::counter_names()
+            .iter()
+            .map(|n| (n.to_string(), why.to_string()))
+            .collect()
+    }
+}
+
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
 /// field_size, fields, message_bytes, threads, seconds, messages, bytes,
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
@@ -74,13 +87,14 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "server": role_counters(r, &r.server),
             "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
         },
-        "unavailable": CounterPlan::probe().unavailable(),
+        "unavailable": unavailable(cfg),
         "options": {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
             "messages": plan.messages,
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
+            "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
             "nodelay": t.nodelay && t.kind.name() != "unix",
@@ -174,7 +188,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         ];
         rows.push((name.into(), line.join("  ")));
     }
-    let unavailable = CounterPlan::probe().unavailable();
+    let unavailable = unavailable(cfg);
     if !unavailable.is_empty() {
         let names: Vec<&str> = unavailable.keys().map(String::as_str).collect();
         let reason = unavailable

@@ -767,11 +767,13 @@ impl Worker {
             meter.start();
             let mut sent = 0u64;
             loop {
-                let t0 = Instant::now();
-                let last = match (count, until) {
-                    (Some(n), _) => sent + 1 >= n,
-                    (None, Some(deadline)) => t0 >= deadline,
-                    (None, None) => true,
+                // The clock is read only where it is needed: rr times every
+                // round trip, a timed batch checks its deadline.
+                let t0 = (rr || until.is_some()).then(Instant::now);
+                let last = match (count, until, t0) {
+                    (Some(n), _, _) => sent + 1 >= n,
+                    (None, Some(deadline), Some(now)) => now >= deadline,
+                    _ => true,
                 };
                 let flags = if last { FLAG_BATCH_END } else { 0 };
                 sender
@@ -780,7 +782,7 @@ impl Worker {
                 if let Some(h) = latency.as_mut() {
                     let reply = reader.next(fd).map_err(|e| self.read_failed(e))?;
                     verifier.check(reply).map_err(|e| self.verify_failed(e))?;
-                    h.saturating_record(t0.elapsed().as_nanos() as u64);
+                    h.saturating_record(t0.map_or(0, |t| t.elapsed().as_nanos() as u64));
                 }
                 sent += 1;
                 if last {

@@ -186,3 +186,50 @@ fn veth_without_its_namespaces_says_how_to_make_them() {
     ];
     assert_rejected(&args, "netns-setup.sh up");
 }
+
+#[test]
+fn counters_are_measured_or_unavailable_with_a_reason() {
+    // rr context-switches on every exchange, so a counted run cannot read 0.
+    let counted = json_run(&["--strategy", "one-copy", "--workload", "rr"]);
+    let client = &counted["counters"]["client"];
+    assert!(
+        client["context_switches"].as_f64().unwrap() > 0.0,
+        "{client}"
+    );
+    assert!(client["cpu_ns_per_byte"].as_f64().unwrap() > 0.0);
+    for (name, v) in client.as_object().unwrap() {
+        if v.is_null() {
+            let reason = &counted["unavailable"][name.as_str()];
+            let derived = [
+                "ipc",
+                "cache_miss_rate",
+                "cycles_per_byte",
+                "cycles_per_msg",
+            ]
+            .contains(&name.as_str());
+            assert!(
+                derived || reason.is_string(),
+                "{name} is null without a reason"
+            );
+        } else {
+            // Migrations and page faults may truly be 0; what is counted is a real count.
+            assert!(v.as_f64().is_some_and(|x| x >= 0.0), "{name} = {v}");
+        }
+    }
+    assert!(client["task_clock_ns"].as_f64().unwrap() > 0.0);
+
+    // Turning counters off is echoed, and every counter says why it is missing.
+    let off = json_run(&[
+        "--strategy",
+        "one-copy",
+        "--workload",
+        "rr",
+        "--no-counters",
+    ]);
+    assert_eq!(off["options"]["counters"], false);
+    assert!(off["counters"]["client"]["context_switches"].is_null());
+    assert!(off["unavailable"]["context_switches"]
+        .as_str()
+        .unwrap()
+        .contains("--no-counters"));
+}
