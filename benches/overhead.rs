@@ -4,9 +4,10 @@
 //! loopback TCP connection twice, in the same process:
 //!
 //! * `bare`: the syscalls alone, on two threads over a `std::net` pair. Stream:
-//!   the sender `send`s one message-sized buffer per message, the receiver
+//!   the sender `sendmsg`s each message as header + field (one-copy's two
+//!   iovecs), the receiver
 //!   `recv`s into a 256 KiB buffer until every byte arrived. rr (TCP_NODELAY
-//!   on both ends): one `send` and one `recv` of the message size per exchange
+//!   on both ends): one `sendmsg` and one `recv` of the message size per exchange
 //!   on each side.
 //! * `copybench`: an [`Experiment`] (one-copy, 1 field, 1 thread, defaults:
 //!   sampled verification, perf counters on) running `Batch::Messages(n)`;
@@ -38,12 +39,19 @@ use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, W
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
 const RECV_BUF: usize = 256 << 10;
 
-fn send_all(s: &TcpStream, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        match sys::send(s.as_fd(), buf, libc::MSG_NOSIGNAL) {
-            Ok(n) => buf = &buf[n..],
+/// Sends one message the way copybench's one-copy strategy does: one
+/// `sendmsg` gathering the header and the field, advancing over partial
+/// writes. The bare loop thus makes the same syscalls with the same iovecs,
+/// and what remains in the comparison is copybench's own work.
+fn send_all(s: &TcpStream, buf: &[u8]) {
+    let (header, field) = buf.split_at(copybench::message::HEADER_LEN);
+    let mut slices = [io::IoSlice::new(header), io::IoSlice::new(field)];
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match sys::sendmsg(s.as_fd(), bufs, libc::MSG_NOSIGNAL) {
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("bare send: {e}"),
+            Err(e) => panic!("bare sendmsg: {e}"),
         }
     }
 }
