@@ -255,12 +255,9 @@ impl Message {
         self.fields.iter().map(|f| &f[..])
     }
 
-    pub fn len(&self) -> usize {
+    /// Bytes this message takes on the wire, header included.
+    pub fn wire_len(&self) -> usize {
         HEADER_LEN + self.fields.iter().map(|f| f.len()).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Calls `f` with one `IoSlice` per piece (header, then each field),

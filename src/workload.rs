@@ -616,10 +616,6 @@ impl Worker {
         }
     }
 
-    fn read_failed(&self, e: ReadError) -> Error {
-        self.fail(e)
-    }
-
     fn verify_failed(&self, e: VerifyError) -> Error {
         self.fail(format!("verification failed: {e}"))
     }
@@ -678,7 +674,7 @@ impl Worker {
                 Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
                 // Idle between batches; the timeout only matters mid-batch.
                 Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
-                Err(e) => return Err(self.read_failed(e)),
+                Err(e) => return Err(self.fail(e)),
             };
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
@@ -780,7 +776,7 @@ impl Worker {
                     .send_next(fd, flags)
                     .map_err(|e| self.send_failed(e))?;
                 if let Some(h) = latency.as_mut() {
-                    let reply = reader.next(fd).map_err(|e| self.read_failed(e))?;
+                    let reply = reader.next(fd).map_err(|e| self.fail(e))?;
                     verifier.check(reply).map_err(|e| self.verify_failed(e))?;
                     h.saturating_record(t0.map_or(0, |t| t.elapsed().as_nanos() as u64));
                 }

@@ -249,6 +249,6 @@ impl Sender {
     }
 
     pub fn pool_bytes(&self) -> usize {
-        self.pool.iter().map(Message::len).sum()
+        self.pool.iter().map(Message::wire_len).sum()
     }
 }
