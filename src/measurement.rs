@@ -181,7 +181,7 @@ impl Metric {
             Metric::CacheMisses,
         ]
         .into_iter()
-        .filter(|m| *m != self && m.counter().map_or(true, |c| plan.available(c)))
+        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c)))
         .map(Metric::name)
         .collect();
         Err(format!(
