@@ -20,6 +20,11 @@
 #           which is a half round trip)   (lower is better; target <= 1.0).
 #           sockperf runs with --tcp, as copybench's rr is TCP.
 #
+# copybench runs with --no-counters unless COUNTERS=1: the peers count
+# nothing, and copybench's per-thread perf events add scheduler hooks (about
+# 0.5 us per context switch) that the peers do not pay. The run's JSON echoes
+# the setting (options.counters).
+#
 # Environment: PAIRS (default 5, at least 5 for the README table), DURATION
 # (seconds, default 5), CASES (default "stream4k stream64k rr64"),
 # IPERF_PORT (default 15201), SOCKPERF_PORT (default 15202).
@@ -120,8 +125,10 @@ result=
 # copybench, one run; sets the figure the case compares.
 run_copybench() {
     local workload=$1 size=$2 key=$3
+    local counters=(--no-counters)
+    [ "${COUNTERS:-0}" = 1 ] && counters=()
     "$copybench" run --strategy one-copy --workload "$workload" --fields 1 \
-        --field-size "$size" --threads 1 --duration "$DURATION" --json >"$work/cb.json"
+        --field-size "$size" --threads 1 --duration "$DURATION" "${counters[@]}" --json >"$work/cb.json"
     result=$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
