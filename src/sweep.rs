@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::counters::{derived, CounterPlan};
 use crate::error::{Error, Result};
 use crate::message::Shape;
 use crate::row::Row;
 use crate::strategy::StrategyKind;
+use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, BatchReport, Config, Experiment, RoleStats, WorkloadKind};
+use crate::workload::{Batch, BatchReport, Config, Experiment, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -137,7 +137,6 @@ impl Matrix {
 /// The column value of one measured cell, by `results.csv` column name.
 fn measured_columns(r: &BatchReport) -> Map<String, Value> {
     let mut m = Map::new();
-    let per = |num: f64, den: u64| (den > 0).then(|| num / den as f64);
     m.insert("elapsed_s".into(), json!(r.seconds));
     m.insert("messages".into(), json!(r.messages));
     m.insert("bytes".into(), json!(r.bytes));
@@ -148,13 +147,12 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
     m.insert("latency_p999_us".into(), json!(r.latency_us(0.999)));
     m.insert("latency_max_us".into(), json!(r.latency_max_us()));
     for (role, s) in [("client", &r.client), ("server", &r.server)] {
-        role_columns(&mut m, role, s, r);
-        let cpu = s.cpu.total_ns() as f64;
-        m.insert(format!("{role}_cpu_ns_per_byte"), json!(per(cpu, r.bytes)));
-        m.insert(
-            format!("{role}_cpu_ns_per_msg"),
-            json!(per(cpu, r.messages)),
-        );
+        m.insert(format!("{role}_user_ns"), json!(s.cpu.user_ns));
+        m.insert(format!("{role}_sys_ns"), json!(s.cpu.sys_ns));
+        // The same counters and derived figures `run --json` prints, as `{role}_NAME` columns.
+        for (name, v) in role_counters(r, s) {
+            m.insert(format!("{role}_{name}"), v);
+        }
     }
     if let Some(z) = r.zerocopy {
         m.insert("zc_sends".into(), json!(z.sends));
@@ -164,26 +162,6 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
         m.insert("zc_copied_share".into(), json!(z.copied_share()));
     }
     m
-}
-
-fn role_columns(m: &mut Map<String, Value>, role: &str, s: &RoleStats, r: &BatchReport) {
-    m.insert(format!("{role}_user_ns"), json!(s.cpu.user_ns));
-    m.insert(format!("{role}_sys_ns"), json!(s.cpu.sys_ns));
-    for name in CounterPlan::counter_names() {
-        m.insert(format!("{role}_{name}"), json!(s.counters.get(name)));
-    }
-    let d = derived(&s.counters, r.messages, r.bytes, s.cpu.total_ns());
-    for name in [
-        "ipc",
-        "cache_miss_rate",
-        "cycles_per_byte",
-        "cycles_per_msg",
-    ] {
-        m.insert(
-            format!("{role}_{name}"),
-            json!(d.get(name).copied().flatten()),
-        );
-    }
 }
 
 /// One `results.csv` row: the cell's settings and either its figures or its failure.

@@ -665,7 +665,6 @@ impl Worker {
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
         let (mut messages, mut total) = (0u64, 0u64);
-        let mut zc_mark = ZeroCopyStats::default();
         meter.start();
         loop {
             let msg = match reader.next(fd) {
@@ -694,11 +693,7 @@ impl Worker {
                 let mut zerocopy = None;
                 if let Some(s) = sender.as_mut() {
                     s.drain(fd).map_err(|e| self.send_failed(e))?;
-                    zerocopy = s.zerocopy().map(|z| {
-                        let d = z.delta(&zc_mark);
-                        zc_mark = z;
-                        d
-                    });
+                    zerocopy = s.zerocopy_since_last();
                 }
                 let stats = meter.stop();
                 self.report(Event::Batch(ThreadBatch {
@@ -753,7 +748,6 @@ impl Worker {
 
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
-        let mut zc_mark = ZeroCopyStats::default();
         while let Ok(Cmd::Run {
             messages: count,
             until,
@@ -787,11 +781,7 @@ impl Worker {
             }
             sender.drain(fd).map_err(|e| self.send_failed(e))?;
             let stats = meter.stop();
-            let zerocopy = sender.zerocopy().map(|z| {
-                let d = z.delta(&zc_mark);
-                zc_mark = z;
-                d
-            });
+            let zerocopy = sender.zerocopy_since_last();
             self.report(Event::Batch(ThreadBatch {
                 messages: sent,
                 bytes: if rr { sent * msg_bytes } else { 0 },

@@ -194,6 +194,8 @@ pub struct Sender {
     next_seq: u64,
     refill_on_reuse: bool,
     timeout: Duration,
+    /// Zero-copy figures at the end of the previous batch.
+    zc_mark: ZeroCopyStats,
 }
 
 impl Sender {
@@ -207,6 +209,7 @@ impl Sender {
             next_seq: 0,
             refill_on_reuse: false,
             timeout,
+            zc_mark: ZeroCopyStats::default(),
         }
     }
 
@@ -246,6 +249,14 @@ impl Sender {
 
     pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
         self.strategy.zerocopy()
+    }
+
+    /// Zero-copy figures since the previous call (the batch that just ended).
+    pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
+        let now = self.strategy.zerocopy()?;
+        let delta = now.delta(&self.zc_mark);
+        self.zc_mark = now;
+        Some(delta)
     }
 
     pub fn pool_bytes(&self) -> usize {
