@@ -273,7 +273,6 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         repeat: args.repeat.unwrap_or(base.repeat),
         veth: args.veth.into(),
     };
-    m.validate()?;
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
     });
@@ -302,11 +301,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     })?;
     bar.finish_and_clear();
 
-    let env: serde_json::Value = std::fs::read(dir.join("env.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let files = copybench::report::write_report(&dir, &outcome.rows, &env)?;
+    let files = copybench::report::write_report(&dir, &outcome.rows, &outcome.env)?;
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }

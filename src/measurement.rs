@@ -240,7 +240,7 @@ pub fn value_of(metric: Metric, report: &BatchReport, wall: Duration) -> Result<
     let roles = [&report.client, &report.server];
     match metric {
         Metric::Wall => Ok(wall.as_nanos() as f64),
-        Metric::CpuTime => Ok(roles.iter().map(|r| r.cpu.total_ns() as f64).sum()),
+        Metric::CpuTime => Ok(roles.iter().map(|r| r.cpu.total_ns as f64).sum()),
         _ => {
             let counter = metric.counter().expect("counter metrics name a counter");
             let mut sum = 0.0;
@@ -347,10 +347,8 @@ impl ThreadStart {
         let value = match self.metric {
             Metric::Wall => wall.as_nanos() as f64,
             Metric::CpuTime => match (self.usage, usage) {
-                (Some(a), Some(b)) => {
-                    (b.user_ns + b.sys_ns).saturating_sub(a.user_ns + a.sys_ns) as f64
-                }
-                _ => panic!("{METRIC_ENV}=cpu-time: getrusage(RUSAGE_THREAD) failed"),
+                (Some(a), Some(b)) => b.cpu_ns.saturating_sub(a.cpu_ns) as f64,
+                _ => panic!("{METRIC_ENV}=cpu-time: reading the thread's CPU time failed"),
             },
             metric => {
                 let counter = metric.counter().expect("counter metrics name a counter");
@@ -569,7 +567,11 @@ mod tests {
             sample.set(name, *value);
         }
         RoleStats {
-            cpu: CpuTime { user_ns, sys_ns },
+            cpu: CpuTime {
+                user_ns,
+                sys_ns,
+                total_ns: user_ns + sys_ns,
+            },
             counters: sample,
         }
     }

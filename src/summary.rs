@@ -16,7 +16,7 @@ pub struct RunPlan {
 }
 
 fn cpu_json(c: &CpuTime) -> Value {
-    json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns })
+    json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns, "total_ns": c.total_ns })
 }
 
 /// One role's counters and the figures derived from them: `{NAME: value or null}`.
@@ -25,7 +25,7 @@ pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<Strin
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     };
-    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns()) {
+    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns) {
         out.insert(name.to_string(), json!(v));
     }
     out
@@ -156,7 +156,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
     }
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
-            s.cpu.total_ns() as f64 / r.messages as f64
+            s.cpu.total_ns as f64 / r.messages as f64
         } else {
             f64::NAN
         };

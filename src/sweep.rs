@@ -212,6 +212,8 @@ pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
 /// Where a sweep writes, and whether it was stopped early.
 pub struct Outcome {
     pub dir: PathBuf,
+    /// The host facts written to `env.json`.
+    pub env: Value,
     pub rows: Vec<Row>,
     pub interrupted: bool,
     pub wall: Duration,
@@ -281,8 +283,9 @@ pub fn run(
 ) -> Result<Outcome> {
     m.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let env = serde_json::to_string_pretty(&crate::host::gather()).expect("host facts serialize");
-    fs::write(dir.join("env.json"), env).map_err(|e| Error::io("writing env.json", e))?;
+    let env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
+    fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let csv_path = dir.join("results.csv");
     let mut sink = CsvSink::create(&csv_path)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
@@ -307,6 +310,7 @@ pub fn run(
     }
     Ok(Outcome {
         dir: dir.to_path_buf(),
+        env,
         rows,
         interrupted: interrupted || stop.load(Ordering::SeqCst),
         wall: started.elapsed(),

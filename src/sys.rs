@@ -176,9 +176,14 @@ pub fn poll_one(
 }
 
 /// CPU time the calling thread has used so far, in nanoseconds, and its
-/// context switches (voluntary + involuntary), from `getrusage(RUSAGE_THREAD)`.
+/// context switches (voluntary + involuntary).
+///
+/// `cpu_ns` is `CLOCK_THREAD_CPUTIME_ID`: exact and monotonic. `user_ns` and
+/// `sys_ns` come from `getrusage(RUSAGE_THREAD)`, which the kernel splits by
+/// sampling at its tick, so over a few milliseconds their sum may not move.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ThreadUsage {
+    pub cpu_ns: u64,
     pub user_ns: u64,
     pub sys_ns: u64,
     pub context_switches: u64,
@@ -191,7 +196,12 @@ pub fn thread_usage() -> io::Result<ThreadUsage> {
     // SAFETY: `ru` is a valid, exclusively borrowed rusage for the call.
     unsafe { syscall!(getrusage(libc::RUSAGE_THREAD, &mut ru))? };
     let ns = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1_000;
+    // SAFETY: timespec is plain data; all-zero is valid and the kernel overwrites it.
+    let mut ts: libc::timespec = unsafe { mem::zeroed() };
+    // SAFETY: `ts` is a valid, exclusively borrowed timespec for the call.
+    unsafe { syscall!(clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts))? };
     Ok(ThreadUsage {
+        cpu_ns: ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64,
         user_ns: ns(ru.ru_utime),
         sys_ns: ns(ru.ru_stime),
         context_switches: (ru.ru_nvcsw + ru.ru_nivcsw) as u64,

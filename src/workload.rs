@@ -180,21 +180,20 @@ pub enum Batch {
     Duration(Duration),
 }
 
-/// User and system CPU time, nanoseconds.
+/// CPU time, nanoseconds: `total_ns` exact (`CLOCK_THREAD_CPUTIME_ID`), its
+/// split into user and system time as the kernel samples it (`getrusage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CpuTime {
     pub user_ns: u64,
     pub sys_ns: u64,
+    pub total_ns: u64,
 }
 
 impl CpuTime {
-    pub fn total_ns(&self) -> u64 {
-        self.user_ns + self.sys_ns
-    }
-
     fn add(&mut self, o: &CpuTime) {
         self.user_ns += o.user_ns;
         self.sys_ns += o.sys_ns;
+        self.total_ns += o.total_ns;
     }
 }
 
@@ -552,6 +551,7 @@ impl Meter {
             cpu: CpuTime {
                 user_ns: now.user_ns.saturating_sub(self.usage.user_ns),
                 sys_ns: now.sys_ns.saturating_sub(self.usage.sys_ns),
+                total_ns: now.cpu_ns.saturating_sub(self.usage.cpu_ns),
             },
             counters,
         }
