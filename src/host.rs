@@ -75,7 +75,8 @@ pub struct CounterStatus {
     pub available: bool,
     /// Why it is unavailable, and what to do about it.
     pub reason: Option<String>,
-    /// How it is counted when not by its own perf event (e.g. getrusage).
+    /// How it is counted when not by its own perf event (e.g. getrusage for
+    /// context switches).
     pub note: Option<String>,
 }
 
@@ -358,7 +359,7 @@ pub fn problems(facts: &HostFacts) -> Vec<Problem> {
         let scope = if level >= 3 {
             "every perf counter"
         } else {
-            "counting the kernel (kernel-side hardware counters, perf context switches, migrations, task clock)"
+            "counting the kernel (cycles, instructions and cache events on the kernel side)"
         };
         problems.push(Problem {
             what: format!(
@@ -704,7 +705,7 @@ mod tests {
         let mut facts = facts();
         facts.perf_event_paranoid = Some(3);
         let reason = "perf_event_paranoid = 3 forbids every perf event without CAP_PERFMON (EACCES): run as root or `sysctl kernel.perf_event_paranoid=1`";
-        unavailable(&mut facts, &["cycles", "task_clock_ns"], reason);
+        unavailable(&mut facts, &["cycles", "cycles_user"], reason);
         let problems = problems(&facts);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].what.contains("every perf counter"));

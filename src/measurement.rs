@@ -75,9 +75,9 @@ pub enum Metric {
     Instructions,
     /// Cache misses, user + kernel (`cache_misses` counter).
     CacheMisses,
-    /// Context switches (`context_switches`: perf software event, or getrusage).
+    /// Context switches (`context_switches`, from getrusage).
     ContextSwitches,
-    /// User + system CPU time, ns, from getrusage (always available).
+    /// CPU time, ns, from `CLOCK_THREAD_CPUTIME_ID` (always available).
     CpuTime,
 }
 

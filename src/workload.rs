@@ -11,8 +11,9 @@
 //!
 //! Batch boundaries travel in-band: the client marks the last message of a
 //! batch with [`FLAG_BATCH_END`], and the server reports when it has verified
-//! it. Each thread counts itself (CPU time from `getrusage(RUSAGE_THREAD)`,
-//! perf counters from [`ThreadCounters`]) around its part of the batch.
+//! it. Each thread counts itself (CPU time from `CLOCK_THREAD_CPUTIME_ID` and
+//! `getrusage(RUSAGE_THREAD)`, counters from [`ThreadCounters`]) around its
+//! part of the batch.
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
