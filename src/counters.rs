@@ -292,7 +292,7 @@ impl CounterPlan {
                     reason: reason.clone(),
                 },
                 _ => Status::Os {
-                    note: format!("from {source}: the kernel's own count, no perf event"),
+                    note: format!("{source} (the kernel's own count, no perf event)"),
                 },
             };
             status.insert(name, counted);
