@@ -23,6 +23,20 @@
 //! Both sides keep persistent threads between samples and are told how many
 //! messages to move through a channel, as the Experiment's workers are, so
 //! neither pays for thread start-up in the timed part.
+//!
+//! Two measurements per case:
+//!
+//! * criterion's groups `overhead-{case}/{bare,copybench}`, one after the
+//!   other: per-message time of each, kept in baselines so either can be
+//!   watched for creep (`-- --save-baseline` / `--baseline`).
+//! * the overhead itself, from alternating pairs: both set-ups stay up and
+//!   move batches of the same size in turns (bare first in even rounds,
+//!   copybench first in odd ones), so drift of this VM's loopback (its round
+//!   trip switches between modes seconds apart) hits both sides of a pair
+//!   alike. Overhead = median over pairs of copybench / bare - 1, with the
+//!   pairs' quartiles. Printed, and written to
+//!   `target/criterion/overhead-paired.json` for `scripts/overhead.sh`.
+//!   Only under `cargo bench`; `cargo test` runs the criterion part once.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -31,7 +45,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
+use hdrhistogram::Histogram;
 
 use copybench::sys;
 use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
@@ -39,12 +54,39 @@ use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, W
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
 const RECV_BUF: usize = 256 << 10;
 
+/// Buffers the bare loop sends from: as many messages as copybench's pool,
+/// each a separately allocated header and field, used in turn. Both sides
+/// thus read the same amount of memory in the same order, and what remains
+/// in the comparison is copybench's own work.
+struct Pool {
+    messages: Vec<(Vec<u8>, Vec<u8>)>,
+    next: usize,
+}
+
+impl Pool {
+    fn new(cfg: &Config, byte: u8) -> Pool {
+        let messages = (0..cfg.pool_slots())
+            .map(|_| {
+                (
+                    vec![byte; copybench::message::HEADER_LEN],
+                    vec![byte; cfg.shape.field_size],
+                )
+            })
+            .collect();
+        Pool { messages, next: 0 }
+    }
+
+    fn send_next(&mut self, s: &TcpStream) {
+        let (header, field) = &self.messages[self.next];
+        send_all(s, header, field);
+        self.next = (self.next + 1) % self.messages.len();
+    }
+}
+
 /// Sends one message the way copybench's one-copy strategy does: one
 /// `sendmsg` gathering the header and the field, advancing over partial
-/// writes. The bare loop thus makes the same syscalls with the same iovecs,
-/// and what remains in the comparison is copybench's own work.
-fn send_all(s: &TcpStream, buf: &[u8]) {
-    let (header, field) = buf.split_at(copybench::message::HEADER_LEN);
+/// writes. The bare loop thus makes the same syscalls with the same iovecs.
+fn send_all(s: &TcpStream, header: &[u8], field: &[u8]) {
     let mut slices = [io::IoSlice::new(header), io::IoSlice::new(field)];
     let mut bufs = &mut slices[..];
     while !bufs.is_empty() {
@@ -80,84 +122,118 @@ fn tcp_pair(nodelay: bool) -> (TcpStream, TcpStream) {
     (c, s)
 }
 
-/// The bare loop: a client thread and a server thread on one loopback connection.
+/// The bare loop: a client thread and a server thread on one loopback
+/// connection. Each thread learns a batch's message count through its own
+/// channel (as copybench's workers do) and reports the CPU time it spent on
+/// the batch, measured as copybench's workers measure theirs.
 struct Bare {
-    cmds: Sender<u64>,
-    done: Receiver<()>,
+    cmds: [Sender<u64>; 2],
+    done: Receiver<u64>,
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Runs `work(n)` for every count `cmds` sends, reporting its CPU ns to `done`.
+fn bare_thread(
+    cmds: Receiver<u64>,
+    done: Sender<u64>,
+    mut work: impl FnMut(u64) + Send + 'static,
+    at_end: impl FnOnce() + Send + 'static,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while let Ok(n) = cmds.recv() {
+            let before = sys::thread_usage().expect("thread CPU time").cpu_ns;
+            work(n);
+            let after = sys::thread_usage().expect("thread CPU time").cpu_ns;
+            let _ = done.send(after - before);
+        }
+        at_end();
+    })
+}
+
 impl Bare {
-    fn start(workload: WorkloadKind, msg: usize) -> Bare {
+    fn start(cfg: &Config) -> Bare {
+        let workload = cfg.workload;
+        let msg = cfg.shape.message_bytes();
         let (client, server) = tcp_pair(workload == WorkloadKind::Rr);
-        let (cmd_tx, cmd_rx) = mpsc::channel::<u64>();
+        let (client_tx, client_rx) = mpsc::channel::<u64>();
+        let (server_tx, server_rx) = mpsc::channel::<u64>();
         let (done_tx, done) = mpsc::channel();
-        let mut threads = Vec::new();
-        match workload {
+        let client = std::sync::Arc::new(client);
+        let closing = client.clone();
+        let close_client = move || {
+            let _ = closing.shutdown(Shutdown::Write);
+        };
+        let threads = match workload {
             WorkloadKind::Stream => {
-                // The receiver learns each batch's byte count through its own channel.
-                let (rx_tx, rx_rx) = mpsc::channel::<u64>();
-                threads.push(std::thread::spawn(move || {
-                    let buf = vec![0x5au8; msg];
-                    while let Ok(n) = cmd_rx.recv() {
-                        let _ = rx_tx.send(n * msg as u64);
-                        for _ in 0..n {
-                            send_all(&client, &buf);
+                let mut pool = Pool::new(cfg, 0x5a);
+                let send = move |n| {
+                    for _ in 0..n {
+                        pool.send_next(&client);
+                    }
+                };
+                let mut buf = vec![0u8; RECV_BUF];
+                let receive = move |n: u64| {
+                    let mut want = n * msg as u64;
+                    while want > 0 {
+                        match sys::recv(server.as_fd(), &mut buf, 0) {
+                            Ok(0) => panic!("bare recv: EOF mid-batch"),
+                            Ok(n) => want -= n as u64,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => panic!("bare recv: {e}"),
                         }
                     }
-                    let _ = client.shutdown(Shutdown::Write);
-                }));
-                threads.push(std::thread::spawn(move || {
-                    let mut buf = vec![0u8; RECV_BUF];
-                    while let Ok(mut want) = rx_rx.recv() {
-                        while want > 0 {
-                            match sys::recv(server.as_fd(), &mut buf, 0) {
-                                Ok(0) => panic!("bare recv: EOF mid-batch"),
-                                Ok(n) => want -= n as u64,
-                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                                Err(e) => panic!("bare recv: {e}"),
-                            }
-                        }
-                        let _ = done_tx.send(());
-                    }
-                }));
+                };
+                vec![
+                    bare_thread(client_rx, done_tx.clone(), send, close_client),
+                    bare_thread(server_rx, done_tx, receive, || {}),
+                ]
             }
             WorkloadKind::Rr => {
-                threads.push(std::thread::spawn(move || {
-                    let req = vec![0x5au8; msg];
-                    let mut reply = vec![0u8; msg];
-                    while let Ok(n) = cmd_rx.recv() {
-                        for _ in 0..n {
-                            send_all(&client, &req);
-                            assert!(recv_exact(&client, &mut reply), "bare rr: server closed");
-                        }
-                        let _ = done_tx.send(());
+                let mut requests = Pool::new(cfg, 0x5a);
+                let mut reply = vec![0u8; msg];
+                let ask = move |n| {
+                    for _ in 0..n {
+                        requests.send_next(&client);
+                        assert!(recv_exact(&client, &mut reply), "bare rr: server closed");
                     }
-                    let _ = client.shutdown(Shutdown::Write);
-                }));
-                threads.push(std::thread::spawn(move || {
-                    let mut req = vec![0u8; msg];
-                    let reply = vec![0xa5u8; msg];
-                    while recv_exact(&server, &mut req) {
-                        send_all(&server, &reply);
+                };
+                let server = std::sync::Arc::new(server);
+                let draining = server.clone();
+                let mut req = vec![0u8; msg];
+                let mut replies = Pool::new(cfg, 0xa5);
+                let answer = move |n| {
+                    for _ in 0..n {
+                        assert!(recv_exact(&server, &mut req), "bare rr: client closed");
+                        replies.send_next(&server);
                     }
+                };
+                let drain = move || {
                     let mut rest = Vec::new();
-                    let _ = (&server).read_to_end(&mut rest);
-                }));
+                    let _ = (&*draining).read_to_end(&mut rest);
+                };
+                vec![
+                    bare_thread(client_rx, done_tx.clone(), ask, close_client),
+                    bare_thread(server_rx, done_tx, answer, drain),
+                ]
             }
-        }
+        };
         Bare {
-            cmds: cmd_tx,
+            cmds: [client_tx, server_tx],
             done,
             threads,
         }
     }
 
-    fn run(&self, messages: u64) -> Duration {
+    /// Moves `messages` and returns the wall time and both threads' CPU ns.
+    fn run(&self, messages: u64) -> (Duration, u64) {
         let t0 = Instant::now();
-        self.cmds.send(messages).expect("bare client thread alive");
-        self.done.recv().expect("bare threads alive");
-        t0.elapsed()
+        for cmd in &self.cmds {
+            cmd.send(messages).expect("bare thread alive");
+        }
+        let cpu = (0..2)
+            .map(|_| self.done.recv().expect("bare threads alive"))
+            .sum();
+        (t0.elapsed(), cpu)
     }
 
     fn stop(self) {
@@ -180,6 +256,12 @@ fn copybench_config(workload: WorkloadKind, field_size: usize) -> Config {
     )
 }
 
+/// The cases: name, workload, field size.
+const CASES: [(&str, WorkloadKind, usize); 2] = [
+    ("stream-4KiB", WorkloadKind::Stream, 4096),
+    ("rr-64B", WorkloadKind::Rr, 64),
+];
+
 fn case(c: &mut Criterion, name: &str, workload: WorkloadKind, field_size: usize) {
     let cfg = copybench_config(workload, field_size);
     let msg = cfg.shape.message_bytes();
@@ -193,28 +275,207 @@ fn case(c: &mut Criterion, name: &str, workload: WorkloadKind, field_size: usize
     }
     g.warm_up_time(Duration::from_secs(2));
 
-    let bare = Bare::start(workload, msg);
-    g.bench_function("bare", |b| b.iter_custom(|n| bare.run(n)));
+    let bare = Bare::start(&cfg);
+    g.bench_function("bare", |b| b.iter_custom(|n| bare.run(n).0));
     bare.stop();
 
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
-    g.bench_function("copybench", |b| {
-        b.iter_custom(|n| {
-            let t0 = Instant::now();
-            let r = exp.run(Batch::Messages(n)).expect("copybench batch");
-            let elapsed = t0.elapsed();
-            assert_eq!(r.messages, n, "copybench moved every message");
-            elapsed
-        })
-    });
+    g.bench_function("copybench", |b| b.iter_custom(|n| run_copybench(&mut exp, n)));
     exp.stop().expect("copybench experiment stops");
     g.finish();
 }
 
+fn run_copybench(exp: &mut Experiment, messages: u64) -> Duration {
+    run_copybench_cpu(exp, messages).0
+}
+
+/// Moves `messages` and returns the wall time and both roles' CPU ns.
+fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> (Duration, u64) {
+    let t0 = Instant::now();
+    let r = exp.run(Batch::Messages(messages)).expect("copybench batch");
+    let elapsed = t0.elapsed();
+    assert_eq!(r.messages, messages, "copybench moved every message");
+    (elapsed, r.client.cpu.total_ns + r.server.cpu.total_ns)
+}
+
 fn overhead(c: &mut Criterion) {
-    case(c, "stream-4KiB", WorkloadKind::Stream, 4096);
-    case(c, "rr-64B", WorkloadKind::Rr, 64);
+    for (name, workload, field_size) in CASES {
+        case(c, name, workload, field_size);
+    }
 }
 
 criterion_group!(benches, overhead);
-criterion_main!(benches);
+
+/// Alternating pairs per case; `COPYBENCH_OVERHEAD_ROUNDS` overrides the
+/// count, and `COPYBENCH_OVERHEAD_CASES` (e.g. `rr-64B`) picks cases.
+const ROUNDS: u64 = 40;
+/// Wall time each side of a pair aims for.
+const BATCH_TIME: Duration = Duration::from_millis(100);
+
+/// Per-message figures of one side over the pairs.
+struct Side {
+    wall_ns: Histogram<u64>,
+    cpu_ns: Histogram<u64>,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            wall_ns: Histogram::new(3).expect("histogram"),
+            cpu_ns: Histogram::new(3).expect("histogram"),
+        }
+    }
+
+    fn record(&mut self, (wall, cpu): (Duration, u64), batch: u64) -> (f64, f64) {
+        let wall = wall.as_nanos() as f64 / batch as f64;
+        let cpu = cpu as f64 / batch as f64;
+        self.wall_ns.record(wall.round() as u64).expect("ns in range");
+        self.cpu_ns.record(cpu.round() as u64).expect("ns in range");
+        (wall, cpu)
+    }
+}
+
+/// copybench / bare per pair, in parts per million so the histogram can
+/// take it (a ratio of 1.0 is 1_000_000).
+struct Ratios(Histogram<u64>);
+
+impl Ratios {
+    fn new() -> Ratios {
+        Ratios(Histogram::new(3).expect("histogram"))
+    }
+
+    fn record(&mut self, copybench: f64, bare: f64) {
+        let ppm = (copybench / bare * 1e6).round() as u64;
+        self.0.record(ppm).expect("ratio in range");
+    }
+
+    /// Quartiles of the overhead (ratio - 1), in percent.
+    fn overhead_pct(&self) -> [f64; 3] {
+        [0.25, 0.5, 0.75].map(|q| (self.0.value_at_quantile(q) as f64 / 1e6 - 1.0) * 100.0)
+    }
+}
+
+/// One case's paired result.
+struct Paired {
+    case: &'static str,
+    rounds: u64,
+    batch: u64,
+    bare: Side,
+    copybench: Side,
+    wall: Ratios,
+    cpu: Ratios,
+}
+
+fn paired(name: &'static str, workload: WorkloadKind, field_size: usize, rounds: u64) -> Paired {
+    let cfg = copybench_config(workload, field_size);
+    let bare = Bare::start(&cfg);
+    let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
+
+    // Warm both up, and size batches to BATCH_TIME from the bare side.
+    let probe = 2000;
+    bare.run(probe);
+    run_copybench(&mut exp, probe);
+    let per_msg = bare.run(probe).0.as_secs_f64() / probe as f64;
+    let batch = ((BATCH_TIME.as_secs_f64() / per_msg) as u64).max(100);
+
+    let mut out = Paired {
+        case: name,
+        rounds,
+        batch,
+        bare: Side::new(),
+        copybench: Side::new(),
+        wall: Ratios::new(),
+        cpu: Ratios::new(),
+    };
+    for round in 0..rounds {
+        let (b, c) = if round % 2 == 0 {
+            let b = bare.run(batch);
+            (b, run_copybench_cpu(&mut exp, batch))
+        } else {
+            let c = run_copybench_cpu(&mut exp, batch);
+            (bare.run(batch), c)
+        };
+        let (b_wall, b_cpu) = out.bare.record(b, batch);
+        let (c_wall, c_cpu) = out.copybench.record(c, batch);
+        out.wall.record(c_wall, b_wall);
+        out.cpu.record(c_cpu, b_cpu);
+    }
+    bare.stop();
+    exp.stop().expect("copybench experiment stops");
+    out
+}
+
+fn report_paired(results: &[Paired]) {
+    println!(
+        "\ncopybench overhead over a bare loop, alternating pairs: median per message, \
+         overhead as the median of the pairs' ratios [quartiles]"
+    );
+    let mut json = Vec::new();
+    for r in results {
+        let median = |h: &Histogram<u64>| h.value_at_quantile(0.5);
+        let [wq1, wall, wq3] = r.wall.overhead_pct();
+        let [cq1, cpu, cq3] = r.cpu.overhead_pct();
+        println!(
+            "{:<12} wall {:>7} / {:>7} ns {wall:+6.2} % [{wq1:+.2}, {wq3:+.2}]   \
+             CPU {:>7} / {:>7} ns {cpu:+6.2} % [{cq1:+.2}, {cq3:+.2}]   ({} pairs of {} messages)",
+            r.case,
+            median(&r.bare.wall_ns),
+            median(&r.copybench.wall_ns),
+            median(&r.bare.cpu_ns),
+            median(&r.copybench.cpu_ns),
+            r.rounds,
+            r.batch
+        );
+        json.push(serde_json::json!({
+            "case": r.case,
+            "rounds": r.rounds,
+            "batch_messages": r.batch,
+            "wall": {
+                "bare_ns_per_msg": median(&r.bare.wall_ns),
+                "copybench_ns_per_msg": median(&r.copybench.wall_ns),
+                "overhead_pct": {"q1": wq1, "median": wall, "q3": wq3},
+            },
+            "cpu": {
+                "bare_ns_per_msg": median(&r.bare.cpu_ns),
+                "copybench_ns_per_msg": median(&r.copybench.cpu_ns),
+                "overhead_pct": {"q1": cq1, "median": cpu, "q3": cq3},
+            },
+        }));
+    }
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| std::path::PathBuf::from("target"), Into::into)
+        .join("criterion");
+    std::fs::create_dir_all(&dir).expect("criterion output directory");
+    let path = dir.join("overhead-paired.json");
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    println!("written to {}", path.display());
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // cargo bench passes --bench; cargo test (criterion's test mode) does not,
+    // and runs each benchmark once without measuring.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rounds = std::env::var("COPYBENCH_OVERHEAD_ROUNDS")
+        .ok()
+        .map(|v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 2)
+                .unwrap_or_else(|| panic!("COPYBENCH_OVERHEAD_ROUNDS={v}: must be a whole number >= 2"))
+        })
+        .unwrap_or(ROUNDS);
+    // COPYBENCH_OVERHEAD_CASES=rr-64B (comma-separated) runs only those.
+    let only = std::env::var("COPYBENCH_OVERHEAD_CASES").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|c| c == name));
+    let results: Vec<Paired> = CASES
+        .into_iter()
+        .filter(|(name, _, _)| wanted(name))
+        .map(|(name, workload, field_size)| paired(name, workload, field_size, rounds))
+        .collect();
+    report_paired(&results);
+}

@@ -149,12 +149,6 @@ pub fn fill_field(buf: &mut [u8], slot: u32, generation: u32, field: usize) {
     rest.copy_from_slice(&word.to_le_bytes()[..n]);
 }
 
-/// The expected byte at `offset` of the pattern of (slot, generation, field).
-fn pattern_byte(slot: u32, generation: u32, field: usize, offset: usize) -> u8 {
-    let word = seed(slot, generation, field).wrapping_add(STEP.wrapping_mul((offset / 8) as u64));
-    word.to_le_bytes()[offset % 8]
-}
-
 /// Checks every byte of `buf` against the pattern; returns the first bad offset.
 pub fn check_field(buf: &[u8], slot: u32, generation: u32, field: usize) -> Result<(), usize> {
     let mut word = seed(slot, generation, field);
@@ -181,14 +175,32 @@ pub fn check_field(buf: &[u8], slot: u32, generation: u32, field: usize) -> Resu
     }
 }
 
-/// Checks the first and last 8 bytes of a field only.
+/// Checks the first and last 8 bytes of a field only. It runs on every
+/// message in sampled mode, so it compares whole spans, not byte by byte.
 fn check_field_ends(buf: &[u8], slot: u32, generation: u32, field: usize) -> Result<(), usize> {
+    let seed = seed(slot, generation, field);
     let n = buf.len();
-    let head = 0..n.min(8);
-    let tail = n.saturating_sub(8)..n;
-    head.chain(tail)
-        .find(|&i| buf[i] != pattern_byte(slot, generation, field, i))
-        .map_or(Ok(()), Err)
+    check_span(&buf[..n.min(8)], seed, 0)?;
+    let tail = n.saturating_sub(8);
+    check_span(&buf[tail..], seed, tail)
+}
+
+/// Checks `span` (at most 8 bytes, found at `start` of its field) against the
+/// pattern from `seed`; returns the first bad offset within the field.
+fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
+    let first = seed.wrapping_add(STEP.wrapping_mul((start / 8) as u64));
+    let words = u128::from(first) | u128::from(first.wrapping_add(STEP)) << 64;
+    let expected = ((words >> (8 * (start % 8))) as u64).to_le_bytes();
+    let expected = &expected[..span.len()];
+    let same = match <[u8; 8]>::try_from(span) {
+        Ok(word) => u64::from_ne_bytes(word) == u64::from_ne_bytes(expected.try_into().unwrap()),
+        Err(_) => span == expected,
+    };
+    if same {
+        return Ok(());
+    }
+    let bad = span.iter().zip(expected).position(|(a, b)| a != b);
+    Err(start + bad.unwrap_or(0))
 }
 
 /// A message the sender owns: a header buffer and separately allocated fields.
@@ -383,14 +395,23 @@ mod tests {
     }
 
     #[test]
-    fn pattern_byte_agrees_with_fill() {
-        let mut buf = vec![0u8; 29];
-        fill_field(&mut buf, 3, 2, 1);
-        for (i, b) in buf.iter().enumerate() {
-            assert_eq!(*b, pattern_byte(3, 2, 1, i));
+    fn field_ends_agree_with_fill_at_every_length_and_offset() {
+        for len in 1..=40 {
+            let mut buf = vec![0u8; len];
+            fill_field(&mut buf, 3, 2, 1);
+            assert_eq!(check_field(&buf, 3, 2, 1), Ok(()));
+            assert_eq!(check_field_ends(&buf, 3, 2, 1), Ok(()), "len {len}");
+            assert!(check_field(&buf, 3, 3, 1).is_err());
+            assert!(check_field_ends(&buf, 3, 3, 1).is_err());
+            for at in 0..len {
+                buf[at] ^= 0x10;
+                let seen = at < 8 || at >= len.saturating_sub(8);
+                let want = if seen { Err(at) } else { Ok(()) };
+                assert_eq!(check_field_ends(&buf, 3, 2, 1), want, "len {len}, byte {at}");
+                assert_eq!(check_field(&buf, 3, 2, 1), Err(at));
+                buf[at] ^= 0x10;
+            }
         }
-        assert_eq!(check_field(&buf, 3, 2, 1), Ok(()));
-        assert!(check_field(&buf, 3, 3, 1).is_err());
     }
 
     #[test]

@@ -59,7 +59,15 @@ impl Reader {
     /// The next whole message. Reads more than one message's worth when the
     /// peer has sent it, so a stream of small messages costs few calls.
     pub fn next(&mut self, fd: BorrowedFd<'_>) -> Result<&[u8], ReadError> {
-        if self.end - self.start < self.msg_len && self.start + self.msg_len > self.buf.len() {
+        // Before reading, move a partial message to the front when the next
+        // message would not fit, or when less than half the buffer is left:
+        // each read then offers the kernel at least half the buffer, as a
+        // plain reader's would, at the price of copying under one message.
+        let short = self.buf.len() - self.end < self.buf.len() / 2;
+        if self.end - self.start < self.msg_len
+            && self.start > 0
+            && (short || self.start + self.msg_len > self.buf.len())
+        {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;

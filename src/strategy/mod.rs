@@ -18,7 +18,7 @@ pub use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -132,20 +132,22 @@ pub trait Strategy: Send {
 
     /// Called before the sender rewrites the buffers of the message it last
     /// sent from `slot`; returns once the kernel no longer reads them, or
-    /// fails at `deadline`. Copying strategies return at once.
+    /// fails after waiting `timeout`. Called for every send once the pool has
+    /// wrapped, so a strategy reads the clock only when it has to wait.
+    /// Copying strategies return at once.
     fn reclaim(
         &mut self,
         fd: BorrowedFd<'_>,
         slot: usize,
-        deadline: Instant,
+        timeout: Duration,
     ) -> Result<(), SendError>;
 
     /// Sends the whole of `msg` (from pool slot `slot`), however many calls that takes.
     fn send(&mut self, fd: BorrowedFd<'_>, msg: &Message, slot: usize) -> Result<(), SendError>;
 
     /// Called at the end of a batch and before the connection closes: waits,
-    /// until `deadline` at most, for every send still held by the kernel.
-    fn drain(&mut self, fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), SendError>;
+    /// `timeout` at most, for every send still held by the kernel.
+    fn drain(&mut self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<(), SendError>;
 
     /// Zero-copy bookkeeping so far; `None` for strategies that copy.
     fn zerocopy(&self) -> Option<ZeroCopyStats>;
@@ -192,6 +194,8 @@ pub struct Sender {
     strategy: Box<dyn Strategy>,
     pool: Vec<Message>,
     next_seq: u64,
+    /// `next_seq % pool.len()`, kept rather than divided out per send.
+    next_slot: usize,
     refill_on_reuse: bool,
     timeout: Duration,
     /// Zero-copy figures at the end of the previous batch.
@@ -207,6 +211,7 @@ impl Sender {
                 .map(|s| Message::new(shape, s))
                 .collect(),
             next_seq: 0,
+            next_slot: 0,
             refill_on_reuse: false,
             timeout,
             zc_mark: ZeroCopyStats::default(),
@@ -227,24 +232,24 @@ impl Sender {
     /// Sends the next message of the sequence with header `flags`.
     pub fn send_next(&mut self, fd: BorrowedFd<'_>, flags: u32) -> Result<u64, SendError> {
         let seq = self.next_seq;
-        let slots = self.pool.len() as u64;
-        let slot = (seq % slots) as usize;
-        if seq >= slots {
-            self.strategy
-                .reclaim(fd, slot, Instant::now() + self.timeout)?;
+        let slot = self.next_slot;
+        let slots = self.pool.len();
+        if seq >= slots as u64 {
+            self.strategy.reclaim(fd, slot, self.timeout)?;
             if self.refill_on_reuse {
-                self.pool[slot].refill((seq / slots) as u32);
+                self.pool[slot].refill((seq / slots as u64) as u32);
             }
         }
         let msg = &mut self.pool[slot];
         msg.stamp(seq, flags);
         self.strategy.send(fd, msg, slot)?;
         self.next_seq += 1;
+        self.next_slot = if slot + 1 == slots { 0 } else { slot + 1 };
         Ok(seq)
     }
 
     pub fn drain(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
-        self.strategy.drain(fd, Instant::now() + self.timeout)
+        self.strategy.drain(fd, self.timeout)
     }
 
     pub fn zerocopy(&self) -> Option<ZeroCopyStats> {

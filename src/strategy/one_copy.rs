@@ -2,7 +2,7 @@
 //! kernel gathers straight from the fields, so no user-space copy is made.
 
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::{send_all, send_failed, SendError, Strategy, ZeroCopyStats};
 use crate::message::Message;
@@ -14,7 +14,7 @@ impl Strategy for OneCopy {
         Ok(())
     }
 
-    fn reclaim(&mut self, _: BorrowedFd<'_>, _: usize, _: Instant) -> Result<(), SendError> {
+    fn reclaim(&mut self, _: BorrowedFd<'_>, _: usize, _: Duration) -> Result<(), SendError> {
         Ok(())
     }
 
@@ -26,7 +26,7 @@ impl Strategy for OneCopy {
         })
     }
 
-    fn drain(&mut self, _: BorrowedFd<'_>, _: Instant) -> Result<(), SendError> {
+    fn drain(&mut self, _: BorrowedFd<'_>, _: Duration) -> Result<(), SendError> {
         Ok(())
     }
 

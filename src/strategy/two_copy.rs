@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::{send_failed, SendError, Strategy, ZeroCopyStats};
 use crate::message::{Message, Shape};
@@ -25,7 +25,7 @@ impl Strategy for TwoCopy {
         Ok(())
     }
 
-    fn reclaim(&mut self, _: BorrowedFd<'_>, _: usize, _: Instant) -> Result<(), SendError> {
+    fn reclaim(&mut self, _: BorrowedFd<'_>, _: usize, _: Duration) -> Result<(), SendError> {
         Ok(())
     }
 
@@ -42,7 +42,7 @@ impl Strategy for TwoCopy {
         Ok(())
     }
 
-    fn drain(&mut self, _: BorrowedFd<'_>, _: Instant) -> Result<(), SendError> {
+    fn drain(&mut self, _: BorrowedFd<'_>, _: Duration) -> Result<(), SendError> {
         Ok(())
     }
 

@@ -105,11 +105,11 @@ impl Strategy for ZeroCopy {
         &mut self,
         fd: BorrowedFd<'_>,
         slot: usize,
-        deadline: Instant,
+        timeout: Duration,
     ) -> Result<(), SendError> {
         match self.slot_last.get(slot).copied().flatten() {
             Some(last) if !self.completions.done_through(last) => {
-                self.wait_until(fd, deadline, |c| c.done_through(last))
+                self.wait_until(fd, Instant::now() + timeout, |c| c.done_through(last))
             }
             _ => Ok(()),
         }
@@ -144,8 +144,8 @@ impl Strategy for ZeroCopy {
         Ok(())
     }
 
-    fn drain(&mut self, fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), SendError> {
-        self.wait_until(fd, deadline, Completions::all_done)
+    fn drain(&mut self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<(), SendError> {
+        self.wait_until(fd, Instant::now() + timeout, Completions::all_done)
     }
 
     fn zerocopy(&self) -> Option<ZeroCopyStats> {
