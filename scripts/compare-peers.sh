@@ -20,19 +20,28 @@
 #           which is a half round trip)   (lower is better; target <= 1.0).
 #           sockperf runs with --tcp, as copybench's rr is TCP.
 #
-# copybench runs with --no-counters unless COUNTERS=1: the peers count
-# nothing, and copybench's per-thread perf events add scheduler hooks (about
-# 0.5 us per context switch) that the peers do not pay. The run's JSON echoes
-# the setting (options.counters).
+# copybench sends from one buffer, as both peers do (--pool 1), unless POOL
+# says otherwise (POOL=default keeps copybench's own pool: up to 64 messages,
+# about 4 MiB, so at 64 KiB each send reads memory that left the cache, which
+# costs about 5 % of throughput on this project's VM).
+#
+# copybench runs as a user runs it, counters on, unless COUNTERS=0 (then
+# --no-counters). Its software counters cost nothing per message (they are
+# read from the kernel's per-thread accounting at the ends of the run); on a
+# host with a PMU its hardware counters are perf events, whose scheduler hooks
+# cost a little per context switch, which the peers do not pay: COUNTERS=0
+# shows how much. The run's JSON echoes the setting (options.counters).
 #
 # Environment: PAIRS (default 5, at least 5 for the README table), DURATION
-# (seconds, default 5), CASES (default "stream4k stream64k rr64"),
+# (seconds, default 5), CASES (default "stream4k stream64k rr64"), POOL
+# (messages in copybench's pool, default 1; "default" for its own choice),
 # IPERF_PORT (default 15201), SOCKPERF_PORT (default 15202).
 #
 # Exit codes: 0 done, 1 a run failed, 2 a peer is missing or a bad setting.
 set -euo pipefail
 
 PAIRS=${PAIRS:-5}
+POOL=${POOL:-1}
 DURATION=${DURATION:-5}
 CASES=${CASES:-"stream4k stream64k rr64"}
 IPERF_PORT=${IPERF_PORT:-15201}
@@ -45,6 +54,9 @@ die() {
 
 if ! [[ $PAIRS =~ ^[1-9][0-9]*$ ]]; then
     die "PAIRS=$PAIRS: must be a whole number >= 1"
+fi
+if ! [[ $POOL =~ ^([1-9][0-9]*|default)$ ]]; then
+    die "POOL=$POOL: must be a whole number >= 1, or 'default'"
 fi
 if ! [[ $DURATION =~ ^[1-9][0-9]*$ ]]; then
     die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
@@ -125,10 +137,11 @@ result=
 # copybench, one run; sets the figure the case compares.
 run_copybench() {
     local workload=$1 size=$2 key=$3
-    local counters=(--no-counters)
-    [ "${COUNTERS:-0}" = 1 ] && counters=()
+    local options=()
+    [ "${COUNTERS:-1}" = 0 ] && options+=(--no-counters)
+    [ "$POOL" != default ] && options+=(--pool "$POOL")
     "$copybench" run --strategy one-copy --workload "$workload" --fields 1 \
-        --field-size "$size" --threads 1 --duration "$DURATION" "${counters[@]}" --json >"$work/cb.json"
+        --field-size "$size" --threads 1 --duration "$DURATION" "${options[@]}" --json >"$work/cb.json"
     result=$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -245,6 +258,7 @@ run_case() {
 }
 
 echo "copybench vs peers on loopback, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "copybench: one-copy, 1 field, 1 thread, pool ${POOL}, counters $([ "${COUNTERS:-1}" = 0 ] && echo off || echo on), sampled verification"
 echo "iperf3: $(iperf3 --version | head -n 1); sockperf: $(sockperf --version 2>&1 | grep -m 1 -o 'version [^ ]*' || echo unknown)"
 for c in $CASES; do
     case $c in
