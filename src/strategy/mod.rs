@@ -176,11 +176,16 @@ fn send_all(
     flags: libc::c_int,
     mut on_call: impl FnMut(io::Result<usize>) -> Result<(), SendError>,
 ) -> Result<(), SendError> {
-    while !bufs.is_empty() {
+    let mut left: usize = bufs.iter().map(|b| b.len()).sum();
+    while left > 0 {
         match crate::sys::sendmsg(fd, bufs, flags | libc::MSG_NOSIGNAL) {
             Ok(n) => {
                 on_call(Ok(n))?;
-                IoSlice::advance_slices(&mut bufs, n);
+                left -= n;
+                // The usual case, everything taken at once, skips the advance.
+                if left > 0 {
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => on_call(Err(e))?,
