@@ -102,8 +102,9 @@ struct RunArgs {
     timeout: f64,
     #[command(flatten)]
     veth: VethArgs,
-    /// Open no perf counters in the worker threads: their scheduler hooks cost
-    /// about 0.5 us per context switch. CPU time is still measured.
+    /// Count nothing but CPU time in the worker threads: no hardware perf
+    /// events (their scheduler hooks cost CPU at every context switch) and no
+    /// software counters.
     #[arg(long)]
     no_counters: bool,
     /// Print one JSON object instead of the table.

@@ -36,7 +36,7 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
     if cfg.counters {
         CounterPlan::probe().unavailable()
     } else {
-        let why = "not counted: perf counters were turned off (--no-counters)";
+        let why = "not counted: counters were turned off (--no-counters)";
         CounterPlan::counter_names()
             .iter()
             .map(|n| (n.to_string(), why.to_string()))
