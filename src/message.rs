@@ -254,6 +254,14 @@ impl Message {
         self.slot
     }
 
+    /// Flips one bit of the last byte of the last field. Test-only: what a
+    /// corruption on the way looks like to the receiver.
+    pub fn damage(&mut self) {
+        if let Some(byte) = self.fields.last_mut().and_then(|f| f.last_mut()) {
+            *byte ^= 0x01;
+        }
+    }
+
     /// Rewrites every field with the pattern of a new generation. Test-only
     /// pressure: it makes a buffer reused too early show up as corruption.
     pub fn refill(&mut self, generation: u32) {

@@ -26,7 +26,7 @@ use socket2::Socket;
 
 use crate::counters::{CounterPlan, CounterSample, ThreadCounters};
 use crate::error::{Error, Result, Role};
-use crate::message::{Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END};
+use crate::message::{Header, Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END};
 use crate::recv::{ReadError, Reader};
 use crate::strategy::{SendError, Sender, StrategyKind, ZeroCopyStats};
 use crate::sys;
@@ -73,6 +73,9 @@ pub const MAX_THREADS: usize = 1024;
 pub enum Fault {
     /// Server threads close their connection after verifying this many messages.
     ServerClosesAfter(u64),
+    /// Client threads flip a bit in the last byte of the message with this
+    /// sequence number before sending it.
+    ClientDamages(u64),
 }
 
 /// Everything one experiment needs; every field is echoed beside its results.
@@ -679,13 +682,17 @@ impl Worker {
                 Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
                 Err(e) => return Err(self.fail(e)),
             };
+            // rr answers first and checks after, so the check is not part of
+            // the client's round trip (sockperf, too, checks after timing). A
+            // bad request still fails the cell before its batch is counted.
+            if let Some(s) = sender.as_mut() {
+                let flags = Header::decode(msg).map_err(|e| self.verify_failed(e))?.flags;
+                s.send_next(fd, flags & FLAG_BATCH_END)
+                    .map_err(|e| self.send_failed(e))?;
+            }
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
             total += 1;
-            if let Some(s) = sender.as_mut() {
-                s.send_next(fd, header.flags & FLAG_BATCH_END)
-                    .map_err(|e| self.send_failed(e))?;
-            }
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
                 if total >= n {
                     // Shut down, not just drop: the experiment holds a duplicate of this socket.
@@ -736,7 +743,11 @@ impl Worker {
                     .map_err(|e| self.fail(format!("connect to {addr}: {e}")))?
             }
         };
-        let mut sender = self.sender();
+        let damage = match self.cfg.fault {
+            Some(Fault::ClientDamages(seq)) => Some(seq),
+            _ => None,
+        };
+        let mut sender = self.sender().damage(damage);
         sender
             .prepare(sock.as_fd())
             .map_err(|e| self.send_failed(e))?;
@@ -780,8 +791,11 @@ impl Worker {
                     .map_err(|e| self.send_failed(e))?;
                 if let Some(h) = latency.as_mut() {
                     let reply = reader.next(fd).map_err(|e| self.fail(e))?;
+                    // The round trip ends when the whole reply is in; checking
+                    // it is copybench's work, not the socket's.
+                    let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
                     verifier.check(reply).map_err(|e| self.verify_failed(e))?;
-                    h.saturating_record(t0.map_or(0, |t| t.elapsed().as_nanos() as u64));
+                    h.saturating_record(rtt);
                 }
                 sent += 1;
                 if last {

@@ -25,10 +25,8 @@ fn config(
     cfg.threads = 2;
     // Hardware counters are missing on most VMs and say nothing about delivery.
     cfg.counters = false;
-    // Small buffers make both ends block many times per batch. Besides
-    // exercising the blocking paths, that keeps the CPU-time check honest:
-    // getrusage(RUSAGE_THREAD) only catches up with a running thread at a
-    // context switch or a tick, so a batch that never blocks can read 0.
+    // Small buffers make both ends block many times per batch, which
+    // exercises the blocking paths.
     cfg.transport.sndbuf = Some(64 << 10);
     cfg.transport.rcvbuf = Some(64 << 10);
     cfg
@@ -220,6 +218,34 @@ fn zero_copy_over_unix_is_refused_before_anything_runs() {
             msg.contains("SO_ZEROCOPY") || msg.contains("AF_UNIX"),
             "the refusal should say why: {msg}"
         );
+    }
+}
+
+#[test]
+fn a_damaged_message_fails_the_batch_instead_of_counting() {
+    // Default (sampled) verification, as users run it: the damaged byte is
+    // the last of the message, which sampled mode checks on every message.
+    // In rr the server answers before it checks, so the check must still
+    // stop the batch.
+    for strategy in StrategyKind::ALL {
+        for workload in workloads() {
+            let mut cfg = config(strategy, TransportKind::Loopback, workload, SMALL);
+            cfg.verify = Verify::Sampled;
+            cfg.fault = Some(Fault::ClientDamages(77));
+            let who = label(&cfg);
+            let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
+            let err = match exp.run(Batch::Messages(500)) {
+                Ok(r) => panic!("{who}: a damaged message was counted: {} messages", r.messages),
+                Err(e) => e,
+            };
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 1, "{who}: {err}");
+            assert!(
+                text.contains("verification failed") && text.contains("message 77"),
+                "{who}: the error should name the damaged message: {err}"
+            );
+            assert!(exp.run(Batch::Messages(1)).is_err(), "{who}: ran after a failure");
+        }
     }
 }
 

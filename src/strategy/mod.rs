@@ -202,6 +202,8 @@ pub struct Sender {
     /// `next_seq % pool.len()`, kept rather than divided out per send.
     next_slot: usize,
     refill_on_reuse: bool,
+    /// Test-only: the sequence number of a message to damage before sending.
+    damage: Option<u64>,
     timeout: Duration,
     /// Zero-copy figures at the end of the previous batch.
     zc_mark: ZeroCopyStats,
@@ -218,6 +220,7 @@ impl Sender {
             next_seq: 0,
             next_slot: 0,
             refill_on_reuse: false,
+            damage: None,
             timeout,
             zc_mark: ZeroCopyStats::default(),
         }
@@ -227,6 +230,13 @@ impl Sender {
     /// time it is reused, so early reuse shows up as corruption at the receiver.
     pub fn refill_on_reuse(mut self, on: bool) -> Sender {
         self.refill_on_reuse = on;
+        self
+    }
+
+    /// Test-only fault: damage the message with sequence number `seq` (its
+    /// last byte) before it is sent, so the receiver must catch it.
+    pub fn damage(mut self, seq: Option<u64>) -> Sender {
+        self.damage = seq;
         self
     }
 
@@ -247,6 +257,9 @@ impl Sender {
         }
         let msg = &mut self.pool[slot];
         msg.stamp(seq, flags);
+        if self.damage == Some(seq) {
+            msg.damage();
+        }
         self.strategy.send(fd, msg, slot)?;
         self.next_seq += 1;
         self.next_slot = if slot + 1 == slots { 0 } else { slot + 1 };
