@@ -10,6 +10,9 @@ use crate::sys;
 /// Bytes the reader asks the kernel for at most per call when messages are small.
 const READ_AHEAD: usize = 256 << 10;
 
+/// A partial message up to this size is moved to the front before each read.
+const SMALL_PARTIAL: usize = 8 << 10;
+
 /// Why no whole message could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -59,14 +62,17 @@ impl Reader {
     /// The next whole message. Reads more than one message's worth when the
     /// peer has sent it, so a stream of small messages costs few calls.
     pub fn next(&mut self, fd: BorrowedFd<'_>) -> Result<&[u8], ReadError> {
-        // Before reading, move a partial message to the front when the next
-        // message would not fit, or when less than half the buffer is left:
-        // each read then offers the kernel at least half the buffer, as a
-        // plain reader's would, at the price of copying under one message.
+        // Before reading, move a partial message to the front when it is
+        // small (a plain reader's data would land at the front too, in memory
+        // the last read just warmed), when the next message would not fit,
+        // or when less than half the buffer is left: each read then offers
+        // the kernel at least half the buffer, at the price of copying under
+        // one message.
+        let partial = self.end - self.start;
         let short = self.buf.len() - self.end < self.buf.len() / 2;
-        if self.end - self.start < self.msg_len
+        if partial < self.msg_len
             && self.start > 0
-            && (short || self.start + self.msg_len > self.buf.len())
+            && (partial <= SMALL_PARTIAL || short || self.start + self.msg_len > self.buf.len())
         {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
