@@ -308,9 +308,9 @@ criterion_group!(benches, overhead);
 
 /// Alternating pairs per case; `COPYBENCH_OVERHEAD_ROUNDS` overrides the
 /// count, and `COPYBENCH_OVERHEAD_CASES` (e.g. `rr-64B`) picks cases.
-const ROUNDS: u64 = 40;
+const ROUNDS: u64 = 100;
 /// Wall time each side of a pair aims for.
-const BATCH_TIME: Duration = Duration::from_millis(100);
+const BATCH_TIME: Duration = Duration::from_millis(50);
 
 /// Per-message figures of one side over the pairs.
 struct Side {

@@ -10,7 +10,7 @@
 # the harness's own work costs; wall time on a 2-core VM also carries where
 # the scheduler put the two threads, which moves single pairs by +-10 %.
 # Extra arguments go to the bench (criterion's own, e.g. --sample-size 10);
-# COPYBENCH_OVERHEAD_ROUNDS sets the number of pairs (default 40). Exit codes:
+# COPYBENCH_OVERHEAD_ROUNDS sets the number of pairs (default 100). Exit codes:
 # 0 within budget, 1 a run failed, 3 over budget (so a release check can hold
 # the line).
 set -euo pipefail
