@@ -3,14 +3,16 @@
 //! For each case the same number of messages of the same size crosses a
 //! loopback TCP connection twice, in the same process:
 //!
-//! * `bare`: the syscalls alone, on two threads over a `std::net` pair. Stream:
-//!   the sender `sendmsg`s each message as header + field (one-copy's two
-//!   iovecs), the receiver
-//!   `recv`s into a 256 KiB buffer until every byte arrived. rr (TCP_NODELAY
-//!   on both ends): one `sendmsg` and one `recv` of the message size per exchange
-//!   on each side.
+//! * `bare`: the syscalls alone, on two threads over a `std::net` pair with
+//!   the send and receive timeouts copybench sets on every socket (the
+//!   kernel arms a timer whenever such a socket blocks; that belongs to the
+//!   connection, not to the per-message work measured here). Stream: the
+//!   sender `sendmsg`s each message as header + field (one-copy's two
+//!   iovecs), the receiver `recv`s into a 256 KiB buffer until every byte
+//!   arrived. rr (TCP_NODELAY on both ends): one `sendmsg` and one `recv` of
+//!   the message size per exchange on each side.
 //! * `copybench`: an [`Experiment`] (one-copy, 1 field, 1 thread, defaults:
-//!   sampled verification, perf counters on) running `Batch::Messages(n)`;
+//!   sampled verification, counters on) running `Batch::Messages(n)`;
 //!   so framing, verification, latency recording, counter reads and time
 //!   keeping are all in.
 //!
@@ -113,12 +115,15 @@ fn recv_exact(s: &TcpStream, buf: &mut [u8]) -> bool {
     true
 }
 
-fn tcp_pair(nodelay: bool) -> (TcpStream, TcpStream) {
+fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let c = TcpStream::connect(l.local_addr().unwrap()).expect("connect loopback");
     let (s, _) = l.accept().expect("accept");
-    c.set_nodelay(nodelay).unwrap();
-    s.set_nodelay(nodelay).unwrap();
+    for end in [&c, &s] {
+        end.set_nodelay(cfg.transport.nodelay).unwrap();
+        end.set_read_timeout(Some(cfg.transport.timeout)).unwrap();
+        end.set_write_timeout(Some(cfg.transport.timeout)).unwrap();
+    }
     (c, s)
 }
 
@@ -154,7 +159,7 @@ impl Bare {
     fn start(cfg: &Config) -> Bare {
         let workload = cfg.workload;
         let msg = cfg.shape.message_bytes();
-        let (client, server) = tcp_pair(workload == WorkloadKind::Rr);
+        let (client, server) = tcp_pair(cfg);
         let (client_tx, client_rx) = mpsc::channel::<u64>();
         let (server_tx, server_rx) = mpsc::channel::<u64>();
         let (done_tx, done) = mpsc::channel();
