@@ -285,7 +285,9 @@ fn case(c: &mut Criterion, name: &str, workload: WorkloadKind, field_size: usize
     bare.stop();
 
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
-    g.bench_function("copybench", |b| b.iter_custom(|n| run_copybench(&mut exp, n)));
+    g.bench_function("copybench", |b| {
+        b.iter_custom(|n| run_copybench(&mut exp, n))
+    });
     exp.stop().expect("copybench experiment stops");
     g.finish();
 }
@@ -334,7 +336,9 @@ impl Side {
     fn record(&mut self, (wall, cpu): (Duration, u64), batch: u64) -> (f64, f64) {
         let wall = wall.as_nanos() as f64 / batch as f64;
         let cpu = cpu as f64 / batch as f64;
-        self.wall_ns.record(wall.round() as u64).expect("ns in range");
+        self.wall_ns
+            .record(wall.round() as u64)
+            .expect("ns in range");
         self.cpu_ns.record(cpu.round() as u64).expect("ns in range");
         (wall, cpu)
     }
@@ -471,12 +475,17 @@ fn main() {
             v.parse::<u64>()
                 .ok()
                 .filter(|n| *n >= 2)
-                .unwrap_or_else(|| panic!("COPYBENCH_OVERHEAD_ROUNDS={v}: must be a whole number >= 2"))
+                .unwrap_or_else(|| {
+                    panic!("COPYBENCH_OVERHEAD_ROUNDS={v}: must be a whole number >= 2")
+                })
         })
         .unwrap_or(ROUNDS);
     // COPYBENCH_OVERHEAD_CASES=rr-64B (comma-separated) runs only those.
     let only = std::env::var("COPYBENCH_OVERHEAD_CASES").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|c| c == name));
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|c| c == name))
+    };
     let results: Vec<Paired> = CASES
         .into_iter()
         .filter(|(name, _, _)| wanted(name))

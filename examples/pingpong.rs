@@ -106,7 +106,9 @@ fn in_processes(run_for: Duration) -> io::Result<f64> {
     let p50 = client(addr, run_for);
     let status = child.wait()?;
     if !status.success() {
-        return Err(io::Error::other(format!("server process ended with {status}")));
+        return Err(io::Error::other(format!(
+            "server process ended with {status}"
+        )));
     }
     p50
 }
@@ -121,7 +123,10 @@ fn main() -> io::Result<()> {
     let pairs = env_number("PAIRS", 7);
     let run_for = Duration::from_secs(env_number("DURATION", 3));
     println!("p50 round trip of a bare 96-byte ping-pong on loopback TCP, µs");
-    println!("{:<5} {:>9} {:>10} {:>8}", "pair", "threads", "processes", "ratio");
+    println!(
+        "{:<5} {:>9} {:>10} {:>8}",
+        "pair", "threads", "processes", "ratio"
+    );
     let mut ratios = Vec::new();
     for pair in 1..=pairs {
         // Alternate which way goes first, so drift falls on both.

@@ -136,7 +136,10 @@ const SOFTWARE: [(&str, &str); 4] = [
         "getrusage(RUSAGE_THREAD) ru_nvcsw + ru_nivcsw",
     ),
     ("cpu_migrations", "/proc/thread-self/sched se.nr_migrations"),
-    ("page_faults", "getrusage(RUSAGE_THREAD) ru_minflt + ru_majflt"),
+    (
+        "page_faults",
+        "getrusage(RUSAGE_THREAD) ru_minflt + ru_majflt",
+    ),
     ("task_clock_ns", "clock_gettime(CLOCK_THREAD_CPUTIME_ID)"),
 ];
 
@@ -382,7 +385,9 @@ fn read_migrations() -> Result<u64, String> {
         format!("{SCHED} is unreadable ({err}): this kernel does not show a thread's migrations; perf's cpu-migrations event would, at a cost per context switch")
     })?;
     parse_migrations(&text).ok_or_else(|| {
-        format!("{SCHED} has no se.nr_migrations line: this kernel does not show a thread's migrations")
+        format!(
+            "{SCHED} has no se.nr_migrations line: this kernel does not show a thread's migrations"
+        )
     })
 }
 

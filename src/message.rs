@@ -173,7 +173,11 @@ pub fn check_field(buf: &[u8], slot: u32, generation: u32, field: usize) -> Resu
 fn first_difference(buf: &[u8], seed: u64) -> usize {
     let mut word = seed;
     for (i, chunk) in buf.chunks(8).enumerate() {
-        if let Some(j) = chunk.iter().zip(word.to_le_bytes()).position(|(a, b)| *a != b) {
+        if let Some(j) = chunk
+            .iter()
+            .zip(word.to_le_bytes())
+            .position(|(a, b)| *a != b)
+        {
             return i * 8 + j;
         }
         word = word.wrapping_add(STEP);
@@ -438,7 +442,11 @@ mod tests {
                 buf[at] ^= 0x10;
                 let seen = at < 8 || at >= len.saturating_sub(8);
                 let want = if seen { Err(at) } else { Ok(()) };
-                assert_eq!(check_field_ends(&buf, 3, 2, 1), want, "len {len}, byte {at}");
+                assert_eq!(
+                    check_field_ends(&buf, 3, 2, 1),
+                    want,
+                    "len {len}, byte {at}"
+                );
                 assert_eq!(check_field(&buf, 3, 2, 1), Err(at));
                 buf[at] ^= 0x10;
             }

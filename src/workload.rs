@@ -686,7 +686,9 @@ impl Worker {
             // the client's round trip (sockperf, too, checks after timing). A
             // bad request still fails the cell before its batch is counted.
             if let Some(s) = sender.as_mut() {
-                let flags = Header::decode(msg).map_err(|e| self.verify_failed(e))?.flags;
+                let flags = Header::decode(msg)
+                    .map_err(|e| self.verify_failed(e))?
+                    .flags;
                 s.send_next(fd, flags & FLAG_BATCH_END)
                     .map_err(|e| self.send_failed(e))?;
             }

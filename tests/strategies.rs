@@ -235,7 +235,10 @@ fn a_damaged_message_fails_the_batch_instead_of_counting() {
             let who = label(&cfg);
             let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
             let err = match exp.run(Batch::Messages(500)) {
-                Ok(r) => panic!("{who}: a damaged message was counted: {} messages", r.messages),
+                Ok(r) => panic!(
+                    "{who}: a damaged message was counted: {} messages",
+                    r.messages
+                ),
                 Err(e) => e,
             };
             let text = err.to_string();
@@ -244,7 +247,10 @@ fn a_damaged_message_fails_the_batch_instead_of_counting() {
                 text.contains("verification failed") && text.contains("message 77"),
                 "{who}: the error should name the damaged message: {err}"
             );
-            assert!(exp.run(Batch::Messages(1)).is_err(), "{who}: ran after a failure");
+            assert!(
+                exp.run(Batch::Messages(1)).is_err(),
+                "{who}: ran after a failure"
+            );
         }
     }
 }
