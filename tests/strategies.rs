@@ -221,6 +221,23 @@ fn zero_copy_over_unix_is_refused_before_anything_runs() {
     }
 }
 
+/// Runs a batch of `messages` that must fail (`what` names what must not go
+/// unnoticed), checks the failed experiment refuses further batches instead
+/// of hanging on dead workers, and returns the error.
+fn batch_must_fail(cfg: &Config, messages: u64, what: &str) -> copybench::Error {
+    let who = label(cfg);
+    let mut exp = Experiment::start(cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
+    let err = match exp.run(Batch::Messages(messages)) {
+        Ok(r) => panic!("{who}: {what} went unnoticed: {} messages", r.messages),
+        Err(e) => e,
+    };
+    assert!(
+        exp.run(Batch::Messages(1)).is_err(),
+        "{who}: ran after a failure"
+    );
+    err
+}
+
 #[test]
 fn a_damaged_message_fails_the_batch_instead_of_counting() {
     // Default (sampled) verification, as users run it: the damaged byte is
@@ -233,23 +250,12 @@ fn a_damaged_message_fails_the_batch_instead_of_counting() {
             cfg.verify = Verify::Sampled;
             cfg.fault = Some(Fault::ClientDamages(77));
             let who = label(&cfg);
-            let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
-            let err = match exp.run(Batch::Messages(500)) {
-                Ok(r) => panic!(
-                    "{who}: a damaged message was counted: {} messages",
-                    r.messages
-                ),
-                Err(e) => e,
-            };
+            let err = batch_must_fail(&cfg, 500, "a damaged message");
             let text = err.to_string();
             assert_eq!(err.exit_code(), 1, "{who}: {err}");
             assert!(
                 text.contains("verification failed") && text.contains("message 77"),
                 "{who}: the error should name the damaged message: {err}"
-            );
-            assert!(
-                exp.run(Batch::Messages(1)).is_err(),
-                "{who}: ran after a failure"
             );
         }
     }
@@ -265,20 +271,7 @@ fn a_peer_that_closes_mid_run_fails_the_batch_within_the_timeout() {
             cfg.transport.timeout = timeout;
             let who = label(&cfg);
             let began = Instant::now();
-            let mut exp = Experiment::start(&cfg).unwrap_or_else(|e| panic!("{who}: {e}"));
-            let err = match exp.run(Batch::Messages(10_000)) {
-                Ok(r) => panic!(
-                    "{who}: a closed peer went unnoticed: {} messages",
-                    r.messages
-                ),
-                Err(e) => e,
-            };
-            // A failed experiment refuses more batches instead of hanging on dead workers.
-            assert!(
-                exp.run(Batch::Messages(1)).is_err(),
-                "{who}: ran after a failure"
-            );
-            drop(exp);
+            let err = batch_must_fail(&cfg, 10_000, "a closed peer");
             let took = began.elapsed();
             assert_eq!(err.exit_code(), 1, "{who}: {err}");
             assert!(
