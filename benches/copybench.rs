@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput};
 
+use copybench::config::MAX_THREADS;
 use copybench::counters::CounterPlan;
 use copybench::measurement::{self, Metric, Per, Quantity, ThreadStart};
 use copybench::size::parse_size;
-use copybench::workload::MAX_THREADS;
 use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
 
 /// criterion's view of a [`Metric`]: every method delegates to
@@ -167,7 +167,7 @@ impl Settings {
         let strategies = list("COPYBENCH_STRATEGIES", "two-copy,one-copy,zero-copy", |s| {
             one_of(
                 "strategy",
-                &["two-copy", "one-copy", "zero-copy"],
+                &StrategyKind::ALL.map(StrategyKind::name),
                 StrategyKind::from_name(s),
                 s,
             )
@@ -235,7 +235,7 @@ impl Settings {
     /// no AF_UNIX path); the others are left out with a note, not an error,
     /// so `COPYBENCH_TRANSPORT=unix` works with the default strategies.
     fn runs(&self, strategy: StrategyKind) -> bool {
-        !(strategy == StrategyKind::ZeroCopy && self.transport == TransportKind::Unix)
+        strategy.supports(self.transport)
     }
 
     fn cells(&self) -> Vec<Config> {

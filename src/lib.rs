@@ -17,27 +17,31 @@
 //! # Ok::<(), copybench::Error>(())
 //! ```
 
+pub mod config;
 pub mod counters;
 pub mod error;
+pub mod experiment;
+pub mod figures;
 pub mod host;
 pub mod measurement;
 pub mod message;
+pub mod meter;
 pub mod netns;
 pub mod recv;
 pub mod report;
-pub mod row;
 pub mod size;
 pub mod strategy;
 pub mod summary;
 pub mod sweep;
 pub mod sys;
 pub mod transport;
-pub mod workload;
+pub mod worker;
 
+pub use config::{Config, Fault, WorkloadKind};
 pub use error::{Error, Result, Role};
+pub use experiment::{Batch, BatchReport, Experiment};
+pub use figures::{Counter, Figure, RoleFigure, Row};
 pub use message::{Shape, Verify};
+pub use meter::{CpuTime, RoleStats};
 pub use strategy::{StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
-pub use workload::{
-    Batch, BatchReport, Config, CpuTime, Experiment, Fault, RoleStats, WorkloadKind,
-};

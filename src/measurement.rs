@@ -57,8 +57,10 @@
 use std::time::{Duration, Instant};
 
 use crate::counters::{CounterPlan, ThreadCounters};
+use crate::error::Role;
+use crate::experiment::BatchReport;
+use crate::figures::Counter;
 use crate::sys;
-use crate::workload::BatchReport;
 
 /// The environment variable [`Metric::from_env`] reads.
 pub const METRIC_ENV: &str = "COPYBENCH_METRIC";
@@ -133,14 +135,14 @@ impl Metric {
         }
     }
 
-    /// The counter (of [`CounterPlan::counter_names`]) this metric reads, if any.
-    pub fn counter(self) -> Option<&'static str> {
+    /// The counter this metric reads, if any.
+    pub fn counter(self) -> Option<Counter> {
         match self {
             Metric::Wall | Metric::CpuTime => None,
-            Metric::Cycles => Some("cycles"),
-            Metric::Instructions => Some("instructions"),
-            Metric::CacheMisses => Some("cache_misses"),
-            Metric::ContextSwitches => Some("context_switches"),
+            Metric::Cycles => Some(Counter::Cycles),
+            Metric::Instructions => Some(Counter::Instructions),
+            Metric::CacheMisses => Some(Counter::CacheMisses),
+            Metric::ContextSwitches => Some(Counter::ContextSwitches),
         }
     }
 
@@ -163,12 +165,12 @@ impl Metric {
         let Some(counter) = self.counter() else {
             return Ok(());
         };
-        if plan.available(counter) {
+        if plan.available(counter.name()) {
             return Ok(());
         }
         let reason = plan
             .unavailable()
-            .get(counter)
+            .get(counter.name())
             .cloned()
             .unwrap_or_else(|| "no reason recorded".to_string());
         // One line: the reasons may span several.
@@ -181,7 +183,7 @@ impl Metric {
             Metric::CacheMisses,
         ]
         .into_iter()
-        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c)))
+        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c.name())))
         .map(Metric::name)
         .collect();
         Err(format!(
@@ -244,8 +246,8 @@ pub fn value_of(metric: Metric, report: &BatchReport, wall: Duration) -> Result<
         _ => {
             let counter = metric.counter().expect("counter metrics name a counter");
             let mut sum = 0.0;
-            for (role, stats) in ["client", "server"].iter().zip(roles) {
-                sum += stats.counters.get(counter).ok_or_else(|| {
+            for (role, stats) in [Role::Client, Role::Server].iter().zip(roles) {
+                sum += stats.counters.counter(counter).ok_or_else(|| {
                     format!(
                         "{METRIC_ENV}={}: the {role} threads could not count {counter} in this batch; \
                          run `copybench doctor` to see why, or use {METRIC_ENV}=cpu-time",
@@ -352,7 +354,7 @@ impl ThreadStart {
             },
             metric => {
                 let counter = metric.counter().expect("counter metrics name a counter");
-                sample.and_then(|s| s.get(counter)).unwrap_or_else(|| {
+                sample.and_then(|s| s.counter(counter)).unwrap_or_else(|| {
                     panic!(
                         "{METRIC_ENV}={}: this thread could not count {counter}",
                         metric.name()
@@ -559,7 +561,7 @@ fn units(metric: Metric, kind: Kind) -> [&'static str; 4] {
 mod tests {
     use super::*;
     use crate::counters::CounterSample;
-    use crate::workload::{CpuTime, RoleStats};
+    use crate::meter::{CpuTime, RoleStats};
 
     fn role(user_ns: u64, sys_ns: u64, counters: &[(&str, Option<f64>)]) -> RoleStats {
         let mut sample = CounterSample::empty();
@@ -772,7 +774,7 @@ mod tests {
                         "{err}"
                     );
                     assert!(err.contains(
-                        &plan.unavailable()[c]
+                        &plan.unavailable()[c.name()]
                             .split_whitespace()
                             .next()
                             .unwrap()

@@ -4,8 +4,12 @@
 
 use serde_json::{json, Value};
 
-use crate::counters::{derived, CounterPlan};
-use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
+use crate::config::Config;
+use crate::counters::CounterPlan;
+use crate::error::Role;
+use crate::experiment::BatchReport;
+use crate::figures;
+use crate::meter::CpuTime;
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -19,16 +23,13 @@ fn cpu_json(c: &CpuTime) -> Value {
     json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns, "total_ns": c.total_ns })
 }
 
-/// One role's counters and the figures derived from them: `{NAME: value or null}`.
-pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<String, Value> {
-    let mut out = match role.counters.to_json() {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns) {
-        out.insert(name.to_string(), json!(v));
-    }
-    out
+/// One role's counters and the figures derived from them: `{NAME: value or
+/// null}`, the names and values of [`figures::role_figures`].
+pub fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
+    figures::role_figures(r, role)
+        .into_iter()
+        .map(|(f, v)| (f.name().to_string(), json!(v)))
+        .collect()
 }
 
 /// Every counter that has no value in this run, with why.
@@ -83,8 +84,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
-            "client": role_counters(r, &r.client),
-            "server": role_counters(r, &r.server),
+            "client": role_counters(r, Role::Client),
+            "server": role_counters(r, Role::Server),
             "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
         },
         "unavailable": unavailable(cfg),
@@ -171,8 +172,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         ));
     }
     for (name, role) in [
-        ("client counters", &r.client),
-        ("server counters", &r.server),
+        ("client counters", Role::Client),
+        ("server counters", Role::Server),
     ] {
         let c = role_counters(r, role);
         let show = |k: &str, unit: &str| match c.get(k).and_then(Value::as_f64) {

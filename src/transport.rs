@@ -19,7 +19,17 @@ use crate::error::{Error, Result, Role};
 use crate::netns;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
@@ -32,6 +42,11 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
+    /// Whether its sockets accept `SO_ZEROCOPY` (AF_UNIX sockets do not).
+    pub fn has_zerocopy(self) -> bool {
+        self != TransportKind::Unix
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Loopback => "loopback",
