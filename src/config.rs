@@ -8,19 +8,8 @@ use crate::message::{Shape, Verify};
 use crate::strategy::StrategyKind;
 use crate::transport::{Transport, TransportKind};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
     /// Request/response: send, receive the same shape back; latency is the round trip.

@@ -3,12 +3,36 @@
 //!
 //! # Shape
 //!
-//! criterion is a dev-dependency of this crate, so the library cannot name its
-//! traits. This module holds everything a criterion `Measurement` and
+//! This module holds everything a criterion `Measurement` and
 //! `ValueFormatter` need — the metric, the value of a sample, its arithmetic,
-//! the zero check and the unit scaling — as plain, unit-tested functions; the
-//! bench (`benches/copybench.rs`) wraps them in a small newtype that
-//! implements the two traits by delegating here, one line per method.
+//! the zero check and the unit scaling — as plain, unit-tested functions.
+//! With the `criterion` feature (on by default), [`Copybench`] implements the
+//! two traits by delegating here, one line per method, so a bench of your own
+//! is a few lines:
+//!
+//! ```no_run
+//! # #[cfg(feature = "criterion")] {
+//! use std::time::Instant;
+//! use copybench::measurement::{Copybench, Metric};
+//! use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
+//!
+//! let metric = Metric::from_env().unwrap();
+//! let mut c = criterion::Criterion::default().with_measurement(Copybench::new(metric));
+//! let shape = Shape { fields: 8, field_size: 1024 };
+//! let cfg = Config::new(StrategyKind::OneCopy, TransportKind::Loopback, WorkloadKind::Stream, shape);
+//! let mut exp = Experiment::start(&cfg).unwrap();
+//! c.bench_function("one-copy/1K", |b| {
+//!     b.iter_custom(|n| {
+//!         let t = Instant::now();
+//!         let report = exp.run(Batch::Messages(n)).unwrap();
+//!         metric.sample(&report, t.elapsed())
+//!     })
+//! });
+//! exp.stop().unwrap();
+//! # }
+//! ```
+//!
+//! `benches/copybench.rs` and `benches/user.rs` use it the same way.
 //!
 //! # How criterion uses a measurement (criterion 0.8)
 //!
@@ -554,6 +578,96 @@ fn units(metric: Metric, kind: Kind) -> [&'static str; 4] {
         Metric::Instructions => per!("instr"),
         Metric::CacheMisses => per!("misses"),
         Metric::ContextSwitches => per!("switches"),
+    }
+}
+
+#[cfg(feature = "criterion")]
+pub use with_criterion::{Copybench, Formatter};
+
+#[cfg(feature = "criterion")]
+mod with_criterion {
+    use criterion::measurement::{Measurement, ValueFormatter};
+    use criterion::Throughput;
+
+    use super::{Metric, Per, Quantity, ThreadStart};
+
+    /// criterion's view of a [`Metric`]: every method delegates to this
+    /// module's functions, whose docs say when criterion calls each one.
+    pub struct Copybench {
+        formatter: Formatter,
+    }
+
+    /// The units of a [`Metric`], for criterion's reports.
+    pub struct Formatter(pub Metric);
+
+    impl Copybench {
+        pub fn new(metric: Metric) -> Copybench {
+            Copybench {
+                formatter: Formatter(metric),
+            }
+        }
+
+        pub fn metric(&self) -> Metric {
+            self.formatter.0
+        }
+    }
+
+    impl Measurement for Copybench {
+        type Intermediate = ThreadStart;
+        type Value = Quantity;
+
+        /// Around `iter`-style routines only; copybench's benches use `iter_custom`.
+        fn start(&self) -> ThreadStart {
+            self.metric().start_thread()
+        }
+
+        fn end(&self, started: ThreadStart) -> Quantity {
+            started.finish()
+        }
+
+        fn add(&self, a: &Quantity, b: &Quantity) -> Quantity {
+            a.add(b)
+        }
+
+        fn zero(&self) -> Quantity {
+            Quantity::zero()
+        }
+
+        /// Panics on a sample that measured 0, which criterion would skip silently.
+        fn to_f64(&self, value: &Quantity) -> f64 {
+            value.to_f64(self.metric())
+        }
+
+        fn formatter(&self) -> &dyn ValueFormatter {
+            &self.formatter
+        }
+    }
+
+    impl ValueFormatter for Formatter {
+        fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+            super::scale_values(self.0, typical, values)
+        }
+
+        fn scale_throughputs(
+            &self,
+            typical: f64,
+            throughput: &Throughput,
+            values: &mut [f64],
+        ) -> &'static str {
+            let per = match *throughput {
+                Throughput::Bytes(n) => Per::Bytes(n),
+                Throughput::BytesDecimal(n) => Per::BytesDecimal(n),
+                Throughput::Bits(n) => Per::Bits(n),
+                Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => {
+                    Per::Elements(n)
+                }
+            };
+            super::scale_throughputs(self.0, typical, per, values)
+        }
+
+        fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+            super::machine_unit(self.0)
+        }
     }
 }
 
