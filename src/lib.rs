@@ -44,10 +44,13 @@ pub mod transport;
 pub(crate) mod worker;
 
 pub use config::{Config, Fault, WorkloadKind};
-pub use error::{Error, Result, Role};
+pub use error::{Cause, Error, Result, Role};
 pub use experiment::{Batch, BatchReport, Experiment};
 pub use figures::{Counter, Figure, RoleFigure, Row};
+pub use message::VerifyError;
 pub use message::{Shape, Verify};
 pub use meter::{CpuTime, RoleStats};
+pub use recv::ReadError;
+pub use strategy::SendError;
 pub use strategy::{StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};

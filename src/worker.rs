@@ -12,7 +12,7 @@ use socket2::Socket;
 
 use crate::config::{Config, Fault, WorkloadKind};
 use crate::counters::CounterPlan;
-use crate::error::{Error, Result, Role};
+use crate::error::{Cause, Error, Result, Role};
 use crate::message::{Header, Verifier, VerifyError, FLAG_BATCH_END};
 use crate::meter::{Meter, RoleStats};
 use crate::recv::{ReadError, Reader};
@@ -129,12 +129,23 @@ impl Worker {
         });
     }
 
-    fn fail(&self, what: impl std::fmt::Display) -> Error {
+    fn fail(&self, cause: Cause) -> Error {
         Error::Connection {
             conn: self.conn,
             role: self.role,
-            what: what.to_string(),
+            cause,
         }
+    }
+
+    fn read_failed(&self, e: ReadError) -> Error {
+        self.fail(Cause::Read(e))
+    }
+
+    fn socket_failed(&self, op: impl Into<String>, source: std::io::Error) -> Error {
+        self.fail(Cause::Socket {
+            op: op.into(),
+            source,
+        })
     }
 
     fn send_failed(&self, e: SendError) -> Error {
@@ -146,16 +157,14 @@ impl Worker {
                 if io.raw_os_error() == Some(libc::EPIPE)
                     || io.kind() == std::io::ErrorKind::ConnectionReset =>
             {
-                self.fail(format!(
-                    "the peer closed the connection while we were sending ({e})"
-                ))
+                self.fail(Cause::PeerClosed(e))
             }
-            e => self.fail(format!("send failed: {e}")),
+            e => self.fail(Cause::Send(e)),
         }
     }
 
     fn verify_failed(&self, e: VerifyError) -> Error {
-        self.fail(format!("verification failed: {e}"))
+        self.fail(Cause::Verify(e))
     }
 
     fn sender(&self) -> Sender {
@@ -169,9 +178,7 @@ impl Worker {
     }
 
     fn ready(&self, sock: &Socket) -> Result<()> {
-        let dup = sock
-            .try_clone()
-            .map_err(|e| self.fail(format!("dup: {e}")))?;
+        let dup = sock.try_clone().map_err(|e| self.socket_failed("dup", e))?;
         self.report(Event::Ready { sock: dup });
         Ok(())
     }
@@ -188,12 +195,14 @@ impl Worker {
         let sock = match sock {
             Some(s) => s,
             None => {
-                let (listener, addr) = t.listen().map_err(|e| self.fail(format!("listen: {e}")))?;
-                addr_tx
-                    .send(addr)
-                    .map_err(|_| self.fail("the client thread ended before connecting"))?;
+                let (listener, addr) = t.listen().map_err(|e| self.socket_failed("listen", e))?;
+                addr_tx.send(addr).map_err(|_| {
+                    self.fail(Cause::PeerThread(
+                        "the client thread ended before connecting",
+                    ))
+                })?;
                 t.accept(&listener)
-                    .map_err(|e| self.fail(format!("accept: {e}")))?
+                    .map_err(|e| self.socket_failed("accept", e))?
             }
         };
         match self.cfg.workload {
@@ -225,7 +234,7 @@ impl Worker {
                 Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
                 // Idle between batches; the timeout only matters mid-batch.
                 Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => return Err(self.read_failed(e)),
             };
             part.on_message(self, fd, msg)?;
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
@@ -268,11 +277,13 @@ impl Worker {
         let sock = match sock {
             Some(s) => s,
             None => {
-                let addr = addr_rx
-                    .recv_timeout(t.timeout)
-                    .map_err(|_| self.fail("the server thread did not start listening"))?;
+                let addr = addr_rx.recv_timeout(t.timeout).map_err(|_| {
+                    self.fail(Cause::PeerThread(
+                        "the server thread did not start listening",
+                    ))
+                })?;
                 t.connect(addr)
-                    .map_err(|e| self.fail(format!("connect to {addr}: {e}")))?
+                    .map_err(|e| self.socket_failed(format!("connect to {addr}"), e))?
             }
         };
         let damage = match self.cfg.fault {
@@ -430,7 +441,7 @@ impl ClientPart for RrClient {
 
     #[inline]
     fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()> {
-        let reply = self.reader.next(fd).map_err(|e| w.fail(e))?;
+        let reply = self.reader.next(fd).map_err(|e| w.read_failed(e))?;
         // The round trip ends when the whole reply is in; checking it is
         // copybench's work, not the socket's.
         let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
