@@ -61,9 +61,9 @@ use std::sync::{LazyLock, OnceLock};
 
 use perf_event::events::Hardware;
 use perf_event::{Builder, Counter as PerfCounter, Group};
-use serde::{Deserialize, Serialize};
 
-use crate::figures::{Counter, RoleFigure};
+pub use crate::figures::CounterSample;
+use crate::figures::{Counter, CpuTime, RoleFigure, RoleStats};
 
 use crate::sys;
 
@@ -596,10 +596,7 @@ impl ThreadCounters {
         }
         let now = OsSnapshot::take(self.migrations);
 
-        let mut sample = CounterSample {
-            values: Counter::ALL.iter().map(|&c| (c, None)).collect(),
-            running_ratio: None,
-        };
+        let mut sample = CounterSample::all_unavailable();
         for open in &mut self.groups {
             let Ok(data) = open.group.read() else {
                 continue;
@@ -633,84 +630,6 @@ impl ThreadCounters {
     }
 }
 
-/// Counter values of one thread, or summed over a role's threads.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CounterSample {
-    /// A counter that is absent has not been contributed yet (the empty
-    /// accumulator); present with `None` means unavailable.
-    values: BTreeMap<Counter, Option<f64>>,
-    running_ratio: Option<f64>,
-}
-
-impl CounterSample {
-    /// The accumulator a role's sum starts from: adding a sample to it copies
-    /// that sample, so `empty + Some(x) = Some(x)`.
-    pub fn empty() -> CounterSample {
-        CounterSample::default()
-    }
-
-    /// The value of `name`; `None` when unavailable (never 0 for that).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        Counter::from_name(name).and_then(|c| self.counter(c))
-    }
-
-    /// The value of one counter; `None` when unavailable (never 0 for that).
-    pub fn counter(&self, c: Counter) -> Option<f64> {
-        self.values.get(&c).copied().flatten()
-    }
-
-    /// Sets one counter; for callers that build samples by other means (and
-    /// tests).
-    ///
-    /// # Panics
-    /// If `name` is not one of [`CounterPlan::counter_names`]: a typo would
-    /// otherwise silently report the counter as unavailable.
-    pub fn set(&mut self, name: &str, value: Option<f64>) {
-        let counter = Counter::from_name(name).unwrap_or_else(|| {
-            panic!("unknown counter name {name:?}; see CounterPlan::counter_names()")
-        });
-        self.values.insert(counter, value);
-    }
-
-    /// Sums `other` into `self`, per counter: Some + Some = Some, anything +
-    /// None = None (a partial sum would understate), empty + x = x.
-    pub fn add(&mut self, other: &CounterSample) {
-        for (&counter, &value) in &other.values {
-            self.values
-                .entry(counter)
-                .and_modify(|sum| {
-                    *sum = match (*sum, value) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        _ => None,
-                    }
-                })
-                .or_insert(value);
-        }
-        if let Some(ratio) = other.running_ratio {
-            self.note_ratio(ratio);
-        }
-    }
-
-    fn note_ratio(&mut self, ratio: f64) {
-        self.running_ratio = Some(self.running_ratio.map_or(ratio, |worst| worst.min(ratio)));
-    }
-
-    /// Worst time_running/time_enabled ratio seen (1.0 = not multiplexed);
-    /// `None` when no perf group was read.
-    pub fn multiplexed(&self) -> Option<f64> {
-        self.running_ratio
-    }
-
-    /// {NAME: value or null}, every name present.
-    pub fn to_json(&self) -> serde_json::Value {
-        NAMES
-            .iter()
-            .map(|name| (name.to_string(), self.get(name).into()))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-}
-
 /// The derived figures ([`RoleFigure::DERIVED`] and the CPU time per byte
 /// and per message) over a role's summed sample, by name. `cpu_ns` is the
 /// role's CPU time (user + system), measured by the caller, so the per-byte
@@ -723,8 +642,8 @@ pub fn derived(
     bytes: u64,
     cpu_ns: u64,
 ) -> BTreeMap<&'static str, Option<f64>> {
-    let stats = crate::meter::RoleStats {
-        cpu: crate::meter::CpuTime {
+    let stats = RoleStats {
+        cpu: CpuTime {
             total_ns: cpu_ns,
             ..Default::default()
         },

@@ -90,4 +90,3 @@ pub enum Cause {
     #[error("{0}")]
     PeerThread(&'static str),
 }
-

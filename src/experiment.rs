@@ -21,17 +21,15 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 use socket2::Socket;
 
 use crate::config::{Config, WorkloadKind};
 use crate::counters::CounterPlan;
 use crate::error::{Error, Result, Role};
-use crate::meter::RoleStats;
+use crate::figures::{new_histogram, BatchReport, RoleStats};
 use crate::strategy::ZeroCopyStats;
 use crate::transport::TransportKind;
-use crate::worker::{new_histogram, Command, Event, Report, Worker};
+use crate::worker::{Command, Event, Report, Worker};
 
 /// How much work one batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,53 +38,6 @@ pub enum Batch {
     Messages(u64),
     /// As many as fit in this time on every thread.
     Duration(Duration),
-}
-
-/// What one batch measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchReport {
-    /// Wall time from the start command to the last thread's report.
-    pub seconds: f64,
-    /// Messages verified: stream, by the servers; rr, exchanges completed.
-    pub messages: u64,
-    /// Bytes verified by the receivers (rr: requests and replies).
-    pub bytes: u64,
-    /// Round-trip times in nanoseconds (rr only).
-    #[serde(with = "crate::worker::latency_serde")]
-    pub latency_ns: Option<Histogram<u64>>,
-    pub client: RoleStats,
-    pub server: RoleStats,
-    /// Both roles' zero-copy bookkeeping for this batch (zero-copy only).
-    pub zerocopy: Option<ZeroCopyStats>,
-}
-
-impl BatchReport {
-    /// One role's stats.
-    pub fn role(&self, role: Role) -> &RoleStats {
-        match role {
-            Role::Client => &self.client,
-            Role::Server => &self.server,
-        }
-    }
-
-    pub fn throughput_gbps(&self) -> f64 {
-        self.bytes as f64 * 8.0 / self.seconds / 1e9
-    }
-
-    pub fn messages_per_sec(&self) -> f64 {
-        self.messages as f64 / self.seconds
-    }
-
-    /// A latency percentile in microseconds (rr only).
-    pub fn latency_us(&self, quantile: f64) -> Option<f64> {
-        self.latency_ns
-            .as_ref()
-            .map(|h| h.value_at_quantile(quantile) as f64 / 1e3)
-    }
-
-    pub fn latency_max_us(&self) -> Option<f64> {
-        self.latency_ns.as_ref().map(|h| h.max() as f64 / 1e3)
-    }
 }
 
 /// Running workers, ready for batches.

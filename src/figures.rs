@@ -12,6 +12,10 @@
 //! - the counters and derived figures `run --json` prints per role
 //!   ([`role_figures`]).
 //!
+//! It also holds the measured values themselves: [`CounterSample`],
+//! [`CpuTime`], [`RoleStats`] and [`BatchReport`], all `Serialize +
+//! Deserialize`.
+//!
 //! Adding a figure is one entry in the table (plus, for a cell-level or
 //! derived figure, its arm in [`Figure::of`] in this file). A unit test fails
 //! when a column has no figure or a figure no column, and another when
@@ -23,9 +27,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
 use crate::error::Role;
-use crate::experiment::BatchReport;
-use crate::meter::RoleStats;
+use crate::strategy::ZeroCopyStats;
 
 /// A figure's value type in `results.csv`: whole counts stay integers.
 pub trait FigureValue: Copy {
@@ -409,6 +416,210 @@ impl Row {
         for f in Figure::all() {
             self.set(f, f.of(r));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What a batch measured, as typed values: the same types travel from worker
+// threads to their coordinator (and, later, from a remote peer).
+
+/// CPU time, nanoseconds: `total_ns` exact (`CLOCK_THREAD_CPUTIME_ID`), its
+/// split into user and system time as the kernel samples it (`getrusage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuTime {
+    pub user_ns: u64,
+    pub sys_ns: u64,
+    pub total_ns: u64,
+}
+
+impl CpuTime {
+    fn add(&mut self, o: &CpuTime) {
+        self.user_ns += o.user_ns;
+        self.sys_ns += o.sys_ns;
+        self.total_ns += o.total_ns;
+    }
+}
+
+/// What one role's threads spent on a batch, summed over the threads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleStats {
+    pub cpu: CpuTime,
+    pub counters: CounterSample,
+}
+
+impl RoleStats {
+    pub(crate) fn add(&mut self, o: &RoleStats) {
+        self.cpu.add(&o.cpu);
+        self.counters.add(&o.counters);
+    }
+}
+
+/// Counter values of one thread, or summed over a role's threads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterSample {
+    /// A counter that is absent has not been contributed yet (the empty
+    /// accumulator); present with `None` means unavailable.
+    values: BTreeMap<Counter, Option<f64>>,
+    running_ratio: Option<f64>,
+}
+
+impl CounterSample {
+    /// The accumulator a role's sum starts from: adding a sample to it copies
+    /// that sample, so `empty + Some(x) = Some(x)`.
+    pub fn empty() -> CounterSample {
+        CounterSample::default()
+    }
+
+    /// Every counter present and unavailable: what a thread's reading
+    /// starts from before it fills in what it could count.
+    pub(crate) fn all_unavailable() -> CounterSample {
+        CounterSample {
+            values: Counter::ALL.iter().map(|&c| (c, None)).collect(),
+            running_ratio: None,
+        }
+    }
+
+    /// The value of `name`; `None` when unavailable (never 0 for that).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Counter::from_name(name).and_then(|c| self.counter(c))
+    }
+
+    /// The value of one counter; `None` when unavailable (never 0 for that).
+    pub fn counter(&self, c: Counter) -> Option<f64> {
+        self.values.get(&c).copied().flatten()
+    }
+
+    /// Sets one counter; for callers that build samples by other means (and
+    /// tests).
+    ///
+    /// # Panics
+    /// If `name` is not one of [`crate::counters::CounterPlan::counter_names`]: a typo would
+    /// otherwise silently report the counter as unavailable.
+    pub fn set(&mut self, name: &str, value: Option<f64>) {
+        let counter = Counter::from_name(name).unwrap_or_else(|| {
+            panic!("unknown counter name {name:?}; see CounterPlan::counter_names()")
+        });
+        self.values.insert(counter, value);
+    }
+
+    /// Sums `other` into `self`, per counter: Some + Some = Some, anything +
+    /// None = None (a partial sum would understate), empty + x = x.
+    pub fn add(&mut self, other: &CounterSample) {
+        for (&counter, &value) in &other.values {
+            self.values
+                .entry(counter)
+                .and_modify(|sum| {
+                    *sum = match (*sum, value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        _ => None,
+                    }
+                })
+                .or_insert(value);
+        }
+        if let Some(ratio) = other.running_ratio {
+            self.note_ratio(ratio);
+        }
+    }
+
+    pub(crate) fn note_ratio(&mut self, ratio: f64) {
+        self.running_ratio = Some(self.running_ratio.map_or(ratio, |worst| worst.min(ratio)));
+    }
+
+    /// Worst time_running/time_enabled ratio seen (1.0 = not multiplexed);
+    /// `None` when no perf group was read.
+    pub fn multiplexed(&self) -> Option<f64> {
+        self.running_ratio
+    }
+
+    /// {NAME: value or null}, every name present.
+    pub fn to_json(&self) -> serde_json::Value {
+        Counter::ALL
+            .iter()
+            .map(|c| (c.name().to_string(), self.counter(*c).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// What one batch measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchReport {
+    /// Wall time from the start command to the last thread's report.
+    pub seconds: f64,
+    /// Messages verified: stream, by the servers; rr, exchanges completed.
+    pub messages: u64,
+    /// Bytes verified by the receivers (rr: requests and replies).
+    pub bytes: u64,
+    /// Round-trip times in nanoseconds (rr only).
+    #[serde(with = "latency_serde")]
+    pub latency_ns: Option<Histogram<u64>>,
+    pub client: RoleStats,
+    pub server: RoleStats,
+    /// Both roles' zero-copy bookkeeping for this batch (zero-copy only).
+    pub zerocopy: Option<ZeroCopyStats>,
+}
+
+impl BatchReport {
+    /// One role's stats.
+    pub fn role(&self, role: Role) -> &RoleStats {
+        match role {
+            Role::Client => &self.client,
+            Role::Server => &self.server,
+        }
+    }
+
+    pub fn throughput_gbps(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.seconds / 1e9
+    }
+
+    pub fn messages_per_sec(&self) -> f64 {
+        self.messages as f64 / self.seconds
+    }
+
+    /// A latency percentile in microseconds (rr only).
+    pub fn latency_us(&self, quantile: f64) -> Option<f64> {
+        self.latency_ns
+            .as_ref()
+            .map(|h| h.value_at_quantile(quantile) as f64 / 1e3)
+    }
+
+    pub fn latency_max_us(&self) -> Option<f64> {
+        self.latency_ns.as_ref().map(|h| h.max() as f64 / 1e3)
+    }
+}
+
+/// A latency histogram: 1 ns to an hour, 3 significant digits.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Latency histograms on the wire: `[[value, count], ...]` over the recorded
+/// buckets, read back into a histogram with the same bounds.
+pub(crate) mod latency_serde {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        h.as_ref()
+            .map(|h| {
+                h.iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect::<Vec<_>>()
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Histogram<u64>>, D::Error> {
+        let Some(buckets) = Option::<Vec<(u64, u64)>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut h = super::new_histogram();
+        for (value, count) in buckets {
+            h.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Some(h))
     }
 }
 

@@ -45,11 +45,10 @@ pub(crate) mod worker;
 
 pub use config::{Config, Fault, WorkloadKind};
 pub use error::{Cause, Error, Result, Role};
-pub use experiment::{Batch, BatchReport, Experiment};
-pub use figures::{Counter, Figure, RoleFigure, Row};
+pub use experiment::{Batch, Experiment};
+pub use figures::{BatchReport, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};
 pub use message::VerifyError;
 pub use message::{Shape, Verify};
-pub use meter::{CpuTime, RoleStats};
 pub use recv::ReadError;
 pub use strategy::SendError;
 pub use strategy::{StrategyKind, ZeroCopyStats};

@@ -82,7 +82,7 @@ use std::time::{Duration, Instant};
 
 use crate::counters::{CounterPlan, ThreadCounters};
 use crate::error::Role;
-use crate::experiment::BatchReport;
+use crate::figures::BatchReport;
 use crate::figures::Counter;
 use crate::sys;
 
@@ -675,7 +675,7 @@ mod with_criterion {
 mod tests {
     use super::*;
     use crate::counters::CounterSample;
-    use crate::meter::{CpuTime, RoleStats};
+    use crate::figures::{CpuTime, RoleStats};
 
     fn role(user_ns: u64, sys_ns: u64, counters: &[(&str, Option<f64>)]) -> RoleStats {
         let mut sample = CounterSample::empty();

@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::counters::CounterPlan;
 use crate::error::Role;
-use crate::experiment::BatchReport;
+use crate::figures::BatchReport;
+use crate::figures::CpuTime;
 use crate::figures::{self, Counter, RoleFigure};
-use crate::meter::CpuTime;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::config::{Config, WorkloadKind};
 use crate::error::{Error, Result};
-use crate::experiment::{Batch, BatchReport, Experiment};
+use crate::experiment::{Batch, Experiment};
+use crate::figures::BatchReport;
 use crate::figures::Row;
 use crate::message::Shape;
 use crate::strategy::StrategyKind;

@@ -13,8 +13,9 @@ use socket2::Socket;
 use crate::config::{Config, Fault, WorkloadKind};
 use crate::counters::CounterPlan;
 use crate::error::{Cause, Error, Result, Role};
+use crate::figures::{new_histogram, RoleStats};
 use crate::message::{Header, Verifier, VerifyError, FLAG_BATCH_END};
-use crate::meter::{Meter, RoleStats};
+use crate::meter::Meter;
 use crate::recv::{ReadError, Reader};
 use crate::strategy::{SendError, Sender, ZeroCopyStats};
 use crate::sys;
@@ -40,7 +41,7 @@ pub(crate) struct ThreadBatch {
     pub messages: u64,
     pub bytes: u64,
     pub stats: RoleStats,
-    #[serde(with = "latency_serde")]
+    #[serde(with = "crate::figures::latency_serde")]
     pub latency_ns: Option<Histogram<u64>>,
     pub zerocopy: Option<ZeroCopyStats>,
 }
@@ -57,40 +58,6 @@ pub(crate) enum Event {
 pub(crate) struct Report {
     pub role: Role,
     pub event: Event,
-}
-
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
-}
-
-/// Latency histograms on the wire: `[[value, count], ...]` over the recorded
-/// buckets, read back into a histogram with the same bounds.
-pub(crate) mod latency_serde {
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
-        h.as_ref()
-            .map(|h| {
-                h.iter_recorded()
-                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                    .collect::<Vec<_>>()
-            })
-            .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Histogram<u64>>, D::Error> {
-        let Some(buckets) = Option::<Vec<(u64, u64)>>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let mut h = super::new_histogram();
-        for (value, count) in buckets {
-            h.record_n(value, count).map_err(serde::de::Error::custom)?;
-        }
-        Ok(Some(h))
-    }
 }
 
 /// A timed stream batch reads the clock once per this many sends.
