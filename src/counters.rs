@@ -284,6 +284,14 @@ impl CounterPlan {
             status.insert(name, counted);
         }
 
+        // A counter of the model that nothing above reads is unavailable
+        // with that reason, never silently missing.
+        for c in Counter::ALL {
+            status.entry(c.name()).or_insert_with(|| Status::Unavailable {
+                reason: "copybench has no source for this counter yet".to_string(),
+            });
+        }
+
         CounterPlan {
             status,
             events,
