@@ -287,9 +287,11 @@ impl CounterPlan {
         // A counter of the model that nothing above reads is unavailable
         // with that reason, never silently missing.
         for c in Counter::ALL {
-            status.entry(c.name()).or_insert_with(|| Status::Unavailable {
-                reason: "copybench has no source for this counter yet".to_string(),
-            });
+            status
+                .entry(c.name())
+                .or_insert_with(|| Status::Unavailable {
+                    reason: "copybench has no source for this counter yet".to_string(),
+                });
         }
 
         CounterPlan {
