@@ -218,7 +218,7 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
 /// The buffers are heap allocations that never move once made, so a message
 /// can be handed to the kernel by reference (`MSG_ZEROCOPY`) while the
 /// `Message` value itself is moved around.
-pub struct Message {
+pub(crate) struct Message {
     header: Box<[u8; HEADER_LEN]>,
     fields: Vec<Box<[u8]>>,
     slot: u32,
@@ -241,10 +241,6 @@ impl Message {
             slot,
             generation: 0,
         }
-    }
-
-    pub fn slot(&self) -> u32 {
-        self.slot
     }
 
     /// Flips one bit of the last byte of the last field. Test-only: what a
@@ -275,19 +271,6 @@ impl Message {
             field_size: self.fields.first().map_or(0, |f| f.len()) as u32,
         };
         header.encode(&mut self.header);
-    }
-
-    pub fn header_bytes(&self) -> &[u8] {
-        &self.header[..]
-    }
-
-    pub fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        self.fields.iter().map(|f| &f[..])
-    }
-
-    /// Bytes this message takes on the wire, header included.
-    pub fn wire_len(&self) -> usize {
-        HEADER_LEN + self.fields.iter().map(|f| f.len()).sum::<usize>()
     }
 
     /// Calls `f` with one `IoSlice` per piece (header, then each field),
@@ -329,7 +312,7 @@ impl Message {
 }
 
 /// The receiver's check of each arriving message, in order.
-pub struct Verifier {
+pub(crate) struct Verifier {
     shape: Shape,
     mode: Verify,
     next_seq: u64,
