@@ -26,7 +26,7 @@ pub const MAX_FIELDS: usize = 1023;
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// The shape every message of a run has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub fields: usize,
     pub field_size: usize,
@@ -112,7 +112,8 @@ pub enum VerifyError {
 }
 
 /// How much of each message's content the receiver checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// Header of every message; first and last 8 bytes of every field; every
     /// byte of one message in [`SAMPLE_EVERY`].
