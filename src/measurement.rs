@@ -78,6 +78,8 @@
 //! shown per byte (ns/B, cycles/B, switches/KiB, …), scaled so the number is
 //! readable.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::counters::{CounterPlan, ThreadCounters};
@@ -91,58 +93,51 @@ pub const METRIC_ENV: &str = "COPYBENCH_METRIC";
 
 /// What one benchmark sample measures. Counts and CPU time are summed over
 /// both roles (every client and every server thread).
+///
+/// Any counter of the figures model ([`Counter`]) is a metric; its name and
+/// unit come from the model. Users spell a counter's name with `-` or `_`
+/// (`context-switches` = `context_switches`, `cache-misses` = `cache_misses`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Wall time of the batch, ns (the default).
     Wall,
-    /// CPU cycles, user + kernel (`cycles` counter).
-    Cycles,
-    /// Instructions retired, user + kernel (`instructions` counter).
-    Instructions,
-    /// Cache misses, user + kernel (`cache_misses` counter).
-    CacheMisses,
-    /// Context switches (`context_switches`, from getrusage).
-    ContextSwitches,
     /// CPU time, ns, from `CLOCK_THREAD_CPUTIME_ID` (always available).
     CpuTime,
+    /// One counter of [`crate::counters`], user + kernel as the counter
+    /// defines it.
+    Counter(Counter),
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
-        Metric::Wall,
-        Metric::Cycles,
-        Metric::Instructions,
-        Metric::CacheMisses,
-        Metric::ContextSwitches,
-        Metric::CpuTime,
-    ];
+    /// Every metric: wall, CPU time, then every counter in the model's order.
+    pub fn all() -> impl Iterator<Item = Metric> {
+        [Metric::Wall, Metric::CpuTime]
+            .into_iter()
+            .chain(Counter::ALL.iter().map(|&c| Metric::Counter(c)))
+    }
 
     /// The name users type in `COPYBENCH_METRIC`, also the first part of the
-    /// bench group names.
-    pub fn name(self) -> &'static str {
+    /// bench group names: `wall`, `cpu-time`, or the counter's model name
+    /// with `-` for `_` (`context-switches`, `cache-misses`, …).
+    pub fn name(self) -> String {
         match self {
-            Metric::Wall => "wall",
-            Metric::Cycles => "cycles",
-            Metric::Instructions => "instructions",
-            Metric::CacheMisses => "cache-misses",
-            Metric::ContextSwitches => "context-switches",
-            Metric::CpuTime => "cpu-time",
+            Metric::Wall => "wall".to_string(),
+            Metric::CpuTime => "cpu-time".to_string(),
+            Metric::Counter(c) => c.name().replace('_', "-"),
         }
     }
 
-    /// Parses a name; the error lists the accepted ones.
+    /// Parses a name (`-` and `_` alike, any case); the error lists the
+    /// accepted ones.
     pub fn from_name(name: &str) -> Result<Metric, String> {
         let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
-        Metric::ALL
-            .into_iter()
-            .find(|m| m.name() == wanted)
-            .ok_or_else(|| {
-                let names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "{METRIC_ENV}={name}: unknown metric; use one of {}",
-                    names.join(", ")
-                )
-            })
+        Metric::all().find(|m| m.name() == wanted).ok_or_else(|| {
+            let names: Vec<_> = Metric::all().map(Metric::name).collect();
+            format!(
+                "{METRIC_ENV}={name}: unknown metric; use one of {}",
+                names.join(", ")
+            )
+        })
     }
 
     /// `COPYBENCH_METRIC`, [`Metric::Wall`] when unset or empty.
@@ -163,10 +158,7 @@ impl Metric {
     pub fn counter(self) -> Option<Counter> {
         match self {
             Metric::Wall | Metric::CpuTime => None,
-            Metric::Cycles => Some(Counter::Cycles),
-            Metric::Instructions => Some(Counter::Instructions),
-            Metric::CacheMisses => Some(Counter::CacheMisses),
-            Metric::ContextSwitches => Some(Counter::ContextSwitches),
+            Metric::Counter(c) => Some(c),
         }
     }
 
@@ -199,17 +191,13 @@ impl Metric {
             .unwrap_or_else(|| "no reason recorded".to_string());
         // One line: the reasons may span several.
         let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-        let instead: Vec<&str> = [
-            Metric::CpuTime,
-            Metric::ContextSwitches,
-            Metric::Instructions,
-            Metric::Cycles,
-            Metric::CacheMisses,
-        ]
-        .into_iter()
-        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c.name())))
-        .map(Metric::name)
-        .collect();
+        // Every other metric this host can count, CPU time first (wall time
+        // is no cost figure, so it is not offered in place of one).
+        let instead: Vec<String> = Metric::all()
+            .filter(|m| *m != Metric::Wall && *m != self)
+            .filter(|m| m.counter().is_none_or(|c| plan.available(c.name())))
+            .map(Metric::name)
+            .collect();
         Err(format!(
             "{METRIC_ENV}={}: this host cannot count {} ({reason}); use {METRIC_ENV}={}",
             self.name(),
@@ -254,7 +242,7 @@ impl Metric {
 
 impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -327,12 +315,10 @@ impl Quantity {
             return Ok(self.value);
         }
         let what = match metric {
-            Metric::Wall => "0 ns of wall time",
-            Metric::CpuTime => "0 ns of CPU time",
-            Metric::Cycles => "0 cycles",
-            Metric::Instructions => "0 instructions",
-            Metric::CacheMisses => "0 cache misses",
-            Metric::ContextSwitches => "0 context switches",
+            Metric::Wall => "0 ns of wall time".to_string(),
+            Metric::CpuTime => "0 ns of CPU time".to_string(),
+            // "0 context switches", "0 cache misses", …
+            Metric::Counter(c) => format!("0 {}", c.name().replace('_', " ")),
         };
         let what = if self.value == 0.0 {
             format!("measured {what}")
@@ -396,9 +382,34 @@ pub fn machine_unit(metric: Metric) -> &'static str {
     metric.counter().map_or("ns", Counter::unit)
 }
 
+/// A unit built from the model's unit, kept for the process's lifetime
+/// because criterion takes `&'static str`. Bounded: each distinct unit is
+/// built once (a few per counter and throughput kind).
+fn interned(unit: String) -> &'static str {
+    static UNITS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut units = UNITS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(u) = units.get(unit.as_str()) {
+        return u;
+    }
+    let u: &'static str = Box::leak(unit.into_boxed_str());
+    units.insert(u);
+    u
+}
+
+/// The unit a count metric is shown in: its counter's unit from the figures
+/// model, `instructions` shortened to `instr`; `None` for times (wall, CPU
+/// time and counters in ns), which use criterion's time ladder.
+fn count_unit(metric: Metric) -> Option<&'static str> {
+    match metric.counter()?.unit() {
+        "ns" => None,
+        "instructions" => Some("instr"),
+        unit => Some(unit),
+    }
+}
+
 /// How one value is shown: ps/ns/µs/ms/s for times (criterion's own ladder),
-/// thousands for counts.
-fn value_ladder(metric: Metric) -> (&'static [(&'static str, f64)], f64) {
+/// thousands for counts (cycles, Kcycles, Mcycles, Gcycles).
+fn value_ladder(metric: Metric) -> (Vec<(&'static str, f64)>, f64) {
     const TIME: &[(&str, f64)] = &[
         ("ps", 1e3),
         ("ns", 1.0),
@@ -406,37 +417,16 @@ fn value_ladder(metric: Metric) -> (&'static [(&'static str, f64)], f64) {
         ("ms", 1e-6),
         ("s", 1e-9),
     ];
-    const CYCLES: &[(&str, f64)] = &[
-        ("cycles", 1.0),
-        ("Kcycles", 1e-3),
-        ("Mcycles", 1e-6),
-        ("Gcycles", 1e-9),
-    ];
-    const INSTRUCTIONS: &[(&str, f64)] = &[
-        ("instr", 1.0),
-        ("Kinstr", 1e-3),
-        ("Minstr", 1e-6),
-        ("Ginstr", 1e-9),
-    ];
-    const MISSES: &[(&str, f64)] = &[
-        ("misses", 1.0),
-        ("Kmisses", 1e-3),
-        ("Mmisses", 1e-6),
-        ("Gmisses", 1e-9),
-    ];
-    const SWITCHES: &[(&str, f64)] = &[
-        ("switches", 1.0),
-        ("Kswitches", 1e-3),
-        ("Mswitches", 1e-6),
-        ("Gswitches", 1e-9),
-    ];
-    match metric {
+    match count_unit(metric) {
         // Times start one step below ns (ps), counts at 1.
-        Metric::Wall | Metric::CpuTime => (TIME, 1e-3),
-        Metric::Cycles => (CYCLES, 1.0),
-        Metric::Instructions => (INSTRUCTIONS, 1.0),
-        Metric::CacheMisses => (MISSES, 1.0),
-        Metric::ContextSwitches => (SWITCHES, 1.0),
+        None => (TIME.to_vec(), 1e-3),
+        Some(unit) => (
+            [("", 1.0), ("K", 1e-3), ("M", 1e-6), ("G", 1e-9)]
+                .into_iter()
+                .map(|(prefix, factor)| (interned(format!("{prefix}{unit}")), factor))
+                .collect(),
+            1.0,
+        ),
     }
 }
 
@@ -531,49 +521,25 @@ enum Kind {
 
 /// The four units, smallest first, of a rate (wall) or a cost per amount.
 fn units(metric: Metric, kind: Kind) -> [&'static str; 4] {
-    macro_rules! per {
-        ($u:literal) => {
-            match kind {
-                Kind::Binary => [
-                    concat!($u, "/B"),
-                    concat!($u, "/KiB"),
-                    concat!($u, "/MiB"),
-                    concat!($u, "/GiB"),
-                ],
-                Kind::Decimal => [
-                    concat!($u, "/B"),
-                    concat!($u, "/KB"),
-                    concat!($u, "/MB"),
-                    concat!($u, "/GB"),
-                ],
-                Kind::Bits => [
-                    concat!($u, "/b"),
-                    concat!($u, "/Kb"),
-                    concat!($u, "/Mb"),
-                    concat!($u, "/Gb"),
-                ],
-                Kind::Elements => [
-                    concat!($u, "/elem"),
-                    concat!($u, "/Kelem"),
-                    concat!($u, "/Melem"),
-                    concat!($u, "/Gelem"),
-                ],
+    let amounts = match kind {
+        Kind::Binary => ["B", "KiB", "MiB", "GiB"],
+        Kind::Decimal => ["B", "KB", "MB", "GB"],
+        Kind::Bits => ["b", "Kb", "Mb", "Gb"],
+        Kind::Elements => ["elem", "Kelem", "Melem", "Gelem"],
+    };
+    let cost = match metric {
+        Metric::Wall => {
+            return match kind {
+                Kind::Binary => ["  B/s", "KiB/s", "MiB/s", "GiB/s"],
+                Kind::Decimal => ["  B/s", "KB/s", "MB/s", "GB/s"],
+                Kind::Bits => ["  b/s", "Kb/s", "Mb/s", "Gb/s"],
+                Kind::Elements => [" elem/s", "Kelem/s", "Melem/s", "Gelem/s"],
             }
-        };
-    }
-    match metric {
-        Metric::Wall => match kind {
-            Kind::Binary => ["  B/s", "KiB/s", "MiB/s", "GiB/s"],
-            Kind::Decimal => ["  B/s", "KB/s", "MB/s", "GB/s"],
-            Kind::Bits => ["  b/s", "Kb/s", "Mb/s", "Gb/s"],
-            Kind::Elements => [" elem/s", "Kelem/s", "Melem/s", "Gelem/s"],
-        },
-        Metric::CpuTime => per!("CPU-ns"),
-        Metric::Cycles => per!("cycles"),
-        Metric::Instructions => per!("instr"),
-        Metric::CacheMisses => per!("misses"),
-        Metric::ContextSwitches => per!("switches"),
-    }
+        }
+        Metric::CpuTime => "CPU-ns",
+        Metric::Counter(c) => count_unit(metric).unwrap_or(c.unit()),
+    };
+    amounts.map(|amount| interned(format!("{cost}/{amount}")))
 }
 
 #[cfg(feature = "criterion")]
@@ -721,7 +687,10 @@ mod tests {
         let wall = Duration::from_micros(250);
         assert_eq!(value_of(Metric::Wall, &r, wall), Ok(250_000.0));
         assert_eq!(value_of(Metric::CpuTime, &r, wall), Ok(10_000.0));
-        assert_eq!(value_of(Metric::ContextSwitches, &r, wall), Ok(12.0));
+        assert_eq!(
+            value_of(Metric::Counter(Counter::ContextSwitches), &r, wall),
+            Ok(12.0)
+        );
 
         let full = report(
             role(
@@ -743,11 +712,20 @@ mod tests {
                 ],
             ),
         );
-        assert_eq!(value_of(Metric::Cycles, &full, wall), Ok(4e6));
-        assert_eq!(value_of(Metric::Instructions, &full, wall), Ok(3e6));
-        assert_eq!(value_of(Metric::CacheMisses, &full, wall), Ok(15.0));
+        assert_eq!(
+            value_of(Metric::Counter(Counter::Cycles), &full, wall),
+            Ok(4e6)
+        );
+        assert_eq!(
+            value_of(Metric::Counter(Counter::Instructions), &full, wall),
+            Ok(3e6)
+        );
+        assert_eq!(
+            value_of(Metric::Counter(Counter::CacheMisses), &full, wall),
+            Ok(15.0)
+        );
 
-        let q = Metric::ContextSwitches.sample(&r, wall);
+        let q = Metric::Counter(Counter::ContextSwitches).sample(&r, wall);
         assert_eq!(
             q,
             Quantity {
@@ -760,7 +738,7 @@ mod tests {
     #[test]
     fn an_unavailable_counter_is_an_error_never_zero() {
         let r = no_pmu();
-        let err = value_of(Metric::Cycles, &r, Duration::ZERO).unwrap_err();
+        let err = value_of(Metric::Counter(Counter::Cycles), &r, Duration::ZERO).unwrap_err();
         assert!(
             err.contains("client threads could not count cycles"),
             "{err}"
@@ -770,17 +748,22 @@ mod tests {
             role(0, 0, &[("cycles", Some(5.0))]),
             role(0, 0, &[("cycles", None)]),
         );
-        let err = value_of(Metric::Cycles, &half, Duration::ZERO).unwrap_err();
+        let err = value_of(Metric::Counter(Counter::Cycles), &half, Duration::ZERO).unwrap_err();
         assert!(err.contains("server threads"), "{err}");
         // Never contributed at all (counters off): also an error.
         let off = report(RoleStats::default(), RoleStats::default());
-        assert!(value_of(Metric::ContextSwitches, &off, Duration::ZERO).is_err());
+        assert!(value_of(
+            Metric::Counter(Counter::ContextSwitches),
+            &off,
+            Duration::ZERO
+        )
+        .is_err());
     }
 
     #[test]
     #[should_panic(expected = "could not count cycles")]
     fn sample_panics_on_a_missing_counter() {
-        Metric::Cycles.sample(&no_pmu(), Duration::ZERO);
+        Metric::Counter(Counter::Cycles).sample(&no_pmu(), Duration::ZERO);
     }
 
     #[test]
@@ -801,13 +784,15 @@ mod tests {
                 messages: 30
             }
         );
-        assert_eq!(a.to_f64(Metric::ContextSwitches), 3.0);
+        assert_eq!(a.to_f64(Metric::Counter(Counter::ContextSwitches)), 3.0);
 
         let none = Quantity {
             value: 0.0,
             messages: 64,
         };
-        let err = none.checked(Metric::ContextSwitches).unwrap_err();
+        let err = none
+            .checked(Metric::Counter(Counter::ContextSwitches))
+            .unwrap_err();
         assert!(
             err.contains("measured 0 context switches in a sample of 64 messages")
                 && err.contains("raise the batch size")
@@ -818,7 +803,7 @@ mod tests {
             value: 0.0,
             messages: 1
         }
-        .checked(Metric::Cycles)
+        .checked(Metric::Counter(Counter::Cycles))
         .unwrap_err()
         .contains("0 cycles in a sample of 1 message:"));
         assert!(Quantity {
@@ -844,29 +829,68 @@ mod tests {
         assert_eq!(Metric::from_env_value(None), Ok(Metric::Wall));
         assert_eq!(Metric::from_env_value(Some("")), Ok(Metric::Wall));
         assert_eq!(Metric::from_env_value(Some(" wall ")), Ok(Metric::Wall));
-        for m in Metric::ALL {
-            assert_eq!(Metric::from_env_value(Some(m.name())), Ok(m));
+        for m in Metric::all() {
+            assert_eq!(Metric::from_env_value(Some(&m.name())), Ok(m));
             assert_eq!(m.to_string(), m.name());
         }
-        assert_eq!(Metric::from_name("CACHE_MISSES"), Ok(Metric::CacheMisses));
+        assert_eq!(
+            Metric::from_name("CACHE_MISSES"),
+            Ok(Metric::Counter(Counter::CacheMisses))
+        );
         assert_eq!(
             Metric::from_name("context_switches"),
-            Ok(Metric::ContextSwitches)
+            Ok(Metric::Counter(Counter::ContextSwitches))
         );
-        let err = Metric::from_env_value(Some("cylces")).unwrap_err();
+        // The names users typed before every counter was a metric still work.
+        for (name, m) in [
+            ("wall", Metric::Wall),
+            ("cpu-time", Metric::CpuTime),
+            ("cycles", Metric::Counter(Counter::Cycles)),
+            ("instructions", Metric::Counter(Counter::Instructions)),
+            ("cache-misses", Metric::Counter(Counter::CacheMisses)),
+            (
+                "context-switches",
+                Metric::Counter(Counter::ContextSwitches),
+            ),
+        ] {
+            assert_eq!(Metric::from_name(name), Ok(m), "{name}");
+            assert_eq!(m.name(), name);
+        }
+        // Any counter of the model is a metric, by its model name too.
+        for &c in Counter::ALL {
+            assert_eq!(Metric::from_name(c.name()), Ok(Metric::Counter(c)));
+        }
         assert_eq!(
-            err,
-            "COPYBENCH_METRIC=cylces: unknown metric; use one of wall, cycles, instructions, \
-             cache-misses, context-switches, cpu-time"
+            Metric::from_name("page-faults"),
+            Ok(Metric::Counter(Counter::PageFaults))
+        );
+        // The error lists every accepted name (it grows with the model).
+        let err = Metric::from_env_value(Some("cylces")).unwrap_err();
+        assert!(
+            err.starts_with(
+                "COPYBENCH_METRIC=cylces: unknown metric; use one of wall, cpu-time, cycles, "
+            ),
+            "{err}"
+        );
+        for m in Metric::all() {
+            assert!(
+                err.contains(&format!(" {},", m.name()))
+                    || err.ends_with(&format!(" {}", m.name())),
+                "{err}"
+            );
+        }
+        assert!(
+            !err.split("use one of").nth(1).unwrap().contains('_'),
+            "{err}"
         );
         assert!(!Metric::Wall.needs_counters() && !Metric::CpuTime.needs_counters());
-        assert!(Metric::ContextSwitches.needs_counters());
+        assert!(Metric::Counter(Counter::ContextSwitches).needs_counters());
     }
 
     #[test]
     fn ensure_available_says_what_to_use_instead() {
         let plan = CounterPlan::probe();
-        for m in Metric::ALL {
+        for m in Metric::all() {
             let result = m.ensure_available(plan);
             match m.counter() {
                 None => assert_eq!(result, Ok(())),
@@ -913,30 +937,76 @@ mod tests {
 
         let mut v = [12.0];
         assert_eq!(
-            scale_values(Metric::ContextSwitches, 12.0, &mut v),
+            scale_values(Metric::Counter(Counter::ContextSwitches), 12.0, &mut v),
             "switches"
         );
         assert_eq!(v, [12.0]);
         let mut v = [0.25];
         assert_eq!(
-            scale_values(Metric::ContextSwitches, 0.25, &mut v),
+            scale_values(Metric::Counter(Counter::ContextSwitches), 0.25, &mut v),
             "switches"
         );
         let mut v = [45_000.0, 90_000.0];
-        assert_eq!(scale_values(Metric::Cycles, 45_000.0, &mut v), "Kcycles");
+        assert_eq!(
+            scale_values(Metric::Counter(Counter::Cycles), 45_000.0, &mut v),
+            "Kcycles"
+        );
         assert_eq!(v, [45.0, 90.0]);
         let mut v = [2e6];
-        assert_eq!(scale_values(Metric::Instructions, 2e6, &mut v), "Minstr");
+        assert_eq!(
+            scale_values(Metric::Counter(Counter::Instructions), 2e6, &mut v),
+            "Minstr"
+        );
         assert_eq!(v, [2.0]);
         let mut v = [7e9];
-        assert_eq!(scale_values(Metric::CacheMisses, 7e9, &mut v), "Gmisses");
+        assert_eq!(
+            scale_values(Metric::Counter(Counter::CacheMisses), 7e9, &mut v),
+            "Gmisses"
+        );
         assert_eq!(v, [7.0]);
 
-        for m in Metric::ALL {
+        for m in Metric::all() {
             assert_eq!(m.unit(), machine_unit(m));
         }
         assert_eq!(machine_unit(Metric::CpuTime), "ns");
-        assert_eq!(machine_unit(Metric::ContextSwitches), "switches");
+        assert_eq!(
+            machine_unit(Metric::Counter(Counter::ContextSwitches)),
+            "switches"
+        );
+    }
+
+    #[test]
+    fn any_counter_is_a_metric_in_its_model_unit() {
+        let faults = Metric::Counter(Counter::PageFaults);
+        assert_eq!(faults.unit(), "faults");
+        let mut v = [4_000.0];
+        assert_eq!(scale_values(faults, 4_000.0, &mut v), "Kfaults");
+        assert_eq!(v, [4.0]);
+        // 1 fault per 1 KiB message.
+        let mut v = [1.0];
+        assert_eq!(
+            scale_throughputs(faults, 1.0, Per::Bytes(1024), &mut v),
+            "faults/KiB"
+        );
+        assert_eq!(v, [1.0]);
+        let err = Quantity {
+            value: 0.0,
+            messages: 2,
+        }
+        .checked(faults)
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "COPYBENCH_METRIC=page-faults: measured 0 page faults in a sample of 2 messages"
+            ),
+            "{err}"
+        );
+        // A counter in ns is shown on the time ladder.
+        let task_clock = Metric::Counter(Counter::TaskClockNs);
+        assert_eq!(task_clock.unit(), "ns");
+        let mut v = [2_500.0];
+        assert_eq!(scale_values(task_clock, 2_500.0, &mut v), "µs");
+        assert_eq!(v, [2.5]);
     }
 
     #[test]
@@ -975,13 +1045,23 @@ mod tests {
     fn costs_are_shown_per_byte() {
         // 1 switch per 64 KiB message = 1/64 switches per KiB... still < 1, so per MiB: 16.
         let mut v = [1.0, 2.0];
-        let unit = scale_throughputs(Metric::ContextSwitches, 1.0, Per::Bytes(65536), &mut v);
+        let unit = scale_throughputs(
+            Metric::Counter(Counter::ContextSwitches),
+            1.0,
+            Per::Bytes(65536),
+            &mut v,
+        );
         assert_eq!(unit, "switches/MiB");
         assert_eq!(v, [16.0, 32.0]);
         // 20 000 cycles per 4 KiB message = 4.88 cycles/B.
         let mut v = [20_000.0];
         assert_eq!(
-            scale_throughputs(Metric::Cycles, 20_000.0, Per::Bytes(4096), &mut v),
+            scale_throughputs(
+                Metric::Counter(Counter::Cycles),
+                20_000.0,
+                Per::Bytes(4096),
+                &mut v
+            ),
             "cycles/B"
         );
         assert!((v[0] - 20_000.0 / 4096.0).abs() < 1e-12);
@@ -994,26 +1074,46 @@ mod tests {
         assert!((v[0] - 500.0).abs() < 1e-9);
         let mut v = [5.0];
         assert_eq!(
-            scale_throughputs(Metric::CacheMisses, 5.0, Per::BytesDecimal(1000), &mut v),
+            scale_throughputs(
+                Metric::Counter(Counter::CacheMisses),
+                5.0,
+                Per::BytesDecimal(1000),
+                &mut v
+            ),
             "misses/KB"
         );
         assert!((v[0] - 5.0).abs() < 1e-12);
         let mut v = [300.0];
         assert_eq!(
-            scale_throughputs(Metric::Instructions, 300.0, Per::Elements(3), &mut v),
+            scale_throughputs(
+                Metric::Counter(Counter::Instructions),
+                300.0,
+                Per::Elements(3),
+                &mut v
+            ),
             "instr/elem"
         );
         assert_eq!(v, [100.0]);
         // Far below 1 even per GiB: stays in the largest unit rather than overflow the table.
         let mut v = [1e-9];
         assert_eq!(
-            scale_throughputs(Metric::ContextSwitches, 1e-9, Per::Bytes(1), &mut v),
+            scale_throughputs(
+                Metric::Counter(Counter::ContextSwitches),
+                1e-9,
+                Per::Bytes(1),
+                &mut v
+            ),
             "switches/GiB"
         );
         // A throughput of 0 bytes is treated as 1 rather than dividing by zero.
         let mut v = [10.0];
         assert_eq!(
-            scale_throughputs(Metric::Cycles, 10.0, Per::Bytes(0), &mut v),
+            scale_throughputs(
+                Metric::Counter(Counter::Cycles),
+                10.0,
+                Per::Bytes(0),
+                &mut v
+            ),
             "cycles/B"
         );
         assert_eq!(v, [10.0]);
@@ -1037,7 +1137,7 @@ mod tests {
             busy();
         }
         assert!(start.finish().value > 0.0);
-        let start = Metric::ContextSwitches.start_thread();
+        let start = Metric::Counter(Counter::ContextSwitches).start_thread();
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(1));
         }
