@@ -9,7 +9,7 @@ use crate::counters::CounterPlan;
 use crate::error::Role;
 use crate::figures::BatchReport;
 use crate::figures::CpuTime;
-use crate::figures::{self, Counter, RoleFigure};
+use crate::figures::{self, Counter, Figure, RoleFigure};
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -20,8 +20,10 @@ pub struct RunPlan {
     pub messages: Option<u64>,
 }
 
+/// A role's CPU time under the field names of [`CpuTime`] (`user_ns`,
+/// `sys_ns`, `total_ns`).
 fn cpu_json(c: &CpuTime) -> Value {
-    json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns, "total_ns": c.total_ns })
+    serde_json::to_value(c).unwrap_or(Value::Null)
 }
 
 /// One role's counters and the figures derived from them: `{NAME: value or
@@ -46,29 +48,74 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
     }
 }
 
+/// Where a cell-level figure also shows in the nested views of the `--json`
+/// object, derived from its `results.csv` column by one rule each:
+/// `latency_{q}_us` → `latency_us.{q}`, `zc_{k}` → `zerocopy.{k}`, any other
+/// → the top level under its column name (`elapsed_s` there keeps its old
+/// name, `seconds`). Per-role figures have their own views (`cpu`,
+/// `counters`).
+#[derive(Debug, PartialEq)]
+enum View {
+    Top(&'static str),
+    Latency(&'static str),
+    ZeroCopy(&'static str),
+}
+
+fn view_of(f: Figure) -> Option<View> {
+    let column = f.column();
+    if let Figure::Role(..) = f {
+        return None;
+    }
+    if f == Figure::ElapsedS {
+        return Some(View::Top("seconds"));
+    }
+    if let Some(q) = column
+        .strip_prefix("latency_")
+        .and_then(|c| c.strip_suffix("_us"))
+    {
+        return Some(View::Latency(q));
+    }
+    if let Some(k) = column.strip_prefix("zc_") {
+        return Some(View::ZeroCopy(k));
+    }
+    Some(View::Top(column))
+}
+
+/// A figure's value in JSON: whole counts as integers, the unmeasured as `null`.
+fn figure_json(f: Figure, r: &BatchReport) -> Value {
+    match f.of(r) {
+        Some(v) if f.whole() => json!(v as u64),
+        v => json!(v),
+    }
+}
+
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
 /// field_size, fields, message_bytes, threads, seconds, messages, bytes,
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
+///
+/// `figures` is the canonical, flat object (every figure under its
+/// `results.csv` column); the measured keys beside it (the top-level figures,
+/// `latency_us`, `zerocopy`, `cpu`, `counters`) are views derived from the
+/// figures model by [`view_of`], [`CpuTime`]'s fields and
+/// [`figures::role_figures`], not a second list of names.
 pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
-    let latency = r.latency_ns.as_ref().map(|_| {
-        json!({
-            "p50": r.latency_us(0.50),
-            "p99": r.latency_us(0.99),
-            "p999": r.latency_us(0.999),
-            "max": r.latency_max_us(),
-        })
-    });
-    let zerocopy = r.zerocopy.map(|z| {
-        json!({
-            "sends": z.sends,
-            "completions": z.completions,
-            "copied": z.copied,
-            "enobufs": z.enobufs,
-            "copied_share": z.copied_share(),
-        })
-    });
+    let mut top = serde_json::Map::new();
+    let mut latency = serde_json::Map::new();
+    let mut zerocopy = serde_json::Map::new();
+    for f in Figure::all() {
+        match view_of(f) {
+            Some(View::Top(key)) => top.insert(key.to_string(), figure_json(f, r)),
+            Some(View::Latency(key)) => latency.insert(key.to_string(), figure_json(f, r)),
+            Some(View::ZeroCopy(key)) => zerocopy.insert(key.to_string(), figure_json(f, r)),
+            None => None,
+        };
+    }
+    // A view of what was not measured at all (latency for stream, zero-copy
+    // bookkeeping for another strategy) is null, not an object of nulls.
+    let latency = r.latency_ns.as_ref().map(|_| latency);
+    let zerocopy = r.zerocopy.map(|_| zerocopy);
     let t = &cfg.transport;
-    json!({
+    let mut out = json!({
         "strategy": cfg.strategy.name(),
         "transport": t.kind.name(),
         "workload": cfg.workload.name(),
@@ -76,11 +123,6 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "fields": cfg.shape.fields,
         "message_bytes": cfg.shape.message_bytes(),
         "threads": cfg.threads,
-        "seconds": r.seconds,
-        "messages": r.messages,
-        "bytes": r.bytes,
-        "throughput_gbps": r.throughput_gbps(),
-        "messages_per_sec": r.messages_per_sec(),
         "latency_us": latency,
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
@@ -106,21 +148,19 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "client_ns": (t.kind == TransportKind::Veth).then(|| t.veth.client_ns.clone()),
             "server_addr": (t.kind == TransportKind::Veth).then(|| t.veth.server_addr.to_string()),
         },
-    })
+    });
+    if let Value::Object(map) = &mut out {
+        map.extend(top);
+    }
+    out
 }
 
 /// Every figure of the batch under its `results.csv` column name (whole
 /// counts as integers, the unmeasured as `null`): the `figures` object.
 fn figures_json(r: &BatchReport) -> Value {
-    figures::Figure::all()
+    Figure::all()
         .into_iter()
-        .map(|f| {
-            let v = match f.of(r) {
-                Some(v) if f.whole() => json!(v as u64),
-                v => json!(v),
-            };
-            (f.column().to_string(), v)
-        })
+        .map(|f| (f.column().to_string(), figure_json(f, r)))
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
@@ -193,7 +233,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         ("client counters", Role::Client),
         ("server counters", Role::Server),
     ] {
-        let show = |f: RoleFigure| match figures::Figure::Role(role, f).of(r) {
+        let show = |f: RoleFigure| match Figure::Role(role, f).of(r) {
             Some(v) => format!("{} {v:.2}", f.name()),
             None => format!("{} n/a", f.name()),
         };
@@ -239,4 +279,108 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WorkloadKind;
+    use crate::figures::RoleStats;
+    use crate::message::Shape;
+    use crate::strategy::{StrategyKind, ZeroCopyStats};
+
+    #[test]
+    fn the_nested_views_are_the_figures_under_derived_keys() {
+        let cfg = Config::new(
+            StrategyKind::ZeroCopy,
+            TransportKind::Loopback,
+            WorkloadKind::Rr,
+            Shape {
+                fields: 2,
+                field_size: 64,
+            },
+        );
+        let mut latency = hdrhistogram::Histogram::new(3).unwrap();
+        latency.record(5_000).unwrap();
+        let r = BatchReport {
+            seconds: 0.5,
+            messages: 10,
+            bytes: 1280,
+            latency_ns: Some(latency),
+            client: RoleStats::default(),
+            server: RoleStats::default(),
+            zerocopy: Some(ZeroCopyStats {
+                sends: 10,
+                completions: 9,
+                copied: 9,
+                enobufs: 1,
+            }),
+        };
+        let plan = RunPlan {
+            warmup_s: 0.1,
+            duration_s: None,
+            messages: Some(10),
+        };
+        let v = to_json(&cfg, &plan, &r);
+        let flat = &v["figures"];
+        let mut top = 0;
+        for f in Figure::all() {
+            let want = &flat[f.column()];
+            assert!(!want.is_null() || f.of(&r).is_none(), "{}", f.column());
+            match view_of(f) {
+                Some(View::Top(k)) => {
+                    top += 1;
+                    assert_eq!(&v[k], want, "{k}");
+                }
+                Some(View::Latency(k)) => assert_eq!(&v["latency_us"][k], want, "{k}"),
+                Some(View::ZeroCopy(k)) => assert_eq!(&v["zerocopy"][k], want, "{k}"),
+                None => assert!(matches!(f, Figure::Role(..))),
+            }
+        }
+        // No figure's top-level key replaced another key.
+        let others = [
+            "strategy",
+            "transport",
+            "workload",
+            "field_size",
+            "fields",
+            "message_bytes",
+            "threads",
+            "latency_us",
+            "cpu",
+            "zerocopy",
+            "counters",
+            "unavailable",
+            "figures",
+            "options",
+        ];
+        assert_eq!(v.as_object().unwrap().len(), others.len() + top);
+        assert_eq!(v["strategy"], "zero-copy");
+        // The keys other tools read, with the values they always had.
+        assert_eq!(v["seconds"], 0.5);
+        assert_eq!(v["messages"], 10);
+        assert_eq!(v["bytes"], 1280);
+        assert_eq!(v["messages_per_sec"], 20.0);
+        assert!(v["throughput_gbps"].is_f64());
+        for q in ["p50", "p99", "p999", "max"] {
+            assert!(v["latency_us"][q].as_f64().unwrap() > 4.9, "{q}");
+        }
+        assert_eq!(v["zerocopy"]["sends"], 10);
+        assert_eq!(v["zerocopy"]["completions"], 9);
+        assert_eq!(v["zerocopy"]["copied"], 9);
+        assert_eq!(v["zerocopy"]["enobufs"], 1);
+        assert_eq!(v["zerocopy"]["copied_share"], 1.0);
+        assert_eq!(
+            v["cpu"]["client"],
+            json!({ "user_ns": 0, "sys_ns": 0, "total_ns": 0 })
+        );
+        // A view of something not measured is null, not an object of nulls.
+        let stream = BatchReport {
+            latency_ns: None,
+            zerocopy: None,
+            ..r
+        };
+        let v = to_json(&cfg, &plan, &stream);
+        assert!(v["latency_us"].is_null() && v["zerocopy"].is_null());
+    }
 }
