@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::counters::{perf_event_paranoid, CounterPlan};
+use crate::netns;
 
 /// The namespaces `netns-setup.sh up` creates for the veth transport.
-pub const NAMESPACES: [&str; 2] = ["copybench-srv", "copybench-cli"];
+const NAMESPACES: [&str; 2] = [netns::DEFAULT_SERVER_NS, netns::DEFAULT_CLIENT_NS];
 
 /// Where `ip netns` keeps named namespaces.
 const NETNS_DIR: &str = "/var/run/netns";
@@ -106,7 +107,7 @@ pub struct HostFacts {
 
 /// Something that keeps this host from a full measurement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub what: String,
     /// The command (or step) that fixes it.
     pub fix: String,
@@ -228,7 +229,7 @@ fn counter_statuses(plan: &CounterPlan) -> BTreeMap<String, CounterStatus> {
 
 /// The CPU's name from /proc/cpuinfo: `model name` on x86, other keys on
 /// other architectures.
-pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
+fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
     ["model name", "Hardware", "cpu model", "uarch", "cpu"]
         .iter()
         .find_map(|wanted| {
@@ -241,7 +242,7 @@ pub fn parse_cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 /// The effective capability mask from /proc/self/status (`CapEff:` in hex).
-pub fn parse_cap_eff(status: &str) -> Option<u64> {
+fn parse_cap_eff(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix("CapEff:"))
@@ -250,7 +251,7 @@ pub fn parse_cap_eff(status: &str) -> Option<u64> {
 
 /// "ip utility, iproute2-6.1.0, libbpf 1.1.2" -> "6.1.0" (older releases
 /// print "iproute2-ss200127").
-pub fn parse_iproute2_version(output: &str) -> Option<String> {
+fn parse_iproute2_version(output: &str) -> Option<String> {
     let rest = &output[output.find("iproute2-")? + "iproute2-".len()..];
     let version: String = rest
         .chars()
@@ -273,7 +274,7 @@ fn probe_io_uring() -> Availability {
 }
 
 /// Whether a /proc/kallsyms listing holds the io_uring_setup syscall.
-pub fn kallsyms_has_io_uring(kallsyms: impl BufRead) -> bool {
+fn kallsyms_has_io_uring(kallsyms: impl BufRead) -> bool {
     kallsyms.lines().map_while(Result::ok).any(|line| {
         line.split_whitespace().nth(2).is_some_and(|symbol| {
             symbol == "io_uring_setup" || symbol.ends_with("sys_io_uring_setup")
@@ -283,7 +284,7 @@ pub fn kallsyms_has_io_uring(kallsyms: impl BufRead) -> bool {
 
 /// `disabled`: contents of /proc/sys/kernel/io_uring_disabled, if present;
 /// `has_symbol`: whether /proc/kallsyms (if readable) has io_uring_setup.
-pub fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Availability {
+fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Availability {
     match (disabled.map(str::trim), has_symbol) {
         (Some("0"), _) => Availability::Available("kernel.io_uring_disabled = 0".into()),
         (Some("1"), _) => Availability::Restricted(
@@ -317,7 +318,7 @@ fn probe_zerocopy(domain: Domain, protocol: Option<Protocol>, family: &str) -> A
 }
 
 /// What setsockopt(SO_ZEROCOPY)'s result on a `family` stream socket means.
-pub fn zerocopy_availability(result: &std::io::Result<()>, family: &str) -> Availability {
+fn zerocopy_availability(result: &std::io::Result<()>, family: &str) -> Availability {
     let err = match result {
         Ok(()) => {
             return Availability::Available(format!(
@@ -341,7 +342,7 @@ pub fn zerocopy_availability(result: &std::io::Result<()>, family: &str) -> Avai
 }
 
 /// What stands between this host and a full measurement, each with its fix.
-pub fn problems(facts: &HostFacts) -> Vec<Problem> {
+fn problems(facts: &HostFacts) -> Vec<Problem> {
     let mut problems = Vec::new();
     let unavailable: Vec<(&String, &String)> = facts
         .counters

@@ -90,7 +90,7 @@ pub fn netns_path(name: &str) -> PathBuf {
 
 /// Checks that namespace `name` exists and that this process may enter it,
 /// without moving any thread.
-pub fn check(name: &str) -> Result<(), NetnsError> {
+pub(crate) fn check(name: &str) -> Result<(), NetnsError> {
     open(name)?;
     match has_cap_sys_admin() {
         // Unknown (no /proc): let setns be the judge.
@@ -102,7 +102,7 @@ pub fn check(name: &str) -> Result<(), NetnsError> {
 /// Moves the calling thread (only) into network namespace `name`.
 ///
 /// Call it first thing in a worker thread, before the thread opens a socket.
-pub fn enter(name: &str) -> Result<(), NetnsError> {
+pub(crate) fn enter(name: &str) -> Result<(), NetnsError> {
     let file = open(name)?;
     setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| classify(name, errno))
 }

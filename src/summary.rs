@@ -28,7 +28,7 @@ fn cpu_json(c: &CpuTime) -> Value {
 
 /// One role's counters and the figures derived from them: `{NAME: value or
 /// null}`, the names and values of [`figures::role_figures`].
-pub fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
+fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
     figures::role_figures(r, role)
         .into_iter()
         .map(|(f, v)| (f.name().to_string(), json!(v)))
@@ -250,7 +250,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
     if !unavailable.is_empty() {
         let names: Vec<&str> = unavailable.keys().map(String::as_str).collect();
         let reason = unavailable
-            .get("cycles")
+            .get(Counter::Cycles.name())
             .or_else(|| unavailable.values().next())
             .cloned()
             .unwrap_or_default();

@@ -20,7 +20,8 @@ use rayon::prelude::*;
 
 pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
-pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
+use summary::summarize;
+pub use summary::{CellKey, Figure, Spread, StrategyName};
 
 use crate::figures::Row;
 
