@@ -24,6 +24,7 @@ pub mod measurement;
 pub mod message;
 pub mod netns;
 pub mod recv;
+pub mod remote;
 pub mod report;
 pub mod row;
 pub mod size;

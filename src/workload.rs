@@ -95,6 +95,10 @@ pub struct Config {
     pub counters: bool,
     #[doc(hidden)]
     pub fault: Option<Fault>,
+    /// A server worker that has received nothing for this long between
+    /// batches gives up (`copybench serve`, whose client may vanish); `None`
+    /// waits for as long as the connection stays open.
+    pub idle_limit: Option<Duration>,
 }
 
 /// Bytes of messages a sender aims to keep in its pool by default.
@@ -120,6 +124,7 @@ impl Config {
             refill_on_reuse: false,
             counters: true,
             fault: None,
+            idle_limit: None,
         }
     }
 
@@ -209,7 +214,7 @@ pub struct RoleStats {
 }
 
 impl RoleStats {
-    fn add(&mut self, o: &RoleStats) {
+    pub(crate) fn add(&mut self, o: &RoleStats) {
         self.cpu.add(&o.cpu);
         self.counters.add(&o.counters);
     }
@@ -290,18 +295,52 @@ pub struct Experiment {
     /// A second handle on every data socket, to unblock the threads if a run fails.
     socks: Vec<Socket>,
     failed: bool,
+    /// Ends per connection run here: 2, or 1 when a remote peer runs the other.
+    roles: usize,
 }
 
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
 }
 
+/// Which ends of its connections an experiment runs in this process.
+pub(crate) enum Ends {
+    /// Both, over connections it makes itself (every local run).
+    Both,
+    /// Only the client ends, over these connected sockets, one per
+    /// connection; a `copybench serve` elsewhere runs the server ends.
+    Clients(Vec<Socket>),
+    /// Only the server ends, over these accepted sockets (`copybench serve`).
+    Servers(Vec<Socket>),
+}
+
+impl Ends {
+    fn roles(&self) -> usize {
+        match self {
+            Ends::Both => 2,
+            Ends::Clients(_) | Ends::Servers(_) => 1,
+        }
+    }
+}
+
 impl Experiment {
     /// Validates `cfg`, makes the connections and starts the worker threads.
     pub fn start(cfg: &Config) -> Result<Experiment> {
+        Experiment::start_ends(cfg, Ends::Both)
+    }
+
+    /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
+    /// must be configured already ([`crate::transport::Transport::configure`]).
+    pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
         raise_fd_limit(cfg.threads);
+        let roles = ends.roles();
+        let (mut clients, mut servers) = match ends {
+            Ends::Both => (None, None),
+            Ends::Clients(s) => (Some(s.into_iter()), None),
+            Ends::Servers(s) => (None, Some(s.into_iter())),
+        };
         let (report_tx, reports) = mpsc::channel();
         let mut exp = Experiment {
             cfg: cfg.clone(),
@@ -310,10 +349,32 @@ impl Experiment {
             handles: Vec::with_capacity(cfg.threads * 2),
             socks: Vec::with_capacity(cfg.threads * 2),
             failed: false,
+            roles,
         };
         let plan = CounterPlan::probe();
         for conn in 0..cfg.threads {
             let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
+            if let Some(socks) = clients.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let (cmd_tx, cmd_rx) = mpsc::channel();
+                exp.commands.push(cmd_tx);
+                let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+                exp.handles.push(spawn(client, move |w| {
+                    w.drive(Some(sock), addr_rx, cmd_rx)
+                })?);
+                continue;
+            }
+            if let Some(socks) = servers.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
+                exp.handles
+                    .push(spawn(server, move |w| w.serve(Some(sock), addr_tx))?);
+                continue;
+            }
             let (client_sock, server_sock) = match cfg.transport.kind {
                 TransportKind::Unix => {
                     let (c, s) = cfg
@@ -336,7 +397,7 @@ impl Experiment {
         }
         drop(report_tx);
         let wait = cfg.transport.timeout + Duration::from_secs(5);
-        while exp.socks.len() < cfg.threads * 2 {
+        while exp.socks.len() < cfg.threads * roles {
             match exp.next_report(wait) {
                 Ok(Report {
                     event: Event::Ready { sock },
@@ -387,7 +448,7 @@ impl Experiment {
         let threads = self.cfg.threads as u64;
         let start = Instant::now();
         let mut active = 0usize;
-        for (conn, cmd) in self.commands.iter().enumerate() {
+        for conn in 0..self.cfg.threads {
             let run = match batch {
                 Batch::Messages(n) => {
                     let share = n / threads + u64::from((conn as u64) < n % threads);
@@ -405,7 +466,10 @@ impl Experiment {
                 },
             };
             // A closed channel means the thread ended; its report says why.
-            let _ = cmd.send(run);
+            // (A server-only experiment has no commands: its clients are remote.)
+            if let Some(cmd) = self.commands.get(conn) {
+                let _ = cmd.send(run);
+            }
             active += 1;
         }
         let mut out = BatchReport {
@@ -418,7 +482,7 @@ impl Experiment {
             zerocopy: None,
         };
         let wait = self.cfg.transport.timeout + Duration::from_secs(5);
-        for _ in 0..active * 2 {
+        for _ in 0..active * self.roles {
             let report = match self.next_report(wait) {
                 Ok(r) => r,
                 Err(e) => return Err(self.abort(e)),
@@ -457,6 +521,28 @@ impl Experiment {
     /// completions, and joins the threads.
     pub fn stop(mut self) -> Result<()> {
         self.shutdown()
+    }
+
+    /// [`Experiment::stop`], but if the threads have not ended `within`
+    /// (a remote client that keeps its connections open), shuts their
+    /// sockets down first. Returns whether it had to.
+    pub(crate) fn stop_within(mut self, within: Duration) -> (Result<()>, bool) {
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Cmd::Stop);
+        }
+        let deadline = Instant::now() + within;
+        // Server workers end when their client half-closes; our duplicates
+        // keep the sockets open (no FIN yet) until shutdown() drops them.
+        while self.handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let forced = self.handles.iter().any(|h| !h.is_finished());
+        if forced {
+            for s in &self.socks {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        (self.shutdown(), forced)
     }
 
     fn shutdown(&mut self) -> Result<()> {
@@ -672,14 +758,26 @@ impl Worker {
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
         let (mut messages, mut total) = (0u64, 0u64);
+        let mut idle_since = Instant::now();
         meter.start();
         loop {
             let msg = match reader.next(fd) {
                 Ok(m) => m,
                 // The client closed between batches: the experiment is stopping.
                 Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
-                // Idle between batches; the timeout only matters mid-batch.
-                Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
+                // Idle between batches; the timeout only matters mid-batch,
+                // unless this server cannot trust its client to come back.
+                Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => {
+                    match self.cfg.idle_limit {
+                        Some(limit) if idle_since.elapsed() >= limit => {
+                            return Err(self.fail(format!(
+                                "the client sent nothing for {:.1} s",
+                                idle_since.elapsed().as_secs_f64()
+                            )))
+                        }
+                        _ => continue,
+                    }
+                }
                 Err(e) => return Err(self.fail(e)),
             };
             // rr answers first and checks after, so the check is not part of
@@ -695,6 +793,7 @@ impl Worker {
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
             total += 1;
+            idle_since = Instant::now();
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
                 if total >= n {
                     // Shut down, not just drop: the experiment holds a duplicate of this socket.
