@@ -249,6 +249,7 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                 data: data_rx,
                 cell: None,
                 cells: 0,
+                cell_error: None,
             };
             let outcome = session.run();
             let cells = session.cells;
@@ -408,6 +409,8 @@ struct Session<'a> {
     data: Receiver<(u32, Socket)>,
     cell: Option<Experiment>,
     cells: u64,
+    /// Why the last cell failed, for the session's log line.
+    cell_error: Option<String>,
 }
 
 impl Session<'_> {
@@ -440,6 +443,30 @@ impl Session<'_> {
         }
     }
 
+    /// Ends the session after the control connection failed, with why
+    /// (and why the last cell failed, if it did).
+    fn lost_control(&mut self, e: FrameError) -> Error {
+        let what = match e {
+            FrameError::Closed if self.cell.is_some() => {
+                "the client went away in the middle of a cell".to_string()
+            }
+            FrameError::Closed => "the client closed without saying bye".to_string(),
+            e => {
+                let _ = self.reply(&Reply::Error {
+                    message: format!("control: {e}"),
+                });
+                let _ = self.control.shutdown(std::net::Shutdown::Write);
+                e.to_string()
+            }
+        };
+        self.cell = None;
+        let what = match self.cell_error.take() {
+            Some(cell) => format!("{what}, after its cell failed: {cell}"),
+            None => what,
+        };
+        Error::io("control", std::io::Error::other(what))
+    }
+
     fn run(&mut self) -> Result<()> {
         let host = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
         self.reply(&Reply::Welcome { host })
@@ -449,31 +476,7 @@ impl Session<'_> {
             let req: Request =
                 match proto::read_frame(&mut self.control, MAX_CLIENT_FRAME, deadline) {
                     Ok(r) => r,
-                    Err(FrameError::Closed) => {
-                        let had_cell = self.cell.is_some();
-                        self.cell = None;
-                        return if had_cell {
-                            Err(Error::io(
-                                "control",
-                                std::io::Error::other(
-                                    "the client went away in the middle of a cell",
-                                ),
-                            ))
-                        } else {
-                            Err(Error::io(
-                                "control",
-                                std::io::Error::other("the client closed without saying bye"),
-                            ))
-                        };
-                    }
-                    Err(e) => {
-                        let message = format!("control: {e}");
-                        let _ = self.reply(&Reply::Error {
-                            message: message.clone(),
-                        });
-                        let _ = self.control.shutdown(std::net::Shutdown::Write);
-                        return Err(Error::io("control", std::io::Error::other(e.to_string())));
-                    }
+                    Err(e) => return Err(self.lost_control(e)),
                 };
             match req {
                 Request::Cell(spec) => {
@@ -484,11 +487,15 @@ impl Session<'_> {
                     let reply = match self.start_cell(&spec) {
                         Ok(exp) => {
                             self.cell = Some(exp);
+                            self.cell_error = None;
                             Reply::CellReady
                         }
-                        Err(e) => Reply::Error {
-                            message: e.to_string(),
-                        },
+                        Err(e) => {
+                            self.cell_error = Some(e.to_string());
+                            Reply::Error {
+                                message: e.to_string(),
+                            }
+                        }
                     };
                     self.reply(&reply).map_err(|e| Error::io("control", e))?;
                 }
@@ -509,6 +516,7 @@ impl Session<'_> {
                                 Err(e) => {
                                     // The experiment is spent; drop it (it joins its threads).
                                     self.cell = None;
+                                    self.cell_error = Some(e.to_string());
                                     Reply::Error {
                                         message: e.to_string(),
                                     }
