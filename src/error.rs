@@ -37,6 +37,9 @@ pub enum Error {
         role: Role,
         what: String,
     },
+    /// A `copybench serve` refused, failed or went away (`--connect`).
+    #[error("server {server}: {what}")]
+    Remote { server: String, what: String },
     /// Anything else that went wrong with the operating system.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
@@ -59,7 +62,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Unsupported(_) => 2,
-            Error::Connection { .. } | Error::Io { .. } => 1,
+            Error::Connection { .. } | Error::Remote { .. } | Error::Io { .. } => 1,
         }
     }
 }

@@ -308,6 +308,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         return Err(Error::usage("--messages 0: must be at least 1").into());
     }
     cfg.validate()?;
+    if let (Some(_), Some(n)) = (&args.connect, args.messages) {
+        if n < args.threads as u64 {
+            return Err(Error::usage(format!(
+                "--messages {n}: with --connect, must be at least --threads ({})",
+                args.threads
+            ))
+            .into());
+        }
+    }
 
     let batch = args
         .messages

@@ -113,12 +113,11 @@ fn handshake(
 }
 
 fn connect(addr: SocketAddr, timeout: Duration) -> Result<Socket> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(|e| Error::io("socket", e))?;
-    sock.connect_timeout(&addr.into(), timeout)
-        .map_err(|e| remote_error(addr, format!("connect: {e}")))?;
-    sock.set_write_timeout(Some(timeout))
-        .map_err(|e| Error::io("socket", e))?;
+    let fail = |e: std::io::Error| remote_error(addr, format!("control connection: {e}"));
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    sock.connect_timeout(&addr.into(), timeout).map_err(fail)?;
+    sock.set_write_timeout(Some(timeout)).map_err(fail)?;
     Ok(sock)
 }
 
@@ -262,7 +261,7 @@ impl Remote {
         let mut socks = Vec::with_capacity(cfg.threads);
         for index in 0..cfg.threads {
             let conn = |e: std::io::Error| {
-                Error::io(format!("connection {index} to server {}", self.addr), e)
+                remote_error(self.addr, format!("data connection {index}: {e}"))
             };
             let mut sock = cfg.transport.connect(self.addr).map_err(conn)?;
             let reply = handshake(
