@@ -538,9 +538,7 @@ impl Experiment {
         }
         let forced = self.handles.iter().any(|h| !h.is_finished());
         if forced {
-            for s in &self.socks {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+            self.unblock();
         }
         (self.shutdown(), forced)
     }
@@ -563,13 +561,23 @@ impl Experiment {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Wakes every worker blocked on its socket. With both ends here,
+    /// shutting the sockets down stops both; with a remote peer, which may
+    /// keep sending, the connections are reset.
+    fn unblock(&self) {
+        for s in &self.socks {
+            if self.roles == 1 && self.cfg.transport.kind != TransportKind::Unix {
+                let _ = sys::disconnect(s.as_fd());
+            }
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Ends a failed run: wakes every blocked thread by shutting its socket
     /// down, joins them, and returns the first error.
     fn abort(&mut self, first: Error) -> Error {
         self.failed = true;
-        for s in &self.socks {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        self.unblock();
         let _ = self.shutdown();
         first
     }
@@ -578,9 +586,7 @@ impl Experiment {
 impl Drop for Experiment {
     fn drop(&mut self) {
         if !self.handles.is_empty() {
-            for s in &self.socks {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+            self.unblock();
             let _ = self.shutdown();
         }
     }

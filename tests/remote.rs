@@ -267,13 +267,26 @@ fn every_strategy_and_workload_runs_against_serve_and_sigterm_stops_it() {
         .filter(|l| l.ends_with("1 cell(s), ok"))
         .count();
     assert_eq!(ok, 6, "{:#?}", server.log());
+    // SIGTERM in the middle of a client's 60 s batch: the server resets the
+    // data connections, logs the session and exits 0 at once.
+    let mut client = long_client(&server);
+    std::thread::sleep(Duration::from_millis(1000));
+    let t0 = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server.child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    server.wait_log("0 cell(s), stopped by signal", Duration::from_secs(1));
     server.wait_log("stopped", Duration::from_secs(1));
+    let status = client.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the client fails, naming the connection"
+    );
 }
 
 /// A hand-made client: reads the challenge, then sends what the test says.

@@ -163,7 +163,8 @@ impl Remote {
     /// Opens the control connection; with `wait_busy`, a busy server (the
     /// end of our own last session, still tearing down) is retried until the timeout.
     fn open(&mut self, wait_busy: bool) -> Result<()> {
-        let deadline = Instant::now() + self.timeout;
+        // The server may take up to its timeout to notice our last session is gone.
+        let deadline = Instant::now() + self.timeout * 2 + Duration::from_secs(5);
         loop {
             let mut control = connect(self.addr, self.timeout)?;
             let cookie: Cookie = proto::random().map_err(|e| Error::io("cookie", e))?;

@@ -55,8 +55,10 @@ pub struct ServeOptions {
 struct Active {
     cookie: Cookie,
     data: SyncSender<(u32, Socket)>,
-    /// A second handle on the control connection, to end the session on a signal.
+    /// Second handles on the control connection and the current cell's data
+    /// connections, to end the session at once on a signal.
     control: Socket,
+    data_socks: Vec<Socket>,
 }
 
 struct Shared {
@@ -64,6 +66,13 @@ struct Shared {
     active: Mutex<Option<Active>>,
     handshakes: AtomicUsize,
     stop: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// The running session; a thread that panicked holding the lock left nothing half-written here.
+    fn active(&self) -> std::sync::MutexGuard<'_, Option<Active>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 fn log(line: &str) {
@@ -151,22 +160,15 @@ pub fn serve(listener: Socket, opts: ServeOptions, stop: Arc<AtomicBool>) -> Res
         }
     }
     // Stopping: end the running session, and give it the time to tear down.
-    if let Some(a) = shared
-        .active
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
+    if let Some(a) = shared.active().as_ref() {
         let _ = a.control.shutdown(std::net::Shutdown::Both);
+        // The client may keep sending: reset its data connections, which wakes our workers.
+        for s in &a.data_socks {
+            let _ = crate::sys::disconnect(std::os::fd::AsFd::as_fd(s));
+        }
     }
     let deadline = Instant::now() + shared.opts.timeout + Duration::from_secs(5);
-    while shared
-        .active
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_some()
-        && Instant::now() < deadline
-    {
+    while shared.active().is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     log("stopped");
@@ -223,7 +225,7 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
         Channel::Control => {
             let (data_tx, data_rx) = mpsc::sync_channel(crate::workload::MAX_THREADS);
             {
-                let mut active = shared.active.lock().unwrap_or_else(|p| p.into_inner());
+                let mut active = shared.active();
                 if active.is_some() {
                     drop(active);
                     log(&format!("busy: refused a session from {peer}"));
@@ -241,6 +243,7 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                     cookie: hello.cookie,
                     data: data_tx,
                     control,
+                    data_socks: Vec::new(),
                 });
             }
             let mut session = Session {
@@ -260,13 +263,13 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                 Err(e) => format!("failed: {e}"),
             };
             log(&format!("session from {peer}: {cells} cell(s), {what}"));
-            *shared.active.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *shared.active() = None;
             if opts.once {
                 shared.stop.store(true, Ordering::SeqCst);
             }
         }
         Channel::Data { index } => {
-            let active = shared.active.lock().unwrap_or_else(|p| p.into_inner());
+            let active = shared.active();
             let Some(a) = active
                 .as_ref()
                 .filter(|a| proto::same_cookie(&a.cookie, &hello.cookie))
@@ -422,8 +425,17 @@ impl Session<'_> {
         proto::write_frame(&mut self.control, r)
     }
 
-    /// Ends the current cell, if any; Ok(true) when it stopped by itself.
+    /// Drops the signal handler's handles on the cell's data connections
+    /// (while they live, closing ours sends no FIN).
+    fn forget_data_socks(&self) {
+        if let Some(a) = self.shared.active().as_mut() {
+            a.data_socks.clear();
+        }
+    }
+
+    /// Ends the current cell, if any.
     fn end_cell(&mut self) -> Result<()> {
+        self.forget_data_socks();
         match self.cell.take() {
             Some(exp) => {
                 let (result, forced) = exp.stop_within(self.timeout());
@@ -552,6 +564,7 @@ impl Session<'_> {
 
     /// Checks the cell, takes its data connections and starts its server workers.
     fn start_cell(&mut self, spec: &CellSpec) -> Result<Experiment> {
+        self.forget_data_socks();
         let cfg = cell_config(spec, self.timeout())?;
         // Anything queued before the cell was accepted belongs to no cell.
         while let Ok((_, mut s)) = self.data.try_recv() {
@@ -604,6 +617,12 @@ impl Session<'_> {
             cfg.transport
                 .configure(&sock)
                 .map_err(|e| Error::io(format!("data connection {index}"), e))?;
+            let dup = sock
+                .try_clone()
+                .map_err(|e| Error::io(format!("data connection {index}"), e))?;
+            if let Some(a) = self.shared.active().as_mut() {
+                a.data_socks.push(dup);
+            }
             proto::write_frame(&mut sock, &Reply::DataAccepted)
                 .map_err(|e| Error::io(format!("data connection {index}"), e))?;
             *slot = Some(sock);
