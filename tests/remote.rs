@@ -247,17 +247,28 @@ fn every_strategy_and_workload_runs_against_serve_and_sigterm_stops_it() {
     let mut server = Server::start(None, "127.0.0.1", &["--timeout", "5"]);
     for strategy in ["two-copy", "one-copy", "zero-copy"] {
         for workload in ["rr", "stream"] {
-            connect_run(
-                None,
-                &server,
-                &[
-                    "--strategy",
-                    strategy,
-                    "--workload",
-                    workload,
-                    "--field-size",
-                    "1K",
-                ],
+            let cell = [
+                "--strategy",
+                strategy,
+                "--workload",
+                workload,
+                "--field-size",
+                "1K",
+            ];
+            let remote = connect_run(None, &server, &cell);
+            // The same figures as a local run of the same cell: every key,
+            // and a counter unavailable in one is unavailable in the other.
+            let local_args = [
+                &["run", "--json", "--messages", "400", "--warmup", "0.05"][..],
+                &["--threads", "2", "--timeout", "5"],
+                &cell,
+            ]
+            .concat();
+            let local = json_of(&copybench(None, &local_args), "local run");
+            assert_eq!(
+                shape(&remote, &["server", "hosts"]),
+                shape(&local, &[]),
+                "{strategy} {workload}"
             );
         }
     }
@@ -673,6 +684,32 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     assert!(env["server_host"]["kernel"].is_string(), "{env}");
     assert!(env["kernel"].is_string(), "{env}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every key path of a JSON value, with whether its value is null (for
+/// leaves) or its kind, leaving out the top-level keys in `skip`.
+fn shape(v: &Value, skip: &[&str]) -> Vec<String> {
+    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(x, format!("{path}.{k}"), out);
+                }
+            }
+            Value::Null => out.push(format!("{path}=null")),
+            Value::Bool(_) | Value::Number(_) => out.push(format!("{path}=number")),
+            Value::String(_) => out.push(format!("{path}=string")),
+            Value::Array(_) => out.push(format!("{path}=array")),
+        }
+    }
+    let mut out = Vec::new();
+    if let Value::Object(m) = v {
+        for (k, x) in m.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+            walk(x, k.clone(), &mut out);
+        }
+    }
+    out.sort();
+    out
 }
 
 fn tempdir(tag: &str) -> std::path::PathBuf {
