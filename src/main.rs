@@ -322,6 +322,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .messages
         .map_or(Batch::Duration(duration), Batch::Messages);
     let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
+    cfg.transport.server = remote.as_ref().map(|r| r.addr());
     let report = match remote {
         None => {
             let mut exp = Experiment::start(&cfg)?;
@@ -572,9 +573,18 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
-            eprintln!("copybench: {e:#}");
-            ExitCode::from(code)
+            // A copybench error's message already names its cause (the
+            // typed source underneath): print it alone, on one line.
+            match e.downcast_ref::<Error>() {
+                Some(err) => {
+                    eprintln!("copybench: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+                None => {
+                    eprintln!("copybench: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
     }
 }

@@ -19,8 +19,9 @@ use crate::error::{Error, Result, Role};
 use crate::netns;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// TCP over 127.0.0.1, both ends in this process.
@@ -31,11 +32,16 @@ pub enum TransportKind {
     Veth,
     /// TCP to a `copybench serve` on another host (`--connect`), which runs
     /// the server ends; not a `--transport` value.
-    #[value(skip)]
+    #[cfg_attr(feature = "cli", value(skip))]
     Tcp,
 }
 
 impl TransportKind {
+    /// Whether its sockets accept `SO_ZEROCOPY` (AF_UNIX sockets do not).
+    pub fn has_zerocopy(self) -> bool {
+        self != TransportKind::Unix
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Loopback => "loopback",
@@ -94,6 +100,8 @@ pub struct Transport {
     pub nodelay: bool,
     /// Send, receive, connect and accept timeout.
     pub timeout: Duration,
+    /// `tcp`: the `copybench serve` that runs the server ends.
+    pub server: Option<std::net::SocketAddr>,
 }
 
 impl Transport {
@@ -105,6 +113,7 @@ impl Transport {
             rcvbuf: None,
             nodelay: false,
             timeout: Duration::from_secs(10),
+            server: None,
         }
     }
 

@@ -444,8 +444,8 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
     proto::write_frame(
         &mut first.sock,
         &Request::Cell(CellSpec {
-            strategy: "one-copy".into(),
-            workload: "stream".into(),
+            strategy: copybench::StrategyKind::OneCopy,
+            workload: copybench::WorkloadKind::Stream,
             field_size: 64,
             fields: 8,
             threads: 5000,
@@ -592,8 +592,8 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
     proto::write_frame(
         &mut c.sock,
         &Request::Cell(CellSpec {
-            strategy: "one-copy".into(),
-            workload: "rr".into(),
+            strategy: copybench::StrategyKind::OneCopy,
+            workload: copybench::WorkloadKind::Rr,
             field_size: 64,
             fields: 8,
             threads: 1,
@@ -676,6 +676,7 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     for r in &records {
         assert_eq!(&r[col("status")], "ok", "{r:?}");
         assert_eq!(&r[col("transport")], "tcp", "{r:?}");
+        assert_eq!(&r[col("server")], server.addr.to_string(), "{r:?}");
         assert!(!r[col("server_cpu_ns_per_byte")].is_empty(), "{r:?}");
     }
     let env: Value =

@@ -21,11 +21,12 @@ use super::proto::{
     self, BatchSpec, CellSpec, Challenge, Channel, Cookie, FrameError, Hello, Reply, Request,
     RoleResult, MAX_SERVER_FRAME,
 };
-use crate::counters::{CounterPlan, CounterSample};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::experiment::{Batch, Ends, Experiment};
+use crate::figures::BatchReport;
 use crate::message::Verify;
 use crate::strategy::ZeroCopyStats;
-use crate::workload::{Batch, BatchReport, Config, Ends, Experiment};
 
 /// `HOST[:PORT]` (IPv6 as `[ADDR]:PORT`) to one socket address; the port defaults to 7202.
 pub fn resolve(target: &str) -> Result<SocketAddr> {
@@ -305,8 +306,8 @@ impl Remote {
 pub fn spec_of(cfg: &Config) -> CellSpec {
     let t = &cfg.transport;
     CellSpec {
-        strategy: cfg.strategy.name().into(),
-        workload: cfg.workload.name().into(),
+        strategy: cfg.strategy,
+        workload: cfg.workload,
         field_size: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u64,
         threads: cfg.threads as u64,
@@ -323,30 +324,16 @@ pub fn spec_of(cfg: &Config) -> CellSpec {
     }
 }
 
-/// Adds the server role's results to a batch the client ends measured.
-pub fn absorb(r: &mut BatchReport, s: &RoleResult, counters: bool) {
+/// Adds the server role's results to a batch the client ends measured, as
+/// a local coordinator adds its server threads' reports.
+pub fn absorb(r: &mut BatchReport, s: &RoleResult) {
     r.messages += s.messages;
     r.bytes += s.bytes;
-    let cpu = &mut r.server.cpu;
-    cpu.user_ns += s.cpu.user_ns;
-    cpu.sys_ns += s.cpu.sys_ns;
-    cpu.total_ns += s.cpu.total_ns;
-    if counters {
-        let mut sample = CounterSample::empty();
-        for name in CounterPlan::counter_names() {
-            sample.set(name, s.counters.get(*name).copied().flatten());
-        }
-        r.server.counters.add(&sample);
-    }
+    r.server.add(&s.stats);
     if let Some(z) = s.zerocopy {
         r.zerocopy
             .get_or_insert_with(ZeroCopyStats::default)
-            .add(&ZeroCopyStats {
-                sends: z.sends,
-                completions: z.completions,
-                copied: z.copied,
-                enobufs: z.enobufs,
-            });
+            .add(&z);
     }
 }
 
@@ -390,7 +377,7 @@ impl RemoteExperiment<'_> {
                         .expect(wait, |r| matches!(r, Reply::BatchDone(_)), "batch results");
                 match reply {
                     Ok(Reply::BatchDone(s)) => {
-                        absorb(&mut r, &s, cfg.counters);
+                        absorb(&mut r, &s);
                         r.seconds = t0.elapsed().as_secs_f64();
                         Ok(r)
                     }

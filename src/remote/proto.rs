@@ -23,6 +23,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::config::WorkloadKind;
+use crate::figures::RoleStats;
+use crate::strategy::{StrategyKind, ZeroCopyStats};
+
 /// The protocol's name, the first thing in every challenge and hello.
 pub const PROTOCOL: &str = "copybench";
 
@@ -137,8 +141,8 @@ pub fn same_cookie(a: &Cookie, b: &Cookie) -> bool {
 /// against the same limits as the command line before it allocates anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellSpec {
-    pub strategy: String,
-    pub workload: String,
+    pub strategy: StrategyKind,
+    pub workload: WorkloadKind,
     pub field_size: u64,
     pub fields: u64,
     pub threads: u64,
@@ -162,35 +166,18 @@ pub enum BatchSpec {
     DurationMs(u64),
 }
 
-/// CPU time of one role, nanoseconds (see `CpuTime`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireCpu {
-    pub user_ns: u64,
-    pub sys_ns: u64,
-    pub total_ns: u64,
-}
-
-/// Zero-copy bookkeeping of one role's senders (see `ZeroCopyStats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireZeroCopy {
-    pub sends: u64,
-    pub completions: u64,
-    pub copied: u64,
-    pub enobufs: u64,
-}
-
-/// What the server's role measured in one batch, summed over its threads.
+/// What the server's role measured in one batch, summed over its threads:
+/// the same values a local run's server threads report to their coordinator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleResult {
     /// Messages the server verified (stream); 0 for rr, where the client counts.
     pub messages: u64,
     /// Bytes the server verified.
     pub bytes: u64,
-    pub cpu: WireCpu,
-    /// Every counter by name; `null` when unavailable there.
-    pub counters: std::collections::BTreeMap<String, Option<f64>>,
+    /// Its CPU time and counters (a counter unavailable there is `None`).
+    pub stats: RoleStats,
     /// The server's rr replies, when they were zero-copy sends.
-    pub zerocopy: Option<WireZeroCopy>,
+    pub zerocopy: Option<ZeroCopyStats>,
 }
 
 /// Client to server, on the control connection after the hello.

@@ -23,14 +23,15 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::proto::{
     self, BatchSpec, CellSpec, Challenge, Channel, Cookie, FrameError, Reply, Request, RoleResult,
-    WireCpu, WireZeroCopy, MAX_CLIENT_FRAME,
+    MAX_CLIENT_FRAME,
 };
-use crate::counters::CounterPlan;
+use crate::config::{Config, WorkloadKind, MAX_THREADS};
 use crate::error::{Error, Result};
+use crate::experiment::{Batch, Ends, Experiment};
+use crate::figures::BatchReport;
 use crate::message::{Shape, Verify};
 use crate::strategy::StrategyKind;
 use crate::transport::TransportKind;
-use crate::workload::{Batch, BatchReport, Config, Ends, Experiment, WorkloadKind};
 
 /// Hellos being read at once; connections beyond this are closed unanswered.
 pub const MAX_HANDSHAKES: usize = 32;
@@ -223,7 +224,7 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
     };
     match hello.channel {
         Channel::Control => {
-            let (data_tx, data_rx) = mpsc::sync_channel(crate::workload::MAX_THREADS);
+            let (data_tx, data_rx) = mpsc::sync_channel(MAX_THREADS);
             {
                 let mut active = shared.active();
                 if active.is_some() {
@@ -329,10 +330,7 @@ fn read_hello(
 /// Turns a client's cell into the server's configuration, checked against the
 /// command line's limits and [`MEMORY_LIMIT`].
 pub fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<Config> {
-    let strategy = StrategyKind::from_name(&spec.strategy)
-        .ok_or_else(|| Error::usage(format!("--strategy {:?}: unknown", spec.strategy)))?;
-    let workload = WorkloadKind::from_name(&spec.workload)
-        .ok_or_else(|| Error::usage(format!("--workload {:?}: unknown", spec.workload)))?;
+    let (strategy, workload) = (spec.strategy, spec.workload);
     let size = |flag: &str, v: u64| {
         usize::try_from(v).map_err(|_| Error::usage(format!("{flag} {v}: out of range")))
     };
@@ -384,25 +382,11 @@ fn server_memory(cfg: &Config) -> u64 {
 
 /// The server role's part of one batch, as it goes on the wire.
 pub fn role_result(r: &BatchReport) -> RoleResult {
-    let s = &r.server;
     RoleResult {
         messages: r.messages,
         bytes: r.bytes,
-        cpu: WireCpu {
-            user_ns: s.cpu.user_ns,
-            sys_ns: s.cpu.sys_ns,
-            total_ns: s.cpu.total_ns,
-        },
-        counters: CounterPlan::counter_names()
-            .iter()
-            .map(|n| (n.to_string(), s.counters.get(n)))
-            .collect(),
-        zerocopy: r.zerocopy.map(|z| WireZeroCopy {
-            sends: z.sends,
-            completions: z.completions,
-            copied: z.copied,
-            enobufs: z.enobufs,
-        }),
+        stats: r.server.clone(),
+        zerocopy: r.zerocopy,
     }
 }
 

@@ -19,6 +19,7 @@ use super::format;
 use super::summary::{CellSummary, Figure};
 use super::ReportError;
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
 const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
@@ -490,7 +491,9 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zc = select(cells, |c| c.key.strategy.as_str() == "zero-copy");
+    let zc = select(cells, |c| {
+        StrategyKind::named_has_completions(c.key.strategy.as_str())
+    });
     let name = |c: &CellSummary| format!("{}, {}", c.key.transport, format::threads(c.key.threads));
     let panels = distinct(&zc, |c| c.key.workload.as_str())
         .into_iter()
@@ -498,7 +501,8 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
             Panel::lines(
                 format!("zero-copy, {workload}"),
                 &select(cells, |c| {
-                    c.key.strategy.as_str() == "zero-copy" && c.key.workload == workload
+                    StrategyKind::named_has_completions(c.key.strategy.as_str())
+                        && c.key.workload == workload
                 }),
                 (Axis::FIELD_SIZE, field_size),
                 (

@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::row::Row;
+use crate::figures::Row;
+use crate::strategy::StrategyKind;
 
 /// One figure of a cell, as the report uses it. Some are columns of
 /// `results.csv`; the others are derived from columns of the same row.
@@ -169,12 +170,10 @@ pub struct StrategyName(u8, pub String);
 
 impl StrategyName {
     pub fn new(name: &str) -> Self {
-        let rank = match name {
-            "two-copy" => 0,
-            "one-copy" => 1,
-            "zero-copy" => 2,
-            _ => 3,
-        };
+        let rank = StrategyKind::ALL
+            .iter()
+            .position(|s| s.name() == name)
+            .unwrap_or(StrategyKind::ALL.len()) as u8;
         StrategyName(rank, name.to_string())
     }
 

@@ -20,12 +20,14 @@ use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Shape};
+use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     TwoCopy,
@@ -52,6 +54,27 @@ impl StrategyKind {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// Whether this strategy can run over `transport` at all: a strategy
+    /// with completions needs `SO_ZEROCOPY`, which AF_UNIX sockets lack.
+    pub fn supports(self, transport: TransportKind) -> bool {
+        !self.has_completions() || transport.has_zerocopy()
+    }
+
+    /// Whether a send's buffer is free only at its completion (and so the
+    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
+    pub fn has_completions(self) -> bool {
+        match self {
+            StrategyKind::TwoCopy | StrategyKind::OneCopy => false,
+            StrategyKind::ZeroCopy => true,
+        }
+    }
+
+    /// Whether a strategy named `name` has completions (`false` for a name
+    /// this build does not know): for reports read from a results.csv.
+    pub fn named_has_completions(name: &str) -> bool {
+        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
+    }
+
     /// A fresh strategy for one connection.
     pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
@@ -69,7 +92,7 @@ impl std::fmt::Display for StrategyKind {
 }
 
 /// Zero-copy bookkeeping of one or more senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZeroCopyStats {
     /// `sendmsg(MSG_ZEROCOPY)` calls that took data.
     pub sends: u64,
