@@ -616,3 +616,112 @@ impl Session<'_> {
         Experiment::start_ends(&cfg, Ends::Servers(socks))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> CellSpec {
+        CellSpec {
+            strategy: StrategyKind::OneCopy,
+            workload: WorkloadKind::Rr,
+            field_size: 4096,
+            fields: 8,
+            threads: 2,
+            verify: "sampled".into(),
+            pool_slots: None,
+            counters: true,
+            sndbuf: None,
+            rcvbuf: None,
+            timeout_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn a_cell_is_checked_against_the_command_lines_limits() {
+        let t = Duration::from_secs(5);
+        let cfg = cell_config(&spec(), t).unwrap();
+        assert_eq!(cfg.transport.kind, TransportKind::Tcp);
+        // Never longer than the server's own timeout; idle for no longer either.
+        assert_eq!(cfg.transport.timeout, t);
+        assert_eq!(cfg.idle_limit, Some(t));
+        for (bad, flag) in [
+            (
+                CellSpec {
+                    threads: 0,
+                    ..spec()
+                },
+                "--threads 0",
+            ),
+            (
+                CellSpec {
+                    threads: 5000,
+                    ..spec()
+                },
+                "--threads 5000",
+            ),
+            (
+                CellSpec {
+                    fields: 0,
+                    ..spec()
+                },
+                "--fields 0",
+            ),
+            (
+                CellSpec {
+                    field_size: 1 << 40,
+                    ..spec()
+                },
+                "--field-size",
+            ),
+            (
+                CellSpec {
+                    pool_slots: Some(0),
+                    ..spec()
+                },
+                "--pool 0",
+            ),
+            (
+                CellSpec {
+                    verify: "some".into(),
+                    ..spec()
+                },
+                "verify",
+            ),
+            (
+                CellSpec {
+                    timeout_ms: 0,
+                    ..spec()
+                },
+                "--timeout",
+            ),
+        ] {
+            let err = cell_config(&bad, t).unwrap_err().to_string();
+            assert!(err.contains(flag), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_cell_may_not_ask_for_more_than_the_memory_limit() {
+        // 1024 threads x (a 64 MiB reader + 64 slots of 64 MiB replies): far over 4 GiB.
+        let greedy = CellSpec {
+            threads: 1024,
+            fields: 1,
+            field_size: 64 << 20,
+            pool_slots: Some(64),
+            ..spec()
+        };
+        let err = cell_config(&greedy, Duration::from_secs(5)).unwrap_err();
+        assert!(
+            err.to_string().contains("over its limit of 4096 MiB"),
+            "{err}"
+        );
+        let stream = CellSpec {
+            workload: WorkloadKind::Stream,
+            threads: 8,
+            ..spec()
+        };
+        let cfg = cell_config(&stream, Duration::from_secs(5)).unwrap();
+        assert_eq!(server_memory(&cfg), 8 * (256 << 10));
+    }
+}
