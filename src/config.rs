@@ -46,7 +46,7 @@ pub const MAX_THREADS: usize = 1024;
 
 /// Test-only faults, injected to check that failures end a run cleanly.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
     /// Server threads close their connection after verifying this many messages.
     ServerClosesAfter(u64),
@@ -56,7 +56,7 @@ pub enum Fault {
 }
 
 /// Everything one experiment needs; every field is echoed beside its results.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub strategy: StrategyKind,
     pub transport: Transport,

@@ -592,6 +592,14 @@ impl BatchReport {
     }
 }
 
+/// One cell's whole result: what ran and what it measured, typed (the value
+/// a remote peer will send, and what a `results.csv` row is made from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub config: crate::config::Config,
+    pub report: BatchReport,
+}
+
 /// A latency histogram: 1 ns to an hour, 3 significant digits.
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")

@@ -47,7 +47,7 @@ pub(crate) mod worker;
 pub use config::{Config, Fault, WorkloadKind};
 pub use error::{Cause, Error, Result, Role};
 pub use experiment::{Batch, Experiment};
-pub use figures::{BatchReport, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};
+pub use figures::{BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};
 pub use message::VerifyError;
 pub use message::{Shape, Verify};
 pub use recv::ReadError;

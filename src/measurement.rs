@@ -392,13 +392,8 @@ impl ThreadStart {
 
 /// The unit of unscaled values, for criterion's `scale_for_machines`.
 pub fn machine_unit(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Wall | Metric::CpuTime => "ns",
-        Metric::Cycles => "cycles",
-        Metric::Instructions => "instructions",
-        Metric::CacheMisses => "misses",
-        Metric::ContextSwitches => "switches",
-    }
+    // A counter metric's unit is its counter's, from the figures table.
+    metric.counter().map_or("ns", Counter::unit)
 }
 
 /// How one value is shown: ps/ns/µs/ms/s for times (criterion's own ladder),

@@ -70,7 +70,7 @@ impl std::fmt::Display for TransportKind {
 }
 
 /// The namespaces and address a veth transport uses; defaults match `netns-setup.sh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Veth {
     pub server_ns: String,
     pub client_ns: String,
@@ -88,7 +88,7 @@ impl Default for Veth {
 }
 
 /// A transport and the socket options every connection over it gets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Transport {
     pub kind: TransportKind,
     pub veth: Veth,

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use copybench::sweep::{make_row, run_cell, CsvSink, Matrix};
-use copybench::{Batch, BatchReport, Config, Experiment, Figure, Row, Shape, StrategyKind};
+use copybench::{
+    Batch, BatchReport, CellResult, Config, Experiment, Figure, Row, Shape, StrategyKind,
+};
 use copybench::{TransportKind, WorkloadKind};
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -69,4 +71,25 @@ fn a_batch_report_round_trips_through_json() {
         assert_eq!(back.messages, report.messages);
         assert_eq!(f.of(&back), f.of(&report), "{f:?}");
     }
+}
+
+#[test]
+fn a_cell_result_with_its_config_round_trips_through_json() {
+    let shape = Shape {
+        fields: 4,
+        field_size: 512,
+    };
+    let config = Config::new(
+        StrategyKind::ZeroCopy,
+        TransportKind::Loopback,
+        WorkloadKind::Stream,
+        shape,
+    );
+    let mut exp = Experiment::start(&config).unwrap();
+    let report = exp.run(Batch::Messages(500)).unwrap();
+    exp.stop().unwrap();
+    let cell = CellResult { config, report };
+    let json = serde_json::to_string(&cell).unwrap();
+    let back: CellResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cell);
 }

@@ -11,10 +11,11 @@ mod one_copy;
 mod two_copy;
 mod zero_copy;
 
-pub use completions::{Completions, RangeError};
-pub use one_copy::OneCopy;
-pub use two_copy::TwoCopy;
-pub use zero_copy::ZeroCopy;
+pub(crate) use completions::Completions;
+pub use completions::RangeError;
+pub(crate) use one_copy::OneCopy;
+pub(crate) use two_copy::TwoCopy;
+pub(crate) use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
@@ -76,7 +77,7 @@ impl StrategyKind {
     }
 
     /// A fresh strategy for one connection.
-    pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
+    pub(crate) fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
@@ -148,7 +149,7 @@ pub enum SendError {
 
 /// One way of sending a message. A strategy is made per connection and used
 /// by the one thread that owns that connection.
-pub trait Strategy: Send {
+pub(crate) trait Strategy: Send {
     /// Called once on the connected socket, before the first send. Zero-copy
     /// enables `SO_ZEROCOPY` here, so a socket that refuses it fails up front.
     fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError>;
@@ -218,7 +219,7 @@ fn send_all(
 }
 
 /// A pool of messages and the strategy that sends them over one connection.
-pub struct Sender {
+pub(crate) struct Sender {
     strategy: Box<dyn Strategy>,
     pool: Vec<Message>,
     next_seq: u64,
@@ -293,19 +294,11 @@ impl Sender {
         self.strategy.drain(fd, self.timeout)
     }
 
-    pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        self.strategy.zerocopy()
-    }
-
     /// Zero-copy figures since the previous call (the batch that just ended).
     pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
         let now = self.strategy.zerocopy()?;
         let delta = now.delta(&self.zc_mark);
         self.zc_mark = now;
         Some(delta)
-    }
-
-    pub fn pool_bytes(&self) -> usize {
-        self.pool.iter().map(Message::wire_len).sum()
     }
 }
