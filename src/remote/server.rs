@@ -247,6 +247,8 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                     data_socks: Vec::new(),
                 });
             }
+            // Frees the server however the session ends, a panic included.
+            let _free = Freed { shared };
             let mut session = Session {
                 shared,
                 control: sock,
@@ -264,10 +266,6 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                 Err(e) => format!("failed: {e}"),
             };
             log(&format!("session from {peer}: {cells} cell(s), {what}"));
-            *shared.active() = None;
-            if opts.once {
-                shared.stop.store(true, Ordering::SeqCst);
-            }
         }
         Channel::Data { index } => {
             let active = shared.active();
@@ -293,6 +291,21 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Ends the running session's hold on the server when dropped (and, with
+/// `--once`, the server).
+struct Freed<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for Freed<'_> {
+    fn drop(&mut self) {
+        *self.shared.active() = None;
+        if self.shared.opts.once {
+            self.shared.stop.store(true, Ordering::SeqCst);
         }
     }
 }
