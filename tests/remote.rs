@@ -555,7 +555,7 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
 
     // Killed mid-batch: its kernel closes the connections.
     let mut client = long_client(&server);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     client.kill().unwrap();
     client.wait().unwrap();
     let waited = served_within(&server, Duration::from_secs(8));
@@ -563,7 +563,7 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
 
     // Stopped mid-batch: its connections stay open but nothing more comes.
     let mut client = long_client(&server);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     let pid = nix::unistd::Pid::from_raw(client.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let waited = served_within(&server, Duration::from_secs(10));
