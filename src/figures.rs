@@ -215,8 +215,7 @@ macro_rules! figures {
             pub strategy: String,
             pub transport: String,
             /// `tcp`: the address of the `copybench serve` that ran the
-            /// server ends; empty otherwise (and in older files).
-            #[serde(default)]
+            /// server ends; empty otherwise.
             pub server: String,
             pub workload: String,
             pub field_size_bytes: u64,
