@@ -27,6 +27,7 @@ pub mod recv;
 pub mod report;
 pub mod row;
 pub mod size;
+pub mod stats;
 pub mod strategy;
 pub mod summary;
 pub mod sweep;
