@@ -17,6 +17,7 @@
 //! # Ok::<(), copybench::Error>(())
 //! ```
 
+pub mod cell;
 pub mod counters;
 pub mod error;
 pub mod host;

@@ -138,9 +138,21 @@ impl From<VethArgs> for copybench::Veth {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (0.15 s after 0.04 s warm-up) and one repetition: the default matrix in about a minute.
+    /// Short cells (25 ms samples until within 5 %, at most 0.3 s, after 0.04 s warm-up) and one repetition: the default matrix in under a minute.
     #[arg(long)]
     quick: bool,
+    /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    precision: Option<f64>,
+    /// Seconds per sample (default 0.05; 0.025 with --quick).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    sample: Option<f64>,
+    /// Continue the stopped sweep in --out DIR: keep its rows and skip the runs they cover.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Print findings.json to stdout at the end (progress and the findings table go to stderr).
+    #[arg(long)]
+    json: bool,
     /// Strategies, comma-separated.
     #[arg(
         long,
@@ -169,10 +181,10 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8)]
     fields: usize,
-    /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.2; 0.04 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
-    /// Measured seconds per cell (default 2; 0.15 with --quick).
+    /// Most measured seconds per cell and repetition (default 1; 0.3 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
     /// Repetitions of every cell, 1 to 100 (default 3; 1 with --quick).
@@ -271,6 +283,10 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         duration: args
             .duration
             .map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
+        sample: args
+            .sample
+            .map_or(Ok(base.sample), |v| seconds("--sample", v, false))?,
+        precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.unwrap_or(base.repeat),
         veth: args.veth.into(),
     };
@@ -287,18 +303,30 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
             .expect("static template"),
     );
-    let outcome = sweep::run(&m, &dir, &stop, |done, total, cfg| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "{} {} {} {} B x{} threads={}",
-            cfg.strategy,
-            cfg.transport.kind,
-            cfg.workload,
-            cfg.shape.field_size,
-            cfg.shape.fields,
-            cfg.threads
-        ));
+    // One line per finished cell: above the bar on a terminal, plain lines
+    // on stderr otherwise (the bar is hidden there), so logs show progress.
+    let outcome = sweep::run(&m, &dir, args.resume, &stop, |p| match p {
+        sweep::Progress::Start { done, total, cfg } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "{} {} {} {} B x{} threads={}",
+                cfg.strategy,
+                cfg.transport.kind,
+                cfg.workload,
+                cfg.shape.field_size,
+                cfg.shape.fields,
+                cfg.threads
+            ));
+        }
+        sweep::Progress::Done { done, total, row } => {
+            let line = copybench::report::progress_line(done, total, row);
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
     })?;
     bar.finish_and_clear();
 
@@ -306,17 +334,21 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    for line in copybench::report::analyze(&outcome.rows).lines() {
-        println!("{line}");
-    }
+    let text = copybench::report::console(&copybench::report::analyze_dir(&dir, &outcome.rows));
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
-    println!(
+    let tail = format!(
         "\n{} rows ({} failed) in {:.1} s: {}",
         outcome.rows.len(),
         failed,
         outcome.wall.as_secs_f64(),
         files.index.display()
     );
+    if args.json {
+        eprintln!("{text}{tail}");
+        println!("{}", std::fs::read_to_string(&files.findings)?);
+    } else {
+        println!("{text}{tail}");
+    }
     if outcome.interrupted {
         eprintln!(
             "copybench: interrupted; kept the {} rows measured so far",
@@ -329,9 +361,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     let analysis = copybench::report::rebuild(dir)?;
-    for line in analysis.lines() {
-        println!("{line}");
-    }
+    print!("{}", copybench::report::console(&analysis));
     println!("\nrebuilt {}", dir.join("index.html").display());
     Ok(())
 }

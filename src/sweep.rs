@@ -15,13 +15,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
+use crate::cell::{self, CellRun, Sampled, Sampling};
 use crate::error::{Error, Result};
 use crate::message::Shape;
-use crate::row::Row;
+use crate::row::{Row, SampleRow};
 use crate::strategy::StrategyKind;
 use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, BatchReport, Config, Experiment, WorkloadKind};
+use crate::workload::{Batch, Config, Experiment, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -33,14 +34,20 @@ pub struct Matrix {
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
+    /// Most measured time per cell and repetition (the cap of [`Sampling`]).
     pub duration: Duration,
+    /// Length of one sample.
+    pub sample: Duration,
+    /// Target relative half-width of each cell's main figure.
+    pub precision: f64,
     pub repeat: u32,
     pub veth: Veth,
 }
 
 impl Matrix {
-    /// The defaults of the issue: all strategies, loopback, rr and stream,
-    /// 64 B to 64 KiB fields, 1 to 8 threads, three repetitions.
+    /// The defaults: all strategies, loopback, rr and stream, 64 B to 64 KiB
+    /// fields, 1 to 8 threads, three repetitions of cells sampled in 50 ms
+    /// batches until the main figure is within 2 % (at most 1 s).
     pub fn full() -> Matrix {
         Matrix {
             strategies: StrategyKind::ALL.to_vec(),
@@ -49,18 +56,23 @@ impl Matrix {
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
             threads: vec![1, 2, 4, 8],
             fields: 8,
-            warmup: Duration::from_millis(500),
-            duration: Duration::from_secs(2),
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_secs(1),
+            sample: Duration::from_millis(50),
+            precision: 0.02,
             repeat: 3,
             veth: Veth::default(),
         }
     }
 
-    /// Short cells and one repetition: the default matrix in about a minute.
+    /// Short cells and one repetition: 25 ms samples until the main figure is
+    /// within 5 % (at most 0.3 s), the default matrix in under a minute.
     pub fn quick() -> Matrix {
         Matrix {
             warmup: Duration::from_millis(40),
-            duration: Duration::from_millis(150),
+            duration: Duration::from_millis(300),
+            sample: Duration::from_millis(25),
+            precision: 0.05,
             repeat: 1,
             ..Matrix::full()
         }
@@ -109,6 +121,19 @@ impl Matrix {
                 return Err(Error::usage(format!("{flag}: give at least one value")));
             }
         }
+        if !(self.precision > 0.0 && self.precision <= 1.0) {
+            return Err(Error::usage(format!(
+                "--precision {}: must be more than 0 and at most 100 (percent)",
+                self.precision * 100.0
+            )));
+        }
+        if self.sample.is_zero() || self.sample > self.duration {
+            return Err(Error::usage(format!(
+                "--sample {}: must be more than 0 and at most --duration ({} s)",
+                self.sample.as_secs_f64(),
+                self.duration.as_secs_f64()
+            )));
+        }
         if self.repeat == 0 || self.repeat > 100 {
             return Err(Error::usage(format!(
                 "--repeat {}: must be 1 to 100",
@@ -134,16 +159,22 @@ impl Matrix {
     }
 }
 
-/// The column value of one measured cell, by `results.csv` column name.
-fn measured_columns(r: &BatchReport) -> Map<String, Value> {
+/// The column values of one measured cell, by `results.csv` column name:
+/// totals and counters over all samples, then every sampled figure's median
+/// over the samples with its interval (`_lo`, `_hi`).
+fn measured_columns(run: &CellRun) -> Map<String, Value> {
+    let r = &run.total;
     let mut m = Map::new();
+    m.insert("samples".into(), json!(run.samples.len()));
+    m.insert("main_figure".into(), json!(run.main.name()));
+    m.insert("precision_reached".into(), json!(run.reached()));
+    m.insert(
+        "stopped_by".into(),
+        json!(if run.precise { "precision" } else { "cap" }),
+    );
     m.insert("elapsed_s".into(), json!(r.seconds));
     m.insert("messages".into(), json!(r.messages));
     m.insert("bytes".into(), json!(r.bytes));
-    m.insert("throughput_gbps".into(), json!(r.throughput_gbps()));
-    m.insert("messages_per_sec".into(), json!(r.messages_per_sec()));
-    m.insert("latency_p50_us".into(), json!(r.latency_us(0.5)));
-    m.insert("latency_p99_us".into(), json!(r.latency_us(0.99)));
     m.insert("latency_p999_us".into(), json!(r.latency_us(0.999)));
     m.insert("latency_max_us".into(), json!(r.latency_max_us()));
     for (role, s) in [("client", &r.client), ("server", &r.server)] {
@@ -153,6 +184,13 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
         for (name, v) in role_counters(r, s) {
             m.insert(format!("{role}_{name}"), v);
         }
+    }
+    // The sampled figures: median of the samples, not the total's ratio.
+    for f in Sampled::ALL {
+        let e = run.estimate(f);
+        m.insert(f.name().into(), json!(e.map(|e| e.median)));
+        m.insert(format!("{}_lo", f.name()), json!(e.map(|e| e.lo)));
+        m.insert(format!("{}_hi", f.name()), json!(e.map(|e| e.hi)));
     }
     if let Some(z) = r.zerocopy {
         m.insert("zc_sends".into(), json!(z.sends));
@@ -164,13 +202,38 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
     m
 }
 
+/// The `samples.csv` rows of one measured cell.
+pub fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
+    run.samples
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cols = Map::new();
+            cols.insert("cell".into(), json!(cell));
+            cols.insert("repeat".into(), json!(repeat));
+            cols.insert("sample".into(), json!(i));
+            cols.insert("strategy".into(), json!(cfg.strategy.name()));
+            cols.insert("transport".into(), json!(cfg.transport.kind.name()));
+            cols.insert("workload".into(), json!(cfg.workload.name()));
+            cols.insert("field_size_bytes".into(), json!(cfg.shape.field_size));
+            cols.insert("threads".into(), json!(cfg.threads));
+            cols.insert("elapsed_s".into(), json!(r.seconds));
+            cols.insert("messages".into(), json!(r.messages));
+            for f in Sampled::ALL {
+                cols.insert(f.name().into(), json!(f.of(r)));
+            }
+            serde_json::from_value(Value::Object(cols)).expect("sample columns match SampleRow")
+        })
+        .collect()
+}
+
 /// One `results.csv` row: the cell's settings and either its figures or its failure.
 pub fn make_row(
     cell: u32,
     repeat: u32,
     cfg: &Config,
     m: &Matrix,
-    outcome: &Result<BatchReport>,
+    outcome: &Result<CellRun>,
 ) -> Row {
     let mut cols = Map::new();
     cols.insert("cell".into(), json!(cell));
@@ -184,6 +247,13 @@ pub fn make_row(
     cols.insert("threads".into(), json!(cfg.threads));
     cols.insert("warmup_s".into(), json!(m.warmup.as_secs_f64()));
     cols.insert("duration_s".into(), json!(m.duration.as_secs_f64()));
+    cols.insert("sample_s".into(), json!(m.sample.as_secs_f64()));
+    cols.insert("precision_target".into(), json!(m.precision));
+    cols.insert(
+        "main_figure".into(),
+        json!(Sampled::main(cfg.workload).name()),
+    );
+    cols.insert("stopped_by".into(), json!(""));
     match outcome {
         Ok(r) => {
             cols.insert("status".into(), json!("ok"));
@@ -198,15 +268,20 @@ pub fn make_row(
     serde_json::from_value(Value::Object(cols)).expect("sweep columns match the Row schema")
 }
 
-/// Runs one cell: start, warm up, measure, stop.
-pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
+/// Runs one cell: start, warm up, sample until precise or capped, stop.
+pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
     let mut exp = Experiment::start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let report = exp.run(Batch::Duration(m.duration))?;
+    let sampling = Sampling {
+        sample: m.sample,
+        precision: m.precision,
+        cap: m.duration,
+    };
+    let run = cell::measure(&mut exp, cfg.workload, &sampling)?;
     exp.stop()?;
-    Ok(report)
+    Ok(run)
 }
 
 /// Where a sweep writes, and whether it was stopped early.
@@ -219,20 +294,38 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
-/// Appends rows to `results.csv`, flushing each one.
+/// Appends rows to a CSV file (`results.csv`, `samples.csv`), flushing
+/// after each cell. Appending to a file that has rows writes no second header.
 pub struct CsvSink {
     writer: csv::Writer<File>,
 }
 
 impl CsvSink {
     pub fn create(path: &Path) -> io::Result<CsvSink> {
+        CsvSink::open(path, false)
+    }
+
+    /// Opens `path` to add rows after those it has (`append`), or afresh.
+    pub fn open(path: &Path, append: bool) -> io::Result<CsvSink> {
+        let has_rows = append && fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)?;
         Ok(CsvSink {
-            writer: csv::Writer::from_writer(File::create(path)?),
+            writer: csv::WriterBuilder::new()
+                .has_headers(!has_rows)
+                .from_writer(file),
         })
     }
 
-    pub fn write(&mut self, row: &Row) -> io::Result<()> {
-        self.writer.serialize(row).map_err(io::Error::other)?;
+    pub fn write(&mut self, row: &impl serde::Serialize) -> io::Result<()> {
+        self.writer.serialize(row).map_err(io::Error::other)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
     }
 }
@@ -273,38 +366,113 @@ pub fn point_latest(dir: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(name, link)
 }
 
-/// Runs the whole matrix into `dir`. `on_cell(done, total, cfg)` is called
-/// before each cell (the CLI's progress bar); `stop` ends the sweep between cells.
+/// What the sweep tells its caller as it goes (the CLI's progress bar and
+/// per-cell lines).
+pub enum Progress<'a> {
+    /// A cell is about to run; `done` of `total` runs are finished.
+    Start {
+        done: usize,
+        total: usize,
+        cfg: &'a Config,
+    },
+    /// A cell finished (or failed) with this row.
+    Done {
+        done: usize,
+        total: usize,
+        row: &'a Row,
+    },
+}
+
+/// The identity of a run inside a sweep: a cell's configuration and repetition.
+fn run_key(row: &Row) -> (String, String, String, u64, u32, u32, u32) {
+    (
+        row.strategy.clone(),
+        row.transport.clone(),
+        row.workload.clone(),
+        row.field_size_bytes,
+        row.fields,
+        row.threads,
+        row.repeat,
+    )
+}
+
+/// Whether `dir` already holds a sweep.
+pub fn holds_sweep(dir: &Path) -> bool {
+    dir.join("results.csv").exists()
+}
+
+/// Runs the whole matrix into `dir`; `stop` ends the sweep between cells.
+///
+/// A `dir` that already holds a sweep is refused (exit 2, naming `--out`)
+/// unless `resume`: then its rows are kept, the runs they cover (same
+/// configuration and repetition) are skipped, and new rows are appended.
 pub fn run(
     m: &Matrix,
     dir: &Path,
+    resume: bool,
     stop: &AtomicBool,
-    mut on_cell: impl FnMut(usize, usize, &Config),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     m.validate()?;
+    let csv_path = dir.join("results.csv");
+    let samples_path = dir.join("samples.csv");
+    let mut rows = Vec::new();
+    if holds_sweep(dir) {
+        if !resume {
+            return Err(Error::usage(format!(
+                "--out {}: already holds a sweep (results.csv); choose another directory, or add --resume to continue it",
+                dir.display()
+            )));
+        }
+        rows = crate::report::read_results(&csv_path)
+            .map_err(|e| Error::usage(format!("--resume: {e}")))?;
+    }
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
     let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
-    let csv_path = dir.join("results.csv");
-    let mut sink = CsvSink::create(&csv_path)
+    let mut sink = CsvSink::open(&csv_path, resume)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
+    let mut samples = CsvSink::open(&samples_path, resume)
+        .map_err(|e| Error::io(format!("creating {}", samples_path.display()), e))?;
+    let done_before: std::collections::BTreeSet<_> = rows.iter().map(run_key).collect();
     let cells = m.cells();
     let total = cells.len() * m.repeat as usize;
     let started = Instant::now();
-    let mut rows = Vec::with_capacity(total);
+    let mut done = 0;
     let mut interrupted = false;
+    let write_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |e| Error::io(format!("writing {path}"), e)
+    };
     'all: for repeat in 0..m.repeat {
         for (i, cfg) in cells.iter().enumerate() {
+            let skipped = make_row(i as u32, repeat, cfg, m, &Err(Error::usage("")));
+            if done_before.contains(&run_key(&skipped)) {
+                done += 1;
+                continue;
+            }
             if stop.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'all;
             }
-            on_cell(rows.len(), total, cfg);
+            progress(Progress::Start { done, total, cfg });
             let outcome = run_cell(cfg, m);
             let row = make_row(i as u32, repeat, cfg, m, &outcome);
-            sink.write(&row)
-                .map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
+            if let Ok(run) = &outcome {
+                for s in sample_rows(i as u32, repeat, cfg, run) {
+                    samples.write(&s).map_err(write_error(&samples_path))?;
+                }
+                samples.flush().map_err(write_error(&samples_path))?;
+            }
+            sink.write(&row).map_err(write_error(&csv_path))?;
+            sink.flush().map_err(write_error(&csv_path))?;
+            done += 1;
+            progress(Progress::Done {
+                done,
+                total,
+                row: &row,
+            });
             rows.push(row);
         }
     }

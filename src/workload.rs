@@ -233,6 +233,24 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// Adds `other` (a later batch over the same connections) to this one:
+    /// times, counts, CPU, counters and latencies summed or merged.
+    pub fn merge(&mut self, other: &BatchReport) {
+        self.seconds += other.seconds;
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        if let (Some(all), Some(h)) = (self.latency_ns.as_mut(), other.latency_ns.as_ref()) {
+            all.add(h).expect("histograms share their bounds");
+        }
+        self.client.add(&other.client);
+        self.server.add(&other.server);
+        if let Some(z) = other.zerocopy {
+            self.zerocopy
+                .get_or_insert_with(ZeroCopyStats::default)
+                .add(&z);
+        }
+    }
+
     pub fn throughput_gbps(&self) -> f64 {
         self.bytes as f64 * 8.0 / self.seconds / 1e9
     }
@@ -803,6 +821,14 @@ impl Worker {
                 if last {
                     break;
                 }
+            }
+            if rr {
+                // Acknowledge the batch's last reply now rather than after the
+                // delayed-ACK timer (~40 ms): a zero-copy server waits for that
+                // ACK before it can report the batch, and short batches (the
+                // samples of a sweep cell) would time the timer. Fails on
+                // AF_UNIX, which has no ACKs to delay.
+                let _ = sock.set_quickack(true);
             }
             sender.drain(fd).map_err(|e| self.send_failed(e))?;
             let stats = meter.stop();
