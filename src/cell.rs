@@ -122,6 +122,25 @@ pub struct CellRun {
 }
 
 impl CellRun {
+    /// A run of the given samples (at least one), in order; `precise` says
+    /// whether the main figure reached its target.
+    pub fn from_samples(
+        samples: Vec<BatchReport>,
+        workload: WorkloadKind,
+        precise: bool,
+    ) -> CellRun {
+        let mut total = samples[0].clone();
+        for r in &samples[1..] {
+            total.merge(r);
+        }
+        CellRun {
+            samples,
+            total,
+            main: Sampled::main(workload),
+            precise,
+        }
+    }
+
     /// One figure's value in every sample that measured it.
     pub fn values(&self, f: Sampled) -> Vec<f64> {
         self.samples.iter().filter_map(|s| f.of(s)).collect()
@@ -167,16 +186,7 @@ pub fn measure(exp: &mut Experiment, workload: WorkloadKind, s: &Sampling) -> Re
             break false;
         }
     };
-    let mut total = samples[0].clone();
-    for r in &samples[1..] {
-        total.merge(r);
-    }
-    Ok(CellRun {
-        samples,
-        total,
-        main,
-        precise,
-    })
+    Ok(CellRun::from_samples(samples, workload, precise))
 }
 
 #[cfg(test)]

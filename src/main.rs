@@ -80,6 +80,9 @@ struct RunArgs {
     /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
     #[arg(long, value_name = "N")]
     messages: Option<u64>,
+    /// Split the measured part into this many consecutive samples, 1 to 10000: each figure gets the median of the samples and its 95 % interval (6 or more for a full-coverage interval).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    samples: u64,
     /// SO_SNDBUF in bytes (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     sndbuf: Option<usize>,
@@ -233,21 +236,45 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.messages == Some(0) {
         return Err(Error::usage("--messages 0: must be at least 1").into());
     }
+    if !(1..=10_000).contains(&args.samples) {
+        return Err(Error::usage(format!("--samples {}: must be 1 to 10000", args.samples)).into());
+    }
+    if let Some(m) = args.messages {
+        if m < args.samples {
+            return Err(Error::usage(format!(
+                "--messages {m}: must be at least --samples ({})",
+                args.samples
+            ))
+            .into());
+        }
+    }
     cfg.validate()?;
 
     let mut exp = Experiment::start(&cfg)?;
     if !warmup.is_zero() {
         exp.run(Batch::Duration(warmup))?;
     }
-    let batch = args
-        .messages
-        .map_or(Batch::Duration(duration), Batch::Messages);
-    let report = exp.run(batch)?;
+    let n = args.samples;
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        // Equal shares; the last sample takes what a division leaves over.
+        let batch = match args.messages {
+            Some(total) => Batch::Messages(if i + 1 == n {
+                total - (n - 1) * (total / n)
+            } else {
+                total / n
+            }),
+            None => Batch::Duration(duration / n as u32),
+        };
+        samples.push(exp.run(batch)?);
+    }
     exp.stop()?;
+    let report = copybench::cell::CellRun::from_samples(samples, cfg.workload, true);
     let plan = RunPlan {
         warmup_s: warmup.as_secs_f64(),
         duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
         messages: args.messages,
+        samples: n,
     };
     if args.json {
         println!("{}", summary::to_json(&cfg, &plan, &report));

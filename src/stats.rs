@@ -259,7 +259,7 @@ mod tests {
         for (n, k) in [(6, 1), (10, 2), (20, 6), (30, 10), (100, 40)] {
             let (rank, coverage) = median_rank(n).unwrap();
             assert_eq!(rank, k, "n={n}");
-            assert!(coverage >= LEVEL && coverage < 1.0, "n={n}: {coverage}");
+            assert!((LEVEL..1.0).contains(&coverage), "n={n}: {coverage}");
         }
         // Large n does not underflow.
         let (k, _) = median_rank(5000).unwrap();

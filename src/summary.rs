@@ -1,10 +1,19 @@
 //! What `copybench run` prints: one JSON object (`--json`) or a short table,
 //! with every effective option echoed beside the figures so that any of them
 //! can be reproduced.
+//!
+//! The measured part runs as consecutive samples ([`crate::cell`]): counts,
+//! times, CPU and counters are totals over the samples; the sampled figures
+//! (throughput, messages/s, latency p50/p99, CPU per byte and per message,
+//! context switches per message) are the median of the samples, with the
+//! 95 % interval of [`crate::stats`] in `intervals` and in the table.
 
 use serde_json::{json, Value};
 
+use crate::cell::{CellRun, Sampled};
 use crate::counters::{derived, CounterPlan};
+use crate::report::format::number;
+use crate::stats::Estimate;
 use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
 
 /// How the measured batch was asked for.
@@ -13,6 +22,30 @@ pub struct RunPlan {
     pub warmup_s: f64,
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
+    pub samples: u64,
+}
+
+/// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n, coverage}}` (null when not measured).
+fn intervals(run: &CellRun) -> Value {
+    let mut m = serde_json::Map::new();
+    for f in Sampled::ALL {
+        m.insert(f.name().into(), json!(run.estimate(f)));
+    }
+    Value::Object(m)
+}
+
+/// `12.3 [12.1–12.6]`, or `n/a`.
+fn with_interval(e: Option<Estimate>, unit: &str) -> String {
+    match e {
+        Some(e) if e.n > 1 => format!(
+            "{}{unit} [{}–{}]",
+            number(e.median),
+            number(e.lo),
+            number(e.hi)
+        ),
+        Some(e) => format!("{}{unit}", number(e.median)),
+        None => "n/a".into(),
+    }
 }
 
 fn cpu_json(c: &CpuTime) -> Value {
@@ -47,11 +80,13 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
 /// field_size, fields, message_bytes, threads, seconds, messages, bytes,
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
-pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
+pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
+    let r = &run.total;
+    let median = |f: Sampled| run.estimate(f).map(|e| e.median);
     let latency = r.latency_ns.as_ref().map(|_| {
         json!({
-            "p50": r.latency_us(0.50),
-            "p99": r.latency_us(0.99),
+            "p50": median(Sampled::LatencyP50Us),
+            "p99": median(Sampled::LatencyP99Us),
             "p999": r.latency_us(0.999),
             "max": r.latency_max_us(),
         })
@@ -77,9 +112,11 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "seconds": r.seconds,
         "messages": r.messages,
         "bytes": r.bytes,
-        "throughput_gbps": r.throughput_gbps(),
-        "messages_per_sec": r.messages_per_sec(),
+        "throughput_gbps": median(Sampled::ThroughputGbps),
+        "messages_per_sec": median(Sampled::MessagesPerSec),
         "latency_us": latency,
+        "samples": run.samples.len(),
+        "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
@@ -92,6 +129,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
             "messages": plan.messages,
+            "samples": plan.samples,
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
             "counters": cfg.counters,
@@ -111,7 +149,9 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 }
 
 /// The default, human-readable output: a short aligned table.
-pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
+pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
+    let r = &run.total;
+    let e = |f: Sampled, unit: &str| with_interval(run.estimate(f), unit);
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -129,16 +169,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         (
             "measured".into(),
             format!(
-                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified",
-                r.seconds, plan.warmup_s, r.messages, r.bytes
+                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified, {} samples",
+                r.seconds,
+                plan.warmup_s,
+                r.messages,
+                r.bytes,
+                run.samples.len()
             ),
         ),
         (
             "throughput".into(),
             format!(
-                "{:.3} Gbit/s, {:.0} messages/s",
-                r.throughput_gbps(),
-                r.messages_per_sec()
+                "{}, {}",
+                e(Sampled::ThroughputGbps, " Gbit/s"),
+                e(Sampled::MessagesPerSec, " messages/s")
             ),
         ),
     ];
@@ -147,13 +191,30 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                opt(r.latency_us(0.5), " us"),
-                opt(r.latency_us(0.99), " us"),
+                e(Sampled::LatencyP50Us, " us"),
+                e(Sampled::LatencyP99Us, " us"),
                 opt(r.latency_us(0.999), " us"),
                 opt(r.latency_max_us(), " us")
             ),
         ));
     }
+    rows.push((
+        "cpu per byte".into(),
+        format!(
+            "client {}  server {}",
+            e(Sampled::ClientCpuNsPerByte, " ns"),
+            e(Sampled::ServerCpuNsPerByte, " ns")
+        ),
+    ));
+    rows.push((
+        "cpu per message".into(),
+        format!(
+            "client {}  server {}",
+            e(Sampled::ClientCpuNsPerMsg, " ns"),
+            e(Sampled::ServerCpuNsPerMsg, " ns")
+        ),
+    ));
+    rows.push(("switches/msg".into(), e(Sampled::ContextSwitchesPerMsg, "")));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -217,6 +278,18 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             ),
         ));
     }
+    rows.push((
+        "intervals".into(),
+        format!(
+            "[lo–hi]: 95 % order-statistic interval of the median of {} samples{}",
+            run.samples.len(),
+            if run.samples.len() < crate::stats::MIN_SAMPLES {
+                " (fewer than 6: min–max, below 95 %)"
+            } else {
+                ""
+            }
+        ),
+    ));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))

@@ -75,6 +75,18 @@ fn check_json_keys(v: &Value, strategy: &str, workload: &str) {
             );
         }
     }
+    // Every sampled figure has its median and 95 % interval (200 messages in 10 samples).
+    assert_eq!(v["samples"], 10, "{who}");
+    let tp = &v["intervals"]["throughput_gbps"];
+    assert!(tp["lo"].as_f64() <= tp["median"].as_f64(), "{who}: {tp}");
+    assert!(tp["median"].as_f64() <= tp["hi"].as_f64(), "{who}: {tp}");
+    assert_eq!(tp["median"], v["throughput_gbps"], "{who}");
+    assert!(v["intervals"]["client_cpu_ns_per_byte"]["median"].is_number());
+    assert_eq!(
+        v["intervals"]["latency_p50_us"].is_null(),
+        workload == "stream",
+        "{who}"
+    );
     let latency = &v["latency_us"];
     if workload == "rr" {
         for q in ["p50", "p99", "p999", "max"] {
