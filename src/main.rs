@@ -316,6 +316,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.unwrap_or(base.repeat),
         veth: args.veth.into(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))

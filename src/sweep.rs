@@ -42,6 +42,8 @@ pub struct Matrix {
     pub precision: f64,
     pub repeat: u32,
     pub veth: Veth,
+    /// The command line that asked for the sweep, recorded in env.json.
+    pub command: String,
 }
 
 impl Matrix {
@@ -62,6 +64,7 @@ impl Matrix {
             precision: 0.02,
             repeat: 3,
             veth: Veth::default(),
+            command: String::new(),
         }
     }
 
@@ -354,6 +357,20 @@ pub fn timestamp_name(now: SystemTime) -> String {
     )
 }
 
+/// `2026-11-29 06:15:02 UTC`, for people.
+pub fn utc_text(now: SystemTime) -> String {
+    let t = timestamp_name(now);
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    )
+}
+
 /// Points `reports/latest` at `dir` (a relative symlink beside it).
 pub fn point_latest(dir: &Path) -> io::Result<()> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
@@ -428,7 +445,12 @@ pub fn run(
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    env["run"] = json!({
+        "command": m.command,
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_utc": utc_text(SystemTime::now()),
+    });
     let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let mut sink = CsvSink::open(&csv_path, resume)
@@ -496,6 +518,10 @@ mod tests {
         assert_eq!(
             timestamp_name(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)),
             "20000229-123456"
+        );
+        assert_eq!(
+            utc_text(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)),
+            "2000-02-29 12:34:56 UTC"
         );
     }
 

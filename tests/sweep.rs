@@ -91,7 +91,7 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         .count();
     assert!(svgs >= 5, "only {svgs} plots");
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(html.contains("throughput.svg"));
+    assert!(html.contains("<figure id=\"ratio\"><svg"));
     assert!(fs::metadata(dir.join("env.json")).is_ok());
     // The findings print at the end of the sweep too, as a table.
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -214,7 +214,7 @@ impl Analysis {
 /// One line per question and finding: thread counts with the same finding
 /// share a line, e.g. "stream/loopback, throughput (Gbit/s), 1, 2, 4 threads:
 /// one-copy beats two-copy from 4 KiB up (tested 64 B–64 KiB)".
-fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
+pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
     let mut merged: Vec<(&Crossover, String, Vec<u32>)> = Vec::new();
     for c in crossovers {
         let finding = c.finding();

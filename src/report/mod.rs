@@ -159,13 +159,25 @@ pub fn write_report(
     let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
         .expect("findings serialize");
     fs::write(&findings, text).map_err(io_error(&findings))?;
-    let plots = plots::plots(&cells, env);
+    let (plots, skipped) = plots::plots(&cells, &analysis.crossovers, env);
     let svgs = plots
         .par_iter()
         .map(|plot| plot.render(dir))
         .collect::<Result<Vec<_>, _>>()?;
     let index = dir.join("index.html");
-    let page = html::page(&cells, &analysis, env, &plots);
+    let svg_text = svgs
+        .iter()
+        .map(|path| fs::read_to_string(path).map_err(io_error(path)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let page = html::page(&html::Inputs {
+        cells: &cells,
+        analysis: &analysis,
+        env,
+        plots: &plots,
+        svgs: &svg_text,
+        skipped: &skipped,
+        rows,
+    });
     fs::write(&index, page).map_err(io_error(&index))?;
     Ok(ReportFiles {
         index,
@@ -406,7 +418,9 @@ mod tests {
         });
         write_samples(&dir.join("samples.csv"), &rows());
         let files = write_report(&dir, &rows(), &env).unwrap();
-        assert_eq!(files.plots.len(), 7);
+        // Cycles and cache misses have no values: left out, said in one line each.
+        assert_eq!(files.plots.len(), 6);
+        assert!(!dir.join("cache_misses.svg").exists());
         let findings: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&files.findings).unwrap()).unwrap();
         let calls = findings["comparisons"].as_array().unwrap();
@@ -419,11 +433,21 @@ mod tests {
             let text = fs::read_to_string(svg).unwrap();
             assert!(text.contains("<text"), "{} has no text", svg.display());
         }
-        let cache = fs::read_to_string(dir.join("cache_misses.svg")).unwrap();
-        assert!(cache.contains("unavailable on this host: no PMU in this VM"));
         let html = fs::read_to_string(&files.index).unwrap();
-        assert!(html.contains("6.1.0 &lt;test&gt;"));
-        assert!(html.contains("<img src=\"throughput.svg\""));
+        assert!(html.contains(
+            "<p>Cache misses per message: not plotted, unavailable on this host: no PMU in this VM</p>"
+        ));
+        assert!(html.contains("kernel 6.1.0 &lt;test&gt;"));
+        // One self-contained file: the plots are inline, nothing is fetched.
+        assert!(html.contains("<figure id=\"throughput\"><svg"));
+        assert!(!html.contains("<img") && !html.contains("src="));
+        // The answer: a winner table per workload, coloured by strategy.
+        assert!(html.contains("<h3>stream over loopback: throughput (Gbit/s)</h3>"));
+        assert!(html.contains("border-left:6px solid #009e73\">zero-copy</td>"));
+        assert!(html.contains("<details><summary>all host facts (env.json)</summary>"));
+        for link in ["results.csv", "findings.json", "env.json"] {
+            assert!(html.contains(&format!("<a href=\"{link}\">")), "{link}");
+        }
         assert!(html.contains("not supported on unix sockets &lt;AF_UNIX&gt;"));
         assert!(html.contains(
             "the kernel copied 100% of zero-copy sends on loopback: no copy was avoided"
@@ -439,7 +463,7 @@ mod tests {
             .filter(|r| r.workload == "stream")
             .collect();
         let files = write_report(&dir, &stream, &serde_json::Value::Null).unwrap();
-        let latency = fs::read_to_string(dir.join("latency.svg")).unwrap();
+        let latency = fs::read_to_string(dir.join("latency_size.svg")).unwrap();
         assert!(latency.contains("no rr cells in results.csv"));
         assert!(fs::read_to_string(&files.index)
             .unwrap()

@@ -306,6 +306,15 @@ pub struct CellSummary {
 }
 
 impl CellSummary {
+    /// The figure its cell was sampled until precise: stream throughput, rr p50.
+    pub fn main_figure(&self) -> Figure {
+        if self.key.workload == "rr" {
+            Figure::LatencyP50Us
+        } else {
+            Figure::ThroughputGbps
+        }
+    }
+
     pub fn get(&self, figure: Figure) -> Option<Spread> {
         self.figures.get(&figure).copied()
     }
