@@ -41,5 +41,5 @@ pub use message::{Shape, Verify};
 pub use strategy::{StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
 pub use workload::{
-    Batch, BatchReport, Config, CpuTime, Experiment, Fault, RoleStats, WorkloadKind,
+    Batch, BatchReport, Config, CpuTime, Experiment, Fault, Pin, RoleStats, WorkloadKind,
 };

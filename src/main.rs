@@ -105,6 +105,8 @@ struct RunArgs {
     timeout: f64,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
     /// Count nothing but CPU time in the worker threads: no hardware perf
     /// events (their scheduler hooks cost CPU at every context switch) and no
     /// software counters.
@@ -113,6 +115,45 @@ struct RunArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+/// Pinning worker threads to CPUs.
+#[derive(Args)]
+struct PinArgs {
+    /// Pin each connection's client and server threads to CPUs of their own, alternating over the CPUs this process may use (client 0, server 1, ...).
+    #[arg(long, conflicts_with_all = ["client_cpus", "server_cpus"])]
+    pin: bool,
+    /// Pin client threads to these CPUs, comma-separated (connection i on the (i mod n)th); needs --server-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "server_cpus"
+    )]
+    client_cpus: Vec<usize>,
+    /// Pin server threads to these CPUs, comma-separated; needs --client-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "client_cpus"
+    )]
+    server_cpus: Vec<usize>,
+}
+
+impl PinArgs {
+    fn pin(self) -> Option<copybench::Pin> {
+        if self.pin {
+            Some(copybench::Pin::spread(&copybench::workload::allowed_cpus()))
+        } else if !self.client_cpus.is_empty() {
+            Some(copybench::Pin {
+                client: self.client_cpus,
+                server: self.server_cpus,
+            })
+        } else {
+            None
+        }
+    }
 }
 
 /// Where the veth transport's threads go; defaults match netns-setup.sh.
@@ -198,6 +239,8 @@ struct SweepArgs {
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
 }
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
@@ -231,6 +274,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
     cfg.transport.veth = args.veth.into();
+    cfg.pin = args.pin.pin();
     let duration = seconds("--duration", args.duration, false)?;
     let warmup = seconds("--warmup", args.warmup, true)?;
     if args.messages == Some(0) {
@@ -316,6 +360,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.unwrap_or(base.repeat),
         veth: args.veth.into(),
+        pin: args.pin.pin(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let dir = args.out.unwrap_or_else(|| {

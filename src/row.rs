@@ -19,6 +19,9 @@ pub struct Row {
     pub fields: u32,
     pub message_bytes: u64,
     pub threads: u32,
+    /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
+    pub client_cpus: String,
+    pub server_cpus: String,
     pub warmup_s: f64,
     pub duration_s: f64,
     /// Length of one sample (batch) as asked.

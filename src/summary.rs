@@ -130,6 +130,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "duration_s": plan.duration_s,
             "messages": plan.messages,
             "samples": plan.samples,
+            "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
             "counters": cfg.counters,
@@ -275,6 +276,16 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             format!(
                 "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
                 z.sends, z.completions, z.copied, z.enobufs
+            ),
+        ));
+    }
+    if let Some(p) = &cfg.pin {
+        rows.push((
+            "pinned".into(),
+            format!(
+                "client threads on CPU {}, server threads on CPU {}",
+                crate::workload::Pin::list(&p.client),
+                crate::workload::Pin::list(&p.server)
             ),
         ));
     }

@@ -22,7 +22,7 @@ use crate::row::{Row, SampleRow};
 use crate::strategy::StrategyKind;
 use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, Config, Experiment, WorkloadKind};
+use crate::workload::{Batch, Config, Experiment, Pin, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct Matrix {
     pub precision: f64,
     pub repeat: u32,
     pub veth: Veth,
+    /// CPUs for the worker threads of every cell, or unpinned.
+    pub pin: Option<Pin>,
     /// The command line that asked for the sweep, recorded in env.json.
     pub command: String,
 }
@@ -64,6 +66,7 @@ impl Matrix {
             precision: 0.02,
             repeat: 3,
             veth: Veth::default(),
+            pin: None,
             command: String::new(),
         }
     }
@@ -102,6 +105,7 @@ impl Matrix {
                             let mut cfg = Config::new(strategy, transport, workload, shape);
                             cfg.threads = threads;
                             cfg.transport.veth = self.veth.clone();
+                            cfg.pin = self.pin.clone();
                             out.push(cfg);
                         }
                     }
@@ -248,6 +252,20 @@ pub fn make_row(
     cols.insert("fields".into(), json!(cfg.shape.fields));
     cols.insert("message_bytes".into(), json!(cfg.shape.message_bytes()));
     cols.insert("threads".into(), json!(cfg.threads));
+    cols.insert(
+        "client_cpus".into(),
+        json!(cfg
+            .pin
+            .as_ref()
+            .map_or(String::new(), |p| Pin::list(&p.client))),
+    );
+    cols.insert(
+        "server_cpus".into(),
+        json!(cfg
+            .pin
+            .as_ref()
+            .map_or(String::new(), |p| Pin::list(&p.server))),
+    );
     cols.insert("warmup_s".into(), json!(m.warmup.as_secs_f64()));
     cols.insert("duration_s".into(), json!(m.duration.as_secs_f64()));
     cols.insert("sample_s".into(), json!(m.sample.as_secs_f64()));

@@ -245,3 +245,18 @@ fn counters_are_measured_or_unavailable_with_a_reason() {
         .unwrap()
         .contains("--no-counters"));
 }
+
+#[test]
+fn pinning_is_echoed_and_checked() {
+    let v = json_run(&["--client-cpus", "0", "--server-cpus", "0"]);
+    assert_eq!(
+        v["options"]["pin"],
+        serde_json::json!({"client_cpus": [0], "server_cpus": [0]})
+    );
+    assert!(json_run(&[])["options"]["pin"].is_null());
+    // A CPU this process may not use is refused before anything runs.
+    assert_rejected(
+        &["--client-cpus", "0", "--server-cpus", "4095"],
+        "--server-cpus",
+    );
+}
