@@ -33,6 +33,16 @@ enum Command {
         /// The sweep's directory, e.g. reports/latest.
         dir: std::path::PathBuf,
     },
+    /// Compare two sweeps cell by cell: NEW/OLD of each figure with its interval and a verdict (better, worse, ≈); writes NEW/compare.html.
+    Compare {
+        /// The earlier sweep's directory.
+        old: std::path::PathBuf,
+        /// The later sweep's directory (compare.html is written there).
+        new: std::path::PathBuf,
+        /// Print the comparison as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show this host's facts and capabilities, and how to fix what is missing.
     Doctor {
         /// Print the facts as JSON (the sweep's env.json) instead of text.
@@ -182,13 +192,13 @@ impl From<VethArgs> for copybench::Veth {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (25 ms samples until within 5 %, at most 0.3 s, after 0.04 s warm-up) and one repetition: the default matrix in under a minute.
+    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute.
     #[arg(long)]
     quick: bool,
     /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
     #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
     precision: Option<f64>,
-    /// Seconds per sample (default 0.05; 0.025 with --quick).
+    /// Seconds per sample (default 0.05; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     sample: Option<f64>,
     /// Continue the stopped sweep in --out DIR: keep its rows and skip the runs they cover.
@@ -225,13 +235,13 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8)]
     fields: usize,
-    /// Seconds of warm-up per cell, not counted (default 0.2; 0.04 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
-    /// Most measured seconds per cell and repetition (default 1; 0.3 with --quick).
+    /// Most measured seconds per cell and repetition (default 1; 0.1 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
-    /// Repetitions of every cell, 1 to 100 (default 3; 1 with --quick).
+    /// Repetitions of every cell, 1 to 100 (default 3; 2 with --quick); their samples are pooled.
     #[arg(long, value_name = "N")]
     repeat: Option<u32>,
     /// Output directory (default reports/<UTC timestamp>; reports/latest points at the newest).
@@ -439,6 +449,30 @@ fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    for (what, dir) in [("OLD", old), ("NEW", new)] {
+        if !dir.join("results.csv").is_file() {
+            return Err(Error::usage(format!(
+                "{what} {}: no results.csv there; give the directory a sweep wrote (e.g. reports/latest)",
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    use copybench::report::compare;
+    let c = compare::compare_dirs(old, new)?;
+    let page = new.join("compare.html");
+    std::fs::write(&page, compare::html(&c))
+        .map_err(|e| Error::io(format!("writing {}", page.display()), e))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", compare::console(&c));
+        println!("wrote {}", page.display());
+    }
+    Ok(())
+}
+
 fn doctor(json: bool) -> anyhow::Result<()> {
     let facts = copybench::host::gather();
     if json {
@@ -479,6 +513,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep(args),
         Command::Report { dir } => report(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Compare { old, new, json } => {
+            compare(&old, &new, json).map(|()| ExitCode::SUCCESS)
+        }
         Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -137,6 +137,36 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         String::from_utf8_lossy(&rebuilt.stderr)
     );
     assert_eq!(fs::read_to_string(dir.join("index.html")).unwrap(), html);
+
+    // A sweep compared with itself: every cell matched, nothing called.
+    let same = copybench()
+        .args(["compare", "--json"])
+        .arg(&dir)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(c["cells"].as_array().unwrap().len(), 12);
+    assert!(c["unmatched"].as_array().unwrap().is_empty());
+    for cell in c["cells"].as_array().unwrap() {
+        for f in cell["figures"].as_array().unwrap() {
+            assert_eq!(f["verdict"], "≈", "{f}");
+        }
+    }
+    assert!(dir.join("compare.html").exists());
+    let missing = copybench()
+        .arg("compare")
+        .arg(&dir)
+        .arg(dir.join("nothing-here"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("NEW"));
     fs::remove_dir_all(&dir).unwrap();
 }
 

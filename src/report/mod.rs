@@ -7,6 +7,7 @@
 //! rebuilding gives the same `index.html`.
 
 mod analysis;
+pub mod compare;
 mod crossover;
 pub mod findings;
 pub mod format;
