@@ -5,6 +5,23 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `print!` that never panics: a closed stdout (`copybench ... | head`)
+/// just drops the rest of the output.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics on a closed stdout.
+macro_rules! emitln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
@@ -331,9 +348,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         samples: n,
     };
     if args.json {
-        println!("{}", summary::to_json(&cfg, &plan, &report));
+        emitln!("{}", summary::to_json(&cfg, &plan, &report));
     } else {
-        print!("{}", summary::to_table(&cfg, &plan, &report));
+        emit!("{}", summary::to_table(&cfg, &plan, &report));
     }
     Ok(())
 }
@@ -428,9 +445,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     );
     if args.json {
         eprintln!("{text}{tail}");
-        println!("{}", std::fs::read_to_string(&files.findings)?);
+        emitln!("{}", std::fs::read_to_string(&files.findings)?);
     } else {
-        println!("{text}{tail}");
+        emitln!("{text}{tail}");
     }
     if outcome.interrupted {
         eprintln!(
@@ -444,8 +461,8 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     let analysis = copybench::report::rebuild(dir)?;
-    print!("{}", copybench::report::console(&analysis));
-    println!("\nrebuilt {}", dir.join("index.html").display());
+    emit!("{}", copybench::report::console(&analysis));
+    emitln!("\nrebuilt {}", dir.join("index.html").display());
     Ok(())
 }
 
@@ -465,10 +482,10 @@ fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::
     std::fs::write(&page, compare::html(&c))
         .map_err(|e| Error::io(format!("writing {}", page.display()), e))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        emitln!("{}", serde_json::to_string_pretty(&c)?);
     } else {
-        print!("{}", compare::console(&c));
-        println!("wrote {}", page.display());
+        emit!("{}", compare::console(&c));
+        emitln!("wrote {}", page.display());
     }
     Ok(())
 }
@@ -476,9 +493,9 @@ fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::
 fn doctor(json: bool) -> anyhow::Result<()> {
     let facts = copybench::host::gather();
     if json {
-        println!("{}", serde_json::to_string_pretty(&facts)?);
+        emitln!("{}", serde_json::to_string_pretty(&facts)?);
     } else {
-        print!("{}", copybench::host::render_doctor(&facts));
+        emit!("{}", copybench::host::render_doctor(&facts));
     }
     if !facts.gaps.is_empty() {
         anyhow::bail!("could not look at: {}", facts.gaps.join("; "));
