@@ -3,7 +3,7 @@
 //!
 //! After the warm-up, [`measure`] runs batches of [`Sampling::sample`] one
 //! after another over the same connections and threads; each batch is one
-//! sample of every [`Sampled`] figure. It stops once the main figure's
+//! sample of every figure of [`SAMPLED`]. It stops once the main figure's
 //! interval (see [`crate::stats`]) is within [`Sampling::precision`] of its
 //! median — never before [`crate::stats::MIN_SAMPLES`] samples — or once the
 //! measured time reaches [`Sampling::cap`], whichever comes first, and says
@@ -13,9 +13,15 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::config::WorkloadKind;
+use crate::error::{Result, Role};
+use crate::experiment::{Batch, Experiment};
+use crate::figures::{BatchReport, Figure, RoleFigure};
 use crate::stats::{Estimate, MIN_SAMPLES};
-use crate::workload::{Batch, BatchReport, Experiment, WorkloadKind};
+
+pub use crate::figures::SAMPLED;
 
 /// How a cell is cut into samples and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,82 +34,59 @@ pub struct Sampling {
     pub cap: Duration,
 }
 
-/// The figures every sample measures, so each gets a median and an interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Sampled {
-    ThroughputGbps,
-    MessagesPerSec,
-    LatencyP50Us,
-    LatencyP99Us,
-    ClientCpuNsPerByte,
-    ServerCpuNsPerByte,
-    ClientCpuNsPerMsg,
-    ServerCpuNsPerMsg,
-    /// Client plus server context switches per message.
-    ContextSwitchesPerMsg,
+/// One row of `samples.csv`: one sample (batch) of one cell and repetition,
+/// so that a report can pool the samples of every repetition of a cell. Its
+/// figure columns are those of [`SAMPLED`], named as in `results.csv`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub cell: u32,
+    pub repeat: u32,
+    pub sample: u32,
+    pub strategy: String,
+    pub transport: String,
+    pub workload: String,
+    pub field_size_bytes: u64,
+    pub threads: u32,
+    pub elapsed_s: f64,
+    pub messages: u64,
+    pub throughput_gbps: Option<f64>,
+    pub messages_per_sec: Option<f64>,
+    pub latency_p50_us: Option<f64>,
+    pub latency_p99_us: Option<f64>,
+    pub client_cpu_ns_per_byte: Option<f64>,
+    pub server_cpu_ns_per_byte: Option<f64>,
+    pub client_cpu_ns_per_msg: Option<f64>,
+    pub server_cpu_ns_per_msg: Option<f64>,
+    pub context_switches_per_msg: Option<f64>,
 }
 
-impl Sampled {
-    pub const ALL: [Sampled; 9] = [
-        Sampled::ThroughputGbps,
-        Sampled::MessagesPerSec,
-        Sampled::LatencyP50Us,
-        Sampled::LatencyP99Us,
-        Sampled::ClientCpuNsPerByte,
-        Sampled::ServerCpuNsPerByte,
-        Sampled::ClientCpuNsPerMsg,
-        Sampled::ServerCpuNsPerMsg,
-        Sampled::ContextSwitchesPerMsg,
-    ];
-
-    /// The `results.csv` column (and `samples.csv` column) of the figure; its
-    /// interval is `{name}_lo` and `{name}_hi`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sampled::ThroughputGbps => "throughput_gbps",
-            Sampled::MessagesPerSec => "messages_per_sec",
-            Sampled::LatencyP50Us => "latency_p50_us",
-            Sampled::LatencyP99Us => "latency_p99_us",
-            Sampled::ClientCpuNsPerByte => "client_cpu_ns_per_byte",
-            Sampled::ServerCpuNsPerByte => "server_cpu_ns_per_byte",
-            Sampled::ClientCpuNsPerMsg => "client_cpu_ns_per_msg",
-            Sampled::ServerCpuNsPerMsg => "server_cpu_ns_per_msg",
-            Sampled::ContextSwitchesPerMsg => "context_switches_per_msg",
-        }
+impl SampleRow {
+    fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
+        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
+        Some(match f {
+            Figure::ThroughputGbps => &mut self.throughput_gbps,
+            Figure::MessagesPerSec => &mut self.messages_per_sec,
+            Figure::LatencyP50Us => &mut self.latency_p50_us,
+            Figure::LatencyP99Us => &mut self.latency_p99_us,
+            Figure::Role(Role::Client, CpuNsPerByte) => &mut self.client_cpu_ns_per_byte,
+            Figure::Role(Role::Server, CpuNsPerByte) => &mut self.server_cpu_ns_per_byte,
+            Figure::Role(Role::Client, CpuNsPerMsg) => &mut self.client_cpu_ns_per_msg,
+            Figure::Role(Role::Server, CpuNsPerMsg) => &mut self.server_cpu_ns_per_msg,
+            Figure::ContextSwitchesPerMsg => &mut self.context_switches_per_msg,
+            _ => return None,
+        })
     }
 
-    /// The figure's value in one sample; `None` when not measured (latency of
-    /// a stream, a counter this host cannot count, an empty batch).
-    pub fn of(self, r: &BatchReport) -> Option<f64> {
-        let per = |num: f64, den: u64| (den > 0).then(|| num / den as f64);
-        match self {
-            Sampled::ThroughputGbps => (r.seconds > 0.0).then(|| r.throughput_gbps()),
-            Sampled::MessagesPerSec => (r.seconds > 0.0).then(|| r.messages_per_sec()),
-            Sampled::LatencyP50Us => r.latency_us(0.5),
-            Sampled::LatencyP99Us => r.latency_us(0.99),
-            Sampled::ClientCpuNsPerByte => per(r.client.cpu.total_ns as f64, r.bytes),
-            Sampled::ServerCpuNsPerByte => per(r.server.cpu.total_ns as f64, r.bytes),
-            Sampled::ClientCpuNsPerMsg => per(r.client.cpu.total_ns as f64, r.messages),
-            Sampled::ServerCpuNsPerMsg => per(r.server.cpu.total_ns as f64, r.messages),
-            Sampled::ContextSwitchesPerMsg => {
-                let c = r.client.counters.get("context_switches")?;
-                let s = r.server.counters.get("context_switches")?;
-                per(c + s, r.messages)
-            }
-        }
+    /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
+    pub fn get(&self, f: Figure) -> Option<f64> {
+        let mut copy = self.clone();
+        copy.field(f).and_then(|v| *v)
     }
 
-    /// Whether a larger value is better.
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Sampled::ThroughputGbps | Sampled::MessagesPerSec)
-    }
-
-    /// The figure a workload's cells are sampled until precise: stream
-    /// throughput, rr median round trip.
-    pub fn main(workload: WorkloadKind) -> Sampled {
-        match workload {
-            WorkloadKind::Stream => Sampled::ThroughputGbps,
-            WorkloadKind::Rr => Sampled::LatencyP50Us,
+    /// Sets one [`SAMPLED`] figure (ignored for the others).
+    pub fn set(&mut self, f: Figure, value: Option<f64>) {
+        if let Some(v) = self.field(f) {
+            *v = value;
         }
     }
 }
@@ -115,8 +98,8 @@ pub struct CellRun {
     pub samples: Vec<BatchReport>,
     /// All samples merged: total time, messages, bytes, CPU, counters, latencies.
     pub total: BatchReport,
-    /// The main figure.
-    pub main: Sampled,
+    /// The main figure ([`Figure::main`]).
+    pub main: Figure,
     /// Whether the main figure reached the precision target (else the cap ended it).
     pub precise: bool,
 }
@@ -136,18 +119,22 @@ impl CellRun {
         CellRun {
             samples,
             total,
-            main: Sampled::main(workload),
+            main: Figure::main(workload),
             precise,
         }
     }
 
     /// One figure's value in every sample that measured it.
-    pub fn values(&self, f: Sampled) -> Vec<f64> {
-        self.samples.iter().filter_map(|s| f.of(s)).collect()
+    pub fn values(&self, f: Figure) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter_map(|s| f.of(s))
+            .filter(|v| v.is_finite())
+            .collect()
     }
 
     /// One figure's median and interval over the samples.
-    pub fn estimate(&self, f: Sampled) -> Option<Estimate> {
+    pub fn estimate(&self, f: Figure) -> Option<Estimate> {
         Estimate::of(self.values(f))
     }
 
@@ -166,14 +153,14 @@ pub fn precise_enough(values: &[f64], precision: f64) -> bool {
 /// Runs samples through a started experiment until the main figure is
 /// precise or the cap is reached (at least one sample either way).
 pub fn measure(exp: &mut Experiment, workload: WorkloadKind, s: &Sampling) -> Result<CellRun> {
-    let main = Sampled::main(workload);
+    let main = Figure::main(workload);
     let mut samples: Vec<BatchReport> = Vec::new();
     let mut values = Vec::new();
     let mut measured = 0.0;
     let precise = loop {
         let r = exp.run(Batch::Duration(s.sample))?;
         measured += r.seconds;
-        values.extend(main.of(&r));
+        values.extend(main.of(&r).filter(|v| v.is_finite()));
         samples.push(r);
         if precise_enough(&values, s.precision) {
             break true;
@@ -204,7 +191,21 @@ mod tests {
     }
 
     #[test]
+    fn every_sampled_figure_has_a_samples_csv_column() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(SampleRow::default()).unwrap();
+        let header = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        for f in SAMPLED {
+            assert!(header.split([',', '\n']).any(|c| c == f.column()), "{f:?}");
+            let mut s = SampleRow::default();
+            s.set(f, Some(2.5));
+            assert_eq!(s.get(f), Some(2.5), "{f:?}");
+        }
+    }
+
+    #[test]
     fn figures_of_a_real_batch() {
+        use crate::figures::Figure;
         use crate::{Config, Shape, StrategyKind, TransportKind};
         let shape = Shape {
             fields: 2,
@@ -229,8 +230,8 @@ mod tests {
         assert!(run.samples.len() >= 2, "{}", run.samples.len());
         let messages: u64 = run.samples.iter().map(|r| r.messages).sum();
         assert_eq!(run.total.messages, messages);
-        assert_eq!(run.values(Sampled::LatencyP50Us).len(), run.samples.len());
-        let p50 = run.estimate(Sampled::LatencyP50Us).unwrap();
+        assert_eq!(run.values(Figure::LatencyP50Us).len(), run.samples.len());
+        let p50 = run.estimate(Figure::LatencyP50Us).unwrap();
         assert!(p50.lo <= p50.median && p50.median <= p50.hi);
         assert!(run.reached().unwrap().is_finite());
     }

@@ -171,7 +171,7 @@ struct PinArgs {
 impl PinArgs {
     fn pin(self) -> Option<copybench::Pin> {
         if self.pin {
-            Some(copybench::Pin::spread(&copybench::workload::allowed_cpus()))
+            Some(copybench::Pin::spread(&copybench::config::allowed_cpus()))
         } else if !self.client_cpus.is_empty() {
             Some(copybench::Pin {
                 client: self.client_cpus,
@@ -538,9 +538,18 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
-            eprintln!("copybench: {e:#}");
-            ExitCode::from(code)
+            // A copybench error's message already names its cause (the
+            // typed source underneath): print it alone, on one line.
+            match e.downcast_ref::<Error>() {
+                Some(err) => {
+                    eprintln!("copybench: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+                None => {
+                    eprintln!("copybench: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
     }
 }

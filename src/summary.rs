@@ -4,17 +4,23 @@
 //!
 //! The measured part runs as consecutive samples ([`crate::cell`]): counts,
 //! times, CPU and counters are totals over the samples; the sampled figures
-//! (throughput, messages/s, latency p50/p99, CPU per byte and per message,
-//! context switches per message) are the median of the samples, with the
-//! 95 % interval of [`crate::stats`] in `intervals` and in the table.
+//! ([`crate::figures::SAMPLED`]: throughput, messages/s, latency p50/p99, CPU
+//! per byte and per message, context switches per message) are the median of
+//! the samples, with the 95 % interval of [`crate::stats`] in `intervals` and
+//! in the table.
 
 use serde_json::{json, Value};
 
-use crate::cell::{CellRun, Sampled};
-use crate::counters::{derived, CounterPlan};
+use crate::cell::CellRun;
+use crate::config::{Config, Pin};
+use crate::counters::CounterPlan;
+use crate::error::Role;
+use crate::figures::BatchReport;
+use crate::figures::CpuTime;
+use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
 use crate::report::format::number;
 use crate::stats::Estimate;
-use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
+use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -25,13 +31,14 @@ pub struct RunPlan {
     pub samples: u64,
 }
 
-/// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n, coverage}}` (null when not measured).
+/// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
+/// coverage}}` (null when not measured).
 fn intervals(run: &CellRun) -> Value {
-    let mut m = serde_json::Map::new();
-    for f in Sampled::ALL {
-        m.insert(f.name().into(), json!(run.estimate(f)));
-    }
-    Value::Object(m)
+    SAMPLED
+        .iter()
+        .map(|&f| (f.column().to_string(), json!(run.estimate(f))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `12.3 [12.1–12.6]`, or `n/a`.
@@ -52,16 +59,13 @@ fn cpu_json(c: &CpuTime) -> Value {
     json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns, "total_ns": c.total_ns })
 }
 
-/// One role's counters and the figures derived from them: `{NAME: value or null}`.
-pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<String, Value> {
-    let mut out = match role.counters.to_json() {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns) {
-        out.insert(name.to_string(), json!(v));
-    }
-    out
+/// One role's counters and the figures derived from them: `{NAME: value or
+/// null}`, the names and values of [`figures::role_figures`].
+pub fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
+    figures::role_figures(r, role)
+        .into_iter()
+        .map(|(f, v)| (f.name().to_string(), json!(v)))
+        .collect()
 }
 
 /// Every counter that has no value in this run, with why.
@@ -82,11 +86,11 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
 pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
     let r = &run.total;
-    let median = |f: Sampled| run.estimate(f).map(|e| e.median);
+    let median = |f: Figure| run.estimate(f).map(|e| e.median);
     let latency = r.latency_ns.as_ref().map(|_| {
         json!({
-            "p50": median(Sampled::LatencyP50Us),
-            "p99": median(Sampled::LatencyP99Us),
+            "p50": median(Figure::LatencyP50Us),
+            "p99": median(Figure::LatencyP99Us),
             "p999": r.latency_us(0.999),
             "max": r.latency_max_us(),
         })
@@ -112,19 +116,20 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
         "seconds": r.seconds,
         "messages": r.messages,
         "bytes": r.bytes,
-        "throughput_gbps": median(Sampled::ThroughputGbps),
-        "messages_per_sec": median(Sampled::MessagesPerSec),
+        "throughput_gbps": median(Figure::ThroughputGbps),
+        "messages_per_sec": median(Figure::MessagesPerSec),
         "latency_us": latency,
         "samples": run.samples.len(),
         "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
-            "client": role_counters(r, &r.client),
-            "server": role_counters(r, &r.server),
+            "client": role_counters(r, Role::Client),
+            "server": role_counters(r, Role::Server),
             "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
         },
         "unavailable": unavailable(cfg),
+        "figures": figures_json(r),
         "options": {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
@@ -136,13 +141,29 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
-            "nodelay": t.nodelay && t.kind.name() != "unix",
+            "nodelay": t.nodelay && t.kind != TransportKind::Unix,
             "timeout_s": t.timeout.as_secs_f64(),
-            "server_ns": (t.kind.name() == "veth").then(|| t.veth.server_ns.clone()),
-            "client_ns": (t.kind.name() == "veth").then(|| t.veth.client_ns.clone()),
-            "server_addr": (t.kind.name() == "veth").then(|| t.veth.server_addr.to_string()),
+            "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),
+            "client_ns": (t.kind == TransportKind::Veth).then(|| t.veth.client_ns.clone()),
+            "server_addr": (t.kind == TransportKind::Veth).then(|| t.veth.server_addr.to_string()),
         },
     })
+}
+
+/// Every figure of the batch under its `results.csv` column name (whole
+/// counts as integers, the unmeasured as `null`): the `figures` object.
+fn figures_json(r: &BatchReport) -> Value {
+    figures::Figure::all()
+        .into_iter()
+        .map(|f| {
+            let v = match f.of(r) {
+                Some(v) if f.whole() => json!(v as u64),
+                v => json!(v),
+            };
+            (f.column().to_string(), v)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {
@@ -152,7 +173,8 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 /// The default, human-readable output: a short aligned table.
 pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
     let r = &run.total;
-    let e = |f: Sampled, unit: &str| with_interval(run.estimate(f), unit);
+    let e = |f: Figure, unit: &str| with_interval(run.estimate(f), unit);
+    let role = |role: Role, f: RoleFigure, unit: &str| e(Figure::Role(role, f), unit);
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -182,8 +204,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "throughput".into(),
             format!(
                 "{}, {}",
-                e(Sampled::ThroughputGbps, " Gbit/s"),
-                e(Sampled::MessagesPerSec, " messages/s")
+                e(Figure::ThroughputGbps, " Gbit/s"),
+                e(Figure::MessagesPerSec, " messages/s")
             ),
         ),
     ];
@@ -192,8 +214,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                e(Sampled::LatencyP50Us, " us"),
-                e(Sampled::LatencyP99Us, " us"),
+                e(Figure::LatencyP50Us, " us"),
+                e(Figure::LatencyP99Us, " us"),
                 opt(r.latency_us(0.999), " us"),
                 opt(r.latency_max_us(), " us")
             ),
@@ -203,19 +225,19 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         "cpu per byte".into(),
         format!(
             "client {}  server {}",
-            e(Sampled::ClientCpuNsPerByte, " ns"),
-            e(Sampled::ServerCpuNsPerByte, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerByte, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerByte, " ns")
         ),
     ));
     rows.push((
         "cpu per message".into(),
         format!(
             "client {}  server {}",
-            e(Sampled::ClientCpuNsPerMsg, " ns"),
-            e(Sampled::ServerCpuNsPerMsg, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerMsg, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerMsg, " ns")
         ),
     ));
-    rows.push(("switches/msg".into(), e(Sampled::ContextSwitchesPerMsg, "")));
+    rows.push(("switches/msg".into(), e(Figure::ContextSwitchesPerMsg, "")));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -233,20 +255,19 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         ));
     }
     for (name, role) in [
-        ("client counters", &r.client),
-        ("server counters", &r.server),
+        ("client counters", Role::Client),
+        ("server counters", Role::Server),
     ] {
-        let c = role_counters(r, role);
-        let show = |k: &str, unit: &str| match c.get(k).and_then(Value::as_f64) {
-            Some(v) => format!("{k} {v:.2}{unit}"),
-            None => format!("{k} n/a"),
+        let show = |f: RoleFigure| match figures::Figure::Role(role, f).of(r) {
+            Some(v) => format!("{} {v:.2}", f.name()),
+            None => format!("{} n/a", f.name()),
         };
         let line = [
-            show("context_switches", ""),
-            show("cpu_ns_per_byte", ""),
-            show("cycles_per_byte", ""),
-            show("ipc", ""),
-            show("cache_miss_rate", ""),
+            show(RoleFigure::Counter(Counter::ContextSwitches)),
+            show(RoleFigure::CpuNsPerByte),
+            show(RoleFigure::CyclesPerByte),
+            show(RoleFigure::Ipc),
+            show(RoleFigure::CacheMissRate),
         ];
         rows.push((name.into(), line.join("  ")));
     }
@@ -284,8 +305,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "pinned".into(),
             format!(
                 "client threads on CPU {}, server threads on CPU {}",
-                crate::workload::Pin::list(&p.client),
-                crate::workload::Pin::list(&p.server)
+                Pin::list(&p.client),
+                Pin::list(&p.server)
             ),
         ));
     }

@@ -13,16 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::cell::{self, CellRun, Sampled, Sampling};
+use crate::cell::{self, CellRun, SampleRow, Sampling};
+use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
+use crate::experiment::{Batch, Experiment};
+use crate::figures::{Figure, Row, SAMPLED};
 use crate::message::Shape;
-use crate::row::{Row, SampleRow};
 use crate::strategy::StrategyKind;
-use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, Config, Experiment, Pin, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -170,47 +170,19 @@ impl Matrix {
     }
 }
 
-/// The column values of one measured cell, by `results.csv` column name:
-/// totals and counters over all samples, then every sampled figure's median
-/// over the samples with its interval (`_lo`, `_hi`).
-fn measured_columns(run: &CellRun) -> Map<String, Value> {
-    let r = &run.total;
-    let mut m = Map::new();
-    m.insert("samples".into(), json!(run.samples.len()));
-    m.insert("main_figure".into(), json!(run.main.name()));
-    m.insert("precision_reached".into(), json!(run.reached()));
-    m.insert(
-        "stopped_by".into(),
-        json!(if run.precise { "precision" } else { "cap" }),
-    );
-    m.insert("elapsed_s".into(), json!(r.seconds));
-    m.insert("messages".into(), json!(r.messages));
-    m.insert("bytes".into(), json!(r.bytes));
-    m.insert("latency_p999_us".into(), json!(r.latency_us(0.999)));
-    m.insert("latency_max_us".into(), json!(r.latency_max_us()));
-    for (role, s) in [("client", &r.client), ("server", &r.server)] {
-        m.insert(format!("{role}_user_ns"), json!(s.cpu.user_ns));
-        m.insert(format!("{role}_sys_ns"), json!(s.cpu.sys_ns));
-        // The same counters and derived figures `run --json` prints, as `{role}_NAME` columns.
-        for (name, v) in role_counters(r, s) {
-            m.insert(format!("{role}_{name}"), v);
-        }
-    }
-    // The sampled figures: median of the samples, not the total's ratio.
-    for f in Sampled::ALL {
+/// Fills a row with what one cell measured: totals, CPU and counters over
+/// all samples, then every [`SAMPLED`] figure as the median of the samples
+/// with its 95 % interval.
+fn fill_measured(row: &mut Row, run: &CellRun) {
+    row.fill(&run.total);
+    row.samples = Some(run.samples.len() as u32);
+    row.precision_reached = run.reached();
+    row.stopped_by = if run.precise { "precision" } else { "cap" }.into();
+    for f in SAMPLED {
         let e = run.estimate(f);
-        m.insert(f.name().into(), json!(e.map(|e| e.median)));
-        m.insert(format!("{}_lo", f.name()), json!(e.map(|e| e.lo)));
-        m.insert(format!("{}_hi", f.name()), json!(e.map(|e| e.hi)));
+        row.set(f, e.map(|e| e.median));
+        row.set_interval(f, e.map(|e| (e.lo, e.hi)));
     }
-    if let Some(z) = r.zerocopy {
-        m.insert("zc_sends".into(), json!(z.sends));
-        m.insert("zc_completions".into(), json!(z.completions));
-        m.insert("zc_copied".into(), json!(z.copied));
-        m.insert("zc_enobufs".into(), json!(z.enobufs));
-        m.insert("zc_copied_share".into(), json!(z.copied_share()));
-    }
-    m
 }
 
 /// The `samples.csv` rows of one measured cell.
@@ -219,21 +191,23 @@ pub fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<S
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let mut cols = Map::new();
-            cols.insert("cell".into(), json!(cell));
-            cols.insert("repeat".into(), json!(repeat));
-            cols.insert("sample".into(), json!(i));
-            cols.insert("strategy".into(), json!(cfg.strategy.name()));
-            cols.insert("transport".into(), json!(cfg.transport.kind.name()));
-            cols.insert("workload".into(), json!(cfg.workload.name()));
-            cols.insert("field_size_bytes".into(), json!(cfg.shape.field_size));
-            cols.insert("threads".into(), json!(cfg.threads));
-            cols.insert("elapsed_s".into(), json!(r.seconds));
-            cols.insert("messages".into(), json!(r.messages));
-            for f in Sampled::ALL {
-                cols.insert(f.name().into(), json!(f.of(r)));
+            let mut s = SampleRow {
+                cell,
+                repeat,
+                sample: i as u32,
+                strategy: cfg.strategy.name().into(),
+                transport: cfg.transport.kind.name().into(),
+                workload: cfg.workload.name().into(),
+                field_size_bytes: cfg.shape.field_size as u64,
+                threads: cfg.threads as u32,
+                elapsed_s: r.seconds,
+                messages: r.messages,
+                ..SampleRow::default()
+            };
+            for f in SAMPLED {
+                s.set(f, f.of(r).filter(|v| v.is_finite()));
             }
-            serde_json::from_value(Value::Object(cols)).expect("sample columns match SampleRow")
+            s
         })
         .collect()
 }
@@ -246,51 +220,41 @@ pub fn make_row(
     m: &Matrix,
     outcome: &Result<CellRun>,
 ) -> Row {
-    let mut cols = Map::new();
-    cols.insert("cell".into(), json!(cell));
-    cols.insert("repeat".into(), json!(repeat));
-    cols.insert("strategy".into(), json!(cfg.strategy.name()));
-    cols.insert("transport".into(), json!(cfg.transport.kind.name()));
-    cols.insert("workload".into(), json!(cfg.workload.name()));
-    cols.insert("field_size_bytes".into(), json!(cfg.shape.field_size));
-    cols.insert("fields".into(), json!(cfg.shape.fields));
-    cols.insert("message_bytes".into(), json!(cfg.shape.message_bytes()));
-    cols.insert("threads".into(), json!(cfg.threads));
-    cols.insert(
-        "client_cpus".into(),
-        json!(cfg
-            .pin
+    let cpus = |pick: fn(&Pin) -> &Vec<usize>| {
+        cfg.pin
             .as_ref()
-            .map_or(String::new(), |p| Pin::list(&p.client))),
-    );
-    cols.insert(
-        "server_cpus".into(),
-        json!(cfg
-            .pin
-            .as_ref()
-            .map_or(String::new(), |p| Pin::list(&p.server))),
-    );
-    cols.insert("warmup_s".into(), json!(m.warmup.as_secs_f64()));
-    cols.insert("duration_s".into(), json!(m.duration.as_secs_f64()));
-    cols.insert("sample_s".into(), json!(m.sample.as_secs_f64()));
-    cols.insert("precision_target".into(), json!(m.precision));
-    cols.insert(
-        "main_figure".into(),
-        json!(Sampled::main(cfg.workload).name()),
-    );
-    cols.insert("stopped_by".into(), json!(""));
+            .map_or(String::new(), |p| Pin::list(pick(p)))
+    };
+    let mut row = Row {
+        cell,
+        repeat,
+        strategy: cfg.strategy.name().into(),
+        transport: cfg.transport.kind.name().into(),
+        workload: cfg.workload.name().into(),
+        field_size_bytes: cfg.shape.field_size as u64,
+        fields: cfg.shape.fields as u32,
+        message_bytes: cfg.shape.message_bytes() as u64,
+        threads: cfg.threads as u32,
+        client_cpus: cpus(|p| &p.client),
+        server_cpus: cpus(|p| &p.server),
+        warmup_s: m.warmup.as_secs_f64(),
+        duration_s: m.duration.as_secs_f64(),
+        sample_s: m.sample.as_secs_f64(),
+        precision_target: m.precision,
+        main_figure: Figure::main(cfg.workload).column().into(),
+        ..Row::default()
+    };
     match outcome {
-        Ok(r) => {
-            cols.insert("status".into(), json!("ok"));
-            cols.insert("error".into(), json!(""));
-            cols.extend(measured_columns(r));
+        Ok(run) => {
+            row.status = "ok".into();
+            fill_measured(&mut row, run);
         }
         Err(e) => {
-            cols.insert("status".into(), json!("failed"));
-            cols.insert("error".into(), json!(e.to_string()));
+            row.status = "failed".into();
+            row.error = e.to_string();
         }
     }
-    serde_json::from_value(Value::Object(cols)).expect("sweep columns match the Row schema")
+    row
 }
 
 /// Runs one cell: start, warm up, sample until precise or capped, stop.

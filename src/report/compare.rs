@@ -343,8 +343,8 @@ pub fn html(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figures::Row;
     use crate::report::summary::summarize;
-    use crate::row::Row;
 
     fn rows(size: u64, gbps: f64) -> Vec<Row> {
         (0..8)

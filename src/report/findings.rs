@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::crossover::{metrics, Crossover, Outcome, Verdict, PAIRS};
+use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
 use super::format;
-use crate::row::Row;
+use crate::figures::Row;
 use crate::size::format_size;
 use crate::stats;
 
@@ -171,7 +171,7 @@ pub fn table(crossovers: &[Crossover]) -> Vec<String> {
         let Some(&metric) = metrics(workload).first() else {
             continue;
         };
-        for (a, b) in PAIRS {
+        for (a, b) in pairs() {
             let found: Vec<&Crossover> = crossovers
                 .iter()
                 .filter(|c| {

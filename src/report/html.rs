@@ -16,7 +16,7 @@ use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
 use super::plots::{strategy_color, Plot};
 use super::summary::{CellSummary, Figure, Spread, StrategyName};
-use crate::row::Row;
+use crate::figures::Row;
 use crate::size::format_size;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\

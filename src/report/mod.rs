@@ -27,7 +27,8 @@ pub use summary::{
     summarize, summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName,
 };
 
-use crate::row::{Row, SampleRow};
+use crate::cell::SampleRow;
+use crate::figures::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

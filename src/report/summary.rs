@@ -3,7 +3,7 @@
 //!
 //! Everything the report draws, tabulates or analyses goes through here, so the
 //! whole report agrees on one definition of each figure. The sampled figures
-//! ([`crate::cell::Sampled`]) pool the samples of every repetition of the cell
+//! ([`crate::figures::SAMPLED`]) pool the samples of every repetition of the cell
 //! (`samples.csv`); without samples, a single repetition's own interval (its
 //! `_lo`/`_hi` columns) is used, and otherwise the repetitions themselves are
 //! the samples. Other figures (cycles, the user/kernel split, the copied
@@ -12,8 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::row::{Row, SampleRow};
+use crate::cell::SampleRow;
+use crate::error::Role;
+use crate::figures::Row;
 use crate::stats::{median_rank, Estimate, LEVEL};
+use crate::strategy::StrategyKind;
 
 /// One figure of a cell, as the report uses it. Some are columns of
 /// `results.csv`; the others are derived from columns of the same row.
@@ -117,93 +120,74 @@ impl Figure {
         }
     }
 
+    /// The figure of the figures model ([`crate::figures::SAMPLED`]) that
+    /// every sample measures and this one is, if any.
+    fn model(self) -> Option<crate::figures::Figure> {
+        use crate::figures::{Figure as F, RoleFigure as R};
+        Some(match self {
+            Figure::ThroughputGbps => F::ThroughputGbps,
+            Figure::MessagesPerSec => F::MessagesPerSec,
+            Figure::LatencyP50Us => F::LatencyP50Us,
+            Figure::LatencyP99Us => F::LatencyP99Us,
+            Figure::ClientCpuNsPerByte => F::Role(Role::Client, R::CpuNsPerByte),
+            Figure::ServerCpuNsPerByte => F::Role(Role::Server, R::CpuNsPerByte),
+            Figure::ContextSwitchesPerMsg => F::ContextSwitchesPerMsg,
+            _ => return None,
+        })
+    }
+
     /// The value of this figure in one sample of `samples.csv`, for the
     /// figures every sample measures; `None` for the others.
     pub fn of_sample(self, s: &SampleRow) -> Option<f64> {
         match self {
-            Figure::ThroughputGbps => s.throughput_gbps,
-            Figure::MessagesPerSec => s.messages_per_sec,
-            Figure::LatencyP50Us => s.latency_p50_us,
-            Figure::LatencyP99Us => s.latency_p99_us,
-            Figure::ClientCpuNsPerByte => s.client_cpu_ns_per_byte,
-            Figure::ServerCpuNsPerByte => s.server_cpu_ns_per_byte,
-            Figure::TotalCpuNsPerByte => {
-                Some(s.client_cpu_ns_per_byte? + s.server_cpu_ns_per_byte?)
-            }
-            Figure::ContextSwitchesPerMsg => s.context_switches_per_msg,
-            _ => None,
+            Figure::TotalCpuNsPerByte => Some(
+                Figure::ClientCpuNsPerByte.of_sample(s)?
+                    + Figure::ServerCpuNsPerByte.of_sample(s)?,
+            ),
+            f => s.get(f.model()?),
         }
     }
 
     /// Whether every sample measures this figure.
     pub fn sampled(self) -> bool {
-        self.of_sample(&SampleRow {
-            client_cpu_ns_per_byte: Some(1.0),
-            server_cpu_ns_per_byte: Some(1.0),
-            throughput_gbps: Some(1.0),
-            messages_per_sec: Some(1.0),
-            latency_p50_us: Some(1.0),
-            latency_p99_us: Some(1.0),
-            context_switches_per_msg: Some(1.0),
-            ..SampleRow::default()
-        })
-        .is_some()
+        self == Figure::TotalCpuNsPerByte || self.model().is_some()
     }
 
     /// One repetition's own interval of this figure (its `_lo`/`_hi`
     /// columns), when it has one.
     fn row_interval(self, row: &Row) -> Option<(f64, f64)> {
-        let pair = |lo: Option<f64>, hi: Option<f64>| Some((lo?, hi?));
-        match self {
-            Figure::ThroughputGbps => pair(row.throughput_gbps_lo, row.throughput_gbps_hi),
-            Figure::MessagesPerSec => pair(row.messages_per_sec_lo, row.messages_per_sec_hi),
-            Figure::LatencyP50Us => pair(row.latency_p50_us_lo, row.latency_p50_us_hi),
-            Figure::LatencyP99Us => pair(row.latency_p99_us_lo, row.latency_p99_us_hi),
-            Figure::ClientCpuNsPerByte => {
-                pair(row.client_cpu_ns_per_byte_lo, row.client_cpu_ns_per_byte_hi)
-            }
-            Figure::ServerCpuNsPerByte => {
-                pair(row.server_cpu_ns_per_byte_lo, row.server_cpu_ns_per_byte_hi)
-            }
-            Figure::ContextSwitchesPerMsg => pair(
-                row.context_switches_per_msg_lo,
-                row.context_switches_per_msg_hi,
-            ),
-            _ => None,
-        }
+        row.interval(self.model()?)
     }
 
-    /// The value of this figure in one repetition, if it was measured.
+    /// The value of this figure in one repetition, if it was measured: read
+    /// from the row through the figures model ([`crate::figures::Figure`]).
     pub fn of(self, row: &Row) -> Option<f64> {
-        let per_msg = |v: Option<f64>| Some(v? / row.messages.filter(|&m| m > 0)? as f64);
-        let ns = |v: Option<u64>| v.map(|v| v as f64);
-        let sum = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
+        use crate::figures::{Counter, Figure as F, RoleFigure as R};
+        let get = |f: F| row.get(f);
+        let client = |f: R| get(F::Role(Role::Client, f));
+        let server = |f: R| get(F::Role(Role::Server, f));
+        let both = |f: R| Some(client(f)? + server(f)?);
+        let per_msg = |v: Option<f64>| Some(v? / get(F::Messages).filter(|&m| m > 0.0)?);
         match self {
-            Figure::ThroughputGbps => row.throughput_gbps,
-            Figure::MessagesPerSec => row.messages_per_sec,
-            Figure::LatencyP50Us => row.latency_p50_us,
-            Figure::LatencyP99Us => row.latency_p99_us,
-            Figure::LatencyP999Us => row.latency_p999_us,
-            Figure::ClientCpuNsPerByte => row.client_cpu_ns_per_byte,
-            Figure::ServerCpuNsPerByte => row.server_cpu_ns_per_byte,
-            Figure::TotalCpuNsPerByte => {
-                sum(row.client_cpu_ns_per_byte, row.server_cpu_ns_per_byte)
-            }
-            Figure::ClientCyclesPerByte => row.client_cycles_per_byte,
-            Figure::ServerCyclesPerByte => row.server_cycles_per_byte,
-            Figure::ClientUserNsPerMsg => per_msg(ns(row.client_user_ns)),
-            Figure::ClientSysNsPerMsg => per_msg(ns(row.client_sys_ns)),
-            Figure::ServerUserNsPerMsg => per_msg(ns(row.server_user_ns)),
-            Figure::ServerSysNsPerMsg => per_msg(ns(row.server_sys_ns)),
-            Figure::ClientCacheMissesPerMsg => per_msg(row.client_cache_misses),
-            Figure::ServerCacheMissesPerMsg => per_msg(row.server_cache_misses),
-            Figure::ContextSwitchesPerMsg => row.context_switches_per_msg.or_else(|| {
-                per_msg(sum(
-                    row.client_context_switches,
-                    row.server_context_switches,
-                ))
-            }),
-            Figure::ZcCopiedShare => row.zc_copied_share,
+            Figure::ThroughputGbps => get(F::ThroughputGbps),
+            Figure::MessagesPerSec => get(F::MessagesPerSec),
+            Figure::LatencyP50Us => get(F::LatencyP50Us),
+            Figure::LatencyP99Us => get(F::LatencyP99Us),
+            Figure::LatencyP999Us => get(F::LatencyP999Us),
+            Figure::ClientCpuNsPerByte => client(R::CpuNsPerByte),
+            Figure::ServerCpuNsPerByte => server(R::CpuNsPerByte),
+            Figure::TotalCpuNsPerByte => both(R::CpuNsPerByte),
+            Figure::ClientCyclesPerByte => client(R::CyclesPerByte),
+            Figure::ServerCyclesPerByte => server(R::CyclesPerByte),
+            Figure::ClientUserNsPerMsg => per_msg(client(R::UserNs)),
+            Figure::ClientSysNsPerMsg => per_msg(client(R::SysNs)),
+            Figure::ServerUserNsPerMsg => per_msg(server(R::UserNs)),
+            Figure::ServerSysNsPerMsg => per_msg(server(R::SysNs)),
+            Figure::ClientCacheMissesPerMsg => per_msg(client(R::Counter(Counter::CacheMisses))),
+            Figure::ServerCacheMissesPerMsg => per_msg(server(R::Counter(Counter::CacheMisses))),
+            Figure::ContextSwitchesPerMsg => get(F::ContextSwitchesPerMsg)
+                .or_else(|| per_msg(both(R::Counter(Counter::ContextSwitches)))),
+            Figure::ZcCopiedShare => get(F::ZcCopiedShare),
         }
     }
 }
@@ -278,12 +262,10 @@ pub struct StrategyName(u8, pub String);
 
 impl StrategyName {
     pub fn new(name: &str) -> Self {
-        let rank = match name {
-            "two-copy" => 0,
-            "one-copy" => 1,
-            "zero-copy" => 2,
-            _ => 3,
-        };
+        let rank = StrategyKind::ALL
+            .iter()
+            .position(|s| s.name() == name)
+            .unwrap_or(StrategyKind::ALL.len()) as u8;
         StrategyName(rank, name.to_string())
     }
 
