@@ -9,7 +9,7 @@
 //! measured time reaches [`Sampling::cap`], whichever comes first, and says
 //! which. A sample can take longer than asked (the receivers verify what is
 //! still queued when the sender stops), so the cap may be passed to reach
-//! [`crate::stats::MIN_SAMPLES`] samples, never beyond twice the cap.
+//! [`crate::stats::MIN_SAMPLES`] samples, never beyond 1.5 times the cap.
 
 use std::time::Duration;
 
@@ -166,10 +166,10 @@ pub fn measure(exp: &mut Experiment, workload: WorkloadKind, s: &Sampling) -> Re
             break true;
         }
         // Stop when one more sample would cross the cap, once there are
-        // enough samples for a 95 % interval; never past twice the cap.
+        // enough samples for a 95 % interval; never past 1.5 times the cap.
         let cap = s.cap.as_secs_f64();
         let next = measured + s.sample.as_secs_f64();
-        if (samples.len() >= MIN_SAMPLES && next > cap) || next > 2.0 * cap {
+        if (samples.len() >= MIN_SAMPLES && next > cap) || next > 1.5 * cap {
             break false;
         }
     };
