@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WorkloadKind;
 use crate::error::{Result, Role};
-use crate::experiment::{Batch, Experiment};
+use crate::experiment::Batch;
 use crate::figures::{BatchReport, Figure, RoleFigure};
 use crate::stats::{Estimate, MIN_SAMPLES};
 
@@ -150,15 +150,21 @@ pub fn precise_enough(values: &[f64], precision: f64) -> bool {
         && Estimate::of(values.iter().copied()).is_some_and(|e| e.within(precision))
 }
 
-/// Runs samples through a started experiment until the main figure is
-/// precise or the cap is reached (at least one sample either way).
-pub fn measure(exp: &mut Experiment, workload: WorkloadKind, s: &Sampling) -> Result<CellRun> {
+/// Runs samples through a started experiment (`run` runs one batch: a
+/// local [`crate::experiment::Experiment`] or one with a remote server)
+/// until the main figure is precise or the cap is reached (at least one
+/// sample either way).
+pub fn measure(
+    mut run: impl FnMut(Batch) -> Result<BatchReport>,
+    workload: WorkloadKind,
+    s: &Sampling,
+) -> Result<CellRun> {
     let main = Figure::main(workload);
     let mut samples: Vec<BatchReport> = Vec::new();
     let mut values = Vec::new();
     let mut measured = 0.0;
     let precise = loop {
-        let r = exp.run(Batch::Duration(s.sample))?;
+        let r = run(Batch::Duration(s.sample))?;
         measured += r.seconds;
         values.extend(main.of(&r).filter(|v| v.is_finite()));
         samples.push(r);
@@ -217,13 +223,13 @@ mod tests {
             WorkloadKind::Rr,
             shape,
         );
-        let mut exp = Experiment::start(&cfg).unwrap();
+        let mut exp = crate::experiment::Experiment::start(&cfg).unwrap();
         let s = Sampling {
             sample: Duration::from_millis(5),
             precision: 0.0,
             cap: Duration::from_millis(40),
         };
-        let run = measure(&mut exp, WorkloadKind::Rr, &s).unwrap();
+        let run = measure(|b| exp.run(b), WorkloadKind::Rr, &s).unwrap();
         exp.stop().unwrap();
         // Precision 0 is never reached: the cap ends the cell.
         assert!(!run.precise);

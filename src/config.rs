@@ -1,6 +1,8 @@
 //! A cell's configuration and its validation: what one experiment runs, and
 //! the limits the CLI documents (each error names its flag).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -74,6 +76,10 @@ pub struct Config {
     pub pin: Option<Pin>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
+    /// A server worker that has received nothing for this long between
+    /// batches gives up (`copybench serve`, whose client may vanish); `None`
+    /// waits for as long as the connection stays open.
+    pub idle_limit: Option<Duration>,
 }
 
 /// Where worker threads run: connection `i`'s client thread on
@@ -163,6 +169,7 @@ impl Config {
             counters: true,
             pin: None,
             fault: None,
+            idle_limit: None,
         }
     }
 

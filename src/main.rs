@@ -60,6 +60,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the server ends of cells to `run --connect` / `sweep --connect` on another host.
+    Serve(ServeArgs),
     /// Show this host's facts and capabilities, and how to fix what is missing.
     Doctor {
         /// Print the facts as JSON (the sweep's env.json) instead of text.
@@ -142,6 +144,79 @@ struct RunArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
+    /// default); the transport is then `tcp`.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transport")]
+    connect: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
+}
+
+/// The token for `--connect`.
+#[derive(Args)]
+struct TokenArg {
+    /// The token the server was started with (read from COPYBENCH_TOKEN when
+    /// unset); proven, never sent.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "COPYBENCH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+}
+
+/// Opens a session with the server, when `--connect` was given.
+fn open_remote(
+    connect: &Option<String>,
+    token: &TokenArg,
+    timeout: Duration,
+) -> anyhow::Result<Option<copybench::remote::Remote>> {
+    let Some(target) = connect else {
+        return Ok(None);
+    };
+    let addr = copybench::remote::resolve(target)?;
+    let token = checked_token(token.token.clone())?;
+    Ok(Some(copybench::remote::Remote::connect(
+        addr, token, timeout,
+    )?))
+}
+
+fn checked_token(token: Option<String>) -> Result<Option<String>, Error> {
+    match token {
+        Some(t) if t.is_empty() => Err(Error::usage(
+            "--token: must not be empty (unset COPYBENCH_TOKEN for no token)",
+        )),
+        t => Ok(t),
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on, for control and data alike.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7202")]
+    listen: std::net::SocketAddr,
+    /// Clients must prove this token (read from COPYBENCH_TOKEN when unset).
+    /// Without one, anyone who can reach the port can run cells here.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "COPYBENCH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// Deadline of every read, and how long a silent or vanished client may
+    /// hold the server, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        allow_negative_numbers = true
+    )]
+    timeout: f64,
+    /// Serve one session, then exit.
+    #[arg(long)]
+    once: bool,
 }
 
 /// Pinning worker threads to CPUs.
@@ -268,6 +343,12 @@ struct SweepArgs {
     veth: VethArgs,
     #[command(flatten)]
     pin: PinArgs,
+    /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
+    /// default); the transport is then `tcp`.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transports")]
+    connect: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
 }
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
@@ -288,7 +369,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         fields: args.fields,
         field_size: args.field_size,
     };
-    let mut cfg = Config::new(args.strategy, args.transport, args.workload, shape);
+    let transport = if args.connect.is_some() {
+        TransportKind::Tcp
+    } else {
+        args.transport
+    };
+    let mut cfg = Config::new(args.strategy, transport, args.workload, shape);
     cfg.threads = args.threads;
     cfg.pool_slots = args.pool;
     cfg.counters = !args.no_counters;
@@ -320,37 +406,104 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     cfg.validate()?;
-
-    let mut exp = Experiment::start(&cfg)?;
-    if !warmup.is_zero() {
-        exp.run(Batch::Duration(warmup))?;
+    if let (Some(_), Some(n)) = (&args.connect, args.messages) {
+        if n < args.threads as u64 {
+            return Err(Error::usage(format!(
+                "--messages {n}: with --connect, must be at least --threads ({})",
+                args.threads
+            ))
+            .into());
+        }
     }
+
+    let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
+    cfg.transport.server = remote.as_ref().map(|r| r.addr());
+    // The measured part as `--samples` consecutive batches of equal shares
+    // (the last takes what a division leaves over).
     let n = args.samples;
-    let mut samples = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        // Equal shares; the last sample takes what a division leaves over.
-        let batch = match args.messages {
+    let batches: Vec<Batch> = (0..n)
+        .map(|i| match args.messages {
             Some(total) => Batch::Messages(if i + 1 == n {
                 total - (n - 1) * (total / n)
             } else {
                 total / n
             }),
             None => Batch::Duration(duration / n as u32),
-        };
-        samples.push(exp.run(batch)?);
-    }
-    exp.stop()?;
-    let report = copybench::cell::CellRun::from_samples(samples, cfg.workload, true);
+        })
+        .collect();
+    let sample_all = |run: &mut dyn FnMut(Batch) -> copybench::Result<copybench::BatchReport>| {
+        if !warmup.is_zero() {
+            run(Batch::Duration(warmup))?;
+        }
+        let samples = batches
+            .iter()
+            .map(|&b| run(b))
+            .collect::<copybench::Result<Vec<_>>>()?;
+        Ok::<_, copybench::Error>(copybench::cell::CellRun::from_samples(
+            samples,
+            cfg.workload,
+            true,
+        ))
+    };
     let plan = RunPlan {
         warmup_s: warmup.as_secs_f64(),
         duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
         messages: args.messages,
         samples: n,
     };
-    if args.json {
-        emitln!("{}", summary::to_json(&cfg, &plan, &report));
+    match remote {
+        None => {
+            let mut exp = Experiment::start(&cfg)?;
+            let run = sample_all(&mut |b| exp.run(b))?;
+            exp.stop()?;
+            print_run(&cfg, &plan, args.json, &run, None)
+        }
+        Some(mut remote) => {
+            let mut exp = remote.start(&cfg)?;
+            let run = sample_all(&mut |b| exp.run(b))?;
+            exp.stop()?;
+            let server = (remote.addr(), remote.server_host().clone());
+            remote.close();
+            print_run(&cfg, &plan, args.json, &run, Some(server))
+        }
+    }
+}
+
+/// Prints a run's figures; with a server, also its address and both hosts' facts.
+fn print_run(
+    cfg: &Config,
+    plan: &RunPlan,
+    json: bool,
+    run: &copybench::cell::CellRun,
+    server: Option<(std::net::SocketAddr, serde_json::Value)>,
+) -> anyhow::Result<()> {
+    if json {
+        let mut v = summary::to_json(cfg, plan, run);
+        if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
+            obj.insert("server".into(), addr.to_string().into());
+            let client = serde_json::to_value(copybench::host::gather())?;
+            obj.insert(
+                "hosts".into(),
+                serde_json::json!({ "client": client, "server": host }),
+            );
+        }
+        emitln!("{v}");
     } else {
-        emit!("{}", summary::to_table(&cfg, &plan, &report));
+        emit!("{}", summary::to_table(cfg, plan, run));
+        if let Some((addr, host)) = server {
+            let s = |k: &str| {
+                host.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("n/a")
+                    .to_string()
+            };
+            emitln!(
+                "server           {addr}: kernel {}, {}, {} cores",
+                s("kernel"),
+                s("cpu_model"),
+                host.get("cores").map_or("n/a".into(), |v| v.to_string())
+            );
+        }
     }
     Ok(())
 }
@@ -368,9 +521,14 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     } else {
         Matrix::full()
     };
+    let transports = if args.connect.is_some() {
+        vec![TransportKind::Tcp]
+    } else {
+        args.transports
+    };
     let m = Matrix {
         strategies: args.strategies,
-        transports: args.transports,
+        transports,
         workloads: args.workloads,
         field_sizes: args.sizes,
         threads: args.threads,
@@ -403,9 +561,11 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
             .expect("static template"),
     );
+    m.validate()?;
+    let mut remote = open_remote(&args.connect, &args.token, Duration::from_secs(10))?;
     // One line per finished cell: above the bar on a terminal, plain lines
     // on stderr otherwise (the bar is hidden there), so logs show progress.
-    let outcome = sweep::run(&m, &dir, args.resume, &stop, |p| match p {
+    let outcome = sweep::run_with(&m, &dir, args.resume, &stop, remote.as_mut(), |p| match p {
         sweep::Progress::Start { done, total, cfg } => {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -429,6 +589,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
     bar.finish_and_clear();
+    if let Some(r) = remote {
+        r.close();
+    }
 
     let files = copybench::report::write_report(&dir, &outcome.rows, &outcome.env)?;
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
@@ -457,6 +620,25 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let opts = copybench::remote::ServeOptions {
+        listen: args.listen,
+        token: checked_token(args.token)?,
+        timeout: seconds("--timeout", args.timeout, false)?,
+        once: args.once,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let listener = copybench::remote::server::bind(opts.listen)?;
+    copybench::remote::server::serve(listener, opts, stop)?;
+    Ok(())
 }
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -533,6 +715,7 @@ fn main() -> ExitCode {
         Command::Compare { old, new, json } => {
             compare(&old, &new, json).map(|()| ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -230,6 +230,10 @@ pub fn make_row(
         repeat,
         strategy: cfg.strategy.name().into(),
         transport: cfg.transport.kind.name().into(),
+        server: cfg
+            .transport
+            .server
+            .map_or_else(String::new, |a| a.to_string()),
         workload: cfg.workload.name().into(),
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
@@ -257,18 +261,40 @@ pub fn make_row(
     row
 }
 
+impl Matrix {
+    /// How each cell is cut into samples.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            sample: self.sample,
+            precision: self.precision,
+            cap: self.duration,
+        }
+    }
+}
+
 /// Runs one cell: start, warm up, sample until precise or capped, stop.
 pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
     let mut exp = Experiment::start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let sampling = Sampling {
-        sample: m.sample,
-        precision: m.precision,
-        cap: m.duration,
-    };
-    let run = cell::measure(&mut exp, cfg.workload, &sampling)?;
+    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
+    exp.stop()?;
+    Ok(run)
+}
+
+/// Runs one cell on this host and a `copybench serve`: start, warm up,
+/// sample until precise or capped, stop.
+pub fn run_remote_cell(
+    remote: &mut crate::remote::Remote,
+    cfg: &Config,
+    m: &Matrix,
+) -> Result<CellRun> {
+    let mut exp = remote.start(cfg)?;
+    if !m.warmup.is_zero() {
+        exp.run(Batch::Duration(m.warmup))?;
+    }
+    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
     exp.stop()?;
     Ok(run)
 }
@@ -414,6 +440,20 @@ pub fn run(
     dir: &Path,
     resume: bool,
     stop: &AtomicBool,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<Outcome> {
+    run_with(m, dir, resume, stop, None, progress)
+}
+
+/// [`run`], with the server ends on a `copybench serve` when `remote` is
+/// given (the matrix's transport is then `tcp`). `env.json` then also holds
+/// the server's facts (`server_host`) and address (`server_addr`).
+pub fn run_with(
+    m: &Matrix,
+    dir: &Path,
+    resume: bool,
+    stop: &AtomicBool,
+    mut remote: Option<&mut crate::remote::Remote>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     m.validate()?;
@@ -437,6 +477,10 @@ pub fn run(
         "version": env!("CARGO_PKG_VERSION"),
         "started_utc": utc_text(SystemTime::now()),
     });
+    if let (Some(r), Value::Object(obj)) = (remote.as_deref(), &mut env) {
+        obj.insert("server_addr".into(), Value::from(r.addr().to_string()));
+        obj.insert("server_host".into(), r.server_host().clone());
+    }
     let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let mut sink = CsvSink::open(&csv_path, resume)
@@ -465,10 +509,17 @@ pub fn run(
                 break 'all;
             }
             progress(Progress::Start { done, total, cfg });
-            let outcome = run_cell(cfg, m);
-            let row = make_row(i as u32, repeat, cfg, m, &outcome);
+            let mut cfg = cfg.clone();
+            let outcome = match remote.as_deref_mut() {
+                Some(r) => {
+                    cfg.transport.server = Some(r.addr());
+                    run_remote_cell(r, &cfg, m)
+                }
+                None => run_cell(&cfg, m),
+            };
+            let row = make_row(i as u32, repeat, &cfg, m, &outcome);
             if let Ok(run) = &outcome {
-                for s in sample_rows(i as u32, repeat, cfg, run) {
+                for s in sample_rows(i as u32, repeat, &cfg, run) {
                     samples.write(&s).map_err(write_error(&samples_path))?;
                 }
                 samples.flush().map_err(write_error(&samples_path))?;
