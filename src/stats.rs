@@ -318,6 +318,8 @@ mod tests {
             (5, 30, 0.15, true),
         ] {
             let rate = false_call_rate(seed, n, sigma, outliers);
+            // Shown with `cargo test stats -- --nocapture`: the level is a bound, not the rate.
+            eprintln!("A/A n={n} noise={sigma} outliers={outliers}: false calls {rate}");
             assert!(
                 rate <= 1.0 - LEVEL,
                 "n={n} sigma={sigma}: false calls {rate}"
@@ -351,6 +353,7 @@ mod tests {
             }
         }
         let power = found as f64 / trials as f64;
+        eprintln!("a 12 % shift, 3 % noise, 12 samples: found in {power}");
         assert!(power >= 0.95, "found the shift in only {power}");
     }
 
