@@ -1,15 +1,25 @@
 //! What `copybench run` prints: one JSON object (`--json`) or a short table,
 //! with every effective option echoed beside the figures so that any of them
 //! can be reproduced.
+//!
+//! The measured part runs as consecutive samples ([`crate::cell`]): counts,
+//! times, CPU and counters are totals over the samples; the sampled figures
+//! ([`crate::figures::SAMPLED`]: throughput, messages/s, latency p50/p99, CPU
+//! per byte and per message, context switches per message) are the median of
+//! the samples, with the 95 % interval of [`crate::stats`] in `intervals` and
+//! in the table.
 
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::cell::CellRun;
+use crate::config::{Config, Pin};
 use crate::counters::CounterPlan;
 use crate::error::Role;
 use crate::figures::BatchReport;
 use crate::figures::CpuTime;
-use crate::figures::{self, Counter, Figure, RoleFigure};
+use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
+use crate::report::format::number;
+use crate::stats::Estimate;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -18,6 +28,31 @@ pub struct RunPlan {
     pub warmup_s: f64,
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
+    pub samples: u64,
+}
+
+/// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
+/// coverage}}` (null when not measured).
+fn intervals(run: &CellRun) -> Value {
+    SAMPLED
+        .iter()
+        .map(|&f| (f.column().to_string(), json!(run.estimate(f))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// `12.3 [12.1–12.6]`, or `n/a`.
+fn with_interval(e: Option<Estimate>, unit: &str) -> String {
+    match e {
+        Some(e) if e.n > 1 => format!(
+            "{}{unit} [{}–{}]",
+            number(e.median),
+            number(e.lo),
+            number(e.hi)
+        ),
+        Some(e) => format!("{}{unit}", number(e.median)),
+        None => "n/a".into(),
+    }
 }
 
 /// A role's CPU time under the field names of [`CpuTime`] (`user_ns`,
@@ -82,11 +117,16 @@ fn view_of(f: Figure) -> Option<View> {
 }
 
 /// A figure's value in JSON: whole counts as integers, the unmeasured as `null`.
-fn figure_json(f: Figure, r: &BatchReport) -> Value {
-    match f.of(r) {
+fn figure_value(f: Figure, v: Option<f64>) -> Value {
+    match v {
         Some(v) if f.whole() => json!(v as u64),
         v => json!(v),
     }
+}
+
+/// [`figure_value`] of the figure in one report.
+fn figure_json(f: Figure, r: &BatchReport) -> Value {
+    figure_value(f, f.of(r))
 }
 
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
@@ -94,19 +134,29 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
 ///
 /// `figures` is the canonical, flat object (every figure under its
-/// `results.csv` column); the measured keys beside it (the top-level figures,
-/// `latency_us`, `zerocopy`, `cpu`, `counters`) are views derived from the
-/// figures model by [`view_of`], [`CpuTime`]'s fields and
-/// [`figures::role_figures`], not a second list of names.
-pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
+/// `results.csv` column, totals over the samples); the measured keys beside
+/// it (the top-level figures, `latency_us`, `zerocopy`, `cpu`, `counters`)
+/// are views derived from the figures model by [`view_of`], [`CpuTime`]'s
+/// fields and [`figures::role_figures`], not a second list of names. In the
+/// views a [`SAMPLED`] figure is the median of the samples (its interval is
+/// in `intervals`), any other the total's.
+pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
+    let r = &run.total;
+    let value = |f: Figure| {
+        if SAMPLED.contains(&f) {
+            figure_value(f, run.estimate(f).map(|e| e.median))
+        } else {
+            figure_json(f, r)
+        }
+    };
     let mut top = serde_json::Map::new();
     let mut latency = serde_json::Map::new();
     let mut zerocopy = serde_json::Map::new();
     for f in Figure::all() {
         match view_of(f) {
-            Some(View::Top(key)) => top.insert(key.to_string(), figure_json(f, r)),
-            Some(View::Latency(key)) => latency.insert(key.to_string(), figure_json(f, r)),
-            Some(View::ZeroCopy(key)) => zerocopy.insert(key.to_string(), figure_json(f, r)),
+            Some(View::Top(key)) => top.insert(key.to_string(), value(f)),
+            Some(View::Latency(key)) => latency.insert(key.to_string(), value(f)),
+            Some(View::ZeroCopy(key)) => zerocopy.insert(key.to_string(), value(f)),
             None => None,
         };
     }
@@ -124,6 +174,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "message_bytes": cfg.shape.message_bytes(),
         "threads": cfg.threads,
         "latency_us": latency,
+        "samples": run.samples.len(),
+        "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
@@ -137,6 +189,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
             "messages": plan.messages,
+            "samples": plan.samples,
+            "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
             "counters": cfg.counters,
@@ -170,7 +224,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 }
 
 /// The default, human-readable output: a short aligned table.
-pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
+pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
+    let r = &run.total;
+    let e = |f: Figure, unit: &str| with_interval(run.estimate(f), unit);
+    let role = |role: Role, f: RoleFigure, unit: &str| e(Figure::Role(role, f), unit);
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -188,16 +245,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         (
             "measured".into(),
             format!(
-                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified",
-                r.seconds, plan.warmup_s, r.messages, r.bytes
+                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified, {} samples",
+                r.seconds,
+                plan.warmup_s,
+                r.messages,
+                r.bytes,
+                run.samples.len()
             ),
         ),
         (
             "throughput".into(),
             format!(
-                "{:.3} Gbit/s, {:.0} messages/s",
-                r.throughput_gbps(),
-                r.messages_per_sec()
+                "{}, {}",
+                e(Figure::ThroughputGbps, " Gbit/s"),
+                e(Figure::MessagesPerSec, " messages/s")
             ),
         ),
     ];
@@ -206,13 +267,30 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                opt(r.latency_us(0.5), " us"),
-                opt(r.latency_us(0.99), " us"),
+                e(Figure::LatencyP50Us, " us"),
+                e(Figure::LatencyP99Us, " us"),
                 opt(r.latency_us(0.999), " us"),
                 opt(r.latency_max_us(), " us")
             ),
         ));
     }
+    rows.push((
+        "cpu per byte".into(),
+        format!(
+            "client {}  server {}",
+            role(Role::Client, RoleFigure::CpuNsPerByte, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerByte, " ns")
+        ),
+    ));
+    rows.push((
+        "cpu per message".into(),
+        format!(
+            "client {}  server {}",
+            role(Role::Client, RoleFigure::CpuNsPerMsg, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerMsg, " ns")
+        ),
+    ));
+    rows.push(("switches/msg".into(), e(Figure::ContextSwitchesPerMsg, "")));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -275,6 +353,28 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             ),
         ));
     }
+    if let Some(p) = &cfg.pin {
+        rows.push((
+            "pinned".into(),
+            format!(
+                "client threads on CPU {}, server threads on CPU {}",
+                Pin::list(&p.client),
+                Pin::list(&p.server)
+            ),
+        ));
+    }
+    rows.push((
+        "intervals".into(),
+        format!(
+            "[lo–hi]: 95 % order-statistic interval of the median of {} samples{}",
+            run.samples.len(),
+            if run.samples.len() < crate::stats::MIN_SAMPLES {
+                " (fewer than 6: min–max, below 95 %)"
+            } else {
+                ""
+            }
+        ),
+    ));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))
@@ -320,8 +420,12 @@ mod tests {
             warmup_s: 0.1,
             duration_s: None,
             messages: Some(10),
+            samples: 1,
         };
-        let v = to_json(&cfg, &plan, &r);
+        // One sample: its medians are its own figures, so every view equals
+        // the flat object.
+        let run = CellRun::from_samples(vec![r.clone()], WorkloadKind::Rr, true);
+        let v = to_json(&cfg, &plan, &run);
         let flat = &v["figures"];
         let mut top = 0;
         for f in Figure::all() {
@@ -346,6 +450,8 @@ mod tests {
             "fields",
             "message_bytes",
             "threads",
+            "samples",
+            "intervals",
             "latency_us",
             "cpu",
             "zerocopy",
@@ -380,7 +486,8 @@ mod tests {
             zerocopy: None,
             ..r
         };
-        let v = to_json(&cfg, &plan, &stream);
+        let run = CellRun::from_samples(vec![stream], WorkloadKind::Stream, true);
+        let v = to_json(&cfg, &plan, &run);
         assert!(v["latency_us"].is_null() && v["zerocopy"].is_null());
     }
 }
