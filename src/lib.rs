@@ -36,7 +36,7 @@ pub mod workload;
 
 pub use error::{Error, Result, Role};
 pub use message::{Shape, Verify};
-pub use strategy::{StrategyKind, ZeroCopyStats};
+pub use strategy::{Refill, StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
 pub use workload::{
     Batch, BatchReport, Config, CpuTime, Experiment, Fault, RoleStats, WorkloadKind,

@@ -101,6 +101,14 @@ pub enum VerifyError {
         want_fields: usize,
         want_size: usize,
     },
+    #[error("message {seq}: the header names slot {slot}, generation {generation}; the sender's pool puts it in slot {want_slot}, generation {want_generation}")]
+    Origin {
+        seq: u64,
+        slot: u32,
+        generation: u32,
+        want_slot: u32,
+        want_generation: u32,
+    },
     #[error("message {seq}: field {field} differs from its pattern at byte {offset} (slot {slot}, generation {generation}): corrupted, or its buffer was rewritten before the kernel finished with it")]
     Content {
         seq: u64,
@@ -115,15 +123,83 @@ pub enum VerifyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verify {
     /// Header of every message; first and last 8 bytes of every field; every
-    /// byte of one message in [`SAMPLE_EVERY`].
+    /// byte of one message in [`SAMPLE_EVERY`], the pool slots taken in turn.
     #[default]
     Sampled,
     /// Every byte of every message.
     Full,
 }
 
-/// With [`Verify::Sampled`], messages whose sequence is a multiple of this are checked in full.
+/// With [`Verify::Sampled`], one message in this many is checked in full.
 pub const SAMPLE_EVERY: u64 = 64;
+
+/// What the receiver knows of the sender's pool: the sender sends message
+/// `seq` from slot `seq % slots`, and when a test asks for refills, with
+/// generation `seq / slots`. Every header is checked against this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolPlan {
+    pub slots: usize,
+    /// Slots are refilled with a new generation each time round the pool.
+    pub refill: bool,
+}
+
+impl PoolPlan {
+    pub fn new(slots: usize, refill: bool) -> PoolPlan {
+        PoolPlan {
+            slots: slots.max(1),
+            refill,
+        }
+    }
+
+    pub fn slot(&self, seq: u64) -> u32 {
+        (seq % self.slots as u64) as u32
+    }
+
+    /// The generation message `seq` carries; `u32` wraps the same way on both ends.
+    pub fn generation(&self, seq: u64) -> u32 {
+        if self.refill {
+            (seq / self.slots as u64) as u32
+        } else {
+            0
+        }
+    }
+}
+
+/// Which messages a sampled verifier checks in full: about one in
+/// [`SAMPLE_EVERY`], and the `k`-th of them comes from slot `k % slots`, so
+/// every slot's middle bytes are read in turn whatever the pool size (a plain
+/// `seq % 64 == 0` lands on slot 0 alone whenever the pool size divides 64).
+#[derive(Debug, Clone)]
+struct FullChecks {
+    slots: u64,
+    /// Full checks made so far.
+    k: u64,
+    /// Sequence number of the next message to check in full.
+    next: u64,
+}
+
+impl FullChecks {
+    fn new(slots: usize) -> FullChecks {
+        FullChecks {
+            slots: slots.max(1) as u64,
+            k: 0,
+            next: 0,
+        }
+    }
+
+    /// Whether message `seq` (the messages arrive in order) is checked in full.
+    fn due(&mut self, seq: u64) -> bool {
+        if seq != self.next {
+            return false;
+        }
+        self.k += 1;
+        // The first message from slot `k % slots` at or after the k-th block of SAMPLE_EVERY.
+        let from = (SAMPLE_EVERY * self.k).max(seq + 1);
+        let want = self.k % self.slots;
+        self.next = from + (want + self.slots - from % self.slots) % self.slots;
+        true
+    }
+}
 
 fn seed(slot: u32, generation: u32, field: usize) -> u64 {
     // splitmix64 finaliser: nearby (slot, generation, field) give unrelated seeds.
@@ -255,6 +331,15 @@ impl Message {
         }
     }
 
+    /// Flips one bit of the middle byte of the first field, where sampled
+    /// verification looks only when it checks the message in full. Test-only.
+    pub fn damage_middle(&mut self) {
+        if let Some(field) = self.fields.first_mut() {
+            let mid = field.len() / 2;
+            field[mid] ^= 0x04;
+        }
+    }
+
     /// Rewrites every field with the pattern of a new generation. Test-only
     /// pressure: it makes a buffer reused too early show up as corruption.
     pub fn refill(&mut self, generation: u32) {
@@ -332,14 +417,19 @@ impl Message {
 pub struct Verifier {
     shape: Shape,
     mode: Verify,
+    pool: PoolPlan,
+    full: FullChecks,
     next_seq: u64,
 }
 
 impl Verifier {
-    pub fn new(shape: Shape, mode: Verify) -> Verifier {
+    /// A check of messages of `shape` sent from a pool laid out as `pool`.
+    pub fn new(shape: Shape, mode: Verify, pool: PoolPlan) -> Verifier {
         Verifier {
             shape,
             mode,
+            pool,
+            full: FullChecks::new(pool.slots),
             next_seq: 0,
         }
     }
@@ -363,7 +453,18 @@ impl Verifier {
                 want_size: self.shape.field_size,
             });
         }
-        let full = self.mode == Verify::Full || h.seq % SAMPLE_EVERY == 0;
+        let (want_slot, want_generation) = (self.pool.slot(h.seq), self.pool.generation(h.seq));
+        if (h.slot, h.generation) != (want_slot, want_generation) {
+            return Err(VerifyError::Origin {
+                seq: h.seq,
+                slot: h.slot,
+                generation: h.generation,
+                want_slot,
+                want_generation,
+            });
+        }
+        // `due` is asked for every message, so its schedule stays in step.
+        let full = self.full.due(h.seq) || self.mode == Verify::Full;
         let body = &msg[HEADER_LEN..self.shape.message_bytes()];
         for (f, field) in body.chunks_exact(self.shape.field_size).enumerate() {
             let res = if full {
@@ -444,16 +545,18 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_found_where_it_is() {
-        let mut m = Message::new(SHAPE, 2);
+        let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         let mut w = wire(&m);
         w[HEADER_LEN + 13 + 6] ^= 0x40;
-        let err = Verifier::new(SHAPE, Verify::Full).check(&w).unwrap_err();
+        let err = Verifier::new(SHAPE, Verify::Full, PoolPlan::new(3, false))
+            .check(&w)
+            .unwrap_err();
         assert_eq!(
             err,
             VerifyError::Content {
                 seq: 0,
-                slot: 2,
+                slot: 0,
                 generation: 0,
                 field: 1,
                 offset: 6
@@ -463,7 +566,7 @@ mod tests {
 
     #[test]
     fn sampled_mode_checks_field_ends_of_every_message() {
-        let mut v = Verifier::new(SHAPE, Verify::Sampled);
+        let mut v = Verifier::new(SHAPE, Verify::Sampled, PoolPlan::new(1, false));
         let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         v.check(&wire(&m)).unwrap();
@@ -482,7 +585,7 @@ mod tests {
 
     #[test]
     fn lost_and_reordered_messages_are_caught() {
-        let mut v = Verifier::new(SHAPE, Verify::Full);
+        let mut v = Verifier::new(SHAPE, Verify::Full, PoolPlan::new(1, false));
         let mut m = Message::new(SHAPE, 0);
         m.stamp(1, 0);
         assert_eq!(
@@ -496,7 +599,7 @@ mod tests {
 
     #[test]
     fn a_refilled_slot_no_longer_matches_its_old_generation() {
-        let mut m = Message::new(SHAPE, 1);
+        let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         let old = wire(&m);
         m.refill(1);
@@ -505,7 +608,102 @@ mod tests {
         // The header of the old send with the bytes of the new generation:
         // what a receiver sees when a buffer is rewritten before completion.
         mixed[..HEADER_LEN].copy_from_slice(&old[..HEADER_LEN]);
-        assert!(Verifier::new(SHAPE, Verify::Full).check(&mixed).is_err());
+        let pool = PoolPlan::new(1, true);
+        assert!(matches!(
+            Verifier::new(SHAPE, Verify::Full, pool).check(&mixed),
+            Err(VerifyError::Content { generation: 0, .. })
+        ));
+    }
+
+    /// Sends `n` messages from a pool as a [`crate::strategy::Sender`] would,
+    /// and returns what the verifier said of each.
+    fn deliver(pool: PoolPlan, mode: Verify, n: u64, spoil: impl Fn(u64, &mut Vec<u8>)) -> Vec<Result<Header, VerifyError>> {
+        let mut msgs: Vec<Message> = (0..pool.slots as u32).map(|s| Message::new(SHAPE, s)).collect();
+        let mut v = Verifier::new(SHAPE, mode, pool);
+        (0..n)
+            .map(|seq| {
+                let m = &mut msgs[pool.slot(seq) as usize];
+                if pool.refill && seq >= pool.slots as u64 {
+                    m.refill(pool.generation(seq));
+                }
+                m.stamp(seq, 0);
+                let mut w = wire(m);
+                spoil(seq, &mut w);
+                v.check(&w)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn headers_must_name_the_slot_and_generation_of_their_sequence() {
+        for refill in [false, true] {
+            let pool = PoolPlan::new(4, refill);
+            assert!(deliver(pool, Verify::Sampled, 20, |_, _| {}).iter().all(Result::is_ok));
+            // Slot 1's message arrives where slot 2's was due (seq 6), with
+            // its own intact content: only the header can tell.
+            let wrong = deliver(pool, Verify::Full, 7, |seq, w| {
+                if seq == 6 {
+                    let mut other = Message::new(SHAPE, 1);
+                    other.refill(pool.generation(6));
+                    other.stamp(6, 0);
+                    *w = wire(&other);
+                }
+            });
+            assert!(matches!(
+                wrong[6],
+                Err(VerifyError::Origin { seq: 6, slot: 1, want_slot: 2, .. })
+            ), "{:?}", wrong[6]);
+        }
+        // A stale generation: slot 0's first content where its second was due.
+        let pool = PoolPlan::new(2, true);
+        let stale = deliver(pool, Verify::Full, 3, |seq, w| {
+            if seq == 2 {
+                w[20..24].copy_from_slice(&0u32.to_le_bytes());
+            }
+        });
+        assert!(matches!(
+            stale[2],
+            Err(VerifyError::Origin { generation: 0, want_generation: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn sampled_full_checks_visit_every_slot_whatever_the_pool_size() {
+        for slots in (1..=70).chain([127, 128, 200, 1000]) {
+            let mut full = FullChecks::new(slots);
+            let mut seen = vec![0u32; slots];
+            let mut checks = 0u64;
+            let n = SAMPLE_EVERY * (slots as u64 + 2) * 2;
+            for seq in 0..n {
+                if full.due(seq) {
+                    seen[(seq % slots as u64) as usize] += 1;
+                    checks += 1;
+                }
+            }
+            assert!(seen.iter().all(|&c| c > 0), "{slots} slots: {seen:?}");
+            // About one message in SAMPLE_EVERY, never fewer.
+            assert!(checks >= n / (SAMPLE_EVERY + slots as u64), "{slots}: {checks}");
+            assert!(checks <= n / SAMPLE_EVERY + 1, "{slots}: {checks}");
+        }
+    }
+
+    #[test]
+    fn sampled_mode_finds_a_middle_byte_flipped_in_any_slot() {
+        // The default pool for small fields is 64 slots, which divides 64.
+        let pool = PoolPlan::new(64, false);
+        for bad_slot in [1, 17, 63] {
+            let mid = HEADER_LEN + SHAPE.field_size + SHAPE.field_size / 2;
+            let res = deliver(pool, Verify::Sampled, 64 * 66, |seq, w| {
+                if pool.slot(seq) == bad_slot {
+                    w[mid] ^= 0x04;
+                }
+            });
+            let err = res.iter().find_map(|r| r.as_ref().err());
+            assert!(
+                matches!(err, Some(VerifyError::Content { slot, field: 1, offset: 6, .. }) if *slot == bad_slot),
+                "slot {bad_slot}: {err:?}"
+            );
+        }
     }
 
     #[test]

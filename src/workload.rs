@@ -26,9 +26,9 @@ use socket2::Socket;
 
 use crate::counters::{CounterPlan, CounterSample, ThreadCounters};
 use crate::error::{Error, Result, Role};
-use crate::message::{Header, Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END};
+use crate::message::{Header, PoolPlan, Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END};
 use crate::recv::{ReadError, Reader};
-use crate::strategy::{SendError, Sender, StrategyKind, ZeroCopyStats};
+use crate::strategy::{Refill, SendError, Sender, StrategyKind, ZeroCopyStats};
 use crate::sys;
 use crate::transport::{Transport, TransportKind};
 
@@ -76,7 +76,17 @@ pub enum Fault {
     /// Client threads flip a bit in the last byte of the message with this
     /// sequence number before sending it.
     ClientDamages(u64),
+    /// Client threads flip a bit in the middle of the first field of this
+    /// pool slot before the first send.
+    ClientDamagesSlot(usize),
+    /// Server threads pause for [`STALL`] before reading every n-th message,
+    /// so the client's data waits in its socket, still unsent, when
+    /// `sendmsg` returns: the window in which an early buffer rewrite shows.
+    ServerStalls(u64),
 }
+
+/// How long a [`Fault::ServerStalls`] pause lasts.
+pub const STALL: Duration = Duration::from_millis(2);
 
 /// Everything one experiment needs; every field is echoed beside its results.
 #[derive(Debug, Clone)]
@@ -89,8 +99,8 @@ pub struct Config {
     pub verify: Verify,
     /// Messages each sender keeps in its pool; see [`Config::pool_slots`].
     pub pool_slots: Option<usize>,
-    /// Test-only: rewrite a pool slot's fields each time it is reused.
-    pub refill_on_reuse: bool,
+    /// Test-only: rewrite a pool slot's fields each time round the pool.
+    pub refill: Refill,
     /// Open perf counters in each worker thread.
     pub counters: bool,
     #[doc(hidden)]
@@ -117,7 +127,7 @@ impl Config {
             threads: 1,
             verify: Verify::Sampled,
             pool_slots: None,
-            refill_on_reuse: false,
+            refill: Refill::Never,
             counters: true,
             fault: None,
         }
@@ -634,7 +644,13 @@ impl Worker {
             self.cfg.pool_slots(),
             self.cfg.transport.timeout,
         )
-        .refill_on_reuse(self.cfg.refill_on_reuse)
+        .refill(self.cfg.refill)
+    }
+
+    /// The check of what the peer's sender sends: both ends use the same pool plan.
+    fn verifier(&self) -> Verifier {
+        let pool = PoolPlan::new(self.cfg.pool_slots(), self.cfg.refill != Refill::Never);
+        Verifier::new(self.cfg.shape, self.cfg.verify, pool)
     }
 
     fn ready(&self, sock: &Socket) -> Result<()> {
@@ -665,7 +681,7 @@ impl Worker {
             s.prepare(sock.as_fd()).map_err(|e| self.send_failed(e))?;
         }
         let mut reader = Reader::new(self.cfg.shape.message_bytes());
-        let mut verifier = Verifier::new(self.cfg.shape, self.cfg.verify);
+        let mut verifier = self.verifier();
         let mut meter = Meter::new(self.plan);
         self.ready(&sock)?;
 
@@ -674,6 +690,11 @@ impl Worker {
         let (mut messages, mut total) = (0u64, 0u64);
         meter.start();
         loop {
+            if let Some(Fault::ServerStalls(every)) = self.cfg.fault {
+                if total % every.max(1) == 0 {
+                    std::thread::sleep(STALL);
+                }
+            }
             let msg = match reader.next(fd) {
                 Ok(m) => m,
                 // The client closed between batches: the experiment is stopping.
@@ -749,7 +770,11 @@ impl Worker {
             Some(Fault::ClientDamages(seq)) => Some(seq),
             _ => None,
         };
-        let mut sender = self.sender().damage(damage);
+        let damage_slot = match self.cfg.fault {
+            Some(Fault::ClientDamagesSlot(slot)) => Some(slot),
+            _ => None,
+        };
+        let mut sender = self.sender().damage(damage).damage_slot(damage_slot);
         sender
             .prepare(sock.as_fd())
             .map_err(|e| self.send_failed(e))?;
@@ -759,7 +784,7 @@ impl Worker {
         } else {
             0
         });
-        let mut verifier = Verifier::new(self.cfg.shape, self.cfg.verify);
+        let mut verifier = self.verifier();
         let mut meter = Meter::new(self.plan);
         self.ready(&sock)?;
 

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use copybench::{
-    Batch, BatchReport, Config, Experiment, Fault, Shape, StrategyKind, TransportKind, Verify,
-    WorkloadKind,
+    Batch, BatchReport, Config, Experiment, Fault, Refill, Shape, StrategyKind, TransportKind,
+    Verify, WorkloadKind,
 };
 
 const SMALL: Shape = Shape {
@@ -141,30 +141,45 @@ fn one_experiment_runs_many_batches_of_both_kinds() {
     }
 }
 
+/// Every strategy that lends its buffers to the kernel.
+fn lending_strategies() -> impl Iterator<Item = StrategyKind> {
+    StrategyKind::ALL.into_iter().filter(|s| s.holds_buffers())
+}
+
 #[test]
 fn zero_copy_never_reuses_a_buffer_before_its_completion() {
-    // A tiny send buffer keeps sends in flight; a pool of 2-3 slots forces
-    // reuse at once; refilling on reuse turns an early reuse into corruption
-    // the receiver reports.
-    let shape = Shape {
-        fields: 4,
-        field_size: 1024,
-    };
-    for workload in workloads() {
-        for slots in [2, 3] {
-            let mut cfg = config(
-                StrategyKind::ZeroCopy,
-                TransportKind::Loopback,
-                workload,
-                shape,
-            );
-            cfg.refill_on_reuse = true;
-            cfg.pool_slots = Some(slots);
-            cfg.transport.sndbuf = Some(4096);
-            let n = 3000;
-            let r = run_messages(&cfg, n);
-            assert_eq!(r.messages, n, "{} with {slots} slots", label(&cfg));
-            check_report(&cfg, &r);
+    // The kernel reads a zero-copy send's pages when it transmits them; on
+    // loopback that is at once unless the receiver's window is full. So: a
+    // server that pauses now and then (the window fills), a send buffer
+    // large enough to hold sends not yet transmitted, a pool of 2-3 slots
+    // reused at once, and a new generation's pattern on every rewrite: a
+    // buffer rewritten while the kernel still holds it arrives corrupted.
+    // Stream rewrites just before reuse. rr rewrites right after each send
+    // (Refill::AfterSend): its reply otherwise proves the request was read
+    // long before its slot comes round; a request larger than the window
+    // leaves its tail queued when sendmsg returns.
+    // With reclaim disabled, all three cases fail (see the closing note of issue 12).
+    for strategy in lending_strategies() {
+        for (workload, refill, field_size, n) in [
+            (WorkloadKind::Stream, Refill::OnReuse, 1024, 3000),
+            (WorkloadKind::Stream, Refill::AfterSend, 16 << 10, 400),
+            (WorkloadKind::Rr, Refill::AfterSend, 64 << 10, 40),
+        ] {
+            let shape = Shape {
+                fields: 4,
+                field_size,
+            };
+            for slots in [2, 3] {
+                let mut cfg = config(strategy, TransportKind::Loopback, workload, shape);
+                cfg.refill = refill;
+                cfg.pool_slots = Some(slots);
+                cfg.fault = Some(Fault::ServerStalls(8));
+                cfg.transport.sndbuf = Some(1 << 20);
+                let who = format!("{} with {slots} slots, {refill:?}", label(&cfg));
+                let r = run_messages(&cfg, n);
+                assert_eq!(r.messages, n, "{who}");
+                check_report(&cfg, &r);
+            }
         }
     }
 }
@@ -256,6 +271,29 @@ fn a_damaged_message_fails_the_batch_instead_of_counting() {
             assert!(
                 text.contains("verification failed") && text.contains("message 77"),
                 "{who}: the error should name the damaged message: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_byte_flipped_mid_field_in_a_later_slot_fails_under_sampled_verification() {
+    // Sampled verification reads a field's middle only in the messages it
+    // checks in full; those rotate over the pool, so slot 5 of 64 is read by
+    // the sixth full check (message 325 or so).
+    for strategy in StrategyKind::ALL {
+        for workload in workloads() {
+            let mut cfg = config(strategy, TransportKind::Loopback, workload, SMALL);
+            cfg.verify = Verify::Sampled;
+            assert_eq!(cfg.pool_slots(), 64, "the default pool for {SMALL:?}");
+            cfg.fault = Some(Fault::ClientDamagesSlot(5));
+            let who = label(&cfg);
+            let err = batch_must_fail(&cfg, 1000, "a byte flipped in slot 5");
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 1, "{who}: {err}");
+            assert!(
+                text.contains("verification failed") && text.contains("slot 5"),
+                "{who}: the error should name the slot: {err}"
             );
         }
     }

@@ -48,6 +48,12 @@ impl StrategyKind {
         }
     }
 
+    /// Whether the kernel reads the pool's buffers after the send returns
+    /// (zero-copy), so a slot is reused only after its completion.
+    pub fn holds_buffers(self) -> bool {
+        matches!(self, StrategyKind::ZeroCopy)
+    }
+
     pub fn from_name(name: &str) -> Option<StrategyKind> {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -194,6 +200,25 @@ fn send_all(
     Ok(())
 }
 
+/// Test-only pressure on the rule that a buffer is rewritten only after the
+/// kernel let go of it: each time round the pool, a slot's fields get a new
+/// generation's pattern, so a rewrite the kernel still reads arrives as
+/// corruption. The check lives in the [`Sender`], above every strategy: a
+/// strategy is tested through its own [`Strategy::reclaim`], so a new
+/// zero-copy strategy is covered by adding it to the tests, nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refill {
+    #[default]
+    Never,
+    /// Just before a slot is reused (after `reclaim`), as a real application would.
+    OnReuse,
+    /// Right after a slot's send, as soon as `reclaim` lets go of it: the
+    /// earliest rewrite the rule allows. This is what makes early reuse
+    /// visible in rr too, where the reply otherwise proves the request was
+    /// read long before its slot comes round again.
+    AfterSend,
+}
+
 /// A pool of messages and the strategy that sends them over one connection.
 pub struct Sender {
     strategy: Box<dyn Strategy>,
@@ -201,7 +226,7 @@ pub struct Sender {
     next_seq: u64,
     /// `next_seq % pool.len()`, kept rather than divided out per send.
     next_slot: usize,
-    refill_on_reuse: bool,
+    refill: Refill,
     /// Test-only: the sequence number of a message to damage before sending.
     damage: Option<u64>,
     timeout: Duration,
@@ -219,17 +244,25 @@ impl Sender {
                 .collect(),
             next_seq: 0,
             next_slot: 0,
-            refill_on_reuse: false,
+            refill: Refill::Never,
             damage: None,
             timeout,
             zc_mark: ZeroCopyStats::default(),
         }
     }
 
-    /// Test-only pressure: rewrite a slot's fields with a new pattern each
-    /// time it is reused, so early reuse shows up as corruption at the receiver.
-    pub fn refill_on_reuse(mut self, on: bool) -> Sender {
-        self.refill_on_reuse = on;
+    /// Test-only pressure: see [`Refill`].
+    pub fn refill(mut self, refill: Refill) -> Sender {
+        self.refill = refill;
+        self
+    }
+
+    /// Test-only fault: flip a byte in the middle of the first field of
+    /// `slot`, for good, so only a full check of that slot can find it.
+    pub fn damage_slot(mut self, slot: Option<usize>) -> Sender {
+        if let Some(msg) = slot.and_then(|s| self.pool.get_mut(s)) {
+            msg.damage_middle();
+        }
         self
     }
 
@@ -251,7 +284,7 @@ impl Sender {
         let slots = self.pool.len();
         if seq >= slots as u64 {
             self.strategy.reclaim(fd, slot, self.timeout)?;
-            if self.refill_on_reuse {
+            if self.refill == Refill::OnReuse {
                 self.pool[slot].refill((seq / slots as u64) as u32);
             }
         }
@@ -261,6 +294,10 @@ impl Sender {
             msg.damage();
         }
         self.strategy.send(fd, msg, slot)?;
+        if self.refill == Refill::AfterSend {
+            self.strategy.reclaim(fd, slot, self.timeout)?;
+            self.pool[slot].refill((seq / slots as u64 + 1) as u32);
+        }
         self.next_seq += 1;
         self.next_slot = if slot + 1 == slots { 0 } else { slot + 1 };
         Ok(seq)
