@@ -228,7 +228,10 @@ impl RoleStats {
 /// What one batch measured.
 #[derive(Debug, Clone)]
 pub struct BatchReport {
-    /// Wall time from the start command to the last thread's report.
+    /// Wall time from the start command to the end of the batch's traffic
+    /// on its last thread: a client's last send (rr: its last reply), a
+    /// server's check of the last message. Waiting for the last zero-copy
+    /// completions comes after and is not included (see [`ThreadBatch::ended`]).
     pub seconds: f64,
     /// Messages verified: stream, by the servers; rr, exchanges completed.
     pub messages: u64,
@@ -273,6 +276,13 @@ enum Cmd {
 
 /// What a worker thread measured for its part of one batch.
 struct ThreadBatch {
+    /// When this thread's part of the batch's traffic ended: before the
+    /// zero-copy drain. The drain waits for the kernel to let go of the last
+    /// sends, which can take a delayed ACK (~40 ms on an idle rr connection)
+    /// and says nothing about the cost of sending; it still happens before
+    /// the thread reports, so the next batch starts with nothing in flight
+    /// and every completion is counted in the batch that made its send.
+    ended: Instant,
     messages: u64,
     bytes: u64,
     stats: RoleStats,
@@ -418,6 +428,7 @@ impl Experiment {
             let _ = cmd.send(run);
             active += 1;
         }
+        let mut ended = start;
         let mut out = BatchReport {
             seconds: 0.0,
             messages: 0,
@@ -445,6 +456,7 @@ impl Experiment {
             if counts_traffic {
                 out.messages += b.messages;
             }
+            ended = ended.max(b.ended);
             out.bytes += b.bytes;
             match report.role {
                 Role::Client => out.client.add(&b.stats),
@@ -459,7 +471,7 @@ impl Experiment {
                     .add(&z);
             }
         }
-        out.seconds = start.elapsed().as_secs_f64();
+        out.seconds = (ended - start).as_secs_f64();
         Ok(out)
     }
 
@@ -724,6 +736,7 @@ impl Worker {
                 }
             }
             if header.flags & FLAG_BATCH_END != 0 {
+                let ended = Instant::now();
                 let mut zerocopy = None;
                 if let Some(s) = sender.as_mut() {
                     s.drain(fd).map_err(|e| self.send_failed(e))?;
@@ -731,6 +744,7 @@ impl Worker {
                 }
                 let stats = meter.stop();
                 self.report(Event::Batch(ThreadBatch {
+                    ended,
                     messages,
                     bytes: messages * msg_bytes,
                     stats,
@@ -829,10 +843,14 @@ impl Worker {
                     break;
                 }
             }
+            let ended = Instant::now();
+            // The CPU meter runs on through the drain: reaping the last
+            // completions is part of what the batch's sends cost.
             sender.drain(fd).map_err(|e| self.send_failed(e))?;
             let stats = meter.stop();
             let zerocopy = sender.zerocopy_since_last();
             self.report(Event::Batch(ThreadBatch {
+                ended,
                 messages: sent,
                 bytes: if rr { sent * msg_bytes } else { 0 },
                 stats,
