@@ -35,7 +35,7 @@ pub mod transport;
 pub mod workload;
 
 pub use error::{Error, Result, Role};
-pub use message::{Shape, Verify};
+pub use message::{Layout, Shape, Verify};
 pub use strategy::{Refill, StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
 pub use workload::{

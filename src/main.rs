@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
-    Batch, Config, Error, Experiment, Shape, StrategyKind, TransportKind, Verify, WorkloadKind,
+    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind, Verify,
+    WorkloadKind,
 };
 
 #[derive(Parser)]
@@ -55,6 +56,12 @@ struct RunArgs {
     /// Bytes per field, 1 B to 64 MiB; binary suffixes (64, 4K, 64KiB, 1M).
     #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = parse_size)]
     field_size: usize,
+    /// Where each message's buffers lie: heap (each field its own allocation,
+    /// wherever the allocator puts it) or page (fields page-aligned, the
+    /// header at the end of the page before them: the fewest pages a
+    /// zero-copy send must pin).
+    #[arg(long, value_enum, default_value = "heap")]
+    layout: Layout,
     /// Fields per message, 1 to 1023, each separately allocated.
     #[arg(long, value_name = "N", default_value_t = 8)]
     fields: usize,
@@ -169,6 +176,9 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8)]
     fields: usize,
+    /// Message layouts, comma-separated: heap, page (see `run --layout`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
+    layouts: Vec<Layout>,
     /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -205,6 +215,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut cfg = Config::new(args.strategy, args.transport, args.workload, shape);
     cfg.threads = args.threads;
+    cfg.layout = args.layout;
     cfg.pool_slots = args.pool;
     cfg.counters = !args.no_counters;
     cfg.verify = if args.full_verify {
@@ -263,6 +274,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         transports: args.transports,
         workloads: args.workloads,
         field_sizes: args.sizes,
+        layouts: args.layouts,
         threads: args.threads,
         fields: args.fields,
         warmup: args

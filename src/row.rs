@@ -17,6 +17,9 @@ pub struct Row {
     pub workload: String,
     pub field_size_bytes: u64,
     pub fields: u32,
+    /// `heap` or `page` (see `--layout`); rows written before it existed read as empty.
+    #[serde(default)]
+    pub layout: String,
     pub message_bytes: u64,
     pub threads: u32,
     pub warmup_s: f64,
@@ -93,4 +96,14 @@ pub struct Row {
     pub zc_enobufs: Option<u64>,
     /// Share of zero-copy completions the kernel flagged as copied, 0..=1.
     pub zc_copied_share: Option<f64>,
+    /// Completion figures (see reports/README.md); empty for copying strategies.
+    pub zc_notifications: Option<u64>,
+    pub zc_sends_per_notification: Option<f64>,
+    pub zc_max_in_flight: Option<u64>,
+    pub zc_reclaim_waits: Option<u64>,
+    pub zc_reclaim_wait_ms: Option<f64>,
+    pub zc_fragments_per_send: Option<f64>,
+    pub zc_max_fragments: Option<u64>,
+    pub zc_delay_p50_us: Option<f64>,
+    pub zc_delay_p99_us: Option<f64>,
 }

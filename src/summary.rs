@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::counters::{derived, CounterPlan};
+use crate::strategy::ZeroCopyStats;
 use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
 
 /// How the measured batch was asked for.
@@ -29,6 +30,37 @@ pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<Strin
         out.insert(name.to_string(), json!(v));
     }
     out
+}
+
+/// Completion figures of a buffer-lending strategy (see `reports/README.md`).
+pub fn zerocopy_json(z: &ZeroCopyStats) -> Value {
+    json!({
+        "sends": z.sends,
+        "completions": z.completions,
+        "copied": z.copied,
+        "enobufs": z.enobufs,
+        "copied_share": z.copied_share(),
+        "notifications": z.notifications,
+        "sends_per_notification": z.sends_per_notification(),
+        "max_in_flight": z.max_in_flight,
+        "reclaim_waits": z.reclaim_waits,
+        "reclaim_wait_ms": z.reclaim_wait_ms(),
+        "fragments_per_send": z.fragments_per_send(),
+        "max_fragments": z.max_fragments,
+        "completion_delay_us": {
+            "p50": z.delay_us(0.5),
+            "p99": z.delay_us(0.99),
+            "timed_sends": z.delay_ns.len(),
+        },
+    })
+}
+
+/// Why a cell has no completion figures.
+pub fn no_completions(cfg: &Config) -> String {
+    format!(
+        "{} copies the message into the kernel's own buffers: there are no completions to count",
+        cfg.strategy
+    )
 }
 
 /// Every counter that has no value in this run, with why.
@@ -56,15 +88,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "max": r.latency_max_us(),
         })
     });
-    let zerocopy = r.zerocopy.map(|z| {
-        json!({
-            "sends": z.sends,
-            "completions": z.completions,
-            "copied": z.copied,
-            "enobufs": z.enobufs,
-            "copied_share": z.copied_share(),
-        })
-    });
+    let zerocopy = r.zerocopy.as_ref().map(zerocopy_json);
     let t = &cfg.transport;
     json!({
         "strategy": cfg.strategy.name(),
@@ -82,6 +106,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "latency_us": latency,
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
+        "zerocopy_unavailable": r.zerocopy.is_none().then(|| no_completions(cfg)),
         "counters": {
             "client": role_counters(r, &r.client),
             "server": role_counters(r, &r.server),
@@ -94,6 +119,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "messages": plan.messages,
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
+            "layout": cfg.layout.name(),
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
@@ -116,12 +142,13 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         (
             "cell".into(),
             format!(
-                "{} / {} / {}, {} x {} B fields ({} B messages), {} thread(s)",
+                "{} / {} / {}, {} x {} B fields ({} B messages, {} layout), {} thread(s)",
                 cfg.strategy,
                 cfg.transport.kind,
                 cfg.workload,
                 cfg.shape.fields,
                 cfg.shape.field_size,
+                cfg.layout,
                 cfg.shape.message_bytes(),
                 cfg.threads
             ),
@@ -205,7 +232,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             ),
         ));
     }
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         let share = z
             .copied_share()
             .map_or("n/a".into(), |s| format!("{:.0}%", s * 100.0));
@@ -214,6 +241,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             format!(
                 "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
                 z.sends, z.completions, z.copied, z.enobufs
+            ),
+        ));
+        let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} us"));
+        rows.push((
+            "completions".into(),
+            format!(
+                "delay p50 {} p99 {}, {} sends per notification, at most {} in flight, {} reclaim waits ({:.1} ms), {} fragments per send",
+                us(z.delay_us(0.5)),
+                us(z.delay_us(0.99)),
+                opt(z.sends_per_notification(), ""),
+                z.max_in_flight,
+                z.reclaim_waits,
+                z.reclaim_wait_ms(),
+                opt(z.fragments_per_send(), ""),
             ),
         ));
     }

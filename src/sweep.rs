@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::message::Shape;
+use crate::message::{Layout, Shape};
 use crate::row::Row;
 use crate::strategy::StrategyKind;
 use crate::summary::role_counters;
@@ -30,6 +30,7 @@ pub struct Matrix {
     pub transports: Vec<TransportKind>,
     pub workloads: Vec<WorkloadKind>,
     pub field_sizes: Vec<usize>,
+    pub layouts: Vec<Layout>,
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
@@ -47,6 +48,7 @@ impl Matrix {
             transports: vec![TransportKind::Loopback],
             workloads: vec![WorkloadKind::Rr, WorkloadKind::Stream],
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
+            layouts: vec![Layout::Heap],
             threads: vec![1, 2, 4, 8],
             fields: 8,
             warmup: Duration::from_millis(500),
@@ -74,20 +76,23 @@ impl Matrix {
             for &workload in &self.workloads {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
-                        for &strategy in &self.strategies {
-                            if strategy == StrategyKind::ZeroCopy
-                                && transport == TransportKind::Unix
-                            {
-                                continue;
+                        for &layout in &self.layouts {
+                            for &strategy in &self.strategies {
+                                if strategy == StrategyKind::ZeroCopy
+                                    && transport == TransportKind::Unix
+                                {
+                                    continue;
+                                }
+                                let shape = Shape {
+                                    fields: self.fields,
+                                    field_size,
+                                };
+                                let mut cfg = Config::new(strategy, transport, workload, shape);
+                                cfg.threads = threads;
+                                cfg.layout = layout;
+                                cfg.transport.veth = self.veth.clone();
+                                out.push(cfg);
                             }
-                            let shape = Shape {
-                                fields: self.fields,
-                                field_size,
-                            };
-                            let mut cfg = Config::new(strategy, transport, workload, shape);
-                            cfg.threads = threads;
-                            cfg.transport.veth = self.veth.clone();
-                            out.push(cfg);
                         }
                     }
                 }
@@ -103,6 +108,7 @@ impl Matrix {
             ("--transports", self.transports.is_empty()),
             ("--workloads", self.workloads.is_empty()),
             ("--sizes", self.field_sizes.is_empty()),
+            ("--layouts", self.layouts.is_empty()),
             ("--threads", self.threads.is_empty()),
         ] {
             if empty {
@@ -154,12 +160,27 @@ fn measured_columns(r: &BatchReport) -> Map<String, Value> {
             m.insert(format!("{role}_{name}"), v);
         }
     }
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         m.insert("zc_sends".into(), json!(z.sends));
         m.insert("zc_completions".into(), json!(z.completions));
         m.insert("zc_copied".into(), json!(z.copied));
         m.insert("zc_enobufs".into(), json!(z.enobufs));
         m.insert("zc_copied_share".into(), json!(z.copied_share()));
+        m.insert("zc_notifications".into(), json!(z.notifications));
+        m.insert(
+            "zc_sends_per_notification".into(),
+            json!(z.sends_per_notification()),
+        );
+        m.insert("zc_max_in_flight".into(), json!(z.max_in_flight));
+        m.insert("zc_reclaim_waits".into(), json!(z.reclaim_waits));
+        m.insert("zc_reclaim_wait_ms".into(), json!(z.reclaim_wait_ms()));
+        m.insert(
+            "zc_fragments_per_send".into(),
+            json!(z.fragments_per_send()),
+        );
+        m.insert("zc_max_fragments".into(), json!(z.max_fragments));
+        m.insert("zc_delay_p50_us".into(), json!(z.delay_us(0.5)));
+        m.insert("zc_delay_p99_us".into(), json!(z.delay_us(0.99)));
     }
     m
 }
@@ -180,6 +201,7 @@ pub fn make_row(
     cols.insert("workload".into(), json!(cfg.workload.name()));
     cols.insert("field_size_bytes".into(), json!(cfg.shape.field_size));
     cols.insert("fields".into(), json!(cfg.shape.fields));
+    cols.insert("layout".into(), json!(cfg.layout.name()));
     cols.insert("message_bytes".into(), json!(cfg.shape.message_bytes()));
     cols.insert("threads".into(), json!(cfg.threads));
     cols.insert("warmup_s".into(), json!(m.warmup.as_secs_f64()));

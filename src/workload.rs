@@ -26,7 +26,9 @@ use socket2::Socket;
 
 use crate::counters::{CounterPlan, CounterSample, ThreadCounters};
 use crate::error::{Error, Result, Role};
-use crate::message::{Header, PoolPlan, Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END};
+use crate::message::{
+    Header, Layout, PoolPlan, Shape, Verifier, Verify, VerifyError, FLAG_BATCH_END,
+};
 use crate::recv::{ReadError, Reader};
 use crate::strategy::{Refill, SendError, Sender, StrategyKind, ZeroCopyStats};
 use crate::sys;
@@ -95,6 +97,8 @@ pub struct Config {
     pub transport: Transport,
     pub workload: WorkloadKind,
     pub shape: Shape,
+    /// Where each message's buffers lie in memory.
+    pub layout: Layout,
     pub threads: usize,
     pub verify: Verify,
     /// Messages each sender keeps in its pool; see [`Config::pool_slots`].
@@ -124,6 +128,7 @@ impl Config {
             transport,
             workload,
             shape,
+            layout: Layout::Heap,
             threads: 1,
             verify: Verify::Sampled,
             pool_slots: None,
@@ -241,7 +246,8 @@ pub struct BatchReport {
     pub latency_ns: Option<Histogram<u64>>,
     pub client: RoleStats,
     pub server: RoleStats,
-    /// Both roles' zero-copy bookkeeping for this batch (zero-copy only).
+    /// Both roles' completion figures for this batch (buffer-lending
+    /// strategies only; `None` for strategies that copy).
     pub zerocopy: Option<ZeroCopyStats>,
 }
 
@@ -465,10 +471,10 @@ impl Experiment {
             if let (Some(all), Some(h)) = (out.latency_ns.as_mut(), b.latency_ns.as_ref()) {
                 all.add(h).expect("histograms share their bounds");
             }
-            if let Some(z) = b.zerocopy {
+            if let Some(z) = &b.zerocopy {
                 out.zerocopy
                     .get_or_insert_with(ZeroCopyStats::default)
-                    .add(&z);
+                    .add(z);
             }
         }
         out.seconds = (ended - start).as_secs_f64();
@@ -653,6 +659,7 @@ impl Worker {
         Sender::new(
             self.cfg.strategy,
             self.cfg.shape,
+            self.cfg.layout,
             self.cfg.pool_slots(),
             self.cfg.transport.timeout,
         )

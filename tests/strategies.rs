@@ -95,10 +95,19 @@ fn check_report(cfg: &Config, r: &BatchReport) {
         cfg.strategy == StrategyKind::ZeroCopy,
         "{who}: zero-copy bookkeeping belongs to zero-copy only"
     );
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         assert!(z.sends > 0, "{who}: {z:?}");
         // The driver drains at batch end, so nothing is left in flight.
         assert_eq!(z.sends, z.completions, "{who}: {z:?}");
+        assert!(
+            z.notifications > 0 && z.notifications <= z.completions,
+            "{who}: {z:?}"
+        );
+        assert!(z.max_in_flight >= 1, "{who}: {z:?}");
+        assert!(z.messages > 0 && z.fragments >= z.messages, "{who}: {z:?}");
+        if z.sends >= 16 {
+            assert!(z.delay_us(0.5).is_some(), "{who}: every 16th send is timed");
+        }
     }
     assert!(r.seconds > 0.0, "{who}: seconds");
 }
@@ -181,6 +190,35 @@ fn zero_copy_never_reuses_a_buffer_before_its_completion() {
                 check_report(&cfg, &r);
             }
         }
+    }
+}
+
+#[test]
+fn page_layout_needs_the_fewest_fragments_and_delivers_the_same_bytes() {
+    // One 64 KiB field: the heap puts it mid-page (17 pages) beside a header
+    // page, 18 in all; page layout needs 1 + 16 = 17.
+    let shape = Shape {
+        fields: 1,
+        field_size: 64 << 10,
+    };
+    let page = copybench::message::page_size();
+    for workload in workloads() {
+        let mut per_layout = Vec::new();
+        for layout in copybench::Layout::ALL {
+            let mut cfg = config(
+                StrategyKind::ZeroCopy,
+                TransportKind::Loopback,
+                workload,
+                shape,
+            );
+            cfg.layout = layout;
+            let r = run_messages(&cfg, 200);
+            assert_eq!(r.messages, 200, "{} {layout}", label(&cfg));
+            check_report(&cfg, &r);
+            per_layout.push(r.zerocopy.unwrap().fragments_per_send().unwrap());
+        }
+        assert_eq!(per_layout[1], (1 + (64 << 10) / page) as f64, "page layout");
+        assert!(per_layout[0] >= per_layout[1], "{per_layout:?}");
     }
 }
 

@@ -8,11 +8,13 @@
 
 mod completions;
 mod one_copy;
+mod stats;
 mod two_copy;
 mod zero_copy;
 
 pub use completions::{Completions, RangeError};
 pub use one_copy::OneCopy;
+pub use stats::{CompletionStats, ZeroCopyStats, DELAY_SAMPLE};
 pub use two_copy::TwoCopy;
 pub use zero_copy::ZeroCopy;
 
@@ -22,7 +24,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::message::{Message, Shape};
+use crate::message::{Layout, Message, Shape};
 
 /// The strategies copybench knows, by their command-line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -74,42 +76,6 @@ impl std::fmt::Display for StrategyKind {
     }
 }
 
-/// Zero-copy bookkeeping of one or more senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ZeroCopyStats {
-    /// `sendmsg(MSG_ZEROCOPY)` calls that took data.
-    pub sends: u64,
-    /// Sends whose completion arrived.
-    pub completions: u64,
-    /// Completions the kernel flagged `SO_EE_CODE_ZEROCOPY_COPIED`: it copied after all.
-    pub copied: u64,
-    /// `ENOBUFS` answers (optmem exhausted), each followed by a reap and a retry.
-    pub enobufs: u64,
-}
-
-impl ZeroCopyStats {
-    pub fn add(&mut self, o: &ZeroCopyStats) {
-        self.sends += o.sends;
-        self.completions += o.completions;
-        self.copied += o.copied;
-        self.enobufs += o.enobufs;
-    }
-
-    pub fn delta(&self, since: &ZeroCopyStats) -> ZeroCopyStats {
-        ZeroCopyStats {
-            sends: self.sends - since.sends,
-            completions: self.completions - since.completions,
-            copied: self.copied - since.copied,
-            enobufs: self.enobufs - since.enobufs,
-        }
-    }
-
-    /// Share of completions the kernel copied, when there were any.
-    pub fn copied_share(&self) -> Option<f64> {
-        (self.completions > 0).then(|| self.copied as f64 / self.completions as f64)
-    }
-}
-
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -155,8 +121,10 @@ pub trait Strategy: Send {
     /// `timeout` at most, for every send still held by the kernel.
     fn drain(&mut self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<(), SendError>;
 
-    /// Zero-copy bookkeeping so far; `None` for strategies that copy.
-    fn zerocopy(&self) -> Option<ZeroCopyStats>;
+    /// Completion figures since the previous call (see [`CompletionStats`],
+    /// which a buffer-lending strategy fills and empties here); `None` for
+    /// strategies that copy, which have no completions to report.
+    fn take_stats(&mut self) -> Option<ZeroCopyStats>;
 }
 
 /// Maps a failed send call to the error a user reads: a blocking socket
@@ -230,24 +198,34 @@ pub struct Sender {
     /// Test-only: the sequence number of a message to damage before sending.
     damage: Option<u64>,
     timeout: Duration,
-    /// Zero-copy figures at the end of the previous batch.
-    zc_mark: ZeroCopyStats,
+    /// Pages each slot's iovecs span: the fragments a zero-copy send of it pins.
+    slot_pages: Vec<u64>,
+    /// Messages sent and their pages since the last figures were taken.
+    sent_pages: ZeroCopyStats,
 }
 
 impl Sender {
     /// `slots` pre-filled messages; the fill happens here, before anything is measured.
-    pub fn new(kind: StrategyKind, shape: Shape, slots: usize, timeout: Duration) -> Sender {
+    pub fn new(
+        kind: StrategyKind,
+        shape: Shape,
+        layout: Layout,
+        slots: usize,
+        timeout: Duration,
+    ) -> Sender {
+        let pool: Vec<Message> = (0..slots.max(1) as u32)
+            .map(|s| Message::with_layout(shape, s, layout))
+            .collect();
         Sender {
             strategy: kind.build(shape),
-            pool: (0..slots.max(1) as u32)
-                .map(|s| Message::new(shape, s))
-                .collect(),
+            slot_pages: pool.iter().map(|m| m.pages() as u64).collect(),
+            pool,
             next_seq: 0,
             next_slot: 0,
             refill: Refill::Never,
             damage: None,
             timeout,
-            zc_mark: ZeroCopyStats::default(),
+            sent_pages: ZeroCopyStats::default(),
         }
     }
 
@@ -294,6 +272,7 @@ impl Sender {
             msg.damage();
         }
         self.strategy.send(fd, msg, slot)?;
+        self.sent_pages.message(self.slot_pages[slot]);
         if self.refill == Refill::AfterSend {
             self.strategy.reclaim(fd, slot, self.timeout)?;
             self.pool[slot].refill((seq / slots as u64 + 1) as u32);
@@ -307,16 +286,14 @@ impl Sender {
         self.strategy.drain(fd, self.timeout)
     }
 
-    pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        self.strategy.zerocopy()
-    }
-
-    /// Zero-copy figures since the previous call (the batch that just ended).
+    /// Completion figures since the previous call (the batch that just
+    /// ended), with the fragments its messages spanned; `None` for copying strategies.
     pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
-        let now = self.strategy.zerocopy()?;
-        let delta = now.delta(&self.zc_mark);
-        self.zc_mark = now;
-        Some(delta)
+        let pages = std::mem::take(&mut self.sent_pages);
+        let mut z = self.strategy.take_stats()?;
+        (z.messages, z.fragments, z.max_fragments) =
+            (pages.messages, pages.fragments, pages.max_fragments);
+        Some(z)
     }
 
     pub fn pool_bytes(&self) -> usize {
