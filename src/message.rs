@@ -26,7 +26,7 @@ pub const MAX_FIELDS: usize = 1023;
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// The shape every message of a run has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub fields: usize,
     pub field_size: usize,
@@ -120,7 +120,8 @@ pub enum VerifyError {
 }
 
 /// How much of each message's content the receiver checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// Header of every message; first and last 8 bytes of every field; every
     /// byte of one message in [`SAMPLE_EVERY`], the pool slots taken in turn.
@@ -304,8 +305,9 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
     PartialOrd,
     Ord,
     serde::Serialize,
-    clap::ValueEnum,
+    serde::Deserialize,
 )]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// The header and each field are separate allocations, wherever the
@@ -365,7 +367,7 @@ pub fn pages_spanned(buf: &[u8]) -> usize {
 /// The buffers are heap allocations that never move once made, so a message
 /// can be handed to the kernel by reference (`MSG_ZEROCOPY`) while the
 /// `Message` value itself is moved around.
-pub struct Message {
+pub(crate) struct Message {
     /// Heap: the header's allocation, then one per field. Page: one for all.
     store: Vec<Box<[u8]>>,
     /// (allocation, offset) of the header, then of each field.
@@ -377,6 +379,7 @@ pub struct Message {
 
 impl Message {
     /// A heap-laid-out message for pool slot `slot`, fields filled with generation 0.
+    #[cfg(test)]
     pub fn new(shape: Shape, slot: u32) -> Message {
         Message::with_layout(shape, slot, Layout::Heap)
     }
@@ -431,10 +434,6 @@ impl Message {
     fn field_mut(&mut self, f: usize) -> &mut [u8] {
         let len = self.field_size;
         self.piece_mut(1 + f, len)
-    }
-
-    pub fn slot(&self) -> u32 {
-        self.slot
     }
 
     /// Flips one bit of the last byte of the last field. Test-only: what a
@@ -492,11 +491,6 @@ impl Message {
         (1..self.pieces.len()).map(|i| self.piece(i, self.field_size))
     }
 
-    /// Bytes this message takes on the wire, header included.
-    pub fn wire_len(&self) -> usize {
-        HEADER_LEN + self.field_count() * self.field_size
-    }
-
     /// Pages its iovecs touch: the fragments one zero-copy send of it pins.
     pub fn pages(&self) -> usize {
         pages_spanned(self.header_bytes()) + self.fields().map(pages_spanned).sum::<usize>()
@@ -541,7 +535,7 @@ impl Message {
 }
 
 /// The receiver's check of each arriving message, in order.
-pub struct Verifier {
+pub(crate) struct Verifier {
     shape: Shape,
     mode: Verify,
     pool: PoolPlan,

@@ -152,7 +152,9 @@ fn one_experiment_runs_many_batches_of_both_kinds() {
 
 /// Every strategy that lends its buffers to the kernel.
 fn lending_strategies() -> impl Iterator<Item = StrategyKind> {
-    StrategyKind::ALL.into_iter().filter(|s| s.holds_buffers())
+    StrategyKind::ALL
+        .into_iter()
+        .filter(|s| s.has_completions())
 }
 
 #[test]

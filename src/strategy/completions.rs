@@ -95,14 +95,11 @@ impl Completions {
         self.low == self.next
     }
 
-    pub fn issued(&self) -> u64 {
-        self.next
-    }
-
     pub fn completed(&self) -> u64 {
         self.completed
     }
 
+    #[cfg(test)]
     pub fn copied(&self) -> u64 {
         self.copied
     }

@@ -12,22 +12,26 @@ mod stats;
 mod two_copy;
 mod zero_copy;
 
-pub use completions::{Completions, RangeError};
-pub use one_copy::OneCopy;
-pub use stats::{CompletionStats, ZeroCopyStats, DELAY_SAMPLE};
-pub use two_copy::TwoCopy;
-pub use zero_copy::ZeroCopy;
+pub(crate) use completions::Completions;
+pub use completions::RangeError;
+pub(crate) use one_copy::OneCopy;
+pub(crate) use stats::CompletionStats;
+pub use stats::{ZeroCopyStats, DELAY_SAMPLE};
+pub(crate) use two_copy::TwoCopy;
+pub(crate) use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::{Layout, Message, Shape};
+use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     TwoCopy,
@@ -50,18 +54,33 @@ impl StrategyKind {
         }
     }
 
-    /// Whether the kernel reads the pool's buffers after the send returns
-    /// (zero-copy), so a slot is reused only after its completion.
-    pub fn holds_buffers(self) -> bool {
-        matches!(self, StrategyKind::ZeroCopy)
-    }
-
     pub fn from_name(name: &str) -> Option<StrategyKind> {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// Whether this strategy can run over `transport` at all: a strategy
+    /// with completions needs `SO_ZEROCOPY`, which AF_UNIX sockets lack.
+    pub fn supports(self, transport: TransportKind) -> bool {
+        !self.has_completions() || transport.has_zerocopy()
+    }
+
+    /// Whether a send's buffer is free only at its completion (and so the
+    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
+    pub fn has_completions(self) -> bool {
+        match self {
+            StrategyKind::TwoCopy | StrategyKind::OneCopy => false,
+            StrategyKind::ZeroCopy => true,
+        }
+    }
+
+    /// Whether a strategy named `name` has completions (`false` for a name
+    /// this build does not know): for reports read from a results.csv.
+    pub fn named_has_completions(name: &str) -> bool {
+        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
+    }
+
     /// A fresh strategy for one connection.
-    pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
+    pub(crate) fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
@@ -97,7 +116,7 @@ pub enum SendError {
 
 /// One way of sending a message. A strategy is made per connection and used
 /// by the one thread that owns that connection.
-pub trait Strategy: Send {
+pub(crate) trait Strategy: Send {
     /// Called once on the connected socket, before the first send. Zero-copy
     /// enables `SO_ZEROCOPY` here, so a socket that refuses it fails up front.
     fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError>;
@@ -174,7 +193,7 @@ fn send_all(
 /// corruption. The check lives in the [`Sender`], above every strategy: a
 /// strategy is tested through its own [`Strategy::reclaim`], so a new
 /// zero-copy strategy is covered by adding it to the tests, nothing more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Refill {
     #[default]
     Never,
@@ -188,7 +207,7 @@ pub enum Refill {
 }
 
 /// A pool of messages and the strategy that sends them over one connection.
-pub struct Sender {
+pub(crate) struct Sender {
     strategy: Box<dyn Strategy>,
     pool: Vec<Message>,
     next_seq: u64,
@@ -294,9 +313,5 @@ impl Sender {
         (z.messages, z.fragments, z.max_fragments) =
             (pages.messages, pages.fragments, pages.max_fragments);
         Some(z)
-    }
-
-    pub fn pool_bytes(&self) -> usize {
-        self.pool.iter().map(Message::wire_len).sum()
     }
 }

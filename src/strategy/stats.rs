@@ -18,12 +18,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 /// One send in this many has its completion delay timed (two clock reads).
 pub const DELAY_SAMPLE: u64 = 16;
 
 /// What one batch of a buffer-lending strategy measured.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZeroCopyStats {
     /// Send calls that took data (`sendmsg(MSG_ZEROCOPY)` or SEND_ZC submissions).
     pub sends: u64,
@@ -47,6 +48,7 @@ pub struct ZeroCopyStats {
     /// The most fragments one message needed.
     pub max_fragments: u64,
     /// Completion delay of sampled sends, ns (see the module doc).
+    #[serde(with = "delay_serde")]
     pub delay_ns: Histogram<u64>,
 }
 
@@ -64,8 +66,7 @@ impl Default for ZeroCopyStats {
             messages: 0,
             fragments: 0,
             max_fragments: 0,
-            delay_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-                .expect("static histogram bounds are valid"),
+            delay_ns: crate::figures::new_histogram(),
         }
     }
 }
@@ -120,6 +121,21 @@ impl ZeroCopyStats {
 
     pub fn reclaim_wait_ms(&self) -> f64 {
         self.reclaim_wait_ns as f64 / 1e6
+    }
+}
+
+/// The delay histogram on the wire, as the latency one (`[[value, count], ...]`).
+mod delay_serde {
+    use hdrhistogram::Histogram;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        crate::figures::latency_serde::serialize(&Some(h.clone()), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        Ok(crate::figures::latency_serde::deserialize(d)?
+            .unwrap_or_else(crate::figures::new_histogram))
     }
 }
 
