@@ -93,6 +93,60 @@ impl ZeroCopyCopies {
     }
 }
 
+/// One zero-copy cell run in both layouts: what page alignment changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayoutPair {
+    pub workload: String,
+    pub transport: String,
+    pub strategy: String,
+    pub threads: u32,
+    pub field_size_bytes: u64,
+    /// Median throughput (Gbit/s) and fragments per send, heap then page.
+    pub heap: (f64, Option<f64>),
+    pub page: (f64, Option<f64>),
+    /// The host's `net.core.max_skb_frags`, when known (env.json).
+    pub limit: Option<u64>,
+}
+
+/// The kernel's default `net.core.max_skb_frags`.
+pub const DEFAULT_MAX_SKB_FRAGS: u64 = 17;
+
+impl LayoutPair {
+    pub fn line(&self) -> String {
+        let frags = |f: Option<f64>| f.map_or("n/a".into(), format::number);
+        let (limit, whose) = match self.limit {
+            Some(l) => (l, "this host's net.core.max_skb_frags"),
+            None => (DEFAULT_MAX_SKB_FRAGS, "the default net.core.max_skb_frags"),
+        };
+        let over = |f: Option<f64>| f.is_some_and(|f| f > limit as f64);
+        let ratio = if self.heap.0 > 0.0 {
+            format!("page/heap ×{}", format::number(self.page.0 / self.heap.0))
+        } else {
+            "page/heap n/a".into()
+        };
+        let verdict = match (over(self.heap.1), over(self.page.1)) {
+            (true, false) => format!(
+                "heap sends need more than {limit} fragments ({whose}), so the kernel splits every one; page sends fit: {ratio} is what avoiding the split changed"
+            ),
+            (true, true) => format!("both layouts exceed {limit} fragments ({whose}): {ratio}"),
+            (false, true) => format!("page sends exceed {limit} fragments ({whose}), heap ones do not: {ratio}"),
+            (false, false) => format!("both fit in {limit} fragments ({whose}): {ratio}"),
+        };
+        format!(
+            "{}/{}, {}, {}, {}: heap {} Gbit/s at {} fragments per send, page {} Gbit/s at {}; {verdict}",
+            self.workload,
+            self.transport,
+            format::threads(self.threads),
+            format_size(self.field_size_bytes),
+            self.strategy,
+            format::number(self.heap.0),
+            frags(self.heap.1),
+            format::number(self.page.0),
+            frags(self.page.1),
+        )
+    }
+}
+
 /// A cell with at least one failed repetition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedCell {
@@ -129,6 +183,8 @@ pub struct Analysis {
     /// Whether more than one thread count was tested anywhere.
     pub several_thread_counts: bool,
     pub zero_copy: Vec<ZeroCopyCopies>,
+    /// Zero-copy cells run in both layouts.
+    pub layouts: Vec<LayoutPair>,
     /// Whether any row has a hardware counter value (cycles or cache misses).
     pub hardware_counters: bool,
     pub failed: Vec<FailedCell>,
@@ -149,6 +205,7 @@ impl Analysis {
             scaling.push("only one thread count was tested: run with several (--threads 1,2,4,8) to see how threads change the cost".into());
         }
         let mut zero_copy: Vec<String> = self.zero_copy.iter().map(|z| z.line()).collect();
+        zero_copy.extend(self.layouts.iter().map(|l| l.line()));
         if zero_copy.is_empty() {
             zero_copy.push("no successful zero-copy cell".into());
         }
@@ -232,6 +289,11 @@ fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
 /// Analyses the rows of a sweep (any subset of it: a cut-short sweep, one
 /// workload only, failed cells).
 pub fn analyze(rows: &[Row]) -> Analysis {
+    analyze_with_limit(rows, None)
+}
+
+/// [`analyze`], knowing the host's `net.core.max_skb_frags` (from env.json).
+pub fn analyze_with_limit(rows: &[Row], max_skb_frags: Option<u64>) -> Analysis {
     let cells = summarize(rows);
     let thread_counts: BTreeSet<u32> = cells.iter().map(|c| c.key.threads).collect();
     Analysis {
@@ -241,6 +303,7 @@ pub fn analyze(rows: &[Row]) -> Analysis {
         thread_scaling: thread_scaling(&cells),
         several_thread_counts: thread_counts.len() > 1,
         zero_copy: zero_copy(rows),
+        layouts: layout_pairs(rows, max_skb_frags),
         hardware_counters: rows
             .iter()
             .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
@@ -312,6 +375,52 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
         .collect()
 }
 
+fn layout_pairs(rows: &[Row], limit: Option<u64>) -> Vec<LayoutPair> {
+    type Key<'a> = (&'a str, &'a str, u32, u64, &'a str);
+    let mut groups: BTreeMap<Key, [Vec<&Row>; 2]> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
+    {
+        let side = match r.layout.as_str() {
+            "" | "heap" => 0,
+            "page" => 1,
+            _ => continue,
+        };
+        let key = (
+            r.workload.as_str(),
+            r.transport.as_str(),
+            r.threads,
+            r.field_size_bytes,
+            r.strategy.as_str(),
+        );
+        groups.entry(key).or_default()[side].push(r);
+    }
+    let summary = |reps: &[&Row]| {
+        let gbps = Spread::of(reps.iter().filter_map(|r| r.throughput_gbps))?.median;
+        let frags =
+            Spread::of(reps.iter().filter_map(|r| r.zc_fragments_per_send)).map(|s| s.median);
+        Some((gbps, frags))
+    };
+    groups
+        .into_iter()
+        .filter_map(
+            |((workload, transport, threads, size, strategy), [heap, page])| {
+                Some(LayoutPair {
+                    workload: workload.into(),
+                    transport: transport.into(),
+                    strategy: strategy.into(),
+                    threads,
+                    field_size_bytes: size,
+                    heap: summary(&heap)?,
+                    page: summary(&page)?,
+                    limit,
+                })
+            },
+        )
+        .collect()
+}
+
 fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
     let mut by_transport: BTreeMap<&str, ZeroCopyCopies> = BTreeMap::new();
     for row in rows
@@ -352,6 +461,27 @@ mod tests {
             server_context_switches: Some(0.0),
             ..Row::default()
         }
+    }
+
+    #[test]
+    fn layouts_side_by_side_say_what_the_split_cost() {
+        let cell = |layout: &str, gbps: f64, frags: f64| Row {
+            layout: layout.into(),
+            zc_fragments_per_send: Some(frags),
+            throughput_gbps: Some(gbps),
+            ..row("zero-copy", 1, 65536)
+        };
+        let a = analyze_with_limit(
+            &[cell("heap", 10.0, 18.0), cell("page", 18.0, 17.0)],
+            Some(17),
+        );
+        assert_eq!(a.layouts.len(), 1);
+        let line = a.layouts[0].line();
+        assert!(line.contains("heap 10 Gbit/s at 18 fragments"), "{line}");
+        assert!(line.contains("splits every one"), "{line}");
+        assert!(line.contains("×1.8"), "{line}");
+        // Only one layout: nothing to put side by side.
+        assert!(analyze(&[cell("heap", 10.0, 18.0)]).layouts.is_empty());
     }
 
     #[test]

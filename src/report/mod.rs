@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
+pub use analysis::{
+    analyze, analyze_with_limit, Analysis, FailedCell, LayoutPair, Section, ThreadScaling,
+    ZeroCopyCopies,
+};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
 
@@ -121,7 +124,8 @@ pub fn write_report(
         .map(|plot| plot.render(dir))
         .collect::<Result<Vec<_>, _>>()?;
     let index = dir.join("index.html");
-    let page = html::page(&cells, &analyze(rows), env, &plots);
+    let analysis = analyze_with_limit(rows, max_skb_frags(env));
+    let page = html::page(&cells, &analysis, env, &plots);
     fs::write(&index, page).map_err(io_error(&index))?;
     Ok(ReportFiles { index, plots: svgs })
 }
@@ -140,7 +144,12 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
         Err(e) => return Err(io_error(&env_path)(e)),
     };
     write_report(dir, &rows, &env)?;
-    Ok(analyze(&rows))
+    Ok(analyze_with_limit(&rows, max_skb_frags(&env)))
+}
+
+/// The host's `net.core.max_skb_frags`, from env.json, when it was read.
+fn max_skb_frags(env: &serde_json::Value) -> Option<u64> {
+    env.get("max_skb_frags").and_then(serde_json::Value::as_u64)
 }
 
 #[cfg(test)]

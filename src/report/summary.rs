@@ -177,6 +177,18 @@ impl StrategyName {
         StrategyName(rank, name.to_string())
     }
 
+    /// A strategy in a layout: `page` cells are their own column beside the
+    /// heap ones (`zero-copy page`), sorted right after them; `heap` (or no
+    /// layout, in rows from before layouts) keeps the plain name, which is
+    /// what crossovers and plots compare.
+    pub fn with_layout(name: &str, layout: &str) -> Self {
+        let StrategyName(rank, name) = StrategyName::new(name);
+        match layout {
+            "" | "heap" => StrategyName(rank * 2, name),
+            other => StrategyName(rank * 2 + 1, format!("{name} {other}")),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.1
     }
@@ -211,7 +223,7 @@ pub fn summarize(rows: &[Row]) -> Vec<CellSummary> {
             transport: row.transport.clone(),
             threads: row.threads,
             field_size_bytes: row.field_size_bytes,
-            strategy: StrategyName::new(&row.strategy),
+            strategy: StrategyName::with_layout(&row.strategy, &row.layout),
         };
         cells.entry(key).or_default().push(row);
     }
