@@ -71,6 +71,15 @@ pub(crate) struct Report {
 
 /// A timed stream batch reads the clock once per this many sends.
 const DEADLINE_EVERY: u64 = 16;
+/// ... or every so many bytes, whichever comes first: with large messages a
+/// send takes long enough that 16 of them would overshoot a short batch by
+/// milliseconds, and a clock read is nothing beside such a send.
+const DEADLINE_BYTES: u64 = 256 << 10;
+
+/// Sends between two reads of the clock in a timed stream batch.
+fn deadline_every(message_bytes: u64) -> u64 {
+    (DEADLINE_BYTES / message_bytes.max(1)).clamp(1, DEADLINE_EVERY)
+}
 
 /// One worker thread: the client or the server end of one connection.
 pub(crate) struct Worker {
@@ -303,6 +312,7 @@ impl Worker {
 
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
+        let check_every = deadline_every(msg_bytes);
         while let Ok(Command::Run {
             messages: count,
             duration,
@@ -314,14 +324,15 @@ impl Worker {
             loop {
                 // The clock is read only where it is needed: rr times every
                 // round trip; a timed stream batch checks its deadline every
-                // DEADLINE_EVERY messages, which overshoots it by a few
+                // deadline_every() messages (16; fewer when messages are
+                // large), which overshoots it by a few
                 // sends at most (the batch's own wall time is what counts).
                 let t0 = W::TIMES_EACH.then(Instant::now);
                 let last = match (count, until) {
                     (Some(n), _) => sent + 1 >= n,
                     (None, Some(deadline)) => match t0 {
                         Some(now) => now >= deadline,
-                        None => sent % DEADLINE_EVERY == 0 && Instant::now() >= deadline,
+                        None => sent % check_every == 0 && Instant::now() >= deadline,
                     },
                     (None, None) => true,
                 };
@@ -475,5 +486,18 @@ impl ServerPart for RrServer {
     fn end_batch(&mut self, w: &Worker, fd: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>> {
         self.sender.drain(fd).map_err(|e| w.send_failed(e))?;
         Ok(self.sender.zerocopy_since_last())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_messages_read_the_clock_more_often() {
+        assert_eq!(deadline_every(96), DEADLINE_EVERY);
+        assert_eq!(deadline_every(4128), DEADLINE_EVERY);
+        assert_eq!(deadline_every(65568), 3);
+        assert_eq!(deadline_every(8 * 65536 + 32), 1);
     }
 }
