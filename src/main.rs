@@ -318,7 +318,8 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    for line in copybench::report::analyze(&outcome.rows).lines() {
+    let limit = outcome.env.get("max_skb_frags").and_then(|v| v.as_u64());
+    for line in copybench::report::analyze_with_limit(&outcome.rows, limit).lines() {
         println!("{line}");
     }
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
