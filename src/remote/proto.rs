@@ -177,7 +177,7 @@ pub struct RoleResult {
     /// Its CPU time and counters (a counter unavailable there is `None`).
     pub stats: RoleStats,
     /// The server's rr replies, when they were zero-copy sends.
-    pub zerocopy: Option<ZeroCopyStats>,
+    pub zerocopy: Option<Box<ZeroCopyStats>>,
 }
 
 /// Client to server, on the control connection after the hello.

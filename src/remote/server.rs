@@ -399,7 +399,7 @@ pub fn role_result(r: &BatchReport) -> RoleResult {
         messages: r.messages,
         bytes: r.bytes,
         stats: r.server.clone(),
-        zerocopy: r.zerocopy.clone(),
+        zerocopy: r.zerocopy.clone().map(Box::new),
     }
 }
 
