@@ -33,6 +33,19 @@ const COLUMNS: [Figure; 8] = [
     Figure::ZcCopiedShare,
 ];
 
+/// The figures of the completions table (cells of strategies with completions).
+const COMPLETION_COLUMNS: [Figure; 9] = [
+    Figure::ZcFragmentsPerSend,
+    Figure::ZcCopiedShare,
+    Figure::ZcDelayP50Us,
+    Figure::ZcDelayP99Us,
+    Figure::ZcSendsPerNotification,
+    Figure::ZcMaxInFlight,
+    Figure::ZcReclaimWaits,
+    Figure::ZcReclaimWaitMs,
+    Figure::ZcEnobufs,
+];
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -160,8 +173,22 @@ fn spread(s: Option<Spread>, share: bool) -> String {
 }
 
 fn table(h: &mut String, cells: &[CellSummary]) {
-    h.push_str("<h2>Results</h2>\n<table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th>");
-    for figure in COLUMNS {
+    h.push_str("<h2>Results</h2>\n");
+    figure_table(h, cells, &COLUMNS);
+    let completing: Vec<CellSummary> = cells
+        .iter()
+        .filter(|c| c.get(Figure::ZcFragmentsPerSend).is_some())
+        .cloned()
+        .collect();
+    if !completing.is_empty() {
+        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions: fragments (pages) per send against <code>net.core.max_skb_frags</code>, the copied share, the completion delay as the sender sees it (send call to the read of its notification, one send in 16), sends per notification, the most sends in flight, reclaim waits and <code>ENOBUFS</code> retries (see reports/README.md). Strategies that copy have none of these.</p>\n");
+        figure_table(h, &completing, &COMPLETION_COLUMNS);
+    }
+}
+
+fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[Figure]) {
+    h.push_str("<table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th>");
+    for &figure in columns {
         let _ = write!(h, "<th>{}</th>", escape(figure.label()));
     }
     h.push_str("<th class=\"l\">status</th></tr>\n");
@@ -191,7 +218,7 @@ fn table(h: &mut String, cells: &[CellSummary]) {
             escape(k.strategy.as_str()),
             c.ok
         );
-        for figure in COLUMNS {
+        for &figure in columns {
             let _ = write!(
                 h,
                 "<td>{}</td>",

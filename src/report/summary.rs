@@ -35,10 +35,18 @@ pub enum Figure {
     /// Client plus server context switches per message.
     ContextSwitchesPerMsg,
     ZcCopiedShare,
+    ZcFragmentsPerSend,
+    ZcDelayP50Us,
+    ZcDelayP99Us,
+    ZcSendsPerNotification,
+    ZcMaxInFlight,
+    ZcReclaimWaits,
+    ZcReclaimWaitMs,
+    ZcEnobufs,
 }
 
 impl Figure {
-    pub const ALL: [Figure; 18] = [
+    pub const ALL: [Figure; 26] = [
         Figure::ThroughputGbps,
         Figure::MessagesPerSec,
         Figure::LatencyP50Us,
@@ -57,6 +65,14 @@ impl Figure {
         Figure::ServerCacheMissesPerMsg,
         Figure::ContextSwitchesPerMsg,
         Figure::ZcCopiedShare,
+        Figure::ZcFragmentsPerSend,
+        Figure::ZcDelayP50Us,
+        Figure::ZcDelayP99Us,
+        Figure::ZcSendsPerNotification,
+        Figure::ZcMaxInFlight,
+        Figure::ZcReclaimWaits,
+        Figure::ZcReclaimWaitMs,
+        Figure::ZcEnobufs,
     ];
 
     /// Human name with unit, for axes, tables and findings.
@@ -80,6 +96,14 @@ impl Figure {
             Figure::ServerCacheMissesPerMsg => "server cache misses/msg",
             Figure::ContextSwitchesPerMsg => "context switches/msg",
             Figure::ZcCopiedShare => "zero-copy completions copied (share)",
+            Figure::ZcFragmentsPerSend => "zero-copy fragments (pages) per send",
+            Figure::ZcDelayP50Us => "completion delay p50 (µs)",
+            Figure::ZcDelayP99Us => "completion delay p99 (µs)",
+            Figure::ZcSendsPerNotification => "sends per notification",
+            Figure::ZcMaxInFlight => "most sends in flight",
+            Figure::ZcReclaimWaits => "reclaim waits",
+            Figure::ZcReclaimWaitMs => "reclaim wait time (ms)",
+            Figure::ZcEnobufs => "ENOBUFS retries",
         }
     }
 
@@ -116,6 +140,14 @@ impl Figure {
             Figure::ServerCacheMissesPerMsg => per_msg(server(R::Counter(Counter::CacheMisses))),
             Figure::ContextSwitchesPerMsg => per_msg(both(R::Counter(Counter::ContextSwitches))),
             Figure::ZcCopiedShare => get(F::ZcCopiedShare),
+            Figure::ZcFragmentsPerSend => get(F::ZcFragmentsPerSend),
+            Figure::ZcDelayP50Us => get(F::ZcDelayP50Us),
+            Figure::ZcDelayP99Us => get(F::ZcDelayP99Us),
+            Figure::ZcSendsPerNotification => get(F::ZcSendsPerNotification),
+            Figure::ZcMaxInFlight => get(F::ZcMaxInFlight),
+            Figure::ZcReclaimWaits => get(F::ZcReclaimWaits),
+            Figure::ZcReclaimWaitMs => get(F::ZcReclaimWaitMs),
+            Figure::ZcEnobufs => get(F::ZcEnobufs),
         }
     }
 }
