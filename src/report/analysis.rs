@@ -94,17 +94,19 @@ impl ZeroCopyCopies {
     }
 }
 
-/// One zero-copy cell run in both layouts: what page alignment changed.
+/// One zero-copy cell run in both layouts: what page alignment changed,
+/// called by the stated rule ([`crate::stats::compare`]) on the cell's main
+/// figure (stream: throughput, rr: latency p50), samples pooled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayoutPair {
-    pub workload: String,
-    pub transport: String,
-    pub strategy: String,
-    pub threads: u32,
-    pub field_size_bytes: u64,
-    /// Median throughput (Gbit/s) and fragments per send, heap then page.
-    pub heap: (f64, Option<f64>),
-    pub page: (f64, Option<f64>),
+    pub key: CellKey,
+    pub figure: Figure,
+    pub heap: Spread,
+    pub page: Spread,
+    /// Median fragments per send, heap then page.
+    pub fragments: (Option<f64>, Option<f64>),
+    /// page / heap of the main figure, with its interval and the call.
+    pub comparison: crate::stats::Comparison,
     /// The host's `net.core.max_skb_frags`, when known (env.json).
     pub limit: Option<u64>,
 }
@@ -114,36 +116,46 @@ pub const DEFAULT_MAX_SKB_FRAGS: u64 = 17;
 
 impl LayoutPair {
     pub fn line(&self) -> String {
+        use crate::stats::Call;
         let frags = |f: Option<f64>| f.map_or("n/a".into(), format::number);
         let (limit, whose) = match self.limit {
             Some(l) => (l, "this host's net.core.max_skb_frags"),
             None => (DEFAULT_MAX_SKB_FRAGS, "the default net.core.max_skb_frags"),
         };
         let over = |f: Option<f64>| f.is_some_and(|f| f > limit as f64);
-        let ratio = if self.heap.0 > 0.0 {
-            format!("page/heap ×{}", format::number(self.page.0 / self.heap.0))
-        } else {
-            "page/heap n/a".into()
+        let fit = match (over(self.fragments.0), over(self.fragments.1)) {
+            (true, false) => format!("heap sends need more than {limit} fragments ({whose}), so the kernel splits every one; page sends fit"),
+            (true, true) => format!("both layouts exceed {limit} fragments ({whose})"),
+            (false, true) => format!("page sends exceed {limit} fragments ({whose}), heap ones do not"),
+            (false, false) => format!("both fit in {limit} fragments ({whose})"),
         };
-        let verdict = match (over(self.heap.1), over(self.page.1)) {
-            (true, false) => format!(
-                "heap sends need more than {limit} fragments ({whose}), so the kernel splits every one; page sends fit: {ratio} is what avoiding the split changed"
-            ),
-            (true, true) => format!("both layouts exceed {limit} fragments ({whose}): {ratio}"),
-            (false, true) => format!("page sends exceed {limit} fragments ({whose}), heap ones do not: {ratio}"),
-            (false, false) => format!("both fit in {limit} fragments ({whose}): {ratio}"),
+        let c = &self.comparison;
+        let ratio = format!(
+            "page/heap ×{} [{}–{}]",
+            format::number(c.ratio),
+            format::number(c.ratio_lo),
+            format::number(c.ratio_hi)
+        );
+        let verdict = match c.call {
+            Call::A => {
+                format!("{ratio}: page is better, by the rule (that is what the layout cost heap)")
+            }
+            Call::B => format!("{ratio}: heap is better, by the rule"),
+            Call::Within => format!("{ratio}: within noise (not called)"),
         };
+        let k = &self.key;
         format!(
-            "{}/{}, {}, {}, {}: heap {} Gbit/s at {} fragments per send, page {} Gbit/s at {}; {verdict}",
-            self.workload,
-            self.transport,
-            format::threads(self.threads),
-            format_size(self.field_size_bytes),
-            self.strategy,
-            format::number(self.heap.0),
-            frags(self.heap.1),
-            format::number(self.page.0),
-            frags(self.page.1),
+            "{}/{}, {}, {}, {}, {}: heap {} at {} fragments per send, page {} at {}; {fit}; {verdict}",
+            k.workload,
+            k.transport,
+            format::threads(k.threads),
+            format_size(k.field_size_bytes),
+            k.strategy.as_str(),
+            self.figure.label(),
+            format::number(self.heap.median),
+            frags(self.fragments.0),
+            format::number(self.page.median),
+            frags(self.fragments.1),
         )
     }
 }
@@ -325,7 +337,7 @@ pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
         thread_scaling: thread_scaling(&cells),
         several_thread_counts: thread_counts.len() > 1,
         zero_copy: zero_copy(rows),
-        layouts: layout_pairs(rows, None),
+        layouts: layout_pairs(&cells),
         hardware_counters: rows
             .iter()
             .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
@@ -397,49 +409,43 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
         .collect()
 }
 
-fn layout_pairs(rows: &[Row], limit: Option<u64>) -> Vec<LayoutPair> {
-    type Key<'a> = (&'a str, &'a str, u32, u64, &'a str);
-    let mut groups: BTreeMap<Key, [Vec<&Row>; 2]> = BTreeMap::new();
-    for r in rows
+fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
+    cells
         .iter()
-        .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
-    {
-        let side = match r.layout.as_str() {
-            "" | "heap" => 0,
-            "page" => 1,
-            _ => continue,
-        };
-        let key = (
-            r.workload.as_str(),
-            r.transport.as_str(),
-            r.threads,
-            r.field_size_bytes,
-            r.strategy.as_str(),
-        );
-        groups.entry(key).or_default()[side].push(r);
-    }
-    let summary = |reps: &[&Row]| {
-        let gbps = Spread::of(reps.iter().filter_map(|r| r.throughput_gbps))?.median;
-        let frags =
-            Spread::of(reps.iter().filter_map(|r| r.zc_fragments_per_send)).map(|s| s.median);
-        Some((gbps, frags))
-    };
-    groups
-        .into_iter()
-        .filter_map(
-            |((workload, transport, threads, size, strategy), [heap, page])| {
-                Some(LayoutPair {
-                    workload: workload.into(),
-                    transport: transport.into(),
-                    strategy: strategy.into(),
-                    threads,
-                    field_size_bytes: size,
-                    heap: summary(&heap)?,
-                    page: summary(&page)?,
-                    limit,
-                })
-            },
-        )
+        .filter(|c| StrategyKind::named_has_completions(c.key.strategy.as_str()))
+        .filter_map(|heap| {
+            let page_name = StrategyName::with_layout(heap.key.strategy.as_str(), "page");
+            let page = cells.iter().find(|c| {
+                c.key.strategy == page_name
+                    && (
+                        &c.key.workload,
+                        &c.key.transport,
+                        c.key.threads,
+                        c.key.field_size_bytes,
+                    ) == (
+                        &heap.key.workload,
+                        &heap.key.transport,
+                        heap.key.threads,
+                        heap.key.field_size_bytes,
+                    )
+            })?;
+            let figure = heap.main_figure();
+            let (h, p) = (heap.get(figure)?, page.get(figure)?);
+            let frags = |c: &CellSummary| c.get(Figure::ZcFragmentsPerSend).map(|s| s.median);
+            Some(LayoutPair {
+                key: heap.key.clone(),
+                figure,
+                heap: h,
+                page: p,
+                fragments: (frags(heap), frags(page)),
+                comparison: crate::stats::compare(
+                    &p.estimate(),
+                    &h.estimate(),
+                    figure.higher_is_better(),
+                ),
+                limit: None,
+            })
+        })
         .collect()
 }
 
@@ -486,22 +492,35 @@ mod tests {
     }
 
     #[test]
-    fn layouts_side_by_side_say_what_the_split_cost() {
-        let cell = |layout: &str, gbps: f64, frags: f64| Row {
-            layout: layout.into(),
-            zc_fragments_per_send: Some(frags),
-            throughput_gbps: Some(gbps),
-            ..row("zero-copy", 1, 65536)
+    fn layouts_side_by_side_are_called_by_the_rule() {
+        // Six repetitions per layout: enough for a 95 % interval of the median.
+        let cells = |layout: &str, gbps: f64, frags: f64| -> Vec<Row> {
+            (0..6)
+                .map(|i| Row {
+                    layout: layout.into(),
+                    repeat: i,
+                    zc_fragments_per_send: Some(frags),
+                    throughput_gbps: Some(gbps + f64::from(i) * 0.01),
+                    ..row("zero-copy", 1, 65536)
+                })
+                .collect()
         };
-        let mut a = analyze(&[cell("heap", 10.0, 18.0), cell("page", 18.0, 17.0)]);
+        let mut rows = cells("heap", 10.0, 18.0);
+        rows.extend(cells("page", 18.0, 17.0));
+        let mut a = analyze(&rows);
         a.set_fragment_limit(Some(17));
         assert_eq!(a.layouts.len(), 1);
         let line = a.layouts[0].line();
-        assert!(line.contains("heap 10 Gbit/s at 18 fragments"), "{line}");
+        assert!(line.contains("at 18 fragments per send"), "{line}");
         assert!(line.contains("splits every one"), "{line}");
-        assert!(line.contains("×1.8"), "{line}");
+        assert!(line.contains("page is better, by the rule"), "{line}");
+        // The same medians from one repetition each: not called.
+        let mut few = cells("heap", 10.0, 18.0)[..1].to_vec();
+        few.extend(cells("page", 18.0, 17.0)[..1].to_vec());
+        let line = analyze(&few).layouts[0].line();
+        assert!(line.contains("within noise"), "{line}");
         // Only one layout: nothing to put side by side.
-        assert!(analyze(&[cell("heap", 10.0, 18.0)]).layouts.is_empty());
+        assert!(analyze(&cells("heap", 10.0, 18.0)).layouts.is_empty());
     }
 
     #[test]
