@@ -20,6 +20,7 @@ use crate::figures::CpuTime;
 use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
 use crate::report::format::number;
 use crate::stats::Estimate;
+use crate::strategy::ZeroCopyStats;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -68,6 +69,37 @@ fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> 
         .into_iter()
         .map(|(f, v)| (f.name().to_string(), json!(v)))
         .collect()
+}
+
+/// Completion figures of a buffer-lending strategy (see `reports/README.md`).
+pub fn zerocopy_json(z: &ZeroCopyStats) -> Value {
+    json!({
+        "sends": z.sends,
+        "completions": z.completions,
+        "copied": z.copied,
+        "enobufs": z.enobufs,
+        "copied_share": z.copied_share(),
+        "notifications": z.notifications,
+        "sends_per_notification": z.sends_per_notification(),
+        "max_in_flight": z.max_in_flight,
+        "reclaim_waits": z.reclaim_waits,
+        "reclaim_wait_ms": z.reclaim_wait_ms(),
+        "fragments_per_send": z.fragments_per_send(),
+        "max_fragments": z.max_fragments,
+        "completion_delay_us": {
+            "p50": z.delay_us(0.5),
+            "p99": z.delay_us(0.99),
+            "timed_sends": z.delay_ns.len(),
+        },
+    })
+}
+
+/// Why a cell has no completion figures.
+pub fn no_completions(cfg: &Config) -> String {
+    format!(
+        "{} copies the message into the kernel's own buffers: there are no completions to count",
+        cfg.strategy
+    )
 }
 
 /// Every counter that has no value in this run, with why.
@@ -135,9 +167,11 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 ///
 /// `figures` is the canonical, flat object (every figure under its
 /// `results.csv` column, totals over the samples); the measured keys beside
-/// it (the top-level figures, `latency_us`, `zerocopy`, `cpu`, `counters`)
-/// are views derived from the figures model by [`view_of`], [`CpuTime`]'s
-/// fields and [`figures::role_figures`], not a second list of names. In the
+/// it (the top-level figures, `latency_us`, `cpu`, `counters`) are views
+/// derived from the figures model by [`view_of`], [`CpuTime`]'s fields and
+/// [`figures::role_figures`], not a second list of names; `zerocopy` is
+/// still [`zerocopy_json`]'s own list (issue 12's, with its nested
+/// `completion_delay_us`). In the
 /// views a [`SAMPLED`] figure is the median of the samples (its interval is
 /// in `intervals`), any other the total's.
 pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
@@ -151,19 +185,19 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
     };
     let mut top = serde_json::Map::new();
     let mut latency = serde_json::Map::new();
-    let mut zerocopy = serde_json::Map::new();
     for f in Figure::all() {
         match view_of(f) {
             Some(View::Top(key)) => top.insert(key.to_string(), value(f)),
             Some(View::Latency(key)) => latency.insert(key.to_string(), value(f)),
-            Some(View::ZeroCopy(key)) => zerocopy.insert(key.to_string(), value(f)),
-            None => None,
+            // The completion figures have their own object (with the
+            // delay under `completion_delay_us`), from `zerocopy_json`.
+            Some(View::ZeroCopy(_)) | None => None,
         };
     }
     // A view of what was not measured at all (latency for stream, zero-copy
     // bookkeeping for another strategy) is null, not an object of nulls.
     let latency = r.latency_ns.as_ref().map(|_| latency);
-    let zerocopy = r.zerocopy.map(|_| zerocopy);
+    let zerocopy = r.zerocopy.as_ref().map(zerocopy_json);
     let t = &cfg.transport;
     let mut out = json!({
         "strategy": cfg.strategy.name(),
@@ -178,6 +212,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
         "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
+        "zerocopy_unavailable": r.zerocopy.is_none().then(|| no_completions(cfg)),
         "counters": {
             "client": role_counters(r, Role::Client),
             "server": role_counters(r, Role::Server),
@@ -193,6 +228,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
+            "layout": cfg.layout.name(),
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
@@ -232,12 +268,13 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         (
             "cell".into(),
             format!(
-                "{} / {} / {}, {} x {} B fields ({} B messages), {} thread(s)",
+                "{} / {} / {}, {} x {} B fields ({} B messages, {} layout), {} thread(s)",
                 cfg.strategy,
                 cfg.transport.kind,
                 cfg.workload,
                 cfg.shape.fields,
                 cfg.shape.field_size,
+                cfg.layout,
                 cfg.shape.message_bytes(),
                 cfg.threads
             ),
@@ -341,7 +378,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             ),
         ));
     }
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         let share = z
             .copied_share()
             .map_or("n/a".into(), |s| format!("{:.0}%", s * 100.0));
@@ -350,6 +387,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             format!(
                 "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
                 z.sends, z.completions, z.copied, z.enobufs
+            ),
+        ));
+        let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} us"));
+        rows.push((
+            "completions".into(),
+            format!(
+                "delay p50 {} p99 {}, {} sends per notification, at most {} in flight, {} reclaim waits ({:.1} ms), {} fragments per send",
+                us(z.delay_us(0.5)),
+                us(z.delay_us(0.99)),
+                opt(z.sends_per_notification(), ""),
+                z.max_in_flight,
+                z.reclaim_waits,
+                z.reclaim_wait_ms(),
+                opt(z.fragments_per_send(), ""),
             ),
         ));
     }
@@ -414,6 +465,7 @@ mod tests {
                 completions: 9,
                 copied: 9,
                 enobufs: 1,
+                ..ZeroCopyStats::default()
             }),
         };
         let plan = RunPlan {
@@ -437,7 +489,15 @@ mod tests {
                     assert_eq!(&v[k], want, "{k}");
                 }
                 Some(View::Latency(k)) => assert_eq!(&v["latency_us"][k], want, "{k}"),
-                Some(View::ZeroCopy(k)) => assert_eq!(&v["zerocopy"][k], want, "{k}"),
+                // zerocopy_json's own keys; the delay sits in completion_delay_us.
+                Some(View::ZeroCopy(k)) => {
+                    match k.strip_prefix("delay_").and_then(|q| q.strip_suffix("_us")) {
+                        Some(q) => {
+                            assert!(v["zerocopy"]["completion_delay_us"].get(q).is_some(), "{k}")
+                        }
+                        None => assert_eq!(&v["zerocopy"][k], want, "{k}"),
+                    }
+                }
                 None => assert!(matches!(f, Figure::Role(..))),
             }
         }
@@ -455,6 +515,7 @@ mod tests {
             "latency_us",
             "cpu",
             "zerocopy",
+            "zerocopy_unavailable",
             "counters",
             "unavailable",
             "figures",
