@@ -20,6 +20,7 @@
 pub mod counters;
 pub mod error;
 pub mod host;
+pub mod limits;
 pub mod measurement;
 pub mod message;
 pub mod netns;
@@ -39,5 +40,6 @@ pub use message::{Shape, Verify};
 pub use strategy::{StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
 pub use workload::{
-    Batch, BatchReport, Config, CpuTime, Experiment, Fault, RoleStats, WorkloadKind,
+    Batch, BatchReport, Bound, Config, CpuTime, Experiment, Fault, RoleStats, SocketBuffers,
+    WorkloadKind,
 };

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::counters::{derived, CounterPlan};
-use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
+use crate::workload::{BatchReport, Config, CpuTime, RoleStats, SocketBuffers};
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -13,6 +13,8 @@ pub struct RunPlan {
     pub warmup_s: f64,
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
+    /// The socket buffers as the kernel set them.
+    pub buffers: SocketBuffers,
 }
 
 fn cpu_json(c: &CpuTime) -> Value {
@@ -97,6 +99,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
+            "sndbuf_effective": plan.buffers.sndbuf,
+            "rcvbuf_effective": plan.buffers.rcvbuf,
             "nodelay": t.nodelay && t.kind.name() != "unix",
             "timeout_s": t.timeout.as_secs_f64(),
             "server_ns": (t.kind.name() == "veth").then(|| t.veth.server_ns.clone()),

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
@@ -21,7 +22,7 @@ use crate::row::Row;
 use crate::strategy::StrategyKind;
 use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, BatchReport, Config, Experiment, WorkloadKind};
+use crate::workload::{Batch, BatchReport, Bound, Config, Experiment, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -35,7 +36,21 @@ pub struct Matrix {
     pub warmup: Duration,
     pub duration: Duration,
     pub repeat: u32,
+    /// Longest a cell may take, start to teardown; `None`: [`Matrix::cell_limit`]'s default.
+    pub cell_limit: Option<Duration>,
     pub veth: Veth,
+}
+
+/// Slack a cell gets beyond its warm-up and duration for starting its
+/// threads, making its connections and tearing them down.
+pub const CELL_SLACK: Duration = Duration::from_secs(5);
+
+/// How a sweep is asked to stop: after the current cell, or now (the cell
+/// running is cut short and not recorded).
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    pub after_cell: Arc<AtomicBool>,
+    pub now: Arc<AtomicBool>,
 }
 
 impl Matrix {
@@ -52,6 +67,7 @@ impl Matrix {
             warmup: Duration::from_millis(500),
             duration: Duration::from_secs(2),
             repeat: 3,
+            cell_limit: None,
             veth: Veth::default(),
         }
     }
@@ -96,6 +112,12 @@ impl Matrix {
         out
     }
 
+    /// Longest a cell may take: `--cell-limit`, or warm-up + duration + [`CELL_SLACK`].
+    pub fn cell_limit(&self) -> Duration {
+        self.cell_limit
+            .unwrap_or(self.warmup + self.duration + CELL_SLACK)
+    }
+
     /// Checks every cell's limits before anything runs.
     pub fn validate(&self) -> Result<()> {
         for (flag, empty) in [
@@ -123,6 +145,14 @@ impl Matrix {
         }
         for cfg in &cells {
             cfg.validate()?;
+        }
+        let busy = self.warmup + self.duration;
+        if self.cell_limit() <= busy {
+            return Err(Error::usage(format!(
+                "--cell-limit {}: must be more than --warmup + --duration ({} s)",
+                crate::limits::show_number(self.cell_limit().as_secs_f64()),
+                crate::limits::show_number(busy.as_secs_f64())
+            )));
         }
         if self.transports.contains(&TransportKind::Veth) {
             cells
@@ -198,9 +228,9 @@ pub fn make_row(
     serde_json::from_value(Value::Object(cols)).expect("sweep columns match the Row schema")
 }
 
-/// Runs one cell: start, warm up, measure, stop.
-pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
-    let mut exp = Experiment::start(cfg)?;
+/// Runs one cell: start, warm up, measure, stop; ended early by `bound`.
+pub fn run_cell(cfg: &Config, m: &Matrix, bound: Bound) -> Result<BatchReport> {
+    let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
@@ -274,11 +304,12 @@ pub fn point_latest(dir: &Path) -> io::Result<()> {
 }
 
 /// Runs the whole matrix into `dir`. `on_cell(done, total, cfg)` is called
-/// before each cell (the CLI's progress bar); `stop` ends the sweep between cells.
+/// before each cell (the CLI's progress bar); `stop` ends the sweep between
+/// cells, or at once. Each cell is bounded by [`Matrix::cell_limit`].
 pub fn run(
     m: &Matrix,
     dir: &Path,
-    stop: &AtomicBool,
+    stop: &Stop,
     mut on_cell: impl FnMut(usize, usize, &Config),
 ) -> Result<Outcome> {
     m.validate()?;
@@ -296,12 +327,28 @@ pub fn run(
     let mut interrupted = false;
     'all: for repeat in 0..m.repeat {
         for (i, cfg) in cells.iter().enumerate() {
-            if stop.load(Ordering::SeqCst) {
+            if stop.after_cell.load(Ordering::SeqCst) || stop.now.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'all;
             }
             on_cell(rows.len(), total, cfg);
-            let outcome = run_cell(cfg, m);
+            let limit = m.cell_limit();
+            let bound = Bound {
+                cancel: Some(Arc::clone(&stop.now)),
+                deadline: Some((
+                    Instant::now() + limit,
+                    format!(
+                        "--cell-limit {} s",
+                        crate::limits::show_number(limit.as_secs_f64())
+                    ),
+                )),
+            };
+            let outcome = run_cell(cfg, m, bound);
+            if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
+                // Cut short by the second signal: not a measurement, not a failure.
+                interrupted = true;
+                break 'all;
+            }
             let row = make_row(i as u32, repeat, cfg, m, &outcome);
             sink.write(&row)
                 .map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
@@ -312,7 +359,9 @@ pub fn run(
         dir: dir.to_path_buf(),
         env,
         rows,
-        interrupted: interrupted || stop.load(Ordering::SeqCst),
+        interrupted: interrupted
+            || stop.after_cell.load(Ordering::SeqCst)
+            || stop.now.load(Ordering::SeqCst),
         wall: started.elapsed(),
     })
 }

@@ -17,7 +17,9 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -160,17 +162,22 @@ impl Config {
                 self.threads
             )));
         }
-        if self.pool_slots == Some(0) {
-            return Err(Error::usage("--pool 0: must be at least 1"));
+        if let Some(n) = self.pool_slots.filter(|n| !(1..=crate::limits::MAX_POOL).contains(n)) {
+            return Err(Error::usage(format!(
+                "--pool {n}: must be 1 to {}",
+                crate::limits::MAX_POOL
+            )));
         }
         if self.strategy == StrategyKind::ZeroCopy && self.transport.kind == TransportKind::Unix {
             return Err(Error::usage(
                 "--strategy zero-copy cannot run over --transport unix: AF_UNIX sockets have no SO_ZEROCOPY; use loopback or veth",
             ));
         }
-        if self.transport.timeout.is_zero() {
-            return Err(Error::usage("--timeout must be more than 0 seconds"));
-        }
+        crate::limits::seconds(
+            "--timeout",
+            self.transport.timeout.as_secs_f64(),
+            crate::limits::MIN_TIMEOUT,
+        )?;
         Ok(())
     }
 }
@@ -271,6 +278,9 @@ struct ThreadBatch {
 }
 
 enum Event {
+    /// A server thread listens; the coordinator keeps a duplicate so that
+    /// a failed start can wake an `accept` that would otherwise wait.
+    Listening { sock: Socket },
     Ready { sock: Socket },
     Batch(ThreadBatch),
     Failed(Error),
@@ -288,8 +298,62 @@ pub struct Experiment {
     reports: Receiver<Report>,
     handles: Vec<JoinHandle<()>>,
     /// A second handle on every data socket, to unblock the threads if a run fails.
-    socks: Vec<Socket>,
+    socks: Vec<(Role, Socket)>,
+    /// A second handle on every listener, for the same reason.
+    listeners: Vec<Socket>,
+    bound: Bound,
     failed: bool,
+}
+
+/// What may end an experiment early, besides its own failures: a flag
+/// raised from outside (the sweep's second Ctrl-C) and a deadline (the
+/// sweep's per-cell time limit). Either one shuts every socket down, which
+/// wakes any thread blocked in a socket call at once.
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// The deadline and what to call it in the error ("--cell-limit 5 s").
+    pub deadline: Option<(Instant, String)>,
+}
+
+impl Bound {
+    /// How often a bounded coordinator looks at the flag and the clock.
+    const POLL: Duration = Duration::from_millis(20);
+
+    fn check(&self) -> Result<()> {
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(Error::io(
+                "stopped",
+                std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted (signal)"),
+            ));
+        }
+        if let Some((at, what)) = &self.deadline {
+            if Instant::now() >= *at {
+                return Err(Error::io(
+                    "stopped",
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the cell ran past its time limit ({what}); every socket was shut down"),
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_set(&self) -> bool {
+        self.cancel.is_some() || self.deadline.is_some()
+    }
+}
+
+/// `SO_SNDBUF` and `SO_RCVBUF` as the kernel set them, read back with
+/// `getsockopt` (the kernel doubles a request and caps it at `wmem_max` /
+/// `rmem_max`): the send buffer of the client's socket and the receive
+/// buffer of the server's, the direction a stream's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketBuffers {
+    pub sndbuf: Option<usize>,
+    pub rcvbuf: Option<usize>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -299,9 +363,14 @@ fn new_histogram() -> Histogram<u64> {
 impl Experiment {
     /// Validates `cfg`, makes the connections and starts the worker threads.
     pub fn start(cfg: &Config) -> Result<Experiment> {
+        Experiment::start_bounded(cfg, Bound::default())
+    }
+
+    /// [`Experiment::start`], ended early (with an error) when `bound` says so.
+    pub fn start_bounded(cfg: &Config, bound: Bound) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
-        raise_fd_limit(cfg.threads);
+        crate::limits::check_host(cfg)?;
         let (report_tx, reports) = mpsc::channel();
         let mut exp = Experiment {
             cfg: cfg.clone(),
@@ -309,6 +378,8 @@ impl Experiment {
             reports,
             handles: Vec::with_capacity(cfg.threads * 2),
             socks: Vec::with_capacity(cfg.threads * 2),
+            listeners: Vec::with_capacity(cfg.threads),
+            bound,
             failed: false,
         };
         let plan = CounterPlan::probe();
@@ -316,10 +387,16 @@ impl Experiment {
             let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
             let (client_sock, server_sock) = match cfg.transport.kind {
                 TransportKind::Unix => {
-                    let (c, s) = cfg
-                        .transport
-                        .unix_pair()
-                        .map_err(|e| Error::io(format!("connection {conn}: socketpair"), e))?;
+                    let (c, s) = match cfg.transport.unix_pair() {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            let e = Error::io(
+                                format!("connection {conn}: socketpair{}", fd_hint(&e)),
+                                e,
+                            );
+                            return Err(exp.abort(e));
+                        }
+                    };
                     (Some(c), Some(s))
                 }
                 _ => (None, None),
@@ -328,11 +405,15 @@ impl Experiment {
             exp.commands.push(cmd_tx);
             let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
             let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
-            exp.handles
-                .push(spawn(server, move |w| w.serve(server_sock, addr_tx))?);
-            exp.handles.push(spawn(client, move |w| {
-                w.drive(client_sock, addr_rx, cmd_rx)
-            })?);
+            for spawned in [
+                spawn(server, move |w| w.serve(server_sock, addr_tx)),
+                spawn(client, move |w| w.drive(client_sock, addr_rx, cmd_rx)),
+            ] {
+                match spawned {
+                    Ok(h) => exp.handles.push(h),
+                    Err(e) => return Err(exp.abort(e)),
+                }
+            }
         }
         drop(report_tx);
         let wait = cfg.transport.timeout + Duration::from_secs(5);
@@ -340,8 +421,12 @@ impl Experiment {
             match exp.next_report(wait) {
                 Ok(Report {
                     event: Event::Ready { sock },
+                    role,
+                }) => exp.socks.push((role, sock)),
+                Ok(Report {
+                    event: Event::Listening { sock },
                     ..
-                }) => exp.socks.push(sock),
+                }) => exp.listeners.push(sock),
                 Ok(Report {
                     event: Event::Failed(e),
                     ..
@@ -350,6 +435,8 @@ impl Experiment {
                 Err(e) => return Err(exp.abort(e)),
             }
         }
+        // Every accept is done: the listeners' duplicates would only hold ports open.
+        exp.listeners.clear();
         Ok(exp)
     }
 
@@ -357,9 +444,29 @@ impl Experiment {
         &self.cfg
     }
 
+    /// What the socket buffers really are, read back from the kernel.
+    pub fn socket_buffers(&self) -> SocketBuffers {
+        let get = |role: Role, f: fn(&Socket) -> std::io::Result<usize>| {
+            self.socks
+                .iter()
+                .find(|(r, _)| *r == role)
+                .and_then(|(_, s)| f(s).ok())
+        };
+        SocketBuffers {
+            sndbuf: get(Role::Client, Socket::send_buffer_size),
+            rcvbuf: get(Role::Server, Socket::recv_buffer_size),
+        }
+    }
+
     fn next_report(&self, wait: Duration) -> Result<Report> {
+        let slice = if self.bound.is_set() {
+            Bound::POLL
+        } else {
+            wait
+        };
         loop {
-            match self.reports.recv_timeout(wait) {
+            self.bound.check()?;
+            match self.reports.recv_timeout(slice) {
                 Ok(r) => return Ok(r),
                 Err(RecvTimeoutError::Timeout) if self.handles.iter().any(|h| !h.is_finished()) => {
                     // Every socket call has a timeout, so a live thread always
@@ -426,7 +533,9 @@ impl Experiment {
             let b = match report.event {
                 Event::Batch(b) => b,
                 Event::Failed(e) => return Err(self.abort(e)),
-                Event::Ready { .. } => unreachable!("ready reports come only at start"),
+                Event::Ready { .. } | Event::Listening { .. } => {
+                    unreachable!("ready reports come only at start")
+                }
             };
             let counts_traffic = match self.cfg.workload {
                 WorkloadKind::Stream => report.role == Role::Server,
@@ -477,37 +586,63 @@ impl Experiment {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Ends a failed run: wakes every blocked thread by shutting its socket
-    /// down, joins them, and returns the first error.
+    /// Ends a failed run at once: tells the clients to stop, wakes every
+    /// blocked thread by shutting its sockets down (listeners included, and
+    /// sockets announced while we wait), joins them, and returns the first error.
     fn abort(&mut self, first: Error) -> Error {
         self.failed = true;
-        for s in &self.socks {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Cmd::Stop);
         }
+        self.wake_all();
         let _ = self.shutdown();
         first
+    }
+
+    fn wake_all(&mut self) {
+        loop {
+            for (_, s) in &self.socks {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            for s in &self.listeners {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            if self.handles.iter().all(JoinHandle::is_finished) {
+                return;
+            }
+            // A thread that was still setting up announces its sockets now.
+            match self.reports.recv_timeout(Duration::from_millis(10)) {
+                Ok(Report {
+                    event: Event::Ready { sock },
+                    role,
+                }) => self.socks.push((role, sock)),
+                Ok(Report {
+                    event: Event::Listening { sock },
+                    ..
+                }) => self.listeners.push(sock),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
     }
 }
 
 impl Drop for Experiment {
     fn drop(&mut self) {
         if !self.handles.is_empty() {
-            for s in &self.socks {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+            self.commands.clear();
+            self.wake_all();
             let _ = self.shutdown();
         }
     }
 }
 
-/// Many threads mean many sockets: lift the soft descriptor limit to the hard one.
-fn raise_fd_limit(threads: usize) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let need = (threads as u64) * 6 + 64;
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < need {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard).max(soft), hard);
-        }
+/// A hint for the errors that mean "out of file descriptors".
+fn fd_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => " (out of file descriptors: raise the limit with ulimit -n, or use fewer --threads)",
+        Some(libc::ENFILE) => " (the system is out of file descriptors: use fewer --threads)",
+        _ => "",
     }
 }
 
@@ -640,9 +775,22 @@ impl Worker {
     fn ready(&self, sock: &Socket) -> Result<()> {
         let dup = sock
             .try_clone()
-            .map_err(|e| self.fail(format!("dup: {e}")))?;
+            .map_err(|e| self.fail(format!("dup: {e}{}", fd_hint(&e))))?;
         self.report(Event::Ready { sock: dup });
         Ok(())
+    }
+
+    /// A set-up step failed: say which, and what to do about a known cause.
+    fn setup_failed(&self, step: &str, e: std::io::Error) -> Error {
+        if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) && self.cfg.transport.kind == TransportKind::Veth {
+            return Error::usage(format!(
+                "--server-addr {}: no interface in namespace '{}' has this address ({step}: {e}); netns-setup.sh gives the server {}",
+                self.cfg.transport.veth.server_addr,
+                self.cfg.transport.veth.server_ns,
+                crate::netns::DEFAULT_SERVER_ADDR,
+            ));
+        }
+        self.fail(format!("{step}: {e}{}", fd_hint(&e)))
     }
 
     /// The server thread: accept, then verify (and answer) until the client goes away.
@@ -652,12 +800,16 @@ impl Worker {
         let sock = match sock {
             Some(s) => s,
             None => {
-                let (listener, addr) = t.listen().map_err(|e| self.fail(format!("listen: {e}")))?;
+                let (listener, addr) = t.listen().map_err(|e| self.setup_failed("listen", e))?;
+                let dup = listener
+                    .try_clone()
+                    .map_err(|e| self.setup_failed("dup", e))?;
+                self.report(Event::Listening { sock: dup });
                 addr_tx
                     .send(addr)
                     .map_err(|_| self.fail("the client thread ended before connecting"))?;
                 t.accept(&listener)
-                    .map_err(|e| self.fail(format!("accept: {e}")))?
+                    .map_err(|e| self.setup_failed("accept", e))?
             }
         };
         let mut sender = (self.cfg.workload == WorkloadKind::Rr).then(|| self.sender());
@@ -742,7 +894,7 @@ impl Worker {
                     .recv_timeout(t.timeout)
                     .map_err(|_| self.fail("the server thread did not start listening"))?;
                 t.connect(addr)
-                    .map_err(|e| self.fail(format!("connect to {addr}: {e}")))?
+                    .map_err(|e| self.setup_failed(&format!("connect to {addr}"), e))?
             }
         };
         let damage = match self.cfg.fault {
