@@ -290,7 +290,10 @@ mod tests {
             "--duration 1e300: must be 0.001 to 86400 seconds"
         );
         let e = seconds("--timeout", 1e-12, MIN_TIMEOUT).unwrap_err();
-        assert_eq!(e.to_string(), "--timeout 1e-12: must be 0.1 to 86400 seconds");
+        assert_eq!(
+            e.to_string(),
+            "--timeout 1e-12: must be 0.1 to 86400 seconds"
+        );
         assert!(seconds("--warmup", 0.0, 0.0).is_ok());
         assert!(seconds("--warmup", f64::NAN, 0.0).is_err());
     }

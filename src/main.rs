@@ -252,9 +252,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
-    cfg.transport.veth = args
-        .veth
-        .resolve(args.transport == TransportKind::Veth)?;
+    cfg.transport.veth = args.veth.resolve(args.transport == TransportKind::Veth)?;
     let duration = limits::seconds("--duration", args.duration, MIN_DURATION)?;
     let warmup = limits::seconds("--warmup", args.warmup, 0.0)?;
     cfg.validate()?;
@@ -339,7 +337,10 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         std::thread::spawn(move || {
             for (n, _) in signals.forever().enumerate() {
                 let (flag, line) = if n == 0 {
-                    (&stop.after_cell, "copybench: stopping after this cell (again to stop now)")
+                    (
+                        &stop.after_cell,
+                        "copybench: stopping after this cell (again to stop now)",
+                    )
                 } else {
                     (&stop.now, "copybench: stopping now")
                 };

@@ -162,7 +162,10 @@ impl Config {
                 self.threads
             )));
         }
-        if let Some(n) = self.pool_slots.filter(|n| !(1..=crate::limits::MAX_POOL).contains(n)) {
+        if let Some(n) = self
+            .pool_slots
+            .filter(|n| !(1..=crate::limits::MAX_POOL).contains(n))
+        {
             return Err(Error::usage(format!(
                 "--pool {n}: must be 1 to {}",
                 crate::limits::MAX_POOL
@@ -280,8 +283,12 @@ struct ThreadBatch {
 enum Event {
     /// A server thread listens; the coordinator keeps a duplicate so that
     /// a failed start can wake an `accept` that would otherwise wait.
-    Listening { sock: Socket },
-    Ready { sock: Socket },
+    Listening {
+        sock: Socket,
+    },
+    Ready {
+        sock: Socket,
+    },
     Batch(ThreadBatch),
     Failed(Error),
 }
@@ -321,7 +328,11 @@ impl Bound {
     const POLL: Duration = Duration::from_millis(20);
 
     fn check(&self) -> Result<()> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+        {
             return Err(Error::io(
                 "stopped",
                 std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted (signal)"),
@@ -333,7 +344,9 @@ impl Bound {
                     "stopped",
                     std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        format!("the cell ran past its time limit ({what}); every socket was shut down"),
+                        format!(
+                            "the cell ran past its time limit ({what}); every socket was shut down"
+                        ),
                     ),
                 ));
             }
@@ -640,7 +653,9 @@ impl Drop for Experiment {
 /// A hint for the errors that mean "out of file descriptors".
 fn fd_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::EMFILE) => " (out of file descriptors: raise the limit with ulimit -n, or use fewer --threads)",
+        Some(libc::EMFILE) => {
+            " (out of file descriptors: raise the limit with ulimit -n, or use fewer --threads)"
+        }
         Some(libc::ENFILE) => " (the system is out of file descriptors: use fewer --threads)",
         _ => "",
     }
@@ -782,7 +797,9 @@ impl Worker {
 
     /// A set-up step failed: say which, and what to do about a known cause.
     fn setup_failed(&self, step: &str, e: std::io::Error) -> Error {
-        if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) && self.cfg.transport.kind == TransportKind::Veth {
+        if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+            && self.cfg.transport.kind == TransportKind::Veth
+        {
             return Error::usage(format!(
                 "--server-addr {}: no interface in namespace '{}' has this address ({step}: {e}); netns-setup.sh gives the server {}",
                 self.cfg.transport.veth.server_addr,

@@ -44,7 +44,9 @@ pub enum ReportError {
     },
     #[error("{path} is empty: it holds no header and no rows; the sweep that wrote it measured nothing (rerun it)")]
     Empty { path: PathBuf },
-    #[error("{path} has a header but no rows: the sweep that wrote it measured nothing (rerun it)")]
+    #[error(
+        "{path} has a header but no rows: the sweep that wrote it measured nothing (rerun it)"
+    )]
     NoRows { path: PathBuf },
     /// A row this copybench cannot take as a measurement; `line` counts from 1, the header being line 1.
     #[error("{path} line {line}: {what}; fix or delete that line, or rerun the sweep")]
@@ -110,6 +112,11 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         .iter()
         .map(str::to_string)
         .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(ReportError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
     let expected = columns();
     if let Some(column) = expected.iter().find(|c| !header.contains(c)) {
         return Err(ReportError::MissingColumn {
@@ -127,11 +134,6 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
     let mut seen = std::collections::HashMap::new();
     let mut record = csv::StringRecord::new();
     let raw_header = reader.headers().map_err(csv_error)?.clone();
-    if raw_header.is_empty() || raw_header.iter().all(str::is_empty) {
-        return Err(ReportError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
     while reader.read_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, csv::Position::line);
         let bad = |what: String| ReportError::BadRow {
@@ -163,7 +165,11 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
 /// What makes a parsed row unusable: a name this copybench does not know (it
 /// would be dropped from every plot), a figure that is not finite (NaN and
 /// inf parse as floats but mean nothing), a status other than ok or failed.
-fn check_row(row: &Row, header: &csv::StringRecord, record: &csv::StringRecord) -> Result<(), String> {
+fn check_row(
+    row: &Row,
+    header: &csv::StringRecord,
+    record: &csv::StringRecord,
+) -> Result<(), String> {
     use crate::strategy::StrategyKind;
     use crate::transport::TransportKind;
     use crate::workload::WorkloadKind;
