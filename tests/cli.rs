@@ -513,7 +513,8 @@ fn good_row(cell: u32) -> copybench::row::Row {
 
 #[test]
 fn report_refuses_rows_it_cannot_trust_naming_the_line() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut copybench::row::Row)>, &str)> = vec![
+    type Spoil = Box<dyn Fn(&mut copybench::row::Row)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
         (
             "strategy",
             Box::new(|r| r.strategy = "three-copy".into()),

@@ -156,6 +156,10 @@ fn assert_rows_whole(rows: &[Row]) {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn enobufs_under_a_low_optmem_are_retried_and_nothing_is_lost() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("enobufs") else {
@@ -196,6 +200,10 @@ fn enobufs_under_a_low_optmem_are_retried_and_nothing_is_lost() {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_peer_killed_mid_run_ends_it_at_once_naming_the_connection() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("peer-killed") else {
@@ -227,6 +235,10 @@ fn a_peer_killed_mid_run_ends_it_at_once_naming_the_connection() {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_link_set_down_mid_run_ends_it_within_the_timeout() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("link-down") else {
@@ -264,6 +276,10 @@ fn a_link_set_down_mid_run_ends_it_within_the_timeout() {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_server_addr_no_interface_has_is_a_usage_error() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("wrong-addr") else {
@@ -346,6 +362,10 @@ fn set_link_down(pair: &NetnsPair) {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("cell-limit") else {
@@ -377,6 +397,10 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_second_signal_stops_a_stuck_cell_at_once_keeping_the_rows() {
     let host = Host::now();
     let Some(pair) = NetnsPair::up("second-signal") else {
@@ -475,4 +499,20 @@ fn kill_9_leaves_a_results_csv_that_report_rebuilds() {
     );
     assert!(dir.join("index.html").exists());
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    copybench_no_shellcheck,
+    ignore = "needs shellcheck on PATH (apt-get install shellcheck)"
+)]
+fn soak_script_is_shellcheck_clean() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/soak.sh");
+    let out = Command::new("shellcheck").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck {}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
