@@ -374,6 +374,8 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
     let dir = scratch("cell-limit");
     let mut child = veth_sweep(&pair, &dir, "1.5");
     wait_rows(&dir, 1, &mut child, "cell limit");
+    // The first cell's connection is closed before its row is written.
+    wait_established(&pair, "cell limit");
     // The second cell's bytes now go nowhere: its sender blocks in send().
     set_link_down(&pair);
     let t0 = Instant::now();
@@ -410,6 +412,7 @@ fn a_second_signal_stops_a_stuck_cell_at_once_keeping_the_rows() {
     // A limit far away, so that only the second signal can end the stuck cell.
     let mut child = veth_sweep(&pair, &dir, "60");
     wait_rows(&dir, 1, &mut child, "second signal");
+    wait_established(&pair, "second signal");
     set_link_down(&pair);
     std::thread::sleep(Duration::from_millis(200));
     let pid = Pid::from_raw(child.id() as i32);
