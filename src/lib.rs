@@ -37,6 +37,7 @@ pub mod workload;
 
 pub use error::{Error, Result, Role};
 pub use message::{Shape, Verify};
+pub use row::Row;
 pub use strategy::{StrategyKind, ZeroCopyStats};
 pub use transport::{Transport, TransportKind, Veth};
 pub use workload::{

@@ -149,7 +149,7 @@ pub fn memory_needed(cfg: &Config) -> u64 {
     let msg = cfg.shape.message_bytes() as u64;
     let slots = cfg.pool_slots() as u64;
     let serialize = u64::from(cfg.strategy == StrategyKind::TwoCopy);
-    let ends = match cfg.workload {
+    let ends: u64 = match cfg.workload {
         WorkloadKind::Stream => 1,
         WorkloadKind::Rr => 2,
     } * cfg.threads as u64;

@@ -3,9 +3,11 @@
 //!
 //! Contract: connections and threads are made afresh for every cell and torn
 //! down before the next. A cell that fails is recorded as failed, with its
-//! reason, and the sweep goes on. When the stop flag is raised (SIGINT or
-//! SIGTERM in the CLI), the sweep ends after the current cell's teardown and
-//! keeps every row already written.
+//! reason, and the sweep goes on; so is a cell that runs past its time limit
+//! ([`Matrix::cell_limit`]). When [`Stop::after_cell`] is raised (SIGINT or
+//! SIGTERM in the CLI), the sweep ends after the current cell's teardown;
+//! when [`Stop::now`] is raised (a second signal), the current cell is cut
+//! short and not recorded. Either way every row already written is kept.
 
 use std::fs::{self, File};
 use std::io;
@@ -228,8 +230,13 @@ pub fn make_row(
     serde_json::from_value(Value::Object(cols)).expect("sweep columns match the Row schema")
 }
 
-/// Runs one cell: start, warm up, measure, stop; ended early by `bound`.
-pub fn run_cell(cfg: &Config, m: &Matrix, bound: Bound) -> Result<BatchReport> {
+/// Runs one cell: start, warm up, measure, stop.
+pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
+    run_cell_bounded(cfg, m, Bound::default())
+}
+
+/// [`run_cell`], ended early (with an error) when `bound` says so.
+pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<BatchReport> {
     let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
@@ -343,7 +350,7 @@ pub fn run(
                     ),
                 )),
             };
-            let outcome = run_cell(cfg, m, bound);
+            let outcome = run_cell_bounded(cfg, m, bound);
             if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
                 // Cut short by the second signal: not a measurement, not a failure.
                 interrupted = true;

@@ -490,8 +490,8 @@ fn report_on(name: &str, body: impl FnOnce(&mut csv::Writer<std::fs::File>)) -> 
     out
 }
 
-fn good_row(cell: u32) -> copybench::row::Row {
-    copybench::row::Row {
+fn good_row(cell: u32) -> copybench::Row {
+    copybench::Row {
         cell,
         strategy: "one-copy".into(),
         transport: "loopback".into(),
@@ -513,7 +513,7 @@ fn good_row(cell: u32) -> copybench::row::Row {
 
 #[test]
 fn report_refuses_rows_it_cannot_trust_naming_the_line() {
-    type Spoil = Box<dyn Fn(&mut copybench::row::Row)>;
+    type Spoil = Box<dyn Fn(&mut copybench::Row)>;
     let cases: Vec<(&str, Spoil, &str)> = vec![
         (
             "strategy",
