@@ -585,7 +585,19 @@ impl Experiment {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Cmd::Stop);
         }
-        // Drop our duplicates first: while they live, a thread closing its end sends no FIN.
+        // Each end half-closes explicitly, so the threads finish while we
+        // still hold their sockets. A teardown that hangs (a link gone
+        // between batches leaves the server waiting for a FIN that never
+        // comes) is cut when the bound says so, or after the timeout.
+        let give_up = Instant::now() + self.cfg.transport.timeout + Duration::from_secs(5);
+        while !self.handles.iter().all(JoinHandle::is_finished) {
+            if self.bound.check().is_err() || Instant::now() >= give_up {
+                for (_, s) in &self.socks {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         self.socks.clear();
         let mut first_error = None;
         for h in self.handles.drain(..) {
@@ -892,6 +904,9 @@ impl Worker {
         if let Some(s) = sender.as_mut() {
             s.drain(fd).map_err(|e| self.send_failed(e))?;
         }
+        // The FIN the client waits for; a close alone sends none while the
+        // coordinator still holds a duplicate of this socket.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
         Ok(())
     }
 

@@ -519,3 +519,49 @@ fn soak_script_is_shellcheck_clean() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
+fn a_link_lost_between_batches_does_not_hang_the_teardown() {
+    use copybench::{Batch, Bound, Config, Experiment, Shape, StrategyKind, TransportKind};
+    use copybench::{Veth, WorkloadKind};
+    let host = Host::now();
+    let Some(pair) = NetnsPair::up("teardown") else {
+        return;
+    };
+    let shape = Shape {
+        fields: 8,
+        field_size: 4096,
+    };
+    let mut cfg = Config::new(
+        StrategyKind::OneCopy,
+        TransportKind::Veth,
+        WorkloadKind::Stream,
+        shape,
+    );
+    cfg.transport.veth = Veth {
+        server_ns: pair.server_ns.clone(),
+        client_ns: pair.client_ns.clone(),
+        server_addr: pair.server_addr,
+    };
+    cfg.transport.timeout = Duration::from_secs(1);
+    cfg.counters = false;
+    // What a sweep gives each cell: a deadline for everything, teardown included.
+    let bound = Bound {
+        cancel: None,
+        deadline: Some((Instant::now() + Duration::from_secs(3), "test".into())),
+    };
+    let mut exp = Experiment::start_bounded(&cfg, bound).unwrap();
+    let r = exp.run(Batch::Messages(300)).unwrap();
+    assert_eq!(r.messages, 300);
+    assert_eq!(r.bytes, 300 * shape.message_bytes() as u64);
+    // The client's FIN will never reach the server, which waits for it.
+    set_link_down(&pair);
+    let t0 = Instant::now();
+    let _ = exp.stop();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    host.check_left_as_found(pair);
+}
