@@ -196,6 +196,28 @@ fn enobufs_under_a_low_optmem_are_retried_and_nothing_is_lost() {
     let z = &v["zerocopy"];
     assert!(z["enobufs"].as_u64().unwrap() > 0, "no ENOBUFS retry: {z}");
     assert_eq!(z["sends"], 850, "{z}");
+
+    // At 512 B no zero-copy send gets through: after --timeout of retries
+    // the run fails, naming the connection, and counts nothing.
+    let none = "echo 512 > /proc/sys/net/core/optmem_max";
+    in_ns(&pair.client_ns, &["sh", "-c", none]);
+    let child = copybench()
+        .args(["run", "--transport", "veth"])
+        .args(veth_flags(&pair))
+        .args(["--strategy", "zero-copy", "--workload", "stream"])
+        .args(["--messages", "850", "--warmup", "0", "--timeout", "1"])
+        .args(["--no-counters", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("connection 0 (client)"), "{stderr}");
+    assert!(out.stdout.is_empty(), "a failed run printed figures");
     host.check_left_as_found(pair);
 }
 
