@@ -359,7 +359,8 @@ fn veth_sweep(pair: &NetnsPair, dir: &Path, cell_limit: &str) -> Child {
         .args(veth_flags(pair))
         .args(["--transports", "veth", "--strategies", "one-copy,two-copy"])
         .args(["--workloads", "stream", "--sizes", "4K", "--threads", "1"])
-        .args(["--warmup", "0", "--duration", "0.3", "--repeat", "1"])
+        // Cells long enough that the test takes the link down well inside the second.
+        .args(["--warmup", "0", "--duration", "1", "--repeat", "1"])
         .args(["--cell-limit", cell_limit, "--out"])
         .arg(dir)
         .stdout(Stdio::null())
@@ -394,7 +395,7 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
         return;
     };
     let dir = scratch("cell-limit");
-    let mut child = veth_sweep(&pair, &dir, "1.5");
+    let mut child = veth_sweep(&pair, &dir, "2.5");
     wait_rows(&dir, 1, &mut child, "cell limit");
     // The first cell's connection is closed before its row is written.
     wait_established(&pair, "cell limit");
@@ -402,7 +403,7 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
     set_link_down(&pair);
     let t0 = Instant::now();
     let (status, stderr) = finish(child, Duration::from_secs(15), "cell limit");
-    // Ended by the limit (1.5 s from the cell's start), not the 10 s socket timeout.
+    // Ended by the limit (2.5 s from the cell's start), not the 10 s socket timeout.
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
     assert_eq!(status.code(), Some(0), "{stderr}");
     let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
@@ -410,7 +411,7 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
     assert_eq!(rows[0].status, "ok", "{}", rows[0].error);
     assert_eq!(rows[1].status, "failed");
     assert!(
-        rows[1].error.contains("--cell-limit 1.5 s"),
+        rows[1].error.contains("--cell-limit 2.5 s"),
         "{}",
         rows[1].error
     );
