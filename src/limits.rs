@@ -240,11 +240,11 @@ pub fn check_host(cfg: &Config) -> Result<()> {
     check_fd_limit(cfg)
 }
 
-/// A sweep's output directory: creatable, and not already holding a sweep
-/// (one would be overwritten).
-pub fn check_out_dir(dir: &Path) -> Result<()> {
+/// A sweep's output directory: creatable, writable, and not already
+/// holding a sweep (one would be overwritten) unless it is to be `resumed`.
+pub fn check_out_dir(dir: &Path, resumed: bool) -> Result<()> {
     let results = dir.join("results.csv");
-    if results.symlink_metadata().is_ok() {
+    if !resumed && results.symlink_metadata().is_ok() {
         return Err(Error::usage(format!(
             "--out {}: already holds a sweep ({} exists); give a new directory, or move that one away",
             dir.display(),

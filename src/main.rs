@@ -317,7 +317,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
     });
-    limits::check_out_dir(&dir)?;
+    limits::check_out_dir(&dir, false)?;
 
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

@@ -532,14 +532,18 @@ fn report_refuses_rows_it_cannot_trust_naming_the_line() {
         ),
         (
             "duplicate",
-            Box::new(|r| r.cell = 0),
-            "line 3: cell 0 repetition 0 is already on line 2",
+            // Another cell number, the same configuration and repetition.
+            Box::new(|r| *r = good_row(7)),
+            "line 3: repetition 0 of one-copy / loopback / stream, 8 x 64 B, 1 thread(s) is already on line 2",
         ),
     ];
     for (name, spoil, expect) in cases {
         let out = report_on(name, |w| {
             w.serialize(good_row(0)).unwrap();
             let mut bad = good_row(1);
+            bad.field_size_bytes = 4096;
+            bad.message_bytes = 8 * 4096 + 32;
+            bad.bytes = Some(1000 * bad.message_bytes);
             spoil(&mut bad);
             w.serialize(bad).unwrap();
         });

@@ -145,11 +145,27 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
             .deserialize(Some(&raw_header))
             .map_err(|e| bad(e.to_string()))?;
         check_row(&row, &raw_header, &record).map_err(bad)?;
-        let key = (row.cell, row.repeat);
+        // A run is its configuration and repetition (cell numbers may
+        // differ between sweeps of one directory).
+        let key = (
+            row.strategy.clone(),
+            row.transport.clone(),
+            row.workload.clone(),
+            row.field_size_bytes,
+            row.fields,
+            row.threads,
+            row.repeat,
+        );
         if let Some(first) = seen.insert(key, line) {
             return Err(bad(format!(
-                "cell {} repetition {} is already on line {first}: a row counted twice would pass for two repetitions",
-                row.cell, row.repeat
+                "repetition {} of {} / {} / {}, {} x {} B, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
+                row.repeat,
+                row.strategy,
+                row.transport,
+                row.workload,
+                row.fields,
+                row.field_size_bytes,
+                row.threads
             )));
         }
         rows.push(row);
