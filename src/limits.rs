@@ -11,11 +11,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config::{Config, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::message::Shape;
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
-use crate::workload::{Config, WorkloadKind};
 
 /// Longest `--duration`, `--warmup`, `--timeout` and `--cell-limit`: a day.
 pub const MAX_SECONDS: f64 = 86_400.0;

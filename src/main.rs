@@ -455,6 +455,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // Printed once, on one line: most errors already quote the cause
+            // underneath, which the chain would repeat (see one_line).
             let code = e
                 .downcast_ref::<Error>()
                 .map(Error::exit_code)

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::crossover::{crossovers, Crossover};
 use super::format;
 use super::summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
-use crate::row::Row;
+use crate::figures::Row;
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
 /// How the cost of a strategy changes from the fewest to the most threads
 /// tested, for one workload and transport.
@@ -315,7 +316,7 @@ fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
     let mut by_transport: BTreeMap<&str, ZeroCopyCopies> = BTreeMap::new();
     for row in rows
         .iter()
-        .filter(|r| r.status == "ok" && r.strategy == "zero-copy")
+        .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
     {
         let entry = by_transport
             .entry(&row.transport)

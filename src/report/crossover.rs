@@ -14,13 +14,17 @@ use std::collections::BTreeSet;
 use super::format;
 use super::summary::{CellSummary, Figure, Spread};
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
-/// The study's three questions, as (challenger, baseline).
-pub const PAIRS: [(&str, &str); 3] = [
-    ("one-copy", "two-copy"),
-    ("zero-copy", "two-copy"),
-    ("zero-copy", "one-copy"),
-];
+/// The study's questions, as (challenger, baseline): every strategy against
+/// each one before it in [`StrategyKind::ALL`] (one-copy vs two-copy,
+/// zero-copy vs two-copy, zero-copy vs one-copy, then any later strategy).
+pub fn pairs() -> Vec<(&'static str, &'static str)> {
+    let all = StrategyKind::ALL;
+    (1..all.len())
+        .flat_map(|j| (0..j).map(move |i| (all[j].name(), all[i].name())))
+        .collect()
+}
 
 /// The metrics compared for a workload: its main figure, then CPU cost.
 pub fn metrics(workload: &str) -> &'static [Figure] {
@@ -120,7 +124,7 @@ impl Crossover {
                     .position(|&m| m == self.metric),
             ),
             position(
-                PAIRS
+                pairs()
                     .iter()
                     .position(|&(c, b)| c == self.challenger && b == self.baseline),
             ),
@@ -253,7 +257,7 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
             .collect();
         let ran = |s: &str| group.iter().any(|c| c.key.strategy.as_str() == s);
         for &metric in metrics(workload) {
-            for (challenger, baseline) in PAIRS {
+            for (challenger, baseline) in pairs() {
                 if ran(challenger) && ran(baseline) {
                     out.push(compare(&group, metric, challenger, baseline));
                 }
@@ -307,8 +311,8 @@ fn compare(group: &[&CellSummary], metric: Figure, challenger: &str, baseline: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figures::Row;
     use crate::report::summary::summarize;
-    use crate::row::Row;
 
     const SIZES: [u64; 6] = [64, 256, 1024, 4096, 16384, 65536];
 

@@ -22,7 +22,7 @@ pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCo
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
 
-use crate::row::Row;
+use crate::figures::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -186,9 +186,9 @@ fn check_row(
     header: &csv::StringRecord,
     record: &csv::StringRecord,
 ) -> Result<(), String> {
+    use crate::config::WorkloadKind;
     use crate::strategy::StrategyKind;
     use crate::transport::TransportKind;
-    use crate::workload::WorkloadKind;
     let names = |all: &[&str]| all.join(", ");
     if StrategyKind::from_name(&row.strategy).is_none() {
         return Err(format!(

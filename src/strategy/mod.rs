@@ -11,21 +11,24 @@ mod one_copy;
 mod two_copy;
 mod zero_copy;
 
-pub use completions::{Completions, RangeError};
-pub use one_copy::OneCopy;
-pub use two_copy::TwoCopy;
-pub use zero_copy::ZeroCopy;
+pub(crate) use completions::Completions;
+pub use completions::RangeError;
+pub(crate) use one_copy::OneCopy;
+pub(crate) use two_copy::TwoCopy;
+pub(crate) use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Shape};
+use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     TwoCopy,
@@ -52,8 +55,29 @@ impl StrategyKind {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// Whether this strategy can run over `transport` at all: a strategy
+    /// with completions needs `SO_ZEROCOPY`, which AF_UNIX sockets lack.
+    pub fn supports(self, transport: TransportKind) -> bool {
+        !self.has_completions() || transport.has_zerocopy()
+    }
+
+    /// Whether a send's buffer is free only at its completion (and so the
+    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
+    pub fn has_completions(self) -> bool {
+        match self {
+            StrategyKind::TwoCopy | StrategyKind::OneCopy => false,
+            StrategyKind::ZeroCopy => true,
+        }
+    }
+
+    /// Whether a strategy named `name` has completions (`false` for a name
+    /// this build does not know): for reports read from a results.csv.
+    pub fn named_has_completions(name: &str) -> bool {
+        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
+    }
+
     /// A fresh strategy for one connection.
-    pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
+    pub(crate) fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
@@ -69,7 +93,7 @@ impl std::fmt::Display for StrategyKind {
 }
 
 /// Zero-copy bookkeeping of one or more senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZeroCopyStats {
     /// `sendmsg(MSG_ZEROCOPY)` calls that took data.
     pub sends: u64,
@@ -125,7 +149,7 @@ pub enum SendError {
 
 /// One way of sending a message. A strategy is made per connection and used
 /// by the one thread that owns that connection.
-pub trait Strategy: Send {
+pub(crate) trait Strategy: Send {
     /// Called once on the connected socket, before the first send. Zero-copy
     /// enables `SO_ZEROCOPY` here, so a socket that refuses it fails up front.
     fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError>;
@@ -195,7 +219,7 @@ fn send_all(
 }
 
 /// A pool of messages and the strategy that sends them over one connection.
-pub struct Sender {
+pub(crate) struct Sender {
     strategy: Box<dyn Strategy>,
     pool: Vec<Message>,
     next_seq: u64,
@@ -270,19 +294,11 @@ impl Sender {
         self.strategy.drain(fd, self.timeout)
     }
 
-    pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        self.strategy.zerocopy()
-    }
-
     /// Zero-copy figures since the previous call (the batch that just ended).
     pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
         let now = self.strategy.zerocopy()?;
         let delta = now.delta(&self.zc_mark);
         self.zc_mark = now;
         Some(delta)
-    }
-
-    pub fn pool_bytes(&self) -> usize {
-        self.pool.iter().map(Message::wire_len).sum()
     }
 }
