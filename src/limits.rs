@@ -77,6 +77,11 @@ pub fn count_in(
     }
 }
 
+/// Largest `--fields`, as the CLI parses it.
+pub const MAX_FIELDS: u64 = crate::message::MAX_FIELDS as u64;
+/// Largest `--threads`, as the CLI parses it.
+pub const MAX_THREADS: u64 = crate::config::MAX_THREADS as u64;
+
 /// `--field-size` as typed: a size in 1 B to 64 MiB.
 pub fn field_size(text: &str) -> Result<usize, String> {
     let range = format!(

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use copybench::limits::{self, count_in, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
+use copybench::limits::{
+    self, count_in, MAX_FIELDS, MAX_POOL, MAX_THREADS, MIN_DURATION, MIN_TIMEOUT,
+};
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
@@ -56,10 +58,10 @@ struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = limits::field_size, allow_negative_numbers = true)]
     field_size: usize,
     /// Fields per message, 1 to 1023, each separately allocated.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, 1023), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
     fields: u64,
     /// Client threads, 1 to 1024, each with its own connection and server thread.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_in("--threads", 1, 1024), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_in("--threads", 1, MAX_THREADS), allow_negative_numbers = true)]
     threads: u64,
     /// Measured seconds (after the warm-up), 0.001 to 86400.
     #[arg(
@@ -178,13 +180,13 @@ struct SweepArgs {
         long,
         value_name = "N,..",
         value_delimiter = ',',
-        value_parser = count_in("--threads", 1, 1024),
+        value_parser = count_in("--threads", 1, MAX_THREADS),
         allow_negative_numbers = true,
         default_value = "1,2,4,8"
     )]
     threads: Vec<u64>,
     /// Fields per message, 1 to 1023.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, 1023), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
     fields: u64,
     /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
