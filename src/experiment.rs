@@ -17,6 +17,7 @@
 //! part of the batch.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct Experiment {
     listeners: Vec<Socket>,
     bound: Bound,
     failed: bool,
+    /// Ends per connection run here: 2, or 1 when a remote peer runs the other.
+    roles: usize,
 }
 
 /// What may end an experiment early, besides its own failures: a flag
@@ -113,17 +116,53 @@ pub struct SocketBuffers {
     pub rcvbuf: Option<usize>,
 }
 
+/// Which ends of its connections an experiment runs in this process.
+pub(crate) enum Ends {
+    /// Both, over connections it makes itself (every local run).
+    Both,
+    /// Only the client ends, over these connected sockets, one per
+    /// connection; a `copybench serve` elsewhere runs the server ends.
+    Clients(Vec<Socket>),
+    /// Only the server ends, over these accepted sockets (`copybench serve`).
+    Servers(Vec<Socket>),
+}
+
+impl Ends {
+    fn roles(&self) -> usize {
+        match self {
+            Ends::Both => 2,
+            Ends::Clients(_) | Ends::Servers(_) => 1,
+        }
+    }
+}
+
 impl Experiment {
     /// Validates `cfg`, makes the connections and starts the worker threads.
     pub fn start(cfg: &Config) -> Result<Experiment> {
-        Experiment::start_bounded(cfg, Bound::default())
+        Experiment::start_ends_bounded(cfg, Ends::Both, Bound::default())
     }
 
     /// [`Experiment::start`], ended early (with an error) when `bound` says so.
     pub fn start_bounded(cfg: &Config, bound: Bound) -> Result<Experiment> {
+        Experiment::start_ends_bounded(cfg, Ends::Both, bound)
+    }
+
+    /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
+    /// must be configured already ([`crate::transport::Transport::configure`]).
+    pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
+        Experiment::start_ends_bounded(cfg, ends, Bound::default())
+    }
+
+    fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
         crate::limits::check_host(cfg)?;
+        let roles = ends.roles();
+        let (mut clients, mut servers) = match ends {
+            Ends::Both => (None, None),
+            Ends::Clients(s) => (Some(s.into_iter()), None),
+            Ends::Servers(s) => (None, Some(s.into_iter())),
+        };
         let (report_tx, reports) = mpsc::channel();
         let mut exp = Experiment {
             cfg: cfg.clone(),
@@ -134,10 +173,32 @@ impl Experiment {
             listeners: Vec::with_capacity(cfg.threads),
             bound,
             failed: false,
+            roles,
         };
         let plan = CounterPlan::probe();
         for conn in 0..cfg.threads {
             let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
+            if let Some(socks) = clients.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let (cmd_tx, cmd_rx) = mpsc::channel();
+                exp.commands.push(cmd_tx);
+                let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+                exp.handles.push(spawn(client, move |w| {
+                    w.drive(Some(sock), addr_rx, cmd_rx)
+                })?);
+                continue;
+            }
+            if let Some(socks) = servers.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
+                exp.handles
+                    .push(spawn(server, move |w| w.serve(Some(sock), addr_tx))?);
+                continue;
+            }
             let (client_sock, server_sock) = match cfg.transport.kind {
                 TransportKind::Unix => {
                     let (c, s) = match cfg.transport.unix_pair() {
@@ -170,7 +231,7 @@ impl Experiment {
         }
         drop(report_tx);
         let wait = cfg.transport.timeout + Duration::from_secs(5);
-        while exp.socks.len() < cfg.threads * 2 {
+        while exp.socks.len() < cfg.threads * roles {
             match exp.next_report(wait) {
                 Ok(Report {
                     event: Event::Ready { sock },
@@ -247,7 +308,7 @@ impl Experiment {
         let threads = self.cfg.threads as u64;
         let start = Instant::now();
         let mut active = 0usize;
-        for (conn, cmd) in self.commands.iter().enumerate() {
+        for conn in 0..self.cfg.threads {
             let run = match batch {
                 Batch::Messages(n) => {
                     let share = n / threads + u64::from((conn as u64) < n % threads);
@@ -265,7 +326,10 @@ impl Experiment {
                 },
             };
             // A closed channel means the thread ended; its report says why.
-            let _ = cmd.send(run);
+            // (A server-only experiment has no commands: its clients are remote.)
+            if let Some(cmd) = self.commands.get(conn) {
+                let _ = cmd.send(run);
+            }
             active += 1;
         }
         let mut out = BatchReport {
@@ -278,7 +342,7 @@ impl Experiment {
             zerocopy: None,
         };
         let wait = self.cfg.transport.timeout + Duration::from_secs(5);
-        for _ in 0..active * 2 {
+        for _ in 0..active * self.roles {
             let report = match self.next_report(wait) {
                 Ok(r) => r,
                 Err(e) => return Err(self.abort(e)),
@@ -321,6 +385,64 @@ impl Experiment {
         self.shutdown()
     }
 
+    /// [`Experiment::stop`], but if the threads have not ended `within`
+    /// (a remote client that keeps its connections open), resets their
+    /// connections first. Returns whether it had to.
+    pub(crate) fn stop_within(mut self, within: Duration) -> (Result<()>, bool) {
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Command::Stop);
+        }
+        let deadline = Instant::now() + within;
+        // Server workers end when their client half-closes (and half-close
+        // in turn, so the client's wait for the FIN ends too).
+        while self.handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let forced = self.handles.iter().any(|h| !h.is_finished());
+        if forced {
+            self.unblock();
+        }
+        (self.shutdown(), forced)
+    }
+
+    /// Wakes every worker blocked on its socket. With both ends here,
+    /// shutting the sockets down stops both; with a remote peer, which may
+    /// keep sending, the connections are reset.
+    fn unblock(&self) {
+        for (_, s) in &self.socks {
+            if self.roles == 1 && self.cfg.transport.kind != TransportKind::Unix {
+                let _ = crate::sys::disconnect(s.as_fd());
+            }
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        for s in &self.listeners {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// [`Experiment::unblock`] until every thread has ended, taking in the
+    /// sockets of threads that were still setting up.
+    fn wake_all(&mut self) {
+        loop {
+            self.unblock();
+            if self.handles.iter().all(JoinHandle::is_finished) {
+                return;
+            }
+            match self.reports.recv_timeout(Duration::from_millis(10)) {
+                Ok(Report {
+                    event: Event::Ready { sock },
+                    role,
+                }) => self.socks.push((role, sock)),
+                Ok(Report {
+                    event: Event::Listening { sock },
+                    ..
+                }) => self.listeners.push(sock),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
     fn shutdown(&mut self) -> Result<()> {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Command::Stop);
@@ -332,9 +454,7 @@ impl Experiment {
         let give_up = Instant::now() + self.cfg.transport.timeout + Duration::from_secs(5);
         while !self.handles.iter().all(JoinHandle::is_finished) {
             if self.bound.check().is_err() || Instant::now() >= give_up {
-                for (_, s) in &self.socks {
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                }
+                self.unblock();
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -362,33 +482,6 @@ impl Experiment {
         self.wake_all();
         let _ = self.shutdown();
         first
-    }
-
-    fn wake_all(&mut self) {
-        loop {
-            for (_, s) in &self.socks {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-            for s in &self.listeners {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-            if self.handles.iter().all(JoinHandle::is_finished) {
-                return;
-            }
-            // A thread that was still setting up announces its sockets now.
-            match self.reports.recv_timeout(Duration::from_millis(10)) {
-                Ok(Report {
-                    event: Event::Ready { sock },
-                    role,
-                }) => self.socks.push((role, sock)),
-                Ok(Report {
-                    event: Event::Listening { sock },
-                    ..
-                }) => self.listeners.push(sock),
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
     }
 }
 
