@@ -251,7 +251,7 @@ pub fn check_out_dir(dir: &Path, resumed: bool) -> Result<()> {
     let results = dir.join("results.csv");
     if !resumed && results.symlink_metadata().is_ok() {
         return Err(Error::usage(format!(
-            "--out {}: already holds a sweep ({} exists); give a new directory, or move that one away",
+            "--out {}: already holds a sweep ({} exists); give a new directory, or add --resume to continue it",
             dir.display(),
             results.display()
         )));

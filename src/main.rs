@@ -36,6 +36,16 @@ enum Command {
         /// The sweep's directory, e.g. reports/latest.
         dir: std::path::PathBuf,
     },
+    /// Compare two sweeps cell by cell: NEW/OLD of each figure with its interval and a verdict (better, worse, ≈); writes NEW/compare.html.
+    Compare {
+        /// The earlier sweep's directory.
+        old: std::path::PathBuf,
+        /// The later sweep's directory (compare.html is written there).
+        new: std::path::PathBuf,
+        /// Print the comparison as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the server ends of cells to `run --connect` / `sweep --connect` on another host.
     Serve(ServeArgs),
     /// Show this host's facts and capabilities, and how to fix what is missing.
@@ -85,6 +95,9 @@ struct RunArgs {
     /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
     #[arg(long, value_name = "N", value_parser = count_in("--messages", 1, u64::MAX), allow_negative_numbers = true, conflicts_with = "duration")]
     messages: Option<u64>,
+    /// Split the measured part into this many consecutive samples, 1 to 10000: each figure gets the median of the samples and its 95 % interval (6 or more for a full-coverage interval).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = count_in("--samples", 1, 10_000), allow_negative_numbers = true)]
+    samples: u64,
     /// SO_SNDBUF in bytes, at most net.core.wmem_max (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     sndbuf: Option<usize>,
@@ -107,6 +120,8 @@ struct RunArgs {
     timeout: f64,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
     /// Count nothing but CPU time in the worker threads: no hardware perf
     /// events (their scheduler hooks cost CPU at every context switch) and no
     /// software counters.
@@ -190,6 +205,45 @@ struct ServeArgs {
     once: bool,
 }
 
+/// Pinning worker threads to CPUs.
+#[derive(Args)]
+struct PinArgs {
+    /// Pin each connection's client and server threads to CPUs of their own, alternating over the CPUs this process may use (client 0, server 1, ...).
+    #[arg(long, conflicts_with_all = ["client_cpus", "server_cpus"])]
+    pin: bool,
+    /// Pin client threads to these CPUs, comma-separated (connection i on the (i mod n)th); needs --server-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "server_cpus"
+    )]
+    client_cpus: Vec<usize>,
+    /// Pin server threads to these CPUs, comma-separated; needs --client-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "client_cpus"
+    )]
+    server_cpus: Vec<usize>,
+}
+
+impl PinArgs {
+    fn pin(self) -> Option<copybench::Pin> {
+        if self.pin {
+            Some(copybench::Pin::spread(&copybench::config::allowed_cpus()))
+        } else if !self.client_cpus.is_empty() {
+            Some(copybench::Pin {
+                client: self.client_cpus,
+                server: self.server_cpus,
+            })
+        } else {
+            None
+        }
+    }
+}
+
 /// Where the veth transport's threads go; defaults match netns-setup.sh.
 #[derive(Args)]
 struct VethArgs {
@@ -231,9 +285,21 @@ impl VethArgs {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (0.15 s after 0.04 s warm-up) and one repetition: the default matrix in about a minute.
+    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute.
     #[arg(long)]
     quick: bool,
+    /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    precision: Option<f64>,
+    /// Seconds per sample (default 0.05; 0.02 with --quick).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    sample: Option<f64>,
+    /// Continue the stopped sweep in --out DIR: keep its rows and skip the runs they cover.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Print findings.json to stdout at the end (progress and the findings table go to stderr).
+    #[arg(long)]
+    json: bool,
     /// Strategies, comma-separated.
     #[arg(
         long,
@@ -264,13 +330,13 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
     fields: u64,
-    /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
-    /// Measured seconds per cell (default 2; 0.15 with --quick).
+    /// Most measured seconds per cell and repetition (default 1; 0.1 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
-    /// Repetitions of every cell, 1 to 100 (default 3; 1 with --quick).
+    /// Repetitions of every cell, 1 to 100 (default 3; 2 with --quick); their samples are pooled.
     #[arg(long, value_name = "N", value_parser = count_in("--repeat", 1, 100), allow_negative_numbers = true)]
     repeat: Option<u64>,
     /// Longest a cell may take, start to teardown, before it is stopped and
@@ -282,6 +348,8 @@ struct SweepArgs {
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
     /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
     /// default); the transport is then `tcp`.
     #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transports")]
@@ -342,8 +410,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
     cfg.transport.veth = args.veth.resolve(args.transport == TransportKind::Veth)?;
+    cfg.pin = args.pin.pin();
     let duration = limits::seconds("--duration", args.duration, MIN_DURATION)?;
     let warmup = limits::seconds("--warmup", args.warmup, 0.0)?;
+    if let Some(m) = args.messages {
+        if m < args.samples {
+            return Err(Error::usage(format!(
+                "--messages {m}: must be at least --samples ({})",
+                args.samples
+            ))
+            .into());
+        }
+    }
     cfg.validate()?;
     if let (Some(_), Some(n)) = (&args.connect, args.messages) {
         if n < args.threads {
@@ -355,66 +433,81 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
-    let batch = args
-        .messages
-        .map_or(Batch::Duration(duration), Batch::Messages);
     let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
     cfg.transport.server = remote.as_ref().map(|r| r.addr());
-    let (report, buffers) = match remote {
+    // The measured part as `--samples` consecutive batches of equal shares
+    // (the last takes what a division leaves over).
+    let n = args.samples;
+    let batches: Vec<Batch> = (0..n)
+        .map(|i| match args.messages {
+            Some(total) => Batch::Messages(if i + 1 == n {
+                total - (n - 1) * (total / n)
+            } else {
+                total / n
+            }),
+            None => Batch::Duration(duration / n as u32),
+        })
+        .collect();
+    let sample_all = |run: &mut dyn FnMut(Batch) -> copybench::Result<copybench::BatchReport>| {
+        if !warmup.is_zero() {
+            run(Batch::Duration(warmup))?;
+        }
+        let samples = batches
+            .iter()
+            .map(|&b| run(b))
+            .collect::<copybench::Result<Vec<_>>>()?;
+        Ok::<_, copybench::Error>(copybench::cell::CellRun::from_samples(
+            samples,
+            cfg.workload,
+            true,
+        ))
+    };
+    let plan = RunPlan {
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
+        messages: args.messages,
+        samples: n,
+        buffers: copybench::SocketBuffers {
+            sndbuf: None,
+            rcvbuf: None,
+        },
+    };
+    match remote {
         None => {
             let mut exp = Experiment::start(&cfg)?;
-            if !warmup.is_zero() {
-                exp.run(Batch::Duration(warmup))?;
-            }
-            let report = exp.run(batch)?;
-            let buffers = exp.socket_buffers();
+            let run = sample_all(&mut |b| exp.run(b))?;
+            let plan = RunPlan {
+                buffers: exp.socket_buffers(),
+                ..plan
+            };
             exp.stop()?;
-            (report, buffers)
+            print_run(&cfg, &plan, args.json, &run, None)
         }
         Some(mut remote) => {
             let mut exp = remote.start(&cfg)?;
-            if !warmup.is_zero() {
-                exp.run(Batch::Duration(warmup))?;
-            }
-            let report = exp.run(batch)?;
-            let buffers = exp.socket_buffers();
+            let run = sample_all(&mut |b| exp.run(b))?;
+            let plan = RunPlan {
+                buffers: exp.socket_buffers(),
+                ..plan
+            };
             exp.stop()?;
             let server = (remote.addr(), remote.server_host().clone());
             remote.close();
-            return print_run(
-                &cfg,
-                (args.json, args.messages),
-                (warmup, duration, buffers),
-                &report,
-                Some(server),
-            );
+            print_run(&cfg, &plan, args.json, &run, Some(server))
         }
-    };
-    print_run(
-        &cfg,
-        (args.json, args.messages),
-        (warmup, duration, buffers),
-        &report,
-        None,
-    )
+    }
 }
 
 /// Prints a run's figures; with a server, also its address and both hosts' facts.
 fn print_run(
     cfg: &Config,
-    (json, messages): (bool, Option<u64>),
-    (warmup, duration, buffers): (Duration, Duration, copybench::SocketBuffers),
-    report: &copybench::BatchReport,
+    plan: &RunPlan,
+    json: bool,
+    run: &copybench::cell::CellRun,
     server: Option<(std::net::SocketAddr, serde_json::Value)>,
 ) -> anyhow::Result<()> {
-    let plan = RunPlan {
-        warmup_s: warmup.as_secs_f64(),
-        duration_s: messages.is_none().then_some(duration.as_secs_f64()),
-        messages,
-        buffers,
-    };
     if json {
-        let mut v = summary::to_json(cfg, &plan, report);
+        let mut v = summary::to_json(cfg, plan, run);
         if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
             obj.insert("server".into(), addr.to_string().into());
             let client = serde_json::to_value(copybench::host::gather())?;
@@ -425,7 +518,7 @@ fn print_run(
         }
         emit(&format!("{v}\n"))
     } else {
-        let mut text = summary::to_table(cfg, &plan, report);
+        let mut text = summary::to_table(cfg, plan, run);
         if let Some((addr, host)) = server {
             let s = |k: &str| {
                 host.get(k)
@@ -475,18 +568,24 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration.map_or(Ok(base.duration), |v| {
             limits::seconds("--duration", v, MIN_DURATION)
         })?,
+        sample: args.sample.map_or(Ok(base.sample), |v| {
+            limits::seconds("--sample", v, MIN_DURATION)
+        })?,
+        precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.map_or(base.repeat, |n| n as u32),
         cell_limit: args
             .cell_limit
             .map(|v| limits::seconds("--cell-limit", v, MIN_TIMEOUT))
             .transpose()?,
         veth: args.veth.resolve(veth_runs)?,
+        pin: args.pin.pin(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     m.validate()?;
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
     });
-    limits::check_out_dir(&dir, false)?;
+    limits::check_out_dir(&dir, args.resume)?;
 
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -523,18 +622,30 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         })
     };
     let mut remote = open_remote(&args.connect, &args.token, Duration::from_secs(10))?;
-    let outcome = sweep::run_with(&m, &dir, &stop, remote.as_mut(), |done, total, cfg| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "{} {} {} {} B x{} threads={}",
-            cfg.strategy,
-            cfg.transport.kind,
-            cfg.workload,
-            cfg.shape.field_size,
-            cfg.shape.fields,
-            cfg.threads
-        ));
+    // One line per finished cell: above the bar on a terminal, plain lines
+    // on stderr otherwise (the bar is hidden there), so logs show progress.
+    let outcome = sweep::run_with(&m, &dir, args.resume, &stop, remote.as_mut(), |p| match p {
+        sweep::Progress::Start { done, total, cfg } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "{} {} {} {} B x{} threads={}",
+                cfg.strategy,
+                cfg.transport.kind,
+                cfg.workload,
+                cfg.shape.field_size,
+                cfg.shape.fields,
+                cfg.threads
+            ));
+        }
+        sweep::Progress::Done { done, total, row } => {
+            let line = copybench::report::progress_line(done, total, row);
+            if bar.is_hidden() {
+                warn(&line);
+            } else {
+                bar.println(line);
+            }
+        }
     });
     signal_handle.close();
     let _ = watcher.join();
@@ -548,20 +659,21 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    let mut text = String::new();
-    for line in copybench::report::analyze(&outcome.rows).lines() {
-        text += &line;
-        text.push('\n');
-    }
+    let text = copybench::report::console(&copybench::report::analyze_dir(&dir, &outcome.rows));
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
-    text += &format!(
-        "\n{} rows ({} failed) in {:.1} s: {}\n",
+    let tail = format!(
+        "\n{} rows ({} failed) in {:.1} s: {}",
         outcome.rows.len(),
         failed,
         outcome.wall.as_secs_f64(),
         files.index.display()
     );
-    emit(&text)?;
+    if args.json {
+        warn(&format!("{text}{tail}"));
+        emit(&format!("{}\n", std::fs::read_to_string(&files.findings)?))?;
+    } else {
+        emit(&format!("{text}{tail}\n"))?;
+    }
     if outcome.interrupted {
         warn(&format!(
             "copybench: interrupted; kept the {} rows measured so far",
@@ -593,13 +705,37 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     let analysis = copybench::report::rebuild(dir)?;
-    let mut text = String::new();
-    for line in analysis.lines() {
-        text += &line;
-        text.push('\n');
+    emit(&format!(
+        "{}\nrebuilt {}\n",
+        copybench::report::console(&analysis),
+        dir.join("index.html").display()
+    ))
+}
+
+fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    for (what, dir) in [("OLD", old), ("NEW", new)] {
+        if !dir.join("results.csv").is_file() {
+            return Err(Error::usage(format!(
+                "{what} {}: no results.csv there; give the directory a sweep wrote (e.g. reports/latest)",
+                dir.display()
+            ))
+            .into());
+        }
     }
-    text += &format!("\nrebuilt {}\n", dir.join("index.html").display());
-    emit(&text)
+    use copybench::report::compare;
+    let c = compare::compare_dirs(old, new)?;
+    let page = new.join("compare.html");
+    std::fs::write(&page, compare::html(&c))
+        .map_err(|e| Error::io(format!("writing {}", page.display()), e))?;
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&c)?))
+    } else {
+        emit(&format!(
+            "{}wrote {}\n",
+            compare::console(&c),
+            page.display()
+        ))
+    }
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {
@@ -642,6 +778,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep(args),
         Command::Report { dir } => report(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Compare { old, new, json } => {
+            compare(&old, &new, json).map(|()| ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::crossover::{crossovers, Crossover};
 use super::format;
-use super::summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
+use super::summary::{summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName};
+use crate::cell::SampleRow;
 use crate::figures::Row;
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
@@ -185,6 +186,19 @@ impl Analysis {
         ]
     }
 
+    /// [`Analysis::lines`] without the crossover section (the sweep prints
+    /// those as a table).
+    pub fn lines_without_crossovers(&self) -> Vec<String> {
+        self.sections()
+            .into_iter()
+            .filter(|s| !s.lines.is_empty() && s.title != "Crossovers")
+            .flat_map(|s| {
+                std::iter::once(format!("{}:", s.title))
+                    .chain(s.lines.into_iter().map(|l| format!("  {l}")))
+            })
+            .collect()
+    }
+
     /// The findings as terminal lines: a heading per section, findings
     /// indented under it; empty sections are left out.
     pub fn lines(&self) -> Vec<String> {
@@ -202,7 +216,7 @@ impl Analysis {
 /// One line per question and finding: thread counts with the same finding
 /// share a line, e.g. "stream/loopback, throughput (Gbit/s), 1, 2, 4 threads:
 /// one-copy beats two-copy from 4 KiB up (tested 64 B–64 KiB)".
-fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
+pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
     let mut merged: Vec<(&Crossover, String, Vec<u32>)> = Vec::new();
     for c in crossovers {
         let finding = c.finding();
@@ -232,7 +246,12 @@ fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
 /// Analyses the rows of a sweep (any subset of it: a cut-short sweep, one
 /// workload only, failed cells).
 pub fn analyze(rows: &[Row]) -> Analysis {
-    let cells = summarize(rows);
+    analyze_pooled(rows, &[])
+}
+
+/// [`analyze`] with the samples of `samples.csv` pooled per cell.
+pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
+    let cells = summarize_pooled(rows, samples);
     let thread_counts: BTreeSet<u32> = cells.iter().map(|c| c.key.threads).collect();
     Analysis {
         cells: cells.len(),
@@ -402,14 +421,18 @@ mod tests {
         let rows: Vec<Row> = [1, 2]
             .iter()
             .flat_map(|&t| {
-                [("two-copy", 1.0), ("one-copy", 2.0)].map(|(s, gbps)| Row {
-                    throughput_gbps: Some(gbps),
-                    ..row(s, t, 64)
+                [("two-copy", 1.0), ("one-copy", 2.0)].map(|(s, gbps)| {
+                    (0..6).map(move |i| Row {
+                        repeat: i,
+                        throughput_gbps: Some(gbps + f64::from(i) * 0.01),
+                        ..row(s, t, 64)
+                    })
                 })
             })
+            .flatten()
             .collect();
         let lines = analyze(&rows).lines();
-        assert!(lines.contains(&"  stream/loopback, throughput (Gbit/s), 1, 2 threads: one-copy beats two-copy at every tested size, from the smallest (64 B); rests on one repetition per cell, so the spread is unknown".to_string()), "{lines:#?}");
+        assert!(lines.contains(&"  stream/loopback, throughput (Gbit/s), 1, 2 threads: one-copy beats two-copy at every tested size, from the smallest (64 B)".to_string()), "{lines:#?}");
     }
 
     #[test]
