@@ -332,6 +332,7 @@ impl Experiment {
             }
             active += 1;
         }
+        let mut ended = start;
         let mut out = BatchReport {
             seconds: 0.0,
             messages: 0,
@@ -361,6 +362,13 @@ impl Experiment {
             if counts_traffic {
                 out.messages += b.messages;
             }
+            // When this thread's traffic ended: its report's arrival, less
+            // what it did after (the zero-copy drain; see ThreadBatch).
+            let now = Instant::now();
+            ended = ended.max(
+                now.checked_sub(Duration::from_nanos(b.after_traffic_ns))
+                    .unwrap_or(now),
+            );
             out.bytes += b.bytes;
             match report.role {
                 Role::Client => out.client.add(&b.stats),
@@ -369,13 +377,13 @@ impl Experiment {
             if let (Some(all), Some(h)) = (out.latency_ns.as_mut(), b.latency_ns.as_ref()) {
                 all.add(h).expect("histograms share their bounds");
             }
-            if let Some(z) = b.zerocopy {
+            if let Some(z) = &b.zerocopy {
                 out.zerocopy
                     .get_or_insert_with(ZeroCopyStats::default)
-                    .add(&z);
+                    .add(z);
             }
         }
-        out.seconds = start.elapsed().as_secs_f64();
+        out.seconds = (ended - start).as_secs_f64();
         Ok(out)
     }
 

@@ -92,6 +92,9 @@ pub struct HostFacts {
     /// perf_event_paranoid does not apply then.
     pub perf_capable: Option<bool>,
     pub optmem_max: Option<u64>,
+    /// Most fragments (pages) one socket buffer holds; a zero-copy send whose
+    /// iovecs span more is split (see `--layout`).
+    pub max_skb_frags: Option<u64>,
     pub io_uring: Availability,
     pub so_zerocopy_tcp: Availability,
     pub so_zerocopy_unix: Availability,
@@ -161,6 +164,11 @@ pub fn gather() -> HostFacts {
         .map_err(|err| note_gap("net.core.optmem_max", &err))
         .ok();
 
+    let max_skb_frags = read_trimmed("/proc/sys/net/core/max_skb_frags")
+        .and_then(|text| text.parse().map_err(|err| format!("{text:?}: {err}")))
+        .map_err(|err| note_gap("net.core.max_skb_frags", &err))
+        .ok();
+
     let io_uring = probe_io_uring();
     let so_zerocopy_tcp = probe_zerocopy(Domain::IPV4, Some(Protocol::TCP), "TCP");
     let so_zerocopy_unix = probe_zerocopy(Domain::UNIX, None, "AF_UNIX");
@@ -194,6 +202,7 @@ pub fn gather() -> HostFacts {
         perf_event_paranoid: paranoid,
         perf_capable,
         optmem_max,
+        max_skb_frags,
         io_uring,
         so_zerocopy_tcp,
         so_zerocopy_unix,
@@ -479,6 +488,10 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             "net.core.optmem_max".into(),
             facts.optmem_max.map_or_else(unknown, |v| v.to_string()),
         ),
+        (
+            "net.core.max_skb_frags".into(),
+            facts.max_skb_frags.map_or_else(unknown, |v| v.to_string()),
+        ),
         ("io_uring".into(), availability(&facts.io_uring)),
         (
             "SO_ZEROCOPY (TCP)".into(),
@@ -575,6 +588,7 @@ mod tests {
             perf_event_paranoid: Some(1),
             perf_capable: Some(false),
             optmem_max: Some(131072),
+            max_skb_frags: Some(17),
             io_uring: Availability::Available("kernel.io_uring_disabled = 0".into()),
             so_zerocopy_tcp: Availability::Available("ok".into()),
             so_zerocopy_unix: Availability::Unavailable("EOPNOTSUPP".into()),

@@ -151,7 +151,16 @@ pub fn approx_size(n: u64) -> String {
 /// with S senders and R readers, T each for stream and 2T each for rr, and
 /// a process base B of 5 MiB.
 pub fn memory_needed(cfg: &Config) -> u64 {
-    let msg = cfg.shape.message_bytes() as u64;
+    let msg = match cfg.layout {
+        crate::message::Layout::Heap => cfg.shape.message_bytes() as u64,
+        // One allocation per message, each field from a page boundary: 1 +
+        // sum(ceil(field / page)) pages (see Layout::Page).
+        crate::message::Layout::Page => {
+            let page = 4096u64;
+            let per_field = (cfg.shape.field_size as u64).div_ceil(page);
+            (1 + cfg.shape.fields as u64 * per_field).saturating_mul(page)
+        }
+    };
     let slots = cfg.pool_slots() as u64;
     let serialize = u64::from(cfg.strategy == StrategyKind::TwoCopy);
     let ends: u64 = match cfg.workload {
@@ -345,6 +354,14 @@ mod tests {
         cfg.threads = 1;
         cfg.shape.fields = 1;
         assert!(check_memory_against(&cfg, 8 << 30).is_ok());
+        // A 64 B field in the page layout takes a whole page.
+        cfg.shape = Shape {
+            fields: 8,
+            field_size: 64,
+        };
+        let heap = memory_needed(&cfg);
+        cfg.layout = crate::message::Layout::Page;
+        assert!(memory_needed(&cfg) > heap);
     }
 
     #[test]

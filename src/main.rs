@@ -11,7 +11,8 @@ use copybench::limits::{
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
-    Batch, Config, Error, Experiment, Shape, StrategyKind, TransportKind, Verify, WorkloadKind,
+    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind, Verify,
+    WorkloadKind,
 };
 
 #[derive(Parser)]
@@ -70,6 +71,12 @@ struct RunArgs {
     /// Bytes per field, 1 B to 64 MiB; binary suffixes (64, 4K, 64KiB, 1M).
     #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = limits::field_size, allow_negative_numbers = true)]
     field_size: usize,
+    /// Where each message's buffers lie: heap (each field its own allocation,
+    /// wherever the allocator puts it) or page (fields page-aligned, the
+    /// header at the end of the page before them: the fewest pages a
+    /// zero-copy send must pin).
+    #[arg(long, value_enum, default_value = "heap")]
+    layout: Layout,
     /// Fields per message, 1 to 1023, each separately allocated.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
     fields: u64,
@@ -330,6 +337,9 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
     fields: u64,
+    /// Message layouts, comma-separated: heap, page (see `run --layout`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
+    layouts: Vec<Layout>,
     /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -399,6 +409,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut cfg = Config::new(args.strategy, transport, args.workload, shape);
     cfg.threads = args.threads as usize;
+    cfg.layout = args.layout;
     cfg.pool_slots = args.pool.map(|n| n as usize);
     cfg.counters = !args.no_counters;
     cfg.verify = if args.full_verify {
@@ -560,6 +571,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         transports,
         workloads: args.workloads,
         field_sizes: args.sizes,
+        layouts: args.layouts,
         threads: args.threads.into_iter().map(|n| n as usize).collect(),
         fields: args.fields as usize,
         warmup: args
@@ -659,7 +671,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    let text = copybench::report::console(&copybench::report::analyze_dir(&dir, &outcome.rows));
+    let mut analysis = copybench::report::analyze_dir(&dir, &outcome.rows);
+    analysis.set_fragment_limit(copybench::report::max_skb_frags(&outcome.env));
+    let text = copybench::report::console(&analysis);
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
     let tail = format!(
         "\n{} rows ({} failed) in {:.1} s: {}",

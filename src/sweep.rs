@@ -23,7 +23,7 @@ use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Bound, Experiment};
 use crate::figures::{Figure, Row, SAMPLED};
-use crate::message::Shape;
+use crate::message::{Layout, Shape};
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
 
@@ -34,6 +34,7 @@ pub struct Matrix {
     pub transports: Vec<TransportKind>,
     pub workloads: Vec<WorkloadKind>,
     pub field_sizes: Vec<usize>,
+    pub layouts: Vec<Layout>,
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
@@ -75,6 +76,7 @@ impl Matrix {
             transports: vec![TransportKind::Loopback],
             workloads: vec![WorkloadKind::Rr, WorkloadKind::Stream],
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
+            layouts: vec![Layout::Heap],
             threads: vec![1, 2, 4, 8],
             fields: 8,
             warmup: Duration::from_millis(200),
@@ -114,21 +116,22 @@ impl Matrix {
             for &workload in &self.workloads {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
-                        for &strategy in &self.strategies {
-                            if strategy == StrategyKind::ZeroCopy
-                                && transport == TransportKind::Unix
-                            {
-                                continue;
+                        for &layout in &self.layouts {
+                            for &strategy in &self.strategies {
+                                if !strategy.supports(transport) {
+                                    continue;
+                                }
+                                let shape = Shape {
+                                    fields: self.fields,
+                                    field_size,
+                                };
+                                let mut cfg = Config::new(strategy, transport, workload, shape);
+                                cfg.threads = threads;
+                                cfg.layout = layout;
+                                cfg.transport.veth = self.veth.clone();
+                                cfg.pin = self.pin.clone();
+                                out.push(cfg);
                             }
-                            let shape = Shape {
-                                fields: self.fields,
-                                field_size,
-                            };
-                            let mut cfg = Config::new(strategy, transport, workload, shape);
-                            cfg.threads = threads;
-                            cfg.transport.veth = self.veth.clone();
-                            cfg.pin = self.pin.clone();
-                            out.push(cfg);
                         }
                     }
                 }
@@ -150,6 +153,7 @@ impl Matrix {
             ("--transports", self.transports.is_empty()),
             ("--workloads", self.workloads.is_empty()),
             ("--sizes", self.field_sizes.is_empty()),
+            ("--layouts", self.layouts.is_empty()),
             ("--threads", self.threads.is_empty()),
         ] {
             if empty {
@@ -269,6 +273,7 @@ pub fn make_row(
         workload: cfg.workload.name().into(),
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
+        layout: cfg.layout.name().into(),
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
         client_cpus: cpus(|p| &p.client),

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
+pub use analysis::{
+    analyze, Analysis, FailedCell, LayoutPair, Section, ThreadScaling, ZeroCopyCopies,
+};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 pub use summary::{
@@ -278,7 +280,8 @@ pub fn write_report(
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let samples = read_samples(&dir.join("samples.csv"));
     let cells = summarize_pooled(rows, &samples);
-    let analysis = analysis::analyze_pooled(rows, &samples);
+    let mut analysis = analysis::analyze_pooled(rows, &samples);
+    analysis.set_fragment_limit(max_skb_frags(env));
     let findings = dir.join("findings.json");
     let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
         .expect("findings serialize");
@@ -324,7 +327,14 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
         Err(e) => return Err(io_error(&env_path)(e)),
     };
     write_report(dir, &rows, &env)?;
-    Ok(analyze_dir(dir, &rows))
+    let mut analysis = analyze_dir(dir, &rows);
+    analysis.set_fragment_limit(max_skb_frags(&env));
+    Ok(analysis)
+}
+
+/// The host's `net.core.max_skb_frags`, from env.json, when it was read.
+pub fn max_skb_frags(env: &serde_json::Value) -> Option<u64> {
+    env.get("max_skb_frags").and_then(serde_json::Value::as_u64)
 }
 
 #[cfg(test)]
