@@ -223,8 +223,14 @@ impl Config {
                 self.threads
             )));
         }
-        if self.pool_slots == Some(0) {
-            return Err(Error::usage("--pool 0: must be at least 1"));
+        if let Some(n) = self
+            .pool_slots
+            .filter(|n| !(1..=crate::limits::MAX_POOL).contains(n))
+        {
+            return Err(Error::usage(format!(
+                "--pool {n}: must be 1 to {}",
+                crate::limits::MAX_POOL
+            )));
         }
         if !self.strategy.supports(self.transport.kind) {
             return Err(Error::usage(format!(
@@ -232,9 +238,11 @@ impl Config {
                 self.strategy, self.transport.kind
             )));
         }
-        if self.transport.timeout.is_zero() {
-            return Err(Error::usage("--timeout must be more than 0 seconds"));
-        }
+        crate::limits::seconds(
+            "--timeout",
+            self.transport.timeout.as_secs_f64(),
+            crate::limits::MIN_TIMEOUT,
+        )?;
         if let Some(pin) = &self.pin {
             let allowed = allowed_cpus();
             for (flag, list) in [

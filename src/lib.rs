@@ -26,6 +26,7 @@ pub mod error;
 pub mod experiment;
 pub mod figures;
 pub mod host;
+pub mod limits;
 pub mod measurement;
 pub mod message;
 pub(crate) mod meter;
@@ -48,7 +49,7 @@ pub(crate) mod worker;
 
 pub use config::{Config, Fault, Pin, WorkloadKind};
 pub use error::{Cause, Error, Result, Role};
-pub use experiment::{Batch, Experiment};
+pub use experiment::{Batch, Bound, Experiment, SocketBuffers};
 pub use figures::{BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};
 pub use message::VerifyError;
 pub use message::{Layout, Shape, Verify};

@@ -15,6 +15,7 @@ use crate::cell::CellRun;
 use crate::config::{Config, Pin};
 use crate::counters::CounterPlan;
 use crate::error::Role;
+use crate::experiment::SocketBuffers;
 use crate::figures::BatchReport;
 use crate::figures::CpuTime;
 use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
@@ -30,6 +31,8 @@ pub struct RunPlan {
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
     pub samples: u64,
+    /// The socket buffers as the kernel set them.
+    pub buffers: SocketBuffers,
 }
 
 /// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
@@ -232,6 +235,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
+            "sndbuf_effective": plan.buffers.sndbuf,
+            "rcvbuf_effective": plan.buffers.rcvbuf,
             "nodelay": t.nodelay && t.kind != TransportKind::Unix,
             "timeout_s": t.timeout.as_secs_f64(),
             "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),

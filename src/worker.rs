@@ -19,6 +19,7 @@ use crate::meter::Meter;
 use crate::recv::{ReadError, Reader};
 use crate::strategy::{Refill, SendError, Sender, ZeroCopyStats};
 use crate::sys;
+use crate::transport::TransportKind;
 
 /// What the coordinator asks of a client worker. A message type, not a
 /// call: a remote peer's coordinator sends the same values over its socket.
@@ -59,7 +60,14 @@ pub(crate) struct ThreadBatch {
 /// the data socket (in-process only: it lets the coordinator unblock the
 /// thread if a run fails).
 pub(crate) enum Event {
-    Ready { sock: Socket },
+    /// A server thread listens; the coordinator keeps a duplicate so that
+    /// a failed start can wake an `accept` that would otherwise wait.
+    Listening {
+        sock: Socket,
+    },
+    Ready {
+        sock: Socket,
+    },
     Batch(Box<ThreadBatch>),
     Failed(Error),
 }
@@ -136,9 +144,22 @@ impl Worker {
         self.fail(Cause::Read(e))
     }
 
+    /// A set-up step failed: say which, and what to do about a known cause.
     fn socket_failed(&self, op: impl Into<String>, source: std::io::Error) -> Error {
+        let op = op.into();
+        let veth = &self.cfg.transport.veth;
+        if source.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+            && self.cfg.transport.kind == TransportKind::Veth
+        {
+            return Error::usage(format!(
+                "--server-addr {}: no interface in namespace '{}' has this address ({op}: {source}); netns-setup.sh gives the server {}",
+                veth.server_addr,
+                veth.server_ns,
+                crate::netns::DEFAULT_SERVER_ADDR,
+            ));
+        }
         self.fail(Cause::Socket {
-            op: op.into(),
+            op: format!("{op}{}", fd_hint(&source)),
             source,
         })
     }
@@ -193,6 +214,10 @@ impl Worker {
             Some(s) => s,
             None => {
                 let (listener, addr) = t.listen().map_err(|e| self.socket_failed("listen", e))?;
+                let dup = listener
+                    .try_clone()
+                    .map_err(|e| self.socket_failed("dup", e))?;
+                self.report(Event::Listening { sock: dup });
                 addr_tx.send(addr).map_err(|_| {
                     self.fail(Cause::PeerThread(
                         "the client thread ended before connecting",
@@ -278,6 +303,9 @@ impl Worker {
             }
         }
         part.end_batch(self, fd)?;
+        // The FIN the client waits for; a close alone sends none while the
+        // coordinator still holds a duplicate of this socket.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
         Ok(())
     }
 
@@ -518,6 +546,17 @@ impl ServerPart for RrServer {
     fn end_batch(&mut self, w: &Worker, fd: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>> {
         self.sender.drain(fd).map_err(|e| w.send_failed(e))?;
         Ok(self.sender.zerocopy_since_last())
+    }
+}
+
+/// A hint for the errors that mean "out of file descriptors".
+pub(crate) fn fd_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            " (out of file descriptors: raise the limit with ulimit -n, or use fewer --threads)"
+        }
+        Some(libc::ENFILE) => " (the system is out of file descriptors: use fewer --threads)",
+        _ => "",
     }
 }
 

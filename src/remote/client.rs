@@ -342,6 +342,18 @@ pub struct RemoteExperiment<'a> {
 }
 
 impl RemoteExperiment<'_> {
+    /// The local client sockets' buffers as the kernel set them (the
+    /// server's receive buffer is on the other host: `None`).
+    pub fn socket_buffers(&self) -> crate::experiment::SocketBuffers {
+        self.exp.as_ref().map_or(
+            crate::experiment::SocketBuffers {
+                sndbuf: None,
+                rcvbuf: None,
+            },
+            Experiment::socket_buffers,
+        )
+    }
+
     /// Runs one batch on both hosts and returns both roles' figures.
     pub fn run(&mut self, batch: Batch) -> Result<BatchReport> {
         let exp = self.exp.as_mut().ok_or_else(|| {
