@@ -478,6 +478,10 @@ mod tests {
             duration_s: None,
             messages: Some(10),
             samples: 1,
+            buffers: crate::experiment::SocketBuffers {
+                sndbuf: Some(1 << 20),
+                rcvbuf: Some(1 << 20),
+            },
         };
         // One sample: its medians are its own figures, so every view equals
         // the flat object.
