@@ -163,10 +163,17 @@ impl Config {
         if self.pool_slots == Some(0) {
             return Err(Error::usage("--pool 0: must be at least 1"));
         }
-        if self.strategy == StrategyKind::ZeroCopy && self.transport.kind == TransportKind::Unix {
-            return Err(Error::usage(
-                "--strategy zero-copy cannot run over --transport unix: AF_UNIX sockets have no SO_ZEROCOPY; use loopback or veth",
-            ));
+        if !self.strategy.supports(self.transport.kind) {
+            return Err(Error::usage(format!(
+                "--strategy {} cannot run over --transport {}: AF_UNIX sockets take no zero-copy sends (no SO_ZEROCOPY, and IORING_OP_SENDMSG_ZC answers EOPNOTSUPP); use loopback or veth",
+                self.strategy, self.transport.kind
+            )));
+        }
+        if let Err(why) = self.strategy.host_support() {
+            return Err(Error::Unsupported(format!(
+                "--strategy {} cannot run on this host: {why}",
+                self.strategy
+            )));
         }
         if self.transport.timeout.is_zero() {
             return Err(Error::usage("--timeout must be more than 0 seconds"));
@@ -608,9 +615,7 @@ impl Worker {
 
     fn send_failed(&self, e: SendError) -> Error {
         match e {
-            SendError::ZeroCopyRefused(_) => {
-                Error::Unsupported(format!("connection {}: {e}", self.conn))
-            }
+            e if e.is_unsupported() => Error::Unsupported(format!("connection {}: {e}", self.conn)),
             SendError::Io(ref io)
                 if io.raw_os_error() == Some(libc::EPIPE)
                     || io.kind() == std::io::ErrorKind::ConnectionReset =>

@@ -1,6 +1,7 @@
 //! How a sender hands one message to a connected socket.
 //!
-//! One trait, three implementations. Drivers, counters and reports talk to
+//! One trait, five strategies (four implementations: `uring` and `uring-zc`
+//! share one). Drivers, counters and reports talk to
 //! [`Strategy`] only; nothing outside this module branches on which one runs.
 //! A [`Sender`] owns a pool of pre-filled messages and a strategy, and asks
 //! the strategy before it rewrites a pool slot, which is where zero-copy waits
@@ -9,11 +10,13 @@
 mod completions;
 mod one_copy;
 mod two_copy;
+mod uring;
 mod zero_copy;
 
 pub use completions::{Completions, RangeError};
 pub use one_copy::OneCopy;
 pub use two_copy::TwoCopy;
+pub use uring::{explain_setup_error, memlock_text, support as uring_support, Uring, UringSupport};
 pub use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
@@ -23,6 +26,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::message::{Message, Shape};
+use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -31,13 +35,19 @@ pub enum StrategyKind {
     TwoCopy,
     OneCopy,
     ZeroCopy,
+    /// `IORING_OP_SENDMSG` through an io_uring: the copying baseline of `uring-zc`.
+    Uring,
+    /// `IORING_OP_SENDMSG_ZC` through an io_uring.
+    UringZc,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 3] = [
+    pub const ALL: [StrategyKind; 5] = [
         StrategyKind::TwoCopy,
         StrategyKind::OneCopy,
         StrategyKind::ZeroCopy,
+        StrategyKind::Uring,
+        StrategyKind::UringZc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,7 +55,41 @@ impl StrategyKind {
             StrategyKind::TwoCopy => "two-copy",
             StrategyKind::OneCopy => "one-copy",
             StrategyKind::ZeroCopy => "zero-copy",
+            StrategyKind::Uring => "uring",
+            StrategyKind::UringZc => "uring-zc",
         }
+    }
+
+    /// Whether the kernel can run this strategy over `transport` at all:
+    /// zero-copy sends need a socket the kernel flags for them (TCP), and
+    /// AF_UNIX sockets are not (`SO_ZEROCOPY` and `IORING_OP_SENDMSG_ZC`
+    /// both answer `EOPNOTSUPP`).
+    pub fn supports(self, transport: TransportKind) -> bool {
+        !(self.has_completions() && transport == TransportKind::Unix)
+    }
+
+    /// Whether its sends complete later, with notifications that say whether
+    /// the kernel copied (zero-copy bookkeeping: sends, completions, copied).
+    pub fn has_completions(self) -> bool {
+        matches!(self, StrategyKind::ZeroCopy | StrategyKind::UringZc)
+    }
+
+    /// Whether this host can run the strategy, and if not, why (probed once
+    /// per process: the io_uring strategies make a ring and ask it).
+    pub fn host_support(self) -> Result<(), String> {
+        match self {
+            StrategyKind::Uring => uring::support().sendmsg.clone().map(drop),
+            StrategyKind::UringZc => uring::support().sendmsg_zc.clone().map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// The strategies this host can run: the default of sweeps and benches.
+    pub fn host_default() -> Vec<StrategyKind> {
+        StrategyKind::ALL
+            .into_iter()
+            .filter(|s| s.host_support().is_ok())
+            .collect()
     }
 
     pub fn from_name(name: &str) -> Option<StrategyKind> {
@@ -58,6 +102,8 @@ impl StrategyKind {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
             StrategyKind::ZeroCopy => Box::new(ZeroCopy::default()),
+            StrategyKind::Uring => Box::new(Uring::copying()),
+            StrategyKind::UringZc => Box::new(Uring::zero_copy()),
         }
     }
 }
@@ -71,11 +117,13 @@ impl std::fmt::Display for StrategyKind {
 /// Zero-copy bookkeeping of one or more senders.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ZeroCopyStats {
-    /// `sendmsg(MSG_ZEROCOPY)` calls that took data.
+    /// `sendmsg(MSG_ZEROCOPY)` calls that took data (`uring-zc`: requests
+    /// that got a notification).
     pub sends: u64,
     /// Sends whose completion arrived.
     pub completions: u64,
-    /// Completions the kernel flagged `SO_EE_CODE_ZEROCOPY_COPIED`: it copied after all.
+    /// Completions the kernel flagged `SO_EE_CODE_ZEROCOPY_COPIED` (`uring-zc`:
+    /// `IORING_NOTIF_USAGE_ZC_COPIED`): it copied after all.
     pub copied: u64,
     /// `ENOBUFS` answers (optmem exhausted), each followed by a reap and a retry.
     pub enobufs: u64,
@@ -111,6 +159,9 @@ pub enum SendError {
         "the socket refuses SO_ZEROCOPY ({0}); zero-copy needs a TCP socket on Linux 4.14 or later"
     )]
     ZeroCopyRefused(io::Error),
+    /// The host cannot run the strategy (io_uring refused or missing).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("send timed out after {0:?}: the peer stopped reading")]
     TimedOut(Duration),
     #[error("zero-copy completions for {in_flight} sends did not arrive within {waited:?}")]
@@ -151,6 +202,13 @@ pub trait Strategy: Send {
 
     /// Zero-copy bookkeeping so far; `None` for strategies that copy.
     fn zerocopy(&self) -> Option<ZeroCopyStats>;
+}
+
+impl SendError {
+    /// Whether the host, not the run, is at fault: exit 2, not 1.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, SendError::ZeroCopyRefused(_) | SendError::Unavailable(_))
+    }
 }
 
 /// Maps a failed send call to the error a user reads: a blocking socket
