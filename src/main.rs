@@ -15,7 +15,7 @@ use copybench::{
 #[command(
     name = "copybench",
     version,
-    about = "What it costs to hand a message to a Linux TCP socket: two-copy, one-copy, zero-copy"
+    about = "What it costs to hand a message to a Linux TCP socket: two-copy, one-copy, zero-copy (MSG_ZEROCOPY), uring, uring-zc (io_uring SENDMSG_ZC)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -141,15 +141,11 @@ struct SweepArgs {
     /// Short cells (0.15 s after 0.04 s warm-up) and one repetition: the default matrix in about a minute.
     #[arg(long)]
     quick: bool,
-    /// Strategies, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "two-copy,one-copy,zero-copy"
-    )]
+    /// Strategies, comma-separated (default: every strategy this host can
+    /// run; `doctor` says whether the io_uring ones can).
+    #[arg(long, value_enum, value_delimiter = ',')]
     strategies: Vec<StrategyKind>,
-    /// Transports, comma-separated (zero-copy over unix is left out).
+    /// Transports, comma-separated (zero-copy and uring-zc over unix are left out).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "loopback")]
     transports: Vec<TransportKind>,
     /// Workloads, comma-separated.
@@ -259,7 +255,11 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         Matrix::full()
     };
     let m = Matrix {
-        strategies: args.strategies,
+        strategies: if args.strategies.is_empty() {
+            base.strategies.clone()
+        } else {
+            args.strategies
+        },
         transports: args.transports,
         workloads: args.workloads,
         field_sizes: args.sizes,

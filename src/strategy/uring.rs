@@ -380,7 +380,7 @@ pub fn explain_setup_error(e: &io::Error) -> String {
             _ => "io_uring_setup answers EPERM: a seccomp filter or security module denies io_uring to this process".into(),
         },
         Some(libc::ENOMEM) => format!(
-            "io_uring_setup answers ENOMEM: the ring's memory could not be locked; before Linux 5.12 rings are charged to RLIMIT_MEMLOCK ({}): raise it (ulimit -l)",
+            "io_uring_setup answers ENOMEM: the ring's memory could not be locked; before Linux 5.12 rings are charged to RLIMIT_MEMLOCK (now {}): raise it (ulimit -l)",
             memlock_text()
         ),
         Some(libc::EOPNOTSUPP) => "the kernel's io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11), which timed waits need".into(),
@@ -392,9 +392,9 @@ pub fn explain_setup_error(e: &io::Error) -> String {
 pub fn memlock_text() -> String {
     use nix::sys::resource::{getrlimit, Resource};
     match getrlimit(Resource::RLIMIT_MEMLOCK) {
-        Ok((soft, _)) if soft == libc::RLIM_INFINITY => "locked-memory limit unlimited".into(),
-        Ok((soft, _)) => format!("locked-memory limit {} KiB", soft / 1024),
-        Err(e) => format!("locked-memory limit unknown ({e})"),
+        Ok((soft, _)) if soft == libc::RLIM_INFINITY => "unlimited".into(),
+        Ok((soft, _)) => format!("{} KiB", soft / 1024),
+        Err(e) => format!("unknown ({e})"),
     }
 }
 
