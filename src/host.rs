@@ -824,9 +824,8 @@ mod tests {
     #[test]
     fn a_ring_that_cannot_be_made_is_a_problem_with_its_reason() {
         let mut facts = facts();
-        let enosys = crate::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(
-            libc::ENOSYS,
-        ));
+        let enosys =
+            crate::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(libc::ENOSYS));
         facts.uring = ring_availability(&Err(enosys.clone()));
         facts.uring_zc = ring_availability(&Err(enosys));
         let problems = problems(&facts);

@@ -397,10 +397,7 @@ impl Drop for SendRing {
         }
         let give_up = std::time::Instant::now() + Duration::from_secs(1);
         while !self.pending.is_empty() && std::time::Instant::now() < give_up {
-            if self
-                .submit_and_wait(1, Duration::from_millis(50))
-                .is_err()
-            {
+            if self.submit_and_wait(1, Duration::from_millis(50)).is_err() {
                 break;
             }
             while self.pop().is_some() {}

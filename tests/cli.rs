@@ -89,7 +89,10 @@ fn check_json_keys(v: &Value, strategy: &str, workload: &str) {
             assert!(zc[key].is_u64(), "{who}: zerocopy.{key} = {zc}");
         }
     } else {
-        assert!(zc.is_null(), "{who}: only the zero-copy strategies have zerocopy: {zc}");
+        assert!(
+            zc.is_null(),
+            "{who}: only the zero-copy strategies have zerocopy: {zc}"
+        );
     }
 }
 

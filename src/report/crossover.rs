@@ -15,11 +15,15 @@ use super::format;
 use super::summary::{CellSummary, Figure, Spread};
 use crate::size::format_size;
 
-/// The study's three questions, as (challenger, baseline).
-pub const PAIRS: [(&str, &str); 3] = [
+/// The study's questions, as (challenger, baseline): the three of the seed,
+/// then the two io_uring ones (what submitting through a ring costs against
+/// `sendmsg`, and SEND_ZC against MSG_ZEROCOPY).
+pub const PAIRS: [(&str, &str); 5] = [
     ("one-copy", "two-copy"),
     ("zero-copy", "two-copy"),
     ("zero-copy", "one-copy"),
+    ("uring", "one-copy"),
+    ("uring-zc", "zero-copy"),
 ];
 
 /// The metrics compared for a workload: its main figure, then CPU cost.

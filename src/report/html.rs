@@ -60,7 +60,7 @@ pub fn page(
     h.push_str("<title>copybench report</title>\n");
     let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
     h.push_str("<h1>copybench report</h1>\n");
-    h.push_str("<p>Two-copy (serialize, then <code>send</code>), one-copy (<code>sendmsg</code> gathering the fields) and zero-copy (<code>MSG_ZEROCOPY</code>) sends over TCP, across field sizes and thread counts. Figures are medians over the repetitions of a cell, with the min–max range in brackets; <em>n/a</em> means not measured, never zero. Rebuild this page with <code>copybench report DIR</code>.</p>\n");
+    h.push_str("<p>Two-copy (serialize, then <code>send</code>), one-copy (<code>sendmsg</code> gathering the fields), zero-copy (<code>MSG_ZEROCOPY</code>), uring (<code>IORING_OP_SENDMSG</code>) and uring-zc (<code>IORING_OP_SENDMSG_ZC</code>) sends over TCP, across field sizes and thread counts. Figures are medians over the repetitions of a cell, with the min–max range in brackets; <em>n/a</em> means not measured, never zero. Rebuild this page with <code>copybench report DIR</code>.</p>\n");
     host(&mut h, env);
     findings(&mut h, analysis);
     h.push_str("<h2>Plots</h2>\n");

@@ -490,16 +490,22 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zc = select(cells, |c| c.key.strategy.as_str() == "zero-copy");
-    let name = |c: &CellSummary| format!("{}, {}", c.key.transport, format::threads(c.key.threads));
+    let zero_copy = |c: &CellSummary| matches!(c.key.strategy.as_str(), "zero-copy" | "uring-zc");
+    let zc = select(cells, zero_copy);
+    let name = |c: &CellSummary| {
+        format!(
+            "{}, {}, {}",
+            c.key.strategy.as_str(),
+            c.key.transport,
+            format::threads(c.key.threads)
+        )
+    };
     let panels = distinct(&zc, |c| c.key.workload.as_str())
         .into_iter()
         .map(|workload| {
             Panel::lines(
-                format!("zero-copy, {workload}"),
-                &select(cells, |c| {
-                    c.key.strategy.as_str() == "zero-copy" && c.key.workload == workload
-                }),
+                format!("zero-copy and uring-zc, {workload}"),
+                &select(cells, |c| zero_copy(c) && c.key.workload == workload),
                 (Axis::FIELD_SIZE, field_size),
                 (
                     Axis {
@@ -516,7 +522,7 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "zc_copied.svg",
         title: "Zero-copy completions the kernel copied".into(),
-        about: "Share of MSG_ZEROCOPY completions flagged SO_EE_CODE_ZEROCOPY_COPIED, per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
+        about: "Share of zero-copy completions the kernel flagged as copied: MSG_ZEROCOPY's SO_EE_CODE_ZEROCOPY_COPIED (zero-copy) and io_uring's IORING_NOTIF_USAGE_ZC_COPIED (uring-zc), per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
         cols: 2,
         panels: or_note(panels, "no zero-copy cells in results.csv"),
     }

@@ -162,8 +162,8 @@ pub struct CellKey {
     pub strategy: StrategyName,
 }
 
-/// A strategy name that sorts two-copy, one-copy, zero-copy first (the order
-/// of the study's question), then any later strategy by name.
+/// A strategy name that sorts two-copy, one-copy, zero-copy, uring, uring-zc
+/// first (the order of the study's questions), then any later one by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StrategyName(u8, pub String);
 
@@ -173,7 +173,9 @@ impl StrategyName {
             "two-copy" => 0,
             "one-copy" => 1,
             "zero-copy" => 2,
-            _ => 3,
+            "uring" => 3,
+            "uring-zc" => 4,
+            _ => 5,
         };
         StrategyName(rank, name.to_string())
     }

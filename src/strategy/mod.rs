@@ -207,7 +207,10 @@ pub trait Strategy: Send {
 impl SendError {
     /// Whether the host, not the run, is at fault: exit 2, not 1.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self, SendError::ZeroCopyRefused(_) | SendError::Unavailable(_))
+        matches!(
+            self,
+            SendError::ZeroCopyRefused(_) | SendError::Unavailable(_)
+        )
     }
 }
 

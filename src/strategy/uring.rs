@@ -426,7 +426,11 @@ mod tests {
                 .unwrap();
             assert!(ring.submit_and_wait(1, Duration::from_secs(5)).unwrap());
             let c = ring.pop().expect("a result CQE");
-            assert_eq!((c.user_data, c.result, c.notif), (1, expect, false), "{op:?}");
+            assert_eq!(
+                (c.user_data, c.result, c.notif),
+                (1, expect, false),
+                "{op:?}"
+            );
             if c.more {
                 // A notification still follows and must be collected.
                 assert!(ring.submit_and_wait(1, Duration::from_secs(5)).unwrap());
