@@ -61,6 +61,10 @@ fn run(cfg: &Config) -> BatchReport {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn every_strategy_and_workload_crosses_the_veth_pair_verified() {
     let Some(pair) = NetnsPair::up("veth-all") else {
         return;
@@ -81,6 +85,10 @@ fn every_strategy_and_workload_crosses_the_veth_pair_verified() {
 }
 
 #[test]
+#[cfg_attr(
+    copybench_no_netns,
+    ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
+)]
 fn a_failing_test_still_tears_its_namespaces_down() {
     if common::netns::cannot_run().is_some() {
         // NetnsPair::up prints the skip line (or fails under CI).
