@@ -416,7 +416,7 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
         o.single_repetition |= c.single_repetition();
     }
     for (o, r) in out.iter_mut().zip(ratios) {
-        o.ratio = Spread::of(r.into_iter());
+        o.ratio = Spread::of(r);
     }
     out.retain(|o| o.uring_zc_wins + o.zero_copy_wins + o.within_spread > 0);
     out
