@@ -256,6 +256,12 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     };
     let m = Matrix {
         strategies: if args.strategies.is_empty() {
+            // Say what the default leaves out, and why, rather than silently.
+            for s in StrategyKind::ALL {
+                if let Err(why) = s.host_support() {
+                    eprintln!("copybench: leaving out {s}: {why}");
+                }
+            }
             base.strategies.clone()
         } else {
             args.strategies

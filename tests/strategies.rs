@@ -251,6 +251,20 @@ fn large_messages_survive_partial_writes() {
             let r = run_messages(&cfg, 6);
             assert_eq!(r.messages, 6, "{}", label(&cfg));
             check_report(&cfg, &r);
+            if strategy == StrategyKind::UringZc {
+                // Each partial request is a send of its own with its own
+                // notification, and the slot waited for all of them.
+                let z = r.zerocopy.expect("uring-zc stats");
+                let messages = match workload {
+                    WorkloadKind::Rr => 2 * r.messages,
+                    WorkloadKind::Stream => r.messages,
+                };
+                assert!(
+                    z.sends > messages,
+                    "{}: no partial send: {z:?}",
+                    label(&cfg)
+                );
+            }
         }
     }
 }
