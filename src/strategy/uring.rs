@@ -404,11 +404,56 @@ mod tests {
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
 
-    /// What 6.x kernels do with `IORING_OP_SENDMSG_ZC` on an AF_UNIX socket:
-    /// the request fails (`EOPNOTSUPP`: only sockets flagged
-    /// `SOCK_SUPPORT_ZC`, TCP and UDP, take it), which is why `uring-zc`
-    /// over unix is refused before anything runs. Plain `IORING_OP_SENDMSG`
-    /// works there.
+    /// A peer that stops reading: io_uring ignores `SO_SNDTIMEO` (a request
+    /// that cannot send waits in the kernel's poll), so the strategy's own
+    /// deadline must end the send, cancel the request and say what happened.
+    #[test]
+    fn a_send_the_peer_never_reads_times_out_and_is_cancelled() {
+        use crate::message::Shape;
+        use std::net::{TcpListener, TcpStream};
+        let kinds: [(&str, fn() -> Uring, &Result<String, String>); 2] = [
+            ("uring", Uring::copying, &support().sendmsg),
+            ("uring-zc", Uring::zero_copy, &support().sendmsg_zc),
+        ];
+        for (kind, strategy, ok) in kinds {
+            if let Err(why) = ok {
+                eprintln!("skipped {kind}: {why}");
+                continue;
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (_server, _) = listener.accept().unwrap();
+            let timeout = Duration::from_millis(300);
+            client.set_write_timeout(Some(timeout)).unwrap();
+            let mut s = strategy();
+            s.prepare(client.as_fd()).unwrap();
+            let shape = Shape {
+                fields: 1,
+                field_size: 1 << 20,
+            };
+            let msg = Message::new(shape, 0);
+            let began = Instant::now();
+            let err = loop {
+                match s.send(client.as_fd(), &msg, 0) {
+                    Ok(()) => assert!(began.elapsed() < Duration::from_secs(10), "{kind}"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(
+                matches!(err, SendError::TimedOut(t) if t == timeout),
+                "{kind}: {err}"
+            );
+            assert!(err.to_string().contains("stopped reading"), "{kind}: {err}");
+            assert_eq!(s.ring().unresolved(), 0, "{kind}: not cancelled");
+            assert!(began.elapsed() < Duration::from_secs(10), "{kind}");
+        }
+    }
+
+    /// What the kernel does with `IORING_OP_SENDMSG_ZC` on an AF_UNIX socket
+    /// (seen on 6.18): the result is `-EOPNOTSUPP` (only sockets flagged
+    /// `SOCK_SUPPORT_ZC`, TCP and UDP, take it), with `IORING_CQE_F_MORE`
+    /// set, and a notification still follows. That is why `uring-zc` over
+    /// unix is refused before anything runs. Plain `IORING_OP_SENDMSG` works.
     #[test]
     fn sendmsg_zc_is_refused_on_unix_sockets_and_sendmsg_is_not() {
         if support().sendmsg_zc.is_err() {
