@@ -28,86 +28,13 @@
 use std::process::exit;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput};
 
+use copybench::config::MAX_THREADS;
 use copybench::counters::CounterPlan;
-use copybench::measurement::{self, Metric, Per, Quantity, ThreadStart};
+use copybench::measurement::{Copybench, Metric};
 use copybench::size::parse_size;
-use copybench::workload::MAX_THREADS;
 use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
-
-/// criterion's view of a [`Metric`]: every method delegates to
-/// `copybench::measurement`, which documents when criterion calls each one.
-struct Copybench {
-    formatter: Formatter,
-}
-
-struct Formatter(Metric);
-
-impl Copybench {
-    fn metric(&self) -> Metric {
-        self.formatter.0
-    }
-}
-
-impl Measurement for Copybench {
-    type Intermediate = ThreadStart;
-    type Value = Quantity;
-
-    /// Around `iter`-style routines only; these benches use `iter_custom`.
-    fn start(&self) -> ThreadStart {
-        self.metric().start_thread()
-    }
-
-    fn end(&self, started: ThreadStart) -> Quantity {
-        started.finish()
-    }
-
-    fn add(&self, a: &Quantity, b: &Quantity) -> Quantity {
-        a.add(b)
-    }
-
-    fn zero(&self) -> Quantity {
-        Quantity::zero()
-    }
-
-    /// Panics on a sample that measured 0, which criterion would skip silently.
-    fn to_f64(&self, value: &Quantity) -> f64 {
-        value.to_f64(self.metric())
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &self.formatter
-    }
-}
-
-impl ValueFormatter for Formatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        measurement::scale_values(self.0, typical, values)
-    }
-
-    fn scale_throughputs(
-        &self,
-        typical: f64,
-        throughput: &Throughput,
-        values: &mut [f64],
-    ) -> &'static str {
-        let per = match *throughput {
-            Throughput::Bytes(n) => Per::Bytes(n),
-            Throughput::BytesDecimal(n) => Per::BytesDecimal(n),
-            Throughput::Bits(n) => Per::Bits(n),
-            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => {
-                Per::Elements(n)
-            }
-        };
-        measurement::scale_throughputs(self.0, typical, per, values)
-    }
-
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        measurement::machine_unit(self.0)
-    }
-}
 
 /// The matrix, from the environment.
 struct Settings {
@@ -164,13 +91,17 @@ impl Settings {
                 "'{s}': threads must be a number from 1 to {MAX_THREADS}"
             )),
         })?;
-        let names: Vec<&str> = StrategyKind::ALL.iter().map(|s| s.name()).collect();
         let host_default: Vec<&str> = StrategyKind::host_default()
             .iter()
             .map(|s| s.name())
             .collect();
         let strategies = list("COPYBENCH_STRATEGIES", &host_default.join(","), |s| {
-            one_of("strategy", &names, StrategyKind::from_name(s), s)
+            one_of(
+                "strategy",
+                &StrategyKind::ALL.map(StrategyKind::name),
+                StrategyKind::from_name(s),
+                s,
+            )
         })?;
         let workloads = list("COPYBENCH_WORKLOADS", "rr,stream", |s| {
             one_of("workload", &["rr", "stream"], WorkloadKind::from_name(s), s)
@@ -325,9 +256,7 @@ fn main() {
     // on 2 cores; `-- --sample-size N --measurement-time S --warm-up-time S`
     // override these.
     let mut criterion = Criterion::default()
-        .with_measurement(Copybench {
-            formatter: Formatter(settings.metric),
-        })
+        .with_measurement(Copybench::new(settings.metric))
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))

@@ -57,43 +57,19 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use perf_event::events::Hardware;
-use perf_event::{Builder, Counter, Group};
-use serde::Serialize;
+use perf_event::{Builder, Counter as PerfCounter, Group};
+
+pub use crate::figures::CounterSample;
+use crate::figures::{Counter, CpuTime, RoleFigure, RoleStats};
 
 use crate::sys;
 
-/// Every counter name, in report order.
-const NAMES: &[&str] = &[
-    "cycles",
-    "cycles_user",
-    "cycles_kernel",
-    "instructions",
-    "instructions_user",
-    "instructions_kernel",
-    "cache_references",
-    "cache_references_user",
-    "cache_references_kernel",
-    "cache_misses",
-    "cache_misses_user",
-    "cache_misses_kernel",
-    "context_switches",
-    "cpu_migrations",
-    "page_faults",
-    "task_clock_ns",
-];
-
-/// Names of the figures [`derived`] produces, in report order.
-pub const DERIVED_NAMES: &[&str] = &[
-    "ipc",
-    "cache_miss_rate",
-    "cycles_per_byte",
-    "cycles_per_msg",
-    "cpu_ns_per_byte",
-    "cpu_ns_per_msg",
-];
+/// Every counter name, in report order (from [`Counter::ALL`]).
+static NAMES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| Counter::ALL.iter().map(|c| c.name()).collect());
 
 struct HwEvent {
     plain: &'static str,
@@ -104,27 +80,27 @@ struct HwEvent {
 
 const HARDWARE: [HwEvent; 4] = [
     HwEvent {
-        plain: "cycles",
-        user: "cycles_user",
-        kernel: "cycles_kernel",
+        plain: Counter::Cycles.name(),
+        user: Counter::CyclesUser.name(),
+        kernel: Counter::CyclesKernel.name(),
         event: Hardware::CPU_CYCLES,
     },
     HwEvent {
-        plain: "instructions",
-        user: "instructions_user",
-        kernel: "instructions_kernel",
+        plain: Counter::Instructions.name(),
+        user: Counter::InstructionsUser.name(),
+        kernel: Counter::InstructionsKernel.name(),
         event: Hardware::INSTRUCTIONS,
     },
     HwEvent {
-        plain: "cache_references",
-        user: "cache_references_user",
-        kernel: "cache_references_kernel",
+        plain: Counter::CacheReferences.name(),
+        user: Counter::CacheReferencesUser.name(),
+        kernel: Counter::CacheReferencesKernel.name(),
         event: Hardware::CACHE_REFERENCES,
     },
     HwEvent {
-        plain: "cache_misses",
-        user: "cache_misses_user",
-        kernel: "cache_misses_kernel",
+        plain: Counter::CacheMisses.name(),
+        user: Counter::CacheMissesUser.name(),
+        kernel: Counter::CacheMissesKernel.name(),
         event: Hardware::CACHE_MISSES,
     },
 ];
@@ -132,15 +108,21 @@ const HARDWARE: [HwEvent; 4] = [
 /// The software counters and where each is read (see the module docs).
 const SOFTWARE: [(&str, &str); 4] = [
     (
-        "context_switches",
+        Counter::ContextSwitches.name(),
         "getrusage(RUSAGE_THREAD) ru_nvcsw + ru_nivcsw",
     ),
-    ("cpu_migrations", "/proc/thread-self/sched se.nr_migrations"),
     (
-        "page_faults",
+        Counter::CpuMigrations.name(),
+        "/proc/thread-self/sched se.nr_migrations",
+    ),
+    (
+        Counter::PageFaults.name(),
         "getrusage(RUSAGE_THREAD) ru_minflt + ru_majflt",
     ),
-    ("task_clock_ns", "clock_gettime(CLOCK_THREAD_CPUTIME_ID)"),
+    (
+        Counter::TaskClockNs.name(),
+        "clock_gettime(CLOCK_THREAD_CPUTIME_ID)",
+    ),
 ];
 
 const SCHED: &str = "/proc/thread-self/sched";
@@ -292,7 +274,7 @@ impl CounterPlan {
 
         for (name, source) in SOFTWARE {
             let counted = match (name, &sched) {
-                ("cpu_migrations", Err(reason)) => Status::Unavailable {
+                (n, Err(reason)) if n == Counter::CpuMigrations.name() => Status::Unavailable {
                     reason: reason.clone(),
                 },
                 _ => Status::Os {
@@ -300,6 +282,16 @@ impl CounterPlan {
                 },
             };
             status.insert(name, counted);
+        }
+
+        // A counter of the model that nothing above reads is unavailable
+        // with that reason, never silently missing.
+        for c in Counter::ALL {
+            status
+                .entry(c.name())
+                .or_insert_with(|| Status::Unavailable {
+                    reason: "copybench has no source for this counter yet".to_string(),
+                });
         }
 
         CounterPlan {
@@ -315,8 +307,11 @@ impl CounterPlan {
 
     /// Whether `name` gets a value on this host (from perf or the kernel's
     /// per-thread accounting).
-    pub fn available(&self, name: &str) -> bool {
-        !matches!(self.status(name), None | Some(Status::Unavailable { .. }))
+    pub fn available(&self, name: impl AsRef<str>) -> bool {
+        !matches!(
+            self.status(name.as_ref()),
+            None | Some(Status::Unavailable { .. })
+        )
     }
 
     /// NAME -> reason for every counter that cannot be opened, e.g. "not
@@ -360,7 +355,7 @@ impl CounterPlan {
 
     /// The names below, in order.
     pub fn counter_names() -> &'static [&'static str] {
-        NAMES
+        &NAMES
     }
 }
 
@@ -471,7 +466,7 @@ pub fn running_ratio(time_enabled_ns: u64, time_running_ns: u64) -> f64 {
 
 struct OpenGroup {
     group: Group,
-    members: Vec<(&'static str, Counter)>,
+    members: Vec<(&'static str, PerfCounter)>,
 }
 
 /// The kernel's per-thread accounting at one instant (the software counters).
@@ -505,10 +500,13 @@ impl OsSnapshot {
             _ => None,
         };
         [
-            ("context_switches", usage(|u| u.context_switches)),
-            ("cpu_migrations", migrations),
-            ("page_faults", usage(|u| u.page_faults)),
-            ("task_clock_ns", usage(|u| u.cpu_ns)),
+            (
+                Counter::ContextSwitches.name(),
+                usage(|u| u.context_switches),
+            ),
+            (Counter::CpuMigrations.name(), migrations),
+            (Counter::PageFaults.name(), usage(|u| u.page_faults)),
+            (Counter::TaskClockNs.name(), usage(|u| u.cpu_ns)),
         ]
     }
 }
@@ -577,7 +575,7 @@ impl ThreadCounters {
         ThreadCounters {
             groups,
             sums,
-            migrations: plan.available("cpu_migrations"),
+            migrations: plan.available(Counter::CpuMigrations.name()),
             failed,
             at_start: None,
         }
@@ -608,10 +606,7 @@ impl ThreadCounters {
         }
         let now = OsSnapshot::take(self.migrations);
 
-        let mut sample = CounterSample {
-            values: NAMES.iter().map(|name| (*name, None)).collect(),
-            running_ratio: None,
-        };
+        let mut sample = CounterSample::all_unavailable();
         for open in &mut self.groups {
             let Ok(data) = open.group.read() else {
                 continue;
@@ -626,7 +621,7 @@ impl ThreadCounters {
                 let value = data
                     .get(counter)
                     .and_then(|entry| scale(entry.value(), enabled, running));
-                sample.values.insert(name, value);
+                sample.set(name, value);
             }
         }
         for (plain, user, kernel) in &self.sums {
@@ -634,124 +629,41 @@ impl ThreadCounters {
                 (Some(user), Some(kernel)) => Some(user + kernel),
                 _ => None,
             };
-            sample.values.insert(plain, value);
+            sample.set(plain, value);
         }
         if let Some(start) = &self.at_start {
             for (name, value) in start.delta(&now) {
-                sample.values.insert(name, value);
+                sample.set(name, value);
             }
         }
         sample
     }
 }
 
-/// Counter values of one thread, or summed over a role's threads.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct CounterSample {
-    /// A name that is absent has not been contributed yet (the empty
-    /// accumulator); present with `None` means unavailable.
-    #[serde(flatten)]
-    values: BTreeMap<&'static str, Option<f64>>,
-    #[serde(skip)]
-    running_ratio: Option<f64>,
-}
-
-impl CounterSample {
-    /// The accumulator a role's sum starts from: adding a sample to it copies
-    /// that sample, so `empty + Some(x) = Some(x)`.
-    pub fn empty() -> CounterSample {
-        CounterSample::default()
-    }
-
-    /// The value of `name`; `None` when unavailable (never 0 for that).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.values.get(name).copied().flatten()
-    }
-
-    /// Sets one counter; for callers that build samples by other means (and
-    /// tests).
-    ///
-    /// # Panics
-    /// If `name` is not one of [`CounterPlan::counter_names`]: a typo would
-    /// otherwise silently report the counter as unavailable.
-    pub fn set(&mut self, name: &str, value: Option<f64>) {
-        let name = NAMES
-            .iter()
-            .find(|known| **known == name)
-            .unwrap_or_else(|| {
-                panic!("unknown counter name {name:?}; see CounterPlan::counter_names()")
-            });
-        self.values.insert(name, value);
-    }
-
-    /// Sums `other` into `self`, per counter: Some + Some = Some, anything +
-    /// None = None (a partial sum would understate), empty + x = x.
-    pub fn add(&mut self, other: &CounterSample) {
-        for (&name, &value) in &other.values {
-            self.values
-                .entry(name)
-                .and_modify(|sum| {
-                    *sum = match (*sum, value) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        _ => None,
-                    }
-                })
-                .or_insert(value);
-        }
-        if let Some(ratio) = other.running_ratio {
-            self.note_ratio(ratio);
-        }
-    }
-
-    fn note_ratio(&mut self, ratio: f64) {
-        self.running_ratio = Some(self.running_ratio.map_or(ratio, |worst| worst.min(ratio)));
-    }
-
-    /// Worst time_running/time_enabled ratio seen (1.0 = not multiplexed);
-    /// `None` when no perf group was read.
-    pub fn multiplexed(&self) -> Option<f64> {
-        self.running_ratio
-    }
-
-    /// {NAME: value or null}, every name present.
-    pub fn to_json(&self) -> serde_json::Value {
-        NAMES
-            .iter()
-            .map(|name| (name.to_string(), self.get(name).into()))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-}
-
-/// Derived figures ([`DERIVED_NAMES`]) over a role's summed sample. `cpu_ns`
-/// is the role's CPU time (user + system), measured by the caller, so the
-/// per-byte and per-message CPU figures exist even without perf; every
-/// figure is `None` when its input is unavailable or it would divide by zero.
+/// The derived figures ([`RoleFigure::DERIVED`] and the CPU time per byte
+/// and per message) over a role's summed sample, by name. `cpu_ns` is the
+/// role's CPU time (user + system), measured by the caller, so the per-byte
+/// and per-message CPU figures exist even without perf; every figure is
+/// `None` when its input is unavailable or it would divide by zero. The
+/// formulas are [`RoleFigure::of`]'s.
 pub fn derived(
     sample: &CounterSample,
     messages: u64,
     bytes: u64,
     cpu_ns: u64,
 ) -> BTreeMap<&'static str, Option<f64>> {
-    let ratio = |num: Option<f64>, den: Option<f64>| match (num, den) {
-        (Some(num), Some(den)) if den != 0.0 => Some(num / den),
-        _ => None,
+    let stats = RoleStats {
+        cpu: CpuTime {
+            total_ns: cpu_ns,
+            ..Default::default()
+        },
+        counters: sample.clone(),
     };
-    let cycles = sample.get("cycles");
-    let cpu_ns = Some(cpu_ns as f64);
-    let messages = Some(messages as f64);
-    let bytes = Some(bytes as f64);
-    BTreeMap::from([
-        ("ipc", ratio(sample.get("instructions"), cycles)),
-        (
-            "cache_miss_rate",
-            ratio(sample.get("cache_misses"), sample.get("cache_references")),
-        ),
-        ("cycles_per_byte", ratio(cycles, bytes)),
-        ("cycles_per_msg", ratio(cycles, messages)),
-        ("cpu_ns_per_byte", ratio(cpu_ns, bytes)),
-        ("cpu_ns_per_msg", ratio(cpu_ns, messages)),
-    ])
+    RoleFigure::DERIVED
+        .iter()
+        .chain(&[RoleFigure::CpuNsPerByte, RoleFigure::CpuNsPerMsg])
+        .map(|f| (f.name(), f.of(&stats, messages, bytes)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -836,8 +748,14 @@ mod tests {
 
     #[test]
     fn add_sums_and_keeps_unavailable_unavailable() {
-        let a = sample(&[("cycles", None), ("context_switches", Some(3.0))]);
-        let b = sample(&[("cycles", None), ("context_switches", Some(4.0))]);
+        let a = sample(&[
+            ("cycles", None),
+            (Counter::ContextSwitches.name(), Some(3.0)),
+        ]);
+        let b = sample(&[
+            ("cycles", None),
+            (Counter::ContextSwitches.name(), Some(4.0)),
+        ]);
         let mut role = CounterSample::empty();
         role.add(&a);
         assert_eq!(role.get("context_switches"), Some(3.0));
@@ -845,7 +763,7 @@ mod tests {
         assert_eq!(role.get("context_switches"), Some(7.0));
         assert_eq!(role.get("cycles"), None);
         // A thread that could not count makes the sum unavailable, not smaller.
-        role.add(&sample(&[("context_switches", None)]));
+        role.add(&sample(&[(Counter::ContextSwitches.name(), None)]));
         assert_eq!(role.get("context_switches"), None);
 
         let json = role.to_json();
@@ -887,7 +805,7 @@ mod tests {
         assert_eq!(d["cycles_per_msg"], Some(200.0));
         assert_eq!(d["cpu_ns_per_byte"], Some(4.0));
         assert_eq!(d["cpu_ns_per_msg"], Some(400.0));
-        assert_eq!(d.len(), DERIVED_NAMES.len());
+        assert_eq!(d.len(), RoleFigure::DERIVED.len() + 2);
 
         let no_pmu = sample(&[("cycles", None), ("instructions", None)]);
         let d = derived(&no_pmu, 10, 1000, 4000);
@@ -927,10 +845,10 @@ mod tests {
         }
         assert!(plan.events.is_empty());
         for (name, source) in [
-            ("context_switches", "ru_nvcsw"),
-            ("page_faults", "ru_minflt"),
-            ("task_clock_ns", "CLOCK_THREAD_CPUTIME_ID"),
-            ("cpu_migrations", "se.nr_migrations"),
+            (Counter::ContextSwitches.name(), "ru_nvcsw"),
+            (Counter::PageFaults.name(), "ru_minflt"),
+            (Counter::TaskClockNs.name(), "CLOCK_THREAD_CPUTIME_ID"),
+            (Counter::CpuMigrations.name(), "se.nr_migrations"),
         ] {
             assert!(plan.available(name), "{name}");
             assert!(plan.notes()[name].contains(source), "{name}");

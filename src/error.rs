@@ -5,7 +5,9 @@ use std::fmt;
 use std::io;
 
 /// Which side of a connection a worker thread plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Client,
@@ -31,11 +33,12 @@ pub enum Error {
     Unsupported(String),
     /// A connection failed while running: the peer closed, a message did not
     /// verify, a socket call failed or timed out.
-    #[error("connection {conn} ({role}): {what}")]
+    #[error("connection {conn} ({role}): {cause}")]
     Connection {
         conn: usize,
         role: Role,
-        what: String,
+        #[source]
+        cause: Cause,
     },
     /// Anything else that went wrong with the operating system.
     #[error("{context}: {source}")]
@@ -65,3 +68,25 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why one connection failed, with the error underneath (typed, not text).
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// No whole message could be read (the peer closed, a timeout, a socket error).
+    #[error("{0}")]
+    Read(#[source] crate::recv::ReadError),
+    /// A whole message arrived but did not verify.
+    #[error("verification failed: {0}")]
+    Verify(#[source] crate::message::VerifyError),
+    /// The peer went away (EPIPE, ECONNRESET) in the middle of a send.
+    #[error("the peer closed the connection while we were sending ({0})")]
+    PeerClosed(#[source] crate::strategy::SendError),
+    #[error("send failed: {0}")]
+    Send(#[source] crate::strategy::SendError),
+    /// Setting the connection up: `op` is e.g. "listen", "accept", "connect to ADDR".
+    #[error("{op}: {source}")]
+    Socket { op: String, source: io::Error },
+    /// The other thread of the connection ended before its part of the set-up.
+    #[error("{0}")]
+    PeerThread(&'static str),
+}

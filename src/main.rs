@@ -387,9 +387,18 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Error>().map_or(1, Error::exit_code);
-            eprintln!("copybench: {e:#}");
-            ExitCode::from(code)
+            // A copybench error's message already names its cause (the
+            // typed source underneath): print it alone, on one line.
+            match e.downcast_ref::<Error>() {
+                Some(err) => {
+                    eprintln!("copybench: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+                None => {
+                    eprintln!("copybench: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
     }
 }

@@ -3,12 +3,36 @@
 //!
 //! # Shape
 //!
-//! criterion is a dev-dependency of this crate, so the library cannot name its
-//! traits. This module holds everything a criterion `Measurement` and
+//! This module holds everything a criterion `Measurement` and
 //! `ValueFormatter` need — the metric, the value of a sample, its arithmetic,
-//! the zero check and the unit scaling — as plain, unit-tested functions; the
-//! bench (`benches/copybench.rs`) wraps them in a small newtype that
-//! implements the two traits by delegating here, one line per method.
+//! the zero check and the unit scaling — as plain, unit-tested functions.
+//! With the `criterion` feature (on by default), [`Copybench`] implements the
+//! two traits by delegating here, one line per method, so a bench of your own
+//! is a few lines:
+//!
+//! ```no_run
+//! # #[cfg(feature = "criterion")] {
+//! use std::time::Instant;
+//! use copybench::measurement::{Copybench, Metric};
+//! use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
+//!
+//! let metric = Metric::from_env().unwrap();
+//! let mut c = criterion::Criterion::default().with_measurement(Copybench::new(metric));
+//! let shape = Shape { fields: 8, field_size: 1024 };
+//! let cfg = Config::new(StrategyKind::OneCopy, TransportKind::Loopback, WorkloadKind::Stream, shape);
+//! let mut exp = Experiment::start(&cfg).unwrap();
+//! c.bench_function("one-copy/1K", |b| {
+//!     b.iter_custom(|n| {
+//!         let t = Instant::now();
+//!         let report = exp.run(Batch::Messages(n)).unwrap();
+//!         metric.sample(&report, t.elapsed())
+//!     })
+//! });
+//! exp.stop().unwrap();
+//! # }
+//! ```
+//!
+//! `benches/copybench.rs` and `benches/user.rs` use it the same way.
 //!
 //! # How criterion uses a measurement (criterion 0.8)
 //!
@@ -57,8 +81,10 @@
 use std::time::{Duration, Instant};
 
 use crate::counters::{CounterPlan, ThreadCounters};
+use crate::error::Role;
+use crate::figures::BatchReport;
+use crate::figures::Counter;
 use crate::sys;
-use crate::workload::BatchReport;
 
 /// The environment variable [`Metric::from_env`] reads.
 pub const METRIC_ENV: &str = "COPYBENCH_METRIC";
@@ -133,14 +159,14 @@ impl Metric {
         }
     }
 
-    /// The counter (of [`CounterPlan::counter_names`]) this metric reads, if any.
-    pub fn counter(self) -> Option<&'static str> {
+    /// The counter this metric reads, if any.
+    pub fn counter(self) -> Option<Counter> {
         match self {
             Metric::Wall | Metric::CpuTime => None,
-            Metric::Cycles => Some("cycles"),
-            Metric::Instructions => Some("instructions"),
-            Metric::CacheMisses => Some("cache_misses"),
-            Metric::ContextSwitches => Some("context_switches"),
+            Metric::Cycles => Some(Counter::Cycles),
+            Metric::Instructions => Some(Counter::Instructions),
+            Metric::CacheMisses => Some(Counter::CacheMisses),
+            Metric::ContextSwitches => Some(Counter::ContextSwitches),
         }
     }
 
@@ -163,12 +189,12 @@ impl Metric {
         let Some(counter) = self.counter() else {
             return Ok(());
         };
-        if plan.available(counter) {
+        if plan.available(counter.name()) {
             return Ok(());
         }
         let reason = plan
             .unavailable()
-            .get(counter)
+            .get(counter.name())
             .cloned()
             .unwrap_or_else(|| "no reason recorded".to_string());
         // One line: the reasons may span several.
@@ -181,7 +207,7 @@ impl Metric {
             Metric::CacheMisses,
         ]
         .into_iter()
-        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c)))
+        .filter(|m| *m != self && m.counter().is_none_or(|c| plan.available(c.name())))
         .map(Metric::name)
         .collect();
         Err(format!(
@@ -244,8 +270,8 @@ pub fn value_of(metric: Metric, report: &BatchReport, wall: Duration) -> Result<
         _ => {
             let counter = metric.counter().expect("counter metrics name a counter");
             let mut sum = 0.0;
-            for (role, stats) in ["client", "server"].iter().zip(roles) {
-                sum += stats.counters.get(counter).ok_or_else(|| {
+            for (role, stats) in [Role::Client, Role::Server].iter().zip(roles) {
+                sum += stats.counters.counter(counter).ok_or_else(|| {
                     format!(
                         "{METRIC_ENV}={}: the {role} threads could not count {counter} in this batch; \
                          run `copybench doctor` to see why, or use {METRIC_ENV}=cpu-time",
@@ -352,7 +378,7 @@ impl ThreadStart {
             },
             metric => {
                 let counter = metric.counter().expect("counter metrics name a counter");
-                sample.and_then(|s| s.get(counter)).unwrap_or_else(|| {
+                sample.and_then(|s| s.counter(counter)).unwrap_or_else(|| {
                     panic!(
                         "{METRIC_ENV}={}: this thread could not count {counter}",
                         metric.name()
@@ -366,13 +392,8 @@ impl ThreadStart {
 
 /// The unit of unscaled values, for criterion's `scale_for_machines`.
 pub fn machine_unit(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Wall | Metric::CpuTime => "ns",
-        Metric::Cycles => "cycles",
-        Metric::Instructions => "instructions",
-        Metric::CacheMisses => "misses",
-        Metric::ContextSwitches => "switches",
-    }
+    // A counter metric's unit is its counter's, from the figures table.
+    metric.counter().map_or("ns", Counter::unit)
 }
 
 /// How one value is shown: ps/ns/µs/ms/s for times (criterion's own ladder),
@@ -555,11 +576,101 @@ fn units(metric: Metric, kind: Kind) -> [&'static str; 4] {
     }
 }
 
+#[cfg(feature = "criterion")]
+pub use with_criterion::{Copybench, Formatter};
+
+#[cfg(feature = "criterion")]
+mod with_criterion {
+    use criterion::measurement::{Measurement, ValueFormatter};
+    use criterion::Throughput;
+
+    use super::{Metric, Per, Quantity, ThreadStart};
+
+    /// criterion's view of a [`Metric`]: every method delegates to this
+    /// module's functions, whose docs say when criterion calls each one.
+    pub struct Copybench {
+        formatter: Formatter,
+    }
+
+    /// The units of a [`Metric`], for criterion's reports.
+    pub struct Formatter(pub Metric);
+
+    impl Copybench {
+        pub fn new(metric: Metric) -> Copybench {
+            Copybench {
+                formatter: Formatter(metric),
+            }
+        }
+
+        pub fn metric(&self) -> Metric {
+            self.formatter.0
+        }
+    }
+
+    impl Measurement for Copybench {
+        type Intermediate = ThreadStart;
+        type Value = Quantity;
+
+        /// Around `iter`-style routines only; copybench's benches use `iter_custom`.
+        fn start(&self) -> ThreadStart {
+            self.metric().start_thread()
+        }
+
+        fn end(&self, started: ThreadStart) -> Quantity {
+            started.finish()
+        }
+
+        fn add(&self, a: &Quantity, b: &Quantity) -> Quantity {
+            a.add(b)
+        }
+
+        fn zero(&self) -> Quantity {
+            Quantity::zero()
+        }
+
+        /// Panics on a sample that measured 0, which criterion would skip silently.
+        fn to_f64(&self, value: &Quantity) -> f64 {
+            value.to_f64(self.metric())
+        }
+
+        fn formatter(&self) -> &dyn ValueFormatter {
+            &self.formatter
+        }
+    }
+
+    impl ValueFormatter for Formatter {
+        fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+            super::scale_values(self.0, typical, values)
+        }
+
+        fn scale_throughputs(
+            &self,
+            typical: f64,
+            throughput: &Throughput,
+            values: &mut [f64],
+        ) -> &'static str {
+            let per = match *throughput {
+                Throughput::Bytes(n) => Per::Bytes(n),
+                Throughput::BytesDecimal(n) => Per::BytesDecimal(n),
+                Throughput::Bits(n) => Per::Bits(n),
+                Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => {
+                    Per::Elements(n)
+                }
+            };
+            super::scale_throughputs(self.0, typical, per, values)
+        }
+
+        fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+            super::machine_unit(self.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::counters::CounterSample;
-    use crate::workload::{CpuTime, RoleStats};
+    use crate::figures::{CpuTime, RoleStats};
 
     fn role(user_ns: u64, sys_ns: u64, counters: &[(&str, Option<f64>)]) -> RoleStats {
         let mut sample = CounterSample::empty();
@@ -772,7 +883,7 @@ mod tests {
                         "{err}"
                     );
                     assert!(err.contains(
-                        &plan.unavailable()[c]
+                        &plan.unavailable()[c.name()]
                             .split_whitespace()
                             .next()
                             .unwrap()

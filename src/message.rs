@@ -26,7 +26,7 @@ pub const MAX_FIELDS: usize = 1023;
 pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// The shape every message of a run has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub fields: usize,
     pub field_size: usize,
@@ -112,7 +112,8 @@ pub enum VerifyError {
 }
 
 /// How much of each message's content the receiver checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// Header of every message; first and last 8 bytes of every field; every
     /// byte of one message in [`SAMPLE_EVERY`].
@@ -218,7 +219,7 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
 /// The buffers are heap allocations that never move once made, so a message
 /// can be handed to the kernel by reference (`MSG_ZEROCOPY`) while the
 /// `Message` value itself is moved around.
-pub struct Message {
+pub(crate) struct Message {
     header: Box<[u8; HEADER_LEN]>,
     fields: Vec<Box<[u8]>>,
     slot: u32,
@@ -241,10 +242,6 @@ impl Message {
             slot,
             generation: 0,
         }
-    }
-
-    pub fn slot(&self) -> u32 {
-        self.slot
     }
 
     /// Flips one bit of the last byte of the last field. Test-only: what a
@@ -275,19 +272,6 @@ impl Message {
             field_size: self.fields.first().map_or(0, |f| f.len()) as u32,
         };
         header.encode(&mut self.header);
-    }
-
-    pub fn header_bytes(&self) -> &[u8] {
-        &self.header[..]
-    }
-
-    pub fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        self.fields.iter().map(|f| &f[..])
-    }
-
-    /// Bytes this message takes on the wire, header included.
-    pub fn wire_len(&self) -> usize {
-        HEADER_LEN + self.fields.iter().map(|f| f.len()).sum::<usize>()
     }
 
     /// Calls `f` with one `IoSlice` per piece (header, then each field),
@@ -329,7 +313,7 @@ impl Message {
 }
 
 /// The receiver's check of each arriving message, in order.
-pub struct Verifier {
+pub(crate) struct Verifier {
     shape: Shape,
     mode: Verify,
     next_seq: u64,

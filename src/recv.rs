@@ -36,7 +36,7 @@ fn mid(partial: usize) -> String {
 }
 
 /// Reads a stream of fixed-size messages.
-pub struct Reader {
+pub(crate) struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,

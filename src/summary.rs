@@ -4,8 +4,13 @@
 
 use serde_json::{json, Value};
 
-use crate::counters::{derived, CounterPlan};
-use crate::workload::{BatchReport, Config, CpuTime, RoleStats};
+use crate::config::Config;
+use crate::counters::CounterPlan;
+use crate::error::Role;
+use crate::figures::BatchReport;
+use crate::figures::CpuTime;
+use crate::figures::{self, Counter, RoleFigure};
+use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -19,16 +24,13 @@ fn cpu_json(c: &CpuTime) -> Value {
     json!({ "user_ns": c.user_ns, "sys_ns": c.sys_ns, "total_ns": c.total_ns })
 }
 
-/// One role's counters and the figures derived from them: `{NAME: value or null}`.
-pub fn role_counters(r: &BatchReport, role: &RoleStats) -> serde_json::Map<String, Value> {
-    let mut out = match role.counters.to_json() {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    for (name, v) in derived(&role.counters, r.messages, r.bytes, role.cpu.total_ns) {
-        out.insert(name.to_string(), json!(v));
-    }
-    out
+/// One role's counters and the figures derived from them: `{NAME: value or
+/// null}`, the names and values of [`figures::role_figures`].
+pub fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
+    figures::role_figures(r, role)
+        .into_iter()
+        .map(|(f, v)| (f.name().to_string(), json!(v)))
+        .collect()
 }
 
 /// Every counter that has no value in this run, with why.
@@ -83,11 +85,12 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
-            "client": role_counters(r, &r.client),
-            "server": role_counters(r, &r.server),
+            "client": role_counters(r, Role::Client),
+            "server": role_counters(r, Role::Server),
             "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
         },
         "unavailable": unavailable(cfg),
+        "figures": figures_json(r),
         "options": {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
@@ -97,13 +100,29 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
-            "nodelay": t.nodelay && t.kind.name() != "unix",
+            "nodelay": t.nodelay && t.kind != TransportKind::Unix,
             "timeout_s": t.timeout.as_secs_f64(),
-            "server_ns": (t.kind.name() == "veth").then(|| t.veth.server_ns.clone()),
-            "client_ns": (t.kind.name() == "veth").then(|| t.veth.client_ns.clone()),
-            "server_addr": (t.kind.name() == "veth").then(|| t.veth.server_addr.to_string()),
+            "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),
+            "client_ns": (t.kind == TransportKind::Veth).then(|| t.veth.client_ns.clone()),
+            "server_addr": (t.kind == TransportKind::Veth).then(|| t.veth.server_addr.to_string()),
         },
     })
+}
+
+/// Every figure of the batch under its `results.csv` column name (whole
+/// counts as integers, the unmeasured as `null`): the `figures` object.
+fn figures_json(r: &BatchReport) -> Value {
+    figures::Figure::all()
+        .into_iter()
+        .map(|f| {
+            let v = match f.of(r) {
+                Some(v) if f.whole() => json!(v as u64),
+                v => json!(v),
+            };
+            (f.column().to_string(), v)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {
@@ -171,20 +190,19 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         ));
     }
     for (name, role) in [
-        ("client counters", &r.client),
-        ("server counters", &r.server),
+        ("client counters", Role::Client),
+        ("server counters", Role::Server),
     ] {
-        let c = role_counters(r, role);
-        let show = |k: &str, unit: &str| match c.get(k).and_then(Value::as_f64) {
-            Some(v) => format!("{k} {v:.2}{unit}"),
-            None => format!("{k} n/a"),
+        let show = |f: RoleFigure| match figures::Figure::Role(role, f).of(r) {
+            Some(v) => format!("{} {v:.2}", f.name()),
+            None => format!("{} n/a", f.name()),
         };
         let line = [
-            show("context_switches", ""),
-            show("cpu_ns_per_byte", ""),
-            show("cycles_per_byte", ""),
-            show("ipc", ""),
-            show("cache_miss_rate", ""),
+            show(RoleFigure::Counter(Counter::ContextSwitches)),
+            show(RoleFigure::CpuNsPerByte),
+            show(RoleFigure::CyclesPerByte),
+            show(RoleFigure::Ipc),
+            show(RoleFigure::CacheMissRate),
         ];
         rows.push((name.into(), line.join("  ")));
     }

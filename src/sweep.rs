@@ -13,15 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
+use crate::config::{Config, WorkloadKind};
 use crate::error::{Error, Result};
+use crate::experiment::{Batch, Experiment};
+use crate::figures::BatchReport;
+use crate::figures::Row;
 use crate::message::Shape;
-use crate::row::Row;
 use crate::strategy::StrategyKind;
-use crate::summary::role_counters;
 use crate::transport::{TransportKind, Veth};
-use crate::workload::{Batch, BatchReport, Config, Experiment, WorkloadKind};
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -67,9 +68,9 @@ impl Matrix {
         }
     }
 
-    /// Every cell of the matrix, in the order they run. The zero-copy
-    /// strategies cannot run over unix (AF_UNIX takes no zero-copy sends)
-    /// and are left out.
+    /// Every cell of the matrix, in the order they run. A strategy a
+    /// transport does not support (zero-copy and uring-zc over unix: AF_UNIX
+    /// takes no zero-copy sends) is left out.
     pub fn cells(&self) -> Vec<Config> {
         let mut out = Vec::new();
         for &transport in &self.transports {
@@ -134,36 +135,6 @@ impl Matrix {
     }
 }
 
-/// The column value of one measured cell, by `results.csv` column name.
-fn measured_columns(r: &BatchReport) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("elapsed_s".into(), json!(r.seconds));
-    m.insert("messages".into(), json!(r.messages));
-    m.insert("bytes".into(), json!(r.bytes));
-    m.insert("throughput_gbps".into(), json!(r.throughput_gbps()));
-    m.insert("messages_per_sec".into(), json!(r.messages_per_sec()));
-    m.insert("latency_p50_us".into(), json!(r.latency_us(0.5)));
-    m.insert("latency_p99_us".into(), json!(r.latency_us(0.99)));
-    m.insert("latency_p999_us".into(), json!(r.latency_us(0.999)));
-    m.insert("latency_max_us".into(), json!(r.latency_max_us()));
-    for (role, s) in [("client", &r.client), ("server", &r.server)] {
-        m.insert(format!("{role}_user_ns"), json!(s.cpu.user_ns));
-        m.insert(format!("{role}_sys_ns"), json!(s.cpu.sys_ns));
-        // The same counters and derived figures `run --json` prints, as `{role}_NAME` columns.
-        for (name, v) in role_counters(r, s) {
-            m.insert(format!("{role}_{name}"), v);
-        }
-    }
-    if let Some(z) = r.zerocopy {
-        m.insert("zc_sends".into(), json!(z.sends));
-        m.insert("zc_completions".into(), json!(z.completions));
-        m.insert("zc_copied".into(), json!(z.copied));
-        m.insert("zc_enobufs".into(), json!(z.enobufs));
-        m.insert("zc_copied_share".into(), json!(z.copied_share()));
-    }
-    m
-}
-
 /// One `results.csv` row: the cell's settings and either its figures or its failure.
 pub fn make_row(
     cell: u32,
@@ -172,30 +143,31 @@ pub fn make_row(
     m: &Matrix,
     outcome: &Result<BatchReport>,
 ) -> Row {
-    let mut cols = Map::new();
-    cols.insert("cell".into(), json!(cell));
-    cols.insert("repeat".into(), json!(repeat));
-    cols.insert("strategy".into(), json!(cfg.strategy.name()));
-    cols.insert("transport".into(), json!(cfg.transport.kind.name()));
-    cols.insert("workload".into(), json!(cfg.workload.name()));
-    cols.insert("field_size_bytes".into(), json!(cfg.shape.field_size));
-    cols.insert("fields".into(), json!(cfg.shape.fields));
-    cols.insert("message_bytes".into(), json!(cfg.shape.message_bytes()));
-    cols.insert("threads".into(), json!(cfg.threads));
-    cols.insert("warmup_s".into(), json!(m.warmup.as_secs_f64()));
-    cols.insert("duration_s".into(), json!(m.duration.as_secs_f64()));
+    let mut row = Row {
+        cell,
+        repeat,
+        strategy: cfg.strategy.name().into(),
+        transport: cfg.transport.kind.name().into(),
+        workload: cfg.workload.name().into(),
+        field_size_bytes: cfg.shape.field_size as u64,
+        fields: cfg.shape.fields as u32,
+        message_bytes: cfg.shape.message_bytes() as u64,
+        threads: cfg.threads as u32,
+        warmup_s: m.warmup.as_secs_f64(),
+        duration_s: m.duration.as_secs_f64(),
+        ..Row::default()
+    };
     match outcome {
         Ok(r) => {
-            cols.insert("status".into(), json!("ok"));
-            cols.insert("error".into(), json!(""));
-            cols.extend(measured_columns(r));
+            row.status = "ok".into();
+            row.fill(r);
         }
         Err(e) => {
-            cols.insert("status".into(), json!("failed"));
-            cols.insert("error".into(), json!(e.to_string()));
+            row.status = "failed".into();
+            row.error = e.to_string();
         }
     }
-    serde_json::from_value(Value::Object(cols)).expect("sweep columns match the Row schema")
+    row
 }
 
 /// Runs one cell: start, warm up, measure, stop.

@@ -19,8 +19,9 @@ use crate::error::{Error, Result, Role};
 use crate::netns;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// TCP over 127.0.0.1, both ends in this process.
@@ -32,6 +33,11 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
+    /// Whether its sockets accept `SO_ZEROCOPY` (AF_UNIX sockets do not).
+    pub fn has_zerocopy(self) -> bool {
+        self != TransportKind::Unix
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Loopback => "loopback",
@@ -58,7 +64,7 @@ impl std::fmt::Display for TransportKind {
 }
 
 /// The namespaces and address a veth transport uses; defaults match `netns-setup.sh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Veth {
     pub server_ns: String,
     pub client_ns: String,
@@ -76,7 +82,7 @@ impl Default for Veth {
 }
 
 /// A transport and the socket options every connection over it gets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Transport {
     pub kind: TransportKind,
     pub veth: Veth,

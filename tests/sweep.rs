@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use copybench::row::Row;
+use copybench::Row;
 
 fn copybench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_copybench"))

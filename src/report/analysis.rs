@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::crossover::{crossovers, Crossover, Verdict};
 use super::format;
 use super::summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
-use crate::row::Row;
+use crate::figures::Row;
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
 /// How the cost of a strategy changes from the fewest to the most threads
 /// tested, for one workload and transport.
@@ -426,7 +427,7 @@ fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
     let mut by_transport: BTreeMap<(&str, &str), ZeroCopyCopies> = BTreeMap::new();
     for row in rows
         .iter()
-        .filter(|r| r.status == "ok" && ZERO_COPY_INTERFACES.iter().any(|(s, _)| *s == r.strategy))
+        .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
     {
         let entry = by_transport
             .entry((&row.transport, &row.strategy))

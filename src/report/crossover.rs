@@ -14,17 +14,25 @@ use std::collections::BTreeSet;
 use super::format;
 use super::summary::{CellSummary, Figure, Spread};
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
-/// The study's questions, as (challenger, baseline): the three of the seed,
-/// then the two io_uring ones (what submitting through a ring costs against
-/// `sendmsg`, and SEND_ZC against MSG_ZEROCOPY).
-pub const PAIRS: [(&str, &str); 5] = [
-    ("one-copy", "two-copy"),
-    ("zero-copy", "two-copy"),
-    ("zero-copy", "one-copy"),
-    ("uring", "one-copy"),
-    ("uring-zc", "zero-copy"),
-];
+/// The study's questions, as (challenger, baseline): the three of the seed
+/// (one-copy vs two-copy, zero-copy vs two-copy, zero-copy vs one-copy), then
+/// the io_uring ones, each against its own baseline rather than every earlier
+/// strategy: uring vs one-copy (what submitting through a ring costs against
+/// `sendmsg`) and uring-zc vs zero-copy (SENDMSG_ZC against MSG_ZEROCOPY).
+pub fn pairs() -> Vec<(&'static str, &'static str)> {
+    use StrategyKind::*;
+    [
+        (OneCopy, TwoCopy),
+        (ZeroCopy, TwoCopy),
+        (ZeroCopy, OneCopy),
+        (Uring, OneCopy),
+        (UringZc, ZeroCopy),
+    ]
+    .map(|(c, b)| (c.name(), b.name()))
+    .to_vec()
+}
 
 /// The metrics compared for a workload: its main figure, then CPU cost.
 pub fn metrics(workload: &str) -> &'static [Figure] {
@@ -124,7 +132,7 @@ impl Crossover {
                     .position(|&m| m == self.metric),
             ),
             position(
-                PAIRS
+                pairs()
                     .iter()
                     .position(|&(c, b)| c == self.challenger && b == self.baseline),
             ),
@@ -257,7 +265,7 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
             .collect();
         let ran = |s: &str| group.iter().any(|c| c.key.strategy.as_str() == s);
         for &metric in metrics(workload) {
-            for (challenger, baseline) in PAIRS {
+            for (challenger, baseline) in pairs() {
                 if ran(challenger) && ran(baseline) {
                     out.push(compare(&group, metric, challenger, baseline));
                 }
@@ -311,8 +319,8 @@ fn compare(group: &[&CellSummary], metric: Figure, challenger: &str, baseline: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figures::Row;
     use crate::report::summary::summarize;
-    use crate::row::Row;
 
     const SIZES: [u64; 6] = [64, 256, 1024, 4096, 16384, 65536];
 

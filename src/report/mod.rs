@@ -22,7 +22,7 @@ pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCo
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
 
-use crate::row::Row;
+use crate::figures::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

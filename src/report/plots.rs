@@ -18,7 +18,9 @@ use plotters::prelude::*;
 use super::format;
 use super::summary::{CellSummary, Figure};
 use super::ReportError;
+use crate::figures::Counter;
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
 const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
@@ -272,8 +274,8 @@ fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
 }
 
 /// `env.json`'s reason for a counter being unavailable, or the fallback.
-fn unavailable(env: &serde_json::Value, counter: &str, what: &str) -> String {
-    let reason = env["counters"][counter]["reason"]
+fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String {
+    let reason = env["counters"][counter.name()]["reason"]
         .as_str()
         .unwrap_or("no hardware counter values in results.csv");
     format!("{what}: unavailable on this host: {reason}")
@@ -291,7 +293,7 @@ pub fn plots(cells: &[CellSummary], env: &serde_json::Value) -> Vec<Plot> {
             "Hardware cache misses per message, at the fewest threads tested.",
             [Figure::ClientCacheMissesPerMsg, Figure::ServerCacheMissesPerMsg],
             Axis::log("cache misses/msg"),
-            Some(unavailable(env, "cache_misses", "cache misses")),
+            Some(unavailable(env, Counter::CacheMisses, "cache misses")),
         ),
         per_role(
             cells,
@@ -309,7 +311,7 @@ pub fn plots(cells: &[CellSummary], env: &serde_json::Value) -> Vec<Plot> {
             "CPU cycles per byte moved, from hardware counters, at the fewest threads tested.",
             [Figure::ClientCyclesPerByte, Figure::ServerCyclesPerByte],
             Axis::log("cycles/byte"),
-            Some(unavailable(env, "cycles", "cycles")),
+            Some(unavailable(env, Counter::Cycles, "cycles")),
         ),
         user_kernel(cells),
         zc_copied(cells),
@@ -490,7 +492,7 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zero_copy = |c: &CellSummary| matches!(c.key.strategy.as_str(), "zero-copy" | "uring-zc");
+    let zero_copy = |c: &CellSummary| StrategyKind::named_has_completions(c.key.strategy.as_str());
     let zc = select(cells, zero_copy);
     let name = |c: &CellSummary| {
         format!(
@@ -791,11 +793,11 @@ mod tests {
     fn unavailable_names_the_reason() {
         let env = serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}});
         assert_eq!(
-            unavailable(&env, "cache_misses", "cache misses"),
+            unavailable(&env, Counter::CacheMisses, "cache misses"),
             "cache misses: unavailable on this host: perf_event_paranoid is 4"
         );
         assert_eq!(
-            unavailable(&serde_json::Value::Null, "cycles", "cycles"),
+            unavailable(&serde_json::Value::Null, Counter::Cycles, "cycles"),
             "cycles: unavailable on this host: no hardware counter values in results.csv"
         );
     }

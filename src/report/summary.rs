@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::row::Row;
+use crate::error::Role;
+use crate::figures::Row;
+use crate::strategy::StrategyKind;
 
 /// One figure of a cell, as the report uses it. Some are columns of
 /// `results.csv`; the others are derived from columns of the same row.
@@ -86,35 +88,34 @@ impl Figure {
         matches!(self, Figure::ThroughputGbps | Figure::MessagesPerSec)
     }
 
-    /// The value of this figure in one repetition, if it was measured.
+    /// The value of this figure in one repetition, if it was measured: read
+    /// from the row through the figures model ([`crate::figures::Figure`]).
     pub fn of(self, row: &Row) -> Option<f64> {
-        let per_msg = |v: Option<f64>| Some(v? / row.messages.filter(|&m| m > 0)? as f64);
-        let ns = |v: Option<u64>| v.map(|v| v as f64);
-        let sum = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
+        use crate::figures::{Counter, Figure as F, RoleFigure as R};
+        let get = |f: F| row.get(f);
+        let client = |f: R| get(F::Role(Role::Client, f));
+        let server = |f: R| get(F::Role(Role::Server, f));
+        let both = |f: R| Some(client(f)? + server(f)?);
+        let per_msg = |v: Option<f64>| Some(v? / get(F::Messages).filter(|&m| m > 0.0)?);
         match self {
-            Figure::ThroughputGbps => row.throughput_gbps,
-            Figure::MessagesPerSec => row.messages_per_sec,
-            Figure::LatencyP50Us => row.latency_p50_us,
-            Figure::LatencyP99Us => row.latency_p99_us,
-            Figure::LatencyP999Us => row.latency_p999_us,
-            Figure::ClientCpuNsPerByte => row.client_cpu_ns_per_byte,
-            Figure::ServerCpuNsPerByte => row.server_cpu_ns_per_byte,
-            Figure::TotalCpuNsPerByte => {
-                sum(row.client_cpu_ns_per_byte, row.server_cpu_ns_per_byte)
-            }
-            Figure::ClientCyclesPerByte => row.client_cycles_per_byte,
-            Figure::ServerCyclesPerByte => row.server_cycles_per_byte,
-            Figure::ClientUserNsPerMsg => per_msg(ns(row.client_user_ns)),
-            Figure::ClientSysNsPerMsg => per_msg(ns(row.client_sys_ns)),
-            Figure::ServerUserNsPerMsg => per_msg(ns(row.server_user_ns)),
-            Figure::ServerSysNsPerMsg => per_msg(ns(row.server_sys_ns)),
-            Figure::ClientCacheMissesPerMsg => per_msg(row.client_cache_misses),
-            Figure::ServerCacheMissesPerMsg => per_msg(row.server_cache_misses),
-            Figure::ContextSwitchesPerMsg => per_msg(sum(
-                row.client_context_switches,
-                row.server_context_switches,
-            )),
-            Figure::ZcCopiedShare => row.zc_copied_share,
+            Figure::ThroughputGbps => get(F::ThroughputGbps),
+            Figure::MessagesPerSec => get(F::MessagesPerSec),
+            Figure::LatencyP50Us => get(F::LatencyP50Us),
+            Figure::LatencyP99Us => get(F::LatencyP99Us),
+            Figure::LatencyP999Us => get(F::LatencyP999Us),
+            Figure::ClientCpuNsPerByte => client(R::CpuNsPerByte),
+            Figure::ServerCpuNsPerByte => server(R::CpuNsPerByte),
+            Figure::TotalCpuNsPerByte => both(R::CpuNsPerByte),
+            Figure::ClientCyclesPerByte => client(R::CyclesPerByte),
+            Figure::ServerCyclesPerByte => server(R::CyclesPerByte),
+            Figure::ClientUserNsPerMsg => per_msg(client(R::UserNs)),
+            Figure::ClientSysNsPerMsg => per_msg(client(R::SysNs)),
+            Figure::ServerUserNsPerMsg => per_msg(server(R::UserNs)),
+            Figure::ServerSysNsPerMsg => per_msg(server(R::SysNs)),
+            Figure::ClientCacheMissesPerMsg => per_msg(client(R::Counter(Counter::CacheMisses))),
+            Figure::ServerCacheMissesPerMsg => per_msg(server(R::Counter(Counter::CacheMisses))),
+            Figure::ContextSwitchesPerMsg => per_msg(both(R::Counter(Counter::ContextSwitches))),
+            Figure::ZcCopiedShare => get(F::ZcCopiedShare),
         }
     }
 }
@@ -169,14 +170,10 @@ pub struct StrategyName(u8, pub String);
 
 impl StrategyName {
     pub fn new(name: &str) -> Self {
-        let rank = match name {
-            "two-copy" => 0,
-            "one-copy" => 1,
-            "zero-copy" => 2,
-            "uring" => 3,
-            "uring-zc" => 4,
-            _ => 5,
-        };
+        let rank = StrategyKind::ALL
+            .iter()
+            .position(|s| s.name() == name)
+            .unwrap_or(StrategyKind::ALL.len()) as u8;
         StrategyName(rank, name.to_string())
     }
 

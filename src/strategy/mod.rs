@@ -13,23 +13,28 @@ mod two_copy;
 mod uring;
 mod zero_copy;
 
-pub use completions::{Completions, RangeError};
-pub use one_copy::OneCopy;
-pub use two_copy::TwoCopy;
-pub use uring::{explain_setup_error, memlock_text, support as uring_support, Uring, UringSupport};
-pub use zero_copy::ZeroCopy;
+pub(crate) use completions::Completions;
+pub use completions::RangeError;
+pub(crate) use one_copy::OneCopy;
+pub(crate) use two_copy::TwoCopy;
+#[cfg(test)]
+pub(crate) use uring::explain_setup_error;
+pub use uring::UringSupport;
+pub(crate) use uring::{memlock_text, support as uring_support, Uring};
+pub(crate) use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Shape};
 use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     TwoCopy,
@@ -60,20 +65,6 @@ impl StrategyKind {
         }
     }
 
-    /// Whether the kernel can run this strategy over `transport` at all:
-    /// zero-copy sends need a socket the kernel flags for them (TCP), and
-    /// AF_UNIX sockets are not (`SO_ZEROCOPY` and `IORING_OP_SENDMSG_ZC`
-    /// both answer `EOPNOTSUPP`).
-    pub fn supports(self, transport: TransportKind) -> bool {
-        !(self.has_completions() && transport == TransportKind::Unix)
-    }
-
-    /// Whether its sends complete later, with notifications that say whether
-    /// the kernel copied (zero-copy bookkeeping: sends, completions, copied).
-    pub fn has_completions(self) -> bool {
-        matches!(self, StrategyKind::ZeroCopy | StrategyKind::UringZc)
-    }
-
     /// Whether this host can run the strategy, and if not, why (probed once
     /// per process: the io_uring strategies make a ring and ask it).
     pub fn host_support(self) -> Result<(), String> {
@@ -96,8 +87,31 @@ impl StrategyKind {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// Whether this strategy can run over `transport` at all: a strategy
+    /// with completions needs a socket the kernel takes zero-copy sends on,
+    /// which AF_UNIX sockets are not (`SO_ZEROCOPY` is refused, and
+    /// `IORING_OP_SENDMSG_ZC` answers `EOPNOTSUPP`).
+    pub fn supports(self, transport: TransportKind) -> bool {
+        !self.has_completions() || transport.has_zerocopy()
+    }
+
+    /// Whether a send's buffer is free only at its completion (and so the
+    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
+    pub fn has_completions(self) -> bool {
+        match self {
+            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => false,
+            StrategyKind::ZeroCopy | StrategyKind::UringZc => true,
+        }
+    }
+
+    /// Whether a strategy named `name` has completions (`false` for a name
+    /// this build does not know): for reports read from a results.csv.
+    pub fn named_has_completions(name: &str) -> bool {
+        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
+    }
+
     /// A fresh strategy for one connection.
-    pub fn build(self, shape: Shape) -> Box<dyn Strategy> {
+    pub(crate) fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
@@ -115,7 +129,7 @@ impl std::fmt::Display for StrategyKind {
 }
 
 /// Zero-copy bookkeeping of one or more senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZeroCopyStats {
     /// `sendmsg(MSG_ZEROCOPY)` calls that took data (`uring-zc`: requests
     /// that got a notification).
@@ -176,7 +190,7 @@ pub enum SendError {
 
 /// One way of sending a message. A strategy is made per connection and used
 /// by the one thread that owns that connection.
-pub trait Strategy: Send {
+pub(crate) trait Strategy: Send {
     /// Called once on the connected socket, before the first send. Zero-copy
     /// enables `SO_ZEROCOPY` here, so a socket that refuses it fails up front.
     fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError>;
@@ -256,7 +270,7 @@ fn send_all(
 }
 
 /// A pool of messages and the strategy that sends them over one connection.
-pub struct Sender {
+pub(crate) struct Sender {
     strategy: Box<dyn Strategy>,
     pool: Vec<Message>,
     next_seq: u64,
@@ -331,19 +345,11 @@ impl Sender {
         self.strategy.drain(fd, self.timeout)
     }
 
-    pub fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        self.strategy.zerocopy()
-    }
-
     /// Zero-copy figures since the previous call (the batch that just ended).
     pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
         let now = self.strategy.zerocopy()?;
         let delta = now.delta(&self.zc_mark);
         self.zc_mark = now;
         Some(delta)
-    }
-
-    pub fn pool_bytes(&self) -> usize {
-        self.pool.iter().map(Message::wire_len).sum()
     }
 }

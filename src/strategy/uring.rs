@@ -411,7 +411,8 @@ mod tests {
     fn a_send_the_peer_never_reads_times_out_and_is_cancelled() {
         use crate::message::Shape;
         use std::net::{TcpListener, TcpStream};
-        let kinds: [(&str, fn() -> Uring, &Result<String, String>); 2] = [
+        type Case = (&'static str, fn() -> Uring, &'static Result<String, String>);
+        let kinds: [Case; 2] = [
             ("uring", Uring::copying, &support().sendmsg),
             ("uring-zc", Uring::zero_copy, &support().sendmsg_zc),
         ];

@@ -1,0 +1,158 @@
+//! A cell's configuration and its validation: what one experiment runs, and
+//! the limits the CLI documents (each error names its flag).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::message::{Shape, Verify};
+use crate::strategy::StrategyKind;
+use crate::transport::{Transport, TransportKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// Request/response: send, receive the same shape back; latency is the round trip.
+    Rr,
+    /// One-way: the client sends continuously, the server verifies.
+    Stream,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Rr => "rr",
+            WorkloadKind::Stream => "stream",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<WorkloadKind> {
+        [WorkloadKind::Rr, WorkloadKind::Stream]
+            .into_iter()
+            .find(|w| w.name() == name)
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Smallest and largest `--threads`.
+pub const MAX_THREADS: usize = 1024;
+
+/// Test-only faults, injected to check that failures end a run cleanly.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Server threads close their connection after verifying this many messages.
+    ServerClosesAfter(u64),
+    /// Client threads flip a bit in the last byte of the message with this
+    /// sequence number before sending it.
+    ClientDamages(u64),
+}
+
+/// Everything one experiment needs; every field is echoed beside its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub strategy: StrategyKind,
+    pub transport: Transport,
+    pub workload: WorkloadKind,
+    pub shape: Shape,
+    pub threads: usize,
+    pub verify: Verify,
+    /// Messages each sender keeps in its pool; see [`Config::pool_slots`].
+    pub pool_slots: Option<usize>,
+    /// Test-only: rewrite a pool slot's fields each time it is reused.
+    pub refill_on_reuse: bool,
+    /// Open perf counters in each worker thread.
+    pub counters: bool,
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+/// Bytes of messages a sender aims to keep in its pool by default.
+pub const POOL_TARGET_BYTES: usize = 4 << 20;
+
+impl Config {
+    pub fn new(
+        strategy: StrategyKind,
+        transport: TransportKind,
+        workload: WorkloadKind,
+        shape: Shape,
+    ) -> Config {
+        let mut transport = Transport::new(transport);
+        transport.nodelay = workload == WorkloadKind::Rr;
+        Config {
+            strategy,
+            transport,
+            workload,
+            shape,
+            threads: 1,
+            verify: Verify::Sampled,
+            pool_slots: None,
+            refill_on_reuse: false,
+            counters: true,
+            fault: None,
+        }
+    }
+
+    /// Pool slots per sender: enough messages to cover [`POOL_TARGET_BYTES`]
+    /// (what a zero-copy sender may have in flight), between 2 and 64.
+    pub fn pool_slots(&self) -> usize {
+        self.pool_slots
+            .unwrap_or_else(|| (POOL_TARGET_BYTES / self.shape.message_bytes()).clamp(2, 64))
+    }
+
+    /// Checks the limits the CLI documents; each error names its flag.
+    pub fn validate(&self) -> Result<()> {
+        use crate::message::{MAX_FIELDS, MAX_FIELD_SIZE, MAX_MESSAGE_BYTES};
+        let s = self.shape;
+        if !(1..=MAX_FIELD_SIZE).contains(&s.field_size) {
+            return Err(Error::usage(format!(
+                "--field-size {}: must be 1 B to 64 MiB ({MAX_FIELD_SIZE} B)",
+                s.field_size
+            )));
+        }
+        if !(1..=MAX_FIELDS).contains(&s.fields) {
+            return Err(Error::usage(format!(
+                "--fields {}: must be 1 to {MAX_FIELDS} (with the header, one sendmsg carries at most IOV_MAX = 1024 pieces)",
+                s.fields
+            )));
+        }
+        if s.message_bytes() > MAX_MESSAGE_BYTES {
+            return Err(Error::usage(format!(
+                "--fields {} x --field-size {} = {} B: a message may be at most 1 GiB",
+                s.fields,
+                s.field_size,
+                s.message_bytes()
+            )));
+        }
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return Err(Error::usage(format!(
+                "--threads {}: must be 1 to {MAX_THREADS}",
+                self.threads
+            )));
+        }
+        if self.pool_slots == Some(0) {
+            return Err(Error::usage("--pool 0: must be at least 1"));
+        }
+        if !self.strategy.supports(self.transport.kind) {
+            return Err(Error::usage(format!(
+                "--strategy {} cannot run over --transport {}: AF_UNIX sockets take no zero-copy sends (no SO_ZEROCOPY, and IORING_OP_SENDMSG_ZC answers EOPNOTSUPP); use loopback or veth",
+                self.strategy, self.transport.kind
+            )));
+        }
+        if let Err(why) = self.strategy.host_support() {
+            return Err(Error::Unsupported(format!(
+                "--strategy {} cannot run on this host: {why}",
+                self.strategy
+            )));
+        }
+        if self.transport.timeout.is_zero() {
+            return Err(Error::usage("--timeout must be more than 0 seconds"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! The experiment (the coordinator): start the workers once, run many
+//! measured batches through them, stop.
+//!
+//! [`Experiment::start`] makes `threads` connections, each with a client
+//! thread and a server thread of its own, and returns once every connection
+//! is up and every pool is filled. [`Experiment::run`] drives one batch (an
+//! exact message count, or a duration) through the running workers and
+//! returns what it measured; the CLI runs a warm-up batch and a measured one,
+//! the criterion benches run one batch per sample. [`Experiment::stop`] closes
+//! the connections, waits for the kernel to finish with zero-copy buffers and
+//! joins the threads.
+//!
+//! Batch boundaries travel in-band: the client marks the last message of a
+//! batch with [`FLAG_BATCH_END`], and the server reports when it has verified
+//! it. Each thread counts itself (CPU time from `CLOCK_THREAD_CPUTIME_ID` and
+//! `getrusage(RUSAGE_THREAD)`, counters from [`ThreadCounters`]) around its
+//! part of the batch.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+
+use crate::config::{Config, WorkloadKind};
+use crate::counters::CounterPlan;
+use crate::error::{Error, Result, Role};
+use crate::figures::{new_histogram, BatchReport, RoleStats};
+use crate::strategy::ZeroCopyStats;
+use crate::transport::TransportKind;
+use crate::worker::{Command, Event, Report, Worker};
+
+/// How much work one batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// Exactly this many messages in all (rr: exchanges), split over the threads.
+    Messages(u64),
+    /// As many as fit in this time on every thread.
+    Duration(Duration),
+}
+
+/// Running workers, ready for batches.
+pub struct Experiment {
+    cfg: Config,
+    commands: Vec<ChanSender<Command>>,
+    reports: Receiver<Report>,
+    handles: Vec<JoinHandle<()>>,
+    /// A second handle on every data socket, to unblock the threads if a run fails.
+    socks: Vec<Socket>,
+    failed: bool,
+}
+
+impl Experiment {
+    /// Validates `cfg`, makes the connections and starts the worker threads.
+    pub fn start(cfg: &Config) -> Result<Experiment> {
+        cfg.validate()?;
+        cfg.transport.check()?;
+        raise_fd_limit(cfg.threads);
+        let (report_tx, reports) = mpsc::channel();
+        let mut exp = Experiment {
+            cfg: cfg.clone(),
+            commands: Vec::with_capacity(cfg.threads),
+            reports,
+            handles: Vec::with_capacity(cfg.threads * 2),
+            socks: Vec::with_capacity(cfg.threads * 2),
+            failed: false,
+        };
+        let plan = CounterPlan::probe();
+        for conn in 0..cfg.threads {
+            let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
+            let (client_sock, server_sock) = match cfg.transport.kind {
+                TransportKind::Unix => {
+                    let (c, s) = cfg
+                        .transport
+                        .unix_pair()
+                        .map_err(|e| Error::io(format!("connection {conn}: socketpair"), e))?;
+                    (Some(c), Some(s))
+                }
+                _ => (None, None),
+            };
+            let (cmd_tx, cmd_rx) = mpsc::channel();
+            exp.commands.push(cmd_tx);
+            let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
+            let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+            exp.handles
+                .push(spawn(server, move |w| w.serve(server_sock, addr_tx))?);
+            exp.handles.push(spawn(client, move |w| {
+                w.drive(client_sock, addr_rx, cmd_rx)
+            })?);
+        }
+        drop(report_tx);
+        let wait = cfg.transport.timeout + Duration::from_secs(5);
+        while exp.socks.len() < cfg.threads * 2 {
+            match exp.next_report(wait) {
+                Ok(Report {
+                    event: Event::Ready { sock },
+                    ..
+                }) => exp.socks.push(sock),
+                Ok(Report {
+                    event: Event::Failed(e),
+                    ..
+                }) => return Err(exp.abort(e)),
+                Ok(_) => unreachable!("no batch runs before every connection is ready"),
+                Err(e) => return Err(exp.abort(e)),
+            }
+        }
+        Ok(exp)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn next_report(&self, wait: Duration) -> Result<Report> {
+        loop {
+            match self.reports.recv_timeout(wait) {
+                Ok(r) => return Ok(r),
+                Err(RecvTimeoutError::Timeout) if self.handles.iter().any(|h| !h.is_finished()) => {
+                    // Every socket call has a timeout, so a live thread always
+                    // reports in the end; keep waiting unless all are gone.
+                    continue;
+                }
+                Err(_) => {
+                    return Err(Error::io(
+                        "worker threads",
+                        std::io::Error::other("every worker thread ended without reporting"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Runs one batch through the running workers and returns what it measured.
+    pub fn run(&mut self, batch: Batch) -> Result<BatchReport> {
+        if self.failed {
+            return Err(Error::io(
+                "batch",
+                std::io::Error::other("an earlier batch failed; start a new experiment"),
+            ));
+        }
+        let threads = self.cfg.threads as u64;
+        let start = Instant::now();
+        let mut active = 0usize;
+        for (conn, cmd) in self.commands.iter().enumerate() {
+            let run = match batch {
+                Batch::Messages(n) => {
+                    let share = n / threads + u64::from((conn as u64) < n % threads);
+                    if share == 0 {
+                        continue;
+                    }
+                    Command::Run {
+                        messages: Some(share),
+                        duration: None,
+                    }
+                }
+                Batch::Duration(d) => Command::Run {
+                    messages: None,
+                    duration: Some(d),
+                },
+            };
+            // A closed channel means the thread ended; its report says why.
+            let _ = cmd.send(run);
+            active += 1;
+        }
+        let mut out = BatchReport {
+            seconds: 0.0,
+            messages: 0,
+            bytes: 0,
+            latency_ns: (self.cfg.workload == WorkloadKind::Rr).then(new_histogram),
+            client: RoleStats::default(),
+            server: RoleStats::default(),
+            zerocopy: None,
+        };
+        let wait = self.cfg.transport.timeout + Duration::from_secs(5);
+        for _ in 0..active * 2 {
+            let report = match self.next_report(wait) {
+                Ok(r) => r,
+                Err(e) => return Err(self.abort(e)),
+            };
+            let b = match report.event {
+                Event::Batch(b) => b,
+                Event::Failed(e) => return Err(self.abort(e)),
+                Event::Ready { .. } => unreachable!("ready reports come only at start"),
+            };
+            let counts_traffic = match self.cfg.workload {
+                WorkloadKind::Stream => report.role == Role::Server,
+                WorkloadKind::Rr => report.role == Role::Client,
+            };
+            if counts_traffic {
+                out.messages += b.messages;
+            }
+            out.bytes += b.bytes;
+            match report.role {
+                Role::Client => out.client.add(&b.stats),
+                Role::Server => out.server.add(&b.stats),
+            }
+            if let (Some(all), Some(h)) = (out.latency_ns.as_mut(), b.latency_ns.as_ref()) {
+                all.add(h).expect("histograms share their bounds");
+            }
+            if let Some(z) = b.zerocopy {
+                out.zerocopy
+                    .get_or_insert_with(ZeroCopyStats::default)
+                    .add(&z);
+            }
+        }
+        out.seconds = start.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    /// Closes every connection, lets zero-copy senders collect their last
+    /// completions, and joins the threads.
+    pub fn stop(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Command::Stop);
+        }
+        // Drop our duplicates first: while they live, a thread closing its end sends no FIN.
+        self.socks.clear();
+        let mut first_error = None;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        while let Ok(r) = self.reports.try_recv() {
+            if let Event::Failed(e) = r.event {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Ends a failed run: wakes every blocked thread by shutting its socket
+    /// down, joins them, and returns the first error.
+    fn abort(&mut self, first: Error) -> Error {
+        self.failed = true;
+        for s in &self.socks {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = self.shutdown();
+        first
+    }
+}
+
+impl Drop for Experiment {
+    fn drop(&mut self) {
+        if !self.handles.is_empty() {
+            for s in &self.socks {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            let _ = self.shutdown();
+        }
+    }
+}
+
+/// Many threads mean many sockets: lift the soft descriptor limit to the hard one.
+fn raise_fd_limit(threads: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = (threads as u64) * 6 + 64;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < need {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard).max(soft), hard);
+        }
+    }
+}
+
+pub(crate) fn spawn(
+    w: Worker,
+    body: impl FnOnce(&mut Worker) -> Result<()> + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let name = format!("cb-{}-{}", w.role, w.conn);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let mut w = w;
+            if let Err(e) = body(&mut w) {
+                w.report(Event::Failed(e));
+            }
+        })
+        .map_err(|e| Error::io("spawning a worker thread", e))
+}

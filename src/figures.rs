@@ -1,0 +1,714 @@
+//! Everything copybench measures, written down once.
+//!
+//! The table in the [`figures!`] invocation below is the one list of figures:
+//! each entry gives a figure's name (and, for a per-role figure, its two
+//! `results.csv` columns), its unit and what it means. From that table come
+//!
+//! - [`Counter`], the per-thread counters [`crate::counters`] reads,
+//! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`]
+//!   and [`Figure::of`] (its value in a measured [`BatchReport`]),
+//! - [`Row`], one line of `results.csv` (serde names its fields, so the CSV
+//!   header, `Row`'s JSON and [`Figure::column`] cannot disagree),
+//! - the counters and derived figures `run --json` prints per role
+//!   ([`role_figures`]).
+//!
+//! It also holds the measured values themselves: [`CounterSample`],
+//! [`CpuTime`], [`RoleStats`] and [`BatchReport`], all `Serialize +
+//! Deserialize`.
+//!
+//! Adding a figure is one entry in the table (plus, for a cell-level or
+//! derived figure, its arm in [`Figure::of`] in this file). A unit test fails
+//! when a column has no figure or a figure no column, and another when
+//! `reports/README.md` does not document a column.
+//!
+//! A figure that was not measured (a counter this host cannot count, a
+//! latency for `stream`, zero-copy bookkeeping for another strategy, any
+//! figure of a failed cell) is `None`: an empty CSV cell, JSON `null`, never 0.
+
+use serde::{Deserialize, Serialize};
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use crate::error::Role;
+use crate::strategy::ZeroCopyStats;
+
+/// A figure's value type in `results.csv`: whole counts stay integers.
+pub trait FigureValue: Copy {
+    const WHOLE: bool;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl FigureValue for u64 {
+    const WHOLE: bool = true;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as u64
+    }
+}
+
+impl FigureValue for f64 {
+    const WHOLE: bool = false;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+macro_rules! figures {
+    (
+        cell { $( $cv:ident $cf:ident : $ct:ty, $cu:literal, $cd:literal; )* }
+        cpu { $( $pv:ident $pn:ident ($pc:ident, $ps:ident) : $pt:ty, $pu:literal, $pd:literal; )* }
+        counters { $( $kv:ident $kn:ident ($kc:ident, $ks:ident), $ku:literal, $kd:literal; )* }
+        derived { $( $dv:ident $dn:ident ($dc:ident, $ds:ident), $du:literal, $dd:literal; )* }
+        zerocopy { $( $zv:ident $zf:ident : $zt:ty, $zu:literal, $zd:literal; )* }
+    ) => {
+        /// A per-thread counter, summed over a role's threads
+        /// ([`crate::counters`] says how each is read).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Counter { $( $kv, )* }
+
+        impl Counter {
+            /// Every counter, in report order.
+            pub const ALL: &'static [Counter] = &[ $( Counter::$kv, )* ];
+
+            /// Its name: the `counters` key of `run --json`, and the
+            /// `results.csv` column after `client_` / `server_`.
+            pub const fn name(self) -> &'static str {
+                match self { $( Counter::$kv => stringify!($kn), )* }
+            }
+
+            pub const fn unit(self) -> &'static str {
+                match self { $( Counter::$kv => $ku, )* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Counter> {
+                Counter::ALL.iter().copied().find(|c| c.name() == name)
+            }
+        }
+
+        /// One figure of one role (client or server threads, summed).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum RoleFigure {
+            $( $pv, )*
+            Counter(Counter),
+            $( $dv, )*
+        }
+
+        impl RoleFigure {
+            /// Every role figure, in column order.
+            pub fn all() -> Vec<RoleFigure> {
+                let mut out = vec![ $( RoleFigure::$pv, )* ];
+                out.extend(Counter::ALL.iter().map(|&c| RoleFigure::Counter(c)));
+                out.extend([ $( RoleFigure::$dv, )* ]);
+                out
+            }
+
+            /// The figures derived from a role's counters and CPU time.
+            pub const DERIVED: &'static [RoleFigure] = &[ $( RoleFigure::$dv, )* ];
+
+            /// Its name without the role prefix.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( RoleFigure::$pv => stringify!($pn), )*
+                    RoleFigure::Counter(c) => c.name(),
+                    $( RoleFigure::$dv => stringify!($dn), )*
+                }
+            }
+
+            pub const fn unit(self) -> &'static str {
+                match self {
+                    $( RoleFigure::$pv => $pu, )*
+                    RoleFigure::Counter(c) => c.unit(),
+                    $( RoleFigure::$dv => $du, )*
+                }
+            }
+
+            pub const fn about(self) -> &'static str {
+                match self {
+                    $( RoleFigure::$pv => $pd, )*
+                    RoleFigure::Counter(c) => match c { $( Counter::$kv => $kd, )* },
+                    $( RoleFigure::$dv => $dd, )*
+                }
+            }
+        }
+
+        /// Every figure of a cell.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Figure {
+            $( $cv, )*
+            Role(Role, RoleFigure),
+            $( $zv, )*
+        }
+
+        impl Figure {
+            /// Every figure, in `results.csv` column order.
+            pub fn all() -> Vec<Figure> {
+                let mut out = vec![ $( Figure::$cv, )* ];
+                for role in [Role::Client, Role::Server] {
+                    out.extend(RoleFigure::all().into_iter().map(|f| Figure::Role(role, f)));
+                }
+                out.extend([ $( Figure::$zv, )* ]);
+                out
+            }
+
+            /// Its `results.csv` column (and `Row` field) name.
+            pub const fn column(self) -> &'static str {
+                match self {
+                    $( Figure::$cv => stringify!($cf), )*
+                    $( Figure::Role(Role::Client, RoleFigure::$pv) => stringify!($pc),
+                       Figure::Role(Role::Server, RoleFigure::$pv) => stringify!($ps), )*
+                    $( Figure::Role(Role::Client, RoleFigure::Counter(Counter::$kv)) => stringify!($kc),
+                       Figure::Role(Role::Server, RoleFigure::Counter(Counter::$kv)) => stringify!($ks), )*
+                    $( Figure::Role(Role::Client, RoleFigure::$dv) => stringify!($dc),
+                       Figure::Role(Role::Server, RoleFigure::$dv) => stringify!($ds), )*
+                    $( Figure::$zv => stringify!($zf), )*
+                }
+            }
+
+            pub fn from_column(column: &str) -> Option<Figure> {
+                Figure::all().into_iter().find(|f| f.column() == column)
+            }
+
+            pub const fn unit(self) -> &'static str {
+                match self {
+                    $( Figure::$cv => $cu, )*
+                    Figure::Role(_, f) => f.unit(),
+                    $( Figure::$zv => $zu, )*
+                }
+            }
+
+            /// What it means, one line.
+            pub const fn about(self) -> &'static str {
+                match self {
+                    $( Figure::$cv => $cd, )*
+                    Figure::Role(_, f) => f.about(),
+                    $( Figure::$zv => $zd, )*
+                }
+            }
+
+            /// Whether its values are whole counts (written without a decimal point).
+            pub fn whole(self) -> bool {
+                match self {
+                    $( Figure::$cv => <$ct as FigureValue>::WHOLE, )*
+                    $( Figure::Role(_, RoleFigure::$pv) => <$pt as FigureValue>::WHOLE, )*
+                    Figure::Role(..) => false,
+                    $( Figure::$zv => <$zt as FigureValue>::WHOLE, )*
+                }
+            }
+        }
+
+        /// One row of `results.csv`: one cell and one repetition of a sweep.
+        /// Every column carries its unit in its name; `reports/README.md`
+        /// documents each one.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        pub struct Row {
+            pub cell: u32,
+            pub repeat: u32,
+            pub strategy: String,
+            pub transport: String,
+            pub workload: String,
+            pub field_size_bytes: u64,
+            pub fields: u32,
+            pub message_bytes: u64,
+            pub threads: u32,
+            pub warmup_s: f64,
+            pub duration_s: f64,
+            /// `ok` or `failed`.
+            pub status: String,
+            /// Why the cell failed; empty when it did not.
+            pub error: String,
+            $( pub $cf: Option<$ct>, )*
+            $( pub $pc: Option<$pt>, )*
+            $( pub $ps: Option<$pt>, )*
+            $( pub $kc: Option<f64>, )*
+            $( pub $dc: Option<f64>, )*
+            $( pub $ks: Option<f64>, )*
+            $( pub $ds: Option<f64>, )*
+            $( pub $zf: Option<$zt>, )*
+        }
+
+        impl Row {
+            /// The columns that describe the cell rather than measure it.
+            pub const SETTINGS: &'static [&'static str] = &[
+                "cell", "repeat", "strategy", "transport", "workload", "field_size_bytes",
+                "fields", "message_bytes", "threads", "warmup_s", "duration_s", "status", "error",
+            ];
+
+            /// The value of one figure in this row.
+            pub fn get(&self, figure: Figure) -> Option<f64> {
+                match figure {
+                    $( Figure::$cv => self.$cf.map(FigureValue::to_f64), )*
+                    $( Figure::Role(Role::Client, RoleFigure::$pv) => self.$pc.map(FigureValue::to_f64),
+                       Figure::Role(Role::Server, RoleFigure::$pv) => self.$ps.map(FigureValue::to_f64), )*
+                    $( Figure::Role(Role::Client, RoleFigure::Counter(Counter::$kv)) => self.$kc,
+                       Figure::Role(Role::Server, RoleFigure::Counter(Counter::$kv)) => self.$ks, )*
+                    $( Figure::Role(Role::Client, RoleFigure::$dv) => self.$dc,
+                       Figure::Role(Role::Server, RoleFigure::$dv) => self.$ds, )*
+                    $( Figure::$zv => self.$zf.map(FigureValue::to_f64), )*
+                }
+            }
+
+            /// Sets one figure (`None`: unavailable).
+            pub fn set(&mut self, figure: Figure, value: Option<f64>) {
+                match figure {
+                    $( Figure::$cv => self.$cf = value.map(FigureValue::from_f64), )*
+                    $( Figure::Role(Role::Client, RoleFigure::$pv) => self.$pc = value.map(FigureValue::from_f64),
+                       Figure::Role(Role::Server, RoleFigure::$pv) => self.$ps = value.map(FigureValue::from_f64), )*
+                    $( Figure::Role(Role::Client, RoleFigure::Counter(Counter::$kv)) => self.$kc = value,
+                       Figure::Role(Role::Server, RoleFigure::Counter(Counter::$kv)) => self.$ks = value, )*
+                    $( Figure::Role(Role::Client, RoleFigure::$dv) => self.$dc = value,
+                       Figure::Role(Role::Server, RoleFigure::$dv) => self.$ds = value, )*
+                    $( Figure::$zv => self.$zf = value.map(FigureValue::from_f64), )*
+                }
+            }
+        }
+    };
+}
+
+figures! {
+    cell {
+        ElapsedS elapsed_s: f64, "s", "wall time of the measured batch, from the start command to the last thread's report";
+        Messages messages: u64, "messages", "messages verified (stream: by the servers; rr: exchanges completed)";
+        Bytes bytes: u64, "bytes", "bytes verified by the receivers (rr: requests and replies)";
+        ThroughputGbps throughput_gbps: f64, "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
+        MessagesPerSec messages_per_sec: f64, "messages/s", "messages / elapsed_s";
+        LatencyP50Us latency_p50_us: f64, "µs", "round-trip time, 50th percentile (rr only)";
+        LatencyP99Us latency_p99_us: f64, "µs", "round-trip time, 99th percentile (rr only)";
+        LatencyP999Us latency_p999_us: f64, "µs", "round-trip time, 99.9th percentile (rr only)";
+        LatencyMaxUs latency_max_us: f64, "µs", "longest round trip (rr only)";
+    }
+    cpu {
+        UserNs user_ns (client_user_ns, server_user_ns): u64, "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";
+        SysNs sys_ns (client_sys_ns, server_sys_ns): u64, "ns", "system CPU time of the role's threads (getrusage RUSAGE_THREAD)";
+        CpuNsPerByte cpu_ns_per_byte (client_cpu_ns_per_byte, server_cpu_ns_per_byte): f64, "ns/byte", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per byte verified";
+        CpuNsPerMsg cpu_ns_per_msg (client_cpu_ns_per_msg, server_cpu_ns_per_msg): f64, "ns/message", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per message";
+    }
+    counters {
+        Cycles cycles (client_cycles, server_cycles), "cycles", "CPU cycles, user + kernel (perf)";
+        CyclesUser cycles_user (client_cycles_user, server_cycles_user), "cycles", "CPU cycles in user mode (perf)";
+        CyclesKernel cycles_kernel (client_cycles_kernel, server_cycles_kernel), "cycles", "CPU cycles in the kernel (perf)";
+        Instructions instructions (client_instructions, server_instructions), "instructions", "instructions retired, user + kernel (perf)";
+        InstructionsUser instructions_user (client_instructions_user, server_instructions_user), "instructions", "instructions retired in user mode (perf)";
+        InstructionsKernel instructions_kernel (client_instructions_kernel, server_instructions_kernel), "instructions", "instructions retired in the kernel (perf)";
+        CacheReferences cache_references (client_cache_references, server_cache_references), "references", "last-level cache references, user + kernel (perf)";
+        CacheReferencesUser cache_references_user (client_cache_references_user, server_cache_references_user), "references", "cache references in user mode (perf)";
+        CacheReferencesKernel cache_references_kernel (client_cache_references_kernel, server_cache_references_kernel), "references", "cache references in the kernel (perf)";
+        CacheMisses cache_misses (client_cache_misses, server_cache_misses), "misses", "last-level cache misses, user + kernel (perf)";
+        CacheMissesUser cache_misses_user (client_cache_misses_user, server_cache_misses_user), "misses", "cache misses in user mode (perf)";
+        CacheMissesKernel cache_misses_kernel (client_cache_misses_kernel, server_cache_misses_kernel), "misses", "cache misses in the kernel (perf)";
+        ContextSwitches context_switches (client_context_switches, server_context_switches), "switches", "voluntary + involuntary context switches (getrusage)";
+        CpuMigrations cpu_migrations (client_cpu_migrations, server_cpu_migrations), "migrations", "moves to another CPU (/proc/thread-self/sched)";
+        PageFaults page_faults (client_page_faults, server_page_faults), "faults", "minor + major page faults (getrusage)";
+        TaskClockNs task_clock_ns (client_task_clock_ns, server_task_clock_ns), "ns", "thread CPU time (CLOCK_THREAD_CPUTIME_ID)";
+    }
+    derived {
+        Ipc ipc (client_ipc, server_ipc), "instructions/cycle", "instructions / cycles";
+        CacheMissRate cache_miss_rate (client_cache_miss_rate, server_cache_miss_rate), "share", "cache_misses / cache_references";
+        CyclesPerByte cycles_per_byte (client_cycles_per_byte, server_cycles_per_byte), "cycles/byte", "cycles per byte verified";
+        CyclesPerMsg cycles_per_msg (client_cycles_per_msg, server_cycles_per_msg), "cycles/message", "cycles per message";
+    }
+    zerocopy {
+        ZcSends zc_sends: u64, "sends", "zero-copy sends, both roles (zero-copy and uring-zc only)";
+        ZcCompletions zc_completions: u64, "completions", "zero-copy completions reaped (zero-copy and uring-zc only)";
+        ZcCopied zc_copied: u64, "completions", "completions the kernel flagged as copied (zero-copy and uring-zc only)";
+        ZcEnobufs zc_enobufs: u64, "retries", "sends retried after ENOBUFS (zero-copy and uring-zc only)";
+        ZcCopiedShare zc_copied_share: f64, "share", "zc_copied / zc_completions, 0..=1 (zero-copy and uring-zc only)";
+    }
+}
+
+impl std::fmt::Display for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl AsRef<str> for Counter {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl RoleFigure {
+    /// The value of this figure for one role's summed stats, over a batch
+    /// that moved `messages` and `bytes`; `None` when not measured or when it
+    /// would divide by zero.
+    pub fn of(self, s: &RoleStats, messages: u64, bytes: u64) -> Option<f64> {
+        let ratio = |num: Option<f64>, den: Option<f64>| match (num, den) {
+            (Some(num), Some(den)) if den != 0.0 => Some(num / den),
+            _ => None,
+        };
+        let c = |c: Counter| s.counters.counter(c);
+        let cpu_ns = Some(s.cpu.total_ns as f64);
+        let (messages, bytes) = (Some(messages as f64), Some(bytes as f64));
+        match self {
+            RoleFigure::UserNs => Some(s.cpu.user_ns as f64),
+            RoleFigure::SysNs => Some(s.cpu.sys_ns as f64),
+            RoleFigure::CpuNsPerByte => ratio(cpu_ns, bytes),
+            RoleFigure::CpuNsPerMsg => ratio(cpu_ns, messages),
+            RoleFigure::Counter(k) => c(k),
+            RoleFigure::Ipc => ratio(c(Counter::Instructions), c(Counter::Cycles)),
+            RoleFigure::CacheMissRate => {
+                ratio(c(Counter::CacheMisses), c(Counter::CacheReferences))
+            }
+            RoleFigure::CyclesPerByte => ratio(c(Counter::Cycles), bytes),
+            RoleFigure::CyclesPerMsg => ratio(c(Counter::Cycles), messages),
+        }
+    }
+}
+
+impl Figure {
+    /// The value of this figure in one measured batch; `None` when it was not
+    /// measured (or would divide by zero).
+    pub fn of(self, r: &BatchReport) -> Option<f64> {
+        let zc = r.zerocopy;
+        match self {
+            Figure::ElapsedS => Some(r.seconds),
+            Figure::Messages => Some(r.messages as f64),
+            Figure::Bytes => Some(r.bytes as f64),
+            Figure::ThroughputGbps => Some(r.throughput_gbps()),
+            Figure::MessagesPerSec => Some(r.messages_per_sec()),
+            Figure::LatencyP50Us => r.latency_us(0.5),
+            Figure::LatencyP99Us => r.latency_us(0.99),
+            Figure::LatencyP999Us => r.latency_us(0.999),
+            Figure::LatencyMaxUs => r.latency_max_us(),
+            Figure::Role(role, f) => f.of(r.role(role), r.messages, r.bytes),
+            Figure::ZcSends => zc.map(|z| z.sends as f64),
+            Figure::ZcCompletions => zc.map(|z| z.completions as f64),
+            Figure::ZcCopied => zc.map(|z| z.copied as f64),
+            Figure::ZcEnobufs => zc.map(|z| z.enobufs as f64),
+            Figure::ZcCopiedShare => zc.and_then(|z| z.copied_share()),
+        }
+    }
+}
+
+/// One role's counters and the figures derived from them, by name (the
+/// `counters.client` / `counters.server` objects of `run --json`).
+pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>)> {
+    Counter::ALL
+        .iter()
+        .map(|&c| RoleFigure::Counter(c))
+        .chain(RoleFigure::DERIVED.iter().copied())
+        .chain([RoleFigure::CpuNsPerByte, RoleFigure::CpuNsPerMsg])
+        .map(|f| (f, Figure::Role(role, f).of(r)))
+        .collect()
+}
+
+impl Row {
+    /// Every column, in order: the settings, then one per [`Figure`].
+    pub fn columns() -> Vec<&'static str> {
+        Row::SETTINGS
+            .iter()
+            .copied()
+            .chain(Figure::all().into_iter().map(Figure::column))
+            .collect()
+    }
+
+    /// Sets every figure from one measured batch.
+    pub fn fill(&mut self, r: &BatchReport) {
+        for f in Figure::all() {
+            self.set(f, f.of(r));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What a batch measured, as typed values: the same types travel from worker
+// threads to their coordinator (and, later, from a remote peer).
+
+/// CPU time, nanoseconds: `total_ns` exact (`CLOCK_THREAD_CPUTIME_ID`), its
+/// split into user and system time as the kernel samples it (`getrusage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuTime {
+    pub user_ns: u64,
+    pub sys_ns: u64,
+    pub total_ns: u64,
+}
+
+impl CpuTime {
+    fn add(&mut self, o: &CpuTime) {
+        self.user_ns += o.user_ns;
+        self.sys_ns += o.sys_ns;
+        self.total_ns += o.total_ns;
+    }
+}
+
+/// What one role's threads spent on a batch, summed over the threads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleStats {
+    pub cpu: CpuTime,
+    pub counters: CounterSample,
+}
+
+impl RoleStats {
+    pub(crate) fn add(&mut self, o: &RoleStats) {
+        self.cpu.add(&o.cpu);
+        self.counters.add(&o.counters);
+    }
+}
+
+/// Counter values of one thread, or summed over a role's threads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterSample {
+    /// A counter that is absent has not been contributed yet (the empty
+    /// accumulator); present with `None` means unavailable.
+    values: BTreeMap<Counter, Option<f64>>,
+    running_ratio: Option<f64>,
+}
+
+impl CounterSample {
+    /// The accumulator a role's sum starts from: adding a sample to it copies
+    /// that sample, so `empty + Some(x) = Some(x)`.
+    pub fn empty() -> CounterSample {
+        CounterSample::default()
+    }
+
+    /// Every counter present and unavailable: what a thread's reading
+    /// starts from before it fills in what it could count.
+    pub(crate) fn all_unavailable() -> CounterSample {
+        CounterSample {
+            values: Counter::ALL.iter().map(|&c| (c, None)).collect(),
+            running_ratio: None,
+        }
+    }
+
+    /// The value of `name`; `None` when unavailable (never 0 for that).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Counter::from_name(name).and_then(|c| self.counter(c))
+    }
+
+    /// The value of one counter; `None` when unavailable (never 0 for that).
+    pub fn counter(&self, c: Counter) -> Option<f64> {
+        self.values.get(&c).copied().flatten()
+    }
+
+    /// Sets one counter; for callers that build samples by other means (and
+    /// tests).
+    ///
+    /// # Panics
+    /// If `name` is not one of [`crate::counters::CounterPlan::counter_names`]: a typo would
+    /// otherwise silently report the counter as unavailable.
+    pub fn set(&mut self, name: &str, value: Option<f64>) {
+        let counter = Counter::from_name(name).unwrap_or_else(|| {
+            panic!("unknown counter name {name:?}; see CounterPlan::counter_names()")
+        });
+        self.values.insert(counter, value);
+    }
+
+    /// Sums `other` into `self`, per counter: Some + Some = Some, anything +
+    /// None = None (a partial sum would understate), empty + x = x.
+    pub fn add(&mut self, other: &CounterSample) {
+        for (&counter, &value) in &other.values {
+            self.values
+                .entry(counter)
+                .and_modify(|sum| {
+                    *sum = match (*sum, value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        _ => None,
+                    }
+                })
+                .or_insert(value);
+        }
+        if let Some(ratio) = other.running_ratio {
+            self.note_ratio(ratio);
+        }
+    }
+
+    pub(crate) fn note_ratio(&mut self, ratio: f64) {
+        self.running_ratio = Some(self.running_ratio.map_or(ratio, |worst| worst.min(ratio)));
+    }
+
+    /// Worst time_running/time_enabled ratio seen (1.0 = not multiplexed);
+    /// `None` when no perf group was read.
+    pub fn multiplexed(&self) -> Option<f64> {
+        self.running_ratio
+    }
+
+    /// {NAME: value or null}, every name present.
+    pub fn to_json(&self) -> serde_json::Value {
+        Counter::ALL
+            .iter()
+            .map(|c| (c.name().to_string(), self.counter(*c).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// What one batch measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchReport {
+    /// Wall time from the start command to the last thread's report.
+    pub seconds: f64,
+    /// Messages verified: stream, by the servers; rr, exchanges completed.
+    pub messages: u64,
+    /// Bytes verified by the receivers (rr: requests and replies).
+    pub bytes: u64,
+    /// Round-trip times in nanoseconds (rr only).
+    #[serde(with = "latency_serde")]
+    pub latency_ns: Option<Histogram<u64>>,
+    pub client: RoleStats,
+    pub server: RoleStats,
+    /// Both roles' zero-copy bookkeeping for this batch (zero-copy and uring-zc only).
+    pub zerocopy: Option<ZeroCopyStats>,
+}
+
+impl BatchReport {
+    /// One role's stats.
+    pub fn role(&self, role: Role) -> &RoleStats {
+        match role {
+            Role::Client => &self.client,
+            Role::Server => &self.server,
+        }
+    }
+
+    pub fn throughput_gbps(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.seconds / 1e9
+    }
+
+    pub fn messages_per_sec(&self) -> f64 {
+        self.messages as f64 / self.seconds
+    }
+
+    /// A latency percentile in microseconds (rr only).
+    pub fn latency_us(&self, quantile: f64) -> Option<f64> {
+        self.latency_ns
+            .as_ref()
+            .map(|h| h.value_at_quantile(quantile) as f64 / 1e3)
+    }
+
+    pub fn latency_max_us(&self) -> Option<f64> {
+        self.latency_ns.as_ref().map(|h| h.max() as f64 / 1e3)
+    }
+}
+
+/// One cell's whole result: what ran and what it measured, typed (the value
+/// a remote peer will send, and what a `results.csv` row is made from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub config: crate::config::Config,
+    pub report: BatchReport,
+}
+
+/// A latency histogram: 1 ns to an hour, 3 significant digits.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Latency histograms on the wire: `[[value, count], ...]` over the recorded
+/// buckets, read back into a histogram with the same bounds.
+pub(crate) mod latency_serde {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        h.as_ref()
+            .map(|h| {
+                h.iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect::<Vec<_>>()
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Histogram<u64>>, D::Error> {
+        let Some(buckets) = Option::<Vec<(u64, u64)>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut h = super::new_histogram();
+        for (value, count) in buckets {
+            h.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Some(h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The columns serde writes for a `Row`, as `results.csv`'s header.
+    fn csv_header() -> Vec<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(Row::default()).unwrap();
+        let data = w.into_inner().unwrap();
+        let mut r = csv::Reader::from_reader(data.as_slice());
+        r.headers().unwrap().iter().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn every_column_is_a_setting_or_exactly_one_figure() {
+        let header = csv_header();
+        for column in &header {
+            let settings = Row::SETTINGS.contains(&column.as_str());
+            let figure = Figure::from_column(column);
+            assert!(
+                settings ^ figure.is_some(),
+                "column {column} has no figure (or is both a setting and a figure)"
+            );
+        }
+        for f in Figure::all() {
+            let n = header.iter().filter(|c| *c == f.column()).count();
+            assert_eq!(n, 1, "figure {f:?} has {n} columns");
+            // get/set reach the column serde writes.
+            let mut row = Row::default();
+            row.set(f, Some(3.0));
+            assert_eq!(row.get(f), Some(3.0), "{f:?}");
+            let json = serde_json::to_value(&row).unwrap();
+            assert_eq!(json[f.column()].as_f64(), Some(3.0), "{f:?}");
+        }
+        let mut sorted = Row::columns();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), header.len());
+    }
+
+    #[test]
+    fn every_column_is_documented_in_the_reports_readme() {
+        let readme = include_str!("../reports/README.md");
+        let documented = |name: &str| readme.contains(&format!("`{name}`"));
+        for column in Row::SETTINGS {
+            assert!(
+                documented(column),
+                "reports/README.md does not document `{column}`"
+            );
+        }
+        for f in Figure::all() {
+            // A per-role figure is documented once for both roles, as `{role}_NAME`.
+            let ok = match f {
+                Figure::Role(_, rf) => {
+                    documented(f.column()) || documented(&format!("{{role}}_{}", rf.name()))
+                }
+                _ => documented(f.column()),
+            };
+            assert!(
+                ok,
+                "reports/README.md does not document the column `{}`",
+                f.column()
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        for &c in Counter::ALL {
+            assert_eq!(Counter::from_name(c.name()), Some(c));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::json!(c.name())
+            );
+        }
+        for f in Figure::all() {
+            assert_eq!(Figure::from_column(f.column()), Some(f));
+            assert!(!f.unit().is_empty() && !f.about().is_empty(), "{f:?}");
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! One endpoint's loop: the client or the server end of one connection, and
+//! the typed messages it exchanges with its coordinator.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::mpsc::{self, Receiver, Sender as ChanSender};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use socket2::Socket;
+
+use crate::config::{Config, Fault, WorkloadKind};
+use crate::counters::CounterPlan;
+use crate::error::{Cause, Error, Result, Role};
+use crate::figures::{new_histogram, RoleStats};
+use crate::message::{Header, Verifier, VerifyError, FLAG_BATCH_END};
+use crate::meter::Meter;
+use crate::recv::{ReadError, Reader};
+use crate::strategy::{SendError, Sender, ZeroCopyStats};
+use crate::sys;
+
+/// What the coordinator asks of a client worker. A message type, not a
+/// call: a remote peer's coordinator sends the same values over its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Command {
+    /// Run one batch: exactly `messages`, or as many as fit in `duration`
+    /// (counted from when the worker receives the command).
+    Run {
+        messages: Option<u64>,
+        duration: Option<Duration>,
+    },
+    /// Close the connection and end the thread.
+    Stop,
+}
+
+/// What a worker thread measured for its part of one batch; the message a
+/// worker sends its coordinator, in-process or (later) over a socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ThreadBatch {
+    pub messages: u64,
+    pub bytes: u64,
+    pub stats: RoleStats,
+    #[serde(with = "crate::figures::latency_serde")]
+    pub latency_ns: Option<Histogram<u64>>,
+    pub zerocopy: Option<ZeroCopyStats>,
+}
+
+/// A worker's report to its coordinator. `Ready` hands over a duplicate of
+/// the data socket (in-process only: it lets the coordinator unblock the
+/// thread if a run fails).
+pub(crate) enum Event {
+    Ready { sock: Socket },
+    Batch(ThreadBatch),
+    Failed(Error),
+}
+
+pub(crate) struct Report {
+    pub role: Role,
+    pub event: Event,
+}
+
+/// A timed stream batch reads the clock once per this many sends.
+const DEADLINE_EVERY: u64 = 16;
+
+/// One worker thread: the client or the server end of one connection.
+pub(crate) struct Worker {
+    pub conn: usize,
+    pub role: Role,
+    cfg: Config,
+    reports: ChanSender<Report>,
+    plan: Option<&'static CounterPlan>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        cfg: &Config,
+        conn: usize,
+        role: Role,
+        reports: ChanSender<Report>,
+        plan: &'static CounterPlan,
+    ) -> Worker {
+        Worker {
+            conn,
+            role,
+            cfg: cfg.clone(),
+            reports,
+            plan: cfg.counters.then_some(plan),
+        }
+    }
+
+    pub(crate) fn report(&self, event: Event) {
+        let _ = self.reports.send(Report {
+            role: self.role,
+            event,
+        });
+    }
+
+    fn fail(&self, cause: Cause) -> Error {
+        Error::Connection {
+            conn: self.conn,
+            role: self.role,
+            cause,
+        }
+    }
+
+    fn read_failed(&self, e: ReadError) -> Error {
+        self.fail(Cause::Read(e))
+    }
+
+    fn socket_failed(&self, op: impl Into<String>, source: std::io::Error) -> Error {
+        self.fail(Cause::Socket {
+            op: op.into(),
+            source,
+        })
+    }
+
+    fn send_failed(&self, e: SendError) -> Error {
+        match e {
+            e if e.is_unsupported() => Error::Unsupported(format!("connection {}: {e}", self.conn)),
+            SendError::Io(ref io)
+                if io.raw_os_error() == Some(libc::EPIPE)
+                    || io.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
+                self.fail(Cause::PeerClosed(e))
+            }
+            e => self.fail(Cause::Send(e)),
+        }
+    }
+
+    fn verify_failed(&self, e: VerifyError) -> Error {
+        self.fail(Cause::Verify(e))
+    }
+
+    fn sender(&self) -> Sender {
+        Sender::new(
+            self.cfg.strategy,
+            self.cfg.shape,
+            self.cfg.pool_slots(),
+            self.cfg.transport.timeout,
+        )
+        .refill_on_reuse(self.cfg.refill_on_reuse)
+    }
+
+    fn ready(&self, sock: &Socket) -> Result<()> {
+        let dup = sock.try_clone().map_err(|e| self.socket_failed("dup", e))?;
+        self.report(Event::Ready { sock: dup });
+        Ok(())
+    }
+
+    /// The server thread: accept, then verify (and, for rr, answer) until
+    /// the client goes away.
+    pub(crate) fn serve(
+        &mut self,
+        sock: Option<Socket>,
+        addr_tx: mpsc::SyncSender<SocketAddr>,
+    ) -> Result<()> {
+        let t = &self.cfg.transport;
+        t.enter(Role::Server)?;
+        let sock = match sock {
+            Some(s) => s,
+            None => {
+                let (listener, addr) = t.listen().map_err(|e| self.socket_failed("listen", e))?;
+                addr_tx.send(addr).map_err(|_| {
+                    self.fail(Cause::PeerThread(
+                        "the client thread ended before connecting",
+                    ))
+                })?;
+                t.accept(&listener)
+                    .map_err(|e| self.socket_failed("accept", e))?
+            }
+        };
+        match self.cfg.workload {
+            WorkloadKind::Rr => {
+                let mut sender = self.sender();
+                sender
+                    .prepare(sock.as_fd())
+                    .map_err(|e| self.send_failed(e))?;
+                self.serve_with(&sock, RrServer { sender })
+            }
+            WorkloadKind::Stream => self.serve_with(&sock, Stream),
+        }
+    }
+
+    fn serve_with<W: ServerPart>(&mut self, sock: &Socket, mut part: W) -> Result<()> {
+        let mut reader = Reader::new(self.cfg.shape.message_bytes());
+        let mut verifier = Verifier::new(self.cfg.shape, self.cfg.verify);
+        let mut meter = Meter::new(self.plan);
+        self.ready(sock)?;
+
+        let fd = sock.as_fd();
+        let msg_bytes = self.cfg.shape.message_bytes() as u64;
+        let (mut messages, mut total) = (0u64, 0u64);
+        meter.start();
+        loop {
+            let msg = match reader.next(fd) {
+                Ok(m) => m,
+                // The client closed between batches: the experiment is stopping.
+                Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
+                // Idle between batches; the timeout only matters mid-batch.
+                Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
+                Err(e) => return Err(self.read_failed(e)),
+            };
+            part.on_message(self, fd, msg)?;
+            let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
+            messages += 1;
+            total += 1;
+            if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
+                if total >= n {
+                    // Shut down, not just drop: the experiment holds a duplicate of this socket.
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                    return Ok(());
+                }
+            }
+            if header.flags & FLAG_BATCH_END != 0 {
+                let zerocopy = part.end_batch(self, fd)?;
+                let stats = meter.stop();
+                self.report(Event::Batch(ThreadBatch {
+                    messages,
+                    bytes: messages * msg_bytes,
+                    stats,
+                    latency_ns: None,
+                    zerocopy,
+                }));
+                messages = 0;
+                meter.start();
+            }
+        }
+        part.end_batch(self, fd)?;
+        Ok(())
+    }
+
+    /// The client thread: connect, then run batches as the coordinator asks.
+    pub(crate) fn drive(
+        &mut self,
+        sock: Option<Socket>,
+        addr_rx: Receiver<SocketAddr>,
+        cmds: Receiver<Command>,
+    ) -> Result<()> {
+        let t = &self.cfg.transport;
+        t.enter(Role::Client)?;
+        let sock = match sock {
+            Some(s) => s,
+            None => {
+                let addr = addr_rx.recv_timeout(t.timeout).map_err(|_| {
+                    self.fail(Cause::PeerThread(
+                        "the server thread did not start listening",
+                    ))
+                })?;
+                t.connect(addr)
+                    .map_err(|e| self.socket_failed(format!("connect to {addr}"), e))?
+            }
+        };
+        let damage = match self.cfg.fault {
+            Some(Fault::ClientDamages(seq)) => Some(seq),
+            _ => None,
+        };
+        let mut sender = self.sender().damage(damage);
+        sender
+            .prepare(sock.as_fd())
+            .map_err(|e| self.send_failed(e))?;
+        match self.cfg.workload {
+            WorkloadKind::Rr => {
+                let part = RrClient::new(&self.cfg);
+                self.drive_with(&sock, sender, cmds, part)
+            }
+            WorkloadKind::Stream => self.drive_with(&sock, sender, cmds, Stream),
+        }
+    }
+
+    fn drive_with<W: ClientPart>(
+        &mut self,
+        sock: &Socket,
+        mut sender: Sender,
+        cmds: Receiver<Command>,
+        mut part: W,
+    ) -> Result<()> {
+        let mut meter = Meter::new(self.plan);
+        self.ready(sock)?;
+
+        let fd = sock.as_fd();
+        let msg_bytes = self.cfg.shape.message_bytes() as u64;
+        while let Ok(Command::Run {
+            messages: count,
+            duration,
+        }) = cmds.recv()
+        {
+            let until = duration.map(|d| Instant::now() + d);
+            meter.start();
+            let mut sent = 0u64;
+            loop {
+                // The clock is read only where it is needed: rr times every
+                // round trip; a timed stream batch checks its deadline every
+                // DEADLINE_EVERY messages, which overshoots it by a few
+                // sends at most (the batch's own wall time is what counts).
+                let t0 = W::TIMES_EACH.then(Instant::now);
+                let last = match (count, until) {
+                    (Some(n), _) => sent + 1 >= n,
+                    (None, Some(deadline)) => match t0 {
+                        Some(now) => now >= deadline,
+                        None => sent % DEADLINE_EVERY == 0 && Instant::now() >= deadline,
+                    },
+                    (None, None) => true,
+                };
+                let flags = if last { FLAG_BATCH_END } else { 0 };
+                sender
+                    .send_next(fd, flags)
+                    .map_err(|e| self.send_failed(e))?;
+                part.after_send(self, fd, t0)?;
+                sent += 1;
+                if last {
+                    break;
+                }
+            }
+            sender.drain(fd).map_err(|e| self.send_failed(e))?;
+            let stats = meter.stop();
+            let zerocopy = sender.zerocopy_since_last();
+            self.report(Event::Batch(ThreadBatch {
+                messages: sent,
+                bytes: if W::COUNTS_BYTES { sent * msg_bytes } else { 0 },
+                stats,
+                latency_ns: part.latency(),
+                zerocopy,
+            }));
+        }
+        sender.drain(fd).map_err(|e| self.send_failed(e))?;
+        // Half-close, then wait for the server to finish and close its end,
+        // so no byte in flight is cut off by a reset.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        let mut rest = [0u8; 64];
+        while matches!(sys::recv(fd, &mut rest, 0), Ok(n) if n > 0) {}
+        Ok(())
+    }
+}
+
+/// The client's part of a workload: what it does around each send. One
+/// implementation per workload, chosen once per thread and called through
+/// generics, so the loop has no per-message branch on the workload.
+trait ClientPart {
+    /// Whether each message is timed (rr's round trip); a timed stream batch
+    /// reads the clock only every [`DEADLINE_EVERY`] sends.
+    const TIMES_EACH: bool;
+    /// Whether the client's messages count as verified bytes (rr: the
+    /// replies it verifies).
+    const COUNTS_BYTES: bool;
+    /// After one message went out; `t0` is when it was sent if `TIMES_EACH`.
+    fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()>;
+    /// The batch's round-trip times, if it has them.
+    fn latency(&mut self) -> Option<Histogram<u64>>;
+}
+
+/// The server's part of a workload: what it does with each message.
+trait ServerPart {
+    /// Called with each whole message before it is verified.
+    fn on_message(&mut self, w: &Worker, fd: BorrowedFd<'_>, msg: &[u8]) -> Result<()>;
+    /// At a batch's end (and when the client leaves): the role's zero-copy
+    /// bookkeeping for the batch, once its last completion is in.
+    fn end_batch(&mut self, w: &Worker, fd: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>>;
+}
+
+/// `stream`: one way, the client sends, the server verifies.
+struct Stream;
+
+impl ClientPart for Stream {
+    const TIMES_EACH: bool = false;
+    const COUNTS_BYTES: bool = false;
+    #[inline(always)]
+    fn after_send(&mut self, _: &Worker, _: BorrowedFd<'_>, _: Option<Instant>) -> Result<()> {
+        Ok(())
+    }
+    fn latency(&mut self) -> Option<Histogram<u64>> {
+        None
+    }
+}
+
+impl ServerPart for Stream {
+    #[inline(always)]
+    fn on_message(&mut self, _: &Worker, _: BorrowedFd<'_>, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn end_batch(&mut self, _: &Worker, _: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>> {
+        Ok(None)
+    }
+}
+
+/// `rr`, the client's part: time each round trip, verify the reply.
+struct RrClient {
+    reader: Reader,
+    verifier: Verifier,
+    latency: Histogram<u64>,
+}
+
+impl RrClient {
+    fn new(cfg: &Config) -> RrClient {
+        RrClient {
+            reader: Reader::new(cfg.shape.message_bytes()),
+            verifier: Verifier::new(cfg.shape, cfg.verify),
+            latency: new_histogram(),
+        }
+    }
+}
+
+impl ClientPart for RrClient {
+    const TIMES_EACH: bool = true;
+    const COUNTS_BYTES: bool = true;
+
+    #[inline]
+    fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()> {
+        let reply = self.reader.next(fd).map_err(|e| w.read_failed(e))?;
+        // The round trip ends when the whole reply is in; checking it is
+        // copybench's work, not the socket's.
+        let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        self.verifier.check(reply).map_err(|e| w.verify_failed(e))?;
+        self.latency.saturating_record(rtt);
+        Ok(())
+    }
+
+    fn latency(&mut self) -> Option<Histogram<u64>> {
+        Some(std::mem::replace(&mut self.latency, new_histogram()))
+    }
+}
+
+/// `rr`, the server's part: answer each request with a message of its own.
+struct RrServer {
+    sender: Sender,
+}
+
+impl ServerPart for RrServer {
+    /// rr answers first and checks after, so the check is not part of the
+    /// client's round trip (sockperf, too, checks after timing). A bad
+    /// request still fails the cell before its batch is counted.
+    #[inline]
+    fn on_message(&mut self, w: &Worker, fd: BorrowedFd<'_>, msg: &[u8]) -> Result<()> {
+        let flags = Header::decode(msg).map_err(|e| w.verify_failed(e))?.flags;
+        self.sender
+            .send_next(fd, flags & FLAG_BATCH_END)
+            .map_err(|e| w.send_failed(e))?;
+        Ok(())
+    }
+
+    fn end_batch(&mut self, w: &Worker, fd: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>> {
+        self.sender.drain(fd).map_err(|e| w.send_failed(e))?;
+        Ok(self.sender.zerocopy_since_last())
+    }
+}

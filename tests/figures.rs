@@ -1,0 +1,95 @@
+//! A real cell's result, the way a sweep records it, read back from JSON and
+//! from results.csv: the figures come back equal, and none goes missing.
+
+use std::time::Duration;
+
+use copybench::sweep::{make_row, run_cell, CsvSink, Matrix};
+use copybench::{
+    Batch, BatchReport, CellResult, Config, Experiment, Figure, Row, Shape, StrategyKind,
+};
+use copybench::{TransportKind, WorkloadKind};
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("copybench-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_real_cell_round_trips_through_json_and_csv() {
+    let m = Matrix {
+        strategies: vec![StrategyKind::ZeroCopy],
+        workloads: vec![WorkloadKind::Rr],
+        field_sizes: vec![256],
+        threads: vec![1],
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(50),
+        ..Matrix::quick()
+    };
+    let cfg = &m.cells()[0];
+    let outcome = run_cell(cfg, &m);
+    let row = make_row(0, 0, cfg, &m, &outcome);
+    assert_eq!(row.status, "ok", "{}", row.error);
+    // rr over zero-copy fills the latency and zero-copy columns too.
+    for f in [Figure::LatencyP50Us, Figure::ZcSends, Figure::Messages] {
+        assert!(row.get(f).is_some(), "{f:?} missing");
+    }
+
+    let json = serde_json::to_string(&row).unwrap();
+    let back: Row = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, row);
+
+    let dir = scratch("figures-roundtrip");
+    let path = dir.join("results.csv");
+    let mut sink = CsvSink::create(&path).unwrap();
+    sink.write(&row).unwrap();
+    drop(sink);
+    let rows = copybench::report::read_results(&path).unwrap();
+    assert_eq!(rows, vec![row]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_batch_report_round_trips_through_json() {
+    let shape = Shape {
+        fields: 2,
+        field_size: 64,
+    };
+    let cfg = Config::new(
+        StrategyKind::OneCopy,
+        TransportKind::Loopback,
+        WorkloadKind::Rr,
+        shape,
+    );
+    let mut exp = Experiment::start(&cfg).unwrap();
+    let report = exp.run(Batch::Messages(200)).unwrap();
+    exp.stop().unwrap();
+    let json = serde_json::to_string(&report).unwrap();
+    let back: BatchReport = serde_json::from_str(&json).unwrap();
+    for f in Figure::all() {
+        assert_eq!(back.messages, report.messages);
+        assert_eq!(f.of(&back), f.of(&report), "{f:?}");
+    }
+}
+
+#[test]
+fn a_cell_result_with_its_config_round_trips_through_json() {
+    let shape = Shape {
+        fields: 4,
+        field_size: 512,
+    };
+    let config = Config::new(
+        StrategyKind::ZeroCopy,
+        TransportKind::Loopback,
+        WorkloadKind::Stream,
+        shape,
+    );
+    let mut exp = Experiment::start(&config).unwrap();
+    let report = exp.run(Batch::Messages(500)).unwrap();
+    exp.stop().unwrap();
+    let cell = CellResult { config, report };
+    let json = serde_json::to_string(&cell).unwrap();
+    let back: CellResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cell);
+}
