@@ -52,6 +52,11 @@ pub struct Uring {
     slot_last: Vec<Option<u64>>,
     /// Notifications that came before their request's result: (id, copied).
     early: Vec<(u64, bool)>,
+    /// The id the next request that gets a notification will have: the
+    /// count of such requests so far (`sends`).
+    next_id: u64,
+    completed: u64,
+    copied: u64,
     enobufs: u64,
     /// The socket's send timeout, read once: how long one send may wait.
     timeout: Duration,
@@ -75,6 +80,9 @@ impl Uring {
             completions: Completions::default(),
             slot_last: Vec::new(),
             early: Vec::new(),
+            next_id: 0,
+            completed: 0,
+            copied: 0,
             enobufs: 0,
             timeout: Duration::from_secs(10),
         }
@@ -86,13 +94,20 @@ impl Uring {
             .expect("Strategy::prepare makes the ring before any send")
     }
 
+    /// Request `id`'s notification: its buffers are the sender's again.
+    fn notified(&mut self, id: u64, copied: bool) -> Result<(), SendError> {
+        self.completions.complete(id as u32, id as u32, copied)?;
+        self.completed += 1;
+        self.copied += u64::from(copied);
+        Ok(())
+    }
+
     /// Applies one CQE. Returns the result when it is the result of `want`.
     fn apply(&mut self, c: RingCqe, want: Option<u64>) -> Result<Option<i32>, SendError> {
         if c.notif {
             let copied = (c.result as u32) & IORING_NOTIF_USAGE_ZC_COPIED != 0;
-            if c.user_data < self.completions.issued() {
-                self.completions
-                    .complete(c.user_data as u32, c.user_data as u32, copied)?;
+            if c.user_data < self.next_id {
+                self.notified(c.user_data, copied)?;
             } else {
                 self.early.push((c.user_data, copied));
             }
@@ -107,10 +122,11 @@ impl Uring {
         // F_MORE: a notification will follow, so the request gets its id now.
         if c.more {
             let id = self.completions.issue();
-            debug_assert_eq!(id, c.user_data);
+            debug_assert_eq!((id, id), (c.user_data, self.next_id));
+            self.next_id += 1;
             if let Some(at) = self.early.iter().position(|(ud, _)| *ud == id) {
                 let (_, copied) = self.early.swap_remove(at);
-                self.completions.complete(id as u32, id as u32, copied)?;
+                self.notified(id, copied)?;
             }
         }
         Ok(Some(c.result))
@@ -199,10 +215,10 @@ impl Uring {
         if now >= deadline {
             return Err(SendError::Io(io::Error::from_raw_os_error(libc::ENOBUFS)));
         }
-        let before = self.completions.completed();
         if self.completions.in_flight() > 0 {
             let soon = (deadline - now).min(Duration::from_millis(10));
-            match self.wait_until(soon, |c| c.completed() > before) {
+            let before = self.completions.in_flight();
+            match self.wait_until(soon, |c| c.in_flight() < before) {
                 Err(SendError::CompletionsLate { .. }) | Ok(()) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -224,11 +240,11 @@ impl Uring {
         while left > 0 {
             // The id the request gets if a notification follows; with one
             // request unresolved at a time it is also a unique user_data.
-            let id = self.completions.issued();
+            let id = self.next_id;
             let op = self.op;
             self.ring().push_send(fd, bufs, op, 0, id)?;
             let res = self.result_of(id)?;
-            if self.completions.issued() > id {
+            if self.next_id > id {
                 last = Some(id);
             }
             match res {
@@ -303,10 +319,10 @@ impl Strategy for Uring {
     }
 
     fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        (self.op == RingSend::SendMsgZc).then(|| ZeroCopyStats {
-            sends: self.completions.issued(),
-            completions: self.completions.completed(),
-            copied: self.completions.copied(),
+        (self.op == RingSend::SendMsgZc).then_some(ZeroCopyStats {
+            sends: self.next_id,
+            completions: self.completed,
+            copied: self.copied,
             enobufs: self.enobufs,
         })
     }
