@@ -232,6 +232,11 @@ pub struct SendRing {
     ring: io_uring::IoUring,
     /// Requests whose result CQE has not been popped, by user_data.
     pending: Vec<(u64, Box<RingMsg>)>,
+    /// Storage of resolved requests, reused so a send allocates nothing.
+    /// Boxed like `pending`'s: a box moves between the two lists without
+    /// its contents moving, which is what the kernel's pointers need.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<RingMsg>>,
 }
 
 // SAFETY: the raw pointers inside `pending` point into the boxes themselves
@@ -267,6 +272,7 @@ impl SendRing {
         Ok(SendRing {
             ring,
             pending: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -289,16 +295,18 @@ impl SendRing {
         user_data: u64,
     ) -> io::Result<()> {
         debug_assert!(user_data != CANCEL_USER_DATA);
-        let iov: Vec<libc::iovec> = bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
+        let mut msg = self.spare.pop().unwrap_or_else(|| {
+            Box::new(RingMsg {
+                // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+                hdr: unsafe { mem::zeroed() },
+                iov: Vec::new(),
             })
-            .collect();
-        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-        let hdr: libc::msghdr = unsafe { mem::zeroed() };
-        let mut msg = Box::new(RingMsg { hdr, iov });
+        });
+        msg.iov.clear();
+        msg.iov.extend(bufs.iter().map(|b| libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        }));
         msg.hdr.msg_iov = msg.iov.as_mut_ptr();
         msg.hdr.msg_iovlen = msg.iov.len() as _;
         let target = io_uring::types::Fd(fd.as_raw_fd());
@@ -374,7 +382,10 @@ impl SendRing {
                 continue;
             }
             if !cqe.notif {
-                self.pending.retain(|(ud, _)| *ud != cqe.user_data);
+                if let Some(at) = self.pending.iter().position(|(ud, _)| *ud == cqe.user_data) {
+                    let (_, msg) = self.pending.swap_remove(at);
+                    self.spare.push(msg);
+                }
             }
             return Some(cqe);
         }
