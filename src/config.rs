@@ -1,6 +1,8 @@
 //! A cell's configuration and its validation: what one experiment runs, and
 //! the limits the CLI documents (each error names its flag).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -70,6 +72,10 @@ pub struct Config {
     pub counters: bool,
     #[doc(hidden)]
     pub fault: Option<Fault>,
+    /// A server worker that has received nothing for this long between
+    /// batches gives up (`copybench serve`, whose client may vanish); `None`
+    /// waits for as long as the connection stays open.
+    pub idle_limit: Option<Duration>,
 }
 
 /// Bytes of messages a sender aims to keep in its pool by default.
@@ -95,6 +101,7 @@ impl Config {
             refill_on_reuse: false,
             counters: true,
             fault: None,
+            idle_limit: None,
         }
     }
 

@@ -40,6 +40,9 @@ pub enum Error {
         #[source]
         cause: Cause,
     },
+    /// A `copybench serve` refused, failed or went away (`--connect`).
+    #[error("server {server}: {what}")]
+    Remote { server: String, what: String },
     /// Anything else that went wrong with the operating system.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
@@ -62,7 +65,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Unsupported(_) => 2,
-            Error::Connection { .. } | Error::Io { .. } => 1,
+            Error::Connection { .. } | Error::Remote { .. } | Error::Io { .. } => 1,
         }
     }
 }
@@ -89,4 +92,7 @@ pub enum Cause {
     /// The other thread of the connection ended before its part of the set-up.
     #[error("{0}")]
     PeerThread(&'static str),
+    /// A served client sent nothing between batches for longer than the server allows.
+    #[error("the client sent nothing for {seconds:.1} s")]
+    Idle { seconds: f64 },
 }

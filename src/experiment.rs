@@ -17,6 +17,7 @@
 //! part of the batch.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,14 +50,48 @@ pub struct Experiment {
     /// A second handle on every data socket, to unblock the threads if a run fails.
     socks: Vec<Socket>,
     failed: bool,
+    /// Ends per connection run here: 2, or 1 when a remote peer runs the other.
+    roles: usize,
+}
+
+/// Which ends of its connections an experiment runs in this process.
+pub(crate) enum Ends {
+    /// Both, over connections it makes itself (every local run).
+    Both,
+    /// Only the client ends, over these connected sockets, one per
+    /// connection; a `copybench serve` elsewhere runs the server ends.
+    Clients(Vec<Socket>),
+    /// Only the server ends, over these accepted sockets (`copybench serve`).
+    Servers(Vec<Socket>),
+}
+
+impl Ends {
+    fn roles(&self) -> usize {
+        match self {
+            Ends::Both => 2,
+            Ends::Clients(_) | Ends::Servers(_) => 1,
+        }
+    }
 }
 
 impl Experiment {
     /// Validates `cfg`, makes the connections and starts the worker threads.
     pub fn start(cfg: &Config) -> Result<Experiment> {
+        Experiment::start_ends(cfg, Ends::Both)
+    }
+
+    /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
+    /// must be configured already ([`crate::transport::Transport::configure`]).
+    pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
         raise_fd_limit(cfg.threads);
+        let roles = ends.roles();
+        let (mut clients, mut servers) = match ends {
+            Ends::Both => (None, None),
+            Ends::Clients(s) => (Some(s.into_iter()), None),
+            Ends::Servers(s) => (None, Some(s.into_iter())),
+        };
         let (report_tx, reports) = mpsc::channel();
         let mut exp = Experiment {
             cfg: cfg.clone(),
@@ -65,10 +100,32 @@ impl Experiment {
             handles: Vec::with_capacity(cfg.threads * 2),
             socks: Vec::with_capacity(cfg.threads * 2),
             failed: false,
+            roles,
         };
         let plan = CounterPlan::probe();
         for conn in 0..cfg.threads {
             let (addr_tx, addr_rx) = mpsc::sync_channel::<SocketAddr>(1);
+            if let Some(socks) = clients.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let (cmd_tx, cmd_rx) = mpsc::channel();
+                exp.commands.push(cmd_tx);
+                let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+                exp.handles.push(spawn(client, move |w| {
+                    w.drive(Some(sock), addr_rx, cmd_rx)
+                })?);
+                continue;
+            }
+            if let Some(socks) = servers.as_mut() {
+                let sock = socks.next().ok_or_else(|| {
+                    Error::usage(format!("connection {conn}: no socket was handed in"))
+                })?;
+                let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
+                exp.handles
+                    .push(spawn(server, move |w| w.serve(Some(sock), addr_tx))?);
+                continue;
+            }
             let (client_sock, server_sock) = match cfg.transport.kind {
                 TransportKind::Unix => {
                     let (c, s) = cfg
@@ -91,7 +148,7 @@ impl Experiment {
         }
         drop(report_tx);
         let wait = cfg.transport.timeout + Duration::from_secs(5);
-        while exp.socks.len() < cfg.threads * 2 {
+        while exp.socks.len() < cfg.threads * roles {
             match exp.next_report(wait) {
                 Ok(Report {
                     event: Event::Ready { sock },
@@ -142,7 +199,7 @@ impl Experiment {
         let threads = self.cfg.threads as u64;
         let start = Instant::now();
         let mut active = 0usize;
-        for (conn, cmd) in self.commands.iter().enumerate() {
+        for conn in 0..self.cfg.threads {
             let run = match batch {
                 Batch::Messages(n) => {
                     let share = n / threads + u64::from((conn as u64) < n % threads);
@@ -160,7 +217,10 @@ impl Experiment {
                 },
             };
             // A closed channel means the thread ended; its report says why.
-            let _ = cmd.send(run);
+            // (A server-only experiment has no commands: its clients are remote.)
+            if let Some(cmd) = self.commands.get(conn) {
+                let _ = cmd.send(run);
+            }
             active += 1;
         }
         let mut out = BatchReport {
@@ -173,7 +233,7 @@ impl Experiment {
             zerocopy: None,
         };
         let wait = self.cfg.transport.timeout + Duration::from_secs(5);
-        for _ in 0..active * 2 {
+        for _ in 0..active * self.roles {
             let report = match self.next_report(wait) {
                 Ok(r) => r,
                 Err(e) => return Err(self.abort(e)),
@@ -214,6 +274,38 @@ impl Experiment {
         self.shutdown()
     }
 
+    /// [`Experiment::stop`], but if the threads have not ended `within`
+    /// (a remote client that keeps its connections open), resets their
+    /// connections first. Returns whether it had to.
+    pub(crate) fn stop_within(mut self, within: Duration) -> (Result<()>, bool) {
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Command::Stop);
+        }
+        let deadline = Instant::now() + within;
+        // Server workers end when their client half-closes; our duplicates
+        // keep the sockets open (no FIN yet) until shutdown() drops them.
+        while self.handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let forced = self.handles.iter().any(|h| !h.is_finished());
+        if forced {
+            self.unblock();
+        }
+        (self.shutdown(), forced)
+    }
+
+    /// Wakes every worker blocked on its socket. With both ends here,
+    /// shutting the sockets down stops both; with a remote peer, which may
+    /// keep sending, the connections are reset.
+    fn unblock(&self) {
+        for s in &self.socks {
+            if self.roles == 1 && self.cfg.transport.kind != TransportKind::Unix {
+                let _ = crate::sys::disconnect(s.as_fd());
+            }
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     fn shutdown(&mut self) -> Result<()> {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Command::Stop);
@@ -236,9 +328,7 @@ impl Experiment {
     /// down, joins them, and returns the first error.
     fn abort(&mut self, first: Error) -> Error {
         self.failed = true;
-        for s in &self.socks {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        self.unblock();
         let _ = self.shutdown();
         first
     }
@@ -247,9 +337,7 @@ impl Experiment {
 impl Drop for Experiment {
     fn drop(&mut self) {
         if !self.handles.is_empty() {
-            for s in &self.socks {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+            self.unblock();
             let _ = self.shutdown();
         }
     }

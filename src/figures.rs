@@ -214,6 +214,9 @@ macro_rules! figures {
             pub repeat: u32,
             pub strategy: String,
             pub transport: String,
+            /// `tcp`: the address of the `copybench serve` that ran the
+            /// server ends; empty otherwise.
+            pub server: String,
             pub workload: String,
             pub field_size_bytes: u64,
             pub fields: u32,
@@ -238,7 +241,7 @@ macro_rules! figures {
         impl Row {
             /// The columns that describe the cell rather than measure it.
             pub const SETTINGS: &'static [&'static str] = &[
-                "cell", "repeat", "strategy", "transport", "workload", "field_size_bytes",
+                "cell", "repeat", "strategy", "transport", "server", "workload", "field_size_bytes",
                 "fields", "message_bytes", "threads", "warmup_s", "duration_s", "status", "error",
             ];
 

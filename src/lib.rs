@@ -31,6 +31,7 @@ pub mod message;
 pub(crate) mod meter;
 pub mod netns;
 pub(crate) mod recv;
+pub mod remote;
 pub mod report;
 pub mod size;
 pub mod strategy;

@@ -33,6 +33,8 @@ enum Command {
         /// The sweep's directory, e.g. reports/latest.
         dir: std::path::PathBuf,
     },
+    /// Serve the server ends of cells to `run --connect` / `sweep --connect` on another host.
+    Serve(ServeArgs),
     /// Show this host's facts and capabilities, and how to fix what is missing.
     Doctor {
         /// Print the facts as JSON (the sweep's env.json) instead of text.
@@ -110,6 +112,79 @@ struct RunArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
+    /// default); the transport is then `tcp`.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transport")]
+    connect: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
+}
+
+/// The token for `--connect`.
+#[derive(Args)]
+struct TokenArg {
+    /// The token the server was started with (read from COPYBENCH_TOKEN when
+    /// unset); proven, never sent.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "COPYBENCH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+}
+
+/// Opens a session with the server, when `--connect` was given.
+fn open_remote(
+    connect: &Option<String>,
+    token: &TokenArg,
+    timeout: Duration,
+) -> anyhow::Result<Option<copybench::remote::Remote>> {
+    let Some(target) = connect else {
+        return Ok(None);
+    };
+    let addr = copybench::remote::resolve(target)?;
+    let token = checked_token(token.token.clone())?;
+    Ok(Some(copybench::remote::Remote::connect(
+        addr, token, timeout,
+    )?))
+}
+
+fn checked_token(token: Option<String>) -> Result<Option<String>, Error> {
+    match token {
+        Some(t) if t.is_empty() => Err(Error::usage(
+            "--token: must not be empty (unset COPYBENCH_TOKEN for no token)",
+        )),
+        t => Ok(t),
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on, for control and data alike.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7202")]
+    listen: std::net::SocketAddr,
+    /// Clients must prove this token (read from COPYBENCH_TOKEN when unset).
+    /// Without one, anyone who can reach the port can run cells here.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "COPYBENCH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// Deadline of every read, and how long a silent or vanished client may
+    /// hold the server, in seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        allow_negative_numbers = true
+    )]
+    timeout: f64,
+    /// Serve one session, then exit.
+    #[arg(long)]
+    once: bool,
 }
 
 /// Where the veth transport's threads go; defaults match netns-setup.sh.
@@ -179,6 +254,12 @@ struct SweepArgs {
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
     veth: VethArgs,
+    /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
+    /// default); the transport is then `tcp`.
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transports")]
+    connect: Option<String>,
+    #[command(flatten)]
+    token: TokenArg,
 }
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
@@ -199,7 +280,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         fields: args.fields,
         field_size: args.field_size,
     };
-    let mut cfg = Config::new(args.strategy, args.transport, args.workload, shape);
+    let transport = if args.connect.is_some() {
+        TransportKind::Tcp
+    } else {
+        args.transport
+    };
+    let mut cfg = Config::new(args.strategy, transport, args.workload, shape);
     cfg.threads = args.threads;
     cfg.pool_slots = args.pool;
     cfg.counters = !args.no_counters;
@@ -218,25 +304,101 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         return Err(Error::usage("--messages 0: must be at least 1").into());
     }
     cfg.validate()?;
-
-    let mut exp = Experiment::start(&cfg)?;
-    if !warmup.is_zero() {
-        exp.run(Batch::Duration(warmup))?;
+    if let (Some(_), Some(n)) = (&args.connect, args.messages) {
+        if n < args.threads as u64 {
+            return Err(Error::usage(format!(
+                "--messages {n}: with --connect, must be at least --threads ({})",
+                args.threads
+            ))
+            .into());
+        }
     }
+
     let batch = args
         .messages
         .map_or(Batch::Duration(duration), Batch::Messages);
-    let report = exp.run(batch)?;
-    exp.stop()?;
+    let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
+    cfg.transport.server = remote.as_ref().map(|r| r.addr());
+    let report = match remote {
+        None => {
+            let mut exp = Experiment::start(&cfg)?;
+            if !warmup.is_zero() {
+                exp.run(Batch::Duration(warmup))?;
+            }
+            let report = exp.run(batch)?;
+            exp.stop()?;
+            report
+        }
+        Some(mut remote) => {
+            let mut exp = remote.start(&cfg)?;
+            if !warmup.is_zero() {
+                exp.run(Batch::Duration(warmup))?;
+            }
+            let report = exp.run(batch)?;
+            exp.stop()?;
+            let server = (remote.addr(), remote.server_host().clone());
+            remote.close();
+            return print_run(
+                &cfg,
+                (args.json, args.messages),
+                warmup,
+                duration,
+                &report,
+                Some(server),
+            );
+        }
+    };
+    print_run(
+        &cfg,
+        (args.json, args.messages),
+        warmup,
+        duration,
+        &report,
+        None,
+    )
+}
+
+/// Prints a run's figures; with a server, also its address and both hosts' facts.
+fn print_run(
+    cfg: &Config,
+    (json, messages): (bool, Option<u64>),
+    warmup: Duration,
+    duration: Duration,
+    report: &copybench::BatchReport,
+    server: Option<(std::net::SocketAddr, serde_json::Value)>,
+) -> anyhow::Result<()> {
     let plan = RunPlan {
         warmup_s: warmup.as_secs_f64(),
-        duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
-        messages: args.messages,
+        duration_s: messages.is_none().then_some(duration.as_secs_f64()),
+        messages,
     };
-    if args.json {
-        println!("{}", summary::to_json(&cfg, &plan, &report));
+    if json {
+        let mut v = summary::to_json(cfg, &plan, report);
+        if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
+            obj.insert("server".into(), addr.to_string().into());
+            let client = serde_json::to_value(copybench::host::gather())?;
+            obj.insert(
+                "hosts".into(),
+                serde_json::json!({ "client": client, "server": host }),
+            );
+        }
+        println!("{v}");
     } else {
-        print!("{}", summary::to_table(&cfg, &plan, &report));
+        print!("{}", summary::to_table(cfg, &plan, report));
+        if let Some((addr, host)) = server {
+            let s = |k: &str| {
+                host.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("n/a")
+                    .to_string()
+            };
+            println!(
+                "server           {addr}: kernel {}, {}, {} cores",
+                s("kernel"),
+                s("cpu_model"),
+                host.get("cores").map_or("n/a".into(), |v| v.to_string())
+            );
+        }
     }
     Ok(())
 }
@@ -254,6 +416,11 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     } else {
         Matrix::full()
     };
+    let transports = if args.connect.is_some() {
+        vec![TransportKind::Tcp]
+    } else {
+        args.transports
+    };
     let m = Matrix {
         strategies: if args.strategies.is_empty() {
             // Say what the default leaves out, and why, rather than silently.
@@ -266,7 +433,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         } else {
             args.strategies
         },
-        transports: args.transports,
+        transports,
         workloads: args.workloads,
         field_sizes: args.sizes,
         threads: args.threads,
@@ -293,7 +460,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
             .expect("static template"),
     );
-    let outcome = sweep::run(&m, &dir, &stop, |done, total, cfg| {
+    m.validate()?;
+    let mut remote = open_remote(&args.connect, &args.token, Duration::from_secs(10))?;
+    let outcome = sweep::run_with(&m, &dir, &stop, remote.as_mut(), |done, total, cfg| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         bar.set_message(format!(
@@ -307,6 +476,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         ));
     })?;
     bar.finish_and_clear();
+    if let Some(r) = remote {
+        r.close();
+    }
 
     let files = copybench::report::write_report(&dir, &outcome.rows, &outcome.env)?;
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
@@ -331,6 +503,25 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let opts = copybench::remote::ServeOptions {
+        listen: args.listen,
+        token: checked_token(args.token)?,
+        timeout: seconds("--timeout", args.timeout, false)?,
+        once: args.once,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let listener = copybench::remote::server::bind(opts.listen)?;
+    copybench::remote::server::serve(listener, opts, stop)?;
+    Ok(())
 }
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -382,6 +573,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep(args),
         Command::Report { dir } => report(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };
     match result {

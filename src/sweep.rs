@@ -148,6 +148,10 @@ pub fn make_row(
         repeat,
         strategy: cfg.strategy.name().into(),
         transport: cfg.transport.kind.name().into(),
+        server: cfg
+            .transport
+            .server
+            .map_or_else(String::new, |a| a.to_string()),
         workload: cfg.workload.name().into(),
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
@@ -173,6 +177,21 @@ pub fn make_row(
 /// Runs one cell: start, warm up, measure, stop.
 pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
     let mut exp = Experiment::start(cfg)?;
+    if !m.warmup.is_zero() {
+        exp.run(Batch::Duration(m.warmup))?;
+    }
+    let report = exp.run(Batch::Duration(m.duration))?;
+    exp.stop()?;
+    Ok(report)
+}
+
+/// Runs one cell on this host and a `copybench serve`: start, warm up, measure, stop.
+pub fn run_remote_cell(
+    remote: &mut crate::remote::Remote,
+    cfg: &Config,
+    m: &Matrix,
+) -> Result<BatchReport> {
+    let mut exp = remote.start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
@@ -251,11 +270,28 @@ pub fn run(
     m: &Matrix,
     dir: &Path,
     stop: &AtomicBool,
+    on_cell: impl FnMut(usize, usize, &Config),
+) -> Result<Outcome> {
+    run_with(m, dir, stop, None, on_cell)
+}
+
+/// [`run`], with the server ends on a `copybench serve` when `remote` is
+/// given (the matrix's transport is then `tcp`). `env.json` then also holds
+/// the server's facts (`server_host`) and address (`server_addr`).
+pub fn run_with(
+    m: &Matrix,
+    dir: &Path,
+    stop: &AtomicBool,
+    mut remote: Option<&mut crate::remote::Remote>,
     mut on_cell: impl FnMut(usize, usize, &Config),
 ) -> Result<Outcome> {
     m.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    if let (Some(r), Value::Object(obj)) = (remote.as_deref(), &mut env) {
+        obj.insert("server_addr".into(), Value::from(r.addr().to_string()));
+        obj.insert("server_host".into(), r.server_host().clone());
+    }
     let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let csv_path = dir.join("results.csv");
@@ -273,8 +309,15 @@ pub fn run(
                 break 'all;
             }
             on_cell(rows.len(), total, cfg);
-            let outcome = run_cell(cfg, m);
-            let row = make_row(i as u32, repeat, cfg, m, &outcome);
+            let mut cfg = cfg.clone();
+            let outcome = match remote.as_deref_mut() {
+                Some(r) => {
+                    cfg.transport.server = Some(r.addr());
+                    run_remote_cell(r, &cfg, m)
+                }
+                None => run_cell(&cfg, m),
+            };
+            let row = make_row(i as u32, repeat, &cfg, m, &outcome);
             sink.write(&row)
                 .map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
             rows.push(row);

@@ -71,6 +71,26 @@ pub fn sendmsg(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], flags: libc::c_int) -> 
     Ok(n as usize)
 }
 
+/// Resets a connected TCP socket: `connect(2)` to an `AF_UNSPEC` address
+/// sends the peer an RST and leaves the socket unconnected, so a thread
+/// blocked receiving on another descriptor of it wakes with an error. Unlike
+/// `shutdown(SHUT_RD)`, which Linux lets incoming data pass, this stops a peer
+/// that keeps sending.
+pub fn disconnect(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: sockaddr is plain data; all-zero with sa_family = AF_UNSPEC is the documented request.
+    let mut addr: libc::sockaddr = unsafe { mem::zeroed() };
+    addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    // SAFETY: `addr` outlives the call and the length passed is its size.
+    unsafe {
+        syscall!(connect(
+            fd.as_raw_fd(),
+            &addr,
+            mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        ))?;
+    }
+    Ok(())
+}
+
 /// `recv(2)` into `buf`. Returns 0 when the peer closed the connection.
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: the pointer and length come from a live, exclusively borrowed slice.

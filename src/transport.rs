@@ -30,6 +30,10 @@ pub enum TransportKind {
     Unix,
     /// TCP across a veth pair between two network namespaces (needs root).
     Veth,
+    /// TCP to a `copybench serve` on another host (`--connect`), which runs
+    /// the server ends; not a `--transport` value.
+    #[cfg_attr(feature = "cli", value(skip))]
+    Tcp,
 }
 
 impl TransportKind {
@@ -43,6 +47,7 @@ impl TransportKind {
             TransportKind::Loopback => "loopback",
             TransportKind::Unix => "unix",
             TransportKind::Veth => "veth",
+            TransportKind::Tcp => "tcp",
         }
     }
 
@@ -51,6 +56,7 @@ impl TransportKind {
             TransportKind::Loopback,
             TransportKind::Unix,
             TransportKind::Veth,
+            TransportKind::Tcp,
         ]
         .into_iter()
         .find(|t| t.name() == name)
@@ -94,6 +100,8 @@ pub struct Transport {
     pub nodelay: bool,
     /// Send, receive, connect and accept timeout.
     pub timeout: Duration,
+    /// `tcp`: the `copybench serve` that runs the server ends.
+    pub server: Option<std::net::SocketAddr>,
 }
 
 impl Transport {
@@ -105,6 +113,7 @@ impl Transport {
             rcvbuf: None,
             nodelay: false,
             timeout: Duration::from_secs(10),
+            server: None,
         }
     }
 
@@ -175,7 +184,7 @@ impl Transport {
     }
 
     pub fn connect(&self, addr: SocketAddr) -> io::Result<Socket> {
-        let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         self.set_buffers(&sock)?;
         sock.connect_timeout(&addr.into(), self.timeout)?;
         self.configure(&sock)?;
@@ -192,7 +201,9 @@ impl Transport {
         Ok(())
     }
 
-    fn configure(&self, sock: &Socket) -> io::Result<()> {
+    /// Sets this transport's options on a socket made elsewhere (a remote
+    /// session's data connection): buffers, blocking, timeouts, nodelay.
+    pub(crate) fn configure(&self, sock: &Socket) -> io::Result<()> {
         self.set_buffers(sock)?;
         sock.set_nonblocking(false)?;
         sock.set_read_timeout(Some(self.timeout))?;

@@ -191,20 +191,32 @@ impl Worker {
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
         let (mut messages, mut total) = (0u64, 0u64);
+        let mut idle_since = Instant::now();
         meter.start();
         loop {
             let msg = match reader.next(fd) {
                 Ok(m) => m,
                 // The client closed between batches: the experiment is stopping.
                 Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
-                // Idle between batches; the timeout only matters mid-batch.
-                Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => continue,
+                // Idle between batches; the timeout only matters mid-batch,
+                // unless this server cannot trust its client to come back.
+                Err(ReadError::TimedOut { partial: 0, .. }) if messages == 0 => {
+                    match self.cfg.idle_limit {
+                        Some(limit) if idle_since.elapsed() >= limit => {
+                            return Err(self.fail(Cause::Idle {
+                                seconds: idle_since.elapsed().as_secs_f64(),
+                            }))
+                        }
+                        _ => continue,
+                    }
+                }
                 Err(e) => return Err(self.read_failed(e)),
             };
             part.on_message(self, fd, msg)?;
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
             total += 1;
+            idle_since = Instant::now();
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
                 if total >= n {
                     // Shut down, not just drop: the experiment holds a duplicate of this socket.
