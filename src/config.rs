@@ -70,12 +70,79 @@ pub struct Config {
     pub refill_on_reuse: bool,
     /// Open perf counters in each worker thread.
     pub counters: bool,
+    /// CPUs to pin the worker threads to (`--pin`, `--client-cpus`,
+    /// `--server-cpus`); unpinned when `None`.
+    #[serde(default)]
+    pub pin: Option<Pin>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
     /// A server worker that has received nothing for this long between
     /// batches gives up (`copybench serve`, whose client may vanish); `None`
     /// waits for as long as the connection stays open.
     pub idle_limit: Option<Duration>,
+}
+
+/// Where worker threads run: connection `i`'s client thread on
+/// `client[i % len]`, its server thread on `server[i % len]` (as iperf3 `-A`
+/// and netperf `-T` pin each end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub client: Vec<usize>,
+    pub server: Vec<usize>,
+}
+
+impl Pin {
+    /// `--pin`: the CPUs this process may use, alternated between the ends
+    /// of each connection so a client and its server never share one (with
+    /// two or more CPUs): client 0, server 1, client 2, server 3, …
+    pub fn spread(cpus: &[usize]) -> Pin {
+        if cpus.len() < 2 {
+            return Pin {
+                client: cpus.to_vec(),
+                server: cpus.to_vec(),
+            };
+        }
+        Pin {
+            client: cpus.iter().copied().step_by(2).collect(),
+            server: cpus.iter().copied().skip(1).step_by(2).collect(),
+        }
+    }
+
+    /// The CPU of one worker thread.
+    pub fn cpu(&self, role: crate::error::Role, conn: usize) -> usize {
+        let list = match role {
+            crate::error::Role::Client => &self.client,
+            crate::error::Role::Server => &self.server,
+        };
+        list[conn % list.len()]
+    }
+
+    /// `0,2` — a CPU list as the flags take it.
+    pub fn list(cpus: &[usize]) -> String {
+        cpus.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The CPUs this process may run on (its affinity mask), ascending.
+pub fn allowed_cpus() -> Vec<usize> {
+    use nix::sched::{sched_getaffinity, CpuSet};
+    let Ok(set) = sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
+        return Vec::new();
+    };
+    (0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`.
+pub(crate) fn pin_thread(cpu: usize) -> std::io::Result<()> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(std::io::Error::from)?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(std::io::Error::from)
 }
 
 /// Bytes of messages a sender aims to keep in its pool by default.
@@ -100,6 +167,7 @@ impl Config {
             pool_slots: None,
             refill_on_reuse: false,
             counters: true,
+            pin: None,
             fault: None,
             idle_limit: None,
         }
@@ -159,6 +227,24 @@ impl Config {
         }
         if self.transport.timeout.is_zero() {
             return Err(Error::usage("--timeout must be more than 0 seconds"));
+        }
+        if let Some(pin) = &self.pin {
+            let allowed = allowed_cpus();
+            for (flag, list) in [
+                ("--client-cpus", &pin.client),
+                ("--server-cpus", &pin.server),
+            ] {
+                if list.is_empty() {
+                    return Err(Error::usage(format!("{flag}: give at least one CPU")));
+                }
+                if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+                    return Err(Error::usage(format!(
+                        "{flag} {}: CPU {bad} is not one this process may use ({})",
+                        Pin::list(list),
+                        Pin::list(&allowed)
+                    )));
+                }
+            }
         }
         Ok(())
     }

@@ -222,12 +222,28 @@ macro_rules! figures {
             pub fields: u32,
             pub message_bytes: u64,
             pub threads: u32,
+            /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
+            pub client_cpus: String,
+            pub server_cpus: String,
             pub warmup_s: f64,
+            /// The cap on the measured time per cell and repetition.
             pub duration_s: f64,
+            /// Length of one sample (batch) as asked.
+            pub sample_s: f64,
+            /// Precision target: relative half-width of the main figure's interval.
+            pub precision_target: f64,
             /// `ok` or `failed`.
             pub status: String,
             /// Why the cell failed; empty when it did not.
             pub error: String,
+            /// Samples measured.
+            pub samples: Option<u32>,
+            /// The figure sampled until precise: `throughput_gbps` or `latency_p50_us`.
+            pub main_figure: String,
+            /// Relative half-width of the main figure's interval when the cell stopped.
+            pub precision_reached: Option<f64>,
+            /// `precision` (target reached) or `cap` (time cap reached first); empty when failed.
+            pub stopped_by: String,
             $( pub $cf: Option<$ct>, )*
             $( pub $pc: Option<$pt>, )*
             $( pub $ps: Option<$pt>, )*
@@ -236,13 +252,34 @@ macro_rules! figures {
             $( pub $ks: Option<f64>, )*
             $( pub $ds: Option<f64>, )*
             $( pub $zf: Option<$zt>, )*
+            // The 95 % interval of each figure of [`SAMPLED`] (see [`Row::interval`]).
+            pub throughput_gbps_lo: Option<f64>,
+            pub throughput_gbps_hi: Option<f64>,
+            pub messages_per_sec_lo: Option<f64>,
+            pub messages_per_sec_hi: Option<f64>,
+            pub latency_p50_us_lo: Option<f64>,
+            pub latency_p50_us_hi: Option<f64>,
+            pub latency_p99_us_lo: Option<f64>,
+            pub latency_p99_us_hi: Option<f64>,
+            pub client_cpu_ns_per_byte_lo: Option<f64>,
+            pub client_cpu_ns_per_byte_hi: Option<f64>,
+            pub server_cpu_ns_per_byte_lo: Option<f64>,
+            pub server_cpu_ns_per_byte_hi: Option<f64>,
+            pub client_cpu_ns_per_msg_lo: Option<f64>,
+            pub client_cpu_ns_per_msg_hi: Option<f64>,
+            pub server_cpu_ns_per_msg_lo: Option<f64>,
+            pub server_cpu_ns_per_msg_hi: Option<f64>,
+            pub context_switches_per_msg_lo: Option<f64>,
+            pub context_switches_per_msg_hi: Option<f64>,
         }
 
         impl Row {
             /// The columns that describe the cell rather than measure it.
             pub const SETTINGS: &'static [&'static str] = &[
                 "cell", "repeat", "strategy", "transport", "server", "workload", "field_size_bytes",
-                "fields", "message_bytes", "threads", "warmup_s", "duration_s", "status", "error",
+                "fields", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
+                "duration_s", "sample_s", "precision_target", "status", "error", "samples",
+                "main_figure", "precision_reached", "stopped_by",
             ];
 
             /// The value of one figure in this row.
@@ -287,6 +324,7 @@ figures! {
         LatencyP99Us latency_p99_us: f64, "µs", "round-trip time, 99th percentile (rr only)";
         LatencyP999Us latency_p999_us: f64, "µs", "round-trip time, 99.9th percentile (rr only)";
         LatencyMaxUs latency_max_us: f64, "µs", "longest round trip (rr only)";
+        ContextSwitchesPerMsg context_switches_per_msg: f64, "switches/message", "client + server context switches per message";
     }
     cpu {
         UserNs user_ns (client_user_ns, server_user_ns): u64, "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";
@@ -382,6 +420,11 @@ impl Figure {
             Figure::LatencyP99Us => r.latency_us(0.99),
             Figure::LatencyP999Us => r.latency_us(0.999),
             Figure::LatencyMaxUs => r.latency_max_us(),
+            Figure::ContextSwitchesPerMsg => {
+                let c = r.client.counters.counter(Counter::ContextSwitches)?;
+                let s = r.server.counters.counter(Counter::ContextSwitches)?;
+                (r.messages > 0).then(|| (c + s) / r.messages as f64)
+            }
             Figure::Role(role, f) => f.of(r.role(role), r.messages, r.bytes),
             Figure::ZcSends => zc.map(|z| z.sends as f64),
             Figure::ZcCompletions => zc.map(|z| z.completions as f64),
@@ -404,14 +447,101 @@ pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>
         .collect()
 }
 
+/// The figures every sample of a cell measures ([`crate::cell`]): each gets
+/// the median of the samples and its 95 % interval (`{column}_lo`,
+/// `{column}_hi` in `results.csv`).
+pub const SAMPLED: [Figure; 9] = [
+    Figure::ThroughputGbps,
+    Figure::MessagesPerSec,
+    Figure::LatencyP50Us,
+    Figure::LatencyP99Us,
+    Figure::Role(Role::Client, RoleFigure::CpuNsPerByte),
+    Figure::Role(Role::Server, RoleFigure::CpuNsPerByte),
+    Figure::Role(Role::Client, RoleFigure::CpuNsPerMsg),
+    Figure::Role(Role::Server, RoleFigure::CpuNsPerMsg),
+    Figure::ContextSwitchesPerMsg,
+];
+
+impl Figure {
+    /// Whether a larger value is the better one (throughput yes; latency
+    /// and costs no).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Figure::ThroughputGbps | Figure::MessagesPerSec)
+    }
+
+    /// The figure a workload's cells are sampled until precise: stream
+    /// throughput, rr median round trip.
+    pub fn main(workload: crate::config::WorkloadKind) -> Figure {
+        match workload {
+            crate::config::WorkloadKind::Stream => Figure::ThroughputGbps,
+            crate::config::WorkloadKind::Rr => Figure::LatencyP50Us,
+        }
+    }
+}
+
 impl Row {
-    /// Every column, in order: the settings, then one per [`Figure`].
-    pub fn columns() -> Vec<&'static str> {
+    /// Every column, in order: the settings, then one per [`Figure`], then
+    /// the intervals of the [`SAMPLED`] figures.
+    pub fn columns() -> Vec<String> {
         Row::SETTINGS
             .iter()
-            .copied()
-            .chain(Figure::all().into_iter().map(Figure::column))
+            .map(|s| s.to_string())
+            .chain(Figure::all().into_iter().map(|f| f.column().to_string()))
+            .chain(
+                SAMPLED
+                    .iter()
+                    .flat_map(|f| [format!("{}_lo", f.column()), format!("{}_hi", f.column())]),
+            )
             .collect()
+    }
+
+    fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
+        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
+        Some(match f {
+            Figure::ThroughputGbps => (&mut self.throughput_gbps_lo, &mut self.throughput_gbps_hi),
+            Figure::MessagesPerSec => {
+                (&mut self.messages_per_sec_lo, &mut self.messages_per_sec_hi)
+            }
+            Figure::LatencyP50Us => (&mut self.latency_p50_us_lo, &mut self.latency_p50_us_hi),
+            Figure::LatencyP99Us => (&mut self.latency_p99_us_lo, &mut self.latency_p99_us_hi),
+            Figure::Role(Role::Client, CpuNsPerByte) => (
+                &mut self.client_cpu_ns_per_byte_lo,
+                &mut self.client_cpu_ns_per_byte_hi,
+            ),
+            Figure::Role(Role::Server, CpuNsPerByte) => (
+                &mut self.server_cpu_ns_per_byte_lo,
+                &mut self.server_cpu_ns_per_byte_hi,
+            ),
+            Figure::Role(Role::Client, CpuNsPerMsg) => (
+                &mut self.client_cpu_ns_per_msg_lo,
+                &mut self.client_cpu_ns_per_msg_hi,
+            ),
+            Figure::Role(Role::Server, CpuNsPerMsg) => (
+                &mut self.server_cpu_ns_per_msg_lo,
+                &mut self.server_cpu_ns_per_msg_hi,
+            ),
+            Figure::ContextSwitchesPerMsg => (
+                &mut self.context_switches_per_msg_lo,
+                &mut self.context_switches_per_msg_hi,
+            ),
+            _ => return None,
+        })
+    }
+
+    /// The 95 % interval of one [`SAMPLED`] figure in this row; `None` for
+    /// another figure or when not measured.
+    pub fn interval(&self, f: Figure) -> Option<(f64, f64)> {
+        let mut copy = self.clone();
+        let (lo, hi) = copy.interval_fields(f)?;
+        Some(((*lo)?, (*hi)?))
+    }
+
+    /// Sets the interval of one [`SAMPLED`] figure (ignored for the others).
+    pub fn set_interval(&mut self, f: Figure, interval: Option<(f64, f64)>) {
+        if let Some((lo, hi)) = self.interval_fields(f) {
+            *lo = interval.map(|i| i.0);
+            *hi = interval.map(|i| i.1);
+        }
     }
 
     /// Sets every figure from one measured batch.
@@ -589,6 +719,24 @@ impl BatchReport {
     pub fn latency_max_us(&self) -> Option<f64> {
         self.latency_ns.as_ref().map(|h| h.max() as f64 / 1e3)
     }
+
+    /// Adds `other` (a later batch over the same connections) to this one:
+    /// times, counts, CPU, counters and latencies summed or merged.
+    pub fn merge(&mut self, other: &BatchReport) {
+        self.seconds += other.seconds;
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        if let (Some(all), Some(h)) = (self.latency_ns.as_mut(), other.latency_ns.as_ref()) {
+            all.add(h).expect("histograms share their bounds");
+        }
+        self.client.add(&other.client);
+        self.server.add(&other.server);
+        if let Some(z) = other.zerocopy {
+            self.zerocopy
+                .get_or_insert_with(ZeroCopyStats::default)
+                .add(&z);
+        }
+    }
 }
 
 /// One cell's whole result: what ran and what it measured, typed (the value
@@ -650,13 +798,30 @@ mod tests {
     #[test]
     fn every_column_is_a_setting_or_exactly_one_figure() {
         let header = csv_header();
+        let interval = |column: &str| {
+            SAMPLED.iter().any(|f| {
+                column == format!("{}_lo", f.column()) || column == format!("{}_hi", f.column())
+            })
+        };
         for column in &header {
             let settings = Row::SETTINGS.contains(&column.as_str());
             let figure = Figure::from_column(column);
             assert!(
-                settings ^ figure.is_some(),
-                "column {column} has no figure (or is both a setting and a figure)"
+                [settings, figure.is_some(), interval(column)]
+                    .iter()
+                    .filter(|&&b| b)
+                    .count()
+                    == 1,
+                "column {column} is not exactly one of: a setting, a figure, an interval"
             );
+        }
+        // Every sampled figure's interval reaches the columns serde writes.
+        for f in SAMPLED {
+            let mut row = Row::default();
+            row.set_interval(f, Some((1.0, 2.0)));
+            assert_eq!(row.interval(f), Some((1.0, 2.0)), "{f:?}");
+            let json = serde_json::to_value(&row).unwrap();
+            assert_eq!(json[format!("{}_hi", f.column())].as_f64(), Some(2.0));
         }
         for f in Figure::all() {
             let n = header.iter().filter(|c| *c == f.column()).count();
@@ -696,6 +861,17 @@ mod tests {
                 ok,
                 "reports/README.md does not document the column `{}`",
                 f.column()
+            );
+        }
+        assert!(documented("{figure}_lo") && documented("{figure}_hi"));
+        for f in SAMPLED {
+            let name = match f {
+                Figure::Role(_, rf) => format!("{{role}}_{}", rf.name()),
+                _ => f.column().to_string(),
+            };
+            assert!(
+                documented(&name),
+                "the interval of `{name}` is not documented"
             );
         }
     }

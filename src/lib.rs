@@ -20,6 +20,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod cell;
 pub mod config;
 pub mod counters;
 pub mod error;
@@ -34,6 +35,7 @@ pub(crate) mod recv;
 pub mod remote;
 pub mod report;
 pub mod size;
+pub mod stats;
 pub mod strategy;
 pub mod summary;
 pub mod sweep;
@@ -45,7 +47,7 @@ pub mod sys;
 pub mod transport;
 pub(crate) mod worker;
 
-pub use config::{Config, Fault, WorkloadKind};
+pub use config::{Config, Fault, Pin, WorkloadKind};
 pub use error::{Cause, Error, Result, Role};
 pub use experiment::{Batch, Experiment};
 pub use figures::{BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};

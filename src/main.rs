@@ -5,6 +5,23 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `print!` that never panics: a closed stdout (`copybench ... | head`)
+/// just drops the rest of the output.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics on a closed stdout.
+macro_rules! emitln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
@@ -32,6 +49,16 @@ enum Command {
     Report {
         /// The sweep's directory, e.g. reports/latest.
         dir: std::path::PathBuf,
+    },
+    /// Compare two sweeps cell by cell: NEW/OLD of each figure with its interval and a verdict (better, worse, ≈); writes NEW/compare.html.
+    Compare {
+        /// The earlier sweep's directory.
+        old: std::path::PathBuf,
+        /// The later sweep's directory (compare.html is written there).
+        new: std::path::PathBuf,
+        /// Print the comparison as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the server ends of cells to `run --connect` / `sweep --connect` on another host.
     Serve(ServeArgs),
@@ -82,6 +109,9 @@ struct RunArgs {
     /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
     #[arg(long, value_name = "N")]
     messages: Option<u64>,
+    /// Split the measured part into this many consecutive samples, 1 to 10000: each figure gets the median of the samples and its 95 % interval (6 or more for a full-coverage interval).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    samples: u64,
     /// SO_SNDBUF in bytes (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     sndbuf: Option<usize>,
@@ -104,6 +134,8 @@ struct RunArgs {
     timeout: f64,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
     /// Count nothing but CPU time in the worker threads: no hardware perf
     /// events (their scheduler hooks cost CPU at every context switch) and no
     /// software counters.
@@ -187,6 +219,45 @@ struct ServeArgs {
     once: bool,
 }
 
+/// Pinning worker threads to CPUs.
+#[derive(Args)]
+struct PinArgs {
+    /// Pin each connection's client and server threads to CPUs of their own, alternating over the CPUs this process may use (client 0, server 1, ...).
+    #[arg(long, conflicts_with_all = ["client_cpus", "server_cpus"])]
+    pin: bool,
+    /// Pin client threads to these CPUs, comma-separated (connection i on the (i mod n)th); needs --server-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "server_cpus"
+    )]
+    client_cpus: Vec<usize>,
+    /// Pin server threads to these CPUs, comma-separated; needs --client-cpus.
+    #[arg(
+        long,
+        value_name = "CPU,..",
+        value_delimiter = ',',
+        requires = "client_cpus"
+    )]
+    server_cpus: Vec<usize>,
+}
+
+impl PinArgs {
+    fn pin(self) -> Option<copybench::Pin> {
+        if self.pin {
+            Some(copybench::Pin::spread(&copybench::config::allowed_cpus()))
+        } else if !self.client_cpus.is_empty() {
+            Some(copybench::Pin {
+                client: self.client_cpus,
+                server: self.server_cpus,
+            })
+        } else {
+            None
+        }
+    }
+}
+
 /// Where the veth transport's threads go; defaults match netns-setup.sh.
 #[derive(Args)]
 struct VethArgs {
@@ -213,9 +284,21 @@ impl From<VethArgs> for copybench::Veth {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (0.15 s after 0.04 s warm-up) and one repetition: the default matrix in about a minute.
+    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute.
     #[arg(long)]
     quick: bool,
+    /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    precision: Option<f64>,
+    /// Seconds per sample (default 0.05; 0.02 with --quick).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    sample: Option<f64>,
+    /// Continue the stopped sweep in --out DIR: keep its rows and skip the runs they cover.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Print findings.json to stdout at the end (progress and the findings table go to stderr).
+    #[arg(long)]
+    json: bool,
     /// Strategies, comma-separated (default: every strategy this host can
     /// run; `doctor` says whether the io_uring ones can).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -240,13 +323,13 @@ struct SweepArgs {
     /// Fields per message, 1 to 1023.
     #[arg(long, value_name = "N", default_value_t = 8)]
     fields: usize,
-    /// Seconds of warm-up per cell, not counted (default 0.5; 0.04 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
-    /// Measured seconds per cell (default 2; 0.15 with --quick).
+    /// Most measured seconds per cell and repetition (default 1; 0.1 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
-    /// Repetitions of every cell, 1 to 100 (default 3; 1 with --quick).
+    /// Repetitions of every cell, 1 to 100 (default 3; 2 with --quick); their samples are pooled.
     #[arg(long, value_name = "N")]
     repeat: Option<u32>,
     /// Output directory (default reports/<UTC timestamp>; reports/latest points at the newest).
@@ -254,6 +337,8 @@ struct SweepArgs {
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
     veth: VethArgs,
+    #[command(flatten)]
+    pin: PinArgs,
     /// Run the server ends on `copybench serve` at HOST[:PORT] (port 7202 by
     /// default); the transport is then `tcp`.
     #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "transports")]
@@ -298,10 +383,23 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.transport.rcvbuf = args.rcvbuf;
     cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
     cfg.transport.veth = args.veth.into();
+    cfg.pin = args.pin.pin();
     let duration = seconds("--duration", args.duration, false)?;
     let warmup = seconds("--warmup", args.warmup, true)?;
     if args.messages == Some(0) {
         return Err(Error::usage("--messages 0: must be at least 1").into());
+    }
+    if !(1..=10_000).contains(&args.samples) {
+        return Err(Error::usage(format!("--samples {}: must be 1 to 10000", args.samples)).into());
+    }
+    if let Some(m) = args.messages {
+        if m < args.samples {
+            return Err(Error::usage(format!(
+                "--messages {m}: must be at least --samples ({})",
+                args.samples
+            ))
+            .into());
+        }
     }
     cfg.validate()?;
     if let (Some(_), Some(n)) = (&args.connect, args.messages) {
@@ -314,66 +412,69 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
-    let batch = args
-        .messages
-        .map_or(Batch::Duration(duration), Batch::Messages);
     let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
     cfg.transport.server = remote.as_ref().map(|r| r.addr());
-    let report = match remote {
+    // The measured part as `--samples` consecutive batches of equal shares
+    // (the last takes what a division leaves over).
+    let n = args.samples;
+    let batches: Vec<Batch> = (0..n)
+        .map(|i| match args.messages {
+            Some(total) => Batch::Messages(if i + 1 == n {
+                total - (n - 1) * (total / n)
+            } else {
+                total / n
+            }),
+            None => Batch::Duration(duration / n as u32),
+        })
+        .collect();
+    let sample_all = |run: &mut dyn FnMut(Batch) -> copybench::Result<copybench::BatchReport>| {
+        if !warmup.is_zero() {
+            run(Batch::Duration(warmup))?;
+        }
+        let samples = batches
+            .iter()
+            .map(|&b| run(b))
+            .collect::<copybench::Result<Vec<_>>>()?;
+        Ok::<_, copybench::Error>(copybench::cell::CellRun::from_samples(
+            samples,
+            cfg.workload,
+            true,
+        ))
+    };
+    let plan = RunPlan {
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
+        messages: args.messages,
+        samples: n,
+    };
+    match remote {
         None => {
             let mut exp = Experiment::start(&cfg)?;
-            if !warmup.is_zero() {
-                exp.run(Batch::Duration(warmup))?;
-            }
-            let report = exp.run(batch)?;
+            let run = sample_all(&mut |b| exp.run(b))?;
             exp.stop()?;
-            report
+            print_run(&cfg, &plan, args.json, &run, None)
         }
         Some(mut remote) => {
             let mut exp = remote.start(&cfg)?;
-            if !warmup.is_zero() {
-                exp.run(Batch::Duration(warmup))?;
-            }
-            let report = exp.run(batch)?;
+            let run = sample_all(&mut |b| exp.run(b))?;
             exp.stop()?;
             let server = (remote.addr(), remote.server_host().clone());
             remote.close();
-            return print_run(
-                &cfg,
-                (args.json, args.messages),
-                warmup,
-                duration,
-                &report,
-                Some(server),
-            );
+            print_run(&cfg, &plan, args.json, &run, Some(server))
         }
-    };
-    print_run(
-        &cfg,
-        (args.json, args.messages),
-        warmup,
-        duration,
-        &report,
-        None,
-    )
+    }
 }
 
 /// Prints a run's figures; with a server, also its address and both hosts' facts.
 fn print_run(
     cfg: &Config,
-    (json, messages): (bool, Option<u64>),
-    warmup: Duration,
-    duration: Duration,
-    report: &copybench::BatchReport,
+    plan: &RunPlan,
+    json: bool,
+    run: &copybench::cell::CellRun,
     server: Option<(std::net::SocketAddr, serde_json::Value)>,
 ) -> anyhow::Result<()> {
-    let plan = RunPlan {
-        warmup_s: warmup.as_secs_f64(),
-        duration_s: messages.is_none().then_some(duration.as_secs_f64()),
-        messages,
-    };
     if json {
-        let mut v = summary::to_json(cfg, &plan, report);
+        let mut v = summary::to_json(cfg, plan, run);
         if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
             obj.insert("server".into(), addr.to_string().into());
             let client = serde_json::to_value(copybench::host::gather())?;
@@ -382,9 +483,9 @@ fn print_run(
                 serde_json::json!({ "client": client, "server": host }),
             );
         }
-        println!("{v}");
+        emitln!("{v}");
     } else {
-        print!("{}", summary::to_table(cfg, &plan, report));
+        emit!("{}", summary::to_table(cfg, plan, run));
         if let Some((addr, host)) = server {
             let s = |k: &str| {
                 host.get(k)
@@ -392,7 +493,7 @@ fn print_run(
                     .unwrap_or("n/a")
                     .to_string()
             };
-            println!(
+            emitln!(
                 "server           {addr}: kernel {}, {}, {} cores",
                 s("kernel"),
                 s("cpu_model"),
@@ -444,8 +545,14 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         duration: args
             .duration
             .map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
+        sample: args
+            .sample
+            .map_or(Ok(base.sample), |v| seconds("--sample", v, false))?,
+        precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.unwrap_or(base.repeat),
         veth: args.veth.into(),
+        pin: args.pin.pin(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
@@ -462,18 +569,30 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     );
     m.validate()?;
     let mut remote = open_remote(&args.connect, &args.token, Duration::from_secs(10))?;
-    let outcome = sweep::run_with(&m, &dir, &stop, remote.as_mut(), |done, total, cfg| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "{} {} {} {} B x{} threads={}",
-            cfg.strategy,
-            cfg.transport.kind,
-            cfg.workload,
-            cfg.shape.field_size,
-            cfg.shape.fields,
-            cfg.threads
-        ));
+    // One line per finished cell: above the bar on a terminal, plain lines
+    // on stderr otherwise (the bar is hidden there), so logs show progress.
+    let outcome = sweep::run_with(&m, &dir, args.resume, &stop, remote.as_mut(), |p| match p {
+        sweep::Progress::Start { done, total, cfg } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "{} {} {} {} B x{} threads={}",
+                cfg.strategy,
+                cfg.transport.kind,
+                cfg.workload,
+                cfg.shape.field_size,
+                cfg.shape.fields,
+                cfg.threads
+            ));
+        }
+        sweep::Progress::Done { done, total, row } => {
+            let line = copybench::report::progress_line(done, total, row);
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
     })?;
     bar.finish_and_clear();
     if let Some(r) = remote {
@@ -484,17 +603,21 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    for line in copybench::report::analyze(&outcome.rows).lines() {
-        println!("{line}");
-    }
+    let text = copybench::report::console(&copybench::report::analyze_dir(&dir, &outcome.rows));
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
-    println!(
+    let tail = format!(
         "\n{} rows ({} failed) in {:.1} s: {}",
         outcome.rows.len(),
         failed,
         outcome.wall.as_secs_f64(),
         files.index.display()
     );
+    if args.json {
+        eprintln!("{text}{tail}");
+        emitln!("{}", std::fs::read_to_string(&files.findings)?);
+    } else {
+        emitln!("{text}{tail}");
+    }
     if outcome.interrupted {
         eprintln!(
             "copybench: interrupted; kept the {} rows measured so far",
@@ -526,19 +649,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     let analysis = copybench::report::rebuild(dir)?;
-    for line in analysis.lines() {
-        println!("{line}");
+    emit!("{}", copybench::report::console(&analysis));
+    emitln!("\nrebuilt {}", dir.join("index.html").display());
+    Ok(())
+}
+
+fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    for (what, dir) in [("OLD", old), ("NEW", new)] {
+        if !dir.join("results.csv").is_file() {
+            return Err(Error::usage(format!(
+                "{what} {}: no results.csv there; give the directory a sweep wrote (e.g. reports/latest)",
+                dir.display()
+            ))
+            .into());
+        }
     }
-    println!("\nrebuilt {}", dir.join("index.html").display());
+    use copybench::report::compare;
+    let c = compare::compare_dirs(old, new)?;
+    let page = new.join("compare.html");
+    std::fs::write(&page, compare::html(&c))
+        .map_err(|e| Error::io(format!("writing {}", page.display()), e))?;
+    if json {
+        emitln!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        emit!("{}", compare::console(&c));
+        emitln!("wrote {}", page.display());
+    }
     Ok(())
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {
     let facts = copybench::host::gather();
     if json {
-        println!("{}", serde_json::to_string_pretty(&facts)?);
+        emitln!("{}", serde_json::to_string_pretty(&facts)?);
     } else {
-        print!("{}", copybench::host::render_doctor(&facts));
+        emit!("{}", copybench::host::render_doctor(&facts));
     }
     if !facts.gaps.is_empty() {
         anyhow::bail!("could not look at: {}", facts.gaps.join("; "));
@@ -573,6 +718,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep(args),
         Command::Report { dir } => report(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Compare { old, new, json } => {
+            compare(&old, &new, json).map(|()| ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor { json } => doctor(json).map(|()| ExitCode::SUCCESS),
     };

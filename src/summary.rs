@@ -1,15 +1,25 @@
 //! What `copybench run` prints: one JSON object (`--json`) or a short table,
 //! with every effective option echoed beside the figures so that any of them
 //! can be reproduced.
+//!
+//! The measured part runs as consecutive samples ([`crate::cell`]): counts,
+//! times, CPU and counters are totals over the samples; the sampled figures
+//! ([`crate::figures::SAMPLED`]: throughput, messages/s, latency p50/p99, CPU
+//! per byte and per message, context switches per message) are the median of
+//! the samples, with the 95 % interval of [`crate::stats`] in `intervals` and
+//! in the table.
 
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::cell::CellRun;
+use crate::config::{Config, Pin};
 use crate::counters::CounterPlan;
 use crate::error::Role;
 use crate::figures::BatchReport;
 use crate::figures::CpuTime;
-use crate::figures::{self, Counter, RoleFigure};
+use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
+use crate::report::format::number;
+use crate::stats::Estimate;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -18,6 +28,31 @@ pub struct RunPlan {
     pub warmup_s: f64,
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
+    pub samples: u64,
+}
+
+/// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
+/// coverage}}` (null when not measured).
+fn intervals(run: &CellRun) -> Value {
+    SAMPLED
+        .iter()
+        .map(|&f| (f.column().to_string(), json!(run.estimate(f))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// `12.3 [12.1–12.6]`, or `n/a`.
+fn with_interval(e: Option<Estimate>, unit: &str) -> String {
+    match e {
+        Some(e) if e.n > 1 => format!(
+            "{}{unit} [{}–{}]",
+            number(e.median),
+            number(e.lo),
+            number(e.hi)
+        ),
+        Some(e) => format!("{}{unit}", number(e.median)),
+        None => "n/a".into(),
+    }
 }
 
 fn cpu_json(c: &CpuTime) -> Value {
@@ -49,11 +84,13 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
 /// The `--json` object. Keys other tools read: strategy, transport, workload,
 /// field_size, fields, message_bytes, threads, seconds, messages, bytes,
 /// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
-pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
+pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
+    let r = &run.total;
+    let median = |f: Figure| run.estimate(f).map(|e| e.median);
     let latency = r.latency_ns.as_ref().map(|_| {
         json!({
-            "p50": r.latency_us(0.50),
-            "p99": r.latency_us(0.99),
+            "p50": median(Figure::LatencyP50Us),
+            "p99": median(Figure::LatencyP99Us),
             "p999": r.latency_us(0.999),
             "max": r.latency_max_us(),
         })
@@ -79,9 +116,11 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
         "seconds": r.seconds,
         "messages": r.messages,
         "bytes": r.bytes,
-        "throughput_gbps": r.throughput_gbps(),
-        "messages_per_sec": r.messages_per_sec(),
+        "throughput_gbps": median(Figure::ThroughputGbps),
+        "messages_per_sec": median(Figure::MessagesPerSec),
         "latency_us": latency,
+        "samples": run.samples.len(),
+        "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
         "counters": {
@@ -95,6 +134,8 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> Value {
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
             "messages": plan.messages,
+            "samples": plan.samples,
+            "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
             "counters": cfg.counters,
@@ -130,7 +171,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 }
 
 /// The default, human-readable output: a short aligned table.
-pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
+pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
+    let r = &run.total;
+    let e = |f: Figure, unit: &str| with_interval(run.estimate(f), unit);
+    let role = |role: Role, f: RoleFigure, unit: &str| e(Figure::Role(role, f), unit);
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -148,16 +192,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
         (
             "measured".into(),
             format!(
-                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified",
-                r.seconds, plan.warmup_s, r.messages, r.bytes
+                "{:.3} s after {:.1} s warm-up, {} messages, {} bytes verified, {} samples",
+                r.seconds,
+                plan.warmup_s,
+                r.messages,
+                r.bytes,
+                run.samples.len()
             ),
         ),
         (
             "throughput".into(),
             format!(
-                "{:.3} Gbit/s, {:.0} messages/s",
-                r.throughput_gbps(),
-                r.messages_per_sec()
+                "{}, {}",
+                e(Figure::ThroughputGbps, " Gbit/s"),
+                e(Figure::MessagesPerSec, " messages/s")
             ),
         ),
     ];
@@ -166,13 +214,30 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                opt(r.latency_us(0.5), " us"),
-                opt(r.latency_us(0.99), " us"),
+                e(Figure::LatencyP50Us, " us"),
+                e(Figure::LatencyP99Us, " us"),
                 opt(r.latency_us(0.999), " us"),
                 opt(r.latency_max_us(), " us")
             ),
         ));
     }
+    rows.push((
+        "cpu per byte".into(),
+        format!(
+            "client {}  server {}",
+            role(Role::Client, RoleFigure::CpuNsPerByte, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerByte, " ns")
+        ),
+    ));
+    rows.push((
+        "cpu per message".into(),
+        format!(
+            "client {}  server {}",
+            role(Role::Client, RoleFigure::CpuNsPerMsg, " ns"),
+            role(Role::Server, RoleFigure::CpuNsPerMsg, " ns")
+        ),
+    ));
+    rows.push(("switches/msg".into(), e(Figure::ContextSwitchesPerMsg, "")));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -235,6 +300,28 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, r: &BatchReport) -> String {
             ),
         ));
     }
+    if let Some(p) = &cfg.pin {
+        rows.push((
+            "pinned".into(),
+            format!(
+                "client threads on CPU {}, server threads on CPU {}",
+                Pin::list(&p.client),
+                Pin::list(&p.server)
+            ),
+        ));
+    }
+    rows.push((
+        "intervals".into(),
+        format!(
+            "[lo–hi]: 95 % order-statistic interval of the median of {} samples{}",
+            run.samples.len(),
+            if run.samples.len() < crate::stats::MIN_SAMPLES {
+                " (fewer than 6: min–max, below 95 %)"
+            } else {
+                ""
+            }
+        ),
+    ));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))

@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::config::{Config, WorkloadKind};
+use crate::cell::{self, CellRun, SampleRow, Sampling};
+use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Experiment};
-use crate::figures::BatchReport;
-use crate::figures::Row;
+use crate::figures::{Figure, Row, SAMPLED};
 use crate::message::Shape;
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
@@ -34,15 +34,26 @@ pub struct Matrix {
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
+    /// Most measured time per cell and repetition (the cap of [`Sampling`]).
     pub duration: Duration,
+    /// Length of one sample.
+    pub sample: Duration,
+    /// Target relative half-width of each cell's main figure.
+    pub precision: f64,
     pub repeat: u32,
     pub veth: Veth,
+    /// CPUs for the worker threads of every cell, or unpinned.
+    pub pin: Option<Pin>,
+    /// The command line that asked for the sweep, recorded in env.json.
+    pub command: String,
 }
 
 impl Matrix {
-    /// The defaults of the issue: every strategy this host can run (the
-    /// io_uring ones only where a ring can be made; see `doctor`), loopback,
-    /// rr and stream, 64 B to 64 KiB fields, 1 to 8 threads, three repetitions.
+    /// The defaults: every strategy this host can run (the io_uring ones
+    /// only where a ring can be made; see `doctor`), loopback, rr and
+    /// stream, 64 B to 64 KiB fields, 1 to 8 threads, three repetitions of
+    /// cells sampled in 50 ms batches until the main figure is within 2 %
+    /// (at most 1 s).
     pub fn full() -> Matrix {
         Matrix {
             strategies: StrategyKind::host_default(),
@@ -51,19 +62,30 @@ impl Matrix {
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
             threads: vec![1, 2, 4, 8],
             fields: 8,
-            warmup: Duration::from_millis(500),
-            duration: Duration::from_secs(2),
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_secs(1),
+            sample: Duration::from_millis(50),
+            precision: 0.02,
             repeat: 3,
             veth: Veth::default(),
+            pin: None,
+            command: String::new(),
         }
     }
 
-    /// Short cells and one repetition: the default matrix in about a minute.
+    /// Short cells, two repetitions: 20 ms samples until the main figure is
+    /// within 5 % (at most 0.1 s each), the default matrix in about a minute.
+    /// Two repetitions, each on fresh connections and threads a whole pass
+    /// apart, because a cell's state (whether the scheduler put a client and
+    /// its server on one CPU, say) can move its figures more than its own
+    /// samples show; their samples are pooled.
     pub fn quick() -> Matrix {
         Matrix {
-            warmup: Duration::from_millis(40),
-            duration: Duration::from_millis(150),
-            repeat: 1,
+            warmup: Duration::from_millis(20),
+            duration: Duration::from_millis(100),
+            sample: Duration::from_millis(20),
+            precision: 0.05,
+            repeat: 2,
             ..Matrix::full()
         }
     }
@@ -78,7 +100,9 @@ impl Matrix {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
                         for &strategy in &self.strategies {
-                            if !strategy.supports(transport) {
+                            if strategy == StrategyKind::ZeroCopy
+                                && transport == TransportKind::Unix
+                            {
                                 continue;
                             }
                             let shape = Shape {
@@ -88,6 +112,7 @@ impl Matrix {
                             let mut cfg = Config::new(strategy, transport, workload, shape);
                             cfg.threads = threads;
                             cfg.transport.veth = self.veth.clone();
+                            cfg.pin = self.pin.clone();
                             out.push(cfg);
                         }
                     }
@@ -109,6 +134,19 @@ impl Matrix {
             if empty {
                 return Err(Error::usage(format!("{flag}: give at least one value")));
             }
+        }
+        if !(self.precision > 0.0 && self.precision <= 1.0) {
+            return Err(Error::usage(format!(
+                "--precision {}: must be more than 0 and at most 100 (percent)",
+                self.precision * 100.0
+            )));
+        }
+        if self.sample.is_zero() || self.sample > self.duration {
+            return Err(Error::usage(format!(
+                "--sample {}: must be more than 0 and at most --duration ({} s)",
+                self.sample.as_secs_f64(),
+                self.duration.as_secs_f64()
+            )));
         }
         if self.repeat == 0 || self.repeat > 100 {
             return Err(Error::usage(format!(
@@ -135,14 +173,61 @@ impl Matrix {
     }
 }
 
+/// Fills a row with what one cell measured: totals, CPU and counters over
+/// all samples, then every [`SAMPLED`] figure as the median of the samples
+/// with its 95 % interval.
+fn fill_measured(row: &mut Row, run: &CellRun) {
+    row.fill(&run.total);
+    row.samples = Some(run.samples.len() as u32);
+    row.precision_reached = run.reached();
+    row.stopped_by = if run.precise { "precision" } else { "cap" }.into();
+    for f in SAMPLED {
+        let e = run.estimate(f);
+        row.set(f, e.map(|e| e.median));
+        row.set_interval(f, e.map(|e| (e.lo, e.hi)));
+    }
+}
+
+/// The `samples.csv` rows of one measured cell.
+pub fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
+    run.samples
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut s = SampleRow {
+                cell,
+                repeat,
+                sample: i as u32,
+                strategy: cfg.strategy.name().into(),
+                transport: cfg.transport.kind.name().into(),
+                workload: cfg.workload.name().into(),
+                field_size_bytes: cfg.shape.field_size as u64,
+                threads: cfg.threads as u32,
+                elapsed_s: r.seconds,
+                messages: r.messages,
+                ..SampleRow::default()
+            };
+            for f in SAMPLED {
+                s.set(f, f.of(r).filter(|v| v.is_finite()));
+            }
+            s
+        })
+        .collect()
+}
+
 /// One `results.csv` row: the cell's settings and either its figures or its failure.
 pub fn make_row(
     cell: u32,
     repeat: u32,
     cfg: &Config,
     m: &Matrix,
-    outcome: &Result<BatchReport>,
+    outcome: &Result<CellRun>,
 ) -> Row {
+    let cpus = |pick: fn(&Pin) -> &Vec<usize>| {
+        cfg.pin
+            .as_ref()
+            .map_or(String::new(), |p| Pin::list(pick(p)))
+    };
     let mut row = Row {
         cell,
         repeat,
@@ -157,14 +242,19 @@ pub fn make_row(
         fields: cfg.shape.fields as u32,
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
+        client_cpus: cpus(|p| &p.client),
+        server_cpus: cpus(|p| &p.server),
         warmup_s: m.warmup.as_secs_f64(),
         duration_s: m.duration.as_secs_f64(),
+        sample_s: m.sample.as_secs_f64(),
+        precision_target: m.precision,
+        main_figure: Figure::main(cfg.workload).column().into(),
         ..Row::default()
     };
     match outcome {
-        Ok(r) => {
+        Ok(run) => {
             row.status = "ok".into();
-            row.fill(r);
+            fill_measured(&mut row, run);
         }
         Err(e) => {
             row.status = "failed".into();
@@ -174,30 +264,42 @@ pub fn make_row(
     row
 }
 
-/// Runs one cell: start, warm up, measure, stop.
-pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<BatchReport> {
+impl Matrix {
+    /// How each cell is cut into samples.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            sample: self.sample,
+            precision: self.precision,
+            cap: self.duration,
+        }
+    }
+}
+
+/// Runs one cell: start, warm up, sample until precise or capped, stop.
+pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
     let mut exp = Experiment::start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let report = exp.run(Batch::Duration(m.duration))?;
+    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
     exp.stop()?;
-    Ok(report)
+    Ok(run)
 }
 
-/// Runs one cell on this host and a `copybench serve`: start, warm up, measure, stop.
+/// Runs one cell on this host and a `copybench serve`: start, warm up,
+/// sample until precise or capped, stop.
 pub fn run_remote_cell(
     remote: &mut crate::remote::Remote,
     cfg: &Config,
     m: &Matrix,
-) -> Result<BatchReport> {
+) -> Result<CellRun> {
     let mut exp = remote.start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let report = exp.run(Batch::Duration(m.duration))?;
+    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
     exp.stop()?;
-    Ok(report)
+    Ok(run)
 }
 
 /// Where a sweep writes, and whether it was stopped early.
@@ -210,20 +312,38 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
-/// Appends rows to `results.csv`, flushing each one.
+/// Appends rows to a CSV file (`results.csv`, `samples.csv`), flushing
+/// after each cell. Appending to a file that has rows writes no second header.
 pub struct CsvSink {
     writer: csv::Writer<File>,
 }
 
 impl CsvSink {
     pub fn create(path: &Path) -> io::Result<CsvSink> {
+        CsvSink::open(path, false)
+    }
+
+    /// Opens `path` to add rows after those it has (`append`), or afresh.
+    pub fn open(path: &Path, append: bool) -> io::Result<CsvSink> {
+        let has_rows = append && fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)?;
         Ok(CsvSink {
-            writer: csv::Writer::from_writer(File::create(path)?),
+            writer: csv::WriterBuilder::new()
+                .has_headers(!has_rows)
+                .from_writer(file),
         })
     }
 
-    pub fn write(&mut self, row: &Row) -> io::Result<()> {
-        self.writer.serialize(row).map_err(io::Error::other)?;
+    pub fn write(&mut self, row: &impl serde::Serialize) -> io::Result<()> {
+        self.writer.serialize(row).map_err(io::Error::other)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
     }
 }
@@ -252,6 +372,20 @@ pub fn timestamp_name(now: SystemTime) -> String {
     )
 }
 
+/// `2026-11-29 06:15:02 UTC`, for people.
+pub fn utc_text(now: SystemTime) -> String {
+    let t = timestamp_name(now);
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    )
+}
+
 /// Points `reports/latest` at `dir` (a relative symlink beside it).
 pub fn point_latest(dir: &Path) -> io::Result<()> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
@@ -264,15 +398,54 @@ pub fn point_latest(dir: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(name, link)
 }
 
-/// Runs the whole matrix into `dir`. `on_cell(done, total, cfg)` is called
-/// before each cell (the CLI's progress bar); `stop` ends the sweep between cells.
+/// What the sweep tells its caller as it goes (the CLI's progress bar and
+/// per-cell lines).
+pub enum Progress<'a> {
+    /// A cell is about to run; `done` of `total` runs are finished.
+    Start {
+        done: usize,
+        total: usize,
+        cfg: &'a Config,
+    },
+    /// A cell finished (or failed) with this row.
+    Done {
+        done: usize,
+        total: usize,
+        row: &'a Row,
+    },
+}
+
+/// The identity of a run inside a sweep: a cell's configuration and repetition.
+fn run_key(row: &Row) -> (String, String, String, u64, u32, u32, u32) {
+    (
+        row.strategy.clone(),
+        row.transport.clone(),
+        row.workload.clone(),
+        row.field_size_bytes,
+        row.fields,
+        row.threads,
+        row.repeat,
+    )
+}
+
+/// Whether `dir` already holds a sweep.
+pub fn holds_sweep(dir: &Path) -> bool {
+    dir.join("results.csv").exists()
+}
+
+/// Runs the whole matrix into `dir`; `stop` ends the sweep between cells.
+///
+/// A `dir` that already holds a sweep is refused (exit 2, naming `--out`)
+/// unless `resume`: then its rows are kept, the runs they cover (same
+/// configuration and repetition) are skipped, and new rows are appended.
 pub fn run(
     m: &Matrix,
     dir: &Path,
+    resume: bool,
     stop: &AtomicBool,
-    on_cell: impl FnMut(usize, usize, &Config),
+    progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
-    run_with(m, dir, stop, None, on_cell)
+    run_with(m, dir, resume, stop, None, progress)
 }
 
 /// [`run`], with the server ends on a `copybench serve` when `remote` is
@@ -281,34 +454,64 @@ pub fn run(
 pub fn run_with(
     m: &Matrix,
     dir: &Path,
+    resume: bool,
     stop: &AtomicBool,
     mut remote: Option<&mut crate::remote::Remote>,
-    mut on_cell: impl FnMut(usize, usize, &Config),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     m.validate()?;
+    let csv_path = dir.join("results.csv");
+    let samples_path = dir.join("samples.csv");
+    let mut rows = Vec::new();
+    if holds_sweep(dir) {
+        if !resume {
+            return Err(Error::usage(format!(
+                "--out {}: already holds a sweep (results.csv); choose another directory, or add --resume to continue it",
+                dir.display()
+            )));
+        }
+        rows = crate::report::read_results(&csv_path)
+            .map_err(|e| Error::usage(format!("--resume: {e}")))?;
+    }
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+    env["run"] = json!({
+        "command": m.command,
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_utc": utc_text(SystemTime::now()),
+    });
     if let (Some(r), Value::Object(obj)) = (remote.as_deref(), &mut env) {
         obj.insert("server_addr".into(), Value::from(r.addr().to_string()));
         obj.insert("server_host".into(), r.server_host().clone());
     }
     let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
-    let csv_path = dir.join("results.csv");
-    let mut sink = CsvSink::create(&csv_path)
+    let mut sink = CsvSink::open(&csv_path, resume)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
+    let mut samples = CsvSink::open(&samples_path, resume)
+        .map_err(|e| Error::io(format!("creating {}", samples_path.display()), e))?;
+    let done_before: std::collections::BTreeSet<_> = rows.iter().map(run_key).collect();
     let cells = m.cells();
     let total = cells.len() * m.repeat as usize;
     let started = Instant::now();
-    let mut rows = Vec::with_capacity(total);
+    let mut done = 0;
     let mut interrupted = false;
+    let write_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |e| Error::io(format!("writing {path}"), e)
+    };
     'all: for repeat in 0..m.repeat {
         for (i, cfg) in cells.iter().enumerate() {
+            let skipped = make_row(i as u32, repeat, cfg, m, &Err(Error::usage("")));
+            if done_before.contains(&run_key(&skipped)) {
+                done += 1;
+                continue;
+            }
             if stop.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'all;
             }
-            on_cell(rows.len(), total, cfg);
+            progress(Progress::Start { done, total, cfg });
             let mut cfg = cfg.clone();
             let outcome = match remote.as_deref_mut() {
                 Some(r) => {
@@ -318,8 +521,20 @@ pub fn run_with(
                 None => run_cell(&cfg, m),
             };
             let row = make_row(i as u32, repeat, &cfg, m, &outcome);
-            sink.write(&row)
-                .map_err(|e| Error::io(format!("writing {}", csv_path.display()), e))?;
+            if let Ok(run) = &outcome {
+                for s in sample_rows(i as u32, repeat, &cfg, run) {
+                    samples.write(&s).map_err(write_error(&samples_path))?;
+                }
+                samples.flush().map_err(write_error(&samples_path))?;
+            }
+            sink.write(&row).map_err(write_error(&csv_path))?;
+            sink.flush().map_err(write_error(&csv_path))?;
+            done += 1;
+            progress(Progress::Done {
+                done,
+                total,
+                row: &row,
+            });
             rows.push(row);
         }
     }
@@ -343,6 +558,10 @@ mod tests {
         assert_eq!(
             timestamp_name(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)),
             "20000229-123456"
+        );
+        assert_eq!(
+            utc_text(SystemTime::UNIX_EPOCH + Duration::from_secs(951_827_696)),
+            "2000-02-29 12:34:56 UTC"
         );
     }
 

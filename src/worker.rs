@@ -96,6 +96,16 @@ impl Worker {
         });
     }
 
+    /// Moves this thread onto its CPU, when the experiment pins.
+    fn pin(&self) -> Result<()> {
+        if let Some(pin) = &self.cfg.pin {
+            let cpu = pin.cpu(self.role, self.conn);
+            crate::config::pin_thread(cpu)
+                .map_err(|e| self.socket_failed(format!("pinning to CPU {cpu}"), e))?;
+        }
+        Ok(())
+    }
+
     fn fail(&self, cause: Cause) -> Error {
         Error::Connection {
             conn: self.conn,
@@ -157,6 +167,7 @@ impl Worker {
     ) -> Result<()> {
         let t = &self.cfg.transport;
         t.enter(Role::Server)?;
+        self.pin()?;
         let sock = match sock {
             Some(s) => s,
             None => {
@@ -251,6 +262,7 @@ impl Worker {
     ) -> Result<()> {
         let t = &self.cfg.transport;
         t.enter(Role::Client)?;
+        self.pin()?;
         let sock = match sock {
             Some(s) => s,
             None => {
@@ -323,6 +335,14 @@ impl Worker {
                 if last {
                     break;
                 }
+            }
+            if W::TIMES_EACH {
+                // Acknowledge the batch's last reply now rather than after the
+                // delayed-ACK timer (~40 ms): a zero-copy server waits for that
+                // ACK before it can report the batch, and short batches (the
+                // samples of a sweep cell) would time the timer. Fails on
+                // AF_UNIX, which has no ACKs to delay.
+                let _ = sock.set_quickack(true);
             }
             sender.drain(fd).map_err(|e| self.send_failed(e))?;
             let stats = meter.stop();

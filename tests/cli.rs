@@ -75,6 +75,18 @@ fn check_json_keys(v: &Value, strategy: &str, workload: &str) {
             );
         }
     }
+    // Every sampled figure has its median and 95 % interval (200 messages in 10 samples).
+    assert_eq!(v["samples"], 10, "{who}");
+    let tp = &v["intervals"]["throughput_gbps"];
+    assert!(tp["lo"].as_f64() <= tp["median"].as_f64(), "{who}: {tp}");
+    assert!(tp["median"].as_f64() <= tp["hi"].as_f64(), "{who}: {tp}");
+    assert_eq!(tp["median"], v["throughput_gbps"], "{who}");
+    assert!(v["intervals"]["client_cpu_ns_per_byte"]["median"].is_number());
+    assert_eq!(
+        v["intervals"]["latency_p50_us"].is_null(),
+        workload == "stream",
+        "{who}"
+    );
     let latency = &v["latency_us"];
     if workload == "rr" {
         for q in ["p50", "p99", "p999", "max"] {
@@ -244,4 +256,19 @@ fn counters_are_measured_or_unavailable_with_a_reason() {
         .as_str()
         .unwrap()
         .contains("--no-counters"));
+}
+
+#[test]
+fn pinning_is_echoed_and_checked() {
+    let v = json_run(&["--client-cpus", "0", "--server-cpus", "0"]);
+    assert_eq!(
+        v["options"]["pin"],
+        serde_json::json!({"client_cpus": [0], "server_cpus": [0]})
+    );
+    assert!(json_run(&[])["options"]["pin"].is_null());
+    // A CPU this process may not use is refused before anything runs.
+    assert_rejected(
+        &["--client-cpus", "0", "--server-cpus", "4095"],
+        "--server-cpus",
+    );
 }

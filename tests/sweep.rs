@@ -99,11 +99,43 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         .count();
     assert!(svgs >= 5, "only {svgs} plots");
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(html.contains("throughput.svg"));
+    assert!(html.contains("<figure id=\"ratio\"><svg"));
     assert!(fs::metadata(dir.join("env.json")).is_ok());
-    // The findings print at the end of the sweep too.
+    // The findings print at the end of the sweep too, as a table.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("zero-copy"), "{stdout}");
+    assert!(stdout.contains("one-copy vs two-copy"), "{stdout}");
+    // Off a terminal, one line per finished cell still shows progress.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with('[')).count(),
+        12,
+        "{stderr}"
+    );
+    assert!(stderr.contains("[12/12] stream loopback 1 thr 4 KiB zero-copy: throughput_gbps"));
+    // Every row has its samples, its interval and what stopped it.
+    for r in &rows {
+        assert!(r.samples.unwrap() >= 1);
+        assert!(r.throughput_gbps_lo.unwrap() <= r.throughput_gbps.unwrap());
+        assert!(r.throughput_gbps.unwrap() <= r.throughput_gbps_hi.unwrap());
+        assert!(["precision", "cap"].contains(&r.stopped_by.as_str()));
+        assert!(r.precision_reached.is_some());
+    }
+    let samples = fs::read_to_string(dir.join("samples.csv")).unwrap();
+    let sampled: usize = rows.iter().map(|r| r.samples.unwrap() as usize).sum();
+    assert_eq!(samples.lines().count(), 1 + sampled);
+    let findings: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap();
+    // rr and stream, 2 metrics each, 3 pairs, 2 sizes.
+    assert_eq!(
+        findings["comparisons"].as_array().unwrap().len(),
+        2 * 2 * 3 * 2
+    );
+    for c in findings["comparisons"].as_array().unwrap() {
+        assert!(
+            ["a", "b", "≈"].contains(&c["verdict"].as_str().unwrap()),
+            "{c}"
+        );
+    }
 
     // `report` rebuilds the same page from results.csv alone.
     let rebuilt = copybench().arg("report").arg(&dir).output().unwrap();
@@ -113,6 +145,36 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         String::from_utf8_lossy(&rebuilt.stderr)
     );
     assert_eq!(fs::read_to_string(dir.join("index.html")).unwrap(), html);
+
+    // A sweep compared with itself: every cell matched, nothing called.
+    let same = copybench()
+        .args(["compare", "--json"])
+        .arg(&dir)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(c["cells"].as_array().unwrap().len(), 12);
+    assert!(c["unmatched"].as_array().unwrap().is_empty());
+    for cell in c["cells"].as_array().unwrap() {
+        for f in cell["figures"].as_array().unwrap() {
+            assert_eq!(f["verdict"], "≈", "{f}");
+        }
+    }
+    assert!(dir.join("compare.html").exists());
+    let missing = copybench()
+        .arg("compare")
+        .arg(&dir)
+        .arg(dir.join("nothing-here"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("NEW"));
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -166,6 +228,75 @@ fn sigint_keeps_the_finished_rows_and_exits_130() {
 }
 
 #[test]
+fn an_existing_sweep_is_kept_unless_resumed() {
+    let dir = scratch("resume");
+    let sweep = |sizes: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = TINY.to_vec();
+        args[1] = sizes;
+        copybench()
+            .arg("sweep")
+            .args(&args)
+            .args(["--workloads", "rr"])
+            .args(extra)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let first = sweep("64", &[]);
+    assert!(first.status.success());
+    let before = fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(rows(&dir).len(), 3);
+
+    let again = sweep("64,4K", &[]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--out") && err.contains("--resume"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(fs::read_to_string(dir.join("results.csv")).unwrap(), before);
+
+    let resumed = sweep("64,4K", &["--resume"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    // Only the 4 KiB cells ran; the 64 B rows are kept as they were.
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 3);
+    let all = rows(&dir);
+    assert_eq!(all.len(), 6);
+    assert!(fs::read_to_string(dir.join("results.csv"))
+        .unwrap()
+        .starts_with(&before));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sweep_json_prints_the_findings() {
+    let dir = scratch("json");
+    let out = copybench()
+        .arg("sweep")
+        .args(TINY)
+        .args([
+            "--workloads",
+            "stream",
+            "--strategies",
+            "two-copy,one-copy",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings["rule"]["level"], 0.95);
+    assert_eq!(findings["crossovers"].as_array().unwrap().len(), 2);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn report_names_a_missing_column() {
     let dir = scratch("badcsv");
     fs::create_dir_all(&dir).unwrap();
@@ -187,6 +318,8 @@ fn bad_sweep_input_is_a_usage_error() {
         &["--sizes", "0"][..],
         &["--threads", "0"],
         &["--repeat", "0"],
+        &["--precision", "0"],
+        &["--sample", "5"],
         &["--strategies", "zero-copy", "--transports", "unix"],
         &["--strategies", "uring-zc", "--transports", "unix"],
     ] {

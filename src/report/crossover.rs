@@ -2,10 +2,11 @@
 //! another (the baseline), for one workload, transport and thread count.
 //!
 //! A crossover is the smallest tested size from which the challenger wins at
-//! that size and at every larger compared size, where a win must exceed the
-//! spread of the repetitions: the challenger's worst repetition beats the
-//! baseline's best one (their min–max ranges do not overlap). Anything else is
-//! "no crossover found in the tested range", never a guess. Sizes where either
+//! that size and at every larger compared size, where a win is a call by the
+//! rule of [`crate::stats`]: disjoint 95 % intervals of the medians and an
+//! effect of at least 5 %. A difference the rule does not call is "≈ within
+//! noise", never a win. Anything else is "no crossover found in the tested
+//! range", never a guess. Sizes where either
 //! side has no value (a missing or failed cell) are left out of the comparison
 //! and named, so a gap cannot silently turn into a win.
 
@@ -14,6 +15,7 @@ use std::collections::BTreeSet;
 use super::format;
 use super::summary::{CellSummary, Figure, Spread};
 use crate::size::format_size;
+use crate::stats::{self, Call, Comparison};
 use crate::strategy::StrategyKind;
 
 /// The study's questions, as (challenger, baseline): the three of the seed
@@ -48,7 +50,7 @@ pub fn metrics(workload: &str) -> &'static [Figure] {
 pub enum Verdict {
     ChallengerWins,
     BaselineWins,
-    /// The min–max ranges overlap: the difference is within the noise.
+    /// The rule makes no call: ≈ within noise.
     WithinSpread,
 }
 
@@ -58,6 +60,8 @@ pub struct SizeVerdict {
     pub field_size_bytes: u64,
     pub challenger: Spread,
     pub baseline: Spread,
+    /// challenger / baseline, with its interval and the rule's call.
+    pub comparison: Comparison,
     pub verdict: Verdict,
 }
 
@@ -94,12 +98,12 @@ pub struct Crossover {
 }
 
 impl Crossover {
-    /// Whether some compared value rests on a single repetition, so that its
-    /// spread is unknown.
+    /// Whether some compared value rests on too few samples for a 95 %
+    /// interval, so that no call can be made there.
     pub fn single_repetition(&self) -> bool {
         self.compared
             .iter()
-            .any(|v| v.challenger.n < 2 || v.baseline.n < 2)
+            .any(|v| !v.challenger.callable() || !v.baseline.callable())
     }
 
     /// Whether the two answer the same question at different thread counts.
@@ -170,7 +174,7 @@ impl Crossover {
                 for (verdict, what) in [
                     (Verdict::ChallengerWins, format!("{c} wins at")),
                     (Verdict::BaselineWins, format!("{b} wins at")),
-                    (Verdict::WithinSpread, "within the spread at".to_string()),
+                    (Verdict::WithinSpread, "≈ within noise at".to_string()),
                 ] {
                     let list = sizes_with(verdict);
                     if !list.is_empty() {
@@ -193,32 +197,28 @@ impl Crossover {
             ));
         }
         if self.single_repetition() && self.outcome != Outcome::NoData {
-            text.push_str("; rests on one repetition per cell, so the spread is unknown");
+            text.push_str(&format!(
+                "; fewer than {} samples at some sizes: no call there",
+                stats::MIN_SAMPLES
+            ));
         }
         text
     }
 }
 
-/// Compares the challenger with the baseline at each size.
-fn verdict(metric: Figure, challenger: Spread, baseline: Spread) -> Verdict {
-    let (c_worst, c_best, b_worst, b_best) = if metric.higher_is_better() {
-        (challenger.min, challenger.max, baseline.min, baseline.max)
-    } else {
-        // Negated so that "greater is better" holds for both directions.
-        (
-            -challenger.max,
-            -challenger.min,
-            -baseline.max,
-            -baseline.min,
-        )
+/// Compares the challenger with the baseline at one size, by the rule.
+fn verdict(metric: Figure, challenger: Spread, baseline: Spread) -> (Comparison, Verdict) {
+    let c = stats::compare(
+        &challenger.estimate(),
+        &baseline.estimate(),
+        metric.higher_is_better(),
+    );
+    let v = match c.call {
+        Call::A => Verdict::ChallengerWins,
+        Call::B => Verdict::BaselineWins,
+        Call::Within => Verdict::WithinSpread,
     };
-    if c_worst > b_best {
-        Verdict::ChallengerWins
-    } else if b_worst > c_best {
-        Verdict::BaselineWins
-    } else {
-        Verdict::WithinSpread
-    }
+    (c, v)
 }
 
 fn outcome(compared: &[SizeVerdict]) -> Outcome {
@@ -289,12 +289,16 @@ fn compare(group: &[&CellSummary], metric: Figure, challenger: &str, baseline: &
     let mut not_compared = Vec::new();
     for &size in &sizes {
         match (value(challenger, size), value(baseline, size)) {
-            (Some(c), Some(b)) => compared.push(SizeVerdict {
-                field_size_bytes: size,
-                challenger: c,
-                baseline: b,
-                verdict: verdict(metric, c, b),
-            }),
+            (Some(c), Some(b)) => {
+                let (comparison, verdict) = verdict(metric, c, b);
+                compared.push(SizeVerdict {
+                    field_size_bytes: size,
+                    challenger: c,
+                    baseline: b,
+                    comparison,
+                    verdict,
+                })
+            }
             _ => not_compared.push(size),
         }
     }
@@ -346,7 +350,7 @@ mod tests {
     fn one_vs_two(one_copy: &[&[f64]]) -> Crossover {
         let mut all = Vec::new();
         for (i, &size) in SIZES.iter().enumerate() {
-            all.extend(rows("two-copy", size, &[9.0, 10.0, 11.0]));
+            all.extend(rows("two-copy", size, TWO));
             all.extend(rows("one-copy", size, one_copy[i]));
         }
         throughput(&all, "one-copy", "two-copy")
@@ -363,9 +367,12 @@ mod tests {
             .expect("the pair was run")
     }
 
-    const LOSE: &[f64] = &[5.0, 6.0, 7.0];
-    const NOISY: &[f64] = &[8.0, 12.0, 14.0];
-    const WIN: &[f64] = &[12.0, 13.0, 14.0];
+    // Eight repetitions each, so that every interval is at 95 % (with no
+    // samples.csv, the repetitions are the samples).
+    const TWO: &[f64] = &[9.0, 9.5, 10.0, 10.0, 10.0, 10.2, 10.5, 11.0];
+    const LOSE: &[f64] = &[5.0, 5.5, 6.0, 6.0, 6.0, 6.2, 6.5, 7.0];
+    const NOISY: &[f64] = &[8.0, 11.0, 12.0, 12.0, 12.0, 12.5, 13.0, 14.0];
+    const WIN: &[f64] = &[12.0, 12.5, 13.0, 13.0, 13.0, 13.2, 13.5, 14.0];
 
     #[test]
     fn crossover_at_the_first_size_of_a_lasting_win() {
@@ -375,6 +382,13 @@ mod tests {
             .finding()
             .contains("one-copy beats two-copy from 4 KiB up (tested 64 B–64 KiB)"));
         assert!(!c.single_repetition());
+        // Every compared size carries its ratio and interval.
+        let v = &c.compared[3];
+        assert!(
+            v.comparison.ratio_lo <= v.comparison.ratio
+                && v.comparison.ratio <= v.comparison.ratio_hi
+        );
+        assert!(v.comparison.ratio_lo > 1.0);
     }
 
     #[test]
@@ -390,13 +404,13 @@ mod tests {
 
     #[test]
     fn overlapping_ranges_are_no_crossover() {
-        // The medians (12) beat two-copy's (10), but the ranges overlap.
+        // The medians (12) beat two-copy's (10), but the intervals overlap.
         let c = one_vs_two(&[NOISY; 6]);
         assert_eq!(c.outcome, Outcome::NotFound);
         assert!(c
             .finding()
             .contains("no crossover found in the tested range (64 B–64 KiB)"));
-        assert!(c.finding().contains("within the spread at 64 B"));
+        assert!(c.finding().contains("≈ within noise at 64 B"));
     }
 
     #[test]
@@ -413,7 +427,7 @@ mod tests {
     fn missing_and_failed_cells_are_named_not_compared() {
         let mut all = Vec::new();
         for &size in &SIZES {
-            all.extend(rows("two-copy", size, &[9.0, 10.0, 11.0]));
+            all.extend(rows("two-copy", size, TWO));
             match size {
                 // Missing at 64 B: never run.
                 64 => {}
@@ -444,19 +458,23 @@ mod tests {
     }
 
     #[test]
-    fn a_single_repetition_is_said() {
+    fn a_single_repetition_is_never_a_win() {
         let mut all = Vec::new();
         for &size in &SIZES {
             all.extend(rows("two-copy", size, &[10.0]));
             all.extend(rows(
                 "zero-copy",
                 size,
-                &[if size >= 16384 { 11.0 } else { 9.0 }],
+                &[if size >= 16384 { 20.0 } else { 5.0 }],
             ));
         }
         let c = throughput(&all, "zero-copy", "two-copy");
-        assert_eq!(c.outcome, Outcome::From(16384));
-        assert!(c.finding().contains("rests on one repetition per cell"));
+        assert_eq!(c.outcome, Outcome::NotFound);
+        assert!(c
+            .compared
+            .iter()
+            .all(|v| v.verdict == Verdict::WithinSpread));
+        assert!(c.finding().contains("fewer than 6 samples"));
     }
 
     #[test]
@@ -471,12 +489,17 @@ mod tests {
             latency_p50_us: Some(us),
             ..Row::default()
         };
-        let all = vec![
-            p50("two-copy", 64, 10.0),
-            p50("one-copy", 64, 12.0),
-            p50("two-copy", 4096, 30.0),
-            p50("one-copy", 4096, 20.0),
-        ];
+        let eight = |strategy: &'static str, size: u64, us: f64| {
+            (0..8).map(move |i| Row {
+                repeat: i,
+                ..p50(strategy, size, us + f64::from(i) * 0.1)
+            })
+        };
+        let all: Vec<Row> = eight("two-copy", 64, 10.0)
+            .chain(eight("one-copy", 64, 12.0))
+            .chain(eight("two-copy", 4096, 30.0))
+            .chain(eight("one-copy", 4096, 20.0))
+            .collect();
         let c = crossovers(&summarize(&all))
             .into_iter()
             .find(|c| c.metric == Figure::LatencyP50Us)

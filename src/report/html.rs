@@ -1,29 +1,42 @@
 //! `index.html`: one self-contained page, readable straight from disk.
 //!
-//! No script, no external stylesheet; the plots are the `.svg` files next to
-//! it, linked by relative path. The page is a pure function of the rows and
+//! No script, no external stylesheet, no request: the plots are inlined SVG
+//! (also written beside it as `.svg` files), so the page can be attached to a
+//! bug report alone. It opens with the answer: run facts, a winner table per
+//! workload and the crossovers, one line each. The page is a pure function of the rows and
 //! `env.json` (no clock, stable ordering), so rebuilding a report from the same
 //! CSV gives the same bytes.
 
 use std::fmt::Write;
 
-use super::analysis::Analysis;
+use std::collections::BTreeSet;
+
+use super::analysis::{crossover_lines, Analysis};
+use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
-use super::plots::Plot;
-use super::summary::{CellSummary, Figure, Spread};
+use super::plots::{strategy_color, Plot};
+use super::summary::{CellSummary, Figure, Spread, StrategyName};
+use crate::figures::Row;
 use crate::size::format_size;
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:90em;color:#222}\
-table{border-collapse:collapse;font-size:90%}\
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\
+h1{font-size:1.5em;margin:.2em 0}h2{margin-top:1.5em}\
+table{border-collapse:collapse;font-size:95%}\
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}\
 th{background:#f0f0f0}td.l,th.l{text-align:left}\
+table.meta td,table.meta th{text-align:left;white-space:normal}\
+table.win td{text-align:center;font-weight:bold;white-space:normal;min-width:5.5em}\
+td.na{color:#888;font-weight:normal}\
 tr.failed td{background:#fdecea}\
-figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}\
-li{margin:.2em 0}code{background:#f4f4f4}";
+.scroll{overflow-x:auto;max-width:100%}\
+figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #ddd}\
+li{margin:.2em 0}code{background:#f4f4f4}pre{background:#f8f8f8;padding:.5em;overflow-x:auto}\
+.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em 0 1em}";
 
 /// The figures of the results table, in column order.
-const COLUMNS: [Figure; 8] = [
+const COLUMNS: [Figure; 9] = [
     Figure::ThroughputGbps,
+    Figure::MessagesPerSec,
     Figure::LatencyP50Us,
     Figure::LatencyP99Us,
     Figure::ClientCpuNsPerByte,
@@ -32,6 +45,19 @@ const COLUMNS: [Figure; 8] = [
     Figure::ContextSwitchesPerMsg,
     Figure::ZcCopiedShare,
 ];
+
+/// What the page is built from.
+pub struct Inputs<'a> {
+    pub cells: &'a [CellSummary],
+    pub analysis: &'a Analysis,
+    pub env: &'a serde_json::Value,
+    pub plots: &'a [Plot],
+    /// Each plot's SVG text, inlined so the page is one self-contained file.
+    pub svgs: &'a [String],
+    /// One line per plot left out for want of data.
+    pub skipped: &'a [String],
+    pub rows: &'a [Row],
+}
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -49,88 +75,316 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub fn page(
-    cells: &[CellSummary],
-    analysis: &Analysis,
-    env: &serde_json::Value,
-    plots: &[Plot],
-) -> String {
+pub fn page(i: &Inputs) -> String {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<title>copybench report</title>\n");
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width\">\n<title>copybench report</title>\n");
     let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
-    h.push_str("<h1>copybench report</h1>\n");
-    h.push_str("<p>Two-copy (serialize, then <code>send</code>), one-copy (<code>sendmsg</code> gathering the fields), zero-copy (<code>MSG_ZEROCOPY</code>), uring (<code>IORING_OP_SENDMSG</code>) and uring-zc (<code>IORING_OP_SENDMSG_ZC</code>) sends over TCP, across field sizes and thread counts. Figures are medians over the repetitions of a cell, with the min–max range in brackets; <em>n/a</em> means not measured, never zero. Rebuild this page with <code>copybench report DIR</code>.</p>\n");
-    host(&mut h, env);
-    findings(&mut h, analysis);
+    h.push_str("<h1>copybench: which send strategy wins, from what size</h1>\n");
+    metadata(&mut h, i);
+    answer(&mut h, i.analysis);
     h.push_str("<h2>Plots</h2>\n");
-    for plot in plots {
+    for (plot, svg) in i.plots.iter().zip(i.svgs) {
+        // The SVG inline (no XML prologue), so the page needs no other file.
+        let svg = svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]);
         let _ = writeln!(
             h,
-            "<figure><img src=\"{}\" alt=\"{}\"><figcaption><strong>{}</strong>. {}</figcaption></figure>",
-            escape(plot.file),
-            escape(&plot.title),
+            "<figure id=\"{}\">{svg}<figcaption><strong>{}</strong>. {}</figcaption></figure>",
+            escape(plot.file.trim_end_matches(".svg")),
             escape(&plot.title),
             escape(plot.about)
         );
     }
-    table(&mut h, cells);
+    for line in i.skipped {
+        let _ = writeln!(h, "<p>{}</p>", escape(line));
+    }
+    host(&mut h, i.env);
+    findings(&mut h, i.analysis);
+    table(&mut h, i.cells);
     h.push_str("</body>\n</html>\n");
     h
 }
 
-/// Host facts from `env.json`, flattened to dotted keys so that any shape of
-/// the file shows (e.g. `counters.cache_misses.reason`).
-fn host(h: &mut String, env: &serde_json::Value) {
-    h.push_str("<h2>Host</h2>\n");
-    let mut facts = Vec::new();
-    flatten("", env, &mut facts);
-    if facts.is_empty() {
-        h.push_str("<p>No <code>env.json</code> next to <code>results.csv</code>: host facts unknown. <code>copybench doctor</code> shows them for this machine.</p>\n");
-        return;
-    }
-    h.push_str("<table>\n");
-    for (key, value) in facts {
+/// The run's facts: when, which copybench, the command, how many cells, the
+/// precision reached, the repetitions, and the rule.
+fn metadata(h: &mut String, i: &Inputs) {
+    let run = &i.env["run"];
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let rows = i.rows;
+    let ok: Vec<&Row> = rows.iter().filter(|r| r.status == "ok").collect();
+    let repeats = rows.iter().map(|r| r.repeat + 1).max().unwrap_or(0);
+    let reached: Vec<f64> = ok.iter().filter_map(|r| r.precision_reached).collect();
+    let met = ok.iter().filter(|r| r.stopped_by == "precision").count();
+    let samples: Vec<f64> = ok.iter().filter_map(|r| r.samples.map(f64::from)).collect();
+    let targets: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.precision_target > 0.0)
+        .map(|r| format!("±{} %", format::number(r.precision_target * 100.0)))
+        .collect();
+    let median = |v: &[f64]| Spread::of(v.iter().copied()).map(|s| s.median);
+    let mut facts: Vec<(&str, String)> = vec![
+        (
+            "date",
+            text(&run["started_utc"])
+                .unwrap_or_else(|| "unknown (no run facts in env.json)".into()),
+        ),
+        (
+            "copybench",
+            text(&run["version"]).unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "command",
+            text(&run["command"]).unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "cells",
+            format!(
+                "{} cells, {} rows (cell × repetition), {} failed",
+                i.analysis.cells,
+                rows.len(),
+                rows.len() - ok.len()
+            ),
+        ),
+        ("repetitions", repeats.to_string()),
+    ];
+    facts.push((
+        "precision",
+        match median(&reached) {
+            Some(m) => format!(
+                "target {}; reached (half-width of the main figure's 95 % interval): median ±{} %, {} of {} runs met the target, the others stopped at the time cap; {} samples per run (median)",
+                if targets.is_empty() { "n/a".into() } else { targets.into_iter().collect::<Vec<_>>().join(", ") },
+                format::number(m * 100.0),
+                met,
+                ok.len(),
+                median(&samples).map_or("n/a".into(), format::number)
+            ),
+            None => "n/a: no run recorded its precision".into(),
+        },
+    ));
+    facts.push((
+        "rule",
+        format!(
+            "a strategy is called better only when the 95 % intervals of the medians (order-statistic, samples pooled over repetitions) are disjoint and the difference is at least {} %; otherwise ≈ (within noise)",
+            format::number(crate::stats::MIN_EFFECT * 100.0)
+        ),
+    ));
+    h.push_str("<table class=\"meta\">\n");
+    for (k, v) in facts {
         let _ = writeln!(
             h,
-            "<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>",
-            escape(&key),
-            escape(&value)
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(k),
+            if k == "command" {
+                format!("<code>{}</code>", escape(&v))
+            } else {
+                escape(&v)
+            }
         );
     }
     h.push_str("</table>\n");
 }
 
-fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    use serde_json::Value;
-    let key = |k: &str| {
-        if prefix.is_empty() {
-            k.to_string()
+/// The winner of each (threads, size) among the strategies compared there,
+/// on the workload's main figure: the one called better than every other,
+/// `A ≈ B` when several are unbeaten, `≈` when nothing is called.
+fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String, Option<String>)> {
+    let mut strategies: Vec<&str> = Vec::new();
+    let mut beaten: Vec<&str> = Vec::new();
+    let mut wins: Vec<&str> = Vec::new();
+    for c in crossovers.iter().filter(|c| c.threads == threads) {
+        let Some(v) = c.compared.iter().find(|v| v.field_size_bytes == size) else {
+            continue;
+        };
+        for s in [c.challenger.as_str(), c.baseline.as_str()] {
+            if !strategies.contains(&s) {
+                strategies.push(s);
+            }
+        }
+        match v.verdict {
+            Verdict::ChallengerWins => {
+                wins.push(&c.challenger);
+                beaten.push(&c.baseline);
+            }
+            Verdict::BaselineWins => {
+                wins.push(&c.baseline);
+                beaten.push(&c.challenger);
+            }
+            Verdict::WithinSpread => {}
+        }
+    }
+    if strategies.is_empty() {
+        return None;
+    }
+    strategies.sort_by_key(|s| StrategyName::new(s));
+    let unbeaten: Vec<&str> = strategies
+        .iter()
+        .copied()
+        .filter(|s| !beaten.contains(s))
+        .collect();
+    Some(match unbeaten.as_slice() {
+        _ if wins.is_empty() => ("≈".into(), None),
+        [one] => (one.to_string(), Some(one.to_string())),
+        several => (several.join(" ≈ "), None),
+    })
+}
+
+/// The answer in one screen: per workload, a threads × size table of
+/// winners, then the crossovers, one line each.
+fn answer(h: &mut String, analysis: &Analysis) {
+    h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
+    for s in ["two-copy", "one-copy", "zero-copy"] {
+        let _ = write!(
+            h,
+            "<span class=\"swatch\" style=\"background:{}\"></span>{s}",
+            strategy_color(s)
+        );
+    }
+    h.push_str("</p>\n");
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for c in &analysis.crossovers {
+        let g = (c.workload.clone(), c.transport.clone());
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    if groups.is_empty() {
+        h.push_str("<p>No comparison: fewer than two strategies measured.</p>\n");
+    }
+    for (workload, transport) in groups {
+        let Some(&metric) = metrics(&workload).first() else {
+            continue;
+        };
+        let of: Vec<&Crossover> = analysis
+            .crossovers
+            .iter()
+            .filter(|c| c.workload == workload && c.transport == transport && c.metric == metric)
+            .collect();
+        let threads: BTreeSet<u32> = of.iter().map(|c| c.threads).collect();
+        let sizes: BTreeSet<u64> = of
+            .iter()
+            .flat_map(|c| c.compared.iter().map(|v| v.field_size_bytes))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<h3>{} over {}: {}</h3>\n<div class=\"scroll\"><table class=\"win\">\n<tr><th>threads \\ field size</th>{}</tr>",
+            escape(&workload),
+            escape(&transport),
+            escape(metric.label()),
+            sizes
+                .iter()
+                .map(|s| format!("<th>{}</th>", escape(&format_size(*s))))
+                .collect::<String>()
+        );
+        for t in &threads {
+            let _ = write!(h, "<tr><th>{t}</th>");
+            for size in &sizes {
+                match winner(&of, *t, *size) {
+                    Some((text, Some(s))) => {
+                        let c = strategy_color(&s);
+                        let _ = write!(
+                            h,
+                            "<td style=\"background:{c}33;border-left:6px solid {c}\">{}</td>",
+                            escape(&text)
+                        );
+                    }
+                    Some((text, None)) => {
+                        let _ = write!(h, "<td class=\"na\">{}</td>", escape(&text));
+                    }
+                    None => h.push_str("<td class=\"na\">n/a</td>"),
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table></div>\n");
+        // Only what the calls support, one line per crossover; everything
+        // else is under "All findings".
+        let called: Vec<Crossover> = of
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.outcome,
+                    Outcome::From(_) | Outcome::ChallengerEverywhere | Outcome::BaselineEverywhere
+                )
+            })
+            .map(|c| (*c).clone())
+            .collect();
+        if called.is_empty() {
+            h.push_str("<p>Crossovers: none called (no strategy is called better than another from some size through the largest).</p>\n");
         } else {
-            format!("{prefix}.{k}")
-        }
-    };
-    match value {
-        Value::Null if prefix.is_empty() => {}
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&key(k), v, out);
+            h.push_str("<p>Crossovers:</p>\n<ul>\n");
+            for line in crossover_lines(&called) {
+                let _ = writeln!(h, "<li>{}</li>", escape(&line));
             }
+            h.push_str("</ul>\n");
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&key(&i.to_string()), v, out);
-            }
-        }
-        Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        Value::Null => out.push((prefix.to_string(), "n/a".into())),
-        other => out.push((prefix.to_string(), other.to_string())),
     }
 }
 
+/// Host facts in short (kernel, CPU, cores, which counters and why not,
+/// once), then the whole `env.json` behind a `<details>`.
+fn host(h: &mut String, env: &serde_json::Value) {
+    h.push_str("<h2>Host</h2>\n");
+    if env.is_null() || env.as_object().is_some_and(|m| m.is_empty()) {
+        h.push_str("<p>No <code>env.json</code> next to <code>results.csv</code>: host facts unknown. <code>copybench doctor</code> shows them for this machine.</p>\n");
+        return;
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "n/a".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut items = vec![
+        format!("kernel {}", text(&env["kernel"])),
+        format!("CPU {}", text(&env["cpu_model"])),
+        format!("{} cores", text(&env["cores"])),
+    ];
+    if let Some(counters) = env["counters"].as_object() {
+        let available: Vec<&str> = counters
+            .iter()
+            .filter(|(_, v)| v["available"] == true)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut by_reason: Vec<(String, Vec<&str>)> = Vec::new();
+        for (k, v) in counters.iter().filter(|(_, v)| v["available"] != true) {
+            let reason = text(&v["reason"]);
+            match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, names)) => names.push(k),
+                None => by_reason.push((reason, vec![k])),
+            }
+        }
+        items.push(format!(
+            "counters available: {}",
+            if available.is_empty() {
+                "none".into()
+            } else {
+                available.join(", ")
+            }
+        ));
+        for (reason, names) in by_reason {
+            items.push(format!("unavailable ({}): {reason}", names.join(", ")));
+        }
+    }
+    if !env["so_zerocopy_tcp"].is_null() {
+        items.push(format!(
+            "SO_ZEROCOPY on TCP: {}",
+            text(&env["so_zerocopy_tcp"]["state"])
+        ));
+    }
+    h.push_str("<ul>\n");
+    for item in items {
+        let _ = writeln!(h, "<li>{}</li>", escape(&item));
+    }
+    h.push_str("</ul>\n");
+    let _ = writeln!(
+        h,
+        "<details><summary>all host facts (env.json)</summary><pre>{}</pre></details>",
+        escape(&serde_json::to_string_pretty(env).unwrap_or_default())
+    );
+}
+
 fn findings(h: &mut String, analysis: &Analysis) {
-    h.push_str("<h2>Analysis</h2>\n");
-    h.push_str("<p>A crossover is the smallest tested field size from which the challenger wins at that size and every larger one, each win beyond the spread of the repetitions (the challenger's worst repetition beats the baseline's best). Stream compares throughput, rr the p50 latency; both also compare the client's CPU time per byte.</p>\n");
+    h.push_str("<h2>All findings</h2>\n");
+    h.push_str("<p>A crossover is the smallest tested field size from which the challenger is called better at that size and every larger one (disjoint 95 % intervals and at least 5 % apart; see <a href=\"findings.json\">findings.json</a> for every comparison with its ratio and interval). Stream compares throughput, rr the p50 latency; both also compare the client's CPU time per byte.</p>\n");
     for section in analysis.sections() {
         if section.lines.is_empty() {
             continue;
@@ -153,14 +407,14 @@ fn spread(s: Option<Spread>, share: bool) -> String {
         }
     };
     if s.n > 1 {
-        format!("{} [{}–{}]", f(s.median), f(s.min), f(s.max))
+        format!("{} [{}–{}]", f(s.median), f(s.lo), f(s.hi))
     } else {
         f(s.median)
     }
 }
 
 fn table(h: &mut String, cells: &[CellSummary]) {
-    h.push_str("<h2>Results</h2>\n<table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th>");
+    h.push_str("<h2>Results</h2>\n<p>Medians with their 95 % interval in brackets; <em>n/a</em> means not measured, never zero. Files: <a href=\"results.csv\">results.csv</a> (one row per cell and repetition), <a href=\"samples.csv\">samples.csv</a>, <a href=\"findings.json\">findings.json</a>, <a href=\"env.json\">env.json</a>. Rebuild this page with <code>copybench report DIR</code>.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th><th>samples</th>");
     for figure in COLUMNS {
         let _ = write!(h, "<th>{}</th>", escape(figure.label()));
     }
@@ -183,13 +437,14 @@ fn table(h: &mut String, cells: &[CellSummary]) {
         };
         let _ = write!(
             h,
-            "<tr{class}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td>",
+            "<tr{class}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>",
             escape(&k.workload),
             escape(&k.transport),
             k.threads,
             escape(&format_size(k.field_size_bytes)),
             escape(k.strategy.as_str()),
-            c.ok
+            c.ok,
+            c.get(c.main_figure()).map_or(0, |s| s.n)
         );
         for figure in COLUMNS {
             let _ = write!(
@@ -200,7 +455,7 @@ fn table(h: &mut String, cells: &[CellSummary]) {
         }
         let _ = writeln!(h, "<td class=\"l\">{}</td></tr>", escape(&status));
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
 }
 
 #[cfg(test)]
@@ -212,22 +467,6 @@ mod tests {
         assert_eq!(
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
-    #[test]
-    fn flattens_env_json() {
-        let mut out = Vec::new();
-        let env = serde_json::json!({"kernel": "6.1", "counters": {"cycles": {"available": false}}, "cores": 2});
-        flatten("", &env, &mut out);
-        out.sort();
-        assert_eq!(
-            out,
-            vec![
-                ("cores".to_string(), "2".to_string()),
-                ("counters.cycles.available".to_string(), "false".to_string()),
-                ("kernel".to_string(), "6.1".to_string()),
-            ]
         );
     }
 }

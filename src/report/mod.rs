@@ -7,8 +7,10 @@
 //! rebuilding gives the same `index.html`.
 
 mod analysis;
+pub mod compare;
 mod crossover;
-mod format;
+pub mod findings;
+pub mod format;
 mod html;
 mod plots;
 mod summary;
@@ -20,8 +22,12 @@ use rayon::prelude::*;
 
 pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
-pub use summary::{summarize, CellKey, CellSummary, Figure, Spread, StrategyName};
+pub use findings::progress_line;
+pub use summary::{
+    summarize, summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName,
+};
 
+use crate::cell::SampleRow;
 use crate::figures::Row;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +56,8 @@ pub enum ReportError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
     pub index: PathBuf,
+    /// findings.json: every comparison and crossover.
+    pub findings: PathBuf,
     /// The SVG files, in the order `index.html` shows them.
     pub plots: Vec<PathBuf>,
 }
@@ -106,24 +114,78 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         .collect()
 }
 
-/// Writes all SVG plots and index.html into dir (rayon over plots). `env` is
-/// the host facts JSON (env.json content) or Null.
+/// Reads samples.csv; a sweep directory without one (or with an unreadable
+/// one) gives no samples, and the report falls back to the rows' intervals.
+pub fn read_samples(path: &Path) -> Vec<SampleRow> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    reader
+        .deserialize()
+        .collect::<Result<Vec<SampleRow>, _>>()
+        .unwrap_or_default()
+}
+
+/// The analysis of a sweep directory's rows, with its samples pooled.
+pub fn analyze_dir(dir: &Path, rows: &[Row]) -> Analysis {
+    analysis::analyze_pooled(rows, &read_samples(&dir.join("samples.csv")))
+}
+
+/// What the sweep prints at the end: the compact findings table, then the
+/// other findings (thread count, zero-copy, failures).
+pub fn console(analysis: &Analysis) -> String {
+    let mut out = String::from("Findings (main figure; ≥ SIZE: the first strategy is called better from SIZE up; NAME all: at every size; ≈: within noise):\n");
+    for line in findings::table(&analysis.crossovers) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    for line in analysis.lines_without_crossovers() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes all SVG plots, findings.json and index.html into dir (rayon over
+/// plots). `env` is the host facts JSON (env.json content) or Null. Samples
+/// are read from dir/samples.csv when it is there.
 pub fn write_report(
     dir: &Path,
     rows: &[Row],
     env: &serde_json::Value,
 ) -> Result<ReportFiles, ReportError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let cells = summarize(rows);
-    let plots = plots::plots(&cells, env);
+    let samples = read_samples(&dir.join("samples.csv"));
+    let cells = summarize_pooled(rows, &samples);
+    let analysis = analysis::analyze_pooled(rows, &samples);
+    let findings = dir.join("findings.json");
+    let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
+        .expect("findings serialize");
+    fs::write(&findings, text).map_err(io_error(&findings))?;
+    let (plots, skipped) = plots::plots(&cells, &analysis.crossovers, env);
     let svgs = plots
         .par_iter()
         .map(|plot| plot.render(dir))
         .collect::<Result<Vec<_>, _>>()?;
     let index = dir.join("index.html");
-    let page = html::page(&cells, &analyze(rows), env, &plots);
+    let svg_text = svgs
+        .iter()
+        .map(|path| fs::read_to_string(path).map_err(io_error(path)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let page = html::page(&html::Inputs {
+        cells: &cells,
+        analysis: &analysis,
+        env,
+        plots: &plots,
+        svgs: &svg_text,
+        skipped: &skipped,
+        rows,
+    });
     fs::write(&index, page).map_err(io_error(&index))?;
-    Ok(ReportFiles { index, plots: svgs })
+    Ok(ReportFiles {
+        index,
+        findings,
+        plots: svgs,
+    })
 }
 
 /// `copybench report DIR`: reads DIR/results.csv and DIR/env.json (optional),
@@ -140,7 +202,7 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
         Err(e) => return Err(io_error(&env_path)(e)),
     };
     write_report(dir, &rows, &env)?;
-    Ok(analyze(&rows))
+    Ok(analyze_dir(dir, &rows))
 }
 
 #[cfg(test)]
@@ -250,6 +312,37 @@ mod tests {
         writer.flush().unwrap();
     }
 
+    /// Six samples per ok row, each a little off the row's figures.
+    fn write_samples(path: &Path, rows: &[Row]) {
+        let mut writer = csv::Writer::from_path(path).unwrap();
+        for row in rows.iter().filter(|r| r.status == "ok") {
+            for i in 0..6 {
+                let wobble = 1.0 + f64::from(i) * 0.001;
+                writer
+                    .serialize(SampleRow {
+                        cell: row.cell,
+                        repeat: row.repeat,
+                        sample: i,
+                        strategy: row.strategy.clone(),
+                        transport: row.transport.clone(),
+                        workload: row.workload.clone(),
+                        field_size_bytes: row.field_size_bytes,
+                        threads: row.threads,
+                        elapsed_s: 0.05,
+                        messages: 100,
+                        throughput_gbps: row.throughput_gbps.map(|v| v * wobble),
+                        latency_p50_us: row.latency_p50_us.map(|v| v * wobble),
+                        latency_p99_us: row.latency_p99_us.map(|v| v * wobble),
+                        client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * wobble),
+                        server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * wobble),
+                        ..SampleRow::default()
+                    })
+                    .unwrap();
+            }
+        }
+        writer.flush().unwrap();
+    }
+
     #[test]
     fn reads_back_what_a_sweep_writes() {
         let dir = scratch("roundtrip");
@@ -325,17 +418,38 @@ mod tests {
             "kernel": "6.1.0 <test>",
             "counters": {"cache_misses": {"available": false, "reason": "no PMU in this VM"}}
         });
+        write_samples(&dir.join("samples.csv"), &rows());
         let files = write_report(&dir, &rows(), &env).unwrap();
-        assert_eq!(files.plots.len(), 7);
+        // Cycles and cache misses have no values: left out, said in one line each.
+        assert_eq!(files.plots.len(), 6);
+        assert!(!dir.join("cache_misses.svg").exists());
+        let findings: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&files.findings).unwrap()).unwrap();
+        let calls = findings["comparisons"].as_array().unwrap();
+        // The samples of both repetitions pooled: 12 per cell, so calls are made.
+        assert!(calls
+            .iter()
+            .any(|c| c["verdict"] == "a" && c["a_samples"] == 12));
+        assert!(findings["crossovers"].as_array().unwrap().len() > 3);
         for svg in &files.plots {
             let text = fs::read_to_string(svg).unwrap();
             assert!(text.contains("<text"), "{} has no text", svg.display());
         }
-        let cache = fs::read_to_string(dir.join("cache_misses.svg")).unwrap();
-        assert!(cache.contains("unavailable on this host: no PMU in this VM"));
         let html = fs::read_to_string(&files.index).unwrap();
-        assert!(html.contains("6.1.0 &lt;test&gt;"));
-        assert!(html.contains("<img src=\"throughput.svg\""));
+        assert!(html.contains(
+            "<p>Cache misses per message: not plotted, unavailable on this host: no PMU in this VM</p>"
+        ));
+        assert!(html.contains("kernel 6.1.0 &lt;test&gt;"));
+        // One self-contained file: the plots are inline, nothing is fetched.
+        assert!(html.contains("<figure id=\"throughput\"><svg"));
+        assert!(!html.contains("<img") && !html.contains("src="));
+        // The answer: a winner table per workload, coloured by strategy.
+        assert!(html.contains("<h3>stream over loopback: throughput (Gbit/s)</h3>"));
+        assert!(html.contains("border-left:6px solid #009e73\">zero-copy</td>"));
+        assert!(html.contains("<details><summary>all host facts (env.json)</summary>"));
+        for link in ["results.csv", "findings.json", "env.json"] {
+            assert!(html.contains(&format!("<a href=\"{link}\">")), "{link}");
+        }
         assert!(html.contains("not supported on unix sockets &lt;AF_UNIX&gt;"));
         assert!(html.contains(
             "the kernel copied 100% of zero-copy (MSG_ZEROCOPY) sends on loopback: no copy was avoided"
@@ -351,7 +465,7 @@ mod tests {
             .filter(|r| r.workload == "stream")
             .collect();
         let files = write_report(&dir, &stream, &serde_json::Value::Null).unwrap();
-        let latency = fs::read_to_string(dir.join("latency.svg")).unwrap();
+        let latency = fs::read_to_string(dir.join("latency_size.svg")).unwrap();
         assert!(latency.contains("no rr cells in results.csv"));
         assert!(fs::read_to_string(&files.index)
             .unwrap()

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use super::crossover::{metrics, Crossover, Outcome};
 use super::format;
 use super::summary::{CellSummary, Figure};
 use super::ReportError;
@@ -26,16 +27,68 @@ const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
 const TITLE_HEIGHT: u32 = 40;
 const LEGEND_HEIGHT: u32 = 30;
+/// Okabe–Ito: a palette that colour-blind readers can tell apart.
 const COLORS: [RGBColor; 8] = [
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0xe3, 0x77, 0xc2),
-    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0x00, 0x72, 0xb2), // blue: two-copy
+    RGBColor(0xe6, 0x9f, 0x00), // orange: one-copy
+    RGBColor(0x00, 0x9e, 0x73), // bluish green: zero-copy
+    RGBColor(0xcc, 0x79, 0xa7), // reddish purple
+    RGBColor(0x56, 0xb4, 0xe9), // sky blue
+    RGBColor(0xd5, 0x5e, 0x00), // vermillion
+    RGBColor(0x00, 0x00, 0x00), // black
+    RGBColor(0xf0, 0xe4, 0x42), // yellow
 ];
+
+/// Text sizes asked of plotters (which draws them at 0.8x): the smallest,
+/// tick labels, lands at 15 px in the SVG, so at 12 px or more on a page
+/// that shrinks the plot to 80 % (a 1000 px window).
+const TITLE_FONT: u32 = 28;
+const CAPTION_FONT: u32 = 22;
+const LABEL_FONT: u32 = 19;
+
+/// How a series is drawn: colour, marker and dash, the same for a strategy in
+/// every plot (and in the page's tables, see [`strategy_color`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+/// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
+fn strategy_rank(name: &str) -> Option<usize> {
+    let base = name.split(" (").next().unwrap_or(name);
+    ["two-copy", "one-copy", "zero-copy"]
+        .iter()
+        .position(|s| *s == base)
+}
+
+/// A strategy's colour as `#rrggbb`, for the page.
+pub fn strategy_color(name: &str) -> String {
+    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(3)];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Colour, marker and dash of the series named `name`, the `index`th of its plot.
+fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
+    let i = strategy_rank(name).unwrap_or(3 + index % 5);
+    let marker = [
+        Marker::Circle,
+        Marker::Triangle,
+        Marker::Square,
+        Marker::Cross,
+    ][i % 4];
+    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][i % 3];
+    (COLORS[i % COLORS.len()], marker, dash)
+}
 
 /// One SVG file: a title over a grid of panels.
 #[derive(Debug, Clone)]
@@ -57,11 +110,17 @@ struct Panel {
 
 #[derive(Debug, Clone)]
 enum Body {
-    /// One line per series, medians joined, min–max as vertical error bars.
+    /// One line per series, medians joined, 95 % intervals as vertical error
+    /// bars (or, with `band`, a shaded band); `reference` draws a horizontal
+    /// line (1.0 on a ratio plot); `marks` are x values to flag per series
+    /// (crossovers).
     Lines {
         x: Axis,
         y: Axis,
         series: Vec<Series>,
+        band: bool,
+        reference: Option<f64>,
+        marks: Vec<(String, f64)>,
     },
     /// Grouped bars of medians: per category, one bar per series.
     Bars {
@@ -76,7 +135,7 @@ enum Body {
 #[derive(Debug, Clone)]
 struct Series {
     name: String,
-    /// (x, median, min, max), in data units, ascending x.
+    /// (x, median, interval low, interval high), in data units, ascending x.
     points: Vec<(f64, f64, f64, f64)>,
 }
 
@@ -90,7 +149,6 @@ enum Scale {
 #[derive(Debug, Clone, Copy)]
 enum Unit {
     Bytes,
-    Count,
     Plain,
     /// A share in 0..=1, shown as a percentage.
     Share,
@@ -108,11 +166,6 @@ impl Axis {
         label: "field size",
         scale: Scale::Log2,
         unit: Unit::Bytes,
-    };
-    const THREADS: Axis = Axis {
-        label: "threads",
-        scale: Scale::Log2,
-        unit: Unit::Count,
     };
 
     fn linear(label: &'static str) -> Axis {
@@ -152,7 +205,6 @@ impl Axis {
         };
         match self.unit {
             Unit::Bytes => format_size(v.round() as u64),
-            Unit::Count => format!("{}", v.round()),
             Unit::Plain => format::number(v),
             Unit::Share => format!("{}%", format::number(v * 100.0)),
         }
@@ -181,7 +233,15 @@ impl Axis {
     fn ticks(self, (lo, hi): (f64, f64)) -> usize {
         match self.scale {
             Scale::Linear => 6,
-            Scale::Log2 | Scale::Log10 => ((hi - lo).floor() as usize + 1).clamp(2, 12),
+            Scale::Log2 | Scale::Log10 => {
+                let powers = (hi - lo).floor() as usize + 1;
+                // Every other power when there are many, so labels do not collide.
+                if powers > 7 {
+                    powers.div_ceil(2)
+                } else {
+                    powers.max(2)
+                }
+            }
         }
     }
 }
@@ -208,7 +268,7 @@ impl Panel {
         for cell in cells {
             let Some(s) = cell.get(figure) else { continue };
             let name = name_of(cell);
-            let point = (x_of(cell), s.median, s.min, s.max);
+            let point = (x_of(cell), s.median, s.lo, s.hi);
             match series.iter_mut().find(|s| s.name == name) {
                 Some(found) => found.points.push(point),
                 None => series.push(Series {
@@ -225,7 +285,14 @@ impl Panel {
         }
         Panel {
             title,
-            body: Body::Lines { x, y, series },
+            body: Body::Lines {
+                x,
+                y,
+                series,
+                band: false,
+                reference: None,
+                marks: Vec::new(),
+            },
         }
     }
 }
@@ -255,10 +322,6 @@ fn field_size(c: &CellSummary) -> f64 {
     c.key.field_size_bytes as f64
 }
 
-fn threads(c: &CellSummary) -> f64 {
-    c.key.threads as f64
-}
-
 /// Series names: the strategy, plus the transport when a sweep measured
 /// several (a transport whose cells all failed does not count).
 fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
@@ -281,41 +344,207 @@ fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String 
     format!("{what}: unavailable on this host: {reason}")
 }
 
-/// Every plot of a report, described, not yet drawn.
-pub fn plots(cells: &[CellSummary], env: &serde_json::Value) -> Vec<Plot> {
-    vec![
+/// Every plot of a report, described, not yet drawn, and one line for each
+/// plot left out for want of data (no PMU: no cycles, no cache misses).
+pub fn plots(
+    cells: &[CellSummary],
+    crossovers: &[Crossover],
+    env: &serde_json::Value,
+) -> (Vec<Plot>, Vec<String>) {
+    let mut drawn = vec![
+        ratio(cells, crossovers),
+        latency_vs_size(cells),
+        cpu_per_byte(cells),
         throughput(cells),
-        latency(cells),
-        per_role(
-            cells,
-            "cache_misses.svg",
-            "Cache misses per message vs field size",
-            "Hardware cache misses per message, at the fewest threads tested.",
-            [Figure::ClientCacheMissesPerMsg, Figure::ServerCacheMissesPerMsg],
-            Axis::log("cache misses/msg"),
-            Some(unavailable(env, Counter::CacheMisses, "cache misses")),
-        ),
-        per_role(
-            cells,
-            "cpu_per_byte.svg",
-            "CPU time per byte vs field size",
-            "User plus kernel CPU time per byte moved, for the client (the sending side in stream) and the server (the receiving side), at the fewest threads tested. Lower is cheaper.",
-            [Figure::ClientCpuNsPerByte, Figure::ServerCpuNsPerByte],
-            Axis::log("CPU ns/byte"),
-            None,
-        ),
-        per_role(
-            cells,
-            "cycles_per_byte.svg",
-            "Cycles per byte vs field size",
-            "CPU cycles per byte moved, from hardware counters, at the fewest threads tested.",
-            [Figure::ClientCyclesPerByte, Figure::ServerCyclesPerByte],
-            Axis::log("cycles/byte"),
-            Some(unavailable(env, Counter::Cycles, "cycles")),
-        ),
         user_kernel(cells),
         zc_copied(cells),
-    ]
+    ];
+    let mut skipped = Vec::new();
+    for (plot, counter, what) in [
+        (
+            per_role(
+                cells,
+                "cache_misses.svg",
+                "Cache misses per message vs field size",
+                "Hardware cache misses per message, at the fewest threads tested.",
+                [
+                    Figure::ClientCacheMissesPerMsg,
+                    Figure::ServerCacheMissesPerMsg,
+                ],
+                Axis::log("cache misses/msg"),
+                None,
+            ),
+            Counter::CacheMisses,
+            "Cache misses per message",
+        ),
+        (
+            per_role(
+                cells,
+                "cycles_per_byte.svg",
+                "Cycles per byte vs field size",
+                "CPU cycles per byte moved, from hardware counters, at the fewest threads tested.",
+                [Figure::ClientCyclesPerByte, Figure::ServerCyclesPerByte],
+                Axis::log("cycles/byte"),
+                None,
+            ),
+            Counter::Cycles,
+            "Cycles per byte",
+        ),
+    ] {
+        if plot.has_data() {
+            drawn.push(plot);
+        } else {
+            skipped.push(format!(
+                "{what}: not plotted, {}",
+                unavailable(env, counter, "no values").trim_start_matches("no values: ")
+            ));
+        }
+    }
+    (drawn, skipped)
+}
+
+/// Each strategy against two-copy on the workload's main figure, as a
+/// speed-up (>1: better than two-copy), with the ratio's interval as a band,
+/// the 1.0 line, and the crossover sizes marked.
+fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
+    let mut panels = Vec::new();
+    let groups: Vec<(String, String, u32)> = {
+        let mut g: Vec<(String, String, u32)> = crossovers
+            .iter()
+            .map(|c| (c.workload.clone(), c.transport.clone(), c.threads))
+            .collect();
+        g.dedup();
+        g
+    };
+    let several = distinct(&select(cells, |c| c.ok > 0), |c| c.key.transport.as_str()).len() > 1;
+    for (workload, transport, threads) in groups {
+        let Some(&metric) = metrics(&workload).first() else {
+            continue;
+        };
+        let mut series = Vec::new();
+        let mut marks = Vec::new();
+        for c in crossovers.iter().filter(|c| {
+            c.workload == workload
+                && c.transport == transport
+                && c.threads == threads
+                && c.metric == metric
+                && c.baseline == "two-copy"
+        }) {
+            let name = if several {
+                format!("{} ({transport})", c.challenger)
+            } else {
+                c.challenger.clone()
+            };
+            let up = metric.higher_is_better();
+            let points = c
+                .compared
+                .iter()
+                .map(|v| {
+                    let r = v.comparison;
+                    let (m, lo, hi) = if up {
+                        (r.ratio, r.ratio_lo, r.ratio_hi)
+                    } else {
+                        (1.0 / r.ratio, 1.0 / r.ratio_hi, 1.0 / r.ratio_lo)
+                    };
+                    (v.field_size_bytes as f64, m, lo, hi)
+                })
+                .filter(|p| p.1.is_finite() && p.2.is_finite() && p.3.is_finite())
+                .collect::<Vec<_>>();
+            if let Outcome::From(size) = c.outcome {
+                marks.push((name.clone(), size as f64));
+            }
+            if !points.is_empty() {
+                series.push(Series { name, points });
+            }
+        }
+        let title = format!(
+            "{workload}, {}{}",
+            format::threads(threads),
+            if several {
+                format!(", {transport}")
+            } else {
+                String::new()
+            }
+        );
+        panels.push(if series.is_empty() {
+            Panel::note(title, "no strategy compared with two-copy here")
+        } else {
+            Panel {
+                title,
+                body: Body::Lines {
+                    x: Axis::FIELD_SIZE,
+                    y: Axis::linear(if metric.higher_is_better() {
+                        "throughput / two-copy's"
+                    } else {
+                        "two-copy's p50 / p50"
+                    }),
+                    series,
+                    band: true,
+                    reference: Some(1.0),
+                    marks,
+                },
+            }
+        });
+    }
+    Plot {
+        file: "ratio.svg",
+        title: "Speed-up over two-copy vs field size".into(),
+        about: "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up).",
+        cols: 2,
+        panels: or_note(panels, "no strategy pairs in results.csv"),
+    }
+}
+
+/// rr round-trip p50 and p99 against the field size, a row per thread count.
+fn latency_vs_size(cells: &[CellSummary]) -> Plot {
+    let rr = select(cells, |c| c.key.workload == "rr");
+    let name = strategy_namer(cells);
+    let mut panels = Vec::new();
+    for t in distinct(&rr, |c| c.key.threads) {
+        for (figure, label) in [(Figure::LatencyP50Us, "p50"), (Figure::LatencyP99Us, "p99")] {
+            panels.push(Panel::lines(
+                format!("rr {label}, {}", format::threads(t)),
+                &select(cells, |c| c.key.workload == "rr" && c.key.threads == t),
+                (Axis::FIELD_SIZE, field_size),
+                (Axis::log("round trip µs"), figure),
+                &name,
+            ));
+        }
+    }
+    Plot {
+        file: "latency_size.svg",
+        title: "Request/response latency vs field size".into(),
+        about: "Round-trip p50 (left) and p99 (right) per strategy against the field size, a row per thread count; bars are 95 % intervals of the median. Lower is better.",
+        cols: 2,
+        panels: or_note(panels, "no rr cells in results.csv"),
+    }
+}
+
+/// Client plus server CPU per byte against the field size, a panel per
+/// workload and thread count.
+fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
+    let all = select(cells, |_| true);
+    let name = strategy_namer(cells);
+    let mut panels = Vec::new();
+    for workload in distinct(&all, |c| c.key.workload.as_str()) {
+        let of = select(cells, |c| c.key.workload == workload);
+        for t in distinct(&of, |c| c.key.threads) {
+            panels.push(Panel::lines(
+                format!("{workload}, {}", format::threads(t)),
+                &select(cells, |c| c.key.workload == workload && c.key.threads == t),
+                (Axis::FIELD_SIZE, field_size),
+                (Axis::log("CPU ns/byte"), Figure::TotalCpuNsPerByte),
+                &name,
+            ));
+        }
+    }
+    Plot {
+        file: "cpu_per_byte.svg",
+        title: "CPU time per byte vs field size".into(),
+        about: "Client plus server CPU time per byte moved (exact thread CPU clocks), a panel per workload and thread count; bars are 95 % intervals. Lower is cheaper.",
+        cols: 2,
+        panels: or_note(panels, "no cells in results.csv"),
+    }
 }
 
 fn throughput(cells: &[CellSummary]) -> Plot {
@@ -336,43 +565,9 @@ fn throughput(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "throughput.svg",
         title: "Stream throughput vs field size".into(),
-        about: "One-way throughput per strategy, a panel per thread count; dots are medians, bars the min–max of the repetitions. Higher is better.",
+        about: "One-way throughput per strategy, a panel per thread count; markers are medians, bars their 95 % intervals. Higher is better.",
         cols: 2,
         panels: or_note(panels, "no stream cells in results.csv"),
-    }
-}
-
-fn latency(cells: &[CellSummary]) -> Plot {
-    let rr = select(cells, |c| c.key.workload == "rr");
-    let mut sizes = distinct(&rr, |c| c.key.field_size_bytes);
-    sizes.sort_unstable();
-    // The smallest, a middle and the largest size: enough to see the trend.
-    let mut picked: Vec<u64> = [0, sizes.len() / 2, sizes.len().saturating_sub(1)]
-        .iter()
-        .filter_map(|&i| sizes.get(i).copied())
-        .collect();
-    picked.dedup();
-    let name = strategy_namer(cells);
-    let mut panels = Vec::new();
-    for (figure, label) in [(Figure::LatencyP50Us, "p50"), (Figure::LatencyP99Us, "p99")] {
-        for &size in &picked {
-            panels.push(Panel::lines(
-                format!("rr {label}, {} fields", format_size(size)),
-                &select(cells, |c| {
-                    c.key.workload == "rr" && c.key.field_size_bytes == size
-                }),
-                (Axis::THREADS, threads),
-                (Axis::linear("µs"), figure),
-                &name,
-            ));
-        }
-    }
-    Plot {
-        file: "latency.svg",
-        title: "Request/response latency vs threads".into(),
-        about: "Round-trip latency p50 (top) and p99 (bottom) per strategy against the thread count, for the smallest, a middle and the largest field size. Lower is better.",
-        cols: picked.len().max(1),
-        panels: or_note(panels, "no rr cells in results.csv"),
     }
 }
 
@@ -539,6 +734,11 @@ fn or_note(panels: Vec<Panel>, why: &str) -> Vec<Panel> {
 }
 
 impl Plot {
+    /// Whether some panel draws data (not only notes).
+    pub fn has_data(&self) -> bool {
+        self.panels.iter().any(|p| !matches!(p.body, Body::Note(_)))
+    }
+
     /// Draws the plot into `dir`, returning the file's path.
     pub fn render(&self, dir: &Path) -> Result<PathBuf, ReportError> {
         let path = dir.join(self.file);
@@ -551,8 +751,7 @@ impl Plot {
         let cols = self.cols.min(self.panels.len()).max(1);
         let rows = self.panels.len().div_ceil(cols);
         let names = self.series_names();
-        let color =
-            |name: &str| COLORS[names.iter().position(|n| n == name).unwrap_or(0) % COLORS.len()];
+        let color = |name: &str| style_of(name, names.iter().position(|n| n == name).unwrap_or(0));
         let legend_height = if names.is_empty() { 0 } else { LEGEND_HEIGHT };
         let size = (
             cols as u32 * PANEL_WIDTH,
@@ -562,7 +761,7 @@ impl Plot {
             let root = SVGBackend::new(&path, size).into_drawing_area();
             root.fill(&WHITE).map_err(|e| failed(&e))?;
             let body = root
-                .titled(&self.title, ("sans-serif", 22))
+                .titled(&self.title, ("sans-serif", TITLE_FONT))
                 .map_err(|e| failed(&e))?;
             let (legend_area, body) = body.split_vertically(legend_height);
             legend(&legend_area, &names, &color).map_err(|e| failed(&e))?;
@@ -600,20 +799,34 @@ type DrawResult =
     Result<(), DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>>;
 
 impl Panel {
-    fn draw(&self, area: &Area, color: &dyn Fn(&str) -> RGBColor) -> DrawResult {
+    fn draw(&self, area: &Area, color: &dyn Fn(&str) -> (RGBColor, Marker, Dash)) -> DrawResult {
         match &self.body {
             Body::Note(text) => self.draw_note(area, text),
-            Body::Lines { x, y, series } => {
+            Body::Lines {
+                x,
+                y,
+                series,
+                band,
+                reference,
+                marks,
+            } => {
                 let points = || series.iter().flat_map(|s| s.points.iter());
                 let x_range = x.range(points().filter_map(|p| x.to_plot(p.0)));
                 let y_range = y.range(
                     points()
-                        .flat_map(|p| [p.2, p.3])
+                        .flat_map(|p| [p.1, p.2, p.3])
+                        .chain(*reference)
                         .filter_map(|v| y.to_plot(v)),
                 );
                 let mut chart = self.chart(area, (*x, x_range), (*y, y_range))?;
+                if let Some(r) = reference.and_then(|r| y.to_plot(r)) {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(x_range.0, r), (x_range.1, r)],
+                        BLACK.mix(0.7).stroke_width(2),
+                    )))?;
+                }
                 for s in series {
-                    let c = color(&s.name);
+                    let (c, marker, dash) = color(&s.name);
                     let at = |v: f64, axis: Axis| axis.to_plot(v);
                     let pts: Vec<(f64, f64, f64, f64)> = s
                         .points
@@ -622,15 +835,66 @@ impl Panel {
                             Some((at(p.0, *x)?, at(p.1, *y)?, at(p.2, *y)?, at(p.3, *y)?))
                         })
                         .collect();
-                    chart.draw_series(LineSeries::new(
-                        pts.iter().map(|p| (p.0, p.1)),
-                        c.stroke_width(2),
-                    ))?;
-                    chart
-                        .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, c.filled())))?;
-                    chart.draw_series(pts.iter().filter(|p| p.3 > p.2).map(|p| {
-                        PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(1))
-                    }))?;
+                    if *band && pts.len() > 1 {
+                        let outline: Vec<(f64, f64)> = pts
+                            .iter()
+                            .map(|p| (p.0, p.3))
+                            .chain(pts.iter().rev().map(|p| (p.0, p.2)))
+                            .collect();
+                        chart.draw_series(std::iter::once(Polygon::new(
+                            outline,
+                            c.mix(0.18).filled(),
+                        )))?;
+                    }
+                    let line = pts.iter().map(|p| (p.0, p.1));
+                    let stroke = c.stroke_width(3);
+                    match dash {
+                        Dash::Solid => {
+                            chart.draw_series(LineSeries::new(line, stroke))?;
+                        }
+                        Dash::Dashed => {
+                            chart.draw_series(DashedLineSeries::new(line, 12, 6, stroke))?;
+                        }
+                        Dash::Dotted => {
+                            chart.draw_series(DashedLineSeries::new(line, 3, 5, stroke))?;
+                        }
+                    }
+                    let at_points = pts.iter().map(|p| (p.0, p.1));
+                    let style = c.filled();
+                    match marker {
+                        Marker::Circle => {
+                            chart.draw_series(at_points.map(|p| Circle::new(p, 5, style)))?;
+                        }
+                        Marker::Triangle => {
+                            chart
+                                .draw_series(at_points.map(|p| TriangleMarker::new(p, 7, style)))?;
+                        }
+                        Marker::Square => {
+                            chart.draw_series(at_points.map(|p| {
+                                EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], style)
+                            }))?;
+                        }
+                        Marker::Cross => {
+                            chart.draw_series(
+                                at_points.map(|p| Cross::new(p, 6, c.stroke_width(3))),
+                            )?;
+                        }
+                    }
+                    if !*band {
+                        chart.draw_series(pts.iter().filter(|p| p.3 > p.2).map(|p| {
+                            PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(2))
+                        }))?;
+                    }
+                    for (_, mx) in marks.iter().filter(|(n, _)| *n == s.name) {
+                        let Some(mx) = at(*mx, *x) else { continue };
+                        if let Some(p) = pts.iter().find(|p| (p.0 - mx).abs() < 1e-9) {
+                            chart.plotting_area().draw(&Circle::new(
+                                (p.0, p.1),
+                                11,
+                                c.stroke_width(3),
+                            ))?;
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -662,7 +926,7 @@ impl Panel {
                 )?;
                 let width = 0.8 / series.len() as f64;
                 for (j, (name, values)) in series.iter().enumerate() {
-                    let c = color(name);
+                    let (c, _, _) = color(name);
                     let left = |i: usize| i as f64 - 0.4 + j as f64 * width;
                     chart.draw_series(values.iter().enumerate().filter_map(|(i, v)| {
                         Some(Rectangle::new(
@@ -694,15 +958,17 @@ impl Panel {
         x_tick: &dyn Fn(f64) -> String,
     ) -> Result<Chart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
         let mut chart = ChartBuilder::on(area)
-            .caption(&self.title, ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .caption(&self.title, ("sans-serif", CAPTION_FONT))
+            .margin(12)
+            .x_label_area_size(52)
+            .y_label_area_size(80)
             .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
         chart
             .configure_mesh()
             .x_desc(x.label)
             .y_desc(y.label)
+            .label_style(("sans-serif", LABEL_FONT))
+            .axis_desc_style(("sans-serif", LABEL_FONT))
             .x_labels(x_ticks)
             .y_labels(y.ticks(y_range))
             .x_label_formatter(&|p| x_tick(*p))
@@ -723,15 +989,15 @@ impl Panel {
             area.draw(&Text::new(
                 self.title.clone(),
                 (24, 24),
-                ("sans-serif", 16).into_font(),
+                ("sans-serif", CAPTION_FONT).into_font(),
             ))?;
         }
-        let per_line = ((w as usize).saturating_sub(48) / 8).max(20);
+        let per_line = ((w as usize).saturating_sub(48) / 9).max(20);
         for (i, line) in wrap(text, per_line).iter().enumerate() {
             area.draw(&Text::new(
                 line.clone(),
                 (24, h as i32 / 2 - 20 + 20 * i as i32),
-                ("sans-serif", 15)
+                ("sans-serif", LABEL_FONT)
                     .into_font()
                     .color(&RGBColor(0x60, 0x20, 0x20)),
             ))?;
@@ -741,18 +1007,49 @@ impl Panel {
 }
 
 /// One legend for the whole plot, in a strip under its title: a series has
-/// the same colour in every panel, and no legend hides a panel's data.
-fn legend(area: &Area, names: &[String], color: &dyn Fn(&str) -> RGBColor) -> DrawResult {
+/// the same colour, marker and dash in every panel, and no legend hides a
+/// panel's data.
+fn legend(
+    area: &Area,
+    names: &[String],
+    color: &dyn Fn(&str) -> (RGBColor, Marker, Dash),
+) -> DrawResult {
     let mut x = 20;
     for name in names {
-        let c = color(name);
-        area.draw(&Rectangle::new([(x, 8), (x + 14, 22)], c.filled()))?;
+        let (c, marker, dash) = color(name);
+        let y = 15;
+        let stroke = c.stroke_width(3);
+        match dash {
+            Dash::Solid => area.draw(&PathElement::new(vec![(x, y), (x + 36, y)], stroke))?,
+            Dash::Dashed => {
+                area.draw(&PathElement::new(vec![(x, y), (x + 12, y)], stroke))?;
+                area.draw(&PathElement::new(vec![(x + 20, y), (x + 36, y)], stroke))?;
+            }
+            Dash::Dotted => {
+                for dx in (0..36).step_by(8) {
+                    area.draw(&PathElement::new(
+                        vec![(x + dx, y), (x + dx + 3, y)],
+                        stroke,
+                    ))?;
+                }
+            }
+        }
+        let style = c.filled();
+        let m = (x + 18, y);
+        match marker {
+            Marker::Circle => area.draw(&Circle::new(m, 5, style))?,
+            Marker::Triangle => area.draw(&TriangleMarker::new(m, 7, style))?,
+            Marker::Square => {
+                area.draw(&Rectangle::new([(m.0 - 5, y - 5), (m.0 + 5, y + 5)], style))?
+            }
+            Marker::Cross => area.draw(&Cross::new(m, 6, c.stroke_width(3)))?,
+        }
         area.draw(&Text::new(
             name.clone(),
-            (x + 20, 8),
-            ("sans-serif", 14).into_font(),
+            (x + 44, y - 9),
+            ("sans-serif", LABEL_FONT).into_font(),
         ))?;
-        x += 20 + 8 * name.chars().count() as i32 + 24;
+        x += 44 + 9 * name.chars().count() as i32 + 28;
     }
     Ok(())
 }

@@ -1,14 +1,21 @@
-//! Repetitions of one cell folded into a median and a min–max range per figure.
+//! The samples and repetitions of one cell folded into a median, its 95 %
+//! interval and the min–max range per figure.
 //!
 //! Everything the report draws, tabulates or analyses goes through here, so the
-//! whole report agrees on one definition of each figure. Per-message and
-//! per-byte figures are computed per repetition first and summarised after, so
-//! a median is always the median of what one repetition measured.
+//! whole report agrees on one definition of each figure. The sampled figures
+//! ([`crate::figures::SAMPLED`]) pool the samples of every repetition of the cell
+//! (`samples.csv`); without samples, a single repetition's own interval (its
+//! `_lo`/`_hi` columns) is used, and otherwise the repetitions themselves are
+//! the samples. Other figures (cycles, the user/kernel split, the copied
+//! share) are summarised over repetitions. Intervals follow
+//! [`crate::stats::Estimate`].
 
 use std::collections::BTreeMap;
 
+use crate::cell::SampleRow;
 use crate::error::Role;
 use crate::figures::Row;
+use crate::stats::{median_rank, Estimate, LEVEL};
 use crate::strategy::StrategyKind;
 
 /// One figure of a cell, as the report uses it. Some are columns of
@@ -88,6 +95,70 @@ impl Figure {
         matches!(self, Figure::ThroughputGbps | Figure::MessagesPerSec)
     }
 
+    /// The machine name of the figure (findings.json): its results.csv column
+    /// where it has one.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::ThroughputGbps => "throughput_gbps",
+            Figure::MessagesPerSec => "messages_per_sec",
+            Figure::LatencyP50Us => "latency_p50_us",
+            Figure::LatencyP99Us => "latency_p99_us",
+            Figure::LatencyP999Us => "latency_p999_us",
+            Figure::ClientCpuNsPerByte => "client_cpu_ns_per_byte",
+            Figure::ServerCpuNsPerByte => "server_cpu_ns_per_byte",
+            Figure::TotalCpuNsPerByte => "total_cpu_ns_per_byte",
+            Figure::ClientCyclesPerByte => "client_cycles_per_byte",
+            Figure::ServerCyclesPerByte => "server_cycles_per_byte",
+            Figure::ClientUserNsPerMsg => "client_user_ns_per_msg",
+            Figure::ClientSysNsPerMsg => "client_sys_ns_per_msg",
+            Figure::ServerUserNsPerMsg => "server_user_ns_per_msg",
+            Figure::ServerSysNsPerMsg => "server_sys_ns_per_msg",
+            Figure::ClientCacheMissesPerMsg => "client_cache_misses_per_msg",
+            Figure::ServerCacheMissesPerMsg => "server_cache_misses_per_msg",
+            Figure::ContextSwitchesPerMsg => "context_switches_per_msg",
+            Figure::ZcCopiedShare => "zc_copied_share",
+        }
+    }
+
+    /// The figure of the figures model ([`crate::figures::SAMPLED`]) that
+    /// every sample measures and this one is, if any.
+    fn model(self) -> Option<crate::figures::Figure> {
+        use crate::figures::{Figure as F, RoleFigure as R};
+        Some(match self {
+            Figure::ThroughputGbps => F::ThroughputGbps,
+            Figure::MessagesPerSec => F::MessagesPerSec,
+            Figure::LatencyP50Us => F::LatencyP50Us,
+            Figure::LatencyP99Us => F::LatencyP99Us,
+            Figure::ClientCpuNsPerByte => F::Role(Role::Client, R::CpuNsPerByte),
+            Figure::ServerCpuNsPerByte => F::Role(Role::Server, R::CpuNsPerByte),
+            Figure::ContextSwitchesPerMsg => F::ContextSwitchesPerMsg,
+            _ => return None,
+        })
+    }
+
+    /// The value of this figure in one sample of `samples.csv`, for the
+    /// figures every sample measures; `None` for the others.
+    pub fn of_sample(self, s: &SampleRow) -> Option<f64> {
+        match self {
+            Figure::TotalCpuNsPerByte => Some(
+                Figure::ClientCpuNsPerByte.of_sample(s)?
+                    + Figure::ServerCpuNsPerByte.of_sample(s)?,
+            ),
+            f => s.get(f.model()?),
+        }
+    }
+
+    /// Whether every sample measures this figure.
+    pub fn sampled(self) -> bool {
+        self == Figure::TotalCpuNsPerByte || self.model().is_some()
+    }
+
+    /// One repetition's own interval of this figure (its `_lo`/`_hi`
+    /// columns), when it has one.
+    fn row_interval(self, row: &Row) -> Option<(f64, f64)> {
+        row.interval(self.model()?)
+    }
+
     /// The value of this figure in one repetition, if it was measured: read
     /// from the row through the figures model ([`crate::figures::Figure`]).
     pub fn of(self, row: &Row) -> Option<f64> {
@@ -114,42 +185,63 @@ impl Figure {
             Figure::ServerSysNsPerMsg => per_msg(server(R::SysNs)),
             Figure::ClientCacheMissesPerMsg => per_msg(client(R::Counter(Counter::CacheMisses))),
             Figure::ServerCacheMissesPerMsg => per_msg(server(R::Counter(Counter::CacheMisses))),
-            Figure::ContextSwitchesPerMsg => per_msg(both(R::Counter(Counter::ContextSwitches))),
+            Figure::ContextSwitchesPerMsg => get(F::ContextSwitchesPerMsg)
+                .or_else(|| per_msg(both(R::Counter(Counter::ContextSwitches)))),
             Figure::ZcCopiedShare => get(F::ZcCopiedShare),
         }
     }
 }
 
-/// Median and range of one figure over the repetitions that measured it.
+/// Median, 95 % interval and range of one figure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spread {
     pub median: f64,
+    /// The median's confidence interval ([`Estimate`]).
+    pub lo: f64,
+    pub hi: f64,
+    /// The interval's coverage (≥ 0.95 when it can take part in a call).
+    pub coverage: f64,
     pub min: f64,
     pub max: f64,
-    /// How many repetitions the figure rests on.
+    /// How many samples (or repetitions) the figure rests on.
     pub n: usize,
 }
 
 impl Spread {
-    /// `None` when there is nothing to summarise (no repetition measured it).
+    /// `None` when there is nothing to summarise (nothing measured it).
     pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
-        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        let median = if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        };
+        let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        let e = Estimate::of(v.iter().copied())?;
+        let (min, max) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
         Some(Spread {
-            median,
-            min: v[0],
-            max: v[v.len() - 1],
-            n: v.len(),
+            median: e.median,
+            lo: e.lo,
+            hi: e.hi,
+            coverage: e.coverage,
+            min,
+            max,
+            n: e.n,
         })
+    }
+
+    /// The median and interval, for [`crate::stats::compare`].
+    pub fn estimate(&self) -> Estimate {
+        Estimate {
+            median: self.median,
+            lo: self.lo,
+            hi: self.hi,
+            n: self.n,
+            coverage: self.coverage,
+        }
+    }
+
+    /// Whether its interval can take part in a call (coverage ≥ 95 %).
+    pub fn callable(&self) -> bool {
+        self.coverage >= LEVEL
     }
 }
 
@@ -196,6 +288,15 @@ pub struct CellSummary {
 }
 
 impl CellSummary {
+    /// The figure its cell was sampled until precise: stream throughput, rr p50.
+    pub fn main_figure(&self) -> Figure {
+        if self.key.workload == "rr" {
+            Figure::LatencyP50Us
+        } else {
+            Figure::ThroughputGbps
+        }
+    }
+
     pub fn get(&self, figure: Figure) -> Option<Spread> {
         self.figures.get(&figure).copied()
     }
@@ -204,25 +305,62 @@ impl CellSummary {
 /// Groups the repetitions of each cell; cells come out in [`CellKey`] order.
 /// Failed repetitions count in `failures` and never in a figure.
 pub fn summarize(rows: &[Row]) -> Vec<CellSummary> {
+    summarize_pooled(rows, &[])
+}
+
+fn key_of(workload: &str, transport: &str, threads: u32, size: u64, strategy: &str) -> CellKey {
+    CellKey {
+        workload: workload.to_string(),
+        transport: transport.to_string(),
+        threads,
+        field_size_bytes: size,
+        strategy: StrategyName::new(strategy),
+    }
+}
+
+/// [`summarize`], with the sampled figures pooled over the `samples` of
+/// every ok repetition of a cell.
+pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary> {
     let mut cells: BTreeMap<CellKey, Vec<&Row>> = BTreeMap::new();
     for row in rows {
-        let key = CellKey {
-            workload: row.workload.clone(),
-            transport: row.transport.clone(),
-            threads: row.threads,
-            field_size_bytes: row.field_size_bytes,
-            strategy: StrategyName::new(&row.strategy),
-        };
+        let key = key_of(
+            &row.workload,
+            &row.transport,
+            row.threads,
+            row.field_size_bytes,
+            &row.strategy,
+        );
         cells.entry(key).or_default().push(row);
+    }
+    let mut pooled: BTreeMap<CellKey, Vec<&SampleRow>> = BTreeMap::new();
+    for s in samples {
+        let key = key_of(
+            &s.workload,
+            &s.transport,
+            s.threads,
+            s.field_size_bytes,
+            &s.strategy,
+        );
+        pooled.entry(key).or_default().push(s);
     }
     cells
         .into_iter()
         .map(|(key, mut reps)| {
             reps.sort_by_key(|r| r.repeat);
             let (ok, failed): (Vec<&Row>, Vec<&Row>) = reps.iter().partition(|r| r.status == "ok");
+            let ok_repeats: Vec<u32> = ok.iter().map(|r| r.repeat).collect();
+            let cell_samples: Vec<&SampleRow> = pooled
+                .get(&key)
+                .map(|v| {
+                    v.iter()
+                        .filter(|s| ok_repeats.contains(&s.repeat))
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default();
             let figures = Figure::ALL
                 .iter()
-                .filter_map(|&f| Some((f, Spread::of(ok.iter().filter_map(|r| f.of(r)))?)))
+                .filter_map(|&f| Some((f, figure_spread(f, &ok, &cell_samples)?)))
                 .collect();
             CellSummary {
                 message_bytes: reps[0].message_bytes,
@@ -235,6 +373,33 @@ pub fn summarize(rows: &[Row]) -> Vec<CellSummary> {
         .collect()
 }
 
+/// One figure of one cell: pooled samples, else one repetition's own
+/// interval, else the repetitions as samples.
+fn figure_spread(f: Figure, ok: &[&Row], samples: &[&SampleRow]) -> Option<Spread> {
+    if f.sampled() && !samples.is_empty() {
+        if let Some(s) = Spread::of(samples.iter().filter_map(|s| f.of_sample(s))) {
+            return Some(s);
+        }
+    }
+    if let [row] = ok {
+        let n = row.samples.unwrap_or(0) as usize;
+        if let (Some(median), Some((lo, hi)), Some((_, coverage))) =
+            (f.of(row), f.row_interval(row), median_rank(n))
+        {
+            return Some(Spread {
+                median,
+                lo,
+                hi,
+                coverage,
+                min: lo,
+                max: hi,
+                n,
+            });
+        }
+    }
+    Spread::of(ok.iter().filter_map(|r| f.of(r)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +408,7 @@ mod tests {
     fn spread_takes_median_and_range() {
         let s = Spread::of([3.0, 1.0, 2.0]).unwrap();
         assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        assert!(!s.callable());
         assert_eq!(Spread::of([4.0, 1.0]).unwrap().median, 2.5);
         assert_eq!(Spread::of([]), None);
     }

@@ -1,0 +1,244 @@
+//! A cell's measured time as consecutive samples, and how long to keep
+//! sampling.
+//!
+//! After the warm-up, [`measure`] runs batches of [`Sampling::sample`] one
+//! after another over the same connections and threads; each batch is one
+//! sample of every figure of [`SAMPLED`]. It stops once the main figure's
+//! interval (see [`crate::stats`]) is within [`Sampling::precision`] of its
+//! median — never before [`crate::stats::MIN_SAMPLES`] samples — or once the
+//! measured time reaches [`Sampling::cap`], whichever comes first, and says
+//! which. A sample can take longer than asked (the receivers verify what is
+//! still queued when the sender stops), so the cap may be passed to reach
+//! [`crate::stats::MIN_SAMPLES`] samples, never beyond 1.5 times the cap.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::WorkloadKind;
+use crate::error::{Result, Role};
+use crate::experiment::Batch;
+use crate::figures::{BatchReport, Figure, RoleFigure};
+use crate::stats::{Estimate, MIN_SAMPLES};
+
+pub use crate::figures::SAMPLED;
+
+/// How a cell is cut into samples and when it stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Length of one sample (one batch).
+    pub sample: Duration,
+    /// Target relative half-width of the main figure's interval, e.g. 0.02.
+    pub precision: f64,
+    /// Most measured time per cell (per repetition).
+    pub cap: Duration,
+}
+
+/// One row of `samples.csv`: one sample (batch) of one cell and repetition,
+/// so that a report can pool the samples of every repetition of a cell. Its
+/// figure columns are those of [`SAMPLED`], named as in `results.csv`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub cell: u32,
+    pub repeat: u32,
+    pub sample: u32,
+    pub strategy: String,
+    pub transport: String,
+    pub workload: String,
+    pub field_size_bytes: u64,
+    pub threads: u32,
+    pub elapsed_s: f64,
+    pub messages: u64,
+    pub throughput_gbps: Option<f64>,
+    pub messages_per_sec: Option<f64>,
+    pub latency_p50_us: Option<f64>,
+    pub latency_p99_us: Option<f64>,
+    pub client_cpu_ns_per_byte: Option<f64>,
+    pub server_cpu_ns_per_byte: Option<f64>,
+    pub client_cpu_ns_per_msg: Option<f64>,
+    pub server_cpu_ns_per_msg: Option<f64>,
+    pub context_switches_per_msg: Option<f64>,
+}
+
+impl SampleRow {
+    fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
+        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
+        Some(match f {
+            Figure::ThroughputGbps => &mut self.throughput_gbps,
+            Figure::MessagesPerSec => &mut self.messages_per_sec,
+            Figure::LatencyP50Us => &mut self.latency_p50_us,
+            Figure::LatencyP99Us => &mut self.latency_p99_us,
+            Figure::Role(Role::Client, CpuNsPerByte) => &mut self.client_cpu_ns_per_byte,
+            Figure::Role(Role::Server, CpuNsPerByte) => &mut self.server_cpu_ns_per_byte,
+            Figure::Role(Role::Client, CpuNsPerMsg) => &mut self.client_cpu_ns_per_msg,
+            Figure::Role(Role::Server, CpuNsPerMsg) => &mut self.server_cpu_ns_per_msg,
+            Figure::ContextSwitchesPerMsg => &mut self.context_switches_per_msg,
+            _ => return None,
+        })
+    }
+
+    /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
+    pub fn get(&self, f: Figure) -> Option<f64> {
+        let mut copy = self.clone();
+        copy.field(f).and_then(|v| *v)
+    }
+
+    /// Sets one [`SAMPLED`] figure (ignored for the others).
+    pub fn set(&mut self, f: Figure, value: Option<f64>) {
+        if let Some(v) = self.field(f) {
+            *v = value;
+        }
+    }
+}
+
+/// What one cell (one repetition) measured.
+#[derive(Debug, Clone)]
+pub struct CellRun {
+    /// Each sample's own report, in order.
+    pub samples: Vec<BatchReport>,
+    /// All samples merged: total time, messages, bytes, CPU, counters, latencies.
+    pub total: BatchReport,
+    /// The main figure ([`Figure::main`]).
+    pub main: Figure,
+    /// Whether the main figure reached the precision target (else the cap ended it).
+    pub precise: bool,
+}
+
+impl CellRun {
+    /// A run of the given samples (at least one), in order; `precise` says
+    /// whether the main figure reached its target.
+    pub fn from_samples(
+        samples: Vec<BatchReport>,
+        workload: WorkloadKind,
+        precise: bool,
+    ) -> CellRun {
+        let mut total = samples[0].clone();
+        for r in &samples[1..] {
+            total.merge(r);
+        }
+        CellRun {
+            samples,
+            total,
+            main: Figure::main(workload),
+            precise,
+        }
+    }
+
+    /// One figure's value in every sample that measured it.
+    pub fn values(&self, f: Figure) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter_map(|s| f.of(s))
+            .filter(|v| v.is_finite())
+            .collect()
+    }
+
+    /// One figure's median and interval over the samples.
+    pub fn estimate(&self, f: Figure) -> Option<Estimate> {
+        Estimate::of(self.values(f))
+    }
+
+    /// Relative half-width the main figure reached.
+    pub fn reached(&self) -> Option<f64> {
+        self.estimate(self.main).map(|e| e.relative_half_width())
+    }
+}
+
+/// Whether `samples` (of the main figure) are enough to stop.
+pub fn precise_enough(values: &[f64], precision: f64) -> bool {
+    values.len() >= MIN_SAMPLES
+        && Estimate::of(values.iter().copied()).is_some_and(|e| e.within(precision))
+}
+
+/// Runs samples through a started experiment (`run` runs one batch: a
+/// local [`crate::experiment::Experiment`] or one with a remote server)
+/// until the main figure is precise or the cap is reached (at least one
+/// sample either way).
+pub fn measure(
+    mut run: impl FnMut(Batch) -> Result<BatchReport>,
+    workload: WorkloadKind,
+    s: &Sampling,
+) -> Result<CellRun> {
+    let main = Figure::main(workload);
+    let mut samples: Vec<BatchReport> = Vec::new();
+    let mut values = Vec::new();
+    let mut measured = 0.0;
+    let precise = loop {
+        let r = run(Batch::Duration(s.sample))?;
+        measured += r.seconds;
+        values.extend(main.of(&r).filter(|v| v.is_finite()));
+        samples.push(r);
+        if precise_enough(&values, s.precision) {
+            break true;
+        }
+        // Stop when one more sample would cross the cap, once there are
+        // enough samples for a 95 % interval; never past 1.5 times the cap.
+        let cap = s.cap.as_secs_f64();
+        let next = measured + s.sample.as_secs_f64();
+        if (samples.len() >= MIN_SAMPLES && next > cap) || next > 1.5 * cap {
+            break false;
+        }
+    };
+    Ok(CellRun::from_samples(samples, workload, precise))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopping_needs_enough_samples_and_a_narrow_interval() {
+        let steady = [10.0, 10.1, 9.9, 10.0, 10.05, 9.95];
+        assert!(precise_enough(&steady, 0.02));
+        assert!(!precise_enough(&steady[..5], 0.02));
+        let noisy = [10.0, 12.0, 8.0, 10.0, 11.0, 9.0];
+        assert!(!precise_enough(&noisy, 0.02));
+        assert!(precise_enough(&noisy, 0.25));
+    }
+
+    #[test]
+    fn every_sampled_figure_has_a_samples_csv_column() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(SampleRow::default()).unwrap();
+        let header = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        for f in SAMPLED {
+            assert!(header.split([',', '\n']).any(|c| c == f.column()), "{f:?}");
+            let mut s = SampleRow::default();
+            s.set(f, Some(2.5));
+            assert_eq!(s.get(f), Some(2.5), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn figures_of_a_real_batch() {
+        use crate::figures::Figure;
+        use crate::{Config, Shape, StrategyKind, TransportKind};
+        let shape = Shape {
+            fields: 2,
+            field_size: 256,
+        };
+        let cfg = Config::new(
+            StrategyKind::OneCopy,
+            TransportKind::Unix,
+            WorkloadKind::Rr,
+            shape,
+        );
+        let mut exp = crate::experiment::Experiment::start(&cfg).unwrap();
+        let s = Sampling {
+            sample: Duration::from_millis(5),
+            precision: 0.0,
+            cap: Duration::from_millis(40),
+        };
+        let run = measure(|b| exp.run(b), WorkloadKind::Rr, &s).unwrap();
+        exp.stop().unwrap();
+        // Precision 0 is never reached: the cap ends the cell.
+        assert!(!run.precise);
+        assert!(run.samples.len() >= 2, "{}", run.samples.len());
+        let messages: u64 = run.samples.iter().map(|r| r.messages).sum();
+        assert_eq!(run.total.messages, messages);
+        assert_eq!(run.values(Figure::LatencyP50Us).len(), run.samples.len());
+        let p50 = run.estimate(Figure::LatencyP50Us).unwrap();
+        assert!(p50.lo <= p50.median && p50.median <= p50.hi);
+        assert!(run.reached().unwrap().is_finite());
+    }
+}

@@ -1,0 +1,265 @@
+//! The findings in machine-readable form (`findings.json`), the compact
+//! findings table the sweep prints, and its one line per finished cell.
+//!
+//! Every comparison is a call by the rule of [`crate::stats`] or "≈"; every
+//! crossover comes from those calls ([`super::crossover`]).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
+use super::format;
+use crate::figures::Row;
+use crate::size::format_size;
+use crate::stats;
+
+/// One comparison of findings.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonRecord {
+    pub workload: String,
+    pub transport: String,
+    pub metric: &'static str,
+    pub threads: u32,
+    pub field_size_bytes: u64,
+    /// The pair: `a` (challenger) and `b` (baseline).
+    pub a: String,
+    pub b: String,
+    /// `a`, `b` or `≈` (within noise).
+    pub verdict: &'static str,
+    /// a / b of the medians, with its interval.
+    pub ratio: f64,
+    pub ratio_lo: f64,
+    pub ratio_hi: f64,
+    pub a_median: f64,
+    pub a_lo: f64,
+    pub a_hi: f64,
+    pub a_samples: usize,
+    pub b_median: f64,
+    pub b_lo: f64,
+    pub b_hi: f64,
+    pub b_samples: usize,
+}
+
+/// A crossover's outcome as one word of findings.json.
+pub fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::From(_) => "from",
+        Outcome::ChallengerEverywhere => "a_at_all_sizes",
+        Outcome::BaselineEverywhere => "b_at_all_sizes",
+        Outcome::NotFound => "none",
+        Outcome::NoData => "no_data",
+    }
+}
+
+fn verdict_symbol(v: Verdict) -> &'static str {
+    match v {
+        Verdict::ChallengerWins => "a",
+        Verdict::BaselineWins => "b",
+        Verdict::WithinSpread => "≈",
+    }
+}
+
+/// Every comparison of every crossover question, flattened.
+pub fn comparisons(crossovers: &[Crossover]) -> Vec<ComparisonRecord> {
+    crossovers
+        .iter()
+        .flat_map(|c| {
+            c.compared.iter().map(move |v| ComparisonRecord {
+                workload: c.workload.clone(),
+                transport: c.transport.clone(),
+                metric: c.metric.name(),
+                threads: c.threads,
+                field_size_bytes: v.field_size_bytes,
+                a: c.challenger.clone(),
+                b: c.baseline.clone(),
+                verdict: verdict_symbol(v.verdict),
+                ratio: v.comparison.ratio,
+                ratio_lo: v.comparison.ratio_lo,
+                ratio_hi: v.comparison.ratio_hi,
+                a_median: v.challenger.median,
+                a_lo: v.challenger.lo,
+                a_hi: v.challenger.hi,
+                a_samples: v.challenger.n,
+                b_median: v.baseline.median,
+                b_lo: v.baseline.lo,
+                b_hi: v.baseline.hi,
+                b_samples: v.baseline.n,
+            })
+        })
+        .collect()
+}
+
+/// The whole findings.json document.
+pub fn to_json(crossovers: &[Crossover]) -> Value {
+    let crossings: Vec<Value> = crossovers
+        .iter()
+        .map(|c| {
+            json!({
+                "workload": c.workload,
+                "transport": c.transport,
+                "metric": c.metric.name(),
+                "threads": c.threads,
+                "a": c.challenger,
+                "b": c.baseline,
+                "outcome": outcome_name(c.outcome),
+                "from_field_size_bytes": match c.outcome { Outcome::From(s) => Some(s), _ => None },
+                "not_compared_field_sizes": c.not_compared,
+                "finding": c.finding(),
+            })
+        })
+        .collect();
+    json!({
+        "rule": {
+            "central_value": "median of the samples, pooled over the repetitions of a cell",
+            "interval": format!("order-statistic (binomial) confidence interval of the median at {} %", stats::LEVEL * 100.0),
+            "call": format!(
+                "a beats b only when both intervals have at least {} samples, are disjoint, and the ratio of the medians is at least {} (either way); otherwise ≈ within noise",
+                stats::MIN_SAMPLES,
+                1.0 + stats::MIN_EFFECT
+            ),
+            "level": stats::LEVEL,
+            "min_effect": stats::MIN_EFFECT,
+            "min_samples": stats::MIN_SAMPLES,
+            "ratio_interval": "[a_lo / b_hi, a_hi / b_lo]",
+            "crossover": "the smallest size from which a is called better at every larger compared size",
+        },
+        "comparisons": comparisons(crossovers),
+        "crossovers": crossings,
+    })
+}
+
+/// One crossover as a short table cell: `≥ 4 KiB`, `one-copy all`, `≈`, `mixed`.
+pub fn cell_text(c: &Crossover) -> String {
+    match c.outcome {
+        Outcome::From(size) => format!("≥ {}", format_size(size)),
+        Outcome::ChallengerEverywhere => format!("{} all", c.challenger),
+        Outcome::BaselineEverywhere => format!("{} all", c.baseline),
+        Outcome::NoData => "n/a".into(),
+        Outcome::NotFound => {
+            if c.compared
+                .iter()
+                .all(|v| v.verdict == Verdict::WithinSpread)
+            {
+                "≈".into()
+            } else if c
+                .compared
+                .iter()
+                .all(|v| v.verdict != Verdict::ChallengerWins)
+            {
+                format!("{} or ≈", c.baseline)
+            } else {
+                "mixed".into()
+            }
+        }
+    }
+}
+
+/// The compact findings table: one row per workload × transport × pair (the
+/// workload's main figure), one column per thread count.
+pub fn table(crossovers: &[Crossover]) -> Vec<String> {
+    let threads: BTreeSet<u32> = crossovers.iter().map(|c| c.threads).collect();
+    let groups: BTreeSet<(String, String)> = crossovers
+        .iter()
+        .map(|c| (c.workload.clone(), c.transport.clone()))
+        .collect();
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("question".to_string())
+        .chain(threads.iter().map(|t| format::threads(*t)))
+        .collect()];
+    for (workload, transport) in &groups {
+        let Some(&metric) = metrics(workload).first() else {
+            continue;
+        };
+        for (a, b) in pairs() {
+            let found: Vec<&Crossover> = crossovers
+                .iter()
+                .filter(|c| {
+                    &c.workload == workload
+                        && &c.transport == transport
+                        && c.metric == metric
+                        && c.challenger == a
+                        && c.baseline == b
+                })
+                .collect();
+            if found.is_empty() {
+                continue;
+            }
+            let mut row = vec![format!(
+                "{workload}/{transport} {} {a} vs {b}",
+                short_metric(metric.name())
+            )];
+            for t in &threads {
+                row.push(
+                    found
+                        .iter()
+                        .find(|c| c.threads == *t)
+                        .map_or("-".into(), |c| cell_text(c)),
+                );
+            }
+            rows.push(row);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count())))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+fn short_metric(name: &str) -> &str {
+    match name {
+        "throughput_gbps" => "throughput",
+        "latency_p50_us" => "p50",
+        other => other,
+    }
+}
+
+/// The line printed when a cell ends:
+/// `[ 12/144] rr loopback 2 thr 4 KiB one-copy: latency_p50_us 23.1 [22.8–23.5] ±1.5 %, 8 samples (precision)`.
+pub fn progress_line(done: usize, total: usize, row: &Row) -> String {
+    let width = total.to_string().len();
+    let head = format!(
+        "[{done:>width$}/{total}] {} {} {} thr {} {}",
+        row.workload,
+        row.transport,
+        row.threads,
+        format_size(row.field_size_bytes),
+        row.strategy
+    );
+    if row.status != "ok" {
+        return format!("{head}: FAILED: {}", row.error);
+    }
+    let (v, lo, hi) = match row.main_figure.as_str() {
+        "latency_p50_us" => (
+            row.latency_p50_us,
+            row.latency_p50_us_lo,
+            row.latency_p50_us_hi,
+        ),
+        _ => (
+            row.throughput_gbps,
+            row.throughput_gbps_lo,
+            row.throughput_gbps_hi,
+        ),
+    };
+    let show = |x: Option<f64>| x.map_or("n/a".into(), format::number);
+    format!(
+        "{head}: {} {} [{}–{}] ±{} %, {} samples ({})",
+        row.main_figure,
+        show(v),
+        show(lo),
+        show(hi),
+        show(row.precision_reached.map(|p| p * 100.0)),
+        row.samples.unwrap_or(0),
+        row.stopped_by
+    )
+}
