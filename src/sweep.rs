@@ -100,9 +100,7 @@ impl Matrix {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
                         for &strategy in &self.strategies {
-                            if strategy == StrategyKind::ZeroCopy
-                                && transport == TransportKind::Unix
-                            {
+                            if !strategy.supports(transport) {
                                 continue;
                             }
                             let shape = Shape {

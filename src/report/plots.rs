@@ -32,8 +32,8 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(0x00, 0x72, 0xb2), // blue: two-copy
     RGBColor(0xe6, 0x9f, 0x00), // orange: one-copy
     RGBColor(0x00, 0x9e, 0x73), // bluish green: zero-copy
-    RGBColor(0xcc, 0x79, 0xa7), // reddish purple
-    RGBColor(0x56, 0xb4, 0xe9), // sky blue
+    RGBColor(0xcc, 0x79, 0xa7), // reddish purple: uring
+    RGBColor(0x56, 0xb4, 0xe9), // sky blue: uring-zc
     RGBColor(0xd5, 0x5e, 0x00), // vermillion
     RGBColor(0x00, 0x00, 0x00), // black
     RGBColor(0xf0, 0xe4, 0x42), // yellow
@@ -66,20 +66,20 @@ pub enum Dash {
 /// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
 fn strategy_rank(name: &str) -> Option<usize> {
     let base = name.split(" (").next().unwrap_or(name);
-    ["two-copy", "one-copy", "zero-copy"]
-        .iter()
-        .position(|s| *s == base)
+    StrategyKind::ALL.iter().position(|s| s.name() == base)
 }
 
 /// A strategy's colour as `#rrggbb`, for the page.
 pub fn strategy_color(name: &str) -> String {
-    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(3)];
+    let others = StrategyKind::ALL.len();
+    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(others)];
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
 /// Colour, marker and dash of the series named `name`, the `index`th of its plot.
 fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
-    let i = strategy_rank(name).unwrap_or(3 + index % 5);
+    let others = StrategyKind::ALL.len();
+    let i = strategy_rank(name).unwrap_or(others + index % (COLORS.len() - others));
     let marker = [
         Marker::Circle,
         Marker::Triangle,
