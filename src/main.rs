@@ -284,7 +284,7 @@ impl From<VethArgs> for copybench::Veth {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute.
+    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute and a half (five strategies).
     #[arg(long)]
     quick: bool,
     /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.

@@ -74,7 +74,7 @@ impl Matrix {
     }
 
     /// Short cells, two repetitions: 20 ms samples until the main figure is
-    /// within 5 % (at most 0.1 s each), the default matrix in about a minute.
+    /// within 5 % (at most 0.1 s each), the default matrix in about a minute and a half (five strategies).
     /// Two repetitions, each on fresh connections and threads a whole pass
     /// apart, because a cell's state (whether the scheduler put a client and
     /// its server on one CPU, say) can move its figures more than its own
