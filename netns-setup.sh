@@ -11,6 +11,9 @@
 #           connect, see probe_traffic); exit 0 when all is up and passes
 #           traffic, 3 if not or if traffic could not be tested
 #
+# Exit codes: 0 done; 1 an ip command failed; 2 bad input (usage, a setting
+# below, not root, no iproute2); 3 status found it not up.
+#
 # Environment (defaults in brackets):
 #   COPYBENCH_NS_SRV [copybench-srv]   COPYBENCH_NS_CLI [copybench-cli]
 #   COPYBENCH_VETH_SRV [cb-veth-srv]   COPYBENCH_VETH_CLI [cb-veth-cli]
@@ -40,6 +43,12 @@ die() {
 	exit 1
 }
 
+# Bad input (the environment's settings, or what this host lacks): exit 2, as copybench does.
+bad() {
+	echo "$PROG: $*" >&2
+	exit 2
+}
+
 # Runs an ip command; on failure dies with one line: what we tried and what ip said.
 run() {
 	local what=$1 err
@@ -50,14 +59,14 @@ run() {
 }
 
 preflight() {
-	command -v ip >/dev/null 2>&1 || die "iproute2 'ip' not found: apt-get install iproute2"
-	[[ $EUID -eq 0 ]] || die "must run as root (network namespaces need CAP_SYS_ADMIN): sudo ./$PROG $1"
+	command -v ip >/dev/null 2>&1 || bad "iproute2 'ip' not found: apt-get install iproute2"
+	[[ $EUID -eq 0 ]] || bad "must run as root (network namespaces need CAP_SYS_ADMIN): sudo ./$PROG $1"
 }
 
 check_name() { # kind value maxlen
 	local kind=$1 value=$2 max=$3
 	[[ $value =~ ^[A-Za-z0-9_.-]+$ && $value != . && $value != .. && ${#value} -le $max ]] ||
-		die "invalid $kind name '$value': use up to $max characters from [A-Za-z0-9_.-]"
+		bad "invalid $kind name '$value': use up to $max characters from [A-Za-z0-9_.-]"
 }
 
 check_names() {
@@ -65,23 +74,23 @@ check_names() {
 	check_name namespace "$NS_CLI" 200
 	check_name interface "$VETH_SRV" 15
 	check_name interface "$VETH_CLI" 15
-	[[ $NS_SRV != "$NS_CLI" ]] || die "COPYBENCH_NS_SRV and COPYBENCH_NS_CLI are both '$NS_SRV': give them different names"
-	[[ $VETH_SRV != "$VETH_CLI" ]] || die "COPYBENCH_VETH_SRV and COPYBENCH_VETH_CLI are both '$VETH_SRV': give them different names"
+	[[ $NS_SRV != "$NS_CLI" ]] || bad "COPYBENCH_NS_SRV and COPYBENCH_NS_CLI are both '$NS_SRV': give them different names"
+	[[ $VETH_SRV != "$VETH_CLI" ]] || bad "COPYBENCH_VETH_SRV and COPYBENCH_VETH_CLI are both '$VETH_SRV': give them different names"
 }
 
 # Prints a dotted quad as an integer; dies unless it lies inside 198.18.0.0/15.
 addr_to_int() { # varname value
 	local var=$1 value=$2 a b c d
 	if [[ ! $value =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
-		die "$var='$value' is not an IPv4 address: use one inside 198.18.0.0/15, e.g. 198.18.0.1"
+		bad "$var='$value' is not an IPv4 address: use one inside 198.18.0.0/15, e.g. 198.18.0.1"
 	fi
 	a=$((10#${BASH_REMATCH[1]})) b=$((10#${BASH_REMATCH[2]}))
 	c=$((10#${BASH_REMATCH[3]})) d=$((10#${BASH_REMATCH[4]}))
 	if ((a > 255 || b > 255 || c > 255 || d > 255)); then
-		die "$var='$value' is not an IPv4 address: use one inside 198.18.0.0/15, e.g. 198.18.0.1"
+		bad "$var='$value' is not an IPv4 address: use one inside 198.18.0.0/15, e.g. 198.18.0.1"
 	fi
 	if ((a != 198 || (b != 18 && b != 19))); then
-		die "$var='$value' is outside 198.18.0.0/15: copybench only uses the benchmarking range, e.g. 198.18.0.1"
+		bad "$var='$value' is outside 198.18.0.0/15: copybench only uses the benchmarking range, e.g. 198.18.0.1"
 	fi
 	echo $(((a << 24) | (b << 16) | (c << 8) | d))
 }
@@ -92,24 +101,25 @@ check_addrs() {
 	cli=$(addr_to_int COPYBENCH_ADDR_CLI "$ADDR_CLI")
 	# A prefix shorter than /15 would put addresses outside the range on-link.
 	if [[ ! $PREFIX =~ ^[0-9]{1,2}$ ]] || ((10#$PREFIX < 15 || 10#$PREFIX > 31)); then
-		die "COPYBENCH_PREFIX='$PREFIX' is invalid: use 15..31 (default 30)"
+		bad "COPYBENCH_PREFIX='$PREFIX' is invalid: use 15..31 (default 30)"
 	fi
 	PREFIX=$((10#$PREFIX))
 	mask=$(((0xffffffff << (32 - PREFIX)) & 0xffffffff))
-	((srv != cli)) || die "COPYBENCH_ADDR_SRV and COPYBENCH_ADDR_CLI are both $ADDR_SRV: give them different addresses"
+	((srv != cli)) || bad "COPYBENCH_ADDR_SRV and COPYBENCH_ADDR_CLI are both $ADDR_SRV: give them different addresses"
 	(((srv & mask) == (cli & mask))) ||
-		die "$ADDR_SRV and $ADDR_CLI are not in the same /$PREFIX: pick a pair in one subnet, e.g. 198.18.0.1 and 198.18.0.2 with /30"
+		bad "$ADDR_SRV and $ADDR_CLI are not in the same /$PREFIX: pick a pair in one subnet, e.g. 198.18.0.1 and 198.18.0.2 with /30"
 	if ((PREFIX < 31)); then
 		local host=$((~mask & 0xffffffff)) x
 		for x in "$srv" "$cli"; do
 			(((x & host) != 0 && (x & host) != host)) ||
-				die "an address is the network or broadcast address of its /$PREFIX: use host addresses, e.g. 198.18.0.1 and 198.18.0.2"
+				bad "an address is the network or broadcast address of its /$PREFIX: use host addresses, e.g. 198.18.0.1 and 198.18.0.2"
 		done
 	fi
 }
 
 check_mtu() {
-	[[ $LINK_MTU =~ ^[0-9]{1,9}$ ]] || die "MTU='$LINK_MTU' is not a number: use e.g. MTU=1500 or MTU=9000"
+	[[ $LINK_MTU =~ ^[0-9]{1,9}$ ]] || bad "MTU='$LINK_MTU' is not a number: use e.g. MTU=1500 or MTU=9000"
+	((10#$LINK_MTU >= 68 && 10#$LINK_MTU <= 65535)) || bad "MTU='$LINK_MTU' is out of range: a veth takes 68..65535, e.g. MTU=1500 or MTU=9000"
 }
 
 ns_exists() { [[ -e $NETNS_DIR/$1 ]]; }

@@ -19,6 +19,7 @@
 //! | `COPYBENCH_WORKLOADS`  | `rr,stream`                    | |
 //! | `COPYBENCH_TRANSPORT`  | `loopback`                     | loopback, unix, veth (needs `netns-setup.sh up`) |
 //! | `COPYBENCH_FIELDS`     | `8`                            | fields per message |
+//! | `COPYBENCH_LAYOUTS`    | `heap`                         | heap, page (`run --layout`); page cells are named `<strategy>-page` |
 //!
 //! Each benchmark function starts its workers and connections once, on its
 //! first sample (outside the timed part, and not at all when a filter skips
@@ -34,11 +35,14 @@ use copybench::config::MAX_THREADS;
 use copybench::counters::CounterPlan;
 use copybench::measurement::{Copybench, Metric};
 use copybench::size::parse_size;
-use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
+use copybench::{
+    Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
+};
 
 /// The matrix, from the environment.
 struct Settings {
     metric: Metric,
+    layouts: Vec<Layout>,
     sizes: Vec<usize>,
     threads: Vec<usize>,
     strategies: Vec<StrategyKind>,
@@ -124,8 +128,12 @@ impl Settings {
         if fields.len() != 1 {
             return Err("COPYBENCH_FIELDS: give one number".into());
         }
+        let layouts = list("COPYBENCH_LAYOUTS", "heap", |s| {
+            one_of("layout", &["heap", "page"], Layout::from_name(s), s)
+        })?;
         let settings = Settings {
             metric,
+            layouts,
             sizes,
             threads,
             strategies,
@@ -150,6 +158,7 @@ impl Settings {
         workload: WorkloadKind,
         threads: usize,
         strategy: StrategyKind,
+        layout: Layout,
         size: usize,
     ) -> Config {
         let shape = Shape {
@@ -158,6 +167,7 @@ impl Settings {
         };
         let mut cfg = Config::new(strategy, self.transport, workload, shape);
         cfg.threads = threads;
+        cfg.layout = layout;
         cfg.counters = self.metric.needs_counters();
         cfg
     }
@@ -175,8 +185,10 @@ impl Settings {
         for &workload in &self.workloads {
             for &threads in &self.threads {
                 for &strategy in self.strategies.iter().filter(|s| self.runs(**s)) {
-                    for &size in &self.sizes {
-                        out.push(self.config(workload, threads, strategy, size));
+                    for &layout in &self.layouts {
+                        for &size in &self.sizes {
+                            out.push(self.config(workload, threads, strategy, layout, size));
+                        }
                     }
                 }
             }
@@ -187,13 +199,14 @@ impl Settings {
 
 fn describe(cfg: &Config) -> String {
     format!(
-        "{} {} {} threads={} fields={}x{}",
+        "{} {} {} threads={} fields={}x{} layout={}",
         cfg.strategy,
         cfg.workload,
         cfg.transport.kind,
         cfg.threads,
         cfg.shape.fields,
-        cfg.shape.field_size
+        cfg.shape.field_size,
+        cfg.layout
     )
 }
 
@@ -212,11 +225,20 @@ fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
             // Sizes span three orders of magnitude.
             group.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
             for &strategy in settings.strategies.iter().filter(|s| settings.runs(**s)) {
-                for &size in &settings.sizes {
-                    let cfg = settings.config(workload, threads, strategy, size);
+                for (&layout, &size) in settings
+                    .layouts
+                    .iter()
+                    .flat_map(|l| settings.sizes.iter().map(move |s| (l, s)))
+                {
+                    let cfg = settings.config(workload, threads, strategy, layout, size);
                     group.throughput(Throughput::Bytes(cfg.shape.message_bytes() as u64));
                     let mut exp: Option<Experiment> = None;
-                    let id = BenchmarkId::new(strategy.name(), size);
+                    // The heap layout keeps the names benchmarks had before layouts existed.
+                    let function = match layout {
+                        Layout::Heap => strategy.name().to_string(),
+                        Layout::Page => format!("{}-page", strategy.name()),
+                    };
+                    let id = BenchmarkId::new(function, size);
                     group.bench_with_input(id, &size, |b, _| {
                         b.iter_custom(|iters| {
                             // Set up on the first call (warm-up), outside any

@@ -16,6 +16,18 @@
 //!   so framing, verification, latency recording, counter reads and time
 //!   keeping are all in.
 //!
+//! Zero-copy cases (`zc-stream-*`, stream, one field): copybench's
+//! `zero-copy` strategy in a layout (`heap`, or `page` for the `-page`
+//! cases) against a bare `MSG_ZEROCOPY` loop of the same shape and lifetime
+//! rule: a pool of as many messages as copybench's, each a header and a
+//! field laid out as copybench lays them out, a header byte rewritten before
+//! each send, a slot reused only after its completion, the error queue read
+//! without blocking every 16 sends, and a drain at the end of each batch.
+//! `zc-stream-64KiB-single` is the reference the kernel selftest and neper
+//! use: one page-aligned buffer of the message's size sent over and over,
+//! its completions read but never waited for; there copybench runs the
+//! `page` layout, and the pairs' wall-time ratio is the throughput ratio.
+//!
 //! "Message size" is copybench's whole message, header included
 //! (`Shape::message_bytes`: 32 + field), so both sides move the same bytes.
 //! Overhead = (copybench - bare) / bare on criterion's per-message estimate;
@@ -51,7 +63,10 @@ use criterion::{criterion_group, Criterion, Throughput};
 use hdrhistogram::Histogram;
 
 use copybench::sys;
-use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
+use copybench::sys::ErrQueue;
+use copybench::{
+    Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
+};
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
 const RECV_BUF: usize = 256 << 10;
@@ -98,6 +113,188 @@ fn send_all(s: &TcpStream, header: &[u8], field: &[u8]) {
             Err(e) => panic!("bare sendmsg: {e}"),
         }
     }
+}
+
+/// The page size; a zero-copy fragment covers one page at most.
+fn page() -> usize {
+    sys::page_size()
+}
+
+/// A buffer of `len` bytes starting on a page boundary: an over-allocated
+/// `Vec` and the offset into it (the `Vec` never moves once made).
+fn page_aligned(len: usize) -> (Vec<u8>, usize) {
+    let buf = vec![0x5a; len + page()];
+    let at = buf.as_ptr().align_offset(page());
+    (buf, at)
+}
+
+/// One message of a bare zero-copy sender: where its header and field lie,
+/// as copybench lays them out.
+struct ZcMsg {
+    /// Heap: the header's allocation, then the field's. Page or single: one.
+    store: Vec<Vec<u8>>,
+    /// (allocation, offset, length) of each iovec.
+    pieces: Vec<(usize, usize, usize)>,
+}
+
+impl ZcMsg {
+    fn new(layout: Layout, field: usize) -> ZcMsg {
+        let header = copybench::message::HEADER_LEN;
+        match layout {
+            Layout::Heap => ZcMsg {
+                store: vec![vec![0x5a; header], vec![0x5a; field]],
+                pieces: vec![(0, 0, header), (1, 0, field)],
+            },
+            Layout::Page => {
+                let span = field.div_ceil(page()) * page();
+                let (buf, at) = page_aligned(page() + span);
+                ZcMsg {
+                    store: vec![buf],
+                    pieces: vec![(0, at + page() - header, header), (0, at + page(), field)],
+                }
+            }
+        }
+    }
+
+    /// The selftest's shape: one page-aligned buffer, one iovec.
+    fn single(len: usize) -> ZcMsg {
+        let (buf, at) = page_aligned(len);
+        ZcMsg {
+            store: vec![buf],
+            pieces: vec![(0, at, len)],
+        }
+    }
+
+    /// Rewrites a header byte, as copybench stamps each send's sequence.
+    fn stamp(&mut self, seq: u64) {
+        let (b, at, _) = self.pieces[0];
+        self.store[b][at + 8] = seq as u8;
+    }
+}
+
+/// A bare `MSG_ZEROCOPY` stream sender (see the module doc).
+struct ZcSender {
+    sock: TcpStream,
+    pool: Vec<ZcMsg>,
+    /// Id of the last send made from each slot.
+    slot_last: Vec<Option<u64>>,
+    /// Whether a slot is reused only after its completion (false: the single-buffer reference).
+    wait_for_reuse: bool,
+    next_slot: usize,
+    seq: u64,
+    /// Ids of `sendmsg` calls that took data, and how many have completed
+    /// (in order, as TCP completes them).
+    next_id: u64,
+    done: u64,
+    since_reap: u32,
+}
+
+impl ZcSender {
+    fn new(sock: TcpStream, pool: Vec<ZcMsg>, wait_for_reuse: bool) -> ZcSender {
+        sys::set_zerocopy(sock.as_fd()).expect("SO_ZEROCOPY on a loopback TCP socket");
+        let slots = pool.len();
+        ZcSender {
+            sock,
+            pool,
+            slot_last: vec![None; slots],
+            wait_for_reuse,
+            next_slot: 0,
+            seq: 0,
+            next_id: 0,
+            done: 0,
+            since_reap: 0,
+        }
+    }
+
+    fn reap(&mut self) {
+        self.since_reap = 0;
+        reap_into(&self.sock, self.next_id, &mut self.done);
+    }
+
+    /// Sleeps until the error queue has something, then reads it.
+    fn wait(&mut self) {
+        sys::poll_one(self.sock.as_fd(), 0, 50).expect("bare poll");
+        self.reap();
+    }
+
+    fn send_next(&mut self) {
+        let slot = self.next_slot;
+        if self.wait_for_reuse {
+            if let Some(last) = self.slot_last[slot] {
+                while self.done <= last {
+                    self.wait();
+                }
+            }
+        }
+        let msg = &mut self.pool[slot];
+        msg.stamp(self.seq);
+        // No allocation per send, as in copybench.
+        let mut slices = [io::IoSlice::new(&[]); 2];
+        for (s, &(b, at, len)) in slices.iter_mut().zip(&msg.pieces) {
+            *s = io::IoSlice::new(&msg.store[b][at..at + len]);
+        }
+        let mut bufs = &mut slices[..msg.pieces.len()];
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_ZEROCOPY;
+        let mut calls = 0;
+        while !bufs.is_empty() {
+            match sys::sendmsg(self.sock.as_fd(), bufs, flags) {
+                Ok(n) => {
+                    calls += 1;
+                    io::IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    sys::poll_one(self.sock.as_fd(), 0, 1).expect("bare poll");
+                    self.next_id += calls;
+                    calls = 0;
+                    reap_into(&self.sock, self.next_id, &mut self.done);
+                }
+                Err(e) => panic!("bare zero-copy sendmsg: {e}"),
+            }
+        }
+        self.next_id += calls;
+        self.slot_last[slot] = Some(self.next_id - 1);
+        self.seq += 1;
+        self.next_slot = (slot + 1) % self.pool.len();
+        self.since_reap += 1;
+        if self.since_reap >= 16 {
+            self.reap();
+        }
+    }
+
+    /// At a batch's end, as copybench does: every send completed.
+    fn drain(&mut self) {
+        while self.done < self.next_id {
+            self.wait();
+        }
+    }
+}
+
+/// Reads the error queue dry; `done` becomes the count of completed sends
+/// (of `made` so far).
+fn reap_into(sock: &TcpStream, made: u64, done: &mut u64) {
+    loop {
+        match sys::recv_errqueue(sock.as_fd()).expect("bare error queue") {
+            ErrQueue::Empty => return,
+            ErrQueue::Completion(n) => {
+                // The id whose low 32 bits are `hi`, at or below the last one made.
+                let last = made - 1;
+                let back = u64::from((last as u32).wrapping_sub(n.hi));
+                *done = (*done).max(last - back + 1);
+            }
+            ErrQueue::Error(e) => panic!("bare zero-copy: {e}"),
+            ErrQueue::Other => {}
+        }
+    }
+}
+
+/// What the bare side of a case sends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BareKind {
+    /// The syscalls of copybench's strategy, in its shape (one-copy or zero-copy).
+    Same,
+    /// One page-aligned buffer sent over and over (zero-copy reference).
+    Single,
 }
 
 /// Reads exactly `buf.len()` bytes; false on EOF before the first byte.
@@ -156,7 +353,7 @@ fn bare_thread(
 }
 
 impl Bare {
-    fn start(cfg: &Config) -> Bare {
+    fn start(cfg: &Config, kind: BareKind) -> Bare {
         let workload = cfg.workload;
         let msg = cfg.shape.message_bytes();
         let (client, server) = tcp_pair(cfg);
@@ -171,9 +368,27 @@ impl Bare {
         let threads = match workload {
             WorkloadKind::Stream => {
                 let mut pool = Pool::new(cfg, 0x5a);
-                let send = move |n| {
-                    for _ in 0..n {
-                        pool.send_next(&client);
+                let mut zc = (cfg.strategy == StrategyKind::ZeroCopy).then(|| {
+                    let sock = client.try_clone().expect("dup the bare client socket");
+                    let msgs = match kind {
+                        BareKind::Same => (0..cfg.pool_slots())
+                            .map(|_| ZcMsg::new(cfg.layout, cfg.shape.field_size))
+                            .collect(),
+                        BareKind::Single => vec![ZcMsg::single(msg)],
+                    };
+                    ZcSender::new(sock, msgs, kind == BareKind::Same)
+                });
+                let send = move |n| match zc.as_mut() {
+                    Some(zc) => {
+                        for _ in 0..n {
+                            zc.send_next();
+                        }
+                        zc.drain();
+                    }
+                    None => {
+                        for _ in 0..n {
+                            pool.send_next(&client);
+                        }
                     }
                 };
                 let mut buf = vec![0u8; RECV_BUF];
@@ -249,26 +464,75 @@ impl Bare {
     }
 }
 
-fn copybench_config(workload: WorkloadKind, field_size: usize) -> Config {
-    Config::new(
-        StrategyKind::OneCopy,
+fn copybench_config(c: &Case) -> Config {
+    let mut cfg = Config::new(
+        c.strategy,
         TransportKind::Loopback,
-        workload,
+        c.workload,
         Shape {
             fields: 1,
-            field_size,
+            field_size: c.field_size,
         },
-    )
+    );
+    cfg.layout = c.layout;
+    cfg
 }
 
-/// The cases: name, workload, field size.
-const CASES: [(&str, WorkloadKind, usize); 2] = [
-    ("stream-4KiB", WorkloadKind::Stream, 4096),
-    ("rr-64B", WorkloadKind::Rr, 64),
-];
+/// One comparison: copybench running `strategy` in `layout` against the bare loop `bare`.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    name: &'static str,
+    workload: WorkloadKind,
+    field_size: usize,
+    strategy: StrategyKind,
+    layout: Layout,
+    bare: BareKind,
+}
 
-fn case(c: &mut Criterion, name: &str, workload: WorkloadKind, field_size: usize) {
-    let cfg = copybench_config(workload, field_size);
+const fn case_of(
+    name: &'static str,
+    workload: WorkloadKind,
+    field_size: usize,
+    strategy: StrategyKind,
+    layout: Layout,
+    bare: BareKind,
+) -> Case {
+    Case {
+        name,
+        workload,
+        field_size,
+        strategy,
+        layout,
+        bare,
+    }
+}
+
+const CASES: [Case; 7] = {
+    use BareKind::{Same, Single};
+    use Layout::{Heap, Page};
+    use StrategyKind::{OneCopy, ZeroCopy};
+    use WorkloadKind::{Rr, Stream};
+    [
+        case_of("stream-4KiB", Stream, 4096, OneCopy, Heap, Same),
+        case_of("rr-64B", Rr, 64, OneCopy, Heap, Same),
+        case_of("zc-stream-4KiB", Stream, 4096, ZeroCopy, Heap, Same),
+        case_of("zc-stream-4KiB-page", Stream, 4096, ZeroCopy, Page, Same),
+        case_of("zc-stream-64KiB", Stream, 65536, ZeroCopy, Heap, Same),
+        case_of("zc-stream-64KiB-page", Stream, 65536, ZeroCopy, Page, Same),
+        case_of(
+            "zc-stream-64KiB-single",
+            Stream,
+            65536,
+            ZeroCopy,
+            Page,
+            Single,
+        ),
+    ]
+};
+
+fn case(c: &mut Criterion, case: &Case) {
+    let (name, workload) = (case.name, case.workload);
+    let cfg = copybench_config(case);
     let msg = cfg.shape.message_bytes();
     let mut g = c.benchmark_group(format!("overhead-{name}"));
     g.throughput(Throughput::Bytes(msg as u64));
@@ -280,7 +544,7 @@ fn case(c: &mut Criterion, name: &str, workload: WorkloadKind, field_size: usize
     }
     g.warm_up_time(Duration::from_secs(2));
 
-    let bare = Bare::start(&cfg);
+    let bare = Bare::start(&cfg, case.bare);
     g.bench_function("bare", |b| b.iter_custom(|n| bare.run(n).0));
     bare.stop();
 
@@ -306,9 +570,17 @@ fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> (Duration, u64) {
 }
 
 fn overhead(c: &mut Criterion) {
-    for (name, workload, field_size) in CASES {
-        case(c, name, workload, field_size);
+    // COPYBENCH_OVERHEAD_CASES picks cases here too.
+    for case_ in CASES.iter().filter(|c| wanted(c.name)) {
+        case(c, case_);
     }
+}
+
+/// `COPYBENCH_OVERHEAD_CASES=rr-64B,zc-stream-64KiB` (comma-separated) runs only those.
+fn wanted(name: &str) -> bool {
+    std::env::var("COPYBENCH_OVERHEAD_CASES")
+        .ok()
+        .is_none_or(|o| o.split(',').any(|c| c == name))
 }
 
 criterion_group!(benches, overhead);
@@ -375,9 +647,10 @@ struct Paired {
     cpu: Ratios,
 }
 
-fn paired(name: &'static str, workload: WorkloadKind, field_size: usize, rounds: u64) -> Paired {
-    let cfg = copybench_config(workload, field_size);
-    let bare = Bare::start(&cfg);
+fn paired(case: &Case, rounds: u64) -> Paired {
+    let name = case.name;
+    let cfg = copybench_config(case);
+    let bare = Bare::start(&cfg, case.bare);
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
 
     // Warm both up, and size batches to BATCH_TIME from the bare side.
@@ -480,16 +753,10 @@ fn main() {
                 })
         })
         .unwrap_or(ROUNDS);
-    // COPYBENCH_OVERHEAD_CASES=rr-64B (comma-separated) runs only those.
-    let only = std::env::var("COPYBENCH_OVERHEAD_CASES").ok();
-    let wanted = |name: &str| {
-        only.as_deref()
-            .is_none_or(|o| o.split(',').any(|c| c == name))
-    };
     let results: Vec<Paired> = CASES
-        .into_iter()
-        .filter(|(name, _, _)| wanted(name))
-        .map(|(name, workload, field_size)| paired(name, workload, field_size, rounds))
+        .iter()
+        .filter(|c| wanted(c.name))
+        .map(|c| paired(c, rounds))
         .collect();
     report_paired(&results);
 }

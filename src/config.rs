@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::message::{Shape, Verify};
-use crate::strategy::StrategyKind;
+use crate::message::{Layout, Shape, Verify};
+use crate::strategy::{Refill, StrategyKind};
 use crate::transport::{Transport, TransportKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,7 +53,17 @@ pub enum Fault {
     /// Client threads flip a bit in the last byte of the message with this
     /// sequence number before sending it.
     ClientDamages(u64),
+    /// Client threads flip a bit in the middle of the first field of this
+    /// pool slot before the first send.
+    ClientDamagesSlot(usize),
+    /// Server threads pause for [`STALL`] before reading every n-th message,
+    /// so the client's data waits in its socket, still unsent, when
+    /// `sendmsg` returns: the window in which an early buffer rewrite shows.
+    ServerStalls(u64),
 }
+
+/// How long a [`Fault::ServerStalls`] pause lasts.
+pub const STALL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Everything one experiment needs; every field is echoed beside its results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,12 +72,14 @@ pub struct Config {
     pub transport: Transport,
     pub workload: WorkloadKind,
     pub shape: Shape,
+    /// Where each message's buffers lie in memory.
+    pub layout: Layout,
     pub threads: usize,
     pub verify: Verify,
     /// Messages each sender keeps in its pool; see [`Config::pool_slots`].
     pub pool_slots: Option<usize>,
-    /// Test-only: rewrite a pool slot's fields each time it is reused.
-    pub refill_on_reuse: bool,
+    /// Test-only: rewrite a pool slot's fields each time round the pool.
+    pub refill: Refill,
     /// Open perf counters in each worker thread.
     pub counters: bool,
     /// CPUs to pin the worker threads to (`--pin`, `--client-cpus`,
@@ -162,10 +174,11 @@ impl Config {
             transport,
             workload,
             shape,
+            layout: Layout::Heap,
             threads: 1,
             verify: Verify::Sampled,
             pool_slots: None,
-            refill_on_reuse: false,
+            refill: Refill::Never,
             counters: true,
             pin: None,
             fault: None,
@@ -210,8 +223,14 @@ impl Config {
                 self.threads
             )));
         }
-        if self.pool_slots == Some(0) {
-            return Err(Error::usage("--pool 0: must be at least 1"));
+        if let Some(n) = self
+            .pool_slots
+            .filter(|n| !(1..=crate::limits::MAX_POOL).contains(n))
+        {
+            return Err(Error::usage(format!(
+                "--pool {n}: must be 1 to {}",
+                crate::limits::MAX_POOL
+            )));
         }
         if !self.strategy.supports(self.transport.kind) {
             return Err(Error::usage(format!(
@@ -225,9 +244,11 @@ impl Config {
                 self.strategy
             )));
         }
-        if self.transport.timeout.is_zero() {
-            return Err(Error::usage("--timeout must be more than 0 seconds"));
-        }
+        crate::limits::seconds(
+            "--timeout",
+            self.transport.timeout.as_secs_f64(),
+            crate::limits::MIN_TIMEOUT,
+        )?;
         if let Some(pin) = &self.pin {
             let allowed = allowed_cpus();
             for (flag, list) in [

@@ -18,7 +18,9 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as ChanSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ use crate::error::{Error, Result, Role};
 use crate::figures::{new_histogram, BatchReport, RoleStats};
 use crate::strategy::ZeroCopyStats;
 use crate::transport::TransportKind;
-use crate::worker::{Command, Event, Report, Worker};
+use crate::worker::{fd_hint, Command, Event, Report, Worker};
 
 /// How much work one batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +50,70 @@ pub struct Experiment {
     reports: Receiver<Report>,
     handles: Vec<JoinHandle<()>>,
     /// A second handle on every data socket, to unblock the threads if a run fails.
-    socks: Vec<Socket>,
+    socks: Vec<(Role, Socket)>,
+    /// A second handle on every listener, for the same reason.
+    listeners: Vec<Socket>,
+    bound: Bound,
     failed: bool,
     /// Ends per connection run here: 2, or 1 when a remote peer runs the other.
     roles: usize,
+}
+
+/// What may end an experiment early, besides its own failures: a flag
+/// raised from outside (the sweep's second Ctrl-C) and a deadline (the
+/// sweep's per-cell time limit). Either one shuts every socket down, which
+/// wakes any thread blocked in a socket call at once.
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// The deadline and what to call it in the error ("--cell-limit 5 s").
+    pub deadline: Option<(Instant, String)>,
+}
+
+impl Bound {
+    /// How often a bounded coordinator looks at the flag and the clock.
+    const POLL: Duration = Duration::from_millis(20);
+
+    fn check(&self) -> Result<()> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+        {
+            return Err(Error::io(
+                "stopped",
+                std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted (signal)"),
+            ));
+        }
+        if let Some((at, what)) = &self.deadline {
+            if Instant::now() >= *at {
+                return Err(Error::io(
+                    "stopped",
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the cell ran past its time limit ({what}); every socket was shut down"
+                        ),
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_set(&self) -> bool {
+        self.cancel.is_some() || self.deadline.is_some()
+    }
+}
+
+/// `SO_SNDBUF` and `SO_RCVBUF` as the kernel set them, read back with
+/// `getsockopt` (the kernel doubles a request and caps it at `wmem_max` /
+/// `rmem_max`): the send buffer of the client's socket and the receive
+/// buffer of the server's, the direction a stream's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketBuffers {
+    pub sndbuf: Option<usize>,
+    pub rcvbuf: Option<usize>,
 }
 
 /// Which ends of its connections an experiment runs in this process.
@@ -77,15 +139,24 @@ impl Ends {
 impl Experiment {
     /// Validates `cfg`, makes the connections and starts the worker threads.
     pub fn start(cfg: &Config) -> Result<Experiment> {
-        Experiment::start_ends(cfg, Ends::Both)
+        Experiment::start_ends_bounded(cfg, Ends::Both, Bound::default())
+    }
+
+    /// [`Experiment::start`], ended early (with an error) when `bound` says so.
+    pub fn start_bounded(cfg: &Config, bound: Bound) -> Result<Experiment> {
+        Experiment::start_ends_bounded(cfg, Ends::Both, bound)
     }
 
     /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
     /// must be configured already ([`crate::transport::Transport::configure`]).
     pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
+        Experiment::start_ends_bounded(cfg, ends, Bound::default())
+    }
+
+    fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
-        raise_fd_limit(cfg.threads);
+        crate::limits::check_host(cfg)?;
         let roles = ends.roles();
         let (mut clients, mut servers) = match ends {
             Ends::Both => (None, None),
@@ -99,6 +170,8 @@ impl Experiment {
             reports,
             handles: Vec::with_capacity(cfg.threads * 2),
             socks: Vec::with_capacity(cfg.threads * 2),
+            listeners: Vec::with_capacity(cfg.threads),
+            bound,
             failed: false,
             roles,
         };
@@ -128,10 +201,16 @@ impl Experiment {
             }
             let (client_sock, server_sock) = match cfg.transport.kind {
                 TransportKind::Unix => {
-                    let (c, s) = cfg
-                        .transport
-                        .unix_pair()
-                        .map_err(|e| Error::io(format!("connection {conn}: socketpair"), e))?;
+                    let (c, s) = match cfg.transport.unix_pair() {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            let e = Error::io(
+                                format!("connection {conn}: socketpair{}", fd_hint(&e)),
+                                e,
+                            );
+                            return Err(exp.abort(e));
+                        }
+                    };
                     (Some(c), Some(s))
                 }
                 _ => (None, None),
@@ -140,11 +219,15 @@ impl Experiment {
             exp.commands.push(cmd_tx);
             let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
             let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
-            exp.handles
-                .push(spawn(server, move |w| w.serve(server_sock, addr_tx))?);
-            exp.handles.push(spawn(client, move |w| {
-                w.drive(client_sock, addr_rx, cmd_rx)
-            })?);
+            for spawned in [
+                spawn(server, move |w| w.serve(server_sock, addr_tx)),
+                spawn(client, move |w| w.drive(client_sock, addr_rx, cmd_rx)),
+            ] {
+                match spawned {
+                    Ok(h) => exp.handles.push(h),
+                    Err(e) => return Err(exp.abort(e)),
+                }
+            }
         }
         drop(report_tx);
         let wait = cfg.transport.timeout + Duration::from_secs(5);
@@ -152,8 +235,12 @@ impl Experiment {
             match exp.next_report(wait) {
                 Ok(Report {
                     event: Event::Ready { sock },
+                    role,
+                }) => exp.socks.push((role, sock)),
+                Ok(Report {
+                    event: Event::Listening { sock },
                     ..
-                }) => exp.socks.push(sock),
+                }) => exp.listeners.push(sock),
                 Ok(Report {
                     event: Event::Failed(e),
                     ..
@@ -162,6 +249,8 @@ impl Experiment {
                 Err(e) => return Err(exp.abort(e)),
             }
         }
+        // Every accept is done: the listeners' duplicates would only hold ports open.
+        exp.listeners.clear();
         Ok(exp)
     }
 
@@ -169,9 +258,29 @@ impl Experiment {
         &self.cfg
     }
 
+    /// What the socket buffers really are, read back from the kernel.
+    pub fn socket_buffers(&self) -> SocketBuffers {
+        let get = |role: Role, f: fn(&Socket) -> std::io::Result<usize>| {
+            self.socks
+                .iter()
+                .find(|(r, _)| *r == role)
+                .and_then(|(_, s)| f(s).ok())
+        };
+        SocketBuffers {
+            sndbuf: get(Role::Client, Socket::send_buffer_size),
+            rcvbuf: get(Role::Server, Socket::recv_buffer_size),
+        }
+    }
+
     fn next_report(&self, wait: Duration) -> Result<Report> {
+        let slice = if self.bound.is_set() {
+            Bound::POLL
+        } else {
+            wait
+        };
         loop {
-            match self.reports.recv_timeout(wait) {
+            self.bound.check()?;
+            match self.reports.recv_timeout(slice) {
                 Ok(r) => return Ok(r),
                 Err(RecvTimeoutError::Timeout) if self.handles.iter().any(|h| !h.is_finished()) => {
                     // Every socket call has a timeout, so a live thread always
@@ -223,6 +332,7 @@ impl Experiment {
             }
             active += 1;
         }
+        let mut ended = start;
         let mut out = BatchReport {
             seconds: 0.0,
             messages: 0,
@@ -241,7 +351,9 @@ impl Experiment {
             let b = match report.event {
                 Event::Batch(b) => b,
                 Event::Failed(e) => return Err(self.abort(e)),
-                Event::Ready { .. } => unreachable!("ready reports come only at start"),
+                Event::Ready { .. } | Event::Listening { .. } => {
+                    unreachable!("ready reports come only at start")
+                }
             };
             let counts_traffic = match self.cfg.workload {
                 WorkloadKind::Stream => report.role == Role::Server,
@@ -250,6 +362,13 @@ impl Experiment {
             if counts_traffic {
                 out.messages += b.messages;
             }
+            // When this thread's traffic ended: its report's arrival, less
+            // what it did after (the zero-copy drain; see ThreadBatch).
+            let now = Instant::now();
+            ended = ended.max(
+                now.checked_sub(Duration::from_nanos(b.after_traffic_ns))
+                    .unwrap_or(now),
+            );
             out.bytes += b.bytes;
             match report.role {
                 Role::Client => out.client.add(&b.stats),
@@ -258,13 +377,13 @@ impl Experiment {
             if let (Some(all), Some(h)) = (out.latency_ns.as_mut(), b.latency_ns.as_ref()) {
                 all.add(h).expect("histograms share their bounds");
             }
-            if let Some(z) = b.zerocopy {
+            if let Some(z) = &b.zerocopy {
                 out.zerocopy
                     .get_or_insert_with(ZeroCopyStats::default)
-                    .add(&z);
+                    .add(z);
             }
         }
-        out.seconds = start.elapsed().as_secs_f64();
+        out.seconds = (ended - start).as_secs_f64();
         Ok(out)
     }
 
@@ -282,8 +401,8 @@ impl Experiment {
             let _ = cmd.send(Command::Stop);
         }
         let deadline = Instant::now() + within;
-        // Server workers end when their client half-closes; our duplicates
-        // keep the sockets open (no FIN yet) until shutdown() drops them.
+        // Server workers end when their client half-closes (and half-close
+        // in turn, so the client's wait for the FIN ends too).
         while self.handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -298,11 +417,37 @@ impl Experiment {
     /// shutting the sockets down stops both; with a remote peer, which may
     /// keep sending, the connections are reset.
     fn unblock(&self) {
-        for s in &self.socks {
+        for (_, s) in &self.socks {
             if self.roles == 1 && self.cfg.transport.kind != TransportKind::Unix {
                 let _ = crate::sys::disconnect(s.as_fd());
             }
             let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        for s in &self.listeners {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// [`Experiment::unblock`] until every thread has ended, taking in the
+    /// sockets of threads that were still setting up.
+    fn wake_all(&mut self) {
+        loop {
+            self.unblock();
+            if self.handles.iter().all(JoinHandle::is_finished) {
+                return;
+            }
+            match self.reports.recv_timeout(Duration::from_millis(10)) {
+                Ok(Report {
+                    event: Event::Ready { sock },
+                    role,
+                }) => self.socks.push((role, sock)),
+                Ok(Report {
+                    event: Event::Listening { sock },
+                    ..
+                }) => self.listeners.push(sock),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
     }
 
@@ -310,7 +455,17 @@ impl Experiment {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Command::Stop);
         }
-        // Drop our duplicates first: while they live, a thread closing its end sends no FIN.
+        // Each end half-closes explicitly, so the threads finish while we
+        // still hold their sockets. A teardown that hangs (a link gone
+        // between batches leaves the server waiting for a FIN that never
+        // comes) is cut when the bound says so, or after the timeout.
+        let give_up = Instant::now() + self.cfg.transport.timeout + Duration::from_secs(5);
+        while !self.handles.iter().all(JoinHandle::is_finished) {
+            if self.bound.check().is_err() || Instant::now() >= give_up {
+                self.unblock();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         self.socks.clear();
         let mut first_error = None;
         for h in self.handles.drain(..) {
@@ -324,11 +479,15 @@ impl Experiment {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Ends a failed run: wakes every blocked thread by shutting its socket
-    /// down, joins them, and returns the first error.
+    /// Ends a failed run at once: tells the clients to stop, wakes every
+    /// blocked thread by shutting its sockets down (listeners included, and
+    /// sockets announced while we wait), joins them, and returns the first error.
     fn abort(&mut self, first: Error) -> Error {
         self.failed = true;
-        self.unblock();
+        for cmd in self.commands.drain(..) {
+            let _ = cmd.send(Command::Stop);
+        }
+        self.wake_all();
         let _ = self.shutdown();
         first
     }
@@ -337,19 +496,9 @@ impl Experiment {
 impl Drop for Experiment {
     fn drop(&mut self) {
         if !self.handles.is_empty() {
-            self.unblock();
+            self.commands.clear();
+            self.wake_all();
             let _ = self.shutdown();
-        }
-    }
-}
-
-/// Many threads mean many sockets: lift the soft descriptor limit to the hard one.
-fn raise_fd_limit(threads: usize) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let need = (threads as u64) * 6 + 64;
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < need {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard).max(soft), hard);
         }
     }
 }

@@ -220,6 +220,8 @@ macro_rules! figures {
             pub workload: String,
             pub field_size_bytes: u64,
             pub fields: u32,
+            /// `heap` or `page` (`--layout`).
+            pub layout: String,
             pub message_bytes: u64,
             pub threads: u32,
             /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
@@ -277,7 +279,7 @@ macro_rules! figures {
             /// The columns that describe the cell rather than measure it.
             pub const SETTINGS: &'static [&'static str] = &[
                 "cell", "repeat", "strategy", "transport", "server", "workload", "field_size_bytes",
-                "fields", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
+                "fields", "layout", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
                 "duration_s", "sample_s", "precision_target", "status", "error", "samples",
                 "main_figure", "precision_reached", "stopped_by",
             ];
@@ -315,7 +317,7 @@ macro_rules! figures {
 
 figures! {
     cell {
-        ElapsedS elapsed_s: f64, "s", "wall time of the measured batch, from the start command to the last thread's report";
+        ElapsedS elapsed_s: f64, "s", "wall time of the measured batch, from the start command to the end of its traffic on the last thread (the zero-copy drain after it is not included)";
         Messages messages: u64, "messages", "messages verified (stream: by the servers; rr: exchanges completed)";
         Bytes bytes: u64, "bytes", "bytes verified by the receivers (rr: requests and replies)";
         ThroughputGbps throughput_gbps: f64, "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
@@ -362,6 +364,15 @@ figures! {
         ZcCopied zc_copied: u64, "completions", "completions the kernel flagged as copied (zero-copy and uring-zc only)";
         ZcEnobufs zc_enobufs: u64, "retries", "sends retried after ENOBUFS (zero-copy and uring-zc only)";
         ZcCopiedShare zc_copied_share: f64, "share", "zc_copied / zc_completions, 0..=1 (zero-copy and uring-zc only)";
+        ZcNotifications zc_notifications: u64, "notifications", "completion notifications read; each covers one or more sends (zero-copy and uring-zc only)";
+        ZcSendsPerNotification zc_sends_per_notification: f64, "sends/notification", "zc_completions / zc_notifications (zero-copy and uring-zc only)";
+        ZcMaxInFlight zc_max_in_flight: u64, "sends", "the most sends in flight (sent, completion not yet read) on one connection (zero-copy and uring-zc only)";
+        ZcReclaimWaits zc_reclaim_waits: u64, "waits", "times a sender waited for a slot's completion before reusing it (zero-copy and uring-zc only)";
+        ZcReclaimWaitMs zc_reclaim_wait_ms: f64, "ms", "time spent in those waits, all connections (zero-copy and uring-zc only)";
+        ZcFragmentsPerSend zc_fragments_per_send: f64, "pages/message", "pages a message's iovecs span, mean: the fragments a zero-copy send pins (zero-copy and uring-zc only)";
+        ZcMaxFragments zc_max_fragments: u64, "pages", "the most pages one message's iovecs spanned (zero-copy and uring-zc only)";
+        ZcDelayP50Us zc_delay_p50_us: f64, "µs", "completion delay, send call to the read of its notification, 50th percentile of one send in 16 (zero-copy and uring-zc only)";
+        ZcDelayP99Us zc_delay_p99_us: f64, "µs", "completion delay, 99th percentile (zero-copy and uring-zc only)";
     }
 }
 
@@ -409,7 +420,7 @@ impl Figure {
     /// The value of this figure in one measured batch; `None` when it was not
     /// measured (or would divide by zero).
     pub fn of(self, r: &BatchReport) -> Option<f64> {
-        let zc = r.zerocopy;
+        let zc = r.zerocopy.as_ref();
         match self {
             Figure::ElapsedS => Some(r.seconds),
             Figure::Messages => Some(r.messages as f64),
@@ -431,6 +442,15 @@ impl Figure {
             Figure::ZcCopied => zc.map(|z| z.copied as f64),
             Figure::ZcEnobufs => zc.map(|z| z.enobufs as f64),
             Figure::ZcCopiedShare => zc.and_then(|z| z.copied_share()),
+            Figure::ZcNotifications => zc.map(|z| z.notifications as f64),
+            Figure::ZcSendsPerNotification => zc.and_then(|z| z.sends_per_notification()),
+            Figure::ZcMaxInFlight => zc.map(|z| z.max_in_flight as f64),
+            Figure::ZcReclaimWaits => zc.map(|z| z.reclaim_waits as f64),
+            Figure::ZcReclaimWaitMs => zc.map(|z| z.reclaim_wait_ms()),
+            Figure::ZcFragmentsPerSend => zc.and_then(|z| z.fragments_per_send()),
+            Figure::ZcMaxFragments => zc.map(|z| z.max_fragments as f64),
+            Figure::ZcDelayP50Us => zc.and_then(|z| z.delay_us(0.5)),
+            Figure::ZcDelayP99Us => zc.and_then(|z| z.delay_us(0.99)),
         }
     }
 }
@@ -677,7 +697,10 @@ impl CounterSample {
 /// What one batch measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchReport {
-    /// Wall time from the start command to the last thread's report.
+    /// Wall time from the start command to the end of the batch's traffic
+    /// on its last thread: a client's last send (rr: its last reply), a
+    /// server's check of the last message. Waiting for the last zero-copy
+    /// completions comes after and is not included.
     pub seconds: f64,
     /// Messages verified: stream, by the servers; rr, exchanges completed.
     pub messages: u64,
@@ -731,10 +754,10 @@ impl BatchReport {
         }
         self.client.add(&other.client);
         self.server.add(&other.server);
-        if let Some(z) = other.zerocopy {
+        if let Some(z) = &other.zerocopy {
             self.zerocopy
                 .get_or_insert_with(ZeroCopyStats::default)
-                .add(&z);
+                .add(z);
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct HostFacts {
     /// perf_event_paranoid does not apply then.
     pub perf_capable: Option<bool>,
     pub optmem_max: Option<u64>,
+    /// Most fragments (pages) one socket buffer holds; a zero-copy send whose
+    /// iovecs span more is split (see `--layout`).
+    pub max_skb_frags: Option<u64>,
     /// What `kernel.io_uring_disabled` (or, before 6.6, the kernel's
     /// symbols) allows.
     pub io_uring: Availability,
@@ -170,6 +173,11 @@ pub fn gather() -> HostFacts {
         .map_err(|err| note_gap("net.core.optmem_max", &err))
         .ok();
 
+    let max_skb_frags = read_trimmed("/proc/sys/net/core/max_skb_frags")
+        .and_then(|text| text.parse().map_err(|err| format!("{text:?}: {err}")))
+        .map_err(|err| note_gap("net.core.max_skb_frags", &err))
+        .ok();
+
     let io_uring = probe_io_uring();
     let support = crate::strategy::uring_support();
     let uring = ring_availability(&support.sendmsg);
@@ -207,6 +215,7 @@ pub fn gather() -> HostFacts {
         perf_event_paranoid: paranoid,
         perf_capable,
         optmem_max,
+        max_skb_frags,
         io_uring,
         uring,
         uring_zc,
@@ -522,6 +531,10 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             "net.core.optmem_max".into(),
             facts.optmem_max.map_or_else(unknown, |v| v.to_string()),
         ),
+        (
+            "net.core.max_skb_frags".into(),
+            facts.max_skb_frags.map_or_else(unknown, |v| v.to_string()),
+        ),
         ("io_uring".into(), availability(&facts.io_uring)),
         ("io_uring ring (uring)".into(), availability(&facts.uring)),
         (
@@ -624,6 +637,7 @@ mod tests {
             perf_event_paranoid: Some(1),
             perf_capable: Some(false),
             optmem_max: Some(131072),
+            max_skb_frags: Some(17),
             io_uring: Availability::Available("kernel.io_uring_disabled = 0".into()),
             uring: Availability::Available("ring created".into()),
             uring_zc: Availability::Available("ring created".into()),

@@ -5,27 +5,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// `print!` that never panics: a closed stdout (`copybench ... | head`)
-/// just drops the rest of the output.
-macro_rules! emit {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
-/// `println!` that never panics on a closed stdout.
-macro_rules! emitln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
+use copybench::limits::{
+    self, count_in, MAX_FIELDS, MAX_POOL, MAX_THREADS, MIN_DURATION, MIN_TIMEOUT,
+};
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
-    Batch, Config, Error, Experiment, Shape, StrategyKind, TransportKind, Verify, WorkloadKind,
+    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind, Verify,
+    WorkloadKind,
 };
 
 #[derive(Parser)]
@@ -82,15 +69,21 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "stream")]
     workload: WorkloadKind,
     /// Bytes per field, 1 B to 64 MiB; binary suffixes (64, 4K, 64KiB, 1M).
-    #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", default_value = "4K", value_parser = limits::field_size, allow_negative_numbers = true)]
     field_size: usize,
+    /// Where each message's buffers lie: heap (each field its own allocation,
+    /// wherever the allocator puts it) or page (fields page-aligned, the
+    /// header at the end of the page before them: the fewest pages a
+    /// zero-copy send must pin).
+    #[arg(long, value_enum, default_value = "heap")]
+    layout: Layout,
     /// Fields per message, 1 to 1023, each separately allocated.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    fields: usize,
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
+    fields: u64,
     /// Client threads, 1 to 1024, each with its own connection and server thread.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threads: usize,
-    /// Measured seconds (after the warm-up).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_in("--threads", 1, MAX_THREADS), allow_negative_numbers = true)]
+    threads: u64,
+    /// Measured seconds (after the warm-up), 0.001 to 86400.
     #[arg(
         long,
         value_name = "SECS",
@@ -98,7 +91,7 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     duration: f64,
-    /// Seconds run first and not counted.
+    /// Seconds run first and not counted, 0 to 86400.
     #[arg(
         long,
         value_name = "SECS",
@@ -107,24 +100,24 @@ struct RunArgs {
     )]
     warmup: f64,
     /// Run exactly this many messages (rr: exchanges) in all instead of --duration.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count_in("--messages", 1, u64::MAX), allow_negative_numbers = true, conflicts_with = "duration")]
     messages: Option<u64>,
     /// Split the measured part into this many consecutive samples, 1 to 10000: each figure gets the median of the samples and its 95 % interval (6 or more for a full-coverage interval).
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = count_in("--samples", 1, 10_000), allow_negative_numbers = true)]
     samples: u64,
-    /// SO_SNDBUF in bytes (kernel default if unset).
+    /// SO_SNDBUF in bytes, at most net.core.wmem_max (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     sndbuf: Option<usize>,
-    /// SO_RCVBUF in bytes (kernel default if unset).
+    /// SO_RCVBUF in bytes, at most net.core.rmem_max (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     rcvbuf: Option<usize>,
-    /// Messages in each sender's pool (default: about 4 MiB worth, 2 to 64).
-    #[arg(long, value_name = "N")]
-    pool: Option<usize>,
+    /// Messages in each sender's pool, 1 to 65536 (default: about 4 MiB worth, 2 to 64).
+    #[arg(long, value_name = "N", value_parser = count_in("--pool", 1, MAX_POOL as u64), allow_negative_numbers = true)]
+    pool: Option<u64>,
     /// Check every byte of every message instead of a sample.
     #[arg(long)]
     full_verify: bool,
-    /// Timeout of every blocking socket call, in seconds.
+    /// Timeout of every blocking socket call, in seconds, 0.1 to 86400.
     #[arg(
         long,
         value_name = "SECS",
@@ -261,24 +254,39 @@ impl PinArgs {
 /// Where the veth transport's threads go; defaults match netns-setup.sh.
 #[derive(Args)]
 struct VethArgs {
-    /// veth: the network namespace of the server threads.
-    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_SERVER_NS)]
-    server_ns: String,
-    /// veth: the network namespace of the client threads.
-    #[arg(long, value_name = "NAME", default_value = copybench::netns::DEFAULT_CLIENT_NS)]
-    client_ns: String,
-    /// veth: the server's address, inside 198.18.0.0/15.
-    #[arg(long, value_name = "IPV4", default_value_t = copybench::netns::DEFAULT_SERVER_ADDR)]
-    server_addr: std::net::Ipv4Addr,
+    /// veth: the network namespace of the server threads [default: copybench-srv].
+    #[arg(long, value_name = "NAME")]
+    server_ns: Option<String>,
+    /// veth: the network namespace of the client threads [default: copybench-cli].
+    #[arg(long, value_name = "NAME")]
+    client_ns: Option<String>,
+    /// veth: the server's address, inside 198.18.0.0/15 [default: 198.18.0.1].
+    #[arg(long, value_name = "IPV4")]
+    server_addr: Option<std::net::Ipv4Addr>,
 }
 
-impl From<VethArgs> for copybench::Veth {
-    fn from(a: VethArgs) -> copybench::Veth {
-        copybench::Veth {
-            server_ns: a.server_ns,
-            client_ns: a.client_ns,
-            server_addr: a.server_addr,
+impl VethArgs {
+    /// The veth settings; a veth flag given without veth among the
+    /// transports would be silently ignored, so it is refused.
+    fn resolve(self, veth_runs: bool) -> Result<copybench::Veth, Error> {
+        if !veth_runs {
+            let given = [
+                ("--server-ns", self.server_ns.is_some()),
+                ("--client-ns", self.client_ns.is_some()),
+                ("--server-addr", self.server_addr.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+                return Err(Error::usage(format!(
+                    "{flag} applies only to the veth transport: add --transport veth, or leave {flag} out"
+                )));
+            }
         }
+        let d = copybench::Veth::default();
+        Ok(copybench::Veth {
+            server_ns: self.server_ns.unwrap_or(d.server_ns),
+            client_ns: self.client_ns.unwrap_or(d.client_ns),
+            server_addr: self.server_addr.unwrap_or(d.server_addr),
+        })
     }
 }
 
@@ -310,19 +318,24 @@ struct SweepArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "rr,stream")]
     workloads: Vec<WorkloadKind>,
     /// Field sizes, comma-separated, each 1 B to 64 MiB.
-    #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = parse_size, default_value = "64,256,1K,4K,16K,64K")]
+    #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = limits::field_size, allow_negative_numbers = true, default_value = "64,256,1K,4K,16K,64K")]
     sizes: Vec<usize>,
     /// Thread counts, comma-separated, each 1 to 1024.
     #[arg(
         long,
         value_name = "N,..",
         value_delimiter = ',',
+        value_parser = count_in("--threads", 1, MAX_THREADS),
+        allow_negative_numbers = true,
         default_value = "1,2,4,8"
     )]
-    threads: Vec<usize>,
+    threads: Vec<u64>,
     /// Fields per message, 1 to 1023.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    fields: usize,
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = count_in("--fields", 1, MAX_FIELDS), allow_negative_numbers = true)]
+    fields: u64,
+    /// Message layouts, comma-separated: heap, page (see `run --layout`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
+    layouts: Vec<Layout>,
     /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -330,9 +343,13 @@ struct SweepArgs {
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
     /// Repetitions of every cell, 1 to 100 (default 3; 2 with --quick); their samples are pooled.
-    #[arg(long, value_name = "N")]
-    repeat: Option<u32>,
-    /// Output directory (default reports/<UTC timestamp>; reports/latest points at the newest).
+    #[arg(long, value_name = "N", value_parser = count_in("--repeat", 1, 100), allow_negative_numbers = true)]
+    repeat: Option<u64>,
+    /// Longest a cell may take, start to teardown, before it is stopped and
+    /// recorded as failed (default: warm-up + duration + 5 s).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    cell_limit: Option<f64>,
+    /// Output directory, new or empty (default reports/<UTC timestamp>; reports/latest points at the newest).
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -347,22 +364,38 @@ struct SweepArgs {
     token: TokenArg,
 }
 
-fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, Error> {
-    let ok = v.is_finite() && if allow_zero { v >= 0.0 } else { v > 0.0 } && v <= 86_400.0;
-    if !ok {
-        let range = if allow_zero {
-            "0 to 86400"
-        } else {
-            "more than 0, at most 86400"
-        };
-        return Err(Error::usage(format!("{flag} {v}: must be {range} seconds")));
+/// Standard output as a command's result goes there. A reader that went away
+/// (`| head`, `| true`) is not an error: it has what it wanted, so the rest
+/// is dropped quietly and the command ends as it would have. Any other write
+/// error (a full disk) is one line and exit 1.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
     }
-    Ok(Duration::from_secs_f64(v))
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(Error::io("writing to standard output", e).into()),
+    }
+}
+
+/// One line on standard error; if even that cannot be written there is no
+/// one left to tell, and no reason to panic.
+fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let shape = Shape {
-        fields: args.fields,
+        fields: args.fields as usize,
         field_size: args.field_size,
     };
     let transport = if args.connect.is_some() {
@@ -371,8 +404,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         args.transport
     };
     let mut cfg = Config::new(args.strategy, transport, args.workload, shape);
-    cfg.threads = args.threads;
-    cfg.pool_slots = args.pool;
+    cfg.threads = args.threads as usize;
+    cfg.layout = args.layout;
+    cfg.pool_slots = args.pool.map(|n| n as usize);
     cfg.counters = !args.no_counters;
     cfg.verify = if args.full_verify {
         Verify::Full
@@ -381,17 +415,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
-    cfg.transport.timeout = seconds("--timeout", args.timeout, false)?;
-    cfg.transport.veth = args.veth.into();
+    cfg.transport.timeout = limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
+    cfg.transport.veth = args.veth.resolve(args.transport == TransportKind::Veth)?;
     cfg.pin = args.pin.pin();
-    let duration = seconds("--duration", args.duration, false)?;
-    let warmup = seconds("--warmup", args.warmup, true)?;
-    if args.messages == Some(0) {
-        return Err(Error::usage("--messages 0: must be at least 1").into());
-    }
-    if !(1..=10_000).contains(&args.samples) {
-        return Err(Error::usage(format!("--samples {}: must be 1 to 10000", args.samples)).into());
-    }
+    let duration = limits::seconds("--duration", args.duration, MIN_DURATION)?;
+    let warmup = limits::seconds("--warmup", args.warmup, 0.0)?;
     if let Some(m) = args.messages {
         if m < args.samples {
             return Err(Error::usage(format!(
@@ -403,7 +431,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     cfg.validate()?;
     if let (Some(_), Some(n)) = (&args.connect, args.messages) {
-        if n < args.threads as u64 {
+        if n < args.threads {
             return Err(Error::usage(format!(
                 "--messages {n}: with --connect, must be at least --threads ({})",
                 args.threads
@@ -446,17 +474,29 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
         messages: args.messages,
         samples: n,
+        buffers: copybench::SocketBuffers {
+            sndbuf: None,
+            rcvbuf: None,
+        },
     };
     match remote {
         None => {
             let mut exp = Experiment::start(&cfg)?;
             let run = sample_all(&mut |b| exp.run(b))?;
+            let plan = RunPlan {
+                buffers: exp.socket_buffers(),
+                ..plan
+            };
             exp.stop()?;
             print_run(&cfg, &plan, args.json, &run, None)
         }
         Some(mut remote) => {
             let mut exp = remote.start(&cfg)?;
             let run = sample_all(&mut |b| exp.run(b))?;
+            let plan = RunPlan {
+                buffers: exp.socket_buffers(),
+                ..plan
+            };
             exp.stop()?;
             let server = (remote.addr(), remote.server_host().clone());
             remote.close();
@@ -483,9 +523,9 @@ fn print_run(
                 serde_json::json!({ "client": client, "server": host }),
             );
         }
-        emitln!("{v}");
+        emit(&format!("{v}\n"))
     } else {
-        emit!("{}", summary::to_table(cfg, plan, run));
+        let mut text = summary::to_table(cfg, plan, run);
         if let Some((addr, host)) = server {
             let s = |k: &str| {
                 host.get(k)
@@ -493,30 +533,30 @@ fn print_run(
                     .unwrap_or("n/a")
                     .to_string()
             };
-            emitln!(
-                "server           {addr}: kernel {}, {}, {} cores",
+            text += &format!(
+                "server           {addr}: kernel {}, {}, {} cores\n",
                 s("kernel"),
                 s("cpu_model"),
                 host.get("cores").map_or("n/a".into(), |v| v.to_string())
             );
         }
+        emit(&text)
     }
-    Ok(())
 }
 
 /// Exit code of a sweep stopped by SIGINT or SIGTERM (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
 
 fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    use copybench::sweep::{self, Matrix};
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
+    use copybench::sweep::{self, Matrix, Stop};
+    use std::sync::atomic::Ordering;
 
     let base = if args.quick {
         Matrix::quick()
     } else {
         Matrix::full()
     };
+    let veth_runs = args.transports.contains(&TransportKind::Veth);
     let transports = if args.connect.is_some() {
         vec![TransportKind::Tcp]
     } else {
@@ -537,37 +577,68 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         transports,
         workloads: args.workloads,
         field_sizes: args.sizes,
-        threads: args.threads,
-        fields: args.fields,
+        layouts: args.layouts,
+        threads: args.threads.into_iter().map(|n| n as usize).collect(),
+        fields: args.fields as usize,
         warmup: args
             .warmup
-            .map_or(Ok(base.warmup), |v| seconds("--warmup", v, true))?,
-        duration: args
-            .duration
-            .map_or(Ok(base.duration), |v| seconds("--duration", v, false))?,
-        sample: args
-            .sample
-            .map_or(Ok(base.sample), |v| seconds("--sample", v, false))?,
+            .map_or(Ok(base.warmup), |v| limits::seconds("--warmup", v, 0.0))?,
+        duration: args.duration.map_or(Ok(base.duration), |v| {
+            limits::seconds("--duration", v, MIN_DURATION)
+        })?,
+        sample: args.sample.map_or(Ok(base.sample), |v| {
+            limits::seconds("--sample", v, MIN_DURATION)
+        })?,
         precision: args.precision.map_or(base.precision, |p| p / 100.0),
-        repeat: args.repeat.unwrap_or(base.repeat),
-        veth: args.veth.into(),
+        repeat: args.repeat.map_or(base.repeat, |n| n as u32),
+        cell_limit: args
+            .cell_limit
+            .map(|v| limits::seconds("--cell-limit", v, MIN_TIMEOUT))
+            .transpose()?,
+        veth: args.veth.resolve(veth_runs)?,
         pin: args.pin.pin(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    m.validate()?;
     let dir = args.out.unwrap_or_else(|| {
         std::path::Path::new("reports").join(sweep::timestamp_name(std::time::SystemTime::now()))
     });
+    limits::check_out_dir(&dir, args.resume)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
             .expect("static template"),
     );
-    m.validate()?;
+    // The first SIGINT/SIGTERM ends the sweep after the current cell; a
+    // second one stops that cell at once. Either way every finished row is kept.
+    let stop = Stop::default();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    let signal_handle = signals.handle();
+    let watcher = {
+        let (stop, bar) = (stop.clone(), bar.clone());
+        std::thread::spawn(move || {
+            for (n, _) in signals.forever().enumerate() {
+                let (flag, line) = if n == 0 {
+                    (
+                        &stop.after_cell,
+                        "copybench: stopping after this cell (again to stop now)",
+                    )
+                } else {
+                    (&stop.now, "copybench: stopping now")
+                };
+                flag.store(true, Ordering::SeqCst);
+                if bar.is_hidden() {
+                    warn(line);
+                } else {
+                    bar.println(line);
+                }
+            }
+        })
+    };
     let mut remote = open_remote(&args.connect, &args.token, Duration::from_secs(10))?;
     // One line per finished cell: above the bar on a terminal, plain lines
     // on stderr otherwise (the bar is hidden there), so logs show progress.
@@ -588,12 +659,15 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         sweep::Progress::Done { done, total, row } => {
             let line = copybench::report::progress_line(done, total, row);
             if bar.is_hidden() {
-                eprintln!("{line}");
+                warn(&line);
             } else {
                 bar.println(line);
             }
         }
-    })?;
+    });
+    signal_handle.close();
+    let _ = watcher.join();
+    let outcome = outcome?;
     bar.finish_and_clear();
     if let Some(r) = remote {
         r.close();
@@ -603,7 +677,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    let text = copybench::report::console(&copybench::report::analyze_dir(&dir, &outcome.rows));
+    let mut analysis = copybench::report::analyze_dir(&dir, &outcome.rows);
+    analysis.set_fragment_limit(copybench::report::max_skb_frags(&outcome.env));
+    let text = copybench::report::console(&analysis);
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
     let tail = format!(
         "\n{} rows ({} failed) in {:.1} s: {}",
@@ -613,16 +689,16 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         files.index.display()
     );
     if args.json {
-        eprintln!("{text}{tail}");
-        emitln!("{}", std::fs::read_to_string(&files.findings)?);
+        warn(&format!("{text}{tail}"));
+        emit(&format!("{}\n", std::fs::read_to_string(&files.findings)?))?;
     } else {
-        emitln!("{text}{tail}");
+        emit(&format!("{text}{tail}\n"))?;
     }
     if outcome.interrupted {
-        eprintln!(
+        warn(&format!(
             "copybench: interrupted; kept the {} rows measured so far",
             outcome.rows.len()
-        );
+        ));
         return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
@@ -635,7 +711,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let opts = copybench::remote::ServeOptions {
         listen: args.listen,
         token: checked_token(args.token)?,
-        timeout: seconds("--timeout", args.timeout, false)?,
+        timeout: limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?,
         once: args.once,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -649,9 +725,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
     let analysis = copybench::report::rebuild(dir)?;
-    emit!("{}", copybench::report::console(&analysis));
-    emitln!("\nrebuilt {}", dir.join("index.html").display());
-    Ok(())
+    emit(&format!(
+        "{}\nrebuilt {}\n",
+        copybench::report::console(&analysis),
+        dir.join("index.html").display()
+    ))
 }
 
 fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::Result<()> {
@@ -670,20 +748,22 @@ fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::
     std::fs::write(&page, compare::html(&c))
         .map_err(|e| Error::io(format!("writing {}", page.display()), e))?;
     if json {
-        emitln!("{}", serde_json::to_string_pretty(&c)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&c)?))
     } else {
-        emit!("{}", compare::console(&c));
-        emitln!("wrote {}", page.display());
+        emit(&format!(
+            "{}wrote {}\n",
+            compare::console(&c),
+            page.display()
+        ))
     }
-    Ok(())
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {
     let facts = copybench::host::gather();
     if json {
-        emitln!("{}", serde_json::to_string_pretty(&facts)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&facts)?))?;
     } else {
-        emit!("{}", copybench::host::render_doctor(&facts));
+        emit(&copybench::host::render_doctor(&facts))?;
     }
     if !facts.gaps.is_empty() {
         anyhow::bail!("could not look at: {}", facts.gaps.join("; "));
@@ -706,7 +786,7 @@ fn main() -> ExitCode {
                         && !l.starts_with("Usage:")
                 })
                 .collect();
-            eprintln!("{}", line.join(" "));
+            warn(&line.join(" "));
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -727,18 +807,32 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // A copybench error's message already names its cause (the
-            // typed source underneath): print it alone, on one line.
-            match e.downcast_ref::<Error>() {
-                Some(err) => {
-                    eprintln!("copybench: {err}");
-                    ExitCode::from(err.exit_code())
-                }
-                None => {
-                    eprintln!("copybench: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+            // Printed once, on one line: most errors already quote the cause
+            // underneath, which the chain would repeat (see one_line).
+            let code = e
+                .downcast_ref::<Error>()
+                .map(Error::exit_code)
+                .or_else(|| {
+                    e.downcast_ref::<copybench::report::ReportError>()
+                        .map(copybench::report::ReportError::exit_code)
+                })
+                .unwrap_or(1);
+            warn(&format!("copybench: {}", one_line(&e)));
+            ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: most of our
+/// errors already quote their source, which the chain would repeat.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line += ": ";
+            line += &text;
+        }
+    }
+    line
 }

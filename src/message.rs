@@ -101,6 +101,14 @@ pub enum VerifyError {
         want_fields: usize,
         want_size: usize,
     },
+    #[error("message {seq}: the header names slot {slot}, generation {generation}; the sender's pool puts it in slot {want_slot}, generation {want_generation}")]
+    Origin {
+        seq: u64,
+        slot: u32,
+        generation: u32,
+        want_slot: u32,
+        want_generation: u32,
+    },
     #[error("message {seq}: field {field} differs from its pattern at byte {offset} (slot {slot}, generation {generation}): corrupted, or its buffer was rewritten before the kernel finished with it")]
     Content {
         seq: u64,
@@ -116,15 +124,83 @@ pub enum VerifyError {
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
     /// Header of every message; first and last 8 bytes of every field; every
-    /// byte of one message in [`SAMPLE_EVERY`].
+    /// byte of one message in [`SAMPLE_EVERY`], the pool slots taken in turn.
     #[default]
     Sampled,
     /// Every byte of every message.
     Full,
 }
 
-/// With [`Verify::Sampled`], messages whose sequence is a multiple of this are checked in full.
+/// With [`Verify::Sampled`], one message in this many is checked in full.
 pub const SAMPLE_EVERY: u64 = 64;
+
+/// What the receiver knows of the sender's pool: the sender sends message
+/// `seq` from slot `seq % slots`, and when a test asks for refills, with
+/// generation `seq / slots`. Every header is checked against this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolPlan {
+    pub slots: usize,
+    /// Slots are refilled with a new generation each time round the pool.
+    pub refill: bool,
+}
+
+impl PoolPlan {
+    pub fn new(slots: usize, refill: bool) -> PoolPlan {
+        PoolPlan {
+            slots: slots.max(1),
+            refill,
+        }
+    }
+
+    pub fn slot(&self, seq: u64) -> u32 {
+        (seq % self.slots as u64) as u32
+    }
+
+    /// The generation message `seq` carries; `u32` wraps the same way on both ends.
+    pub fn generation(&self, seq: u64) -> u32 {
+        if self.refill {
+            (seq / self.slots as u64) as u32
+        } else {
+            0
+        }
+    }
+}
+
+/// Which messages a sampled verifier checks in full: about one in
+/// [`SAMPLE_EVERY`], and the `k`-th of them comes from slot `k % slots`, so
+/// every slot's middle bytes are read in turn whatever the pool size (a plain
+/// `seq % 64 == 0` lands on slot 0 alone whenever the pool size divides 64).
+#[derive(Debug, Clone)]
+struct FullChecks {
+    slots: u64,
+    /// Full checks made so far.
+    k: u64,
+    /// Sequence number of the next message to check in full.
+    next: u64,
+}
+
+impl FullChecks {
+    fn new(slots: usize) -> FullChecks {
+        FullChecks {
+            slots: slots.max(1) as u64,
+            k: 0,
+            next: 0,
+        }
+    }
+
+    /// Whether message `seq` (the messages arrive in order) is checked in full.
+    fn due(&mut self, seq: u64) -> bool {
+        if seq != self.next {
+            return false;
+        }
+        self.k += 1;
+        // The first message from slot `k % slots` at or after the k-th block of SAMPLE_EVERY.
+        let from = (SAMPLE_EVERY * self.k).max(seq + 1);
+        let want = self.k % self.slots;
+        self.next = from + (want + self.slots - from % self.slots) % self.slots;
+        true
+    }
+}
 
 fn seed(slot: u32, generation: u32, field: usize) -> u64 {
     // splitmix64 finaliser: nearby (slot, generation, field) give unrelated seeds.
@@ -214,41 +290,169 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
     Err(start + bad.unwrap_or(0))
 }
 
-/// A message the sender owns: a header buffer and separately allocated fields.
+/// Where a message's buffers lie in memory. With `MSG_ZEROCOPY` the kernel
+/// pins every page the iovecs touch and makes each one a fragment of the
+/// socket buffer; a send that needs more than `net.core.max_skb_frags`
+/// (17 by default) is split, which is what layout costs.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// The header and each field are separate allocations, wherever the
+    /// allocator puts them (as an application would have them, and the seed).
+    /// A 64 KiB field then starts mid-page and spans 17 pages.
+    #[default]
+    Heap,
+    /// One allocation per message: each field starts on a page boundary, and
+    /// the header takes the last 32 bytes of the page just before the first
+    /// field. The header never straddles a page, and the message spans
+    /// 1 + sum(ceil(field / page)) pages: for fields that fill whole pages,
+    /// ceil((32 + fields) / page), the fewest any placement can reach, so the
+    /// header adds no fragment beyond what its 32 bytes must take (a
+    /// fragment never crosses a page, so it cannot share the first field's).
+    Page,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 2] = [Layout::Heap, Layout::Page];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Heap => "heap",
+            Layout::Page => "page",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Layout> {
+        Layout::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The size of a memory page, which is what a zero-copy fragment covers at most.
+pub fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(crate::sys::page_size)
+}
+
+/// Pages `buf` touches: the fragments the kernel makes of it when it pins it.
+pub fn pages_spanned(buf: &[u8]) -> usize {
+    if buf.is_empty() {
+        return 0;
+    }
+    let page = page_size();
+    let start = buf.as_ptr() as usize;
+    (start + buf.len() - 1) / page - start / page + 1
+}
+
+/// A message the sender owns: a header and its fields, laid out as a [`Layout`] says.
 ///
 /// The buffers are heap allocations that never move once made, so a message
 /// can be handed to the kernel by reference (`MSG_ZEROCOPY`) while the
 /// `Message` value itself is moved around.
 pub(crate) struct Message {
-    header: Box<[u8; HEADER_LEN]>,
-    fields: Vec<Box<[u8]>>,
+    /// Heap: the header's allocation, then one per field. Page: one for all.
+    store: Vec<Box<[u8]>>,
+    /// (allocation, offset) of the header, then of each field.
+    pieces: Vec<(usize, usize)>,
+    field_size: usize,
     slot: u32,
     generation: u32,
 }
 
 impl Message {
-    /// A message for pool slot `slot`, fields filled with generation 0.
+    /// A heap-laid-out message for pool slot `slot`, fields filled with generation 0.
+    #[cfg(test)]
     pub fn new(shape: Shape, slot: u32) -> Message {
-        let fields = (0..shape.fields)
-            .map(|f| {
-                let mut buf = vec![0u8; shape.field_size].into_boxed_slice();
-                fill_field(&mut buf, slot, 0, f);
-                buf
-            })
-            .collect();
-        Message {
-            header: Box::new([0; HEADER_LEN]),
-            fields,
+        Message::with_layout(shape, slot, Layout::Heap)
+    }
+
+    /// A message for pool slot `slot` laid out as `layout`, fields filled with generation 0.
+    pub fn with_layout(shape: Shape, slot: u32, layout: Layout) -> Message {
+        let (store, pieces) = match layout {
+            Layout::Heap => {
+                let mut store = vec![vec![0u8; HEADER_LEN].into_boxed_slice()];
+                store.extend(
+                    (0..shape.fields).map(|_| vec![0u8; shape.field_size].into_boxed_slice()),
+                );
+                let pieces = (0..store.len()).map(|i| (i, 0)).collect();
+                (store, pieces)
+            }
+            Layout::Page => {
+                let page = page_size();
+                let field_span = shape.field_size.div_ceil(page) * page;
+                // One spare page to find a page boundary in; the allocation never moves.
+                let buf = vec![0u8; page + page + shape.fields * field_span].into_boxed_slice();
+                let base = buf.as_ptr().align_offset(page);
+                let mut pieces = vec![(0, base + page - HEADER_LEN)];
+                pieces.extend((0..shape.fields).map(|f| (0, base + page + f * field_span)));
+                (vec![buf], pieces)
+            }
+        };
+        let mut msg = Message {
+            store,
+            pieces,
+            field_size: shape.field_size,
             slot,
             generation: 0,
-        }
+        };
+        msg.refill(0);
+        msg
+    }
+
+    fn piece(&self, i: usize, len: usize) -> &[u8] {
+        let (b, at) = self.pieces[i];
+        &self.store[b][at..at + len]
+    }
+
+    fn piece_mut(&mut self, i: usize, len: usize) -> &mut [u8] {
+        let (b, at) = self.pieces[i];
+        &mut self.store[b][at..at + len]
+    }
+
+    fn field_count(&self) -> usize {
+        self.pieces.len() - 1
+    }
+
+    fn field_mut(&mut self, f: usize) -> &mut [u8] {
+        let len = self.field_size;
+        self.piece_mut(1 + f, len)
     }
 
     /// Flips one bit of the last byte of the last field. Test-only: what a
     /// corruption on the way looks like to the receiver.
     pub fn damage(&mut self) {
-        if let Some(byte) = self.fields.last_mut().and_then(|f| f.last_mut()) {
-            *byte ^= 0x01;
+        if let Some(f) = self.field_count().checked_sub(1) {
+            if let Some(byte) = self.field_mut(f).last_mut() {
+                *byte ^= 0x01;
+            }
+        }
+    }
+
+    /// Flips one bit of the middle byte of the first field, where sampled
+    /// verification looks only when it checks the message in full. Test-only.
+    pub fn damage_middle(&mut self) {
+        if self.field_count() > 0 {
+            let field = self.field_mut(0);
+            let mid = field.len() / 2;
+            field[mid] ^= 0x04;
         }
     }
 
@@ -256,8 +460,9 @@ impl Message {
     /// pressure: it makes a buffer reused too early show up as corruption.
     pub fn refill(&mut self, generation: u32) {
         self.generation = generation;
-        for (f, buf) in self.fields.iter_mut().enumerate() {
-            fill_field(buf, self.slot, generation, f);
+        let slot = self.slot;
+        for f in 0..self.field_count() {
+            fill_field(self.field_mut(f), slot, generation, f);
         }
     }
 
@@ -268,10 +473,27 @@ impl Message {
             seq,
             slot: self.slot,
             generation: self.generation,
-            fields: self.fields.len() as u32,
-            field_size: self.fields.first().map_or(0, |f| f.len()) as u32,
+            fields: self.field_count() as u32,
+            field_size: self.field_size as u32,
         };
-        header.encode(&mut self.header);
+        let out: &mut [u8; HEADER_LEN] = self
+            .piece_mut(0, HEADER_LEN)
+            .try_into()
+            .expect("the header piece is HEADER_LEN long");
+        header.encode(out);
+    }
+
+    pub fn header_bytes(&self) -> &[u8] {
+        self.piece(0, HEADER_LEN)
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        (1..self.pieces.len()).map(|i| self.piece(i, self.field_size))
+    }
+
+    /// Pages its iovecs touch: the fragments one zero-copy send of it pins.
+    pub fn pages(&self) -> usize {
+        pages_spanned(self.header_bytes()) + self.fields().map(pages_spanned).sum::<usize>()
     }
 
     /// Calls `f` with one `IoSlice` per piece (header, then each field),
@@ -280,10 +502,10 @@ impl Message {
     pub fn with_io_slices<'a, R>(&'a self, f: impl FnOnce(&mut [IoSlice<'a>]) -> R) -> R {
         const SMALL: usize = 9;
         const STACK: usize = 33;
-        let pieces = 1 + self.fields.len();
+        let pieces = self.pieces.len();
         let fill = |slices: &mut [IoSlice<'a>]| {
-            slices[0] = IoSlice::new(&self.header[..]);
-            for (s, field) in slices[1..].iter_mut().zip(&self.fields) {
+            slices[0] = IoSlice::new(self.header_bytes());
+            for (s, field) in slices[1..].iter_mut().zip(self.fields()) {
                 *s = IoSlice::new(field);
             }
         };
@@ -305,8 +527,8 @@ impl Message {
     /// Serializes header + fields into `out` (the two-copy strategy's user-space copy).
     pub fn serialize_into(&self, out: &mut Vec<u8>) {
         out.clear();
-        out.extend_from_slice(&self.header[..]);
-        for field in &self.fields {
+        out.extend_from_slice(self.header_bytes());
+        for field in self.fields() {
             out.extend_from_slice(field);
         }
     }
@@ -316,14 +538,19 @@ impl Message {
 pub(crate) struct Verifier {
     shape: Shape,
     mode: Verify,
+    pool: PoolPlan,
+    full: FullChecks,
     next_seq: u64,
 }
 
 impl Verifier {
-    pub fn new(shape: Shape, mode: Verify) -> Verifier {
+    /// A check of messages of `shape` sent from a pool laid out as `pool`.
+    pub fn new(shape: Shape, mode: Verify, pool: PoolPlan) -> Verifier {
         Verifier {
             shape,
             mode,
+            pool,
+            full: FullChecks::new(pool.slots),
             next_seq: 0,
         }
     }
@@ -347,7 +574,18 @@ impl Verifier {
                 want_size: self.shape.field_size,
             });
         }
-        let full = self.mode == Verify::Full || h.seq % SAMPLE_EVERY == 0;
+        let (want_slot, want_generation) = (self.pool.slot(h.seq), self.pool.generation(h.seq));
+        if (h.slot, h.generation) != (want_slot, want_generation) {
+            return Err(VerifyError::Origin {
+                seq: h.seq,
+                slot: h.slot,
+                generation: h.generation,
+                want_slot,
+                want_generation,
+            });
+        }
+        // `due` is asked for every message, so its schedule stays in step.
+        let full = self.full.due(h.seq) || self.mode == Verify::Full;
         let body = &msg[HEADER_LEN..self.shape.message_bytes()];
         for (f, field) in body.chunks_exact(self.shape.field_size).enumerate() {
             let res = if full {
@@ -428,16 +666,18 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_found_where_it_is() {
-        let mut m = Message::new(SHAPE, 2);
+        let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         let mut w = wire(&m);
         w[HEADER_LEN + 13 + 6] ^= 0x40;
-        let err = Verifier::new(SHAPE, Verify::Full).check(&w).unwrap_err();
+        let err = Verifier::new(SHAPE, Verify::Full, PoolPlan::new(3, false))
+            .check(&w)
+            .unwrap_err();
         assert_eq!(
             err,
             VerifyError::Content {
                 seq: 0,
-                slot: 2,
+                slot: 0,
                 generation: 0,
                 field: 1,
                 offset: 6
@@ -447,7 +687,7 @@ mod tests {
 
     #[test]
     fn sampled_mode_checks_field_ends_of_every_message() {
-        let mut v = Verifier::new(SHAPE, Verify::Sampled);
+        let mut v = Verifier::new(SHAPE, Verify::Sampled, PoolPlan::new(1, false));
         let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         v.check(&wire(&m)).unwrap();
@@ -466,7 +706,7 @@ mod tests {
 
     #[test]
     fn lost_and_reordered_messages_are_caught() {
-        let mut v = Verifier::new(SHAPE, Verify::Full);
+        let mut v = Verifier::new(SHAPE, Verify::Full, PoolPlan::new(1, false));
         let mut m = Message::new(SHAPE, 0);
         m.stamp(1, 0);
         assert_eq!(
@@ -480,7 +720,7 @@ mod tests {
 
     #[test]
     fn a_refilled_slot_no_longer_matches_its_old_generation() {
-        let mut m = Message::new(SHAPE, 1);
+        let mut m = Message::new(SHAPE, 0);
         m.stamp(0, 0);
         let old = wire(&m);
         m.refill(1);
@@ -489,22 +729,184 @@ mod tests {
         // The header of the old send with the bytes of the new generation:
         // what a receiver sees when a buffer is rewritten before completion.
         mixed[..HEADER_LEN].copy_from_slice(&old[..HEADER_LEN]);
-        assert!(Verifier::new(SHAPE, Verify::Full).check(&mixed).is_err());
+        let pool = PoolPlan::new(1, true);
+        assert!(matches!(
+            Verifier::new(SHAPE, Verify::Full, pool).check(&mixed),
+            Err(VerifyError::Content { generation: 0, .. })
+        ));
+    }
+
+    /// Sends `n` messages from a pool as a [`crate::strategy::Sender`] would,
+    /// and returns what the verifier said of each.
+    fn deliver(
+        pool: PoolPlan,
+        mode: Verify,
+        n: u64,
+        spoil: impl Fn(u64, &mut Vec<u8>),
+    ) -> Vec<Result<Header, VerifyError>> {
+        let mut msgs: Vec<Message> = (0..pool.slots as u32)
+            .map(|s| Message::new(SHAPE, s))
+            .collect();
+        let mut v = Verifier::new(SHAPE, mode, pool);
+        (0..n)
+            .map(|seq| {
+                let m = &mut msgs[pool.slot(seq) as usize];
+                if pool.refill && seq >= pool.slots as u64 {
+                    m.refill(pool.generation(seq));
+                }
+                m.stamp(seq, 0);
+                let mut w = wire(m);
+                spoil(seq, &mut w);
+                v.check(&w)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn headers_must_name_the_slot_and_generation_of_their_sequence() {
+        for refill in [false, true] {
+            let pool = PoolPlan::new(4, refill);
+            assert!(deliver(pool, Verify::Sampled, 20, |_, _| {})
+                .iter()
+                .all(Result::is_ok));
+            // Slot 1's message arrives where slot 2's was due (seq 6), with
+            // its own intact content: only the header can tell.
+            let wrong = deliver(pool, Verify::Full, 7, |seq, w| {
+                if seq == 6 {
+                    let mut other = Message::new(SHAPE, 1);
+                    other.refill(pool.generation(6));
+                    other.stamp(6, 0);
+                    *w = wire(&other);
+                }
+            });
+            assert!(
+                matches!(
+                    wrong[6],
+                    Err(VerifyError::Origin {
+                        seq: 6,
+                        slot: 1,
+                        want_slot: 2,
+                        ..
+                    })
+                ),
+                "{:?}",
+                wrong[6]
+            );
+        }
+        // A stale generation: slot 0's first content where its second was due.
+        let pool = PoolPlan::new(2, true);
+        let stale = deliver(pool, Verify::Full, 3, |seq, w| {
+            if seq == 2 {
+                w[20..24].copy_from_slice(&0u32.to_le_bytes());
+            }
+        });
+        assert!(matches!(
+            stale[2],
+            Err(VerifyError::Origin {
+                generation: 0,
+                want_generation: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn sampled_full_checks_visit_every_slot_whatever_the_pool_size() {
+        for slots in (1..=70).chain([127, 128, 200, 1000]) {
+            let mut full = FullChecks::new(slots);
+            let mut seen = vec![0u32; slots];
+            let mut checks = 0u64;
+            let n = SAMPLE_EVERY * (slots as u64 + 2) * 2;
+            for seq in 0..n {
+                if full.due(seq) {
+                    seen[(seq % slots as u64) as usize] += 1;
+                    checks += 1;
+                }
+            }
+            assert!(seen.iter().all(|&c| c > 0), "{slots} slots: {seen:?}");
+            // About one message in SAMPLE_EVERY, never fewer.
+            assert!(
+                checks >= n / (SAMPLE_EVERY + slots as u64),
+                "{slots}: {checks}"
+            );
+            assert!(checks <= n / SAMPLE_EVERY + 1, "{slots}: {checks}");
+        }
+    }
+
+    #[test]
+    fn sampled_mode_finds_a_middle_byte_flipped_in_any_slot() {
+        // The default pool for small fields is 64 slots, which divides 64.
+        let pool = PoolPlan::new(64, false);
+        for bad_slot in [1, 17, 63] {
+            let mid = HEADER_LEN + SHAPE.field_size + SHAPE.field_size / 2;
+            let res = deliver(pool, Verify::Sampled, 64 * 66, |seq, w| {
+                if pool.slot(seq) == bad_slot {
+                    w[mid] ^= 0x04;
+                }
+            });
+            let err = res.iter().find_map(|r| r.as_ref().err());
+            assert!(
+                matches!(err, Some(VerifyError::Content { slot, field: 1, offset: 6, .. }) if *slot == bad_slot),
+                "slot {bad_slot}: {err:?}"
+            );
+        }
     }
 
     #[test]
     fn io_slices_cover_header_and_fields_in_order() {
-        for fields in [1, 8, 9, 32, 33, 40] {
-            let shape = Shape {
-                fields,
-                field_size: 5,
-            };
-            let mut m = Message::new(shape, 0);
-            m.stamp(4, 0);
-            let gathered: Vec<u8> =
-                m.with_io_slices(|s| s.iter().flat_map(|s| s.to_vec()).collect());
-            assert_eq!(gathered, wire(&m));
-            assert_eq!(gathered.len(), shape.message_bytes());
+        for layout in Layout::ALL {
+            for fields in [1, 8, 9, 32, 33, 40] {
+                let shape = Shape {
+                    fields,
+                    field_size: 5,
+                };
+                let mut m = Message::with_layout(shape, 0, layout);
+                m.stamp(4, 0);
+                let gathered: Vec<u8> =
+                    m.with_io_slices(|s| s.iter().flat_map(|s| s.to_vec()).collect());
+                assert_eq!(gathered, wire(&m));
+                assert_eq!(gathered.len(), shape.message_bytes());
+                let mut v = Verifier::new(shape, Verify::Full, PoolPlan::new(1, false));
+                m.stamp(0, 0);
+                v.check(&wire(&m)).unwrap();
+            }
         }
+    }
+
+    #[test]
+    fn page_layout_aligns_fields_and_keeps_the_header_in_one_page() {
+        let page = page_size();
+        for (fields, field_size) in [(1, 64), (1, 4096), (1, 65536), (8, 4096), (3, 5000)] {
+            let shape = Shape { fields, field_size };
+            let m = Message::with_layout(shape, 0, Layout::Page);
+            for f in m.fields() {
+                assert_eq!(f.as_ptr() as usize % page, 0, "{shape:?}");
+            }
+            let h = m.header_bytes().as_ptr() as usize;
+            assert_eq!((h + HEADER_LEN) % page, 0, "the header ends a page");
+            assert_eq!(
+                m.pages(),
+                1 + fields * field_size.div_ceil(page),
+                "{shape:?}"
+            );
+        }
+        // 32 B + 64 KiB: 17 pages, the default max_skb_frags; never fewer.
+        let one = Shape {
+            fields: 1,
+            field_size: 16 * page,
+        };
+        assert_eq!(Message::with_layout(one, 0, Layout::Page).pages(), 17);
+        assert!(Message::with_layout(one, 0, Layout::Heap).pages() >= 17);
+    }
+
+    #[test]
+    fn pages_spanned_counts_every_page_touched() {
+        let page = page_size();
+        let buf = vec![0u8; 3 * page];
+        let at = buf.as_ptr().align_offset(page);
+        assert_eq!(pages_spanned(&buf[at..at + page]), 1);
+        assert_eq!(pages_spanned(&buf[at + 1..at + page + 1]), 2);
+        assert_eq!(pages_spanned(&buf[at + page - 1..at + page + 1]), 2);
+        assert_eq!(pages_spanned(&buf[at..at]), 0);
     }
 }

@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use crate::sys;
 
 /// Bytes the reader asks the kernel for at most per call when messages are small.
-const READ_AHEAD: usize = 256 << 10;
+pub const READ_AHEAD: usize = 256 << 10;
 
 /// A partial message up to this size is moved to the front before each read.
 const SMALL_PARTIAL: usize = 8 << 10;

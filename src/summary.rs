@@ -15,11 +15,13 @@ use crate::cell::CellRun;
 use crate::config::{Config, Pin};
 use crate::counters::CounterPlan;
 use crate::error::Role;
+use crate::experiment::SocketBuffers;
 use crate::figures::BatchReport;
 use crate::figures::CpuTime;
 use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
 use crate::report::format::number;
 use crate::stats::Estimate;
+use crate::strategy::ZeroCopyStats;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -29,6 +31,8 @@ pub struct RunPlan {
     pub duration_s: Option<f64>,
     pub messages: Option<u64>,
     pub samples: u64,
+    /// The socket buffers as the kernel set them.
+    pub buffers: SocketBuffers,
 }
 
 /// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
@@ -68,6 +72,37 @@ pub fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Val
         .collect()
 }
 
+/// Completion figures of a buffer-lending strategy (see `reports/README.md`).
+pub fn zerocopy_json(z: &ZeroCopyStats) -> Value {
+    json!({
+        "sends": z.sends,
+        "completions": z.completions,
+        "copied": z.copied,
+        "enobufs": z.enobufs,
+        "copied_share": z.copied_share(),
+        "notifications": z.notifications,
+        "sends_per_notification": z.sends_per_notification(),
+        "max_in_flight": z.max_in_flight,
+        "reclaim_waits": z.reclaim_waits,
+        "reclaim_wait_ms": z.reclaim_wait_ms(),
+        "fragments_per_send": z.fragments_per_send(),
+        "max_fragments": z.max_fragments,
+        "completion_delay_us": {
+            "p50": z.delay_us(0.5),
+            "p99": z.delay_us(0.99),
+            "timed_sends": z.delay_ns.len(),
+        },
+    })
+}
+
+/// Why a cell has no completion figures.
+pub fn no_completions(cfg: &Config) -> String {
+    format!(
+        "{} copies the message into the kernel's own buffers: there are no completions to count",
+        cfg.strategy
+    )
+}
+
 /// Every counter that has no value in this run, with why.
 fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
     if cfg.counters {
@@ -95,15 +130,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "max": r.latency_max_us(),
         })
     });
-    let zerocopy = r.zerocopy.map(|z| {
-        json!({
-            "sends": z.sends,
-            "completions": z.completions,
-            "copied": z.copied,
-            "enobufs": z.enobufs,
-            "copied_share": z.copied_share(),
-        })
-    });
+    let zerocopy = r.zerocopy.as_ref().map(zerocopy_json);
     let t = &cfg.transport;
     json!({
         "strategy": cfg.strategy.name(),
@@ -123,6 +150,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
         "intervals": intervals(run),
         "cpu": { "client": cpu_json(&r.client.cpu), "server": cpu_json(&r.server.cpu) },
         "zerocopy": zerocopy,
+        "zerocopy_unavailable": r.zerocopy.is_none().then(|| no_completions(cfg)),
         "counters": {
             "client": role_counters(r, Role::Client),
             "server": role_counters(r, Role::Server),
@@ -138,9 +166,12 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
+            "layout": cfg.layout.name(),
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
+            "sndbuf_effective": plan.buffers.sndbuf,
+            "rcvbuf_effective": plan.buffers.rcvbuf,
             "nodelay": t.nodelay && t.kind != TransportKind::Unix,
             "timeout_s": t.timeout.as_secs_f64(),
             "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),
@@ -179,12 +210,13 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         (
             "cell".into(),
             format!(
-                "{} / {} / {}, {} x {} B fields ({} B messages), {} thread(s)",
+                "{} / {} / {}, {} x {} B fields ({} B messages, {} layout), {} thread(s)",
                 cfg.strategy,
                 cfg.transport.kind,
                 cfg.workload,
                 cfg.shape.fields,
                 cfg.shape.field_size,
+                cfg.layout,
                 cfg.shape.message_bytes(),
                 cfg.threads
             ),
@@ -288,7 +320,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             ),
         ));
     }
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         let share = z
             .copied_share()
             .map_or("n/a".into(), |s| format!("{:.0}%", s * 100.0));
@@ -297,6 +329,20 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             format!(
                 "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
                 z.sends, z.completions, z.copied, z.enobufs
+            ),
+        ));
+        let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} us"));
+        rows.push((
+            "completions".into(),
+            format!(
+                "delay p50 {} p99 {}, {} sends per notification, at most {} in flight, {} reclaim waits ({:.1} ms), {} fragments per send",
+                us(z.delay_us(0.5)),
+                us(z.delay_us(0.99)),
+                opt(z.sends_per_notification(), ""),
+                z.max_in_flight,
+                z.reclaim_waits,
+                z.reclaim_wait_ms(),
+                opt(z.fragments_per_send(), ""),
             ),
         ));
     }

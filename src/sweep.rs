@@ -3,14 +3,17 @@
 //!
 //! Contract: connections and threads are made afresh for every cell and torn
 //! down before the next. A cell that fails is recorded as failed, with its
-//! reason, and the sweep goes on. When the stop flag is raised (SIGINT or
-//! SIGTERM in the CLI), the sweep ends after the current cell's teardown and
-//! keeps every row already written.
+//! reason, and the sweep goes on; so is a cell that runs past its time limit
+//! ([`Matrix::cell_limit`]). When [`Stop::after_cell`] is raised (SIGINT or
+//! SIGTERM in the CLI), the sweep ends after the current cell's teardown;
+//! when [`Stop::now`] is raised (a second signal), the current cell is cut
+//! short and not recorded. Either way every row already written is kept.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
@@ -18,9 +21,9 @@ use serde_json::{json, Value};
 use crate::cell::{self, CellRun, SampleRow, Sampling};
 use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
-use crate::experiment::{Batch, Experiment};
+use crate::experiment::{Batch, Bound, Experiment};
 use crate::figures::{Figure, Row, SAMPLED};
-use crate::message::Shape;
+use crate::message::{Layout, Shape};
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
 
@@ -31,6 +34,7 @@ pub struct Matrix {
     pub transports: Vec<TransportKind>,
     pub workloads: Vec<WorkloadKind>,
     pub field_sizes: Vec<usize>,
+    pub layouts: Vec<Layout>,
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
@@ -41,11 +45,25 @@ pub struct Matrix {
     /// Target relative half-width of each cell's main figure.
     pub precision: f64,
     pub repeat: u32,
+    /// Longest a cell may take, start to teardown; `None`: [`Matrix::cell_limit`]'s default.
+    pub cell_limit: Option<Duration>,
     pub veth: Veth,
     /// CPUs for the worker threads of every cell, or unpinned.
     pub pin: Option<Pin>,
     /// The command line that asked for the sweep, recorded in env.json.
     pub command: String,
+}
+
+/// Slack a cell gets beyond its warm-up and duration for starting its
+/// threads, making its connections and tearing them down.
+pub const CELL_SLACK: Duration = Duration::from_secs(5);
+
+/// How a sweep is asked to stop: after the current cell, or now (the cell
+/// running is cut short and not recorded).
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    pub after_cell: Arc<AtomicBool>,
+    pub now: Arc<AtomicBool>,
 }
 
 impl Matrix {
@@ -60,6 +78,7 @@ impl Matrix {
             transports: vec![TransportKind::Loopback],
             workloads: vec![WorkloadKind::Rr, WorkloadKind::Stream],
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
+            layouts: vec![Layout::Heap],
             threads: vec![1, 2, 4, 8],
             fields: 8,
             warmup: Duration::from_millis(200),
@@ -67,6 +86,7 @@ impl Matrix {
             sample: Duration::from_millis(50),
             precision: 0.02,
             repeat: 3,
+            cell_limit: None,
             veth: Veth::default(),
             pin: None,
             command: String::new(),
@@ -99,25 +119,34 @@ impl Matrix {
             for &workload in &self.workloads {
                 for &threads in &self.threads {
                     for &field_size in &self.field_sizes {
-                        for &strategy in &self.strategies {
-                            if !strategy.supports(transport) {
-                                continue;
+                        for &layout in &self.layouts {
+                            for &strategy in &self.strategies {
+                                if !strategy.supports(transport) {
+                                    continue;
+                                }
+                                let shape = Shape {
+                                    fields: self.fields,
+                                    field_size,
+                                };
+                                let mut cfg = Config::new(strategy, transport, workload, shape);
+                                cfg.threads = threads;
+                                cfg.layout = layout;
+                                cfg.transport.veth = self.veth.clone();
+                                cfg.pin = self.pin.clone();
+                                out.push(cfg);
                             }
-                            let shape = Shape {
-                                fields: self.fields,
-                                field_size,
-                            };
-                            let mut cfg = Config::new(strategy, transport, workload, shape);
-                            cfg.threads = threads;
-                            cfg.transport.veth = self.veth.clone();
-                            cfg.pin = self.pin.clone();
-                            out.push(cfg);
                         }
                     }
                 }
             }
         }
         out
+    }
+
+    /// Longest a cell may take: `--cell-limit`, or warm-up + duration + [`CELL_SLACK`].
+    pub fn cell_limit(&self) -> Duration {
+        self.cell_limit
+            .unwrap_or(self.warmup + self.duration + CELL_SLACK)
     }
 
     /// Checks every cell's limits before anything runs.
@@ -127,6 +156,7 @@ impl Matrix {
             ("--transports", self.transports.is_empty()),
             ("--workloads", self.workloads.is_empty()),
             ("--sizes", self.field_sizes.is_empty()),
+            ("--layouts", self.layouts.is_empty()),
             ("--threads", self.threads.is_empty()),
         ] {
             if empty {
@@ -160,6 +190,14 @@ impl Matrix {
         }
         for cfg in &cells {
             cfg.validate()?;
+        }
+        let busy = self.warmup + self.duration;
+        if self.cell_limit() <= busy {
+            return Err(Error::usage(format!(
+                "--cell-limit {}: must be more than --warmup + --duration ({} s)",
+                crate::limits::show_number(self.cell_limit().as_secs_f64()),
+                crate::limits::show_number(busy.as_secs_f64())
+            )));
         }
         if self.transports.contains(&TransportKind::Veth) {
             cells
@@ -238,6 +276,7 @@ pub fn make_row(
         workload: cfg.workload.name().into(),
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
+        layout: cfg.layout.name().into(),
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
         client_cpus: cpus(|p| &p.client),
@@ -275,7 +314,12 @@ impl Matrix {
 
 /// Runs one cell: start, warm up, sample until precise or capped, stop.
 pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
-    let mut exp = Experiment::start(cfg)?;
+    run_cell_bounded(cfg, m, Bound::default())
+}
+
+/// [`run_cell`], ended early (with an error) when `bound` says so.
+pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
+    let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
@@ -431,7 +475,8 @@ pub fn holds_sweep(dir: &Path) -> bool {
     dir.join("results.csv").exists()
 }
 
-/// Runs the whole matrix into `dir`; `stop` ends the sweep between cells.
+/// Runs the whole matrix into `dir`; `stop` ends the sweep between cells,
+/// or at once. Each local cell is bounded by [`Matrix::cell_limit`].
 ///
 /// A `dir` that already holds a sweep is refused (exit 2, naming `--out`)
 /// unless `resume`: then its rows are kept, the runs they cover (same
@@ -440,7 +485,7 @@ pub fn run(
     m: &Matrix,
     dir: &Path,
     resume: bool,
-    stop: &AtomicBool,
+    stop: &Stop,
     progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     run_with(m, dir, resume, stop, None, progress)
@@ -448,12 +493,14 @@ pub fn run(
 
 /// [`run`], with the server ends on a `copybench serve` when `remote` is
 /// given (the matrix's transport is then `tcp`). `env.json` then also holds
-/// the server's facts (`server_host`) and address (`server_addr`).
+/// the server's facts (`server_host`) and address (`server_addr`). Remote
+/// cells are not bounded by the cell limit or the second signal (the
+/// server's own `--timeout` bounds them).
 pub fn run_with(
     m: &Matrix,
     dir: &Path,
     resume: bool,
-    stop: &AtomicBool,
+    stop: &Stop,
     mut remote: Option<&mut crate::remote::Remote>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
@@ -505,19 +552,35 @@ pub fn run_with(
                 done += 1;
                 continue;
             }
-            if stop.load(Ordering::SeqCst) {
+            if stop.after_cell.load(Ordering::SeqCst) || stop.now.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'all;
             }
             progress(Progress::Start { done, total, cfg });
+            let limit = m.cell_limit();
+            let bound = Bound {
+                cancel: Some(Arc::clone(&stop.now)),
+                deadline: Some((
+                    Instant::now() + limit,
+                    format!(
+                        "--cell-limit {} s",
+                        crate::limits::show_number(limit.as_secs_f64())
+                    ),
+                )),
+            };
             let mut cfg = cfg.clone();
             let outcome = match remote.as_deref_mut() {
                 Some(r) => {
                     cfg.transport.server = Some(r.addr());
                     run_remote_cell(r, &cfg, m)
                 }
-                None => run_cell(&cfg, m),
+                None => run_cell_bounded(&cfg, m, bound),
             };
+            if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
+                // Cut short by the second signal: not a measurement, not a failure.
+                interrupted = true;
+                break 'all;
+            }
             let row = make_row(i as u32, repeat, &cfg, m, &outcome);
             if let Ok(run) = &outcome {
                 for s in sample_rows(i as u32, repeat, &cfg, run) {
@@ -540,7 +603,9 @@ pub fn run_with(
         dir: dir.to_path_buf(),
         env,
         rows,
-        interrupted: interrupted || stop.load(Ordering::SeqCst),
+        interrupted: interrupted
+            || stop.after_cell.load(Ordering::SeqCst)
+            || stop.now.load(Ordering::SeqCst),
         wall: started.elapsed(),
     })
 }

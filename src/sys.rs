@@ -33,6 +33,13 @@ macro_rules! syscall {
 
 /// Enables `SO_ZEROCOPY` on a socket. Fails on sockets whose family does not
 /// support it (AF_UNIX answers `EOPNOTSUPP`).
+/// The size of a memory page (`sysconf(_SC_PAGESIZE)`), 4096 if it cannot be read.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the running system; it touches no memory of ours.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).ok().filter(|p| *p > 0).unwrap_or(4096)
+}
+
 pub fn set_zerocopy(fd: BorrowedFd<'_>) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: `one` outlives the call and the length passed is its size.

@@ -120,6 +120,14 @@ impl Transport {
     /// Checks, before any thread starts, that this transport can work here.
     pub fn check(&self) -> Result<()> {
         if self.kind == TransportKind::Veth {
+            if self.veth.server_ns == self.veth.client_ns {
+                return Err(Error::usage(format!(
+                    "--server-ns and --client-ns are both '{}': veth runs the two ends in two namespaces joined by the veth pair; give two (netns-setup.sh makes {} and {})",
+                    self.veth.server_ns,
+                    netns::DEFAULT_SERVER_NS,
+                    netns::DEFAULT_CLIENT_NS
+                )));
+            }
             for ns in [&self.veth.server_ns, &self.veth.client_ns] {
                 netns::check(ns).map_err(|e| Error::Unsupported(e.to_string()))?;
             }

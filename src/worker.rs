@@ -10,15 +10,16 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use socket2::Socket;
 
-use crate::config::{Config, Fault, WorkloadKind};
+use crate::config::{Config, Fault, WorkloadKind, STALL};
 use crate::counters::CounterPlan;
 use crate::error::{Cause, Error, Result, Role};
 use crate::figures::{new_histogram, RoleStats};
-use crate::message::{Header, Verifier, VerifyError, FLAG_BATCH_END};
+use crate::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
 use crate::meter::Meter;
 use crate::recv::{ReadError, Reader};
-use crate::strategy::{SendError, Sender, ZeroCopyStats};
+use crate::strategy::{Refill, SendError, Sender, ZeroCopyStats};
 use crate::sys;
+use crate::transport::TransportKind;
 
 /// What the coordinator asks of a client worker. A message type, not a
 /// call: a remote peer's coordinator sends the same values over its socket.
@@ -38,6 +39,15 @@ pub(crate) enum Command {
 /// worker sends its coordinator, in-process or (later) over a socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ThreadBatch {
+    /// Time from the end of this thread's part of the batch's traffic (a
+    /// client's last send, rr: its last reply; a server's check of the last
+    /// message) to this report. It is mostly the zero-copy drain, which waits
+    /// for the kernel to let go of the last sends: on an idle rr connection
+    /// that is a delayed ACK (~40 ms), and it says nothing about the cost of
+    /// sending. The coordinator takes it off the batch's wall time. The drain
+    /// still happens before the report, so the next batch starts with
+    /// nothing in flight and every completion counts in its own batch.
+    pub after_traffic_ns: u64,
     pub messages: u64,
     pub bytes: u64,
     pub stats: RoleStats,
@@ -50,8 +60,15 @@ pub(crate) struct ThreadBatch {
 /// the data socket (in-process only: it lets the coordinator unblock the
 /// thread if a run fails).
 pub(crate) enum Event {
-    Ready { sock: Socket },
-    Batch(ThreadBatch),
+    /// A server thread listens; the coordinator keeps a duplicate so that
+    /// a failed start can wake an `accept` that would otherwise wait.
+    Listening {
+        sock: Socket,
+    },
+    Ready {
+        sock: Socket,
+    },
+    Batch(Box<ThreadBatch>),
     Failed(Error),
 }
 
@@ -62,6 +79,15 @@ pub(crate) struct Report {
 
 /// A timed stream batch reads the clock once per this many sends.
 const DEADLINE_EVERY: u64 = 16;
+/// ... or every so many bytes, whichever comes first: with large messages a
+/// send takes long enough that 16 of them would overshoot a short batch by
+/// milliseconds, and a clock read is nothing beside such a send.
+const DEADLINE_BYTES: u64 = 256 << 10;
+
+/// Sends between two reads of the clock in a timed stream batch.
+fn deadline_every(message_bytes: u64) -> u64 {
+    (DEADLINE_BYTES / message_bytes.max(1)).clamp(1, DEADLINE_EVERY)
+}
 
 /// One worker thread: the client or the server end of one connection.
 pub(crate) struct Worker {
@@ -118,9 +144,22 @@ impl Worker {
         self.fail(Cause::Read(e))
     }
 
+    /// A set-up step failed: say which, and what to do about a known cause.
     fn socket_failed(&self, op: impl Into<String>, source: std::io::Error) -> Error {
+        let op = op.into();
+        let veth = &self.cfg.transport.veth;
+        if source.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+            && self.cfg.transport.kind == TransportKind::Veth
+        {
+            return Error::usage(format!(
+                "--server-addr {}: no interface in namespace '{}' has this address ({op}: {source}); netns-setup.sh gives the server {}",
+                veth.server_addr,
+                veth.server_ns,
+                crate::netns::DEFAULT_SERVER_ADDR,
+            ));
+        }
         self.fail(Cause::Socket {
-            op: op.into(),
+            op: format!("{op}{}", fd_hint(&source)),
             source,
         })
     }
@@ -146,10 +185,11 @@ impl Worker {
         Sender::new(
             self.cfg.strategy,
             self.cfg.shape,
+            self.cfg.layout,
             self.cfg.pool_slots(),
             self.cfg.transport.timeout,
         )
-        .refill_on_reuse(self.cfg.refill_on_reuse)
+        .refill(self.cfg.refill)
     }
 
     fn ready(&self, sock: &Socket) -> Result<()> {
@@ -172,6 +212,10 @@ impl Worker {
             Some(s) => s,
             None => {
                 let (listener, addr) = t.listen().map_err(|e| self.socket_failed("listen", e))?;
+                let dup = listener
+                    .try_clone()
+                    .map_err(|e| self.socket_failed("dup", e))?;
+                self.report(Event::Listening { sock: dup });
                 addr_tx.send(addr).map_err(|_| {
                     self.fail(Cause::PeerThread(
                         "the client thread ended before connecting",
@@ -195,7 +239,7 @@ impl Worker {
 
     fn serve_with<W: ServerPart>(&mut self, sock: &Socket, mut part: W) -> Result<()> {
         let mut reader = Reader::new(self.cfg.shape.message_bytes());
-        let mut verifier = Verifier::new(self.cfg.shape, self.cfg.verify);
+        let mut verifier = verifier(&self.cfg);
         let mut meter = Meter::new(self.plan);
         self.ready(sock)?;
 
@@ -205,6 +249,11 @@ impl Worker {
         let mut idle_since = Instant::now();
         meter.start();
         loop {
+            if let Some(Fault::ServerStalls(every)) = self.cfg.fault {
+                if total % every.max(1) == 0 {
+                    std::thread::sleep(STALL);
+                }
+            }
             let msg = match reader.next(fd) {
                 Ok(m) => m,
                 // The client closed between batches: the experiment is stopping.
@@ -236,20 +285,25 @@ impl Worker {
                 }
             }
             if header.flags & FLAG_BATCH_END != 0 {
+                let ended = Instant::now();
                 let zerocopy = part.end_batch(self, fd)?;
                 let stats = meter.stop();
-                self.report(Event::Batch(ThreadBatch {
+                self.report(Event::Batch(Box::new(ThreadBatch {
+                    after_traffic_ns: ended.elapsed().as_nanos() as u64,
                     messages,
                     bytes: messages * msg_bytes,
                     stats,
                     latency_ns: None,
                     zerocopy,
-                }));
+                })));
                 messages = 0;
                 meter.start();
             }
         }
         part.end_batch(self, fd)?;
+        // The FIN the client waits for; a close alone sends none while the
+        // coordinator still holds a duplicate of this socket.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
         Ok(())
     }
 
@@ -279,7 +333,11 @@ impl Worker {
             Some(Fault::ClientDamages(seq)) => Some(seq),
             _ => None,
         };
-        let mut sender = self.sender().damage(damage);
+        let damage_slot = match self.cfg.fault {
+            Some(Fault::ClientDamagesSlot(slot)) => Some(slot),
+            _ => None,
+        };
+        let mut sender = self.sender().damage(damage).damage_slot(damage_slot);
         sender
             .prepare(sock.as_fd())
             .map_err(|e| self.send_failed(e))?;
@@ -304,6 +362,7 @@ impl Worker {
 
         let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
+        let check_every = deadline_every(msg_bytes);
         while let Ok(Command::Run {
             messages: count,
             duration,
@@ -315,14 +374,15 @@ impl Worker {
             loop {
                 // The clock is read only where it is needed: rr times every
                 // round trip; a timed stream batch checks its deadline every
-                // DEADLINE_EVERY messages, which overshoots it by a few
+                // deadline_every() messages (16; fewer when messages are
+                // large), which overshoots it by a few
                 // sends at most (the batch's own wall time is what counts).
                 let t0 = W::TIMES_EACH.then(Instant::now);
                 let last = match (count, until) {
                     (Some(n), _) => sent + 1 >= n,
                     (None, Some(deadline)) => match t0 {
                         Some(now) => now >= deadline,
-                        None => sent % DEADLINE_EVERY == 0 && Instant::now() >= deadline,
+                        None => sent % check_every == 0 && Instant::now() >= deadline,
                     },
                     (None, None) => true,
                 };
@@ -344,16 +404,20 @@ impl Worker {
                 // AF_UNIX, which has no ACKs to delay.
                 let _ = sock.set_quickack(true);
             }
+            let ended = Instant::now();
+            // The CPU meter runs on through the drain: reaping the last
+            // completions is part of what the batch's sends cost.
             sender.drain(fd).map_err(|e| self.send_failed(e))?;
             let stats = meter.stop();
             let zerocopy = sender.zerocopy_since_last();
-            self.report(Event::Batch(ThreadBatch {
+            self.report(Event::Batch(Box::new(ThreadBatch {
+                after_traffic_ns: ended.elapsed().as_nanos() as u64,
                 messages: sent,
                 bytes: if W::COUNTS_BYTES { sent * msg_bytes } else { 0 },
                 stats,
                 latency_ns: part.latency(),
                 zerocopy,
-            }));
+            })));
         }
         sender.drain(fd).map_err(|e| self.send_failed(e))?;
         // Half-close, then wait for the server to finish and close its end,
@@ -363,6 +427,13 @@ impl Worker {
         while matches!(sys::recv(fd, &mut rest, 0), Ok(n) if n > 0) {}
         Ok(())
     }
+}
+
+/// The check of what the peer's sender sends: both ends use the same pool
+/// plan, so every header's slot and generation are checked against its sequence.
+fn verifier(cfg: &Config) -> Verifier {
+    let pool = PoolPlan::new(cfg.pool_slots(), cfg.refill != Refill::Never);
+    Verifier::new(cfg.shape, cfg.verify, pool)
 }
 
 /// The client's part of a workload: what it does around each send. One
@@ -426,7 +497,7 @@ impl RrClient {
     fn new(cfg: &Config) -> RrClient {
         RrClient {
             reader: Reader::new(cfg.shape.message_bytes()),
-            verifier: Verifier::new(cfg.shape, cfg.verify),
+            verifier: verifier(cfg),
             latency: new_histogram(),
         }
     }
@@ -473,5 +544,29 @@ impl ServerPart for RrServer {
     fn end_batch(&mut self, w: &Worker, fd: BorrowedFd<'_>) -> Result<Option<ZeroCopyStats>> {
         self.sender.drain(fd).map_err(|e| w.send_failed(e))?;
         Ok(self.sender.zerocopy_since_last())
+    }
+}
+
+/// A hint for the errors that mean "out of file descriptors".
+pub(crate) fn fd_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            " (out of file descriptors: raise the limit with ulimit -n, or use fewer --threads)"
+        }
+        Some(libc::ENFILE) => " (the system is out of file descriptors: use fewer --threads)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_messages_read_the_clock_more_often() {
+        assert_eq!(deadline_every(96), DEADLINE_EVERY);
+        assert_eq!(deadline_every(4128), DEADLINE_EVERY);
+        assert_eq!(deadline_every(65568), 3);
+        assert_eq!(deadline_every(8 * 65536 + 32), 1);
     }
 }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use copybench::{
-    Batch, BatchReport, Config, Experiment, Fault, Shape, StrategyKind, TransportKind, Verify,
-    WorkloadKind,
+    Batch, BatchReport, Config, Experiment, Fault, Refill, Shape, StrategyKind, TransportKind,
+    Verify, WorkloadKind,
 };
 
 const SMALL: Shape = Shape {
@@ -117,10 +117,19 @@ fn check_report(cfg: &Config, r: &BatchReport) {
         cfg.strategy.has_completions(),
         "{who}: zero-copy bookkeeping belongs to the zero-copy strategies only"
     );
-    if let Some(z) = r.zerocopy {
+    if let Some(z) = &r.zerocopy {
         assert!(z.sends > 0, "{who}: {z:?}");
         // The driver drains at batch end, so nothing is left in flight.
         assert_eq!(z.sends, z.completions, "{who}: {z:?}");
+        assert!(
+            z.notifications > 0 && z.notifications <= z.completions,
+            "{who}: {z:?}"
+        );
+        assert!(z.max_in_flight >= 1, "{who}: {z:?}");
+        assert!(z.messages > 0 && z.fragments >= z.messages, "{who}: {z:?}");
+        if z.sends >= 16 {
+            assert!(z.delay_us(0.5).is_some(), "{who}: every 16th send is timed");
+        }
     }
     assert!(r.seconds > 0.0, "{who}: seconds");
 }
@@ -163,28 +172,75 @@ fn one_experiment_runs_many_batches_of_both_kinds() {
     }
 }
 
+/// Every strategy that lends its buffers to the kernel (and this host can run).
+fn lending_strategies() -> impl Iterator<Item = StrategyKind> {
+    completing().into_iter()
+}
+
 #[test]
 fn zero_copy_never_reuses_a_buffer_before_its_completion() {
-    // A tiny send buffer keeps sends in flight; a pool of 2-3 slots forces
-    // reuse at once; refilling on reuse turns an early reuse into corruption
-    // the receiver reports.
-    let shape = Shape {
-        fields: 4,
-        field_size: 1024,
-    };
-    for strategy in completing() {
-        for workload in workloads() {
+    // The kernel reads a zero-copy send's pages when it transmits them; on
+    // loopback that is at once unless the receiver's window is full. So: a
+    // server that pauses now and then (the window fills), a send buffer
+    // large enough to hold sends not yet transmitted, a pool of 2-3 slots
+    // reused at once, and a new generation's pattern on every rewrite: a
+    // buffer rewritten while the kernel still holds it arrives corrupted.
+    // Stream rewrites just before reuse. rr rewrites right after each send
+    // (Refill::AfterSend): its reply otherwise proves the request was read
+    // long before its slot comes round; a request larger than the window
+    // leaves its tail queued when sendmsg returns.
+    // With reclaim disabled, all three cases fail (see the closing note of issue 12).
+    for strategy in lending_strategies() {
+        for (workload, refill, field_size, n) in [
+            (WorkloadKind::Stream, Refill::OnReuse, 1024, 3000),
+            (WorkloadKind::Stream, Refill::AfterSend, 16 << 10, 400),
+            (WorkloadKind::Rr, Refill::AfterSend, 64 << 10, 40),
+        ] {
+            let shape = Shape {
+                fields: 4,
+                field_size,
+            };
             for slots in [2, 3] {
                 let mut cfg = config(strategy, TransportKind::Loopback, workload, shape);
-                cfg.refill_on_reuse = true;
+                cfg.refill = refill;
                 cfg.pool_slots = Some(slots);
-                cfg.transport.sndbuf = Some(4096);
-                let n = 3000;
+                cfg.fault = Some(Fault::ServerStalls(8));
+                cfg.transport.sndbuf = Some(1 << 20);
+                let who = format!("{} with {slots} slots, {refill:?}", label(&cfg));
                 let r = run_messages(&cfg, n);
-                assert_eq!(r.messages, n, "{} with {slots} slots", label(&cfg));
+                assert_eq!(r.messages, n, "{who}");
                 check_report(&cfg, &r);
             }
         }
+    }
+}
+
+#[test]
+fn page_layout_needs_the_fewest_fragments_and_delivers_the_same_bytes() {
+    // One 64 KiB field: the heap puts it mid-page (17 pages) beside a header
+    // page, 18 in all; page layout needs 1 + 16 = 17.
+    let shape = Shape {
+        fields: 1,
+        field_size: 64 << 10,
+    };
+    let page = copybench::message::page_size();
+    for workload in workloads() {
+        let mut per_layout = Vec::new();
+        for layout in copybench::Layout::ALL {
+            let mut cfg = config(
+                StrategyKind::ZeroCopy,
+                TransportKind::Loopback,
+                workload,
+                shape,
+            );
+            cfg.layout = layout;
+            let r = run_messages(&cfg, 200);
+            assert_eq!(r.messages, 200, "{} {layout}", label(&cfg));
+            check_report(&cfg, &r);
+            per_layout.push(r.zerocopy.unwrap().fragments_per_send().unwrap());
+        }
+        assert_eq!(per_layout[1], (1 + (64 << 10) / page) as f64, "page layout");
+        assert!(per_layout[0] >= per_layout[1], "{per_layout:?}");
     }
 }
 
@@ -211,7 +267,7 @@ fn uring_zc_keeps_a_slot_until_its_notification() {
         shape,
     );
     cfg.threads = 1;
-    cfg.refill_on_reuse = true;
+    cfg.refill = Refill::OnReuse;
     cfg.pool_slots = Some(2);
     cfg.transport.sndbuf = Some(1 << 20);
     cfg.transport.rcvbuf = Some(16 << 10);
@@ -324,6 +380,29 @@ fn a_damaged_message_fails_the_batch_instead_of_counting() {
             assert!(
                 text.contains("verification failed") && text.contains("message 77"),
                 "{who}: the error should name the damaged message: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_byte_flipped_mid_field_in_a_later_slot_fails_under_sampled_verification() {
+    // Sampled verification reads a field's middle only in the messages it
+    // checks in full; those rotate over the pool, so slot 5 of 64 is read by
+    // the sixth full check (message 325 or so).
+    for strategy in StrategyKind::ALL {
+        for workload in workloads() {
+            let mut cfg = config(strategy, TransportKind::Loopback, workload, SMALL);
+            cfg.verify = Verify::Sampled;
+            assert_eq!(cfg.pool_slots(), 64, "the default pool for {SMALL:?}");
+            cfg.fault = Some(Fault::ClientDamagesSlot(5));
+            let who = label(&cfg);
+            let err = batch_must_fail(&cfg, 1000, "a byte flipped in slot 5");
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 1, "{who}: {err}");
+            assert!(
+                text.contains("verification failed") && text.contains("slot 5"),
+                "{who}: the error should name the slot: {err}"
             );
         }
     }

@@ -73,7 +73,7 @@ fn every_strategy_and_workload_crosses_the_veth_pair_verified() {
         for workload in [WorkloadKind::Rr, WorkloadKind::Stream] {
             let cfg = veth_config(&pair, strategy, workload);
             let r = run(&cfg);
-            if let Some(z) = r.zerocopy {
+            if let Some(z) = &r.zerocopy {
                 // Both ends live on this host, so the kernel copies on
                 // delivery after all, and must say so for every send.
                 assert!(z.completions > 0, "{workload}: {z:?}");

@@ -330,10 +330,8 @@ pub fn absorb(r: &mut BatchReport, s: &RoleResult) {
     r.messages += s.messages;
     r.bytes += s.bytes;
     r.server.add(&s.stats);
-    if let Some(z) = s.zerocopy {
-        r.zerocopy
-            .get_or_insert_with(ZeroCopyStats::default)
-            .add(&z);
+    if let Some(z) = &s.zerocopy {
+        r.zerocopy.get_or_insert_with(ZeroCopyStats::default).add(z);
     }
 }
 
@@ -344,6 +342,18 @@ pub struct RemoteExperiment<'a> {
 }
 
 impl RemoteExperiment<'_> {
+    /// The local client sockets' buffers as the kernel set them (the
+    /// server's receive buffer is on the other host: `None`).
+    pub fn socket_buffers(&self) -> crate::experiment::SocketBuffers {
+        self.exp.as_ref().map_or(
+            crate::experiment::SocketBuffers {
+                sndbuf: None,
+                rcvbuf: None,
+            },
+            Experiment::socket_buffers,
+        )
+    }
+
     /// Runs one batch on both hosts and returns both roles' figures.
     pub fn run(&mut self, batch: Batch) -> Result<BatchReport> {
         let exp = self.exp.as_mut().ok_or_else(|| {
@@ -368,6 +378,7 @@ impl RemoteExperiment<'_> {
         };
         let t0 = Instant::now();
         self.remote.request(&Request::Batch(spec))?;
+        let local_start = t0.elapsed().as_secs_f64();
         let local = exp.run(batch);
         match local {
             Ok(mut r) => {
@@ -377,8 +388,15 @@ impl RemoteExperiment<'_> {
                         .expect(wait, |r| matches!(r, Reply::BatchDone(_)), "batch results");
                 match reply {
                     Ok(Reply::BatchDone(s)) => {
+                        // The batch ends with the later end of traffic: the
+                        // client's (its run's clock) or the server's (its
+                        // reply, less what it did after, such as draining
+                        // zero-copy completions).
+                        let local_end = local_start + r.seconds;
+                        let server_end =
+                            t0.elapsed().as_secs_f64() - s.after_traffic_ns as f64 / 1e9;
                         absorb(&mut r, &s);
-                        r.seconds = t0.elapsed().as_secs_f64();
+                        r.seconds = local_end.max(server_end);
                         Ok(r)
                     }
                     Ok(_) => unreachable!("expect() checked the reply"),

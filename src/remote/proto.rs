@@ -177,7 +177,11 @@ pub struct RoleResult {
     /// Its CPU time and counters (a counter unavailable there is `None`).
     pub stats: RoleStats,
     /// The server's rr replies, when they were zero-copy sends.
-    pub zerocopy: Option<ZeroCopyStats>,
+    pub zerocopy: Option<Box<ZeroCopyStats>>,
+    /// Time from the end of the server's traffic to this reply: mostly its
+    /// wait for the last zero-copy completions, which a batch's wall time
+    /// leaves out (as a local run does).
+    pub after_traffic_ns: u64,
 }
 
 /// Client to server, on the control connection after the hello.

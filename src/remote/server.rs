@@ -399,7 +399,8 @@ pub fn role_result(r: &BatchReport) -> RoleResult {
         messages: r.messages,
         bytes: r.bytes,
         stats: r.server.clone(),
-        zerocopy: r.zerocopy,
+        zerocopy: r.zerocopy.clone().map(Box::new),
+        after_traffic_ns: 0,
     }
 }
 
@@ -520,8 +521,17 @@ impl Session<'_> {
                                     Batch::Duration(Duration::from_millis(ms))
                                 }
                             };
+                            let began = Instant::now();
                             match exp.run(batch) {
-                                Ok(r) => Reply::BatchDone(role_result(&r)),
+                                Ok(r) => {
+                                    let mut result = role_result(&r);
+                                    // The run's own clock started after `began`, so this is
+                                    // at least the time since the server's traffic ended.
+                                    let traffic = Duration::from_secs_f64(r.seconds);
+                                    result.after_traffic_ns =
+                                        began.elapsed().saturating_sub(traffic).as_nanos() as u64;
+                                    Reply::BatchDone(result)
+                                }
                                 Err(e) => {
                                     // The experiment is spent; drop it (it joins its threads).
                                     self.cell = None;

@@ -156,6 +156,72 @@ impl InterfaceComparison {
     }
 }
 
+/// One zero-copy cell run in both layouts: what page alignment changed,
+/// called by the stated rule ([`crate::stats::compare`]) on the cell's main
+/// figure (stream: throughput, rr: latency p50), samples pooled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayoutPair {
+    pub key: CellKey,
+    pub figure: Figure,
+    pub heap: Spread,
+    pub page: Spread,
+    /// Median fragments per send, heap then page.
+    pub fragments: (Option<f64>, Option<f64>),
+    /// page / heap of the main figure, with its interval and the call.
+    pub comparison: crate::stats::Comparison,
+    /// The host's `net.core.max_skb_frags`, when known (env.json).
+    pub limit: Option<u64>,
+}
+
+/// The kernel's default `net.core.max_skb_frags`.
+pub const DEFAULT_MAX_SKB_FRAGS: u64 = 17;
+
+impl LayoutPair {
+    pub fn line(&self) -> String {
+        use crate::stats::Call;
+        let frags = |f: Option<f64>| f.map_or("n/a".into(), format::number);
+        let (limit, whose) = match self.limit {
+            Some(l) => (l, "this host's net.core.max_skb_frags"),
+            None => (DEFAULT_MAX_SKB_FRAGS, "the default net.core.max_skb_frags"),
+        };
+        let over = |f: Option<f64>| f.is_some_and(|f| f > limit as f64);
+        let fit = match (over(self.fragments.0), over(self.fragments.1)) {
+            (true, false) => format!("heap sends need more than {limit} fragments ({whose}), so the kernel splits every one; page sends fit"),
+            (true, true) => format!("both layouts exceed {limit} fragments ({whose})"),
+            (false, true) => format!("page sends exceed {limit} fragments ({whose}), heap ones do not"),
+            (false, false) => format!("both fit in {limit} fragments ({whose})"),
+        };
+        let c = &self.comparison;
+        let ratio = format!(
+            "page/heap ×{} [{}–{}]",
+            format::number(c.ratio),
+            format::number(c.ratio_lo),
+            format::number(c.ratio_hi)
+        );
+        let verdict = match c.call {
+            Call::A => {
+                format!("{ratio}: page is better, by the rule (that is what the layout cost heap)")
+            }
+            Call::B => format!("{ratio}: heap is better, by the rule"),
+            Call::Within => format!("{ratio}: within noise (not called)"),
+        };
+        let k = &self.key;
+        format!(
+            "{}/{}, {}, {}, {}, {}: heap {} at {} fragments per send, page {} at {}; {fit}; {verdict}",
+            k.workload,
+            k.transport,
+            format::threads(k.threads),
+            format_size(k.field_size_bytes),
+            k.strategy.as_str(),
+            self.figure.label(),
+            format::number(self.heap.median),
+            frags(self.fragments.0),
+            format::number(self.page.median),
+            frags(self.fragments.1),
+        )
+    }
+}
+
 /// A cell with at least one failed repetition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedCell {
@@ -193,6 +259,8 @@ pub struct Analysis {
     pub several_thread_counts: bool,
     pub zero_copy: Vec<ZeroCopyCopies>,
     pub interfaces: Vec<InterfaceComparison>,
+    /// Zero-copy cells run in both layouts.
+    pub layouts: Vec<LayoutPair>,
     /// Whether any row has a hardware counter value (cycles or cache misses).
     pub hardware_counters: bool,
     pub failed: Vec<FailedCell>,
@@ -206,6 +274,14 @@ pub struct Section {
 }
 
 impl Analysis {
+    /// Tells the layout findings the host's `net.core.max_skb_frags` (from
+    /// env.json; without it they compare against the kernel's default).
+    pub fn set_fragment_limit(&mut self, max_skb_frags: Option<u64>) {
+        for l in &mut self.layouts {
+            l.limit = max_skb_frags;
+        }
+    }
+
     /// The findings grouped under headings, in report order.
     pub fn sections(&self) -> Vec<Section> {
         let mut scaling: Vec<String> = self.thread_scaling.iter().map(|t| t.line()).collect();
@@ -214,6 +290,7 @@ impl Analysis {
         }
         let mut zero_copy: Vec<String> = self.zero_copy.iter().map(|z| z.line()).collect();
         zero_copy.extend(self.interfaces.iter().map(|c| c.line()));
+        zero_copy.extend(self.layouts.iter().map(|l| l.line()));
         if zero_copy.is_empty() {
             zero_copy.push("no successful zero-copy cell".into());
         }
@@ -325,6 +402,7 @@ pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
         several_thread_counts: thread_counts.len() > 1,
         zero_copy: zero_copy(rows),
         interfaces: interfaces(&crossovers(&cells)),
+        layouts: layout_pairs(&cells),
         hardware_counters: rows
             .iter()
             .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
@@ -445,6 +523,46 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
     out
 }
 
+fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
+    cells
+        .iter()
+        .filter(|c| StrategyKind::named_has_completions(c.key.strategy.as_str()))
+        .filter_map(|heap| {
+            let page_name = StrategyName::with_layout(heap.key.strategy.as_str(), "page");
+            let page = cells.iter().find(|c| {
+                c.key.strategy == page_name
+                    && (
+                        &c.key.workload,
+                        &c.key.transport,
+                        c.key.threads,
+                        c.key.field_size_bytes,
+                    ) == (
+                        &heap.key.workload,
+                        &heap.key.transport,
+                        heap.key.threads,
+                        heap.key.field_size_bytes,
+                    )
+            })?;
+            let figure = heap.main_figure();
+            let (h, p) = (heap.get(figure)?, page.get(figure)?);
+            let frags = |c: &CellSummary| c.get(Figure::ZcFragmentsPerSend).map(|s| s.median);
+            Some(LayoutPair {
+                key: heap.key.clone(),
+                figure,
+                heap: h,
+                page: p,
+                fragments: (frags(heap), frags(page)),
+                comparison: crate::stats::compare(
+                    &p.estimate(),
+                    &h.estimate(),
+                    figure.higher_is_better(),
+                ),
+                limit: None,
+            })
+        })
+        .collect()
+}
+
 fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
     let mut by_transport: BTreeMap<(&str, &str), ZeroCopyCopies> = BTreeMap::new();
     for row in rows
@@ -486,6 +604,38 @@ mod tests {
             server_context_switches: Some(0.0),
             ..Row::default()
         }
+    }
+
+    #[test]
+    fn layouts_side_by_side_are_called_by_the_rule() {
+        // Six repetitions per layout: enough for a 95 % interval of the median.
+        let cells = |layout: &str, gbps: f64, frags: f64| -> Vec<Row> {
+            (0..6)
+                .map(|i| Row {
+                    layout: layout.into(),
+                    repeat: i,
+                    zc_fragments_per_send: Some(frags),
+                    throughput_gbps: Some(gbps + f64::from(i) * 0.01),
+                    ..row("zero-copy", 1, 65536)
+                })
+                .collect()
+        };
+        let mut rows = cells("heap", 10.0, 18.0);
+        rows.extend(cells("page", 18.0, 17.0));
+        let mut a = analyze(&rows);
+        a.set_fragment_limit(Some(17));
+        assert_eq!(a.layouts.len(), 1);
+        let line = a.layouts[0].line();
+        assert!(line.contains("at 18 fragments per send"), "{line}");
+        assert!(line.contains("splits every one"), "{line}");
+        assert!(line.contains("page is better, by the rule"), "{line}");
+        // The same medians from one repetition each: not called.
+        let mut few = cells("heap", 10.0, 18.0)[..1].to_vec();
+        few.extend(cells("page", 18.0, 17.0)[..1].to_vec());
+        let line = analyze(&few).layouts[0].line();
+        assert!(line.contains("within noise"), "{line}");
+        // Only one layout: nothing to put side by side.
+        assert!(analyze(&cells("heap", 10.0, 18.0)).layouts.is_empty());
     }
 
     #[test]

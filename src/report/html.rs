@@ -47,6 +47,19 @@ const COLUMNS: [Figure; 9] = [
     Figure::ZcCopiedShare,
 ];
 
+/// The figures of the completions table (cells of strategies with completions).
+const COMPLETION_COLUMNS: [Figure; 9] = [
+    Figure::ZcFragmentsPerSend,
+    Figure::ZcCopiedShare,
+    Figure::ZcDelayP50Us,
+    Figure::ZcDelayP99Us,
+    Figure::ZcSendsPerNotification,
+    Figure::ZcMaxInFlight,
+    Figure::ZcReclaimWaits,
+    Figure::ZcReclaimWaitMs,
+    Figure::ZcEnobufs,
+];
+
 /// What the page is built from.
 pub struct Inputs<'a> {
     pub cells: &'a [CellSummary],
@@ -415,8 +428,22 @@ fn spread(s: Option<Spread>, share: bool) -> String {
 }
 
 fn table(h: &mut String, cells: &[CellSummary]) {
-    h.push_str("<h2>Results</h2>\n<p>Medians with their 95 % interval in brackets; <em>n/a</em> means not measured, never zero. Files: <a href=\"results.csv\">results.csv</a> (one row per cell and repetition), <a href=\"samples.csv\">samples.csv</a>, <a href=\"findings.json\">findings.json</a>, <a href=\"env.json\">env.json</a>. Rebuild this page with <code>copybench report DIR</code>.</p>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th><th>samples</th>");
-    for figure in COLUMNS {
+    h.push_str("<h2>Results</h2>\n<p>Medians with their 95 % interval in brackets; <em>n/a</em> means not measured, never zero. Files: <a href=\"results.csv\">results.csv</a> (one row per cell and repetition), <a href=\"samples.csv\">samples.csv</a>, <a href=\"findings.json\">findings.json</a>, <a href=\"env.json\">env.json</a>. Rebuild this page with <code>copybench report DIR</code>.</p>\n");
+    figure_table(h, cells, &COLUMNS);
+    let completing: Vec<CellSummary> = cells
+        .iter()
+        .filter(|c| c.get(Figure::ZcFragmentsPerSend).is_some())
+        .cloned()
+        .collect();
+    if !completing.is_empty() {
+        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions: fragments (pages) per send against <code>net.core.max_skb_frags</code>, the copied share, the completion delay as the sender sees it (send call to the read of its notification, one send in 16), sends per notification, the most sends in flight, reclaim waits and <code>ENOBUFS</code> retries (see reports/README.md). Strategies that copy have none of these.</p>\n");
+        figure_table(h, &completing, &COMPLETION_COLUMNS);
+    }
+}
+
+fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[Figure]) {
+    h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th><th>samples</th>");
+    for &figure in columns {
         let _ = write!(h, "<th>{}</th>", escape(figure.label()));
     }
     h.push_str("<th class=\"l\">status</th></tr>\n");
@@ -447,7 +474,7 @@ fn table(h: &mut String, cells: &[CellSummary]) {
             c.ok,
             c.get(c.main_figure()).map_or(0, |s| s.n)
         );
-        for figure in COLUMNS {
+        for &figure in columns {
             let _ = write!(
                 h,
                 "<td>{}</td>",

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use analysis::{analyze, Analysis, FailedCell, Section, ThreadScaling, ZeroCopyCopies};
+pub use analysis::{
+    analyze, Analysis, FailedCell, LayoutPair, Section, ThreadScaling, ZeroCopyCopies,
+};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 pub use summary::{
@@ -48,8 +50,33 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is empty: it holds no header and no rows; the sweep that wrote it measured nothing (rerun it)")]
+    Empty { path: PathBuf },
+    #[error(
+        "{path} has a header but no rows: the sweep that wrote it measured nothing (rerun it)"
+    )]
+    NoRows { path: PathBuf },
+    /// A row this copybench cannot take as a measurement; `line` counts from 1, the header being line 1.
+    #[error("{path} line {line}: {what}; fix or delete that line, or rerun the sweep")]
+    BadRow {
+        path: PathBuf,
+        line: u64,
+        what: String,
+    },
     #[error("{0}")]
     Plot(String),
+}
+
+impl ReportError {
+    /// 2 when the input is at fault (a missing directory, an unreadable or
+    /// invalid results.csv), 1 when writing the report failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ReportError::Io { path, .. } if path.ends_with("results.csv") || !path.exists() => 2,
+            ReportError::Io { .. } | ReportError::Plot(_) => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// What [`write_report`] wrote.
@@ -95,6 +122,11 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         .iter()
         .map(str::to_string)
         .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(ReportError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
     let expected = columns();
     if let Some(column) = expected.iter().find(|c| !header.contains(c)) {
         return Err(ReportError::MissingColumn {
@@ -108,10 +140,102 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
             path: path.to_path_buf(),
         });
     }
-    reader
-        .deserialize()
-        .map(|row| row.map_err(csv_error))
-        .collect()
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut record = csv::StringRecord::new();
+    let raw_header = reader.headers().map_err(csv_error)?.clone();
+    while reader.read_record(&mut record).map_err(csv_error)? {
+        let line = record.position().map_or(0, csv::Position::line);
+        let bad = |what: String| ReportError::BadRow {
+            path: path.to_path_buf(),
+            line,
+            what,
+        };
+        let row: Row = record
+            .deserialize(Some(&raw_header))
+            .map_err(|e| bad(e.to_string()))?;
+        check_row(&row, &raw_header, &record).map_err(bad)?;
+        // A run is its configuration and repetition (cell numbers may
+        // differ between sweeps of one directory).
+        let key = (
+            row.strategy.clone(),
+            row.transport.clone(),
+            row.workload.clone(),
+            row.field_size_bytes,
+            row.fields,
+            row.threads,
+            row.repeat,
+        );
+        if let Some(first) = seen.insert(key, line) {
+            return Err(bad(format!(
+                "repetition {} of {} / {} / {}, {} x {} B, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
+                row.repeat,
+                row.strategy,
+                row.transport,
+                row.workload,
+                row.fields,
+                row.field_size_bytes,
+                row.threads
+            )));
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(ReportError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(rows)
+}
+
+/// What makes a parsed row unusable: a name this copybench does not know (it
+/// would be dropped from every plot), a figure that is not finite (NaN and
+/// inf parse as floats but mean nothing), a status other than ok or failed.
+fn check_row(
+    row: &Row,
+    header: &csv::StringRecord,
+    record: &csv::StringRecord,
+) -> Result<(), String> {
+    use crate::config::WorkloadKind;
+    use crate::strategy::StrategyKind;
+    use crate::transport::TransportKind;
+    let names = |all: &[&str]| all.join(", ");
+    if StrategyKind::from_name(&row.strategy).is_none() {
+        return Err(format!(
+            "unknown strategy '{}' (known: {})",
+            row.strategy,
+            names(&StrategyKind::ALL.map(StrategyKind::name))
+        ));
+    }
+    if TransportKind::from_name(&row.transport).is_none() {
+        return Err(format!(
+            "unknown transport '{}' (known: loopback, unix, veth)",
+            row.transport
+        ));
+    }
+    if WorkloadKind::from_name(&row.workload).is_none() {
+        return Err(format!(
+            "unknown workload '{}' (known: rr, stream)",
+            row.workload
+        ));
+    }
+    if row.status != "ok" && row.status != "failed" {
+        return Err(format!(
+            "unknown status '{}' (known: ok, failed)",
+            row.status
+        ));
+    }
+    for (column, text) in header.iter().zip(record.iter()) {
+        if column == "error" {
+            continue;
+        }
+        if let Ok(v) = text.trim().parse::<f64>() {
+            if !v.is_finite() {
+                return Err(format!("{column} is {text}: a figure must be a finite number (or empty when not measured)"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads samples.csv; a sweep directory without one (or with an unreadable
@@ -156,7 +280,8 @@ pub fn write_report(
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let samples = read_samples(&dir.join("samples.csv"));
     let cells = summarize_pooled(rows, &samples);
-    let analysis = analysis::analyze_pooled(rows, &samples);
+    let mut analysis = analysis::analyze_pooled(rows, &samples);
+    analysis.set_fragment_limit(max_skb_frags(env));
     let findings = dir.join("findings.json");
     let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
         .expect("findings serialize");
@@ -202,7 +327,14 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
         Err(e) => return Err(io_error(&env_path)(e)),
     };
     write_report(dir, &rows, &env)?;
-    Ok(analyze_dir(dir, &rows))
+    let mut analysis = analyze_dir(dir, &rows);
+    analysis.set_fragment_limit(max_skb_frags(&env));
+    Ok(analysis)
+}
+
+/// The host's `net.core.max_skb_frags`, from env.json, when it was read.
+pub fn max_skb_frags(env: &serde_json::Value) -> Option<u64> {
+    env.get("max_skb_frags").and_then(serde_json::Value::as_u64)
 }
 
 #[cfg(test)]

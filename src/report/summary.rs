@@ -42,10 +42,18 @@ pub enum Figure {
     /// Client plus server context switches per message.
     ContextSwitchesPerMsg,
     ZcCopiedShare,
+    ZcFragmentsPerSend,
+    ZcDelayP50Us,
+    ZcDelayP99Us,
+    ZcSendsPerNotification,
+    ZcMaxInFlight,
+    ZcReclaimWaits,
+    ZcReclaimWaitMs,
+    ZcEnobufs,
 }
 
 impl Figure {
-    pub const ALL: [Figure; 18] = [
+    pub const ALL: [Figure; 26] = [
         Figure::ThroughputGbps,
         Figure::MessagesPerSec,
         Figure::LatencyP50Us,
@@ -64,6 +72,14 @@ impl Figure {
         Figure::ServerCacheMissesPerMsg,
         Figure::ContextSwitchesPerMsg,
         Figure::ZcCopiedShare,
+        Figure::ZcFragmentsPerSend,
+        Figure::ZcDelayP50Us,
+        Figure::ZcDelayP99Us,
+        Figure::ZcSendsPerNotification,
+        Figure::ZcMaxInFlight,
+        Figure::ZcReclaimWaits,
+        Figure::ZcReclaimWaitMs,
+        Figure::ZcEnobufs,
     ];
 
     /// Human name with unit, for axes, tables and findings.
@@ -87,6 +103,14 @@ impl Figure {
             Figure::ServerCacheMissesPerMsg => "server cache misses/msg",
             Figure::ContextSwitchesPerMsg => "context switches/msg",
             Figure::ZcCopiedShare => "zero-copy completions copied (share)",
+            Figure::ZcFragmentsPerSend => "zero-copy fragments (pages) per send",
+            Figure::ZcDelayP50Us => "completion delay p50 (µs)",
+            Figure::ZcDelayP99Us => "completion delay p99 (µs)",
+            Figure::ZcSendsPerNotification => "sends per notification",
+            Figure::ZcMaxInFlight => "most sends in flight",
+            Figure::ZcReclaimWaits => "reclaim waits",
+            Figure::ZcReclaimWaitMs => "reclaim wait time (ms)",
+            Figure::ZcEnobufs => "ENOBUFS retries",
         }
     }
 
@@ -117,6 +141,14 @@ impl Figure {
             Figure::ServerCacheMissesPerMsg => "server_cache_misses_per_msg",
             Figure::ContextSwitchesPerMsg => "context_switches_per_msg",
             Figure::ZcCopiedShare => "zc_copied_share",
+            Figure::ZcFragmentsPerSend => "zc_fragments_per_send",
+            Figure::ZcDelayP50Us => "zc_delay_p50_us",
+            Figure::ZcDelayP99Us => "zc_delay_p99_us",
+            Figure::ZcSendsPerNotification => "zc_sends_per_notification",
+            Figure::ZcMaxInFlight => "zc_max_in_flight",
+            Figure::ZcReclaimWaits => "zc_reclaim_waits",
+            Figure::ZcReclaimWaitMs => "zc_reclaim_wait_ms",
+            Figure::ZcEnobufs => "zc_enobufs",
         }
     }
 
@@ -188,6 +220,14 @@ impl Figure {
             Figure::ContextSwitchesPerMsg => get(F::ContextSwitchesPerMsg)
                 .or_else(|| per_msg(both(R::Counter(Counter::ContextSwitches)))),
             Figure::ZcCopiedShare => get(F::ZcCopiedShare),
+            Figure::ZcFragmentsPerSend => get(F::ZcFragmentsPerSend),
+            Figure::ZcDelayP50Us => get(F::ZcDelayP50Us),
+            Figure::ZcDelayP99Us => get(F::ZcDelayP99Us),
+            Figure::ZcSendsPerNotification => get(F::ZcSendsPerNotification),
+            Figure::ZcMaxInFlight => get(F::ZcMaxInFlight),
+            Figure::ZcReclaimWaits => get(F::ZcReclaimWaits),
+            Figure::ZcReclaimWaitMs => get(F::ZcReclaimWaitMs),
+            Figure::ZcEnobufs => get(F::ZcEnobufs),
         }
     }
 }
@@ -269,6 +309,18 @@ impl StrategyName {
         StrategyName(rank, name.to_string())
     }
 
+    /// A strategy in a layout: `page` cells are their own column beside the
+    /// heap ones (`zero-copy page`), sorted right after them; `heap` (or no
+    /// layout, in rows from before layouts) keeps the plain name, which is
+    /// what crossovers and plots compare.
+    pub fn with_layout(name: &str, layout: &str) -> Self {
+        let StrategyName(rank, name) = StrategyName::new(name);
+        match layout {
+            "" | "heap" => StrategyName(rank * 2, name),
+            other => StrategyName(rank * 2 + 1, format!("{name} {other}")),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.1
     }
@@ -308,13 +360,20 @@ pub fn summarize(rows: &[Row]) -> Vec<CellSummary> {
     summarize_pooled(rows, &[])
 }
 
-fn key_of(workload: &str, transport: &str, threads: u32, size: u64, strategy: &str) -> CellKey {
+fn key_of(
+    workload: &str,
+    transport: &str,
+    threads: u32,
+    size: u64,
+    strategy: &str,
+    layout: &str,
+) -> CellKey {
     CellKey {
         workload: workload.to_string(),
         transport: transport.to_string(),
         threads,
         field_size_bytes: size,
-        strategy: StrategyName::new(strategy),
+        strategy: StrategyName::with_layout(strategy, layout),
     }
 }
 
@@ -329,17 +388,37 @@ pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary>
             row.threads,
             row.field_size_bytes,
             &row.strategy,
+            &row.layout,
         );
         cells.entry(key).or_default().push(row);
     }
+    // samples.csv has no layout column: a sample takes the layout of its
+    // cell's rows (same cell index and the same settings), else heap.
+    let layouts: BTreeMap<u32, (&Row, &str)> = rows
+        .iter()
+        .map(|r| (r.cell, (r, r.layout.as_str())))
+        .collect();
     let mut pooled: BTreeMap<CellKey, Vec<&SampleRow>> = BTreeMap::new();
     for s in samples {
+        let layout = match layouts.get(&s.cell) {
+            Some((r, layout))
+                if r.workload == s.workload
+                    && r.transport == s.transport
+                    && r.threads == s.threads
+                    && r.field_size_bytes == s.field_size_bytes
+                    && r.strategy == s.strategy =>
+            {
+                layout
+            }
+            _ => "heap",
+        };
         let key = key_of(
             &s.workload,
             &s.transport,
             s.threads,
             s.field_size_bytes,
             &s.strategy,
+            layout,
         );
         pooled.entry(key).or_default().push(s);
     }

@@ -77,6 +77,11 @@ impl Completions {
         Ok(())
     }
 
+    /// Whether send `id` has completed.
+    pub fn is_done(&self, id: u64) -> bool {
+        id < self.low || (id < self.next && self.done[(id - self.low) as usize])
+    }
+
     /// Whether every send up to and including `id` has completed.
     pub fn done_through(&self, id: u64) -> bool {
         id < self.low
@@ -90,14 +95,11 @@ impl Completions {
         self.low == self.next
     }
 
-    pub fn issued(&self) -> u64 {
-        self.next
-    }
-
     pub fn completed(&self) -> u64 {
         self.completed
     }
 
+    #[cfg(test)]
     pub fn copied(&self) -> u64 {
         self.copied
     }

@@ -9,6 +9,7 @@
 
 mod completions;
 mod one_copy;
+mod stats;
 mod two_copy;
 mod uring;
 mod zero_copy;
@@ -16,6 +17,8 @@ mod zero_copy;
 pub(crate) use completions::Completions;
 pub use completions::RangeError;
 pub(crate) use one_copy::OneCopy;
+pub(crate) use stats::CompletionStats;
+pub use stats::{ZeroCopyStats, DELAY_SAMPLE};
 pub(crate) use two_copy::TwoCopy;
 #[cfg(test)]
 pub(crate) use uring::explain_setup_error;
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Message, Shape};
+use crate::message::{Layout, Message, Shape};
 use crate::transport::TransportKind;
 
 /// The strategies copybench knows, by their command-line names.
@@ -128,44 +131,6 @@ impl std::fmt::Display for StrategyKind {
     }
 }
 
-/// Zero-copy bookkeeping of one or more senders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ZeroCopyStats {
-    /// `sendmsg(MSG_ZEROCOPY)` calls that took data (`uring-zc`: requests
-    /// that got a notification).
-    pub sends: u64,
-    /// Sends whose completion arrived.
-    pub completions: u64,
-    /// Completions the kernel flagged `SO_EE_CODE_ZEROCOPY_COPIED` (`uring-zc`:
-    /// `IORING_NOTIF_USAGE_ZC_COPIED`): it copied after all.
-    pub copied: u64,
-    /// `ENOBUFS` answers (optmem exhausted), each followed by a reap and a retry.
-    pub enobufs: u64,
-}
-
-impl ZeroCopyStats {
-    pub fn add(&mut self, o: &ZeroCopyStats) {
-        self.sends += o.sends;
-        self.completions += o.completions;
-        self.copied += o.copied;
-        self.enobufs += o.enobufs;
-    }
-
-    pub fn delta(&self, since: &ZeroCopyStats) -> ZeroCopyStats {
-        ZeroCopyStats {
-            sends: self.sends - since.sends,
-            completions: self.completions - since.completions,
-            copied: self.copied - since.copied,
-            enobufs: self.enobufs - since.enobufs,
-        }
-    }
-
-    /// Share of completions the kernel copied, when there were any.
-    pub fn copied_share(&self) -> Option<f64> {
-        (self.completions > 0).then(|| self.copied as f64 / self.completions as f64)
-    }
-}
-
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -214,8 +179,10 @@ pub(crate) trait Strategy: Send {
     /// `timeout` at most, for every send still held by the kernel.
     fn drain(&mut self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<(), SendError>;
 
-    /// Zero-copy bookkeeping so far; `None` for strategies that copy.
-    fn zerocopy(&self) -> Option<ZeroCopyStats>;
+    /// Completion figures since the previous call (see [`CompletionStats`],
+    /// which a buffer-lending strategy fills and empties here); `None` for
+    /// strategies that copy, which have no completions to report.
+    fn take_stats(&mut self) -> Option<ZeroCopyStats>;
 }
 
 impl SendError {
@@ -269,6 +236,25 @@ fn send_all(
     Ok(())
 }
 
+/// Test-only pressure on the rule that a buffer is rewritten only after the
+/// kernel let go of it: each time round the pool, a slot's fields get a new
+/// generation's pattern, so a rewrite the kernel still reads arrives as
+/// corruption. The check lives in the [`Sender`], above every strategy: a
+/// strategy is tested through its own [`Strategy::reclaim`], so a new
+/// zero-copy strategy is covered by adding it to the tests, nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Refill {
+    #[default]
+    Never,
+    /// Just before a slot is reused (after `reclaim`), as a real application would.
+    OnReuse,
+    /// Right after a slot's send, as soon as `reclaim` lets go of it: the
+    /// earliest rewrite the rule allows. This is what makes early reuse
+    /// visible in rr too, where the reply otherwise proves the request was
+    /// read long before its slot comes round again.
+    AfterSend,
+}
+
 /// A pool of messages and the strategy that sends them over one connection.
 pub(crate) struct Sender {
     strategy: Box<dyn Strategy>,
@@ -276,35 +262,53 @@ pub(crate) struct Sender {
     next_seq: u64,
     /// `next_seq % pool.len()`, kept rather than divided out per send.
     next_slot: usize,
-    refill_on_reuse: bool,
+    refill: Refill,
     /// Test-only: the sequence number of a message to damage before sending.
     damage: Option<u64>,
     timeout: Duration,
-    /// Zero-copy figures at the end of the previous batch.
-    zc_mark: ZeroCopyStats,
+    /// Pages each slot's iovecs span: the fragments a zero-copy send of it pins.
+    slot_pages: Vec<u64>,
+    /// Messages sent and their pages since the last figures were taken.
+    sent_pages: ZeroCopyStats,
 }
 
 impl Sender {
     /// `slots` pre-filled messages; the fill happens here, before anything is measured.
-    pub fn new(kind: StrategyKind, shape: Shape, slots: usize, timeout: Duration) -> Sender {
+    pub fn new(
+        kind: StrategyKind,
+        shape: Shape,
+        layout: Layout,
+        slots: usize,
+        timeout: Duration,
+    ) -> Sender {
+        let pool: Vec<Message> = (0..slots.max(1) as u32)
+            .map(|s| Message::with_layout(shape, s, layout))
+            .collect();
         Sender {
             strategy: kind.build(shape),
-            pool: (0..slots.max(1) as u32)
-                .map(|s| Message::new(shape, s))
-                .collect(),
+            slot_pages: pool.iter().map(|m| m.pages() as u64).collect(),
+            pool,
             next_seq: 0,
             next_slot: 0,
-            refill_on_reuse: false,
+            refill: Refill::Never,
             damage: None,
             timeout,
-            zc_mark: ZeroCopyStats::default(),
+            sent_pages: ZeroCopyStats::default(),
         }
     }
 
-    /// Test-only pressure: rewrite a slot's fields with a new pattern each
-    /// time it is reused, so early reuse shows up as corruption at the receiver.
-    pub fn refill_on_reuse(mut self, on: bool) -> Sender {
-        self.refill_on_reuse = on;
+    /// Test-only pressure: see [`Refill`].
+    pub fn refill(mut self, refill: Refill) -> Sender {
+        self.refill = refill;
+        self
+    }
+
+    /// Test-only fault: flip a byte in the middle of the first field of
+    /// `slot`, for good, so only a full check of that slot can find it.
+    pub fn damage_slot(mut self, slot: Option<usize>) -> Sender {
+        if let Some(msg) = slot.and_then(|s| self.pool.get_mut(s)) {
+            msg.damage_middle();
+        }
         self
     }
 
@@ -326,7 +330,7 @@ impl Sender {
         let slots = self.pool.len();
         if seq >= slots as u64 {
             self.strategy.reclaim(fd, slot, self.timeout)?;
-            if self.refill_on_reuse {
+            if self.refill == Refill::OnReuse {
                 self.pool[slot].refill((seq / slots as u64) as u32);
             }
         }
@@ -336,6 +340,11 @@ impl Sender {
             msg.damage();
         }
         self.strategy.send(fd, msg, slot)?;
+        self.sent_pages.message(self.slot_pages[slot]);
+        if self.refill == Refill::AfterSend {
+            self.strategy.reclaim(fd, slot, self.timeout)?;
+            self.pool[slot].refill((seq / slots as u64 + 1) as u32);
+        }
         self.next_seq += 1;
         self.next_slot = if slot + 1 == slots { 0 } else { slot + 1 };
         Ok(seq)
@@ -345,11 +354,13 @@ impl Sender {
         self.strategy.drain(fd, self.timeout)
     }
 
-    /// Zero-copy figures since the previous call (the batch that just ended).
+    /// Completion figures since the previous call (the batch that just
+    /// ended), with the fragments its messages spanned; `None` for copying strategies.
     pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
-        let now = self.strategy.zerocopy()?;
-        let delta = now.delta(&self.zc_mark);
-        self.zc_mark = now;
-        Some(delta)
+        let pages = std::mem::take(&mut self.sent_pages);
+        let mut z = self.strategy.take_stats()?;
+        (z.messages, z.fragments, z.max_fragments) =
+            (pages.messages, pages.fragments, pages.max_fragments);
+        Some(z)
     }
 }

@@ -30,7 +30,7 @@ impl Strategy for OneCopy {
         Ok(())
     }
 
-    fn zerocopy(&self) -> Option<ZeroCopyStats> {
+    fn take_stats(&mut self) -> Option<ZeroCopyStats> {
         None
     }
 }

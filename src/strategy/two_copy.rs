@@ -46,7 +46,7 @@ impl Strategy for TwoCopy {
         Ok(())
     }
 
-    fn zerocopy(&self) -> Option<ZeroCopyStats> {
+    fn take_stats(&mut self) -> Option<ZeroCopyStats> {
         None
     }
 }

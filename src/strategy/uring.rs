@@ -29,7 +29,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{send_failed, Completions, SendError, Strategy, ZeroCopyStats};
+use super::{send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats};
 use crate::message::Message;
 use crate::sys::{RingCqe, RingSend, SendRing, IORING_NOTIF_USAGE_ZC_COPIED};
 
@@ -53,11 +53,10 @@ pub struct Uring {
     /// Notifications that came before their request's result: (id, copied).
     early: Vec<(u64, bool)>,
     /// The id the next request that gets a notification will have: the
-    /// count of such requests so far (`sends`).
+    /// count of such requests so far.
     next_id: u64,
-    completed: u64,
-    copied: u64,
-    enobufs: u64,
+    /// The completion figures, as `zero-copy` records them.
+    stats: CompletionStats,
     /// The socket's send timeout, read once: how long one send may wait.
     timeout: Duration,
 }
@@ -81,9 +80,7 @@ impl Uring {
             slot_last: Vec::new(),
             early: Vec::new(),
             next_id: 0,
-            completed: 0,
-            copied: 0,
-            enobufs: 0,
+            stats: CompletionStats::default(),
             timeout: Duration::from_secs(10),
         }
     }
@@ -97,8 +94,7 @@ impl Uring {
     /// Request `id`'s notification: its buffers are the sender's again.
     fn notified(&mut self, id: u64, copied: bool) -> Result<(), SendError> {
         self.completions.complete(id as u32, id as u32, copied)?;
-        self.completed += 1;
-        self.copied += u64::from(copied);
+        self.stats.notified(1, copied);
         Ok(())
     }
 
@@ -124,6 +120,7 @@ impl Uring {
             let id = self.completions.issue();
             debug_assert_eq!((id, id), (c.user_data, self.next_id));
             self.next_id += 1;
+            self.stats.sent(id);
             if let Some(at) = self.early.iter().position(|(ud, _)| *ud == id) {
                 let (_, copied) = self.early.swap_remove(at);
                 self.notified(id, copied)?;
@@ -135,10 +132,15 @@ impl Uring {
     /// Pops every ready CQE; returns the result of `want` if it was among them.
     fn reap(&mut self, want: Option<u64>) -> Result<Option<i32>, SendError> {
         let mut result = None;
+        let before = self.completions.completed();
         while let Some(c) = self.ring().pop() {
             if let Some(r) = self.apply(c, want)? {
                 result = Some(r);
             }
+        }
+        if self.completions.completed() != before {
+            let c = &self.completions;
+            self.stats.timed_done(|id| c.is_done(id));
         }
         Ok(result)
     }
@@ -210,7 +212,7 @@ impl Uring {
     /// After `ENOBUFS`: let some notification arrive (pinned pages go back),
     /// or pause briefly when none is pending.
     fn back_off(&mut self, deadline: Instant) -> Result<(), SendError> {
-        self.enobufs += 1;
+        self.stats.enobufs();
         let now = Instant::now();
         if now >= deadline {
             return Err(SendError::Io(io::Error::from_raw_os_error(libc::ENOBUFS)));
@@ -294,7 +296,10 @@ impl Strategy for Uring {
     ) -> Result<(), SendError> {
         match self.slot_last.get(slot).copied().flatten() {
             Some(last) if !self.completions.done_through(last) => {
-                self.wait_until(timeout, |c| c.done_through(last))
+                let start = Instant::now();
+                let res = self.wait_until(timeout, |c| c.done_through(last));
+                self.stats.reclaim_waited(start.elapsed());
+                res
             }
             _ => Ok(()),
         }
@@ -318,13 +323,8 @@ impl Strategy for Uring {
         self.wait_until(timeout, Completions::all_done)
     }
 
-    fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        (self.op == RingSend::SendMsgZc).then_some(ZeroCopyStats {
-            sends: self.next_id,
-            completions: self.completed,
-            copied: self.copied,
-            enobufs: self.enobufs,
-        })
+    fn take_stats(&mut self) -> Option<ZeroCopyStats> {
+        (self.op == RingSend::SendMsgZc).then(|| self.stats.take())
     }
 }
 

@@ -13,7 +13,9 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use super::{send_all, send_failed, Completions, SendError, Strategy, ZeroCopyStats};
+use super::{
+    send_all, send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats,
+};
 use crate::message::Message;
 use crate::sys::{self, ErrQueue};
 
@@ -27,7 +29,7 @@ pub struct ZeroCopy {
     completions: Completions,
     /// Id of the last send made from each slot.
     slot_last: Vec<Option<u64>>,
-    enobufs: u64,
+    stats: CompletionStats,
     since_reap: u32,
     /// The socket's send timeout, read once: how long `ENOBUFS` retries may last.
     timeout: Duration,
@@ -37,14 +39,25 @@ impl ZeroCopy {
     /// Drains whatever the error queue holds, without blocking.
     fn reap(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
         self.since_reap = 0;
+        let before = self.completions.completed();
         loop {
             match sys::recv_errqueue(fd)? {
-                ErrQueue::Empty => return Ok(()),
-                ErrQueue::Completion(n) => self.completions.complete(n.lo, n.hi, n.copied)?,
+                ErrQueue::Empty => break,
+                ErrQueue::Completion(n) => {
+                    let was = self.completions.completed();
+                    self.completions.complete(n.lo, n.hi, n.copied)?;
+                    self.stats
+                        .notified(self.completions.completed() - was, n.copied);
+                }
                 ErrQueue::Error(e) => return Err(SendError::Queued(e)),
                 ErrQueue::Other => {}
             }
         }
+        if self.completions.completed() != before {
+            let c = &self.completions;
+            self.stats.timed_done(|id| c.is_done(id));
+        }
+        Ok(())
     }
 
     /// Reaps until `done` holds, sleeping in `poll` for `POLLERR` between reaps.
@@ -74,7 +87,7 @@ impl ZeroCopy {
 
     /// After `ENOBUFS`: give the kernel a chance to release pinned pages.
     fn back_off(&mut self, fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), SendError> {
-        self.enobufs += 1;
+        self.stats.enobufs();
         if Instant::now() >= deadline {
             return Err(SendError::Io(io::Error::from_raw_os_error(libc::ENOBUFS)));
         }
@@ -109,7 +122,10 @@ impl Strategy for ZeroCopy {
     ) -> Result<(), SendError> {
         match self.slot_last.get(slot).copied().flatten() {
             Some(last) if !self.completions.done_through(last) => {
-                self.wait_until(fd, Instant::now() + timeout, |c| c.done_through(last))
+                let start = Instant::now();
+                let res = self.wait_until(fd, start + timeout, |c| c.done_through(last));
+                self.stats.reclaim_waited(start.elapsed());
+                res
             }
             _ => Ok(()),
         }
@@ -123,7 +139,9 @@ impl Strategy for ZeroCopy {
         msg.with_io_slices(|bufs| {
             send_all(fd, bufs, libc::MSG_ZEROCOPY, |res| match res {
                 Ok(_) => {
-                    last = Some(self.completions.issue());
+                    let id = self.completions.issue();
+                    self.stats.sent(id);
+                    last = Some(id);
                     Ok(())
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
@@ -148,12 +166,7 @@ impl Strategy for ZeroCopy {
         self.wait_until(fd, Instant::now() + timeout, Completions::all_done)
     }
 
-    fn zerocopy(&self) -> Option<ZeroCopyStats> {
-        Some(ZeroCopyStats {
-            sends: self.completions.issued(),
-            completions: self.completions.completed(),
-            copied: self.completions.copied(),
-            enobufs: self.enobufs,
-        })
+    fn take_stats(&mut self) -> Option<ZeroCopyStats> {
+        Some(self.stats.take())
     }
 }
