@@ -15,7 +15,7 @@
 //! | `COPYBENCH_METRIC`     | `wall`                         | wall, cpu-time, context-switches, cycles, instructions, cache-misses |
 //! | `COPYBENCH_SIZES`      | `64,1K,16K,64K`                | field sizes, K/M/G suffixes (binary) |
 //! | `COPYBENCH_THREADS`    | `1,4`                          | connections (client + server thread each) |
-//! | `COPYBENCH_STRATEGIES` | `two-copy,one-copy,zero-copy`  | |
+//! | `COPYBENCH_STRATEGIES` | every strategy the host can run | two-copy, one-copy, zero-copy, uring, uring-zc (`copybench doctor` says which io_uring ones run) |
 //! | `COPYBENCH_WORKLOADS`  | `rr,stream`                    | |
 //! | `COPYBENCH_TRANSPORT`  | `loopback`                     | loopback, unix, veth (needs `netns-setup.sh up`) |
 //! | `COPYBENCH_FIELDS`     | `8`                            | fields per message |
@@ -95,7 +95,11 @@ impl Settings {
                 "'{s}': threads must be a number from 1 to {MAX_THREADS}"
             )),
         })?;
-        let strategies = list("COPYBENCH_STRATEGIES", "two-copy,one-copy,zero-copy", |s| {
+        let host_default: Vec<&str> = StrategyKind::host_default()
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        let strategies = list("COPYBENCH_STRATEGIES", &host_default.join(","), |s| {
             one_of(
                 "strategy",
                 &StrategyKind::ALL.map(StrategyKind::name),
@@ -168,9 +172,10 @@ impl Settings {
         cfg
     }
 
-    /// Whether this strategy can run over the transport at all (zero-copy has
-    /// no AF_UNIX path); the others are left out with a note, not an error,
-    /// so `COPYBENCH_TRANSPORT=unix` works with the default strategies.
+    /// Whether this strategy can run over the transport at all (the
+    /// zero-copy ones have no AF_UNIX path); the others are left out with a
+    /// note, not an error, so `COPYBENCH_TRANSPORT=unix` works with the
+    /// default strategies.
     fn runs(&self, strategy: StrategyKind) -> bool {
         strategy.supports(self.transport)
     }

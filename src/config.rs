@@ -234,8 +234,14 @@ impl Config {
         }
         if !self.strategy.supports(self.transport.kind) {
             return Err(Error::usage(format!(
-                "--strategy {} cannot run over --transport {}: AF_UNIX sockets have no SO_ZEROCOPY; use loopback or veth",
+                "--strategy {} cannot run over --transport {}: AF_UNIX sockets take no zero-copy sends (no SO_ZEROCOPY, and IORING_OP_SENDMSG_ZC answers EOPNOTSUPP); use loopback or veth",
                 self.strategy, self.transport.kind
+            )));
+        }
+        if let Err(why) = self.strategy.host_support() {
+            return Err(Error::Unsupported(format!(
+                "--strategy {} cannot run on this host: {why}",
+                self.strategy
             )));
         }
         crate::limits::seconds(

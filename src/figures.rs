@@ -359,20 +359,20 @@ figures! {
         CyclesPerMsg cycles_per_msg (client_cycles_per_msg, server_cycles_per_msg), "cycles/message", "cycles per message";
     }
     zerocopy {
-        ZcSends zc_sends: u64, "sends", "zero-copy sends, both roles (zero-copy only)";
-        ZcCompletions zc_completions: u64, "completions", "zero-copy completions reaped (zero-copy only)";
-        ZcCopied zc_copied: u64, "completions", "completions the kernel flagged as copied (zero-copy only)";
-        ZcEnobufs zc_enobufs: u64, "retries", "sends retried after ENOBUFS (zero-copy only)";
-        ZcCopiedShare zc_copied_share: f64, "share", "zc_copied / zc_completions, 0..=1 (zero-copy only)";
-        ZcNotifications zc_notifications: u64, "notifications", "completion notifications read; each covers one or more sends (zero-copy only)";
-        ZcSendsPerNotification zc_sends_per_notification: f64, "sends/notification", "zc_completions / zc_notifications (zero-copy only)";
-        ZcMaxInFlight zc_max_in_flight: u64, "sends", "the most sends in flight (sent, completion not yet read) on one connection (zero-copy only)";
-        ZcReclaimWaits zc_reclaim_waits: u64, "waits", "times a sender waited for a slot's completion before reusing it (zero-copy only)";
-        ZcReclaimWaitMs zc_reclaim_wait_ms: f64, "ms", "time spent in those waits, all connections (zero-copy only)";
-        ZcFragmentsPerSend zc_fragments_per_send: f64, "pages/message", "pages a message's iovecs span, mean: the fragments a zero-copy send pins (zero-copy only)";
-        ZcMaxFragments zc_max_fragments: u64, "pages", "the most pages one message's iovecs spanned (zero-copy only)";
-        ZcDelayP50Us zc_delay_p50_us: f64, "µs", "completion delay, send call to the read of its notification, 50th percentile of one send in 16 (zero-copy only)";
-        ZcDelayP99Us zc_delay_p99_us: f64, "µs", "completion delay, 99th percentile (zero-copy only)";
+        ZcSends zc_sends: u64, "sends", "zero-copy sends, both roles (zero-copy and uring-zc only)";
+        ZcCompletions zc_completions: u64, "completions", "zero-copy completions reaped (zero-copy and uring-zc only)";
+        ZcCopied zc_copied: u64, "completions", "completions the kernel flagged as copied (zero-copy and uring-zc only)";
+        ZcEnobufs zc_enobufs: u64, "retries", "sends retried after ENOBUFS (zero-copy and uring-zc only)";
+        ZcCopiedShare zc_copied_share: f64, "share", "zc_copied / zc_completions, 0..=1 (zero-copy and uring-zc only)";
+        ZcNotifications zc_notifications: u64, "notifications", "completion notifications read; each covers one or more sends (zero-copy and uring-zc only)";
+        ZcSendsPerNotification zc_sends_per_notification: f64, "sends/notification", "zc_completions / zc_notifications (zero-copy and uring-zc only)";
+        ZcMaxInFlight zc_max_in_flight: u64, "sends", "the most sends in flight (sent, completion not yet read) on one connection (zero-copy and uring-zc only)";
+        ZcReclaimWaits zc_reclaim_waits: u64, "waits", "times a sender waited for a slot's completion before reusing it (zero-copy and uring-zc only)";
+        ZcReclaimWaitMs zc_reclaim_wait_ms: f64, "ms", "time spent in those waits, all connections (zero-copy and uring-zc only)";
+        ZcFragmentsPerSend zc_fragments_per_send: f64, "pages/message", "pages a message's iovecs span, mean: the fragments a zero-copy send pins (zero-copy and uring-zc only)";
+        ZcMaxFragments zc_max_fragments: u64, "pages", "the most pages one message's iovecs spanned (zero-copy and uring-zc only)";
+        ZcDelayP50Us zc_delay_p50_us: f64, "µs", "completion delay, send call to the read of its notification, 50th percentile of one send in 16 (zero-copy and uring-zc only)";
+        ZcDelayP99Us zc_delay_p99_us: f64, "µs", "completion delay, 99th percentile (zero-copy and uring-zc only)";
     }
 }
 
@@ -711,7 +711,7 @@ pub struct BatchReport {
     pub latency_ns: Option<Histogram<u64>>,
     pub client: RoleStats,
     pub server: RoleStats,
-    /// Both roles' zero-copy bookkeeping for this batch (zero-copy only).
+    /// Both roles' zero-copy bookkeeping for this batch (zero-copy and uring-zc only).
     pub zerocopy: Option<ZeroCopyStats>,
 }
 

@@ -96,7 +96,16 @@ pub struct HostFacts {
     /// Most fragments (pages) one socket buffer holds; a zero-copy send whose
     /// iovecs span more is split (see `--layout`).
     pub max_skb_frags: Option<u64>,
+    /// What `kernel.io_uring_disabled` (or, before 6.6, the kernel's
+    /// symbols) allows.
     pub io_uring: Availability,
+    /// Whether the `uring` strategy can run: a ring was really created and
+    /// knows `IORING_OP_SENDMSG`; if not, why (ENOSYS, EPERM, ENOMEM...).
+    pub uring: Availability,
+    /// Whether `uring-zc` can run: the same ring knows `IORING_OP_SENDMSG_ZC`.
+    pub uring_zc: Availability,
+    /// `RLIMIT_MEMLOCK` of this process (kernels before 5.12 charge rings to it).
+    pub memlock: String,
     pub so_zerocopy_tcp: Availability,
     pub so_zerocopy_unix: Availability,
     /// iproute2 version from `ip -V`; `None` when `ip` is not installed.
@@ -171,6 +180,10 @@ pub fn gather() -> HostFacts {
         .ok();
 
     let io_uring = probe_io_uring();
+    let support = crate::strategy::uring_support();
+    let uring = ring_availability(&support.sendmsg);
+    let uring_zc = ring_availability(&support.sendmsg_zc);
+    let memlock = crate::strategy::memlock_text();
     let so_zerocopy_tcp = probe_zerocopy(Domain::IPV4, Some(Protocol::TCP), "TCP");
     let so_zerocopy_unix = probe_zerocopy(Domain::UNIX, None, "AF_UNIX");
     for (what, availability) in [
@@ -205,6 +218,9 @@ pub fn gather() -> HostFacts {
         optmem_max,
         max_skb_frags,
         io_uring,
+        uring,
+        uring_zc,
+        memlock,
         so_zerocopy_tcp,
         so_zerocopy_unix,
         iproute2,
@@ -317,6 +333,14 @@ fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Av
     }
 }
 
+/// The io_uring probe's answer for one strategy (see [`crate::strategy::uring_support`]).
+pub fn ring_availability(probe: &Result<String, String>) -> Availability {
+    match probe {
+        Ok(found) => Availability::Available(found.clone()),
+        Err(why) => Availability::Unavailable(why.clone()),
+    }
+}
+
 fn probe_zerocopy(domain: Domain, protocol: Option<Protocol>, family: &str) -> Availability {
     match Socket::new(domain, Type::STREAM, protocol) {
         Ok(socket) => zerocopy_availability(&crate::sys::set_zerocopy(socket.as_fd()), family),
@@ -419,11 +443,30 @@ fn problems(facts: &HostFacts) -> Vec<Problem> {
         Availability::Restricted(detail) if facts.perf_capable != Some(true) => Some(detail),
         _ => None,
     };
+    let policy_blocks = io_uring_blocked.is_some();
     if let Some(detail) = io_uring_blocked {
         problems.push(Problem {
             what: format!("io_uring strategies cannot run: {detail}"),
             fix: "sudo sysctl -w kernel.io_uring_disabled=0".into(),
         });
+    }
+    // What the real ring said, unless the sysctl already explains it.
+    let cannot = |a: &Availability| match a {
+        Availability::Available(_) => None,
+        other => Some(other.label().1.to_string()),
+    };
+    let ring_fix = "see the reason; sweeps and benches leave the strategy out until it is fixed";
+    match (cannot(&facts.uring), cannot(&facts.uring_zc)) {
+        _ if policy_blocks => {}
+        (Some(why), _) => problems.push(Problem {
+            what: format!("the uring and uring-zc strategies cannot run: {why}"),
+            fix: ring_fix.into(),
+        }),
+        (None, Some(why)) => problems.push(Problem {
+            what: format!("the uring-zc strategy cannot run: {why}"),
+            fix: ring_fix.into(),
+        }),
+        (None, None) => {}
     }
     if facts.iproute2.is_none() {
         problems.push(Problem {
@@ -494,6 +537,12 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             facts.max_skb_frags.map_or_else(unknown, |v| v.to_string()),
         ),
         ("io_uring".into(), availability(&facts.io_uring)),
+        ("io_uring ring (uring)".into(), availability(&facts.uring)),
+        (
+            "io_uring ring (uring-zc)".into(),
+            availability(&facts.uring_zc),
+        ),
+        ("RLIMIT_MEMLOCK".into(), facts.memlock.clone()),
         (
             "SO_ZEROCOPY (TCP)".into(),
             availability(&facts.so_zerocopy_tcp),
@@ -591,6 +640,9 @@ mod tests {
             optmem_max: Some(131072),
             max_skb_frags: Some(17),
             io_uring: Availability::Available("kernel.io_uring_disabled = 0".into()),
+            uring: Availability::Available("ring created".into()),
+            uring_zc: Availability::Available("ring created".into()),
+            memlock: "8192 KiB".into(),
             so_zerocopy_tcp: Availability::Available("ok".into()),
             so_zerocopy_unix: Availability::Unavailable("EOPNOTSUPP".into()),
             iproute2: Some("6.1.0".into()),
@@ -785,6 +837,24 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_that_cannot_be_made_is_a_problem_with_its_reason() {
+        let mut facts = facts();
+        let enosys =
+            crate::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(libc::ENOSYS));
+        facts.uring = ring_availability(&Err(enosys.clone()));
+        facts.uring_zc = ring_availability(&Err(enosys));
+        let problems = problems(&facts);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].what.contains("seccomp"), "{problems:?}");
+        // A kernel with SENDMSG but not SENDMSG_ZC loses uring-zc only.
+        let mut facts = self::tests::facts();
+        facts.uring_zc = ring_availability(&Err("no IORING_OP_SENDMSG_ZC (6.1)".into()));
+        let problems = super::problems(&facts);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].what.starts_with("the uring-zc strategy"));
+    }
+
+    #[test]
     fn doctor_on_this_host() {
         let facts = gather();
         let text = render_doctor(&facts);
@@ -792,6 +862,7 @@ mod tests {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         assert!(text.contains("SO_EE_CODE_ZEROCOPY_COPIED"));
+        assert!(text.contains("io_uring ring (uring-zc)"), "{text}");
         // The facts survive the round trip through env.json.
         let json = serde_json::to_string(&facts).unwrap();
         let back: HostFacts = serde_json::from_str(&json).unwrap();

@@ -1,6 +1,7 @@
 //! copybench measures what it costs to hand a message to a Linux TCP socket
-//! three ways — two-copy, one-copy and `MSG_ZEROCOPY` — over loopback, AF_UNIX
-//! and a veth pair between network namespaces.
+//! five ways — two-copy, one-copy, `MSG_ZEROCOPY`, and io_uring's `SENDMSG`
+//! and `SENDMSG_ZC` — over loopback, AF_UNIX and a veth pair between network
+//! namespaces.
 //!
 //! The words (message, strategy, transport, workload, cell, sweep) are those
 //! of the README. A library user starts an [`Experiment`] from a [`Config`],

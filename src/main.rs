@@ -19,7 +19,7 @@ use copybench::{
 #[command(
     name = "copybench",
     version,
-    about = "What it costs to hand a message to a Linux TCP socket: two-copy, one-copy, zero-copy"
+    about = "What it costs to hand a message to a Linux TCP socket: two-copy, one-copy, zero-copy (MSG_ZEROCOPY), uring, uring-zc (io_uring SENDMSG_ZC)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -292,7 +292,7 @@ impl VethArgs {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute.
+    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute and a half (five strategies).
     #[arg(long)]
     quick: bool,
     /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
@@ -307,15 +307,11 @@ struct SweepArgs {
     /// Print findings.json to stdout at the end (progress and the findings table go to stderr).
     #[arg(long)]
     json: bool,
-    /// Strategies, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "two-copy,one-copy,zero-copy"
-    )]
+    /// Strategies, comma-separated (default: every strategy this host can
+    /// run; `doctor` says whether the io_uring ones can).
+    #[arg(long, value_enum, value_delimiter = ',')]
     strategies: Vec<StrategyKind>,
-    /// Transports, comma-separated (zero-copy over unix is left out).
+    /// Transports, comma-separated (zero-copy and uring-zc over unix are left out).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "loopback")]
     transports: Vec<TransportKind>,
     /// Workloads, comma-separated.
@@ -567,7 +563,17 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.transports
     };
     let m = Matrix {
-        strategies: args.strategies,
+        strategies: if args.strategies.is_empty() {
+            // Say what the default leaves out, and why, rather than silently.
+            for s in StrategyKind::ALL {
+                if let Err(why) = s.host_support() {
+                    eprintln!("copybench: leaving out {s}: {why}");
+                }
+            }
+            base.strategies.clone()
+        } else {
+            args.strategies
+        },
         transports,
         workloads: args.workloads,
         field_sizes: args.sizes,

@@ -4,11 +4,15 @@
 //! borrows the descriptor it works on, never owns or closes it, and turns a
 //! `-1` return into `io::Error::last_os_error()` through [`syscall!`]. Nothing
 //! here retries or sleeps: callers decide what `EINTR`, `EAGAIN` or `ENOBUFS`
-//! mean for them.
+//! mean for them. The one stateful wrapper is [`SendRing`], an io_uring that
+//! owns the `msghdr`s of its requests (pushing to a submission queue is
+//! unsafe because the kernel reads them later); only its `Drop` waits, a
+//! bounded time, for requests it must not free under the kernel.
 
 use std::io::{self, IoSlice};
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 /// `SO_EE_ORIGIN_ZEROCOPY` from `linux/errqueue.h`; libc does not export it.
 pub const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
@@ -200,6 +204,247 @@ pub fn poll_one(
     // SAFETY: one valid pollfd, owned by this frame, for the duration of the call.
     let n = unsafe { syscall!(poll(&mut pfd, 1, timeout_ms))? };
     Ok(if n == 0 { 0 } else { pfd.revents })
+}
+
+/// `IORING_SEND_ZC_REPORT_USAGE` (`linux/io_uring.h`, Linux 6.2): ask the
+/// notification to say whether the kernel copied. The io-uring crate keeps
+/// its copy of the constant private.
+pub const IORING_SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
+/// `IORING_NOTIF_USAGE_ZC_COPIED`: set in a notification's `res` when the
+/// kernel copied some of the request's data (or never used zero-copy at all).
+pub const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
+
+/// Which send operation a [`SendRing`] request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingSend {
+    /// `IORING_OP_SENDMSG`: the kernel copies the data before the result CQE.
+    SendMsg,
+    /// `IORING_OP_SENDMSG_ZC` with `IORING_SEND_ZC_REPORT_USAGE`: the kernel
+    /// pins the pages and posts a second, `IORING_CQE_F_NOTIF` CQE when it
+    /// no longer reads them.
+    SendMsgZc,
+}
+
+/// One completion queue entry, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingCqe {
+    pub user_data: u64,
+    pub result: i32,
+    /// `IORING_CQE_F_MORE`: another CQE (the notification) follows for this request.
+    pub more: bool,
+    /// `IORING_CQE_F_NOTIF`: this is a zero-copy notification, not a result.
+    pub notif: bool,
+}
+
+/// The `msghdr` and iovecs of one submitted request, boxed so their address
+/// stays put while the kernel may still read them.
+struct RingMsg {
+    hdr: libc::msghdr,
+    iov: Vec<libc::iovec>,
+}
+
+/// An io_uring instance that sends on sockets, with the `msghdr`s of its
+/// requests. One per connection, used by the one thread that made it.
+///
+/// Contract: [`SendRing::push_send`] copies the caller's iovecs into storage
+/// the ring owns until the request's result CQE is popped, so the kernel
+/// never reads a header or iovec the caller has dropped or moved. The data
+/// the iovecs point at is only ever read by the kernel; keeping it unchanged
+/// until the result (copying send) or the notification (zero-copy) is the
+/// caller's rule, as with `MSG_ZEROCOPY`, and breaking it sends other bytes,
+/// never touches this process's memory. Dropping the ring with requests still
+/// unresolved cancels them and waits for them a bounded time; storage the
+/// kernel might still read after that is leaked rather than freed.
+pub struct SendRing {
+    ring: io_uring::IoUring,
+    /// Requests whose result CQE has not been popped, by user_data.
+    pending: Vec<(u64, Box<RingMsg>)>,
+    /// Storage of resolved requests, reused so a send allocates nothing.
+    /// Boxed like `pending`'s: a box moves between the two lists without
+    /// its contents moving, which is what the kernel's pointers need.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<RingMsg>>,
+}
+
+// SAFETY: the raw pointers inside `pending` point into the boxes themselves
+// or at caller buffers the kernel only reads; neither depends on the thread
+// that holds the ring, and IoUring itself is Send.
+unsafe impl Send for SendRing {}
+
+/// user_data of cancel requests; request user_data stays below it.
+const CANCEL_USER_DATA: u64 = u64::MAX;
+
+impl SendRing {
+    /// A ring with `sq` submission and `cq` completion entries. Prefers
+    /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (Linux 6.1),
+    /// so completions are posted when this thread waits for them instead of
+    /// interrupting whatever syscall it is in; falls back to a plain ring.
+    pub fn new(sq: u32, cq: u32) -> io::Result<SendRing> {
+        let deferred = io_uring::IoUring::builder()
+            .setup_cqsize(cq)
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(sq);
+        let ring = match deferred {
+            Ok(ring) => ring,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                io_uring::IoUring::builder().setup_cqsize(cq).build(sq)?
+            }
+            Err(e) => return Err(e),
+        };
+        if !ring.params().is_feature_ext_arg() {
+            // Waits with a timeout need IORING_FEAT_EXT_ARG (Linux 5.11).
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        Ok(SendRing {
+            ring,
+            pending: Vec::new(),
+            spare: Vec::new(),
+        })
+    }
+
+    /// Which of `opcodes` this kernel supports (`IORING_REGISTER_PROBE`).
+    pub fn supports(&self, opcodes: &[u8]) -> io::Result<Vec<bool>> {
+        let mut probe = io_uring::Probe::new();
+        self.ring.submitter().register_probe(&mut probe)?;
+        Ok(opcodes.iter().map(|&op| probe.is_supported(op)).collect())
+    }
+
+    /// Queues one `sendmsg` of `bufs` on `fd` (not yet submitted; see
+    /// [`SendRing::submit_and_wait`]). `flags` are `sendmsg` flags;
+    /// `MSG_NOSIGNAL` is always added.
+    pub fn push_send(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+        op: RingSend,
+        flags: libc::c_int,
+        user_data: u64,
+    ) -> io::Result<()> {
+        debug_assert!(user_data != CANCEL_USER_DATA);
+        let mut msg = self.spare.pop().unwrap_or_else(|| {
+            Box::new(RingMsg {
+                // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+                hdr: unsafe { mem::zeroed() },
+                iov: Vec::new(),
+            })
+        });
+        msg.iov.clear();
+        msg.iov.extend(bufs.iter().map(|b| libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        }));
+        msg.hdr.msg_iov = msg.iov.as_mut_ptr();
+        msg.hdr.msg_iovlen = msg.iov.len() as _;
+        let target = io_uring::types::Fd(fd.as_raw_fd());
+        let flags = (flags | libc::MSG_NOSIGNAL) as u32;
+        let entry = match op {
+            RingSend::SendMsg => io_uring::opcode::SendMsg::new(target, &msg.hdr)
+                .flags(flags)
+                .build(),
+            RingSend::SendMsgZc => io_uring::opcode::SendMsgZc::new(target, &msg.hdr)
+                .ioprio(IORING_SEND_ZC_REPORT_USAGE)
+                .flags(flags)
+                .build(),
+        }
+        .user_data(user_data);
+        self.push(&entry)?;
+        self.pending.push((user_data, msg));
+        Ok(())
+    }
+
+    /// Queues a cancel of the request with `user_data`.
+    pub fn push_cancel(&mut self, user_data: u64) -> io::Result<()> {
+        let entry = io_uring::opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_USER_DATA);
+        self.push(&entry)
+    }
+
+    fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
+        for _ in 0..2 {
+            // SAFETY: every entry pushed here points only at a RingMsg that
+            // `pending` keeps (boxed, so it does not move) until its result
+            // CQE is popped, and at data the kernel only reads (see the
+            // contract above); cancel entries point at nothing.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return Ok(());
+            }
+            // The submission queue is full: hand it to the kernel, then retry.
+            self.ring.submit()?;
+        }
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
+    }
+
+    /// Submits what is queued and waits until at least `want` CQEs are
+    /// ready or `timeout` passes. Returns false on timeout. `EINTR` returns
+    /// true: the caller looks at the queue and waits again if it must.
+    pub fn submit_and_wait(&mut self, want: usize, timeout: Duration) -> io::Result<bool> {
+        let ts = io_uring::types::Timespec::from(timeout);
+        let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(want, &args) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(false),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(true),
+            // The completion queue overflowed into the kernel's backlog;
+            // popping CQEs makes room, so the caller goes on.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pops the next ready CQE, if any; cancel results are skipped. Popping a
+    /// request's result frees its `msghdr`.
+    pub fn pop(&mut self) -> Option<RingCqe> {
+        loop {
+            let cqe = self.ring.completion().next()?;
+            let flags = cqe.flags();
+            let cqe = RingCqe {
+                user_data: cqe.user_data(),
+                result: cqe.result(),
+                more: io_uring::cqueue::more(flags),
+                notif: io_uring::cqueue::notif(flags),
+            };
+            if cqe.user_data == CANCEL_USER_DATA {
+                continue;
+            }
+            if !cqe.notif {
+                if let Some(at) = self.pending.iter().position(|(ud, _)| *ud == cqe.user_data) {
+                    let (_, msg) = self.pending.swap_remove(at);
+                    self.spare.push(msg);
+                }
+            }
+            return Some(cqe);
+        }
+    }
+
+    /// Requests whose result has not been popped yet.
+    pub fn unresolved(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+impl Drop for SendRing {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let ids: Vec<u64> = self.pending.iter().map(|(ud, _)| *ud).collect();
+        for ud in ids {
+            let _ = self.push_cancel(ud);
+        }
+        let give_up = std::time::Instant::now() + Duration::from_secs(1);
+        while !self.pending.is_empty() && std::time::Instant::now() < give_up {
+            if self.submit_and_wait(1, Duration::from_millis(50)).is_err() {
+                break;
+            }
+            while self.pop().is_some() {}
+        }
+        // Whatever the kernel still holds, it may still read: leak it.
+        for (_, msg) in self.pending.drain(..) {
+            Box::leak(msg);
+        }
+    }
 }
 
 /// CPU time the calling thread has used so far, in nanoseconds, and its

@@ -166,9 +166,7 @@ impl Worker {
 
     fn send_failed(&self, e: SendError) -> Error {
         match e {
-            SendError::ZeroCopyRefused(_) => {
-                Error::Unsupported(format!("connection {}: {e}", self.conn))
-            }
+            e if e.is_unsupported() => Error::Unsupported(format!("connection {}: {e}", self.conn)),
             SendError::Io(ref io)
                 if io.raw_os_error() == Some(libc::EPIPE)
                     || io.kind() == std::io::ErrorKind::ConnectionReset =>

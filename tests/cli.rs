@@ -96,18 +96,29 @@ fn check_json_keys(v: &Value, strategy: &str, workload: &str) {
         assert!(latency.is_null(), "{who}: stream has no latency: {latency}");
     }
     let zc = &v["zerocopy"];
-    if strategy == "zero-copy" {
+    if strategy == "zero-copy" || strategy == "uring-zc" {
         for key in ["sends", "completions", "copied", "enobufs"] {
             assert!(zc[key].is_u64(), "{who}: zerocopy.{key} = {zc}");
         }
     } else {
-        assert!(zc.is_null(), "{who}: only zero-copy has zerocopy: {zc}");
+        assert!(
+            zc.is_null(),
+            "{who}: only the zero-copy strategies have zerocopy: {zc}"
+        );
     }
+}
+
+/// Every strategy this host can run, by name (the io_uring ones need a ring).
+fn strategies() -> Vec<&'static str> {
+    copybench::StrategyKind::host_default()
+        .into_iter()
+        .map(|s| s.name())
+        .collect()
 }
 
 #[test]
 fn json_output_carries_the_keys_other_tools_read() {
-    for strategy in ["two-copy", "one-copy", "zero-copy"] {
+    for strategy in strategies() {
         for workload in ["rr", "stream"] {
             let v = json_run(&["--strategy", strategy, "--workload", workload]);
             check_json_keys(&v, strategy, workload);
@@ -117,7 +128,7 @@ fn json_output_carries_the_keys_other_tools_read() {
 
 #[test]
 fn table_output_names_the_strategy_and_the_throughput_unit() {
-    for strategy in ["two-copy", "one-copy", "zero-copy"] {
+    for strategy in strategies() {
         let text = stdout_of(&quick_run(&["--strategy", strategy]), strategy);
         assert!(text.contains(strategy), "{strategy}: {text}");
         assert!(text.contains("Gbit/s"), "{strategy}: {text}");
@@ -181,6 +192,7 @@ fn bad_inputs_are_rejected_with_one_line_and_exit_code_2() {
         (&["--transport", "bogus"], "--transport"),
         (&["--workload", "bogus"], "--workload"),
         (&["--strategy", "zero-copy", "--transport", "unix"], "unix"),
+        (&["--strategy", "uring-zc", "--transport", "unix"], "unix"),
         // Negative counts name the flag and its range, not "unexpected argument".
         (&["--fields", "-3"], "--fields must be 1 to 1023"),
         (

@@ -22,7 +22,8 @@ fn rows(dir: &Path) -> Vec<Row> {
     copybench::report::read_results(&dir.join("results.csv")).expect("results.csv reads back")
 }
 
-/// Two sizes, one thread count, short cells: 3 strategies x 2 workloads x 2 sizes.
+/// Two sizes, one thread count, short cells: every strategy the host can run
+/// (5 where io_uring can be used) x 2 workloads x 2 sizes.
 const TINY: &[&str] = &[
     "--sizes",
     "64,4K",
@@ -53,13 +54,20 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     );
 
     let rows = rows(&dir);
-    assert_eq!(rows.len(), 12);
+    let strategies = copybench::StrategyKind::host_default();
+    assert_eq!(rows.len(), strategies.len() * 2 * 2);
+    for s in &strategies {
+        assert!(rows.iter().any(|r| r.strategy == s.name()), "{s} left out");
+    }
     for r in &rows {
         assert_eq!(r.status, "ok", "{}", r.error);
         assert!(r.messages.unwrap() > 0);
         assert!(r.throughput_gbps.unwrap() > 0.0);
         assert_eq!(r.latency_p50_us.is_some(), r.workload == "rr");
-        assert_eq!(r.zc_sends.is_some(), r.strategy == "zero-copy");
+        let completing = copybench::StrategyKind::from_name(&r.strategy)
+            .unwrap()
+            .has_completions();
+        assert_eq!(r.zc_sends.is_some(), completing, "{}", r.strategy);
         // No PMU here means empty cells, never zeros; with one, real counts.
         assert_ne!(r.client_cycles, Some(0.0));
         assert!(r.client_cpu_ns_per_byte.unwrap() > 0.0);
@@ -98,12 +106,19 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert!(stdout.contains("one-copy vs two-copy"), "{stdout}");
     // Off a terminal, one line per finished cell still shows progress.
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let n = copybench::StrategyKind::host_default().len() * 2 * 2;
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with('[')).count(),
-        12,
+        n,
         "{stderr}"
     );
-    assert!(stderr.contains("[12/12] stream loopback 1 thr 4 KiB zero-copy: throughput_gbps"));
+    let last = copybench::StrategyKind::host_default().pop().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "[{n}/{n}] stream loopback 1 thr 4 KiB {last}: throughput_gbps"
+        )),
+        "{stderr}"
+    );
     // Every row has its samples, its interval and what stopped it.
     for r in &rows {
         assert!(r.samples.unwrap() >= 1);
@@ -117,10 +132,16 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert_eq!(samples.lines().count(), 1 + sampled);
     let findings: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap();
-    // rr and stream, 2 metrics each, 3 pairs, 2 sizes.
+    // rr and stream, 2 metrics each, 2 sizes, and the pairs: the seed's
+    // three, then uring vs one-copy and uring-zc vs zero-copy where they ran.
+    let ran = copybench::StrategyKind::host_default();
+    let pairs = 3 + ran
+        .iter()
+        .filter(|s| matches!(s.name(), "uring" | "uring-zc"))
+        .count();
     assert_eq!(
         findings["comparisons"].as_array().unwrap().len(),
-        2 * 2 * 3 * 2
+        2 * 2 * pairs * 2
     );
     for c in findings["comparisons"].as_array().unwrap() {
         assert!(
@@ -151,7 +172,7 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         String::from_utf8_lossy(&same.stderr)
     );
     let c: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
-    assert_eq!(c["cells"].as_array().unwrap().len(), 12);
+    assert_eq!(c["cells"].as_array().unwrap().len(), n);
     assert!(c["unmatched"].as_array().unwrap().is_empty());
     for cell in c["cells"].as_array().unwrap() {
         for f in cell["figures"].as_array().unwrap() {
@@ -206,7 +227,8 @@ fn sigint_keeps_the_finished_rows_and_exits_130() {
 
     let kept = rows(&dir);
     assert!(
-        kept.len() >= 2 && kept.len() < 3 * 3 * 2 * 2 * 3,
+        kept.len() >= 2
+            && kept.len() < copybench::StrategyKind::host_default().len() * 3 * 2 * 2 * 3,
         "{} rows",
         kept.len()
     );
@@ -237,7 +259,8 @@ fn an_existing_sweep_is_kept_unless_resumed() {
     let first = sweep("64", &[]);
     assert!(first.status.success());
     let before = fs::read_to_string(dir.join("results.csv")).unwrap();
-    assert_eq!(rows(&dir).len(), 3);
+    let strategies = copybench::StrategyKind::host_default().len();
+    assert_eq!(rows(&dir).len(), strategies);
 
     let again = sweep("64,4K", &[]);
     assert_eq!(again.status.code(), Some(2));
@@ -254,9 +277,12 @@ fn an_existing_sweep_is_kept_unless_resumed() {
     );
     // Only the 4 KiB cells ran; the 64 B rows are kept as they were.
     let stderr = String::from_utf8_lossy(&resumed.stderr);
-    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 3);
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with('[')).count(),
+        strategies
+    );
     let all = rows(&dir);
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 2 * strategies);
     assert!(fs::read_to_string(dir.join("results.csv"))
         .unwrap()
         .starts_with(&before));
@@ -312,6 +338,7 @@ fn bad_sweep_input_is_a_usage_error() {
         &["--precision", "0"],
         &["--sample", "5"],
         &["--strategies", "zero-copy", "--transports", "unix"],
+        &["--strategies", "uring-zc", "--transports", "unix"],
     ] {
         let out = copybench().arg("sweep").args(args).output().unwrap();
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::crossover::{crossovers, Crossover};
+use super::crossover::{crossovers, Crossover, Verdict};
 use super::format;
 use super::summary::{summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName};
 use crate::cell::SampleRow;
@@ -58,10 +58,18 @@ impl ThreadScaling {
     }
 }
 
-/// What the kernel did with the zero-copy sends on one transport, over all
-/// successful zero-copy cells.
+/// The strategies whose completions say whether the kernel copied, with the
+/// kernel interface each uses.
+pub const ZERO_COPY_INTERFACES: [(&str, &str); 2] = [
+    ("zero-copy", "MSG_ZEROCOPY"),
+    ("uring-zc", "io_uring SENDMSG_ZC"),
+];
+
+/// What the kernel did with one zero-copy strategy's sends on one transport,
+/// over all its successful cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZeroCopyCopies {
+    pub strategy: String,
     pub transport: String,
     pub completions: u64,
     pub copied: u64,
@@ -70,27 +78,81 @@ pub struct ZeroCopyCopies {
 impl ZeroCopyCopies {
     pub fn line(&self) -> String {
         let t = &self.transport;
+        let s = &self.strategy;
+        let iface = ZERO_COPY_INTERFACES
+            .iter()
+            .find(|(name, _)| name == s)
+            .map_or(String::new(), |(_, i)| format!(" ({i})"));
         let (copied, all) = (self.copied, self.completions);
         if all == 0 {
             return format!(
-                "zero-copy on {t}: no completions recorded, so whether the kernel copied is unknown"
+                "{s}{iface} on {t}: no completions recorded, so whether the kernel copied is unknown"
             );
         }
         let counts = format!("({copied} of {all} completions)");
         if copied == all {
             format!(
-                "the kernel copied 100% of zero-copy sends on {t}: no copy was avoided {counts}"
+                "the kernel copied 100% of {s}{iface} sends on {t}: no copy was avoided {counts}"
             )
         } else if copied == 0 {
-            format!("the kernel copied none of the zero-copy sends on {t}: every send avoided the copy {counts}")
+            format!("the kernel copied none of the {s}{iface} sends on {t}: every send avoided the copy {counts}")
         } else {
             let pct = 100.0 * copied as f64 / all as f64;
             format!(
-                "the kernel copied {}% of zero-copy sends on {t}: the copy was avoided for the other {}% {counts}",
+                "the kernel copied {}% of {s}{iface} sends on {t}: the copy was avoided for the other {}% {counts}",
                 format::number(pct),
                 format::number(100.0 - pct)
             )
         }
+    }
+}
+
+/// The two zero-copy kernel interfaces side by side for one workload,
+/// transport and metric: `uring-zc` (SENDMSG_ZC) against `zero-copy`
+/// (MSG_ZEROCOPY) in every cell (threads × field size) both measured, by the
+/// crossovers' rule (a side is called better only when the 95 % intervals
+/// of the two medians are disjoint and they differ by at least 5 %;
+/// otherwise ≈ within noise; see `crate::stats`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceComparison {
+    pub workload: String,
+    pub transport: String,
+    pub metric: Figure,
+    pub uring_zc_wins: usize,
+    pub zero_copy_wins: usize,
+    pub within_spread: usize,
+    /// uring-zc's median over zero-copy's, per cell, summarised over cells.
+    pub ratio: Option<Spread>,
+    pub single_repetition: bool,
+}
+
+impl InterfaceComparison {
+    pub fn line(&self) -> String {
+        let cells = self.uring_zc_wins + self.zero_copy_wins + self.within_spread;
+        let ratio = match self.ratio {
+            Some(r) => format!(
+                "; uring-zc ÷ zero-copy: median ×{} (×{}–×{})",
+                format::number(r.median),
+                format::number(r.min),
+                format::number(r.max)
+            ),
+            None => String::new(),
+        };
+        let mut text = format!(
+            "{}/{}, {}: uring-zc (SENDMSG_ZC) vs zero-copy (MSG_ZEROCOPY) in {cells} cells: uring-zc called better in {}, worse in {}, ≈ within noise in {}{ratio}",
+            self.workload,
+            self.transport,
+            self.metric.label(),
+            self.uring_zc_wins,
+            self.zero_copy_wins,
+            self.within_spread
+        );
+        if self.single_repetition {
+            text.push_str(
+                "; some cells have too few samples for a 95 % interval, so they are never called",
+            );
+        }
+        text
     }
 }
 
@@ -196,6 +258,7 @@ pub struct Analysis {
     /// Whether more than one thread count was tested anywhere.
     pub several_thread_counts: bool,
     pub zero_copy: Vec<ZeroCopyCopies>,
+    pub interfaces: Vec<InterfaceComparison>,
     /// Zero-copy cells run in both layouts.
     pub layouts: Vec<LayoutPair>,
     /// Whether any row has a hardware counter value (cycles or cache misses).
@@ -226,6 +289,7 @@ impl Analysis {
             scaling.push("only one thread count was tested: run with several (--threads 1,2,4,8) to see how threads change the cost".into());
         }
         let mut zero_copy: Vec<String> = self.zero_copy.iter().map(|z| z.line()).collect();
+        zero_copy.extend(self.interfaces.iter().map(|c| c.line()));
         zero_copy.extend(self.layouts.iter().map(|l| l.line()));
         if zero_copy.is_empty() {
             zero_copy.push("no successful zero-copy cell".into());
@@ -337,6 +401,7 @@ pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
         thread_scaling: thread_scaling(&cells),
         several_thread_counts: thread_counts.len() > 1,
         zero_copy: zero_copy(rows),
+        interfaces: interfaces(&crossovers(&cells)),
         layouts: layout_pairs(&cells),
         hardware_counters: rows
             .iter()
@@ -409,6 +474,55 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
         .collect()
 }
 
+/// Sums the uring-zc vs zero-copy crossover verdicts of every thread count
+/// into one comparison per workload, transport and metric.
+fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
+    let mut out: Vec<InterfaceComparison> = Vec::new();
+    let mut ratios: Vec<Vec<f64>> = Vec::new();
+    for c in crossovers
+        .iter()
+        .filter(|c| c.challenger == "uring-zc" && c.baseline == "zero-copy")
+    {
+        let at = match out.iter().position(|o| {
+            (o.workload.as_str(), o.transport.as_str(), o.metric)
+                == (c.workload.as_str(), c.transport.as_str(), c.metric)
+        }) {
+            Some(at) => at,
+            None => {
+                out.push(InterfaceComparison {
+                    workload: c.workload.clone(),
+                    transport: c.transport.clone(),
+                    metric: c.metric,
+                    uring_zc_wins: 0,
+                    zero_copy_wins: 0,
+                    within_spread: 0,
+                    ratio: None,
+                    single_repetition: false,
+                });
+                ratios.push(Vec::new());
+                out.len() - 1
+            }
+        };
+        let o = &mut out[at];
+        for v in &c.compared {
+            match v.verdict {
+                Verdict::ChallengerWins => o.uring_zc_wins += 1,
+                Verdict::BaselineWins => o.zero_copy_wins += 1,
+                Verdict::WithinSpread => o.within_spread += 1,
+            }
+            if v.baseline.median > 0.0 {
+                ratios[at].push(v.challenger.median / v.baseline.median);
+            }
+        }
+        o.single_repetition |= c.single_repetition();
+    }
+    for (o, r) in out.iter_mut().zip(ratios) {
+        o.ratio = Spread::of(r);
+    }
+    out.retain(|o| o.uring_zc_wins + o.zero_copy_wins + o.within_spread > 0);
+    out
+}
+
 fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
     cells
         .iter()
@@ -450,14 +564,15 @@ fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
 }
 
 fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
-    let mut by_transport: BTreeMap<&str, ZeroCopyCopies> = BTreeMap::new();
+    let mut by_transport: BTreeMap<(&str, &str), ZeroCopyCopies> = BTreeMap::new();
     for row in rows
         .iter()
         .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
     {
         let entry = by_transport
-            .entry(&row.transport)
+            .entry((&row.transport, &row.strategy))
             .or_insert_with(|| ZeroCopyCopies {
+                strategy: row.strategy.clone(),
                 transport: row.transport.clone(),
                 completions: 0,
                 copied: 0,
@@ -560,10 +675,48 @@ mod tests {
         let a = analyze(&[zc(50), zc(50)]);
         assert_eq!(
             a.zero_copy[0].line(),
-            "the kernel copied 100% of zero-copy sends on loopback: no copy was avoided (100 of 100 completions)"
+            "the kernel copied 100% of zero-copy (MSG_ZEROCOPY) sends on loopback: no copy was avoided (100 of 100 completions)"
         );
         let a = analyze(&[zc(0), zc(25)]);
         assert!(a.zero_copy[0].line().contains("copied 25% "));
+    }
+
+    #[test]
+    fn the_two_zero_copy_interfaces_are_compared_with_the_copied_share_of_each() {
+        // Eight repetitions per cell (the rule needs six samples): uring-zc
+        // twice as fast at 64 B, overlapping zero-copy at 1 KiB; each
+        // interface's copied share on its own line.
+        let mut rows = Vec::new();
+        for (strategy, at_64, at_1k) in [("zero-copy", 1.0, 5.0), ("uring-zc", 2.0, 5.05)] {
+            for i in 0..8 {
+                for (size, gbps) in [
+                    (64, at_64 + 0.01 * i as f64),
+                    (1024, at_1k + 0.1 * i as f64),
+                ] {
+                    rows.push(Row {
+                        repeat: i,
+                        throughput_gbps: Some(gbps),
+                        zc_completions: Some(10),
+                        zc_copied: Some(if strategy == "uring-zc" { 10 } else { 5 }),
+                        ..row(strategy, 1, size)
+                    });
+                }
+            }
+        }
+        let lines = analyze(&rows).lines();
+        let has = |s: &str| lines.iter().any(|l| l.contains(s));
+        assert!(
+            has("copied 50% of zero-copy (MSG_ZEROCOPY) sends on loopback"),
+            "{lines:#?}"
+        );
+        assert!(
+            has("copied 100% of uring-zc (io_uring SENDMSG_ZC) sends on loopback"),
+            "{lines:#?}"
+        );
+        assert!(
+            has("stream/loopback, throughput (Gbit/s): uring-zc (SENDMSG_ZC) vs zero-copy (MSG_ZEROCOPY) in 2 cells: uring-zc called better in 1, worse in 0, ≈ within noise in 1"),
+            "{lines:#?}"
+        );
     }
 
     #[test]

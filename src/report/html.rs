@@ -18,6 +18,7 @@ use super::plots::{strategy_color, Plot};
 use super::summary::{CellSummary, Figure, Spread, StrategyName};
 use crate::figures::Row;
 use crate::size::format_size;
+use crate::strategy::StrategyKind;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\
 h1{font-size:1.5em;margin:.2em 0}h2{margin-top:1.5em}\
@@ -245,7 +246,7 @@ fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String,
 /// winners, then the crossovers, one line each.
 fn answer(h: &mut String, analysis: &Analysis) {
     h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
-    for s in ["two-copy", "one-copy", "zero-copy"] {
+    for s in StrategyKind::ALL.map(StrategyKind::name) {
         let _ = write!(
             h,
             "<span class=\"swatch\" style=\"background:{}\"></span>{s}",

@@ -584,7 +584,7 @@ mod tests {
         }
         assert!(html.contains("not supported on unix sockets &lt;AF_UNIX&gt;"));
         assert!(html.contains(
-            "the kernel copied 100% of zero-copy sends on loopback: no copy was avoided"
+            "the kernel copied 100% of zero-copy (MSG_ZEROCOPY) sends on loopback: no copy was avoided"
         ));
         assert!(html.contains("one-copy beats two-copy"));
     }

@@ -32,8 +32,8 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(0x00, 0x72, 0xb2), // blue: two-copy
     RGBColor(0xe6, 0x9f, 0x00), // orange: one-copy
     RGBColor(0x00, 0x9e, 0x73), // bluish green: zero-copy
-    RGBColor(0xcc, 0x79, 0xa7), // reddish purple
-    RGBColor(0x56, 0xb4, 0xe9), // sky blue
+    RGBColor(0xcc, 0x79, 0xa7), // reddish purple: uring
+    RGBColor(0x56, 0xb4, 0xe9), // sky blue: uring-zc
     RGBColor(0xd5, 0x5e, 0x00), // vermillion
     RGBColor(0x00, 0x00, 0x00), // black
     RGBColor(0xf0, 0xe4, 0x42), // yellow
@@ -66,20 +66,20 @@ pub enum Dash {
 /// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
 fn strategy_rank(name: &str) -> Option<usize> {
     let base = name.split(" (").next().unwrap_or(name);
-    ["two-copy", "one-copy", "zero-copy"]
-        .iter()
-        .position(|s| *s == base)
+    StrategyKind::ALL.iter().position(|s| s.name() == base)
 }
 
 /// A strategy's colour as `#rrggbb`, for the page.
 pub fn strategy_color(name: &str) -> String {
-    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(3)];
+    let others = StrategyKind::ALL.len();
+    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(others)];
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
 /// Colour, marker and dash of the series named `name`, the `index`th of its plot.
 fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
-    let i = strategy_rank(name).unwrap_or(3 + index % 5);
+    let others = StrategyKind::ALL.len();
+    let i = strategy_rank(name).unwrap_or(others + index % (COLORS.len() - others));
     let marker = [
         Marker::Circle,
         Marker::Triangle,
@@ -687,19 +687,22 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zc = select(cells, |c| {
-        StrategyKind::named_has_completions(c.key.strategy.as_str())
-    });
-    let name = |c: &CellSummary| format!("{}, {}", c.key.transport, format::threads(c.key.threads));
+    let zero_copy = |c: &CellSummary| StrategyKind::named_has_completions(c.key.strategy.as_str());
+    let zc = select(cells, zero_copy);
+    let name = |c: &CellSummary| {
+        format!(
+            "{}, {}, {}",
+            c.key.strategy.as_str(),
+            c.key.transport,
+            format::threads(c.key.threads)
+        )
+    };
     let panels = distinct(&zc, |c| c.key.workload.as_str())
         .into_iter()
         .map(|workload| {
             Panel::lines(
-                format!("zero-copy, {workload}"),
-                &select(cells, |c| {
-                    StrategyKind::named_has_completions(c.key.strategy.as_str())
-                        && c.key.workload == workload
-                }),
+                format!("zero-copy and uring-zc, {workload}"),
+                &select(cells, |c| zero_copy(c) && c.key.workload == workload),
                 (Axis::FIELD_SIZE, field_size),
                 (
                     Axis {
@@ -716,7 +719,7 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "zc_copied.svg",
         title: "Zero-copy completions the kernel copied".into(),
-        about: "Share of MSG_ZEROCOPY completions flagged SO_EE_CODE_ZEROCOPY_COPIED, per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
+        about: "Share of zero-copy completions the kernel flagged as copied: MSG_ZEROCOPY's SO_EE_CODE_ZEROCOPY_COPIED (zero-copy) and io_uring's IORING_NOTIF_USAGE_ZC_COPIED (uring-zc), per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
         cols: 2,
         panels: or_note(panels, "no zero-copy cells in results.csv"),
     }

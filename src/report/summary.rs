@@ -295,8 +295,8 @@ pub struct CellKey {
     pub strategy: StrategyName,
 }
 
-/// A strategy name that sorts two-copy, one-copy, zero-copy first (the order
-/// of the study's question), then any later strategy by name.
+/// A strategy name that sorts two-copy, one-copy, zero-copy, uring, uring-zc
+/// first (the order of the study's questions), then any later one by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StrategyName(u8, pub String);
 

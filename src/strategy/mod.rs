@@ -1,6 +1,7 @@
 //! How a sender hands one message to a connected socket.
 //!
-//! One trait, three implementations. Drivers, counters and reports talk to
+//! One trait, five strategies (four implementations: `uring` and `uring-zc`
+//! share one). Drivers, counters and reports talk to
 //! [`Strategy`] only; nothing outside this module branches on which one runs.
 //! A [`Sender`] owns a pool of pre-filled messages and a strategy, and asks
 //! the strategy before it rewrites a pool slot, which is where zero-copy waits
@@ -10,6 +11,7 @@ mod completions;
 mod one_copy;
 mod stats;
 mod two_copy;
+mod uring;
 mod zero_copy;
 
 pub(crate) use completions::Completions;
@@ -18,6 +20,10 @@ pub(crate) use one_copy::OneCopy;
 pub(crate) use stats::CompletionStats;
 pub use stats::{ZeroCopyStats, DELAY_SAMPLE};
 pub(crate) use two_copy::TwoCopy;
+#[cfg(test)]
+pub(crate) use uring::explain_setup_error;
+pub use uring::UringSupport;
+pub(crate) use uring::{memlock_text, support as uring_support, Uring};
 pub(crate) use zero_copy::ZeroCopy;
 
 use std::io::{self, IoSlice};
@@ -37,13 +43,19 @@ pub enum StrategyKind {
     TwoCopy,
     OneCopy,
     ZeroCopy,
+    /// `IORING_OP_SENDMSG` through an io_uring: the copying baseline of `uring-zc`.
+    Uring,
+    /// `IORING_OP_SENDMSG_ZC` through an io_uring.
+    UringZc,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 3] = [
+    pub const ALL: [StrategyKind; 5] = [
         StrategyKind::TwoCopy,
         StrategyKind::OneCopy,
         StrategyKind::ZeroCopy,
+        StrategyKind::Uring,
+        StrategyKind::UringZc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,7 +63,27 @@ impl StrategyKind {
             StrategyKind::TwoCopy => "two-copy",
             StrategyKind::OneCopy => "one-copy",
             StrategyKind::ZeroCopy => "zero-copy",
+            StrategyKind::Uring => "uring",
+            StrategyKind::UringZc => "uring-zc",
         }
+    }
+
+    /// Whether this host can run the strategy, and if not, why (probed once
+    /// per process: the io_uring strategies make a ring and ask it).
+    pub fn host_support(self) -> Result<(), String> {
+        match self {
+            StrategyKind::Uring => uring::support().sendmsg.clone().map(drop),
+            StrategyKind::UringZc => uring::support().sendmsg_zc.clone().map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// The strategies this host can run: the default of sweeps and benches.
+    pub fn host_default() -> Vec<StrategyKind> {
+        StrategyKind::ALL
+            .into_iter()
+            .filter(|s| s.host_support().is_ok())
+            .collect()
     }
 
     pub fn from_name(name: &str) -> Option<StrategyKind> {
@@ -59,7 +91,9 @@ impl StrategyKind {
     }
 
     /// Whether this strategy can run over `transport` at all: a strategy
-    /// with completions needs `SO_ZEROCOPY`, which AF_UNIX sockets lack.
+    /// with completions needs a socket the kernel takes zero-copy sends on,
+    /// which AF_UNIX sockets are not (`SO_ZEROCOPY` is refused, and
+    /// `IORING_OP_SENDMSG_ZC` answers `EOPNOTSUPP`).
     pub fn supports(self, transport: TransportKind) -> bool {
         !self.has_completions() || transport.has_zerocopy()
     }
@@ -68,8 +102,8 @@ impl StrategyKind {
     /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
     pub fn has_completions(self) -> bool {
         match self {
-            StrategyKind::TwoCopy | StrategyKind::OneCopy => false,
-            StrategyKind::ZeroCopy => true,
+            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => false,
+            StrategyKind::ZeroCopy | StrategyKind::UringZc => true,
         }
     }
 
@@ -85,6 +119,8 @@ impl StrategyKind {
             StrategyKind::TwoCopy => Box::new(TwoCopy::new(shape)),
             StrategyKind::OneCopy => Box::new(OneCopy),
             StrategyKind::ZeroCopy => Box::new(ZeroCopy::default()),
+            StrategyKind::Uring => Box::new(Uring::copying()),
+            StrategyKind::UringZc => Box::new(Uring::zero_copy()),
         }
     }
 }
@@ -102,6 +138,9 @@ pub enum SendError {
         "the socket refuses SO_ZEROCOPY ({0}); zero-copy needs a TCP socket on Linux 4.14 or later"
     )]
     ZeroCopyRefused(io::Error),
+    /// The host cannot run the strategy (io_uring refused or missing).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("send timed out after {0:?}: the peer stopped reading")]
     TimedOut(Duration),
     #[error("zero-copy completions for {in_flight} sends did not arrive within {waited:?}")]
@@ -144,6 +183,16 @@ pub(crate) trait Strategy: Send {
     /// which a buffer-lending strategy fills and empties here); `None` for
     /// strategies that copy, which have no completions to report.
     fn take_stats(&mut self) -> Option<ZeroCopyStats>;
+}
+
+impl SendError {
+    /// Whether the host, not the run, is at fault: exit 2, not 1.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            SendError::ZeroCopyRefused(_) | SendError::Unavailable(_)
+        )
+    }
 }
 
 /// Maps a failed send call to the error a user reads: a blocking socket
