@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Which side of a connection a worker thread plays.
 #[derive(
@@ -83,9 +84,9 @@ pub enum Cause {
     Verify(#[source] crate::message::VerifyError),
     /// The peer went away (EPIPE, ECONNRESET) in the middle of a send.
     #[error("the peer closed the connection while we were sending ({0})")]
-    PeerClosed(#[source] crate::strategy::SendError),
+    PeerClosed(#[source] SendError),
     #[error("send failed: {0}")]
-    Send(#[source] crate::strategy::SendError),
+    Send(#[source] SendError),
     /// Setting the connection up: `op` is e.g. "listen", "accept", "connect to ADDR".
     #[error("{op}: {source}")]
     Socket { op: String, source: io::Error },
@@ -95,4 +96,48 @@ pub enum Cause {
     /// A served client sent nothing between batches for longer than the server allows.
     #[error("the client sent nothing for {seconds:.1} s")]
     Idle { seconds: f64 },
+}
+
+/// Why a send failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(
+        "the socket refuses SO_ZEROCOPY ({0}); zero-copy needs a TCP socket on Linux 4.14 or later"
+    )]
+    ZeroCopyRefused(io::Error),
+    /// The host cannot run the strategy (io_uring refused or missing).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("send timed out after {0:?}: the peer stopped reading")]
+    TimedOut(Duration),
+    #[error("zero-copy completions for {in_flight} sends did not arrive within {waited:?}")]
+    CompletionsLate { in_flight: u64, waited: Duration },
+    #[error("the error queue reported a socket error: {0}")]
+    Queued(io::Error),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl SendError {
+    /// Whether the host, not the run, is at fault: exit 2, not 1.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            SendError::ZeroCopyRefused(_) | SendError::Unavailable(_)
+        )
+    }
+}
+
+/// A zero-copy completion the outstanding sends cannot account for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("zero-copy completion {lo}..={hi} covers sends that were never made or already completed (outstanding: {low}..{next})")]
+    Outside {
+        lo: u32,
+        hi: u32,
+        low: u64,
+        next: u64,
+    },
 }

@@ -9,16 +9,7 @@
 
 use std::collections::VecDeque;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RangeError {
-    #[error("zero-copy completion {lo}..={hi} covers sends that were never made or already completed (outstanding: {low}..{next})")]
-    Outside {
-        lo: u32,
-        hi: u32,
-        low: u64,
-        next: u64,
-    },
-}
+use crate::error::RangeError;
 
 /// Which zero-copy sends are still in flight.
 #[derive(Debug, Default)]

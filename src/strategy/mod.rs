@@ -15,7 +15,6 @@ mod uring;
 mod zero_copy;
 
 pub(crate) use completions::Completions;
-pub use completions::RangeError;
 pub(crate) use one_copy::OneCopy;
 pub(crate) use stats::CompletionStats;
 pub use stats::{ZeroCopyStats, DELAY_SAMPLE};
@@ -25,6 +24,9 @@ pub(crate) use uring::explain_setup_error;
 pub use uring::UringSupport;
 pub(crate) use uring::{memlock_text, support as uring_support, Uring};
 pub(crate) use zero_copy::ZeroCopy;
+// Where they lived before; defined in `error` so that the crate error does
+// not depend on this module (which depends on `transport`, which depends on it).
+pub use crate::error::{RangeError, SendError};
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
@@ -131,28 +133,6 @@ impl std::fmt::Display for StrategyKind {
     }
 }
 
-/// Why a send failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    #[error(
-        "the socket refuses SO_ZEROCOPY ({0}); zero-copy needs a TCP socket on Linux 4.14 or later"
-    )]
-    ZeroCopyRefused(io::Error),
-    /// The host cannot run the strategy (io_uring refused or missing).
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("send timed out after {0:?}: the peer stopped reading")]
-    TimedOut(Duration),
-    #[error("zero-copy completions for {in_flight} sends did not arrive within {waited:?}")]
-    CompletionsLate { in_flight: u64, waited: Duration },
-    #[error("the error queue reported a socket error: {0}")]
-    Queued(io::Error),
-    #[error(transparent)]
-    Range(#[from] RangeError),
-    #[error("{0}")]
-    Io(#[from] io::Error),
-}
-
 /// One way of sending a message. A strategy is made per connection and used
 /// by the one thread that owns that connection.
 pub(crate) trait Strategy: Send {
@@ -183,16 +163,6 @@ pub(crate) trait Strategy: Send {
     /// which a buffer-lending strategy fills and empties here); `None` for
     /// strategies that copy, which have no completions to report.
     fn take_stats(&mut self) -> Option<ZeroCopyStats>;
-}
-
-impl SendError {
-    /// Whether the host, not the run, is at fault: exit 2, not 1.
-    pub fn is_unsupported(&self) -> bool {
-        matches!(
-            self,
-            SendError::ZeroCopyRefused(_) | SendError::Unavailable(_)
-        )
-    }
 }
 
 /// Maps a failed send call to the error a user reads: a blocking socket
