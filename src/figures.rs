@@ -564,6 +564,21 @@ impl Row {
         }
     }
 
+    /// The identity of a run: its cell's configuration and repetition (cell
+    /// numbers may differ between sweeps of one directory). A resumed sweep
+    /// skips the runs already done; a results file holds each one once.
+    pub(crate) fn run_key(&self) -> (String, String, String, u64, u32, u32, u32) {
+        (
+            self.strategy.clone(),
+            self.transport.clone(),
+            self.workload.clone(),
+            self.field_size_bytes,
+            self.fields,
+            self.threads,
+            self.repeat,
+        )
+    }
+
     /// Sets every figure from one measured batch.
     pub fn fill(&mut self, r: &BatchReport) {
         for f in Figure::all() {

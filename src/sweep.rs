@@ -457,19 +457,6 @@ pub enum Progress<'a> {
     },
 }
 
-/// The identity of a run inside a sweep: a cell's configuration and repetition.
-fn run_key(row: &Row) -> (String, String, String, u64, u32, u32, u32) {
-    (
-        row.strategy.clone(),
-        row.transport.clone(),
-        row.workload.clone(),
-        row.field_size_bytes,
-        row.fields,
-        row.threads,
-        row.repeat,
-    )
-}
-
 /// Whether `dir` already holds a sweep.
 pub fn holds_sweep(dir: &Path) -> bool {
     dir.join("results.csv").exists()
@@ -535,7 +522,7 @@ pub fn run_with(
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
     let mut samples = CsvSink::open(&samples_path, resume)
         .map_err(|e| Error::io(format!("creating {}", samples_path.display()), e))?;
-    let done_before: std::collections::BTreeSet<_> = rows.iter().map(run_key).collect();
+    let done_before: std::collections::BTreeSet<_> = rows.iter().map(Row::run_key).collect();
     let cells = m.cells();
     let total = cells.len() * m.repeat as usize;
     let started = Instant::now();
@@ -548,7 +535,7 @@ pub fn run_with(
     'all: for repeat in 0..m.repeat {
         for (i, cfg) in cells.iter().enumerate() {
             let skipped = make_row(i as u32, repeat, cfg, m, &Err(Error::usage("")));
-            if done_before.contains(&run_key(&skipped)) {
+            if done_before.contains(&skipped.run_key()) {
                 done += 1;
                 continue;
             }

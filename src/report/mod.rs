@@ -155,18 +155,7 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
             .deserialize(Some(&raw_header))
             .map_err(|e| bad(e.to_string()))?;
         check_row(&row, &raw_header, &record).map_err(bad)?;
-        // A run is its configuration and repetition (cell numbers may
-        // differ between sweeps of one directory).
-        let key = (
-            row.strategy.clone(),
-            row.transport.clone(),
-            row.workload.clone(),
-            row.field_size_bytes,
-            row.fields,
-            row.threads,
-            row.repeat,
-        );
-        if let Some(first) = seen.insert(key, line) {
+        if let Some(first) = seen.insert(row.run_key(), line) {
             return Err(bad(format!(
                 "repetition {} of {} / {} / {}, {} x {} B, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
                 row.repeat,
