@@ -126,6 +126,22 @@ fn wait_established(pair: &NetnsPair, what: &str) {
     }
 }
 
+/// A 20 s run over the pair's veth with socket timeout `timeout` (seconds),
+/// returned once its connection is up and sending.
+fn veth_run_under_way(pair: &NetnsPair, timeout: &str, what: &str) -> Child {
+    let child = copybench()
+        .args(["run", "--transport", "veth"])
+        .args(veth_flags(pair))
+        .args(["--duration", "20", "--warmup", "0", "--timeout", timeout])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_established(pair, what);
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
 /// The figures a run counted add up: nothing counted was lost.
 fn assert_nothing_lost(v: &Value, rr: bool) {
     let (m, b, per) = (
@@ -231,16 +247,7 @@ fn a_peer_killed_mid_run_ends_it_at_once_naming_the_connection() {
     let Some(pair) = NetnsPair::up("peer-killed") else {
         return;
     };
-    let child = copybench()
-        .args(["run", "--transport", "veth"])
-        .args(veth_flags(&pair))
-        .args(["--duration", "20", "--warmup", "0", "--timeout", "10"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_established(&pair, "peer killed");
-    std::thread::sleep(Duration::from_millis(200));
+    let child = veth_run_under_way(&pair, "10", "peer killed");
     // The kernel destroys the server's end of the connection (ss -K).
     in_ns(
         &pair.server_ns,
@@ -266,28 +273,8 @@ fn a_link_set_down_mid_run_ends_it_within_the_timeout() {
     let Some(pair) = NetnsPair::up("link-down") else {
         return;
     };
-    let child = copybench()
-        .args(["run", "--transport", "veth"])
-        .args(veth_flags(&pair))
-        .args(["--duration", "20", "--warmup", "0", "--timeout", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_established(&pair, "link down");
-    std::thread::sleep(Duration::from_millis(200));
-    let down = Command::new("ip")
-        .args([
-            "-n",
-            &pair.client_ns,
-            "link",
-            "set",
-            &pair.client_veth,
-            "down",
-        ])
-        .status()
-        .unwrap();
-    assert!(down.success());
+    let child = veth_run_under_way(&pair, "1", "link down");
+    set_link_down(&pair);
     let t0 = Instant::now();
     let (status, stderr) = finish(child, Duration::from_secs(15), "link down");
     // --timeout 1: one blocked call times out, then the run is torn down.
