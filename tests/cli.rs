@@ -1,6 +1,8 @@
 //! `copybench run` as a user (or a script reading its JSON) meets it: the
 //! built binary, real sockets, exit codes and what lands on stdout and stderr.
 
+mod common;
+
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -108,17 +110,9 @@ fn check_json_keys(v: &Value, strategy: &str, workload: &str) {
     }
 }
 
-/// Every strategy this host can run, by name (the io_uring ones need a ring).
-fn strategies() -> Vec<&'static str> {
-    copybench::StrategyKind::host_default()
-        .into_iter()
-        .map(|s| s.name())
-        .collect()
-}
-
 #[test]
 fn json_output_carries_the_keys_other_tools_read() {
-    for strategy in strategies() {
+    for strategy in common::strategy_names() {
         for workload in ["rr", "stream"] {
             let v = json_run(&["--strategy", strategy, "--workload", workload]);
             check_json_keys(&v, strategy, workload);
@@ -128,7 +122,7 @@ fn json_output_carries_the_keys_other_tools_read() {
 
 #[test]
 fn table_output_names_the_strategy_and_the_throughput_unit() {
-    for strategy in strategies() {
+    for strategy in common::strategy_names() {
         let text = stdout_of(&quick_run(&["--strategy", strategy]), strategy);
         assert!(text.contains(strategy), "{strategy}: {text}");
         assert!(text.contains("Gbit/s"), "{strategy}: {text}");

@@ -215,14 +215,6 @@ fn connect_run(netns: Option<&str>, server: &Server, extra: &[&str]) -> Value {
     v
 }
 
-/// Every strategy this host (client and server here) can run, by name.
-fn strategies() -> Vec<&'static str> {
-    copybench::StrategyKind::host_default()
-        .into_iter()
-        .map(|s| s.name())
-        .collect()
-}
-
 #[test]
 fn serve_once_and_run_connect_as_two_processes() {
     let mut server = Server::start(
@@ -257,7 +249,7 @@ fn serve_once_and_run_connect_as_two_processes() {
 #[test]
 fn every_strategy_and_workload_runs_against_serve_and_sigterm_stops_it() {
     let mut server = Server::start(None, "127.0.0.1", &["--timeout", "5"]);
-    for strategy in strategies() {
+    for strategy in common::strategy_names() {
         for workload in ["rr", "stream"] {
             let cell = [
                 "--strategy",
@@ -292,7 +284,12 @@ fn every_strategy_and_workload_runs_against_serve_and_sigterm_stops_it() {
         .iter()
         .filter(|l| l.ends_with("1 cell(s), ok"))
         .count();
-    assert_eq!(ok, strategies().len() * 2, "{:#?}", server.log());
+    assert_eq!(
+        ok,
+        common::strategy_names().len() * 2,
+        "{:#?}",
+        server.log()
+    );
     // SIGTERM in the middle of a client's 60 s batch: the server resets the
     // data connections, logs the session and exits 0 at once.
     let mut client = long_client(&server);
@@ -643,7 +640,7 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     let ip = pair.server_addr.to_string();
     let server = Server::start(Some(srv), &ip, &["--timeout", "5", "--token", "veth"]);
     assert_eq!(server.addr.ip().to_string(), ip);
-    for strategy in strategies() {
+    for strategy in common::strategy_names() {
         for workload in ["rr", "stream"] {
             connect_run(
                 Some(cli),
@@ -688,7 +685,11 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
     // Every strategy x 2 workloads x 2 sizes x 2 thread counts, two repetitions (--quick).
-    assert_eq!(records.len(), strategies().len() * 2 * 2 * 2 * 2, "{rows}");
+    assert_eq!(
+        records.len(),
+        common::strategy_names().len() * 2 * 2 * 2 * 2,
+        "{rows}"
+    );
     for r in &records {
         assert_eq!(&r[col("status")], "ok", "{r:?}");
         assert_eq!(&r[col("transport")], "tcp", "{r:?}");
