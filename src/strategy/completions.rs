@@ -23,6 +23,9 @@ pub struct Completions {
     done: VecDeque<bool>,
     completed: u64,
     copied: u64,
+    /// Id of the last send made from each pool slot (`None`: none took data),
+    /// which must complete before the slot's buffers are rewritten.
+    slot_last: Vec<Option<u64>>,
 }
 
 impl Completions {
@@ -90,6 +93,25 @@ impl Completions {
         self.completed
     }
 
+    /// Records that the sends of one message from pool slot `slot` ended
+    /// with send `last` (`None`: none took data).
+    pub fn lent(&mut self, slot: usize, last: Option<u64>) {
+        if self.slot_last.len() <= slot {
+            self.slot_last.resize(slot + 1, None);
+        }
+        self.slot_last[slot] = last;
+    }
+
+    /// The send that must complete before `slot`'s buffers may be rewritten,
+    /// or `None` when the kernel holds none of them.
+    pub fn holding(&self, slot: usize) -> Option<u64> {
+        self.slot_last
+            .get(slot)
+            .copied()
+            .flatten()
+            .filter(|&last| !self.done_through(last))
+    }
+
     #[cfg(test)]
     pub fn copied(&self) -> u64 {
         self.copied
@@ -106,6 +128,21 @@ mod tests {
             c.issue();
         }
         c
+    }
+
+    #[test]
+    fn a_slot_is_held_until_its_last_send_and_all_before_it_complete() {
+        let mut c = issued(4);
+        c.lent(1, Some(2));
+        c.lent(3, None);
+        assert_eq!(c.holding(0), None, "never lent");
+        assert_eq!(c.holding(3), None, "no send took data");
+        assert_eq!(c.holding(1), Some(2));
+        // Out of order: send 2 is done but 1 is not, so the slot stays held.
+        c.complete(2, 2, false).unwrap();
+        assert_eq!(c.holding(1), Some(2));
+        c.complete(0, 1, false).unwrap();
+        assert_eq!(c.holding(1), None);
     }
 
     #[test]

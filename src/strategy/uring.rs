@@ -48,8 +48,6 @@ pub struct Uring {
     ring: Option<SendRing>,
     /// Requests that will get a notification, by id (`uring-zc` only).
     completions: Completions,
-    /// Id of the last request made from each slot.
-    slot_last: Vec<Option<u64>>,
     /// Notifications that came before their request's result: (id, copied).
     early: Vec<(u64, bool)>,
     /// The id the next request that gets a notification will have: the
@@ -77,7 +75,6 @@ impl Uring {
             op,
             ring: None,
             completions: Completions::default(),
-            slot_last: Vec::new(),
             early: Vec::new(),
             next_id: 0,
             stats: CompletionStats::default(),
@@ -294,24 +291,21 @@ impl Strategy for Uring {
         slot: usize,
         timeout: Duration,
     ) -> Result<(), SendError> {
-        match self.slot_last.get(slot).copied().flatten() {
-            Some(last) if !self.completions.done_through(last) => {
+        match self.completions.holding(slot) {
+            Some(last) => {
                 let start = Instant::now();
                 let res = self.wait_until(timeout, |c| c.done_through(last));
                 self.stats.reclaim_waited(start.elapsed());
                 res
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     fn send(&mut self, fd: BorrowedFd<'_>, msg: &Message, slot: usize) -> Result<(), SendError> {
         let last = msg.with_io_slices(|bufs| self.send_all(fd, bufs))?;
         if self.op == RingSend::SendMsgZc {
-            if self.slot_last.len() <= slot {
-                self.slot_last.resize(slot + 1, None);
-            }
-            self.slot_last[slot] = last;
+            self.completions.lent(slot, last);
         }
         Ok(())
     }

@@ -27,8 +27,6 @@ const POLL_SLICE_MS: i32 = 50;
 #[derive(Default)]
 pub struct ZeroCopy {
     completions: Completions,
-    /// Id of the last send made from each slot.
-    slot_last: Vec<Option<u64>>,
     stats: CompletionStats,
     since_reap: u32,
     /// The socket's send timeout, read once: how long `ENOBUFS` retries may last.
@@ -120,14 +118,14 @@ impl Strategy for ZeroCopy {
         slot: usize,
         timeout: Duration,
     ) -> Result<(), SendError> {
-        match self.slot_last.get(slot).copied().flatten() {
-            Some(last) if !self.completions.done_through(last) => {
+        match self.completions.holding(slot) {
+            Some(last) => {
                 let start = Instant::now();
                 let res = self.wait_until(fd, start + timeout, |c| c.done_through(last));
                 self.stats.reclaim_waited(start.elapsed());
                 res
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -151,10 +149,7 @@ impl Strategy for ZeroCopy {
                 Err(e) => Err(send_failed(fd, e)),
             })
         })?;
-        if self.slot_last.len() <= slot {
-            self.slot_last.resize(slot + 1, None);
-        }
-        self.slot_last[slot] = last;
+        self.completions.lent(slot, last);
         self.since_reap += 1;
         if self.since_reap >= REAP_EVERY {
             self.reap(fd)?;
