@@ -165,6 +165,15 @@ pub(crate) trait Strategy: Send {
     fn take_stats(&mut self) -> Option<ZeroCopyStats>;
 }
 
+/// The socket's send timeout, which a strategy that waits outside `sendmsg`
+/// gives those waits too (ENOBUFS retries, an io_uring send's result); 10 s,
+/// the `--timeout` default, on a socket without one.
+fn own_wait_limit(fd: BorrowedFd<'_>) -> io::Result<Duration> {
+    Ok(socket2::SockRef::from(&fd)
+        .write_timeout()?
+        .unwrap_or(Duration::from_secs(10)))
+}
+
 /// Maps a failed send call to the error a user reads: a blocking socket
 /// answers `EAGAIN` when its send timeout expires.
 fn send_failed(fd: BorrowedFd<'_>, e: io::Error) -> SendError {

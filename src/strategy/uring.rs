@@ -29,7 +29,9 @@ use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats};
+use super::{
+    own_wait_limit, send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats,
+};
 use crate::message::Message;
 use crate::sys::{RingCqe, RingSend, SendRing, IORING_NOTIF_USAGE_ZC_COPIED};
 
@@ -279,9 +281,7 @@ impl Strategy for Uring {
         let ring = SendRing::new(SQ_ENTRIES, CQ_ENTRIES)
             .map_err(|e| SendError::Unavailable(explain_setup_error(&e)))?;
         self.ring = Some(ring);
-        self.timeout = socket2::SockRef::from(&fd)
-            .write_timeout()?
-            .unwrap_or(Duration::from_secs(10));
+        self.timeout = own_wait_limit(fd)?;
         Ok(())
     }
 

@@ -14,7 +14,8 @@ use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use super::{
-    send_all, send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats,
+    own_wait_limit, send_all, send_failed, CompletionStats, Completions, SendError, Strategy,
+    ZeroCopyStats,
 };
 use crate::message::Message;
 use crate::sys::{self, ErrQueue};
@@ -106,9 +107,7 @@ impl ZeroCopy {
 impl Strategy for ZeroCopy {
     fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
         sys::set_zerocopy(fd).map_err(SendError::ZeroCopyRefused)?;
-        self.timeout = socket2::SockRef::from(&fd)
-            .write_timeout()?
-            .unwrap_or(Duration::from_secs(10));
+        self.timeout = own_wait_limit(fd)?;
         Ok(())
     }
 
