@@ -133,9 +133,10 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     let findings: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap();
     // rr and stream, 2 metrics each, 2 sizes, and the pairs: the seed's
-    // three, then uring vs one-copy and uring-zc vs zero-copy where they ran.
+    // three, then uring and uring-zc each against two-copy and against its
+    // copying twin (one-copy, zero-copy), where they ran.
     let ran = copybench::StrategyKind::host_default();
-    let pairs = 3 + ran
+    let pairs = 3 + 2 * ran
         .iter()
         .filter(|s| matches!(s.name(), "uring" | "uring-zc"))
         .count();

@@ -18,22 +18,14 @@ use crate::size::format_size;
 use crate::stats::{self, Call, Comparison};
 use crate::strategy::StrategyKind;
 
-/// The study's questions, as (challenger, baseline): the three of the seed
-/// (one-copy vs two-copy, zero-copy vs two-copy, zero-copy vs one-copy), then
-/// the io_uring ones, each against its own baseline rather than every earlier
-/// strategy: uring vs one-copy (what submitting through a ring costs against
-/// `sendmsg`) and uring-zc vs zero-copy (SENDMSG_ZC against MSG_ZEROCOPY).
+/// The study's questions, as (challenger, baseline), from each strategy's
+/// [`StrategyKind::baselines`]: every strategy against two-copy, then each
+/// lending strategy against its copying twin.
 pub fn pairs() -> Vec<(&'static str, &'static str)> {
-    use StrategyKind::*;
-    [
-        (OneCopy, TwoCopy),
-        (ZeroCopy, TwoCopy),
-        (ZeroCopy, OneCopy),
-        (Uring, OneCopy),
-        (UringZc, ZeroCopy),
-    ]
-    .map(|(c, b)| (c.name(), b.name()))
-    .to_vec()
+    StrategyKind::ALL
+        .into_iter()
+        .flat_map(|c| c.baselines().iter().map(move |b| (c.name(), b.name())))
+        .collect()
 }
 
 /// The metrics compared for a workload: its main figure, then CPU cost.

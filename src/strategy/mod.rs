@@ -109,6 +109,23 @@ impl StrategyKind {
         }
     }
 
+    /// What the report compares this strategy against, as challenger:
+    /// two-copy, the seed's baseline, for every other strategy (each one's
+    /// ratio to two-copy answers "from what size does it win"), then the
+    /// copying twin of each lending strategy: zero-copy and uring against
+    /// one-copy (the same iovecs through `sendmsg`), uring-zc against
+    /// zero-copy (SENDMSG_ZC against MSG_ZEROCOPY). A new strategy states
+    /// its baselines here and the report needs no edit.
+    pub fn baselines(self) -> &'static [StrategyKind] {
+        use StrategyKind::*;
+        match self {
+            TwoCopy => &[],
+            OneCopy => &[TwoCopy],
+            ZeroCopy | Uring => &[TwoCopy, OneCopy],
+            UringZc => &[TwoCopy, ZeroCopy],
+        }
+    }
+
     /// Whether a strategy named `name` has completions (`false` for a name
     /// this build does not know): for reports read from a results.csv.
     pub fn named_has_completions(name: &str) -> bool {
