@@ -457,11 +457,6 @@ pub enum Progress<'a> {
     },
 }
 
-/// Whether `dir` already holds a sweep.
-pub fn holds_sweep(dir: &Path) -> bool {
-    dir.join("results.csv").exists()
-}
-
 /// Runs the whole matrix into `dir`; `stop` ends the sweep between cells,
 /// or at once. Each local cell is bounded by [`Matrix::cell_limit`].
 ///
@@ -494,18 +489,13 @@ pub fn run_with(
     m.validate()?;
     let csv_path = dir.join("results.csv");
     let samples_path = dir.join("samples.csv");
+    // The same check the CLI makes before anything runs, for library callers.
+    crate::limits::check_out_dir(dir, resume)?;
     let mut rows = Vec::new();
-    if holds_sweep(dir) {
-        if !resume {
-            return Err(Error::usage(format!(
-                "--out {}: already holds a sweep (results.csv); choose another directory, or add --resume to continue it",
-                dir.display()
-            )));
-        }
+    if resume && csv_path.exists() {
         rows = crate::report::read_results(&csv_path)
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
-    fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
     env["run"] = json!({
         "command": m.command,
