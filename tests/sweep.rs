@@ -355,3 +355,57 @@ fn bad_sweep_input_is_a_usage_error() {
         );
     }
 }
+
+/// A sweep pins each connection's two ends to CPUs of their own unless told
+/// not to (its calls must survive a rerun; see the README's Reproducibility),
+/// and records where they ran; `--no-pin` leaves them to the scheduler.
+#[test]
+fn a_sweep_pins_its_threads_unless_told_not_to() {
+    let two_cpus = copybench::config::allowed_cpus().len() >= 2;
+    for (flag, name) in [(None, "pinned"), (Some("--no-pin"), "unpinned")] {
+        let dir = scratch(name);
+        let out = copybench()
+            .arg("sweep")
+            .args([
+                "--strategies",
+                "one-copy",
+                "--workloads",
+                "rr",
+                "--sizes",
+                "64",
+            ])
+            .args([
+                "--threads",
+                "1",
+                "--warmup",
+                "0",
+                "--duration",
+                "0.05",
+                "--repeat",
+                "1",
+            ])
+            .args(flag)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = rows(&dir);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        if flag.is_none() && two_cpus {
+            assert!(
+                !r.client_cpus.is_empty() && !r.server_cpus.is_empty(),
+                "not pinned"
+            );
+            assert_ne!(r.client_cpus, r.server_cpus, "both ends on one CPU");
+        } else {
+            assert_eq!((r.client_cpus.as_str(), r.server_cpus.as_str()), ("", ""));
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
