@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use copybench::Row;
@@ -16,6 +16,17 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("copybench-test-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     dir
+}
+
+/// `copybench sweep ARGS --out DIR`, as a user types it.
+fn sweep_into(dir: &Path, args: &[&str]) -> Output {
+    copybench()
+        .arg("sweep")
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 fn rows(dir: &Path) -> Vec<Row> {
@@ -40,13 +51,7 @@ const TINY: &[&str] = &[
 #[test]
 fn a_tiny_sweep_writes_csv_plots_and_html() {
     let dir = scratch("tiny");
-    let out = copybench()
-        .arg("sweep")
-        .args(TINY)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = sweep_into(&dir, TINY);
     assert!(
         out.status.success(),
         "{}",
@@ -247,15 +252,9 @@ fn an_existing_sweep_is_kept_unless_resumed() {
     let sweep = |sizes: &str, extra: &[&str]| {
         let mut args: Vec<&str> = TINY.to_vec();
         args[1] = sizes;
-        copybench()
-            .arg("sweep")
-            .args(&args)
-            .args(["--workloads", "rr"])
-            .args(extra)
-            .arg("--out")
-            .arg(&dir)
-            .output()
-            .unwrap()
+        args.extend(["--workloads", "rr"]);
+        args.extend(extra);
+        sweep_into(&dir, &args)
     };
     let first = sweep("64", &[]);
     assert!(first.status.success());
@@ -293,20 +292,15 @@ fn an_existing_sweep_is_kept_unless_resumed() {
 #[test]
 fn sweep_json_prints_the_findings() {
     let dir = scratch("json");
-    let out = copybench()
-        .arg("sweep")
-        .args(TINY)
-        .args([
-            "--workloads",
-            "stream",
-            "--strategies",
-            "two-copy,one-copy",
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let mut args = TINY.to_vec();
+    args.extend([
+        "--workloads",
+        "stream",
+        "--strategies",
+        "two-copy,one-copy",
+        "--json",
+    ]);
+    let out = sweep_into(&dir, &args);
     assert!(out.status.success());
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(findings["rule"]["level"], 0.95);
@@ -364,31 +358,24 @@ fn a_sweep_pins_its_threads_unless_told_not_to() {
     let two_cpus = copybench::config::allowed_cpus().len() >= 2;
     for (flag, name) in [(None, "pinned"), (Some("--no-pin"), "unpinned")] {
         let dir = scratch(name);
-        let out = copybench()
-            .arg("sweep")
-            .args([
-                "--strategies",
-                "one-copy",
-                "--workloads",
-                "rr",
-                "--sizes",
-                "64",
-            ])
-            .args([
-                "--threads",
-                "1",
-                "--warmup",
-                "0",
-                "--duration",
-                "0.05",
-                "--repeat",
-                "1",
-            ])
-            .args(flag)
-            .arg("--out")
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let mut args = vec![
+            "--strategies",
+            "one-copy",
+            "--workloads",
+            "rr",
+            "--sizes",
+            "64",
+            "--threads",
+            "1",
+            "--warmup",
+            "0",
+            "--duration",
+            "0.05",
+            "--repeat",
+            "1",
+        ];
+        args.extend(flag);
+        let out = sweep_into(&dir, &args);
         assert!(
             out.status.success(),
             "{}",
