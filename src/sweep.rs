@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Value};
-
 use crate::cell::{self, CellRun, SampleRow, Sampling};
 use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Bound, Experiment};
 use crate::figures::{Figure, Row, SAMPLED};
+use crate::host::{RunFacts, SweepEnv};
 use crate::message::{Layout, Shape};
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
@@ -348,7 +347,7 @@ pub fn run_remote_cell(
 pub struct Outcome {
     pub dir: PathBuf,
     /// The host facts written to `env.json`.
-    pub env: Value,
+    pub env: SweepEnv,
     pub rows: Vec<Row>,
     pub interrupted: bool,
     pub wall: Duration,
@@ -496,17 +495,17 @@ pub fn run_with(
         rows = crate::report::read_results(&csv_path)
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
-    let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
-    env["run"] = json!({
-        "command": m.command,
-        "version": env!("CARGO_PKG_VERSION"),
-        "started_utc": utc_text(SystemTime::now()),
-    });
-    if let (Some(r), Value::Object(obj)) = (remote.as_deref(), &mut env) {
-        obj.insert("server_addr".into(), Value::from(r.addr().to_string()));
-        obj.insert("server_host".into(), r.server_host().clone());
-    }
-    let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
+    let env = SweepEnv {
+        host: crate::host::gather(),
+        run: Some(RunFacts {
+            command: Some(m.command.clone()),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            started_utc: Some(utc_text(SystemTime::now())),
+        }),
+        server_addr: remote.as_deref().map(|r| r.addr().to_string()),
+        server_host: remote.as_deref().and_then(|r| r.server_host().cloned()),
+    };
+    let text = serde_json::to_string_pretty(&env).expect("host facts serialize");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let mut sink = CsvSink::open(&csv_path, resume)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;

@@ -105,7 +105,17 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert!(svgs >= 5, "only {svgs} plots");
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<figure id=\"ratio\"><svg"));
-    assert!(fs::metadata(dir.join("env.json")).is_ok());
+    // env.json reads back as the typed host facts the report uses, the
+    // sweep's command included, and holds this host's facts.
+    let env = copybench::report::read_env(&fs::read_to_string(dir.join("env.json")).unwrap())
+        .expect("the sweep's env.json reads as SweepEnv");
+    let here = copybench::host::gather();
+    assert_eq!(env.host.kernel, here.kernel);
+    assert_eq!(env.host.max_skb_frags, here.max_skb_frags);
+    assert_eq!(env.host.counters, here.counters);
+    let run = env.run.expect("the sweep records its run");
+    assert!(run.command.unwrap().contains("sweep"));
+    assert!(html.contains(&format!("kernel {}", here.kernel.unwrap())));
     // The findings print at the end of the sweep too, as a table.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("one-copy vs two-copy"), "{stdout}");

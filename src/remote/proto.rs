@@ -204,7 +204,7 @@ pub enum Request {
 pub enum Reply {
     /// Control hello accepted: the session is yours. `host` is the server's
     /// facts (`copybench doctor --json`).
-    Welcome { host: serde_json::Value },
+    Welcome { host: Box<crate::host::HostFacts> },
     /// Data hello accepted: raw messages follow on this connection.
     DataAccepted,
     /// Another session is running; try again later.

@@ -478,7 +478,7 @@ impl Session<'_> {
     }
 
     fn run(&mut self) -> Result<()> {
-        let host = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+        let host = Box::new(crate::host::gather());
         self.reply(&Reply::Welcome { host })
             .map_err(|e| Error::io("welcome", e))?;
         loop {

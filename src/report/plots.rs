@@ -20,6 +20,7 @@ use super::format;
 use super::summary::{CellSummary, Figure};
 use super::ReportError;
 use crate::figures::Counter;
+use crate::host::SweepEnv;
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
 
@@ -337,9 +338,9 @@ fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
 }
 
 /// `env.json`'s reason for a counter being unavailable, or the fallback.
-fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String {
-    let reason = env["counters"][counter.name()]["reason"]
-        .as_str()
+fn unavailable(env: Option<&SweepEnv>, counter: Counter, what: &str) -> String {
+    let reason = env
+        .and_then(|e| e.counter_reason(counter.name()))
         .unwrap_or("no hardware counter values in results.csv");
     format!("{what}: unavailable on this host: {reason}")
 }
@@ -349,7 +350,7 @@ fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String 
 pub fn plots(
     cells: &[CellSummary],
     crossovers: &[Crossover],
-    env: &serde_json::Value,
+    env: Option<&SweepEnv>,
 ) -> (Vec<Plot>, Vec<String>) {
     let mut drawn = vec![
         ratio(cells, crossovers),
@@ -1088,13 +1089,13 @@ mod tests {
 
     #[test]
     fn unavailable_names_the_reason() {
-        let env = serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}});
+        let env: SweepEnv = serde_json::from_value(serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}})).unwrap();
         assert_eq!(
-            unavailable(&env, Counter::CacheMisses, "cache misses"),
+            unavailable(Some(&env), Counter::CacheMisses, "cache misses"),
             "cache misses: unavailable on this host: perf_event_paranoid is 4"
         );
         assert_eq!(
-            unavailable(&serde_json::Value::Null, Counter::Cycles, "cycles"),
+            unavailable(None, Counter::Cycles, "cycles"),
             "cycles: unavailable on this host: no hardware counter values in results.csv"
         );
     }
