@@ -245,6 +245,25 @@ mod tests {
     }
 
     #[test]
+    fn the_crate_error_keeps_the_netns_error_as_its_typed_source() {
+        let name = format!("cbu-typed-{}", std::process::id());
+        let mut transport = crate::Transport::new(crate::TransportKind::Veth);
+        transport.veth.server_ns = name.clone();
+        let err = transport.check().unwrap_err();
+        // The same text as the NetnsError, exit 2 (the host's state).
+        assert_eq!(
+            err.to_string(),
+            NetnsError::Missing { name: name.clone() }.to_string()
+        );
+        assert_eq!(err.exit_code(), 2);
+        let source = std::error::Error::source(&err).expect("a source");
+        match source.downcast_ref::<NetnsError>() {
+            Some(NetnsError::Missing { name: missing }) => assert_eq!(*missing, name),
+            other => panic!("source is {other:?}"),
+        }
+    }
+
+    #[test]
     fn cap_eff_parsing() {
         let status = "Name:\tx\nCapEff:\t0000000000200000\n";
         assert_eq!(cap_eff_has(status, CAP_SYS_ADMIN), Some(true));

@@ -129,7 +129,7 @@ impl Transport {
                 )));
             }
             for ns in [&self.veth.server_ns, &self.veth.client_ns] {
-                netns::check(ns).map_err(|e| Error::Unsupported(e.to_string()))?;
+                netns::check(ns)?;
             }
             if !is_benchmark_range(self.veth.server_addr) {
                 return Err(Error::usage(format!(
@@ -150,7 +150,7 @@ impl Transport {
             Role::Server => &self.veth.server_ns,
             Role::Client => &self.veth.client_ns,
         };
-        netns::enter(ns).map_err(|e| Error::Unsupported(e.to_string()))
+        Ok(netns::enter(ns)?)
     }
 
     /// An AF_UNIX pair, both ends configured: (client, server).
