@@ -396,7 +396,7 @@ fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Av
 }
 
 /// The io_uring probe's answer for one strategy (see [`crate::strategy::uring_support`]).
-pub fn ring_availability(probe: &Result<String, String>) -> Availability {
+pub(crate) fn ring_availability(probe: &Result<String, String>) -> Availability {
     match probe {
         Ok(found) => Availability::Available(found.clone()),
         Err(why) => Availability::Unavailable(why.clone()),

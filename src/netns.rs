@@ -27,13 +27,15 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 
 /// Default namespace names and addresses (the same as `netns-setup.sh`'s).
-pub const DEFAULT_SERVER_NS: &str = "copybench-srv";
+pub(crate) const DEFAULT_SERVER_NS: &str = "copybench-srv";
 /// See [`DEFAULT_SERVER_NS`].
-pub const DEFAULT_CLIENT_NS: &str = "copybench-cli";
+pub(crate) const DEFAULT_CLIENT_NS: &str = "copybench-cli";
 /// The server end of the veth pair, inside the benchmarking range 198.18.0.0/15.
-pub const DEFAULT_SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-/// The client end of the veth pair.
-pub const DEFAULT_CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub(crate) const DEFAULT_SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The client end of the veth pair: only netns-setup.sh assigns it (the
+/// client's socket takes it from the route); the test keeps the two in step.
+#[cfg(test)]
+pub(crate) const DEFAULT_CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 /// Where `ip netns add` puts named namespaces (`/var/run` links to `/run`).
 const NETNS_DIR: &str = "/var/run/netns";

@@ -55,7 +55,7 @@ pub struct Matrix {
 
 /// Slack a cell gets beyond its warm-up and duration for starting its
 /// threads, making its connections and tearing them down.
-pub const CELL_SLACK: Duration = Duration::from_secs(5);
+pub(crate) const CELL_SLACK: Duration = Duration::from_secs(5);
 
 /// How a sweep is asked to stop: after the current cell, or now (the cell
 /// running is cut short and not recorded).
@@ -224,7 +224,7 @@ fn fill_measured(row: &mut Row, run: &CellRun) {
 }
 
 /// The `samples.csv` rows of one measured cell.
-pub fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
+pub(crate) fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
     run.samples
         .iter()
         .enumerate()
@@ -317,7 +317,7 @@ pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
 }
 
 /// [`run_cell`], ended early (with an error) when `bound` says so.
-pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
+pub(crate) fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
     let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
@@ -329,7 +329,7 @@ pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRu
 
 /// Runs one cell on this host and a `copybench serve`: start, warm up,
 /// sample until precise or capped, stop.
-pub fn run_remote_cell(
+pub(crate) fn run_remote_cell(
     remote: &mut crate::remote::Remote,
     cfg: &Config,
     m: &Matrix,
@@ -414,7 +414,7 @@ pub fn timestamp_name(now: SystemTime) -> String {
 }
 
 /// `2026-11-29 06:15:02 UTC`, for people.
-pub fn utc_text(now: SystemTime) -> String {
+pub(crate) fn utc_text(now: SystemTime) -> String {
     let t = timestamp_name(now);
     format!(
         "{}-{}-{} {}:{}:{} UTC",

@@ -304,7 +304,7 @@ impl Remote {
 }
 
 /// The configuration a server needs for its ends of a cell.
-pub fn spec_of(cfg: &Config) -> CellSpec {
+pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
     let t = &cfg.transport;
     CellSpec {
         strategy: cfg.strategy,
@@ -327,7 +327,7 @@ pub fn spec_of(cfg: &Config) -> CellSpec {
 
 /// Adds the server role's results to a batch the client ends measured, as
 /// a local coordinator adds its server threads' reports.
-pub fn absorb(r: &mut BatchReport, s: &RoleResult) {
+pub(crate) fn absorb(r: &mut BatchReport, s: &RoleResult) {
     r.messages += s.messages;
     r.bytes += s.bytes;
     r.server.add(&s.stats);

@@ -21,7 +21,7 @@ use crate::size::format_size;
 use crate::stats::{self, Call};
 
 /// The figures compared, in column order.
-pub const FIGURES: [Figure; 7] = [
+pub(crate) const FIGURES: [Figure; 7] = [
     Figure::ThroughputGbps,
     Figure::MessagesPerSec,
     Figure::LatencyP50Us,
@@ -93,7 +93,7 @@ fn unmatched(key: &CellKey, only_in: &'static str) -> Unmatched {
 }
 
 /// Compares the summarised cells of two sweeps.
-pub fn compare_cells(
+pub(crate) fn compare_cells(
     old_name: &str,
     old: &[CellSummary],
     new_name: &str,

@@ -9,8 +9,8 @@
 mod analysis;
 pub mod compare;
 mod crossover;
-pub mod findings;
-pub mod format;
+pub(crate) mod findings;
+pub(crate) mod format;
 mod html;
 mod plots;
 mod summary;
@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+// What `rebuild` and `analyze` return, and every type its fields name.
 pub use analysis::{
-    analyze, Analysis, FailedCell, LayoutPair, Section, ThreadScaling, ZeroCopyCopies,
+    analyze, Analysis, FailedCell, InterfaceComparison, LayoutPair, Section, ThreadScaling,
+    ZeroCopyCopies,
 };
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
@@ -230,7 +232,7 @@ fn check_row(
 
 /// Reads samples.csv; a sweep directory without one (or with an unreadable
 /// one) gives no samples, and the report falls back to the rows' intervals.
-pub fn read_samples(path: &Path) -> Vec<SampleRow> {
+pub(crate) fn read_samples(path: &Path) -> Vec<SampleRow> {
     let Ok(mut reader) = csv::Reader::from_path(path) else {
         return Vec::new();
     };

@@ -378,7 +378,7 @@ fn probe() -> UringSupport {
 }
 
 /// Why `io_uring_setup` refused, in the host's terms, with what to do.
-pub fn explain_setup_error(e: &io::Error) -> String {
+pub(crate) fn explain_setup_error(e: &io::Error) -> String {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .map(|s| s.trim().to_string());
@@ -399,7 +399,7 @@ pub fn explain_setup_error(e: &io::Error) -> String {
 }
 
 /// `RLIMIT_MEMLOCK`'s soft limit, for messages and `doctor`.
-pub fn memlock_text() -> String {
+pub(crate) fn memlock_text() -> String {
     use nix::sys::resource::{getrlimit, Resource};
     match getrlimit(Resource::RLIMIT_MEMLOCK) {
         Ok((soft, _)) if soft == libc::RLIM_INFINITY => "unlimited".into(),
