@@ -21,6 +21,7 @@ use super::summary::{CellSummary, Figure};
 use super::ReportError;
 use crate::figures::Counter;
 use crate::host::SweepEnv;
+use crate::message::Layout;
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
 
@@ -64,9 +65,40 @@ pub enum Dash {
     Dotted,
 }
 
+/// A cell's strategy and layout, from its strategy name: a cell in a layout
+/// other than heap is named `zero-copy page` ([`StrategyName::with_layout`]),
+/// a heap cell (or one from before layouts) by the strategy alone.
+///
+/// [`StrategyName::with_layout`]: super::summary::StrategyName::with_layout
+fn strategy_and_layout(name: &str) -> (&str, &str) {
+    match name.rsplit_once(' ') {
+        Some((base, layout)) if StrategyKind::from_name(base).is_some() => (base, layout),
+        _ => (name, Layout::Heap.name()),
+    }
+}
+
+/// The strategy and layout a series or table name is about: `zero-copy`,
+/// `zero-copy page`, `zero-copy (page, loopback)` or `zero-copy (loopback)`.
+fn series_strategy(name: &str) -> (&str, &str) {
+    match name.split_once(" (") {
+        Some((first, tags)) => {
+            let (base, layout) = strategy_and_layout(first);
+            let tagged = tags
+                .split(')')
+                .next()
+                .unwrap_or(tags)
+                .split(", ")
+                .find(|t| Layout::from_name(t).is_some());
+            (base, tagged.unwrap_or(layout))
+        }
+        None => strategy_and_layout(name),
+    }
+}
+
 /// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
+/// A layout keeps its strategy's colour.
 fn strategy_rank(name: &str) -> Option<usize> {
-    let base = name.split(" (").next().unwrap_or(name);
+    let (base, _) = series_strategy(name);
     StrategyKind::ALL.iter().position(|s| s.name() == base)
 }
 
@@ -81,13 +113,15 @@ pub fn strategy_color(name: &str) -> String {
 fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
     let others = StrategyKind::ALL.len();
     let i = strategy_rank(name).unwrap_or(others + index % (COLORS.len() - others));
+    // Another layout of the same strategy: its colour, another marker and dash.
+    let shift = usize::from(series_strategy(name).1 != Layout::Heap.name());
     let marker = [
         Marker::Circle,
         Marker::Triangle,
         Marker::Square,
         Marker::Cross,
-    ][i % 4];
-    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][i % 3];
+    ][(i + 2 * shift) % 4];
+    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][(i + shift) % 3];
     (COLORS[i % COLORS.len()], marker, dash)
 }
 
@@ -323,16 +357,30 @@ fn field_size(c: &CellSummary) -> f64 {
     c.key.field_size_bytes as f64
 }
 
-/// Series names: the strategy, plus the transport when a sweep measured
-/// several (a transport whose cells all failed does not count).
+/// Series names: the strategy, plus its layout when a sweep measured several
+/// (or only a layout other than heap), plus the transport when it measured
+/// several (a transport or layout whose cells all failed does not count):
+/// `zero-copy`, `zero-copy (page)`, `zero-copy (heap, loopback)`.
 fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
     let measured = select(cells, |c| c.ok > 0);
     let several = distinct(&measured, |c| c.key.transport.as_str()).len() > 1;
+    let layouts = distinct(&measured, |c| {
+        strategy_and_layout(c.key.strategy.as_str()).1
+    });
+    let show_layout = layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name());
     move |c: &CellSummary| {
+        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
+        let mut tags = Vec::new();
+        if show_layout {
+            tags.push(layout);
+        }
         if several {
-            format!("{} ({})", c.key.strategy.as_str(), c.key.transport)
+            tags.push(c.key.transport.as_str());
+        }
+        if tags.is_empty() {
+            strategy.to_string()
         } else {
-            c.key.strategy.as_str().to_string()
+            format!("{strategy} ({})", tags.join(", "))
         }
     }
 }
@@ -490,7 +538,16 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
     Plot {
         file: "ratio.svg",
         title: "Speed-up over two-copy vs field size".into(),
-        about: "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up).",
+        about: if distinct(&select(cells, |c| c.ok > 0), |c| {
+            strategy_and_layout(c.key.strategy.as_str()).1
+        })
+        .len()
+            > 1
+        {
+            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy, in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
+        } else {
+            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
+        },
         cols: 2,
         panels: or_note(panels, "no strategy pairs in results.csv"),
     }
@@ -688,12 +745,21 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zero_copy = |c: &CellSummary| StrategyKind::named_has_completions(c.key.strategy.as_str());
+    let zero_copy = |c: &CellSummary| {
+        StrategyKind::named_has_completions(strategy_and_layout(c.key.strategy.as_str()).0)
+    };
     let zc = select(cells, zero_copy);
+    let layouts = distinct(&zc, |c| strategy_and_layout(c.key.strategy.as_str()).1);
+    let show_layout = layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name());
     let name = |c: &CellSummary| {
+        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
         format!(
             "{}, {}, {}",
-            c.key.strategy.as_str(),
+            if show_layout {
+                format!("{strategy} ({layout})")
+            } else {
+                strategy.to_string()
+            },
             c.key.transport,
             format::threads(c.key.threads)
         )
@@ -1073,6 +1139,100 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figures::Row;
+    use crate::report::summary::summarize;
+
+    /// Stream cells over loopback, 1 thread, 4 and 64 KiB: each strategy in
+    /// each layout given.
+    fn cells(strategies: &[&str], layouts: &[&str]) -> Vec<CellSummary> {
+        let mut rows = Vec::new();
+        for (i, (strategy, layout, size)) in strategies
+            .iter()
+            .flat_map(|s| layouts.iter().map(move |l| (s, l)))
+            .flat_map(|(s, l)| [4096u64, 65536].map(|size| (*s, *l, size)))
+            .enumerate()
+        {
+            rows.push(Row {
+                cell: i as u32,
+                strategy: strategy.into(),
+                layout: layout.into(),
+                transport: "loopback".into(),
+                workload: "stream".into(),
+                field_size_bytes: size,
+                fields: 1,
+                threads: 1,
+                status: "ok".into(),
+                messages: Some(1000),
+                throughput_gbps: Some(if layout == "page" { 9.0 } else { 5.0 }),
+                zc_copied_share: StrategyKind::named_has_completions(strategy).then_some(1.0),
+                ..Row::default()
+            });
+        }
+        summarize(&rows)
+    }
+
+    fn names(plot: &Plot) -> Vec<String> {
+        plot.series_names()
+    }
+
+    #[test]
+    fn one_layout_keeps_the_plain_strategy_names() {
+        let heap = cells(&["one-copy", "zero-copy"], &["heap"]);
+        assert_eq!(names(&throughput(&heap)), ["one-copy", "zero-copy"]);
+        assert_eq!(names(&zc_copied(&heap)), ["zero-copy, loopback, 1 thread"]);
+        // Only page cells: the series say so.
+        let page = cells(&["zero-copy"], &["page"]);
+        assert_eq!(names(&throughput(&page)), ["zero-copy (page)"]);
+    }
+
+    #[test]
+    fn page_cells_are_series_of_their_own_beside_heap() {
+        let both = cells(&["one-copy", "zero-copy"], &["heap", "page"]);
+        assert_eq!(
+            names(&throughput(&both)),
+            [
+                "one-copy (heap)",
+                "one-copy (page)",
+                "zero-copy (heap)",
+                "zero-copy (page)"
+            ]
+        );
+        // Not dropped where only strategies with completions are drawn.
+        assert_eq!(
+            names(&zc_copied(&both)),
+            [
+                "zero-copy (heap), loopback, 1 thread",
+                "zero-copy (page), loopback, 1 thread"
+            ]
+        );
+        // Each series holds its own layout's values, both sizes.
+        let plot = throughput(&both);
+        let Body::Lines { series, .. } = &plot.panels[0].body else {
+            panic!("throughput is a line chart")
+        };
+        for s in series {
+            let want = if s.name.contains("page") { 9.0 } else { 5.0 };
+            assert_eq!(s.points.len(), 2, "{}", s.name);
+            assert!(s.points.iter().all(|p| p.1 == want), "{}", s.name);
+        }
+        // The same colour as the strategy's heap series, drawn differently.
+        let (heap, page) = (
+            style_of("zero-copy (heap)", 0),
+            style_of("zero-copy (page)", 1),
+        );
+        assert_eq!(heap.0, page.0);
+        assert_ne!((heap.1, heap.2), (page.1, page.2));
+        assert_eq!(style_of("zero-copy", 0), heap);
+        assert_eq!(style_of("zero-copy (page), loopback, 1 thread", 0), page);
+        assert_eq!(
+            strategy_color("zero-copy page"),
+            strategy_color("zero-copy")
+        );
+        assert_eq!(
+            series_strategy("uring-zc (page, veth)"),
+            ("uring-zc", "page")
+        );
+    }
 
     #[test]
     fn log_axes_label_whole_powers_only() {
