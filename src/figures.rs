@@ -569,9 +569,16 @@ impl Row {
     /// The identity of a run: its cell's configuration and repetition (cell
     /// numbers may differ between sweeps of one directory). A resumed sweep
     /// skips the runs already done; a results file holds each one once.
-    pub(crate) fn run_key(&self) -> (String, String, String, u64, u32, u32, u32) {
+    /// The layout is part of it: a heap and a page run of one shape are two
+    /// runs (an empty layout, from before layouts, is heap).
+    pub(crate) fn run_key(&self) -> (String, String, String, String, u64, u32, u32, u32) {
+        let layout = match self.layout.as_str() {
+            "" => crate::message::Layout::Heap.name(),
+            other => other,
+        };
         (
             self.strategy.clone(),
+            layout.to_string(),
             self.transport.clone(),
             self.workload.clone(),
             self.field_size_bytes,

@@ -160,13 +160,17 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         check_row(&row, &raw_header, &record).map_err(bad)?;
         if let Some(first) = seen.insert(row.run_key(), line) {
             return Err(bad(format!(
-                "repetition {} of {} / {} / {}, {} x {} B, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
+                "repetition {} of {} / {} / {}, {} x {} B{}, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
                 row.repeat,
                 row.strategy,
                 row.transport,
                 row.workload,
                 row.fields,
                 row.field_size_bytes,
+                match row.run_key().1.as_str() {
+                    "heap" => String::new(),
+                    layout => format!(" ({layout} layout)"),
+                },
                 row.threads
             )));
         }
@@ -474,6 +478,29 @@ mod tests {
         let path = dir.join("results.csv");
         write_csv(&path, &rows());
         assert_eq!(read_results(&path).unwrap(), rows());
+    }
+
+    #[test]
+    fn a_heap_and_a_page_run_of_one_shape_are_two_runs() {
+        let dir = scratch("layouts");
+        let path = dir.join("results.csv");
+        let heap = rows()[0].clone();
+        let page = Row {
+            cell: heap.cell + 100,
+            layout: "page".into(),
+            ..heap.clone()
+        };
+        write_csv(&path, &[heap.clone(), page.clone()]);
+        assert_eq!(read_results(&path).unwrap(), [heap, page.clone()]);
+        // The same page run twice is still one run counted twice.
+        let twice = Row {
+            cell: page.cell + 1,
+            ..page.clone()
+        };
+        write_csv(&path, &[page, twice]);
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains(" B (page layout), "), "{err}");
+        assert!(err.contains("is already on line 2"), "{err}");
     }
 
     /// A one-row CSV whose header and record went through `edit` (told which

@@ -362,12 +362,15 @@ fn field_size(c: &CellSummary) -> f64 {
 /// several (a transport or layout whose cells all failed does not count):
 /// `zero-copy`, `zero-copy (page)`, `zero-copy (heap, loopback)`.
 fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
+    namer(cells, true)
+}
+
+/// [`strategy_namer`]; without `layouts`, the layout is left out of the
+/// names (a plot that gives each layout panels of its own).
+fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> String {
     let measured = select(cells, |c| c.ok > 0);
     let several = distinct(&measured, |c| c.key.transport.as_str()).len() > 1;
-    let layouts = distinct(&measured, |c| {
-        strategy_and_layout(c.key.strategy.as_str()).1
-    });
-    let show_layout = layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name());
+    let show_layout = layouts && several_layouts(&measured);
     move |c: &CellSummary| {
         let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
         let mut tags = Vec::new();
@@ -383,6 +386,13 @@ fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
             format!("{strategy} ({})", tags.join(", "))
         }
     }
+}
+
+/// Whether the cells are in more than one layout, or only in one other than
+/// heap: then names and titles say the layout.
+fn several_layouts(cells: &[&CellSummary]) -> bool {
+    let layouts = distinct(cells, |c| strategy_and_layout(c.key.strategy.as_str()).1);
+    layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name())
 }
 
 /// `env.json`'s reason for a counter being unavailable, or the fallback.
@@ -691,8 +701,13 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
         (Figure::ServerUserNsPerMsg, "server user"),
         (Figure::ServerSysNsPerMsg, "server kernel"),
     ];
-    let name = strategy_namer(cells);
+    // Several layouts: a panel per layout, so the bars' labels stay short.
+    let name = namer(cells, false);
     let all = select(cells, |_| true);
+    let per_layout = several_layouts(&select(cells, |c| c.ok > 0));
+    fn layout_of(c: &CellSummary) -> &str {
+        strategy_and_layout(c.key.strategy.as_str()).1
+    }
     let mut panels = Vec::new();
     for workload in distinct(&all, |c| c.key.workload.as_str()) {
         let of_workload = select(cells, |c| c.key.workload == workload);
@@ -702,17 +717,27 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
         let (smallest, largest) = (sizes[0], sizes[sizes.len() - 1]);
         let mut picked = vec![smallest, largest];
         picked.dedup();
-        for size in picked {
+        let layouts = if per_layout {
+            distinct(&of_workload, |c| Some(layout_of(c)))
+        } else {
+            vec![None]
+        };
+        for (size, layout) in picked
+            .into_iter()
+            .flat_map(|size| layouts.iter().map(move |l| (size, *l)))
+        {
             let chosen: Vec<&CellSummary> = of_workload
                 .iter()
                 .copied()
                 .filter(|c| c.key.threads == fewest && c.key.field_size_bytes == size)
+                .filter(|c| layout.is_none_or(|l| layout_of(c) == l))
                 .filter(|c| PARTS.iter().any(|(f, _)| c.get(*f).is_some()))
                 .collect();
             let title = format!(
-                "{workload}, {} fields, {}",
+                "{workload}, {} fields, {}{}",
                 format_size(size),
-                format::threads(fewest)
+                format::threads(fewest),
+                layout.map_or(String::new(), |l| format!(", {l}"))
             );
             if chosen.is_empty() {
                 panels.push(Panel::note(title, "no CPU time values"));
@@ -749,8 +774,7 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
         StrategyKind::named_has_completions(strategy_and_layout(c.key.strategy.as_str()).0)
     };
     let zc = select(cells, zero_copy);
-    let layouts = distinct(&zc, |c| strategy_and_layout(c.key.strategy.as_str()).1);
-    let show_layout = layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name());
+    let show_layout = several_layouts(&zc);
     let name = |c: &CellSummary| {
         let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
         format!(
@@ -819,7 +843,9 @@ impl Plot {
         let rows = self.panels.len().div_ceil(cols);
         let names = self.series_names();
         let color = |name: &str| style_of(name, names.iter().position(|n| n == name).unwrap_or(0));
-        let legend_height = if names.is_empty() { 0 } else { LEGEND_HEIGHT };
+        let placed = legend_layout(&names, cols as u32 * PANEL_WIDTH);
+        let legend_rows = placed.iter().map(|p| p.2 + 1).max().unwrap_or(0);
+        let legend_height = legend_rows * LEGEND_HEIGHT;
         let size = (
             cols as u32 * PANEL_WIDTH,
             rows as u32 * PANEL_HEIGHT + TITLE_HEIGHT + legend_height,
@@ -831,7 +857,7 @@ impl Plot {
                 .titled(&self.title, ("sans-serif", TITLE_FONT))
                 .map_err(|e| failed(&e))?;
             let (legend_area, body) = body.split_vertically(legend_height);
-            legend(&legend_area, &names, &color).map_err(|e| failed(&e))?;
+            legend(&legend_area, &placed, &color).map_err(|e| failed(&e))?;
             for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, cols))) {
                 panel.draw(&area, &color).map_err(|e| failed(&e))?;
             }
@@ -1076,15 +1102,32 @@ impl Panel {
 /// One legend for the whole plot, in a strip under its title: a series has
 /// the same colour, marker and dash in every panel, and no legend hides a
 /// panel's data.
+/// Where each legend entry goes: (name, x, row), entries left to right,
+/// wrapped onto another row when the next would pass the plot's `width`
+/// (several layouts or transports make long names).
+fn legend_layout(names: &[String], width: u32) -> Vec<(String, i32, u32)> {
+    let mut out = Vec::new();
+    let (mut x, mut row) = (20, 0);
+    for name in names {
+        let entry = 44 + 9 * name.chars().count() as i32;
+        if x > 20 && x + entry > width as i32 {
+            (x, row) = (20, row + 1);
+        }
+        out.push((name.clone(), x, row));
+        x += entry + 28;
+    }
+    out
+}
+
 fn legend(
     area: &Area,
-    names: &[String],
+    placed: &[(String, i32, u32)],
     color: &dyn Fn(&str) -> (RGBColor, Marker, Dash),
 ) -> DrawResult {
-    let mut x = 20;
-    for name in names {
+    for (name, x, row) in placed {
+        let (name, x) = (name, *x);
         let (c, marker, dash) = color(name);
-        let y = 15;
+        let y = 15 + (*row * LEGEND_HEIGHT) as i32;
         let stroke = c.stroke_width(3);
         match dash {
             Dash::Solid => area.draw(&PathElement::new(vec![(x, y), (x + 36, y)], stroke))?,
@@ -1116,7 +1159,6 @@ fn legend(
             (x + 44, y - 9),
             ("sans-serif", LABEL_FONT).into_font(),
         ))?;
-        x += 44 + 9 * name.chars().count() as i32 + 28;
     }
     Ok(())
 }
@@ -1163,12 +1205,36 @@ mod tests {
                 threads: 1,
                 status: "ok".into(),
                 messages: Some(1000),
+                client_user_ns: Some(1_000_000),
+                client_sys_ns: Some(5_000_000),
                 throughput_gbps: Some(if layout == "page" { 9.0 } else { 5.0 }),
                 zc_copied_share: StrategyKind::named_has_completions(strategy).then_some(1.0),
                 ..Row::default()
             });
         }
         summarize(&rows)
+    }
+
+    #[test]
+    fn a_long_legend_wraps_onto_rows_within_the_plot() {
+        let names: Vec<String> = ["one-copy (heap)", "one-copy (page)", "zero-copy (heap)"]
+            .map(String::from)
+            .into();
+        let placed = legend_layout(&names, PANEL_WIDTH);
+        assert_eq!(
+            placed.iter().map(|p| p.2).collect::<Vec<_>>(),
+            [0, 0, 1],
+            "{placed:?}"
+        );
+        for (name, x, _) in &placed {
+            assert!(
+                x + 44 + 9 * name.len() as i32 <= PANEL_WIDTH as i32,
+                "{name}"
+            );
+        }
+        // Two short names stay on one row, as before.
+        let two: Vec<String> = ["one-copy", "zero-copy"].map(String::from).into();
+        assert!(legend_layout(&two, PANEL_WIDTH).iter().all(|p| p.2 == 0));
     }
 
     fn names(plot: &Plot) -> Vec<String> {
@@ -1180,6 +1246,7 @@ mod tests {
         let heap = cells(&["one-copy", "zero-copy"], &["heap"]);
         assert_eq!(names(&throughput(&heap)), ["one-copy", "zero-copy"]);
         assert_eq!(names(&zc_copied(&heap)), ["zero-copy, loopback, 1 thread"]);
+        assert_eq!(user_kernel(&heap).panels.len(), 2);
         // Only page cells: the series say so.
         let page = cells(&["zero-copy"], &["page"]);
         assert_eq!(names(&throughput(&page)), ["zero-copy (page)"]);
@@ -1197,6 +1264,24 @@ mod tests {
                 "zero-copy (page)"
             ]
         );
+        // Bars: a panel per size and layout, labelled by strategy alone.
+        let bars = user_kernel(&both);
+        let titles: Vec<&str> = bars.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "stream, 4 KiB fields, 1 thread, heap",
+                "stream, 4 KiB fields, 1 thread, page",
+                "stream, 64 KiB fields, 1 thread, heap",
+                "stream, 64 KiB fields, 1 thread, page"
+            ]
+        );
+        for p in &bars.panels {
+            let Body::Bars { categories, .. } = &p.body else {
+                panic!("{} has no bars", p.title)
+            };
+            assert_eq!(categories, &["one-copy", "zero-copy"], "{}", p.title);
+        }
         // Not dropped where only strategies with completions are drawn.
         assert_eq!(
             names(&zc_copied(&both)),
