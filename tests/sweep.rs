@@ -300,6 +300,46 @@ fn an_existing_sweep_is_kept_unless_resumed() {
 }
 
 #[test]
+fn a_sweep_resumed_with_a_second_layout_runs_it_and_reports() {
+    let dir = scratch("layouts");
+    let sweep = |layouts: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = TINY.to_vec();
+        args[1] = "4K";
+        args.extend([
+            "--workloads",
+            "stream",
+            "--strategies",
+            "one-copy,zero-copy",
+        ]);
+        args.extend(["--layouts", layouts]);
+        args.extend(extra);
+        sweep_into(&dir, &args)
+    };
+    assert!(sweep("heap", &[]).status.success());
+    let resumed = sweep("heap,page", &["--resume"]);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    // The page cells are new runs, not the heap ones again.
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 2);
+    let all = rows(&dir);
+    assert_eq!(all.len(), 4);
+    assert_eq!(all.iter().filter(|r| r.layout == "page").count(), 2);
+    // `copybench report` takes the heap and page rows of one shape as two
+    // runs, and plots page as series of its own.
+    let report = copybench().arg("report").arg(&dir).output().unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let svg = fs::read_to_string(dir.join("throughput.svg")).unwrap();
+    for series in ["zero-copy (heap)", "zero-copy (page)", "one-copy (page)"] {
+        assert!(svg.contains(series), "{series} missing from throughput.svg");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn sweep_json_prints_the_findings() {
     let dir = scratch("json");
     let mut args = TINY.to_vec();
