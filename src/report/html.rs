@@ -343,6 +343,7 @@ fn host(h: &mut String, env: Option<&SweepEnv>) {
         format!("kernel {}", text(facts.kernel.clone())),
         format!("CPU {}", text(facts.cpu_model.clone())),
         format!("{} cores", text(facts.cores.map(|n| n.to_string()))),
+        format!("cpuidle: {}", facts.cpuidle.describe()),
     ];
     let counters = &facts.counters;
     if !counters.is_empty() {
