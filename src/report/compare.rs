@@ -15,26 +15,28 @@ use serde::Serialize;
 
 use super::format;
 use super::html::escape;
-use super::summary::{summarize_pooled, CellKey, CellSummary, Figure};
+use super::summary::{summarize_pooled, CellKey, CellSummary, View};
 use super::{read_results, read_samples, ReportError};
+use crate::error::Role;
+use crate::figures::{Figure, RoleFigure};
 use crate::size::format_size;
 use crate::stats::{self, Call};
 
 /// The figures compared, in column order.
-pub const FIGURES: [Figure; 7] = [
-    Figure::ThroughputGbps,
-    Figure::MessagesPerSec,
-    Figure::LatencyP50Us,
-    Figure::LatencyP99Us,
-    Figure::ClientCpuNsPerByte,
-    Figure::ServerCpuNsPerByte,
-    Figure::ContextSwitchesPerMsg,
+pub const FIGURES: [View; 7] = [
+    View::Of(Figure::ThroughputGbps),
+    View::Of(Figure::MessagesPerSec),
+    View::Of(Figure::LatencyP50Us),
+    View::Of(Figure::LatencyP99Us),
+    View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::ContextSwitchesPerMsg),
 ];
 
 /// One figure of one matched cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct FigureChange {
-    pub metric: &'static str,
+    pub metric: String,
     pub old: f64,
     pub old_lo: f64,
     pub old_hi: f64,
@@ -293,7 +295,7 @@ pub fn html(c: &Comparison) -> String {
     );
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">cell</th>");
     for f in FIGURES {
-        let _ = write!(h, "<th>{}</th>", escape(f.label()));
+        let _ = write!(h, "<th>{}</th>", escape(&f.label()));
     }
     h.push_str("</tr>\n");
     for cell in &c.cells {

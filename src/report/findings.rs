@@ -20,7 +20,7 @@ use crate::stats;
 pub struct ComparisonRecord {
     pub workload: String,
     pub transport: String,
-    pub metric: &'static str,
+    pub metric: String,
     pub threads: u32,
     pub field_size_bytes: u64,
     /// The pair: `a` (challenger) and `b` (baseline).
@@ -187,7 +187,7 @@ pub fn table(crossovers: &[Crossover]) -> Vec<String> {
             }
             let mut row = vec![format!(
                 "{workload}/{transport} {} {a} vs {b}",
-                short_metric(metric.name())
+                short_metric(&metric.name())
             )];
             for t in &threads {
                 row.push(
