@@ -432,7 +432,7 @@ fn table(h: &mut String, cells: &[CellSummary]) {
         .cloned()
         .collect();
     if !completing.is_empty() {
-        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions: fragments (pages) per send against <code>net.core.max_skb_frags</code>, the copied share, the completion delay as the sender sees it (send call to the read of its notification, one send in 16), sends per notification, the most sends in flight, reclaim waits and <code>ENOBUFS</code> retries (see reports/README.md). Strategies that copy have none of these.</p>\n");
+        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions, every zero-copy figure of <code>results.csv</code> (its <code>zc_</code> columns, see reports/README.md): sends, completions and the copied share, notifications and the sends each covered, the most sends in flight, reclaim waits, <code>ENOBUFS</code> retries, fragments (pages) per send against <code>net.core.max_skb_frags</code>, and the completion delay as the sender sees it (send call to the read of its notification, one send in 16). Strategies that copy have none of these.</p>\n");
         figure_table(h, &completing, &completion_columns());
     }
 }
