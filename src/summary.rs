@@ -256,8 +256,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 /// The default, human-readable output: a short aligned table.
 pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
     let r = &run.total;
-    let e = |f: Figure, unit: &str| with_interval(run.estimate(f), unit);
-    let role = |role: Role, f: RoleFigure, unit: &str| e(Figure::Role(role, f), unit);
+    // Each figure with its interval and the unit the figures table gives it.
+    let e = |f: Figure| with_interval(run.estimate(f), &format!(" {}", f.unit()));
+    let total = |f: Figure| opt(f.of(r), &format!(" {}", f.unit()));
+    let role = |role: Role, f: RoleFigure| e(Figure::Role(role, f));
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -268,8 +270,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
                 cfg.workload,
                 cfg.shape.fields,
                 cfg.shape.field_size,
-                cfg.layout,
                 cfg.shape.message_bytes(),
+                cfg.layout,
                 cfg.threads
             ),
         ),
@@ -288,8 +290,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "throughput".into(),
             format!(
                 "{}, {}",
-                e(Figure::ThroughputGbps, " Gbit/s"),
-                e(Figure::MessagesPerSec, " messages/s")
+                e(Figure::ThroughputGbps),
+                e(Figure::MessagesPerSec)
             ),
         ),
     ];
@@ -298,10 +300,10 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                e(Figure::LatencyP50Us, " us"),
-                e(Figure::LatencyP99Us, " us"),
-                opt(r.latency_us(0.999), " us"),
-                opt(r.latency_max_us(), " us")
+                e(Figure::LatencyP50Us),
+                e(Figure::LatencyP99Us),
+                total(Figure::LatencyP999Us),
+                total(Figure::LatencyMaxUs)
             ),
         ));
     }
@@ -309,19 +311,22 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         "cpu per byte".into(),
         format!(
             "client {}  server {}",
-            role(Role::Client, RoleFigure::CpuNsPerByte, " ns"),
-            role(Role::Server, RoleFigure::CpuNsPerByte, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerByte),
+            role(Role::Server, RoleFigure::CpuNsPerByte)
         ),
     ));
     rows.push((
         "cpu per message".into(),
         format!(
             "client {}  server {}",
-            role(Role::Client, RoleFigure::CpuNsPerMsg, " ns"),
-            role(Role::Server, RoleFigure::CpuNsPerMsg, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerMsg),
+            role(Role::Server, RoleFigure::CpuNsPerMsg)
         ),
     ));
-    rows.push(("switches/msg".into(), e(Figure::ContextSwitchesPerMsg, "")));
+    rows.push((
+        Figure::ContextSwitchesPerMsg.caption(),
+        e(Figure::ContextSwitchesPerMsg),
+    ));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -372,31 +377,23 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             ),
         ));
     }
-    if let Some(z) = &r.zerocopy {
-        let share = z
-            .copied_share()
-            .map_or("n/a".into(), |s| format!("{:.0}%", s * 100.0));
-        rows.push((
-            "zero-copy".into(),
-            format!(
-                "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
-                z.sends, z.completions, z.copied, z.enobufs
-            ),
-        ));
-        let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} us"));
-        rows.push((
-            "completions".into(),
-            format!(
-                "delay p50 {} p99 {}, {} sends per notification, at most {} in flight, {} reclaim waits ({:.1} ms), {} fragments per send",
-                us(z.delay_us(0.5)),
-                us(z.delay_us(0.99)),
-                opt(z.sends_per_notification(), ""),
-                z.max_in_flight,
-                z.reclaim_waits,
-                z.reclaim_wait_ms(),
-                opt(z.fragments_per_send(), ""),
-            ),
-        ));
+    if r.zerocopy.is_some() {
+        // Every figure of the table's zerocopy section, five to a line.
+        let shown: Vec<String> = Figure::ZEROCOPY
+            .iter()
+            .map(|&f| {
+                let v = match f.of(r) {
+                    Some(v) if f.unit() == "share" => format!("{}%", number(v * 100.0)),
+                    Some(v) => number(v),
+                    None => "n/a".into(),
+                };
+                format!("{} {v}", f.caption())
+            })
+            .collect();
+        for (i, line) in shown.chunks(5).enumerate() {
+            let key = if i == 0 { "zero-copy" } else { "" };
+            rows.push((key.into(), line.join(", ")));
+        }
     }
     if let Some(p) = &cfg.pin {
         rows.push((
