@@ -2,15 +2,22 @@
 //!
 //! The table in the [`figures!`] invocation below is the one list of figures:
 //! each entry gives a figure's name (and, for a per-role figure, its two
-//! `results.csv` columns), its unit and what it means. From that table come
+//! `results.csv` columns), for a sampled figure its interval columns
+//! (`[…_lo, …_hi]`), its short label, its unit and what it means. From that
+//! table come
 //!
 //! - [`Counter`], the per-thread counters [`crate::counters`] reads,
-//! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`]
-//!   and [`Figure::of`] (its value in a measured [`BatchReport`]),
-//! - [`Row`], one line of `results.csv` (serde names its fields, so the CSV
-//!   header, `Row`'s JSON and [`Figure::column`] cannot disagree),
+//! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`],
+//!   [`Figure::caption`] (label and unit by [`with_unit`]), [`Figure::ZEROCOPY`]
+//!   (the `zerocopy` section) and [`Figure::of`] (its value in a measured
+//!   [`BatchReport`]),
+//! - [`SAMPLED`], the figures with an interval,
+//! - [`Row`], one line of `results.csv`, and [`SampleRow`], one line of
+//!   `samples.csv` (serde names their fields, so the CSV headers, the rows'
+//!   JSON and [`Figure::column`] cannot disagree),
 //! - the counters and derived figures `run --json` prints per role
-//!   ([`role_figures`]).
+//!   ([`role_figures`]); `run --json`'s other views and the report's
+//!   ([`crate::report::View`]) follow from these by rule.
 //!
 //! It also holds the measured values themselves: [`CounterSample`],
 //! [`CpuTime`], [`RoleStats`] and [`BatchReport`], all `Serialize +
@@ -63,8 +70,8 @@ impl FigureValue for f64 {
 
 macro_rules! figures {
     (
-        cell { $( $cv:ident $cf:ident : $ct:ty, $cl:literal, $cu:literal, $cd:literal; )* }
-        cpu { $( $pv:ident $pn:ident ($pc:ident, $ps:ident) : $pt:ty, $pl:literal, $pu:literal, $pd:literal; )* }
+        cell { $( $cv:ident $cf:ident $([$clo:ident, $chi:ident])? : $ct:ty, $cl:literal, $cu:literal, $cd:literal; )* }
+        cpu { $( $pv:ident $pn:ident ($pc:ident, $ps:ident) $([$pclo:ident, $pchi:ident, $pslo:ident, $pshi:ident])? : $pt:ty, $pl:literal, $pu:literal, $pd:literal; )* }
         counters { $( $kv:ident $kn:ident ($kc:ident, $ks:ident), $kl:literal, $ku:literal, $kd:literal; )* }
         derived { $( $dv:ident $dn:ident ($dc:ident, $ds:ident), $dl:literal, $du:literal, $dd:literal; )* }
         zerocopy { $( $zv:ident $zf:ident : $zt:ty, $zl:literal, $zu:literal, $zd:literal; )* }
@@ -293,24 +300,9 @@ macro_rules! figures {
             $( pub $ds: Option<f64>, )*
             $( pub $zf: Option<$zt>, )*
             // The 95 % interval of each figure of [`SAMPLED`] (see [`Row::interval`]).
-            pub throughput_gbps_lo: Option<f64>,
-            pub throughput_gbps_hi: Option<f64>,
-            pub messages_per_sec_lo: Option<f64>,
-            pub messages_per_sec_hi: Option<f64>,
-            pub latency_p50_us_lo: Option<f64>,
-            pub latency_p50_us_hi: Option<f64>,
-            pub latency_p99_us_lo: Option<f64>,
-            pub latency_p99_us_hi: Option<f64>,
-            pub client_cpu_ns_per_byte_lo: Option<f64>,
-            pub client_cpu_ns_per_byte_hi: Option<f64>,
-            pub server_cpu_ns_per_byte_lo: Option<f64>,
-            pub server_cpu_ns_per_byte_hi: Option<f64>,
-            pub client_cpu_ns_per_msg_lo: Option<f64>,
-            pub client_cpu_ns_per_msg_hi: Option<f64>,
-            pub server_cpu_ns_per_msg_lo: Option<f64>,
-            pub server_cpu_ns_per_msg_hi: Option<f64>,
-            pub context_switches_per_msg_lo: Option<f64>,
-            pub context_switches_per_msg_hi: Option<f64>,
+            $( $( pub $clo: Option<f64>, pub $chi: Option<f64>, )? )*
+            $( $( pub $pclo: Option<f64>, pub $pchi: Option<f64>,
+                  pub $pslo: Option<f64>, pub $pshi: Option<f64>, )? )*
         }
 
         impl Row {
@@ -349,7 +341,67 @@ macro_rules! figures {
                     $( Figure::$zv => self.$zf = value.map(FigureValue::from_f64), )*
                 }
             }
+
+            /// The two interval columns of one [`SAMPLED`] figure.
+            fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
+                Some(match f {
+                    $( $( Figure::$cv => (&mut self.$clo, &mut self.$chi), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => (&mut self.$pclo, &mut self.$pchi),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => (&mut self.$pslo, &mut self.$pshi), )? )*
+                    _ => return None,
+                })
+            }
         }
+
+        /// The table's figures that carry an interval, in column order.
+        const SAMPLED_FIGURES: &[Figure] = &[
+            $( $( if_sampled!($clo, Figure::$cv), )? )*
+            $( $( if_sampled!($pclo, Figure::Role(Role::Client, RoleFigure::$pv)),
+                  if_sampled!($pslo, Figure::Role(Role::Server, RoleFigure::$pv)), )? )*
+        ];
+
+        /// One row of `samples.csv`: one sample (batch) of one cell and
+        /// repetition, so that a report can pool the samples of every
+        /// repetition of a cell. Its figure columns are those of [`SAMPLED`],
+        /// named as in `results.csv`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        pub struct SampleRow {
+            pub cell: u32,
+            pub repeat: u32,
+            pub sample: u32,
+            pub strategy: String,
+            pub transport: String,
+            pub workload: String,
+            pub field_size_bytes: u64,
+            pub threads: u32,
+            pub elapsed_s: f64,
+            pub messages: u64,
+            $( $( #[doc = concat!("Its interval in `results.csv`: `", stringify!($clo), "`, `", stringify!($chi), "`.")]
+                  pub $cf: Option<f64>, )? )*
+            $( $( #[doc = concat!("Its interval in `results.csv`: `", stringify!($pclo), "`, `", stringify!($pchi), "`.")]
+                  pub $pc: Option<f64>,
+                  #[doc = concat!("Its interval in `results.csv`: `", stringify!($pslo), "`, `", stringify!($pshi), "`.")]
+                  pub $ps: Option<f64>, )? )*
+        }
+
+        impl SampleRow {
+            fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
+                Some(match f {
+                    $( $( Figure::$cv => if_sampled!($clo, &mut self.$cf), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => if_sampled!($pclo, &mut self.$pc),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => if_sampled!($pslo, &mut self.$ps), )? )*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+/// `$e`, for a figure of the table that has an interval (`$interval` is
+/// its `_lo` column, there only to select the figures that have one).
+macro_rules! if_sampled {
+    ($interval:ident, $e:expr) => {
+        $e
     };
 }
 
@@ -358,19 +410,19 @@ figures! {
         ElapsedS elapsed_s: f64, "elapsed time", "s", "wall time of the measured batch, from the start command to the end of its traffic on the last thread (the zero-copy drain after it is not included)";
         Messages messages: u64, "messages", "messages", "messages verified (stream: by the servers; rr: exchanges completed)";
         Bytes bytes: u64, "bytes", "bytes", "bytes verified by the receivers (rr: requests and replies)";
-        ThroughputGbps throughput_gbps: f64, "throughput", "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
-        MessagesPerSec messages_per_sec: f64, "messages", "messages/s", "messages / elapsed_s";
-        LatencyP50Us latency_p50_us: f64, "latency p50", "µs", "round-trip time, 50th percentile (rr only)";
-        LatencyP99Us latency_p99_us: f64, "latency p99", "µs", "round-trip time, 99th percentile (rr only)";
+        ThroughputGbps throughput_gbps [throughput_gbps_lo, throughput_gbps_hi]: f64, "throughput", "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
+        MessagesPerSec messages_per_sec [messages_per_sec_lo, messages_per_sec_hi]: f64, "messages", "messages/s", "messages / elapsed_s";
+        LatencyP50Us latency_p50_us [latency_p50_us_lo, latency_p50_us_hi]: f64, "latency p50", "µs", "round-trip time, 50th percentile (rr only)";
+        LatencyP99Us latency_p99_us [latency_p99_us_lo, latency_p99_us_hi]: f64, "latency p99", "µs", "round-trip time, 99th percentile (rr only)";
         LatencyP999Us latency_p999_us: f64, "latency p99.9", "µs", "round-trip time, 99.9th percentile (rr only)";
         LatencyMaxUs latency_max_us: f64, "latency max", "µs", "longest round trip (rr only)";
-        ContextSwitchesPerMsg context_switches_per_msg: f64, "context switches", "switches/message", "client + server context switches per message";
+        ContextSwitchesPerMsg context_switches_per_msg [context_switches_per_msg_lo, context_switches_per_msg_hi]: f64, "context switches", "switches/message", "client + server context switches per message";
     }
     cpu {
         UserNs user_ns (client_user_ns, server_user_ns): u64, "user CPU", "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";
         SysNs sys_ns (client_sys_ns, server_sys_ns): u64, "kernel CPU", "ns", "system CPU time of the role's threads (getrusage RUSAGE_THREAD)";
-        CpuNsPerByte cpu_ns_per_byte (client_cpu_ns_per_byte, server_cpu_ns_per_byte): f64, "CPU", "ns/byte", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per byte verified";
-        CpuNsPerMsg cpu_ns_per_msg (client_cpu_ns_per_msg, server_cpu_ns_per_msg): f64, "CPU", "ns/message", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per message";
+        CpuNsPerByte cpu_ns_per_byte (client_cpu_ns_per_byte, server_cpu_ns_per_byte) [client_cpu_ns_per_byte_lo, client_cpu_ns_per_byte_hi, server_cpu_ns_per_byte_lo, server_cpu_ns_per_byte_hi]: f64, "CPU", "ns/byte", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per byte verified";
+        CpuNsPerMsg cpu_ns_per_msg (client_cpu_ns_per_msg, server_cpu_ns_per_msg) [client_cpu_ns_per_msg_lo, client_cpu_ns_per_msg_hi, server_cpu_ns_per_msg_lo, server_cpu_ns_per_msg_hi]: f64, "CPU", "ns/message", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per message";
     }
     counters {
         Cycles cycles (client_cycles, server_cycles), "cycles", "cycles", "CPU cycles, user + kernel (perf)";
@@ -542,17 +594,15 @@ pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>
 /// The figures every sample of a cell measures ([`crate::cell`]): each gets
 /// the median of the samples and its 95 % interval (`{column}_lo`,
 /// `{column}_hi` in `results.csv`).
-pub const SAMPLED: [Figure; 9] = [
-    Figure::ThroughputGbps,
-    Figure::MessagesPerSec,
-    Figure::LatencyP50Us,
-    Figure::LatencyP99Us,
-    Figure::Role(Role::Client, RoleFigure::CpuNsPerByte),
-    Figure::Role(Role::Server, RoleFigure::CpuNsPerByte),
-    Figure::Role(Role::Client, RoleFigure::CpuNsPerMsg),
-    Figure::Role(Role::Server, RoleFigure::CpuNsPerMsg),
-    Figure::ContextSwitchesPerMsg,
-];
+pub const SAMPLED: [Figure; SAMPLED_FIGURES.len()] = {
+    let mut out = [Figure::ElapsedS; SAMPLED_FIGURES.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = SAMPLED_FIGURES[i];
+        i += 1;
+    }
+    out
+};
 
 impl Figure {
     /// Whether a larger value is the better one (throughput yes; latency
@@ -585,39 +635,6 @@ impl Row {
                     .flat_map(|f| [format!("{}_lo", f.column()), format!("{}_hi", f.column())]),
             )
             .collect()
-    }
-
-    fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
-        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
-        Some(match f {
-            Figure::ThroughputGbps => (&mut self.throughput_gbps_lo, &mut self.throughput_gbps_hi),
-            Figure::MessagesPerSec => {
-                (&mut self.messages_per_sec_lo, &mut self.messages_per_sec_hi)
-            }
-            Figure::LatencyP50Us => (&mut self.latency_p50_us_lo, &mut self.latency_p50_us_hi),
-            Figure::LatencyP99Us => (&mut self.latency_p99_us_lo, &mut self.latency_p99_us_hi),
-            Figure::Role(Role::Client, CpuNsPerByte) => (
-                &mut self.client_cpu_ns_per_byte_lo,
-                &mut self.client_cpu_ns_per_byte_hi,
-            ),
-            Figure::Role(Role::Server, CpuNsPerByte) => (
-                &mut self.server_cpu_ns_per_byte_lo,
-                &mut self.server_cpu_ns_per_byte_hi,
-            ),
-            Figure::Role(Role::Client, CpuNsPerMsg) => (
-                &mut self.client_cpu_ns_per_msg_lo,
-                &mut self.client_cpu_ns_per_msg_hi,
-            ),
-            Figure::Role(Role::Server, CpuNsPerMsg) => (
-                &mut self.server_cpu_ns_per_msg_lo,
-                &mut self.server_cpu_ns_per_msg_hi,
-            ),
-            Figure::ContextSwitchesPerMsg => (
-                &mut self.context_switches_per_msg_lo,
-                &mut self.context_switches_per_msg_hi,
-            ),
-            _ => return None,
-        })
     }
 
     /// The 95 % interval of one [`SAMPLED`] figure in this row; `None` for
@@ -855,6 +872,21 @@ impl BatchReport {
 pub struct CellResult {
     pub config: crate::config::Config,
     pub report: BatchReport,
+}
+
+impl SampleRow {
+    /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
+    pub fn get(&self, f: Figure) -> Option<f64> {
+        let mut copy = self.clone();
+        copy.field(f).and_then(|v| *v)
+    }
+
+    /// Sets one [`SAMPLED`] figure (ignored for the others).
+    pub fn set(&mut self, f: Figure, value: Option<f64>) {
+        if let Some(v) = self.field(f) {
+            *v = value;
+        }
+    }
 }
 
 /// A latency histogram: 1 ns to an hour, 3 significant digits.
