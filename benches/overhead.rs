@@ -3,36 +3,43 @@
 //! For each case the same number of messages of the same size crosses a
 //! loopback TCP connection twice, in the same process:
 //!
-//! * `bare`: the syscalls alone, on two threads over a `std::net` pair with
-//!   the send and receive timeouts copybench sets on every socket (the
-//!   kernel arms a timer whenever such a socket blocks; that belongs to the
-//!   connection, not to the per-message work measured here). Stream: the
-//!   sender `sendmsg`s each message as header + field (one-copy's two
-//!   iovecs), the receiver `recv`s into a 256 KiB buffer until every byte
-//!   arrived. rr (TCP_NODELAY on both ends): one `sendmsg` and one `recv` of
-//!   the message size per exchange on each side.
-//! * `copybench`: an [`Experiment`] (one-copy, 1 field, 1 thread, defaults:
-//!   sampled verification, counters on) running `Batch::Messages(n)`;
-//!   so framing, verification, latency recording, counter reads and time
-//!   keeping are all in.
+//! * `bare`: the syscalls of copybench's strategy alone, on two threads over
+//!   a `std::net` pair with the send and receive timeouts copybench sets on
+//!   every socket (the kernel arms a timer whenever such a socket blocks;
+//!   that belongs to the connection, not to the per-message work measured
+//!   here). The sender uses a pool of as many messages as copybench's, each
+//!   a header and a field laid out as copybench lays them out (`heap` or
+//!   `page`), a header byte rewritten before each send, and hands each
+//!   message to the kernel as copybench's strategy does: `two-copy`
+//!   serializes into one buffer and `send`s it; `one-copy` `sendmsg`s the
+//!   two iovecs; `zero-copy` adds `MSG_ZEROCOPY`, reads the error queue
+//!   without blocking every 16 sends and reuses a slot only after its
+//!   completion; `uring` and `uring-zc` submit one `IORING_OP_SENDMSG`
+//!   (`_ZC`) request at a time through copybench's thin ring wrapper
+//!   (`sys::SendRing`, so unsafe code stays in sys.rs), popping
+//!   notifications with each result, the same lifetime rule. Strategies
+//!   with completions drain at the end of each batch. The receiver `recv`s
+//!   into a 256 KiB buffer until every byte arrived (stream), or one
+//!   message per exchange (rr, TCP_NODELAY on both ends, the client's
+//!   `TCP_QUICKACK` after a batch as copybench's).
+//! * `copybench`: an [`Experiment`] (that strategy and layout, 1 field, 1
+//!   thread, defaults: sampled verification, counters on) running
+//!   `Batch::Messages(n)`; so framing, verification, latency recording,
+//!   counter reads and time keeping are all in.
 //!
-//! Zero-copy cases (`zc-stream-*`, stream, one field): copybench's
-//! `zero-copy` strategy in a layout (`heap`, or `page` for the `-page`
-//! cases) against a bare `MSG_ZEROCOPY` loop of the same shape and lifetime
-//! rule: a pool of as many messages as copybench's, each a header and a
-//! field laid out as copybench lays them out, a header byte rewritten before
-//! each send, a slot reused only after its completion, the error queue read
-//! without blocking every 16 sends, and a drain at the end of each batch.
-//! `zc-stream-64KiB-single` is the reference the kernel selftest and neper
-//! use: one page-aligned buffer of the message's size sent over and over,
-//! its completions read but never waited for; there copybench runs the
-//! `page` layout, and the pairs' wall-time ratio is the throughput ratio.
+//! Cases are made from the strategies' capabilities, not listed: every
+//! strategy this host can run at `stream-4KiB` and `rr-64B`; for each with
+//! completions also `stream-4KiB-page`, `stream-64KiB` and
+//! `stream-64KiB-page`, and `stream-64KiB-single`, the reference the kernel
+//! selftest and neper use: one page-aligned buffer of the message's size
+//! sent over and over, its completions read but never waited for; there
+//! copybench runs the `page` layout, and the pairs' wall-time ratio is the
+//! throughput ratio. Names are `{strategy}-{workload}-{field}[-page|-single]`.
 //!
 //! "Message size" is copybench's whole message, header included
 //! (`Shape::message_bytes`: 32 + field), so both sides move the same bytes.
 //! Overhead = (copybench - bare) / bare on criterion's per-message estimate;
-//! `scripts/overhead.sh` runs this and prints it. Cases: `rr-64B` (64 B field,
-//! 96 B on the wire each way) and `stream-4KiB` (4 KiB field, 4128 B).
+//! `scripts/overhead.sh` runs this and prints it.
 //!
 //! Both sides keep persistent threads between samples and are told how many
 //! messages to move through a channel, as the Experiment's workers are, so
@@ -48,72 +55,31 @@
 //!   copybench first in odd ones), so drift of this VM's loopback (its round
 //!   trip switches between modes seconds apart) hits both sides of a pair
 //!   alike. Overhead = median over pairs of copybench / bare - 1, with the
+//!   median's 95 % interval (`stats::Estimate`, order statistics) and the
 //!   pairs' quartiles. Printed, and written to
 //!   `target/criterion/overhead-paired.json` for `scripts/overhead.sh`.
 //!   Only under `cargo bench`; `cargo test` runs the criterion part once.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use hdrhistogram::Histogram;
 
+use copybench::stats::Estimate;
 use copybench::sys;
-use copybench::sys::ErrQueue;
+use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
     Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
 const RECV_BUF: usize = 256 << 10;
-
-/// Buffers the bare loop sends from: as many messages as copybench's pool,
-/// each a separately allocated header and field, used in turn. Both sides
-/// thus read the same amount of memory in the same order, and what remains
-/// in the comparison is copybench's own work.
-struct Pool {
-    messages: Vec<(Vec<u8>, Vec<u8>)>,
-    next: usize,
-}
-
-impl Pool {
-    fn new(cfg: &Config, byte: u8) -> Pool {
-        let messages = (0..cfg.pool_slots())
-            .map(|_| {
-                (
-                    vec![byte; copybench::message::HEADER_LEN],
-                    vec![byte; cfg.shape.field_size],
-                )
-            })
-            .collect();
-        Pool { messages, next: 0 }
-    }
-
-    fn send_next(&mut self, s: &TcpStream) {
-        let (header, field) = &self.messages[self.next];
-        send_all(s, header, field);
-        self.next = (self.next + 1) % self.messages.len();
-    }
-}
-
-/// Sends one message the way copybench's one-copy strategy does: one
-/// `sendmsg` gathering the header and the field, advancing over partial
-/// writes. The bare loop thus makes the same syscalls with the same iovecs.
-fn send_all(s: &TcpStream, header: &[u8], field: &[u8]) {
-    let mut slices = [io::IoSlice::new(header), io::IoSlice::new(field)];
-    let mut bufs = &mut slices[..];
-    while !bufs.is_empty() {
-        match sys::sendmsg(s.as_fd(), bufs, libc::MSG_NOSIGNAL) {
-            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("bare sendmsg: {e}"),
-        }
-    }
-}
 
 /// The page size; a zero-copy fragment covers one page at most.
 fn page() -> usize {
@@ -128,27 +94,27 @@ fn page_aligned(len: usize) -> (Vec<u8>, usize) {
     (buf, at)
 }
 
-/// One message of a bare zero-copy sender: where its header and field lie,
-/// as copybench lays them out.
-struct ZcMsg {
+/// One message of a bare sender: where its header and field lie, as
+/// copybench lays them out.
+struct BareMsg {
     /// Heap: the header's allocation, then the field's. Page or single: one.
     store: Vec<Vec<u8>>,
     /// (allocation, offset, length) of each iovec.
     pieces: Vec<(usize, usize, usize)>,
 }
 
-impl ZcMsg {
-    fn new(layout: Layout, field: usize) -> ZcMsg {
+impl BareMsg {
+    fn new(layout: Layout, field: usize) -> BareMsg {
         let header = copybench::message::HEADER_LEN;
         match layout {
-            Layout::Heap => ZcMsg {
+            Layout::Heap => BareMsg {
                 store: vec![vec![0x5a; header], vec![0x5a; field]],
                 pieces: vec![(0, 0, header), (1, 0, field)],
             },
             Layout::Page => {
                 let span = field.div_ceil(page()) * page();
                 let (buf, at) = page_aligned(page() + span);
-                ZcMsg {
+                BareMsg {
                     store: vec![buf],
                     pieces: vec![(0, at + page() - header, header), (0, at + page(), field)],
                 }
@@ -157,9 +123,9 @@ impl ZcMsg {
     }
 
     /// The selftest's shape: one page-aligned buffer, one iovec.
-    fn single(len: usize) -> ZcMsg {
+    fn single(len: usize) -> BareMsg {
         let (buf, at) = page_aligned(len);
-        ZcMsg {
+        BareMsg {
             store: vec![buf],
             pieces: vec![(0, at, len)],
         }
@@ -170,51 +136,98 @@ impl ZcMsg {
         let (b, at, _) = self.pieces[0];
         self.store[b][at + 8] = seq as u8;
     }
+
+    /// Its iovecs, in `out`; returns how many there are.
+    fn slices<'a>(&'a self, out: &mut [io::IoSlice<'a>; 2]) -> usize {
+        for (s, &(b, at, len)) in out.iter_mut().zip(&self.pieces) {
+            *s = io::IoSlice::new(&self.store[b][at..at + len]);
+        }
+        self.pieces.len()
+    }
 }
 
-/// A bare `MSG_ZEROCOPY` stream sender (see the module doc).
-struct ZcSender {
-    sock: TcpStream,
-    pool: Vec<ZcMsg>,
-    /// Id of the last send made from each slot.
+/// How a bare sender hands a message to the kernel: the syscalls of one
+/// copybench strategy, without its framing, verification or bookkeeping.
+enum How {
+    /// Serialize header and field into one buffer, then `send` it.
+    TwoCopy { scratch: Vec<u8> },
+    /// One `sendmsg` gathering header and field.
+    OneCopy,
+    /// `sendmsg(MSG_ZEROCOPY)`; completions read from the error queue
+    /// without blocking every 16 sends, and waited for only to reuse a slot.
+    ZeroCopy { since_reap: u32 },
+    /// One `IORING_OP_SENDMSG` or `IORING_OP_SENDMSG_ZC` request at a time
+    /// (copybench's rule for one TCP socket), submitted and waited for in one
+    /// `io_uring_enter`, through copybench's thin ring wrapper
+    /// (`sys::SendRing`: unsafe code stays in sys.rs); notifications are
+    /// popped with every result. The ring is made on the first send: a ring set up for a single
+    /// issuer (as copybench's are) belongs to the thread that made it.
+    Uring {
+        ring: Option<Box<SendRing>>,
+        op: RingSend,
+    },
+}
+
+/// A bare sender (see the module doc): a pool of as many messages as
+/// copybench's, used in turn, each stamped before its send; with
+/// completions, a slot is reused only after every send from it completed.
+struct BareSender {
+    sock: Arc<TcpStream>,
+    pool: Vec<BareMsg>,
+    how: How,
+    /// Id of the last completion-bearing send made from each slot.
     slot_last: Vec<Option<u64>>,
-    /// Whether a slot is reused only after its completion (false: the single-buffer reference).
+    /// Whether a slot waits for its completion (false: the single-buffer reference).
     wait_for_reuse: bool,
     next_slot: usize,
     seq: u64,
-    /// Ids of `sendmsg` calls that took data, and how many have completed
-    /// (in order, as TCP completes them).
+    /// Ids of sends that will complete, and how many have, in order
+    /// (`done`: every id below it completed).
     next_id: u64,
     done: u64,
-    since_reap: u32,
+    /// io_uring notifications that came ahead of an earlier one.
+    early: BTreeSet<u64>,
 }
 
-impl ZcSender {
-    fn new(sock: TcpStream, pool: Vec<ZcMsg>, wait_for_reuse: bool) -> ZcSender {
-        sys::set_zerocopy(sock.as_fd()).expect("SO_ZEROCOPY on a loopback TCP socket");
+impl BareSender {
+    fn new(cfg: &Config, sock: Arc<TcpStream>, kind: BareKind) -> BareSender {
+        let pool = match kind {
+            BareKind::Same => (0..cfg.pool_slots())
+                .map(|_| BareMsg::new(cfg.layout, cfg.shape.field_size))
+                .collect(),
+            BareKind::Single => vec![BareMsg::single(cfg.shape.message_bytes())],
+        };
+        let how = match cfg.strategy {
+            StrategyKind::TwoCopy => How::TwoCopy {
+                scratch: Vec::with_capacity(cfg.shape.message_bytes()),
+            },
+            StrategyKind::OneCopy => How::OneCopy,
+            StrategyKind::ZeroCopy => {
+                sys::set_zerocopy(sock.as_fd()).expect("SO_ZEROCOPY on a loopback TCP socket");
+                How::ZeroCopy { since_reap: 0 }
+            }
+            StrategyKind::Uring | StrategyKind::UringZc => How::Uring {
+                ring: None,
+                op: if cfg.strategy == StrategyKind::Uring {
+                    RingSend::SendMsg
+                } else {
+                    RingSend::SendMsgZc
+                },
+            },
+        };
         let slots = pool.len();
-        ZcSender {
+        BareSender {
             sock,
             pool,
+            how,
             slot_last: vec![None; slots],
-            wait_for_reuse,
+            wait_for_reuse: kind == BareKind::Same,
             next_slot: 0,
             seq: 0,
             next_id: 0,
             done: 0,
-            since_reap: 0,
+            early: BTreeSet::new(),
         }
-    }
-
-    fn reap(&mut self) {
-        self.since_reap = 0;
-        reap_into(&self.sock, self.next_id, &mut self.done);
-    }
-
-    /// Sleeps until the error queue has something, then reads it.
-    fn wait(&mut self) {
-        sys::poll_one(self.sock.as_fd(), 0, 50).expect("bare poll");
-        self.reap();
     }
 
     fn send_next(&mut self) {
@@ -226,39 +239,106 @@ impl ZcSender {
                 }
             }
         }
-        let msg = &mut self.pool[slot];
-        msg.stamp(self.seq);
-        // No allocation per send, as in copybench.
-        let mut slices = [io::IoSlice::new(&[]); 2];
-        for (s, &(b, at, len)) in slices.iter_mut().zip(&msg.pieces) {
-            *s = io::IoSlice::new(&msg.store[b][at..at + len]);
-        }
-        let mut bufs = &mut slices[..msg.pieces.len()];
-        let flags = libc::MSG_NOSIGNAL | libc::MSG_ZEROCOPY;
-        let mut calls = 0;
-        while !bufs.is_empty() {
-            match sys::sendmsg(self.sock.as_fd(), bufs, flags) {
-                Ok(n) => {
-                    calls += 1;
-                    io::IoSlice::advance_slices(&mut bufs, n);
+        self.pool[slot].stamp(self.seq);
+        let before = self.next_id;
+        match &mut self.how {
+            How::TwoCopy { scratch } => {
+                scratch.clear();
+                for &(b, at, len) in &self.pool[slot].pieces {
+                    scratch.extend_from_slice(&self.pool[slot].store[b][at..at + len]);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    sys::poll_one(self.sock.as_fd(), 0, 1).expect("bare poll");
-                    self.next_id += calls;
-                    calls = 0;
+                let mut rest = &scratch[..];
+                while !rest.is_empty() {
+                    match sys::send(self.sock.as_fd(), rest, libc::MSG_NOSIGNAL) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => panic!("bare send: {e}"),
+                    }
+                }
+            }
+            How::OneCopy => {
+                let mut slices = [io::IoSlice::new(&[]); 2];
+                let n = self.pool[slot].slices(&mut slices);
+                send_all(&self.sock, &mut slices[..n], libc::MSG_NOSIGNAL, None);
+            }
+            How::ZeroCopy { since_reap } => {
+                let mut slices = [io::IoSlice::new(&[]); 2];
+                let n = self.pool[slot].slices(&mut slices);
+                let flags = libc::MSG_NOSIGNAL | libc::MSG_ZEROCOPY;
+                let ids = (&mut self.next_id, &mut self.done);
+                send_all(&self.sock, &mut slices[..n], flags, Some(ids));
+                *since_reap += 1;
+                if *since_reap >= 16 {
+                    *since_reap = 0;
                     reap_into(&self.sock, self.next_id, &mut self.done);
                 }
-                Err(e) => panic!("bare zero-copy sendmsg: {e}"),
+            }
+            How::Uring { ring, op } => {
+                // copybench's ring sizes: a send and a cancel queued at most,
+                // a result and a notification per request in flight.
+                let ring = ring.get_or_insert_with(|| {
+                    Box::new(SendRing::new(4, 256).expect("an io_uring for the bare sender"))
+                });
+                let mut slices = [io::IoSlice::new(&[]); 2];
+                let n = self.pool[slot].slices(&mut slices);
+                let mut bufs = &mut slices[..n];
+                while !bufs.is_empty() {
+                    let id = self.next_id;
+                    ring.push_send(self.sock.as_fd(), bufs, *op, 0, id)
+                        .expect("bare io_uring submission");
+                    let mut result = None;
+                    while result.is_none() {
+                        ring.submit_and_wait(1, Duration::from_secs(10))
+                            .expect("bare io_uring wait");
+                        while let Some(c) = ring.pop() {
+                            if c.notif {
+                                notified(&mut self.early, &mut self.done, c.user_data);
+                            } else {
+                                assert_eq!(c.user_data, id, "bare io_uring: a result out of turn");
+                                if c.more {
+                                    self.next_id += 1;
+                                }
+                                result = Some(c.result);
+                            }
+                        }
+                    }
+                    match result.expect("the loop ends with a result") {
+                        r if r > 0 => io::IoSlice::advance_slices(&mut bufs, r as usize),
+                        r if -r == libc::EINTR || -r == libc::EAGAIN => {}
+                        r => panic!("bare io_uring send: {}", io::Error::from_raw_os_error(-r)),
+                    }
+                }
             }
         }
-        self.next_id += calls;
-        self.slot_last[slot] = Some(self.next_id - 1);
+        if self.next_id > before {
+            self.slot_last[slot] = Some(self.next_id - 1);
+        }
         self.seq += 1;
         self.next_slot = (slot + 1) % self.pool.len();
-        self.since_reap += 1;
-        if self.since_reap >= 16 {
-            self.reap();
+    }
+
+    /// Sleeps until a completion may have come, then reads what came.
+    fn wait(&mut self) {
+        match &mut self.how {
+            How::ZeroCopy { since_reap } => {
+                *since_reap = 0;
+                sys::poll_one(self.sock.as_fd(), 0, 50).expect("bare poll");
+                reap_into(&self.sock, self.next_id, &mut self.done);
+            }
+            How::Uring {
+                ring: Some(ring), ..
+            } => {
+                ring.submit_and_wait(1, Duration::from_millis(50))
+                    .expect("bare io_uring wait");
+                while let Some(c) = ring.pop() {
+                    assert!(
+                        c.notif,
+                        "bare io_uring: a result with no request unresolved"
+                    );
+                    notified(&mut self.early, &mut self.done, c.user_data);
+                }
+            }
+            How::TwoCopy { .. } | How::OneCopy | How::Uring { ring: None, .. } => {}
         }
     }
 
@@ -267,6 +347,45 @@ impl ZcSender {
         while self.done < self.next_id {
             self.wait();
         }
+    }
+}
+
+/// Sends all of `bufs` with `sendmsg(flags)`, advancing over partial
+/// writes. With `MSG_ZEROCOPY`, `zc` holds the sender's (next id, done):
+/// each call that took data is a completion id, and an `ENOBUFS` (too much
+/// memory pinned) waits briefly and reads the completions that came, as
+/// copybench does.
+fn send_all(
+    s: &TcpStream,
+    mut bufs: &mut [io::IoSlice<'_>],
+    flags: libc::c_int,
+    mut zc: Option<(&mut u64, &mut u64)>,
+) {
+    while !bufs.is_empty() {
+        match sys::sendmsg(s.as_fd(), bufs, flags) {
+            Ok(n) => {
+                if let Some((next_id, _)) = zc.as_mut() {
+                    **next_id += 1;
+                }
+                io::IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && zc.is_some() => {
+                let (next_id, done) = zc.as_mut().expect("checked");
+                sys::poll_one(s.as_fd(), 0, 1).expect("bare poll");
+                reap_into(s, **next_id, done);
+            }
+            Err(e) => panic!("bare sendmsg: {e}"),
+        }
+    }
+}
+
+/// io_uring notification `id` arrived: advance `done` over every id
+/// notified in a row.
+fn notified(early: &mut BTreeSet<u64>, done: &mut u64, id: u64) {
+    early.insert(id);
+    while early.remove(done) {
+        *done += 1;
     }
 }
 
@@ -291,7 +410,7 @@ fn reap_into(sock: &TcpStream, made: u64, done: &mut u64) {
 /// What the bare side of a case sends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BareKind {
-    /// The syscalls of copybench's strategy, in its shape (one-copy or zero-copy).
+    /// The syscalls of copybench's strategy, in its shape.
     Same,
     /// One page-aligned buffer sent over and over (zero-copy reference).
     Single,
@@ -354,42 +473,25 @@ fn bare_thread(
 
 impl Bare {
     fn start(cfg: &Config, kind: BareKind) -> Bare {
-        let workload = cfg.workload;
         let msg = cfg.shape.message_bytes();
         let (client, server) = tcp_pair(cfg);
         let (client_tx, client_rx) = mpsc::channel::<u64>();
         let (server_tx, server_rx) = mpsc::channel::<u64>();
         let (done_tx, done) = mpsc::channel();
-        let client = std::sync::Arc::new(client);
+        let client = Arc::new(client);
+        let server = Arc::new(server);
         let closing = client.clone();
         let close_client = move || {
             let _ = closing.shutdown(Shutdown::Write);
         };
-        let threads = match workload {
+        let mut sender = BareSender::new(cfg, client.clone(), kind);
+        let threads = match cfg.workload {
             WorkloadKind::Stream => {
-                let mut pool = Pool::new(cfg, 0x5a);
-                let mut zc = (cfg.strategy == StrategyKind::ZeroCopy).then(|| {
-                    let sock = client.try_clone().expect("dup the bare client socket");
-                    let msgs = match kind {
-                        BareKind::Same => (0..cfg.pool_slots())
-                            .map(|_| ZcMsg::new(cfg.layout, cfg.shape.field_size))
-                            .collect(),
-                        BareKind::Single => vec![ZcMsg::single(msg)],
-                    };
-                    ZcSender::new(sock, msgs, kind == BareKind::Same)
-                });
-                let send = move |n| match zc.as_mut() {
-                    Some(zc) => {
-                        for _ in 0..n {
-                            zc.send_next();
-                        }
-                        zc.drain();
+                let send = move |n| {
+                    for _ in 0..n {
+                        sender.send_next();
                     }
-                    None => {
-                        for _ in 0..n {
-                            pool.send_next(&client);
-                        }
-                    }
+                    sender.drain();
                 };
                 let mut buf = vec![0u8; RECV_BUF];
                 let receive = move |n: u64| {
@@ -409,23 +511,30 @@ impl Bare {
                 ]
             }
             WorkloadKind::Rr => {
-                let mut requests = Pool::new(cfg, 0x5a);
                 let mut reply = vec![0u8; msg];
+                let asking = client.clone();
                 let ask = move |n| {
                     for _ in 0..n {
-                        requests.send_next(&client);
-                        assert!(recv_exact(&client, &mut reply), "bare rr: server closed");
+                        sender.send_next();
+                        assert!(recv_exact(&asking, &mut reply), "bare rr: server closed");
                     }
+                    // As copybench's client does after an rr batch: acknowledge
+                    // the last reply now, so a zero-copy server's last
+                    // completion does not wait for the delayed-ACK timer.
+                    socket2::SockRef::from(&*asking)
+                        .set_quickack(true)
+                        .expect("TCP_QUICKACK");
+                    sender.drain();
                 };
-                let server = std::sync::Arc::new(server);
                 let draining = server.clone();
                 let mut req = vec![0u8; msg];
-                let mut replies = Pool::new(cfg, 0xa5);
+                let mut replies = BareSender::new(cfg, server.clone(), kind);
                 let answer = move |n| {
                     for _ in 0..n {
                         assert!(recv_exact(&server, &mut req), "bare rr: client closed");
-                        replies.send_next(&server);
+                        replies.send_next();
                     }
+                    replies.drain();
                 };
                 let drain = move || {
                     let mut rest = Vec::new();
@@ -481,7 +590,6 @@ fn copybench_config(c: &Case) -> Config {
 /// One comparison: copybench running `strategy` in `layout` against the bare loop `bare`.
 #[derive(Debug, Clone, Copy)]
 struct Case {
-    name: &'static str,
     workload: WorkloadKind,
     field_size: usize,
     strategy: StrategyKind,
@@ -489,54 +597,67 @@ struct Case {
     bare: BareKind,
 }
 
-const fn case_of(
-    name: &'static str,
-    workload: WorkloadKind,
-    field_size: usize,
-    strategy: StrategyKind,
-    layout: Layout,
-    bare: BareKind,
-) -> Case {
-    Case {
-        name,
-        workload,
-        field_size,
-        strategy,
-        layout,
-        bare,
+impl Case {
+    /// `{strategy}-{workload}-{field}[-page][-single]`, e.g. `uring-zc-stream-64KiB-page`.
+    fn name(&self) -> String {
+        let mut name = format!(
+            "{}-{}-{}",
+            self.strategy.name(),
+            self.workload.name(),
+            copybench::size::format_size(self.field_size as u64).replace(' ', "")
+        );
+        if self.layout == Layout::Page && self.bare == BareKind::Same {
+            name.push_str("-page");
+        }
+        if self.bare == BareKind::Single {
+            name.push_str("-single");
+        }
+        name
     }
 }
 
-const CASES: [Case; 7] = {
-    use BareKind::{Same, Single};
-    use Layout::{Heap, Page};
-    use StrategyKind::{OneCopy, ZeroCopy};
+/// The cases: every strategy this host can run at 4 KiB stream and 64 B rr
+/// against a bare loop of its own syscalls; for each strategy with
+/// completions also 4 KiB in the page layout, 64 KiB in both layouts, and
+/// the page layout against the single-buffer reference at 64 KiB.
+fn cases() -> Vec<Case> {
     use WorkloadKind::{Rr, Stream};
-    [
-        case_of("stream-4KiB", Stream, 4096, OneCopy, Heap, Same),
-        case_of("rr-64B", Rr, 64, OneCopy, Heap, Same),
-        case_of("zc-stream-4KiB", Stream, 4096, ZeroCopy, Heap, Same),
-        case_of("zc-stream-4KiB-page", Stream, 4096, ZeroCopy, Page, Same),
-        case_of("zc-stream-64KiB", Stream, 65536, ZeroCopy, Heap, Same),
-        case_of("zc-stream-64KiB-page", Stream, 65536, ZeroCopy, Page, Same),
-        case_of(
-            "zc-stream-64KiB-single",
-            Stream,
-            65536,
-            ZeroCopy,
-            Page,
-            Single,
-        ),
-    ]
-};
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for strategy in StrategyKind::ALL {
+        if let Err(why) = strategy.host_support() {
+            skipped.push(format!("{}: {why}", strategy.name()));
+            continue;
+        }
+        let case = |workload, field_size, layout, bare| Case {
+            workload,
+            field_size,
+            strategy,
+            layout,
+            bare,
+        };
+        out.push(case(Stream, 4096, Layout::Heap, BareKind::Same));
+        out.push(case(Rr, 64, Layout::Heap, BareKind::Same));
+        if strategy.has_completions() {
+            out.push(case(Stream, 4096, Layout::Page, BareKind::Same));
+            out.push(case(Stream, 65536, Layout::Heap, BareKind::Same));
+            out.push(case(Stream, 65536, Layout::Page, BareKind::Same));
+            out.push(case(Stream, 65536, Layout::Page, BareKind::Single));
+        }
+    }
+    for why in skipped {
+        eprintln!("overhead: left out {why}");
+    }
+    out.retain(|c| wanted(&c.name()));
+    out
+}
 
 fn case(c: &mut Criterion, case: &Case) {
-    let (name, workload) = (case.name, case.workload);
     let cfg = copybench_config(case);
     let msg = cfg.shape.message_bytes();
-    let mut g = c.benchmark_group(format!("overhead-{name}"));
+    let mut g = c.benchmark_group(format!("overhead-{}", case.name()));
     g.throughput(Throughput::Bytes(msg as u64));
-    if workload == WorkloadKind::Rr {
+    if case.workload == WorkloadKind::Rr {
         // ~50 us per exchange here: fewer, longer samples.
         g.sample_size(20).measurement_time(Duration::from_secs(8));
     } else {
@@ -570,13 +691,13 @@ fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> (Duration, u64) {
 }
 
 fn overhead(c: &mut Criterion) {
-    // COPYBENCH_OVERHEAD_CASES picks cases here too.
-    for case_ in CASES.iter().filter(|c| wanted(c.name)) {
-        case(c, case_);
+    for case_ in cases() {
+        case(c, &case_);
     }
 }
 
-/// `COPYBENCH_OVERHEAD_CASES=rr-64B,zc-stream-64KiB` (comma-separated) runs only those.
+/// `COPYBENCH_OVERHEAD_CASES=one-copy-rr-64B,zero-copy-stream-64KiB`
+/// (comma-separated case names) runs only those.
 fn wanted(name: &str) -> bool {
     std::env::var("COPYBENCH_OVERHEAD_CASES")
         .ok()
@@ -586,69 +707,64 @@ fn wanted(name: &str) -> bool {
 criterion_group!(benches, overhead);
 
 /// Alternating pairs per case; `COPYBENCH_OVERHEAD_ROUNDS` overrides the
-/// count, and `COPYBENCH_OVERHEAD_CASES` (e.g. `rr-64B`) picks cases.
+/// count, and `COPYBENCH_OVERHEAD_CASES` picks cases.
 const ROUNDS: u64 = 100;
 /// Wall time each side of a pair aims for.
 const BATCH_TIME: Duration = Duration::from_millis(50);
 
 /// Per-message figures of one side over the pairs.
+#[derive(Default)]
 struct Side {
-    wall_ns: Histogram<u64>,
-    cpu_ns: Histogram<u64>,
+    wall_ns: Vec<f64>,
+    cpu_ns: Vec<f64>,
 }
 
 impl Side {
-    fn new() -> Side {
-        Side {
-            wall_ns: Histogram::new(3).expect("histogram"),
-            cpu_ns: Histogram::new(3).expect("histogram"),
-        }
-    }
-
     fn record(&mut self, (wall, cpu): (Duration, u64), batch: u64) -> (f64, f64) {
         let wall = wall.as_nanos() as f64 / batch as f64;
         let cpu = cpu as f64 / batch as f64;
-        self.wall_ns
-            .record(wall.round() as u64)
-            .expect("ns in range");
-        self.cpu_ns.record(cpu.round() as u64).expect("ns in range");
+        self.wall_ns.push(wall);
+        self.cpu_ns.push(cpu);
         (wall, cpu)
     }
 }
 
-/// copybench / bare per pair, in parts per million so the histogram can
-/// take it (a ratio of 1.0 is 1_000_000).
-struct Ratios(Histogram<u64>);
+/// The pairs' overheads (copybench / bare - 1, in percent) of one measure.
+#[derive(Default)]
+struct Overheads(Vec<f64>);
 
-impl Ratios {
-    fn new() -> Ratios {
-        Ratios(Histogram::new(3).expect("histogram"))
-    }
-
+impl Overheads {
     fn record(&mut self, copybench: f64, bare: f64) {
-        let ppm = (copybench / bare * 1e6).round() as u64;
-        self.0.record(ppm).expect("ratio in range");
+        self.0.push((copybench / bare - 1.0) * 100.0);
     }
 
-    /// Quartiles of the overhead (ratio - 1), in percent.
-    fn overhead_pct(&self) -> [f64; 3] {
-        [0.25, 0.5, 0.75].map(|q| (self.0.value_at_quantile(q) as f64 / 1e6 - 1.0) * 100.0)
+    /// The median overhead with its 95 % interval (copybench's own rule,
+    /// `stats::Estimate`: order statistics, no assumption of a distribution).
+    fn estimate(&self) -> Estimate {
+        Estimate::of(self.0.iter().copied()).expect("at least two pairs")
+    }
+
+    /// Quartiles, to show the spread of single pairs.
+    fn quartiles(&self) -> (f64, f64) {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.25), at(0.75))
     }
 }
 
 /// One case's paired result.
 struct Paired {
-    case: &'static str,
+    case: Case,
     rounds: u64,
     batch: u64,
     bare: Side,
     copybench: Side,
-    wall: Ratios,
-    cpu: Ratios,
+    wall: Overheads,
+    cpu: Overheads,
 }
 
 fn paired(case: &Case, rounds: u64) -> Paired {
-    let name = case.name;
     let cfg = copybench_config(case);
     let bare = Bare::start(&cfg, case.bare);
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
@@ -661,13 +777,13 @@ fn paired(case: &Case, rounds: u64) -> Paired {
     let batch = ((BATCH_TIME.as_secs_f64() / per_msg) as u64).max(100);
 
     let mut out = Paired {
-        case: name,
+        case: *case,
         rounds,
         batch,
-        bare: Side::new(),
-        copybench: Side::new(),
-        wall: Ratios::new(),
-        cpu: Ratios::new(),
+        bare: Side::default(),
+        copybench: Side::default(),
+        wall: Overheads::default(),
+        cpu: Overheads::default(),
     };
     for round in 0..rounds {
         let (b, c) = if round % 2 == 0 {
@@ -690,38 +806,52 @@ fn paired(case: &Case, rounds: u64) -> Paired {
 fn report_paired(results: &[Paired]) {
     println!(
         "\ncopybench overhead over a bare loop, alternating pairs: median per message, \
-         overhead as the median of the pairs' ratios [quartiles]"
+         overhead as the median of the pairs' ratios [95 % interval]"
     );
+    let median = |v: &[f64]| Estimate::of(v.iter().copied()).map_or(f64::NAN, |e| e.median);
     let mut json = Vec::new();
     for r in results {
-        let median = |h: &Histogram<u64>| h.value_at_quantile(0.5);
-        let [wq1, wall, wq3] = r.wall.overhead_pct();
-        let [cq1, cpu, cq3] = r.cpu.overhead_pct();
+        let (wall, cpu) = (r.wall.estimate(), r.cpu.estimate());
         println!(
-            "{:<12} wall {:>7} / {:>7} ns {wall:+6.2} % [{wq1:+.2}, {wq3:+.2}]   \
-             CPU {:>7} / {:>7} ns {cpu:+6.2} % [{cq1:+.2}, {cq3:+.2}]   ({} pairs of {} messages)",
-            r.case,
+            "{:<32} wall {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   \
+             CPU {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   ({} pairs of {} messages)",
+            r.case.name(),
             median(&r.bare.wall_ns),
             median(&r.copybench.wall_ns),
+            wall.median,
+            wall.lo,
+            wall.hi,
             median(&r.bare.cpu_ns),
             median(&r.copybench.cpu_ns),
+            cpu.median,
+            cpu.lo,
+            cpu.hi,
             r.rounds,
             r.batch
         );
+        let measure = |side: fn(&Side) -> &Vec<f64>, o: &Overheads| {
+            let e = o.estimate();
+            let (q1, q3) = o.quartiles();
+            serde_json::json!({
+                "bare_ns_per_msg": median(side(&r.bare)),
+                "copybench_ns_per_msg": median(side(&r.copybench)),
+                "overhead_pct": {
+                    "median": e.median, "lo": e.lo, "hi": e.hi, "coverage": e.coverage,
+                    "q1": q1, "q3": q3,
+                },
+            })
+        };
         json.push(serde_json::json!({
-            "case": r.case,
+            "case": r.case.name(),
+            "strategy": r.case.strategy.name(),
+            "workload": r.case.workload.name(),
+            "field_size": r.case.field_size,
+            "layout": r.case.layout.name(),
+            "reference": if r.case.bare == BareKind::Single { "single" } else { "same" },
             "rounds": r.rounds,
             "batch_messages": r.batch,
-            "wall": {
-                "bare_ns_per_msg": median(&r.bare.wall_ns),
-                "copybench_ns_per_msg": median(&r.copybench.wall_ns),
-                "overhead_pct": {"q1": wq1, "median": wall, "q3": wq3},
-            },
-            "cpu": {
-                "bare_ns_per_msg": median(&r.bare.cpu_ns),
-                "copybench_ns_per_msg": median(&r.copybench.cpu_ns),
-                "overhead_pct": {"q1": cq1, "median": cpu, "q3": cq3},
-            },
+            "wall": measure(|s| &s.wall_ns, &r.wall),
+            "cpu": measure(|s| &s.cpu_ns, &r.cpu),
         }));
     }
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -753,10 +883,6 @@ fn main() {
                 })
         })
         .unwrap_or(ROUNDS);
-    let results: Vec<Paired> = CASES
-        .iter()
-        .filter(|c| wanted(c.name))
-        .map(|c| paired(c, rounds))
-        .collect();
+    let results: Vec<Paired> = cases().iter().map(|c| paired(c, rounds)).collect();
     report_paired(&results);
 }

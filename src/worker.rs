@@ -276,7 +276,6 @@ impl Worker {
             let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
             total += 1;
-            idle_since = Instant::now();
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
                 if total >= n {
                     // Shut down, not just drop: the experiment holds a duplicate of this socket.
@@ -286,6 +285,10 @@ impl Worker {
             }
             if header.flags & FLAG_BATCH_END != 0 {
                 let ended = Instant::now();
+                // Idle from here until the next batch's first message; only
+                // the time between batches counts (mid-batch, the socket's
+                // own timeout does), so no clock is read per message.
+                idle_since = ended;
                 let zerocopy = part.end_batch(self, fd)?;
                 let stats = meter.stop();
                 self.report(Event::Batch(Box::new(ThreadBatch {
