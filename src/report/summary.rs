@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::cell::SampleRow;
+use crate::config::WorkloadKind;
 use crate::error::Role;
 use crate::figures::{with_unit, Figure, RoleFigure, Row, SAMPLED};
 use crate::stats::{median_rank, Estimate, LEVEL};
@@ -270,11 +271,8 @@ pub struct CellSummary {
 impl CellSummary {
     /// The figure its cell was sampled until precise: stream throughput, rr p50.
     pub fn main_figure(&self) -> View {
-        View::Of(if self.key.workload == "rr" {
-            Figure::LatencyP50Us
-        } else {
-            Figure::ThroughputGbps
-        })
+        let workload = WorkloadKind::from_name(&self.key.workload).unwrap_or(WorkloadKind::Stream);
+        View::Of(Figure::main(workload))
     }
 
     /// The spread of one view (or model figure), when measured.
