@@ -436,3 +436,37 @@ fn a_peer_that_closes_mid_run_fails_the_batch_within_the_timeout() {
         }
     }
 }
+
+#[test]
+fn a_served_client_that_goes_quiet_between_batches_is_let_go_but_a_busy_one_is_not() {
+    // `serve` gives its servers an idle limit: a client that sends nothing
+    // between batches for longer is dropped. Time spent inside a batch, or
+    // between batches closer together than the limit, never counts.
+    let mut cfg = config(
+        StrategyKind::OneCopy,
+        TransportKind::Loopback,
+        WorkloadKind::Stream,
+        SMALL,
+    );
+    cfg.threads = 1;
+    cfg.transport.timeout = Duration::from_millis(100);
+    cfg.idle_limit = Some(Duration::from_millis(400));
+    let mut exp = Experiment::start(&cfg).expect("start");
+    // Batches longer than the limit, with pauses shorter than it.
+    for _ in 0..3 {
+        let r = exp
+            .run(Batch::Duration(Duration::from_millis(600)))
+            .expect("a busy client is kept");
+        assert!(r.messages > 0);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Then a pause well past the limit: the server has let go.
+    std::thread::sleep(Duration::from_millis(1200));
+    let err = exp
+        .run(Batch::Messages(10_000))
+        .expect_err("a client quiet for 1.2 s past a 0.4 s idle limit is let go");
+    assert!(
+        err.to_string().contains("sent nothing for"),
+        "the error should say the client went quiet: {err}"
+    );
+}
