@@ -387,7 +387,7 @@ fn read_migrations() -> Result<u64, String> {
 }
 
 /// `se.nr_migrations` from the text of /proc/<pid>/task/<tid>/sched.
-pub fn parse_migrations(text: &str) -> Option<u64> {
+pub(crate) fn parse_migrations(text: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
         (key.trim() == "se.nr_migrations")
@@ -398,14 +398,14 @@ pub fn parse_migrations(text: &str) -> Option<u64> {
 
 /// Reads `kernel.perf_event_paranoid`; `None` when unreadable (no perf in
 /// this kernel, or /proc not mounted).
-pub fn perf_event_paranoid() -> Option<i32> {
+pub(crate) fn perf_event_paranoid() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .ok()
         .and_then(|text| parse_paranoid(&text))
 }
 
 /// Parses the contents of /proc/sys/kernel/perf_event_paranoid.
-pub fn parse_paranoid(text: &str) -> Option<i32> {
+pub(crate) fn parse_paranoid(text: &str) -> Option<i32> {
     text.trim().parse().ok()
 }
 
@@ -413,7 +413,7 @@ pub fn parse_paranoid(text: &str) -> Option<i32> {
 /// "what is wrong (ERRNO): what to do" so reports can show either part.
 /// `kernel_side`: whether the event counts kernel work (the part
 /// perf_event_paranoid >= 2 forbids).
-pub fn reason_for(err: &io::Error, paranoid: Option<i32>, kernel_side: bool) -> String {
+pub(crate) fn reason_for(err: &io::Error, paranoid: Option<i32>, kernel_side: bool) -> String {
     let setting = match paranoid {
         Some(level) => format!("perf_event_paranoid = {level}"),
         None => "perf_event_paranoid (unreadable)".to_string(),
@@ -447,7 +447,7 @@ pub fn reason_for(err: &io::Error, paranoid: Option<i32>, kernel_side: bool) -> 
 
 /// Scales a group member's raw count for multiplexing. `None` when the group
 /// was enabled but never got onto the PMU: the count is unknown, not zero.
-pub fn scale(count: u64, time_enabled_ns: u64, time_running_ns: u64) -> Option<f64> {
+pub(crate) fn scale(count: u64, time_enabled_ns: u64, time_running_ns: u64) -> Option<f64> {
     if time_running_ns == 0 {
         return (time_enabled_ns == 0).then_some(count as f64);
     }
@@ -456,7 +456,7 @@ pub fn scale(count: u64, time_enabled_ns: u64, time_running_ns: u64) -> Option<f
 
 /// time_running / time_enabled; 1.0 = the group counted all the time it was
 /// enabled.
-pub fn running_ratio(time_enabled_ns: u64, time_running_ns: u64) -> f64 {
+pub(crate) fn running_ratio(time_enabled_ns: u64, time_running_ns: u64) -> f64 {
     if time_enabled_ns == 0 {
         1.0
     } else {

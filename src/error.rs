@@ -41,6 +41,11 @@ pub enum Error {
         #[source]
         cause: Cause,
     },
+    /// A network namespace of the veth transport is missing or cannot be
+    /// entered (the host's state, so exit 2 like `Unsupported`).
+    /// `source()` is the [`NetnsError`](crate::netns::NetnsError) itself.
+    #[error("{0}")]
+    Netns(#[from] crate::netns::NetnsError),
     /// A `copybench serve` refused, failed or went away (`--connect`).
     #[error("server {server}: {what}")]
     Remote { server: String, what: String },
@@ -65,7 +70,7 @@ impl Error {
     /// failures while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Unsupported(_) => 2,
+            Error::Usage(_) | Error::Unsupported(_) | Error::Netns(_) => 2,
             Error::Connection { .. } | Error::Remote { .. } | Error::Io { .. } => 1,
         }
     }

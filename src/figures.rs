@@ -35,10 +35,12 @@
 use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
 use crate::error::Role;
+use crate::host::HostFacts;
 use crate::strategy::ZeroCopyStats;
 
 /// A figure's value type in `results.csv`: whole counts stay integers.
@@ -656,9 +658,16 @@ impl Row {
     /// The identity of a run: its cell's configuration and repetition (cell
     /// numbers may differ between sweeps of one directory). A resumed sweep
     /// skips the runs already done; a results file holds each one once.
-    pub(crate) fn run_key(&self) -> (String, String, String, u64, u32, u32, u32) {
+    /// The layout is part of it: a heap and a page run of one shape are two
+    /// runs (an empty layout, from before layouts, is heap).
+    pub(crate) fn run_key(&self) -> (String, String, String, String, u64, u32, u32, u32) {
+        let layout = match self.layout.as_str() {
+            "" => crate::message::Layout::Heap.name(),
+            other => other,
+        };
         (
             self.strategy.clone(),
+            layout.to_string(),
             self.transport.clone(),
             self.workload.clone(),
             self.field_size_bytes,
@@ -866,12 +875,44 @@ impl BatchReport {
     }
 }
 
-/// One cell's whole result: what ran and what it measured, typed (the value
-/// a remote peer will send, and what a `results.csv` row is made from).
+/// One cell's whole result: what ran, what it measured, and on which host,
+/// typed (the value a remote peer will send, and what a `results.csv` row is
+/// made from).
+///
+/// The host facts are the sweep's, gathered once and shared (`Arc`) by every
+/// cell, so they cost a pointer per cell. They explain figures (the kernel,
+/// the cores, `max_skb_frags` for fragments per send, why a counter is
+/// empty). They are not `results.csv` columns: they are the same on every row
+/// of a sweep, and env.json holds them once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     pub config: crate::config::Config,
     pub report: BatchReport,
+    /// Where this process ran: the client ends, and the server ends too
+    /// unless `server_host` is given.
+    pub host: Arc<HostFacts>,
+    /// With `--connect`: the host the server ends ran on (its `serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_host: Option<Arc<HostFacts>>,
+}
+
+impl CellResult {
+    /// The facts of the host the given role's ends ran on.
+    pub fn host_of(&self, role: Role) -> &HostFacts {
+        match (role, &self.server_host) {
+            (Role::Server, Some(server)) => server,
+            _ => &self.host,
+        }
+    }
+
+    /// Whether a send of this cell needed more fragments than the host of
+    /// its sending ends allows (so the kernel split it); `None` when either
+    /// is unknown.
+    pub fn exceeds_fragment_limit(&self) -> Option<bool> {
+        let z = self.report.zerocopy.as_ref().filter(|z| z.messages > 0)?;
+        let limit = self.host_of(Role::Client).max_skb_frags?;
+        Some(z.max_fragments > limit)
+    }
 }
 
 impl SampleRow {

@@ -54,7 +54,25 @@ pub enum Availability {
     Unknown(String),
 }
 
+/// What an env.json without this fact reads as.
+impl Default for Availability {
+    fn default() -> Self {
+        Availability::Unknown("not recorded (an env.json from an older copybench)".into())
+    }
+}
+
 impl Availability {
+    /// Whether the feature can be used by this process.
+    pub fn is_available(&self) -> bool {
+        matches!(self, Availability::Available(_))
+    }
+
+    /// `available`, `restricted`, `unavailable` or `unknown`: the `state`
+    /// env.json writes.
+    pub fn state(&self) -> &'static str {
+        self.label().0
+    }
+
     fn label(&self) -> (&'static str, &str) {
         match self {
             Availability::Available(detail) => ("available", detail),
@@ -81,13 +99,20 @@ pub struct CounterStatus {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What [`gather`] found, as `copybench doctor --json` prints it and as
+/// env.json holds it (flattened into [`SweepEnv`]).
+///
+/// Reading is lenient (`#[serde(default)]`): a field an older or partial
+/// env.json lacks reads as `None` / [`Availability::Unknown`] / empty, never
+/// as a made-up value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostFacts {
     /// Kernel release (`uname -r`).
     pub kernel: Option<String>,
     pub cpu_model: Option<String>,
-    /// CPUs this process may run on.
-    pub cores: usize,
+    /// CPUs this process may run on (`None`: could not be read).
+    pub cores: Option<usize>,
     pub perf_event_paranoid: Option<i32>,
     /// CAP_PERFMON or CAP_SYS_ADMIN in the effective set (root has both):
     /// perf_event_paranoid does not apply then.
@@ -115,6 +140,43 @@ pub struct HostFacts {
     pub counters: BTreeMap<String, CounterStatus>,
     /// What could not be looked at, and why.
     pub gaps: Vec<String>,
+}
+
+/// Everything a sweep's `env.json` holds: the host's facts (flattened, so
+/// the keys are [`HostFacts`]'s), the run that wrote it, and, for a sweep
+/// with `--connect`, the server's address and facts. The sweep writes it
+/// once; the report reads it back through this type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepEnv {
+    #[serde(flatten)]
+    pub host: HostFacts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunFacts>,
+    /// `--connect`'s server, as resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_addr: Option<String>,
+    /// The server's host facts (its `copybench doctor --json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_host: Option<HostFacts>,
+}
+
+/// Which copybench ran which command, when.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunFacts {
+    /// The command line that asked for the sweep.
+    pub command: Option<String>,
+    /// copybench's version.
+    pub version: Option<String>,
+    /// Start time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub started_utc: Option<String>,
+}
+
+impl SweepEnv {
+    /// The counter's reason for being unavailable, when env.json gives one.
+    pub fn counter_reason(&self, name: &str) -> Option<&str> {
+        self.host.counters.get(name)?.reason.as_deref()
+    }
 }
 
 /// Something that keeps this host from a full measurement.
@@ -148,10 +210,10 @@ pub fn gather() -> HostFacts {
         }
     };
     let cores = match std::thread::available_parallelism() {
-        Ok(n) => n.get(),
+        Ok(n) => Some(n.get()),
         Err(err) => {
             note_gap("core count", &err);
-            0
+            None
         }
     };
     let paranoid = perf_event_paranoid();
@@ -334,7 +396,7 @@ fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Av
 }
 
 /// The io_uring probe's answer for one strategy (see [`crate::strategy::uring_support`]).
-pub fn ring_availability(probe: &Result<String, String>) -> Availability {
+pub(crate) fn ring_availability(probe: &Result<String, String>) -> Availability {
     match probe {
         Ok(found) => Availability::Available(found.clone()),
         Err(why) => Availability::Unavailable(why.clone()),
@@ -526,7 +588,10 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             "cpu".into(),
             facts.cpu_model.clone().unwrap_or_else(unknown),
         ),
-        ("cores".into(), facts.cores.to_string()),
+        (
+            "cores".into(),
+            facts.cores.map_or_else(unknown, |n| n.to_string()),
+        ),
         ("perf_event_paranoid".into(), paranoid),
         (
             "net.core.optmem_max".into(),
@@ -634,7 +699,7 @@ mod tests {
         HostFacts {
             kernel: Some("6.1.0".into()),
             cpu_model: Some("Test CPU".into()),
-            cores: 2,
+            cores: Some(2),
             perf_event_paranoid: Some(1),
             perf_capable: Some(false),
             optmem_max: Some(131072),
@@ -863,10 +928,40 @@ mod tests {
         }
         assert!(text.contains("SO_EE_CODE_ZEROCOPY_COPIED"));
         assert!(text.contains("io_uring ring (uring-zc)"), "{text}");
-        // The facts survive the round trip through env.json.
+        // The facts survive the round trip through doctor --json, whole.
         let json = serde_json::to_string(&facts).unwrap();
         let back: HostFacts = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.counters, facts.counters);
-        assert_eq!(back.so_zerocopy_tcp, facts.so_zerocopy_tcp);
+        assert_eq!(back, facts);
+        // ...and through env.json, with the run's and a server's facts.
+        let env = SweepEnv {
+            host: facts.clone(),
+            run: Some(RunFacts {
+                command: Some("copybench sweep --quick".into()),
+                version: Some("0.1.0".into()),
+                started_utc: Some("2026-11-29T17:00:00Z".into()),
+            }),
+            server_addr: Some("127.0.0.1:7000".into()),
+            server_host: Some(facts.clone()),
+        };
+        let json = serde_json::to_string_pretty(&env).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // The host's keys stay at the top level, as before the type.
+        assert_eq!(value["kernel"], serde_json::json!(facts.kernel));
+        assert_eq!(
+            value["so_zerocopy_tcp"]["state"],
+            facts.so_zerocopy_tcp.state()
+        );
+        assert_eq!(serde_json::from_str::<SweepEnv>(&json).unwrap(), env);
+    }
+
+    #[test]
+    fn a_partial_env_json_reads_with_the_rest_unknown() {
+        let env: SweepEnv = serde_json::from_str(r#"{"kernel": "6.1", "cores": 2}"#).unwrap();
+        assert_eq!(env.host.kernel.as_deref(), Some("6.1"));
+        assert_eq!(env.host.cores, Some(2));
+        assert_eq!(env.host.max_skb_frags, None);
+        assert!(matches!(env.host.uring_zc, Availability::Unknown(_)));
+        assert!(env.host.counters.is_empty() && env.run.is_none());
+        assert_eq!(env.counter_reason("cycles"), None);
     }
 }

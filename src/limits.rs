@@ -136,7 +136,7 @@ fn show_size(n: u64) -> String {
 }
 
 /// A byte count rounded to one decimal in the largest binary unit.
-pub fn approx_size(n: u64) -> String {
+pub(crate) fn approx_size(n: u64) -> String {
     let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
     for (unit, shift) in units {
         if n >= 1 << shift {
@@ -150,7 +150,7 @@ pub fn approx_size(n: u64) -> String {
 /// measured it): B + S·slots·M + R·max(M, 256 KiB) + (two-copy only) S·M,
 /// with S senders and R readers, T each for stream and 2T each for rr, and
 /// a process base B of 5 MiB.
-pub fn memory_needed(cfg: &Config) -> u64 {
+pub(crate) fn memory_needed(cfg: &Config) -> u64 {
     let msg = match cfg.layout {
         crate::message::Layout::Heap => cfg.shape.message_bytes() as u64,
         // One allocation per message, each field from a page boundary: 1 +
@@ -219,7 +219,7 @@ fn check_memory_against(cfg: &Config, avail: u64) -> Result<()> {
 
 /// File descriptors a run opens: per connection a client socket, a server
 /// socket, a listener and the coordinator's duplicates, plus perf counters.
-pub fn fds_needed(cfg: &Config) -> u64 {
+pub(crate) fn fds_needed(cfg: &Config) -> u64 {
     let per_conn = 6 + if cfg.counters { 2 * 16 } else { 0 };
     cfg.threads as u64 * per_conn + 32
 }

@@ -514,7 +514,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 ..plan
             };
             exp.stop()?;
-            let server = (remote.addr(), remote.server_host().clone());
+            let server = (remote.addr(), remote.server_host().cloned());
             remote.close();
             print_run(&cfg, &plan, args.json, &run, Some(server))
         }
@@ -527,13 +527,13 @@ fn print_run(
     plan: &RunPlan,
     json: bool,
     run: &copybench::cell::CellRun,
-    server: Option<(std::net::SocketAddr, serde_json::Value)>,
+    server: Option<(std::net::SocketAddr, Option<copybench::host::HostFacts>)>,
 ) -> anyhow::Result<()> {
     if json {
         let mut v = summary::to_json(cfg, plan, run);
         if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
             obj.insert("server".into(), addr.to_string().into());
-            let client = serde_json::to_value(copybench::host::gather())?;
+            let client = copybench::host::gather();
             obj.insert(
                 "hosts".into(),
                 serde_json::json!({ "client": client, "server": host }),
@@ -543,17 +543,13 @@ fn print_run(
     } else {
         let mut text = summary::to_table(cfg, plan, run);
         if let Some((addr, host)) = server {
-            let s = |k: &str| {
-                host.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("n/a")
-                    .to_string()
-            };
+            let host = host.unwrap_or_default();
+            let na = || "n/a".to_string();
             text += &format!(
                 "server           {addr}: kernel {}, {}, {} cores\n",
-                s("kernel"),
-                s("cpu_model"),
-                host.get("cores").map_or("n/a".into(), |v| v.to_string())
+                host.kernel.unwrap_or_else(na),
+                host.cpu_model.unwrap_or_else(na),
+                host.cores.map_or_else(na, |n| n.to_string())
             );
         }
         emit(&text)
@@ -693,12 +689,12 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         r.close();
     }
 
-    let files = copybench::report::write_report(&dir, &outcome.rows, &outcome.env)?;
+    let files = copybench::report::write_report(&dir, &outcome.rows, Some(&outcome.env))?;
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
     let mut analysis = copybench::report::analyze_dir(&dir, &outcome.rows);
-    analysis.set_fragment_limit(copybench::report::max_skb_frags(&outcome.env));
+    analysis.set_fragment_limit(outcome.env.host.max_skb_frags);
     let text = copybench::report::console(&analysis);
     let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
     let tail = format!(

@@ -27,13 +27,15 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 
 /// Default namespace names and addresses (the same as `netns-setup.sh`'s).
-pub const DEFAULT_SERVER_NS: &str = "copybench-srv";
+pub(crate) const DEFAULT_SERVER_NS: &str = "copybench-srv";
 /// See [`DEFAULT_SERVER_NS`].
-pub const DEFAULT_CLIENT_NS: &str = "copybench-cli";
+pub(crate) const DEFAULT_CLIENT_NS: &str = "copybench-cli";
 /// The server end of the veth pair, inside the benchmarking range 198.18.0.0/15.
-pub const DEFAULT_SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-/// The client end of the veth pair.
-pub const DEFAULT_CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub(crate) const DEFAULT_SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The client end of the veth pair: only netns-setup.sh assigns it (the
+/// client's socket takes it from the route); the test keeps the two in step.
+#[cfg(test)]
+pub(crate) const DEFAULT_CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 /// Where `ip netns add` puts named namespaces (`/var/run` links to `/run`).
 const NETNS_DIR: &str = "/var/run/netns";
@@ -242,6 +244,25 @@ mod tests {
         let name = format!("cbu-missing-{}", std::process::id());
         assert!(matches!(check(&name), Err(NetnsError::Missing { .. })));
         assert!(matches!(enter(&name), Err(NetnsError::Missing { .. })));
+    }
+
+    #[test]
+    fn the_crate_error_keeps_the_netns_error_as_its_typed_source() {
+        let name = format!("cbu-typed-{}", std::process::id());
+        let mut transport = crate::Transport::new(crate::TransportKind::Veth);
+        transport.veth.server_ns = name.clone();
+        let err = transport.check().unwrap_err();
+        // The same text as the NetnsError, exit 2 (the host's state).
+        assert_eq!(
+            err.to_string(),
+            NetnsError::Missing { name: name.clone() }.to_string()
+        );
+        assert_eq!(err.exit_code(), 2);
+        let source = std::error::Error::source(&err).expect("a source");
+        match source.downcast_ref::<NetnsError>() {
+            Some(NetnsError::Missing { name: missing }) => assert_eq!(*missing, name),
+            other => panic!("source is {other:?}"),
+        }
     }
 
     #[test]

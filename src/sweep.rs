@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Value};
-
 use crate::cell::{self, CellRun, SampleRow, Sampling};
 use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Bound, Experiment};
 use crate::figures::{Figure, Row, SAMPLED};
+use crate::host::{RunFacts, SweepEnv};
 use crate::message::{Layout, Shape};
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
@@ -56,7 +55,7 @@ pub struct Matrix {
 
 /// Slack a cell gets beyond its warm-up and duration for starting its
 /// threads, making its connections and tearing them down.
-pub const CELL_SLACK: Duration = Duration::from_secs(5);
+pub(crate) const CELL_SLACK: Duration = Duration::from_secs(5);
 
 /// How a sweep is asked to stop: after the current cell, or now (the cell
 /// running is cut short and not recorded).
@@ -225,7 +224,7 @@ fn fill_measured(row: &mut Row, run: &CellRun) {
 }
 
 /// The `samples.csv` rows of one measured cell.
-pub fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
+pub(crate) fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
     run.samples
         .iter()
         .enumerate()
@@ -318,7 +317,7 @@ pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
 }
 
 /// [`run_cell`], ended early (with an error) when `bound` says so.
-pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
+pub(crate) fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
     let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
@@ -330,7 +329,7 @@ pub fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRu
 
 /// Runs one cell on this host and a `copybench serve`: start, warm up,
 /// sample until precise or capped, stop.
-pub fn run_remote_cell(
+pub(crate) fn run_remote_cell(
     remote: &mut crate::remote::Remote,
     cfg: &Config,
     m: &Matrix,
@@ -348,7 +347,7 @@ pub fn run_remote_cell(
 pub struct Outcome {
     pub dir: PathBuf,
     /// The host facts written to `env.json`.
-    pub env: Value,
+    pub env: SweepEnv,
     pub rows: Vec<Row>,
     pub interrupted: bool,
     pub wall: Duration,
@@ -415,7 +414,7 @@ pub fn timestamp_name(now: SystemTime) -> String {
 }
 
 /// `2026-11-29 06:15:02 UTC`, for people.
-pub fn utc_text(now: SystemTime) -> String {
+pub(crate) fn utc_text(now: SystemTime) -> String {
     let t = timestamp_name(now);
     format!(
         "{}-{}-{} {}:{}:{} UTC",
@@ -496,17 +495,17 @@ pub fn run_with(
         rows = crate::report::read_results(&csv_path)
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
-    let mut env = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
-    env["run"] = json!({
-        "command": m.command,
-        "version": env!("CARGO_PKG_VERSION"),
-        "started_utc": utc_text(SystemTime::now()),
-    });
-    if let (Some(r), Value::Object(obj)) = (remote.as_deref(), &mut env) {
-        obj.insert("server_addr".into(), Value::from(r.addr().to_string()));
-        obj.insert("server_host".into(), r.server_host().clone());
-    }
-    let text = serde_json::to_string_pretty(&env).expect("a JSON value serializes");
+    let env = SweepEnv {
+        host: crate::host::gather(),
+        run: Some(RunFacts {
+            command: Some(m.command.clone()),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            started_utc: Some(utc_text(SystemTime::now())),
+        }),
+        server_addr: remote.as_deref().map(|r| r.addr().to_string()),
+        server_host: remote.as_deref().and_then(|r| r.server_host().cloned()),
+    };
+    let text = serde_json::to_string_pretty(&env).expect("host facts serialize");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
     let mut sink = CsvSink::open(&csv_path, resume)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;

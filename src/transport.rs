@@ -129,7 +129,7 @@ impl Transport {
                 )));
             }
             for ns in [&self.veth.server_ns, &self.veth.client_ns] {
-                netns::check(ns).map_err(|e| Error::Unsupported(e.to_string()))?;
+                netns::check(ns)?;
             }
             if !is_benchmark_range(self.veth.server_addr) {
                 return Err(Error::usage(format!(
@@ -142,7 +142,7 @@ impl Transport {
     }
 
     /// Moves the calling worker thread into its role's namespace (veth only).
-    pub fn enter(&self, role: Role) -> Result<()> {
+    pub(crate) fn enter(&self, role: Role) -> Result<()> {
         if self.kind != TransportKind::Veth {
             return Ok(());
         }
@@ -150,11 +150,11 @@ impl Transport {
             Role::Server => &self.veth.server_ns,
             Role::Client => &self.veth.client_ns,
         };
-        netns::enter(ns).map_err(|e| Error::Unsupported(e.to_string()))
+        Ok(netns::enter(ns)?)
     }
 
     /// An AF_UNIX pair, both ends configured: (client, server).
-    pub fn unix_pair(&self) -> io::Result<(Socket, Socket)> {
+    pub(crate) fn unix_pair(&self) -> io::Result<(Socket, Socket)> {
         let (a, b) = UnixStream::pair()?;
         let (a, b) = (
             Socket::from(std::os::fd::OwnedFd::from(a)),
@@ -224,7 +224,7 @@ impl Transport {
 }
 
 /// Whether `ip` is in 198.18.0.0/15 (RFC 2544), the only range veth runs may target.
-pub fn is_benchmark_range(ip: Ipv4Addr) -> bool {
+pub(crate) fn is_benchmark_range(ip: Ipv4Addr) -> bool {
     let o = ip.octets();
     o[0] == 198 && (o[1] & 0xfe) == 18
 }

@@ -88,8 +88,39 @@ fn a_cell_result_with_its_config_round_trips_through_json() {
     let mut exp = Experiment::start(&config).unwrap();
     let report = exp.run(Batch::Messages(500)).unwrap();
     exp.stop().unwrap();
-    let cell = CellResult { config, report };
+    // The host facts come from the sweep, once, shared by every cell.
+    let host = std::sync::Arc::new(copybench::host::gather());
+    let cell = CellResult {
+        config,
+        report,
+        host: std::sync::Arc::clone(&host),
+        server_host: None,
+    };
     let json = serde_json::to_string(&cell).unwrap();
     let back: CellResult = serde_json::from_str(&json).unwrap();
     assert_eq!(back, cell);
+    assert_eq!(*back.host, *host);
+    // 4 x 512 B fields and a header span a handful of pages, under any
+    // host's max_skb_frags (17 by default).
+    if host.max_skb_frags.is_some() {
+        assert_eq!(cell.exceeds_fragment_limit(), Some(false));
+    }
+    // A `--connect` cell: the server's facts are its own, and the limit
+    // that splits a send is the sending (client) host's.
+    let server = copybench::host::HostFacts {
+        kernel: Some("6.1.0-remote".into()),
+        max_skb_frags: Some(17),
+        ..Default::default()
+    };
+    let mut remote = cell.clone();
+    remote.server_host = Some(std::sync::Arc::new(server.clone()));
+    std::sync::Arc::make_mut(&mut remote.host).max_skb_frags = Some(0);
+    assert_eq!(*remote.host_of(copybench::Role::Server), server);
+    assert_eq!(
+        remote.host_of(copybench::Role::Client).max_skb_frags,
+        Some(0)
+    );
+    assert_eq!(remote.exceeds_fragment_limit(), Some(true));
+    let json = serde_json::to_string(&remote).unwrap();
+    assert_eq!(serde_json::from_str::<CellResult>(&json).unwrap(), remote);
 }

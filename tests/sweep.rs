@@ -105,7 +105,17 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert!(svgs >= 5, "only {svgs} plots");
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<figure id=\"ratio\"><svg"));
-    assert!(fs::metadata(dir.join("env.json")).is_ok());
+    // env.json reads back as the typed host facts the report uses, the
+    // sweep's command included, and holds this host's facts.
+    let env = copybench::report::read_env(&fs::read_to_string(dir.join("env.json")).unwrap())
+        .expect("the sweep's env.json reads as SweepEnv");
+    let here = copybench::host::gather();
+    assert_eq!(env.host.kernel, here.kernel);
+    assert_eq!(env.host.max_skb_frags, here.max_skb_frags);
+    assert_eq!(env.host.counters, here.counters);
+    let run = env.run.expect("the sweep records its run");
+    assert!(run.command.unwrap().contains("sweep"));
+    assert!(html.contains(&format!("kernel {}", here.kernel.unwrap())));
     // The findings print at the end of the sweep too, as a table.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("one-copy vs two-copy"), "{stdout}");
@@ -286,6 +296,46 @@ fn an_existing_sweep_is_kept_unless_resumed() {
     assert!(fs::read_to_string(dir.join("results.csv"))
         .unwrap()
         .starts_with(&before));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_sweep_resumed_with_a_second_layout_runs_it_and_reports() {
+    let dir = scratch("layouts");
+    let sweep = |layouts: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = TINY.to_vec();
+        args[1] = "4K";
+        args.extend([
+            "--workloads",
+            "stream",
+            "--strategies",
+            "one-copy,zero-copy",
+        ]);
+        args.extend(["--layouts", layouts]);
+        args.extend(extra);
+        sweep_into(&dir, &args)
+    };
+    assert!(sweep("heap", &[]).status.success());
+    let resumed = sweep("heap,page", &["--resume"]);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    // The page cells are new runs, not the heap ones again.
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 2);
+    let all = rows(&dir);
+    assert_eq!(all.len(), 4);
+    assert_eq!(all.iter().filter(|r| r.layout == "page").count(), 2);
+    // `copybench report` takes the heap and page rows of one shape as two
+    // runs, and plots page as series of its own.
+    let report = copybench().arg("report").arg(&dir).output().unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let svg = fs::read_to_string(dir.join("throughput.svg")).unwrap();
+    for series in ["zero-copy (heap)", "zero-copy (page)", "one-copy (page)"] {
+        assert!(svg.contains(series), "{series} missing from throughput.svg");
+    }
     fs::remove_dir_all(&dir).unwrap();
 }
 

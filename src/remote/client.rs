@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Ends, Experiment};
 use crate::figures::BatchReport;
+use crate::host::HostFacts;
 use crate::message::Verify;
 use crate::strategy::ZeroCopyStats;
 
@@ -134,7 +135,7 @@ pub struct Remote {
     timeout: Duration,
     /// `None` after a failure: the next cell opens a new session.
     session: Option<Session>,
-    server_host: serde_json::Value,
+    server_host: Option<HostFacts>,
 }
 
 impl Remote {
@@ -145,7 +146,7 @@ impl Remote {
             token,
             timeout,
             session: None,
-            server_host: serde_json::Value::Null,
+            server_host: None,
         };
         r.open(false)?;
         Ok(r)
@@ -157,8 +158,8 @@ impl Remote {
     }
 
     /// The server's host facts (`copybench doctor --json` there).
-    pub fn server_host(&self) -> &serde_json::Value {
-        &self.server_host
+    pub fn server_host(&self) -> Option<&HostFacts> {
+        self.server_host.as_ref()
     }
 
     /// Opens the control connection; with `wait_busy`, a busy server (the
@@ -179,7 +180,7 @@ impl Remote {
             )?;
             match reply {
                 Reply::Welcome { host } => {
-                    self.server_host = host;
+                    self.server_host = Some(*host);
                     self.session = Some(Session { control, cookie });
                     return Ok(());
                 }
@@ -303,7 +304,7 @@ impl Remote {
 }
 
 /// The configuration a server needs for its ends of a cell.
-pub fn spec_of(cfg: &Config) -> CellSpec {
+pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
     let t = &cfg.transport;
     CellSpec {
         strategy: cfg.strategy,
@@ -326,7 +327,7 @@ pub fn spec_of(cfg: &Config) -> CellSpec {
 
 /// Adds the server role's results to a batch the client ends measured, as
 /// a local coordinator adds its server threads' reports.
-pub fn absorb(r: &mut BatchReport, s: &RoleResult) {
+pub(crate) fn absorb(r: &mut BatchReport, s: &RoleResult) {
     r.messages += s.messages;
     r.bytes += s.bytes;
     r.server.add(&s.stats);

@@ -120,7 +120,7 @@ pub fn prove(token: &str, nonce: &Nonce, cookie: &Cookie, channel: Channel) -> P
 
 /// Whether `proof` was made with `token` for this nonce, cookie and channel
 /// (compared in constant time).
-pub fn check_proof(
+pub(crate) fn check_proof(
     token: &str,
     nonce: &Nonce,
     cookie: &Cookie,
@@ -133,7 +133,7 @@ pub fn check_proof(
 }
 
 /// Whether two cookies are equal, in time that does not depend on where they differ.
-pub fn same_cookie(a: &Cookie, b: &Cookie) -> bool {
+pub(crate) fn same_cookie(a: &Cookie, b: &Cookie) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -204,7 +204,7 @@ pub enum Request {
 pub enum Reply {
     /// Control hello accepted: the session is yours. `host` is the server's
     /// facts (`copybench doctor --json`).
-    Welcome { host: serde_json::Value },
+    Welcome { host: Box<crate::host::HostFacts> },
     /// Data hello accepted: raw messages follow on this connection.
     DataAccepted,
     /// Another session is running; try again later.
@@ -302,7 +302,7 @@ fn read_all<R: Deadlined>(r: &mut R, buf: &mut [u8], deadline: Instant) -> Resul
 }
 
 /// Reads one frame's bytes, at most `max` of them, by `deadline`.
-pub fn read_frame_bytes<R: Deadlined>(
+pub(crate) fn read_frame_bytes<R: Deadlined>(
     r: &mut R,
     max: usize,
     deadline: Instant,
@@ -336,7 +336,7 @@ pub fn read_frame<R: Deadlined, T: DeserializeOwned>(
 
 /// Decodes a client's hello, checking its protocol name and version before
 /// its shape, so a peer of another version is told so rather than "malformed".
-pub fn parse_hello(body: &[u8]) -> Result<Hello, String> {
+pub(crate) fn parse_hello(body: &[u8]) -> Result<Hello, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("malformed hello: {e}"))?;
     if v.get("protocol").and_then(|p| p.as_str()) != Some(PROTOCOL) {

@@ -34,7 +34,7 @@ use crate::strategy::StrategyKind;
 use crate::transport::TransportKind;
 
 /// Hellos being read at once; connections beyond this are closed unanswered.
-pub const MAX_HANDSHAKES: usize = 32;
+pub(crate) const MAX_HANDSHAKES: usize = 32;
 
 /// The most memory one cell may ask the server to allocate for its messages
 /// (pools and receive buffers), on top of the command line's own limits.
@@ -342,7 +342,7 @@ fn read_hello(
 
 /// Turns a client's cell into the server's configuration, checked against the
 /// command line's limits and [`MEMORY_LIMIT`].
-pub fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<Config> {
+pub(crate) fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<Config> {
     let (strategy, workload) = (spec.strategy, spec.workload);
     let size = |flag: &str, v: u64| {
         usize::try_from(v).map_err(|_| Error::usage(format!("{flag} {v}: out of range")))
@@ -394,7 +394,7 @@ fn server_memory(cfg: &Config) -> u64 {
 }
 
 /// The server role's part of one batch, as it goes on the wire.
-pub fn role_result(r: &BatchReport) -> RoleResult {
+pub(crate) fn role_result(r: &BatchReport) -> RoleResult {
     RoleResult {
         messages: r.messages,
         bytes: r.bytes,
@@ -478,7 +478,7 @@ impl Session<'_> {
     }
 
     fn run(&mut self) -> Result<()> {
-        let host = serde_json::to_value(crate::host::gather()).expect("host facts serialize");
+        let host = Box::new(crate::host::gather());
         self.reply(&Reply::Welcome { host })
             .map_err(|e| Error::io("welcome", e))?;
         loop {

@@ -24,7 +24,7 @@ use crate::size::format_size;
 use crate::stats::{self, Call};
 
 /// The figures compared, in column order.
-pub const FIGURES: [View; 7] = [
+pub(crate) const FIGURES: [View; 7] = [
     View::Of(Figure::ThroughputGbps),
     View::Of(Figure::MessagesPerSec),
     View::Of(Figure::LatencyP50Us),
@@ -96,7 +96,7 @@ fn unmatched(key: &CellKey, only_in: &'static str) -> Unmatched {
 }
 
 /// Compares the summarised cells of two sweeps.
-pub fn compare_cells(
+pub(crate) fn compare_cells(
     old_name: &str,
     old: &[CellSummary],
     new_name: &str,

@@ -19,6 +19,7 @@ use super::summary::{CellSummary, Spread, StrategyName, View};
 use crate::error::Role;
 use crate::figures::Row;
 use crate::figures::{Figure, RoleFigure};
+use crate::host::{Availability, SweepEnv};
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
 
@@ -60,7 +61,8 @@ fn completion_columns() -> Vec<View> {
 pub struct Inputs<'a> {
     pub cells: &'a [CellSummary],
     pub analysis: &'a Analysis,
-    pub env: &'a serde_json::Value,
+    /// env.json's content; `None` when there is none.
+    pub env: Option<&'a SweepEnv>,
     pub plots: &'a [Plot],
     /// Each plot's SVG text, inlined so the page is one self-contained file.
     pub svgs: &'a [String],
@@ -118,8 +120,7 @@ pub fn page(i: &Inputs) -> String {
 /// The run's facts: when, which copybench, the command, how many cells, the
 /// precision reached, the repetitions, and the rule.
 fn metadata(h: &mut String, i: &Inputs) {
-    let run = &i.env["run"];
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let run = i.env.and_then(|e| e.run.clone()).unwrap_or_default();
     let rows = i.rows;
     let ok: Vec<&Row> = rows.iter().filter(|r| r.status == "ok").collect();
     let repeats = rows.iter().map(|r| r.repeat + 1).max().unwrap_or(0);
@@ -135,17 +136,11 @@ fn metadata(h: &mut String, i: &Inputs) {
     let mut facts: Vec<(&str, String)> = vec![
         (
             "date",
-            text(&run["started_utc"])
+            run.started_utc
                 .unwrap_or_else(|| "unknown (no run facts in env.json)".into()),
         ),
-        (
-            "copybench",
-            text(&run["version"]).unwrap_or_else(|| "unknown".into()),
-        ),
-        (
-            "command",
-            text(&run["command"]).unwrap_or_else(|| "unknown".into()),
-        ),
+        ("copybench", run.version.unwrap_or_else(|| "unknown".into())),
+        ("command", run.command.unwrap_or_else(|| "unknown".into())),
         (
             "cells",
             format!(
@@ -332,34 +327,32 @@ fn answer(h: &mut String, analysis: &Analysis) {
 
 /// Host facts in short (kernel, CPU, cores, which counters and why not,
 /// once), then the whole `env.json` behind a `<details>`.
-fn host(h: &mut String, env: &serde_json::Value) {
+fn host(h: &mut String, env: Option<&SweepEnv>) {
     h.push_str("<h2>Host</h2>\n");
-    if env.is_null() || env.as_object().is_some_and(|m| m.is_empty()) {
+    let Some(env) = env.filter(|e| **e != SweepEnv::default()) else {
         h.push_str("<p>No <code>env.json</code> next to <code>results.csv</code>: host facts unknown. <code>copybench doctor</code> shows them for this machine.</p>\n");
         return;
-    }
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "n/a".to_string(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
     };
+    let facts = &env.host;
+    let text = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_string());
     let mut items = vec![
-        format!("kernel {}", text(&env["kernel"])),
-        format!("CPU {}", text(&env["cpu_model"])),
-        format!("{} cores", text(&env["cores"])),
+        format!("kernel {}", text(facts.kernel.clone())),
+        format!("CPU {}", text(facts.cpu_model.clone())),
+        format!("{} cores", text(facts.cores.map(|n| n.to_string()))),
     ];
-    if let Some(counters) = env["counters"].as_object() {
+    let counters = &facts.counters;
+    if !counters.is_empty() {
         let available: Vec<&str> = counters
             .iter()
-            .filter(|(_, v)| v["available"] == true)
+            .filter(|(_, v)| v.available)
             .map(|(k, _)| k.as_str())
             .collect();
         let mut by_reason: Vec<(String, Vec<&str>)> = Vec::new();
-        for (k, v) in counters.iter().filter(|(_, v)| v["available"] != true) {
-            let reason = text(&v["reason"]);
+        for (k, v) in counters.iter().filter(|(_, v)| !v.available) {
+            let reason = text(v.reason.clone());
             match by_reason.iter_mut().find(|(r, _)| *r == reason) {
                 Some((_, names)) => names.push(k),
-                None => by_reason.push((reason, vec![k])),
+                None => by_reason.push((reason, vec![k.as_str()])),
             }
         }
         items.push(format!(
@@ -374,10 +367,11 @@ fn host(h: &mut String, env: &serde_json::Value) {
             items.push(format!("unavailable ({}): {reason}", names.join(", ")));
         }
     }
-    if !env["so_zerocopy_tcp"].is_null() {
+    // An env.json without the probe reads as the default "unknown": not shown.
+    if facts.so_zerocopy_tcp != Availability::default() {
         items.push(format!(
             "SO_ZEROCOPY on TCP: {}",
-            text(&env["so_zerocopy_tcp"]["state"])
+            facts.so_zerocopy_tcp.state()
         ));
     }
     h.push_str("<ul>\n");

@@ -9,8 +9,8 @@
 mod analysis;
 pub mod compare;
 mod crossover;
-pub mod findings;
-pub mod format;
+pub(crate) mod findings;
+pub(crate) mod format;
 mod html;
 mod plots;
 mod summary;
@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+// What `rebuild` and `analyze` return, and every type its fields name.
 pub use analysis::{
-    analyze, Analysis, FailedCell, LayoutPair, Section, ThreadScaling, ZeroCopyCopies,
+    analyze, Analysis, FailedCell, InterfaceComparison, LayoutPair, Section, ThreadScaling,
+    ZeroCopyCopies,
 };
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
@@ -29,6 +31,7 @@ pub use summary::{summarize, summarize_pooled, CellKey, CellSummary, Spread, Str
 
 use crate::cell::SampleRow;
 use crate::figures::Row;
+use crate::host::SweepEnv;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -155,13 +158,17 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         check_row(&row, &raw_header, &record).map_err(bad)?;
         if let Some(first) = seen.insert(row.run_key(), line) {
             return Err(bad(format!(
-                "repetition {} of {} / {} / {}, {} x {} B, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
+                "repetition {} of {} / {} / {}, {} x {} B{}, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
                 row.repeat,
                 row.strategy,
                 row.transport,
                 row.workload,
                 row.fields,
                 row.field_size_bytes,
+                match row.run_key().1.as_str() {
+                    "heap" => String::new(),
+                    layout => format!(" ({layout} layout)"),
+                },
                 row.threads
             )));
         }
@@ -227,7 +234,7 @@ fn check_row(
 
 /// Reads samples.csv; a sweep directory without one (or with an unreadable
 /// one) gives no samples, and the report falls back to the rows' intervals.
-pub fn read_samples(path: &Path) -> Vec<SampleRow> {
+pub(crate) fn read_samples(path: &Path) -> Vec<SampleRow> {
     let Ok(mut reader) = csv::Reader::from_path(path) else {
         return Vec::new();
     };
@@ -257,18 +264,18 @@ pub fn console(analysis: &Analysis) -> String {
 }
 
 /// Writes all SVG plots, findings.json and index.html into dir (rayon over
-/// plots). `env` is the host facts JSON (env.json content) or Null. Samples
+/// plots). `env` is env.json's content, `None` when there is none. Samples
 /// are read from dir/samples.csv when it is there.
 pub fn write_report(
     dir: &Path,
     rows: &[Row],
-    env: &serde_json::Value,
+    env: Option<&SweepEnv>,
 ) -> Result<ReportFiles, ReportError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let samples = read_samples(&dir.join("samples.csv"));
     let cells = summarize_pooled(rows, &samples);
     let mut analysis = analysis::analyze_pooled(rows, &samples);
-    analysis.set_fragment_limit(max_skb_frags(env));
+    analysis.set_fragment_limit(env.and_then(|e| e.host.max_skb_frags));
     let findings = dir.join("findings.json");
     let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
         .expect("findings serialize");
@@ -306,22 +313,23 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
     let rows = read_results(&dir.join("results.csv"))?;
     let env_path = dir.join("env.json");
     let env = match fs::read_to_string(&env_path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|source| ReportError::EnvJson {
+        Ok(text) => Some(read_env(&text).map_err(|source| ReportError::EnvJson {
             path: env_path.clone(),
             source,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_error(&env_path)(e)),
     };
-    write_report(dir, &rows, &env)?;
+    write_report(dir, &rows, env.as_ref())?;
     let mut analysis = analyze_dir(dir, &rows);
-    analysis.set_fragment_limit(max_skb_frags(&env));
+    analysis.set_fragment_limit(env.and_then(|e| e.host.max_skb_frags));
     Ok(analysis)
 }
 
-/// The host's `net.core.max_skb_frags`, from env.json, when it was read.
-pub fn max_skb_frags(env: &serde_json::Value) -> Option<u64> {
-    env.get("max_skb_frags").and_then(serde_json::Value::as_u64)
+/// env.json's text as [`SweepEnv`]. Every field may be missing (an older
+/// copybench, or a hand-written file); `null` reads as no facts at all.
+pub fn read_env(text: &str) -> Result<SweepEnv, serde_json::Error> {
+    Ok(serde_json::from_str::<Option<SweepEnv>>(text)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -470,6 +478,29 @@ mod tests {
         assert_eq!(read_results(&path).unwrap(), rows());
     }
 
+    #[test]
+    fn a_heap_and_a_page_run_of_one_shape_are_two_runs() {
+        let dir = scratch("layouts");
+        let path = dir.join("results.csv");
+        let heap = rows()[0].clone();
+        let page = Row {
+            cell: heap.cell + 100,
+            layout: "page".into(),
+            ..heap.clone()
+        };
+        write_csv(&path, &[heap.clone(), page.clone()]);
+        assert_eq!(read_results(&path).unwrap(), [heap, page.clone()]);
+        // The same page run twice is still one run counted twice.
+        let twice = Row {
+            cell: page.cell + 1,
+            ..page.clone()
+        };
+        write_csv(&path, &[page, twice]);
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains(" B (page layout), "), "{err}");
+        assert!(err.contains("is already on line 2"), "{err}");
+    }
+
     /// A one-row CSV whose header and record went through `edit` (told which
     /// of the two it edits).
     fn edited_csv(
@@ -533,12 +564,15 @@ mod tests {
     #[test]
     fn writes_plots_and_index() {
         let dir = scratch("write");
-        let env = serde_json::json!({
+        let env = read_env(
+            r#"{
             "kernel": "6.1.0 <test>",
             "counters": {"cache_misses": {"available": false, "reason": "no PMU in this VM"}}
-        });
+        }"#,
+        )
+        .unwrap();
         write_samples(&dir.join("samples.csv"), &rows());
-        let files = write_report(&dir, &rows(), &env).unwrap();
+        let files = write_report(&dir, &rows(), Some(&env)).unwrap();
         // Cycles and cache misses have no values: left out, said in one line each.
         assert_eq!(files.plots.len(), 6);
         assert!(!dir.join("cache_misses.svg").exists());
@@ -583,13 +617,13 @@ mod tests {
             .into_iter()
             .filter(|r| r.workload == "stream")
             .collect();
-        let files = write_report(&dir, &stream, &serde_json::Value::Null).unwrap();
+        let files = write_report(&dir, &stream, None).unwrap();
         let latency = fs::read_to_string(dir.join("latency_size.svg")).unwrap();
         assert!(latency.contains("no rr cells in results.csv"));
         assert!(fs::read_to_string(&files.index)
             .unwrap()
             .contains("No <code>env.json</code>"));
-        write_report(&dir, &[], &serde_json::Value::Null).unwrap();
+        write_report(&dir, &[], None).unwrap();
     }
 
     #[test]

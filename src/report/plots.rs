@@ -21,6 +21,8 @@ use super::summary::{CellSummary, View};
 use super::ReportError;
 use crate::error::Role;
 use crate::figures::{Counter, Figure, RoleFigure};
+use crate::host::SweepEnv;
+use crate::message::Layout;
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
 
@@ -64,9 +66,40 @@ pub enum Dash {
     Dotted,
 }
 
+/// A cell's strategy and layout, from its strategy name: a cell in a layout
+/// other than heap is named `zero-copy page` ([`StrategyName::with_layout`]),
+/// a heap cell (or one from before layouts) by the strategy alone.
+///
+/// [`StrategyName::with_layout`]: super::summary::StrategyName::with_layout
+fn strategy_and_layout(name: &str) -> (&str, &str) {
+    match name.rsplit_once(' ') {
+        Some((base, layout)) if StrategyKind::from_name(base).is_some() => (base, layout),
+        _ => (name, Layout::Heap.name()),
+    }
+}
+
+/// The strategy and layout a series or table name is about: `zero-copy`,
+/// `zero-copy page`, `zero-copy (page, loopback)` or `zero-copy (loopback)`.
+fn series_strategy(name: &str) -> (&str, &str) {
+    match name.split_once(" (") {
+        Some((first, tags)) => {
+            let (base, layout) = strategy_and_layout(first);
+            let tagged = tags
+                .split(')')
+                .next()
+                .unwrap_or(tags)
+                .split(", ")
+                .find(|t| Layout::from_name(t).is_some());
+            (base, tagged.unwrap_or(layout))
+        }
+        None => strategy_and_layout(name),
+    }
+}
+
 /// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
+/// A layout keeps its strategy's colour.
 fn strategy_rank(name: &str) -> Option<usize> {
-    let base = name.split(" (").next().unwrap_or(name);
+    let (base, _) = series_strategy(name);
     StrategyKind::ALL.iter().position(|s| s.name() == base)
 }
 
@@ -81,13 +114,15 @@ pub fn strategy_color(name: &str) -> String {
 fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
     let others = StrategyKind::ALL.len();
     let i = strategy_rank(name).unwrap_or(others + index % (COLORS.len() - others));
+    // Another layout of the same strategy: its colour, another marker and dash.
+    let shift = usize::from(series_strategy(name).1 != Layout::Heap.name());
     let marker = [
         Marker::Circle,
         Marker::Triangle,
         Marker::Square,
         Marker::Cross,
-    ][i % 4];
-    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][i % 3];
+    ][(i + 2 * shift) % 4];
+    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][(i + shift) % 3];
     (COLORS[i % COLORS.len()], marker, dash)
 }
 
@@ -323,24 +358,48 @@ fn field_size(c: &CellSummary) -> f64 {
     c.key.field_size_bytes as f64
 }
 
-/// Series names: the strategy, plus the transport when a sweep measured
-/// several (a transport whose cells all failed does not count).
+/// Series names: the strategy, plus its layout when a sweep measured several
+/// (or only a layout other than heap), plus the transport when it measured
+/// several (a transport or layout whose cells all failed does not count):
+/// `zero-copy`, `zero-copy (page)`, `zero-copy (heap, loopback)`.
 fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
+    namer(cells, true)
+}
+
+/// [`strategy_namer`]; without `layouts`, the layout is left out of the
+/// names (a plot that gives each layout panels of its own).
+fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> String {
     let measured = select(cells, |c| c.ok > 0);
     let several = distinct(&measured, |c| c.key.transport.as_str()).len() > 1;
+    let show_layout = layouts && several_layouts(&measured);
     move |c: &CellSummary| {
+        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
+        let mut tags = Vec::new();
+        if show_layout {
+            tags.push(layout);
+        }
         if several {
-            format!("{} ({})", c.key.strategy.as_str(), c.key.transport)
+            tags.push(c.key.transport.as_str());
+        }
+        if tags.is_empty() {
+            strategy.to_string()
         } else {
-            c.key.strategy.as_str().to_string()
+            format!("{strategy} ({})", tags.join(", "))
         }
     }
 }
 
+/// Whether the cells are in more than one layout, or only in one other than
+/// heap: then names and titles say the layout.
+fn several_layouts(cells: &[&CellSummary]) -> bool {
+    let layouts = distinct(cells, |c| strategy_and_layout(c.key.strategy.as_str()).1);
+    layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name())
+}
+
 /// `env.json`'s reason for a counter being unavailable, or the fallback.
-fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String {
-    let reason = env["counters"][counter.name()]["reason"]
-        .as_str()
+fn unavailable(env: Option<&SweepEnv>, counter: Counter, what: &str) -> String {
+    let reason = env
+        .and_then(|e| e.counter_reason(counter.name()))
         .unwrap_or("no hardware counter values in results.csv");
     format!("{what}: unavailable on this host: {reason}")
 }
@@ -350,7 +409,7 @@ fn unavailable(env: &serde_json::Value, counter: Counter, what: &str) -> String 
 pub fn plots(
     cells: &[CellSummary],
     crossovers: &[Crossover],
-    env: &serde_json::Value,
+    env: Option<&SweepEnv>,
 ) -> (Vec<Plot>, Vec<String>) {
     let mut drawn = vec![
         ratio(cells, crossovers),
@@ -489,7 +548,16 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
     Plot {
         file: "ratio.svg",
         title: "Speed-up over two-copy vs field size".into(),
-        about: "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up).",
+        about: if distinct(&select(cells, |c| c.ok > 0), |c| {
+            strategy_and_layout(c.key.strategy.as_str()).1
+        })
+        .len()
+            > 1
+        {
+            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy, in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
+        } else {
+            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
+        },
         cols: 2,
         panels: or_note(panels, "no strategy pairs in results.csv"),
     }
@@ -654,8 +722,13 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
             "server kernel",
         ),
     ];
-    let name = strategy_namer(cells);
+    // Several layouts: a panel per layout, so the bars' labels stay short.
+    let name = namer(cells, false);
     let all = select(cells, |_| true);
+    let per_layout = several_layouts(&select(cells, |c| c.ok > 0));
+    fn layout_of(c: &CellSummary) -> &str {
+        strategy_and_layout(c.key.strategy.as_str()).1
+    }
     let mut panels = Vec::new();
     for workload in distinct(&all, |c| c.key.workload.as_str()) {
         let of_workload = select(cells, |c| c.key.workload == workload);
@@ -665,17 +738,27 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
         let (smallest, largest) = (sizes[0], sizes[sizes.len() - 1]);
         let mut picked = vec![smallest, largest];
         picked.dedup();
-        for size in picked {
+        let layouts = if per_layout {
+            distinct(&of_workload, |c| Some(layout_of(c)))
+        } else {
+            vec![None]
+        };
+        for (size, layout) in picked
+            .into_iter()
+            .flat_map(|size| layouts.iter().map(move |l| (size, *l)))
+        {
             let chosen: Vec<&CellSummary> = of_workload
                 .iter()
                 .copied()
                 .filter(|c| c.key.threads == fewest && c.key.field_size_bytes == size)
+                .filter(|c| layout.is_none_or(|l| layout_of(c) == l))
                 .filter(|c| PARTS.iter().any(|(f, _)| c.get(*f).is_some()))
                 .collect();
             let title = format!(
-                "{workload}, {} fields, {}",
+                "{workload}, {} fields, {}{}",
                 format_size(size),
-                format::threads(fewest)
+                format::threads(fewest),
+                layout.map_or(String::new(), |l| format!(", {l}"))
             );
             if chosen.is_empty() {
                 panels.push(Panel::note(title, "no CPU time values"));
@@ -708,12 +791,20 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zero_copy = |c: &CellSummary| StrategyKind::named_has_completions(c.key.strategy.as_str());
+    let zero_copy = |c: &CellSummary| {
+        StrategyKind::named_has_completions(strategy_and_layout(c.key.strategy.as_str()).0)
+    };
     let zc = select(cells, zero_copy);
+    let show_layout = several_layouts(&zc);
     let name = |c: &CellSummary| {
+        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
         format!(
             "{}, {}, {}",
-            c.key.strategy.as_str(),
+            if show_layout {
+                format!("{strategy} ({layout})")
+            } else {
+                strategy.to_string()
+            },
             c.key.transport,
             format::threads(c.key.threads)
         )
@@ -773,7 +864,9 @@ impl Plot {
         let rows = self.panels.len().div_ceil(cols);
         let names = self.series_names();
         let color = |name: &str| style_of(name, names.iter().position(|n| n == name).unwrap_or(0));
-        let legend_height = if names.is_empty() { 0 } else { LEGEND_HEIGHT };
+        let placed = legend_layout(&names, cols as u32 * PANEL_WIDTH);
+        let legend_rows = placed.iter().map(|p| p.2 + 1).max().unwrap_or(0);
+        let legend_height = legend_rows * LEGEND_HEIGHT;
         let size = (
             cols as u32 * PANEL_WIDTH,
             rows as u32 * PANEL_HEIGHT + TITLE_HEIGHT + legend_height,
@@ -785,7 +878,7 @@ impl Plot {
                 .titled(&self.title, ("sans-serif", TITLE_FONT))
                 .map_err(|e| failed(&e))?;
             let (legend_area, body) = body.split_vertically(legend_height);
-            legend(&legend_area, &names, &color).map_err(|e| failed(&e))?;
+            legend(&legend_area, &placed, &color).map_err(|e| failed(&e))?;
             for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, cols))) {
                 panel.draw(&area, &color).map_err(|e| failed(&e))?;
             }
@@ -1030,15 +1123,32 @@ impl Panel {
 /// One legend for the whole plot, in a strip under its title: a series has
 /// the same colour, marker and dash in every panel, and no legend hides a
 /// panel's data.
+/// Where each legend entry goes: (name, x, row), entries left to right,
+/// wrapped onto another row when the next would pass the plot's `width`
+/// (several layouts or transports make long names).
+fn legend_layout(names: &[String], width: u32) -> Vec<(String, i32, u32)> {
+    let mut out = Vec::new();
+    let (mut x, mut row) = (20, 0);
+    for name in names {
+        let entry = 44 + 9 * name.chars().count() as i32;
+        if x > 20 && x + entry > width as i32 {
+            (x, row) = (20, row + 1);
+        }
+        out.push((name.clone(), x, row));
+        x += entry + 28;
+    }
+    out
+}
+
 fn legend(
     area: &Area,
-    names: &[String],
+    placed: &[(String, i32, u32)],
     color: &dyn Fn(&str) -> (RGBColor, Marker, Dash),
 ) -> DrawResult {
-    let mut x = 20;
-    for name in names {
+    for (name, x, row) in placed {
+        let (name, x) = (name, *x);
         let (c, marker, dash) = color(name);
-        let y = 15;
+        let y = 15 + (*row * LEGEND_HEIGHT) as i32;
         let stroke = c.stroke_width(3);
         match dash {
             Dash::Solid => area.draw(&PathElement::new(vec![(x, y), (x + 36, y)], stroke))?,
@@ -1070,7 +1180,6 @@ fn legend(
             (x + 44, y - 9),
             ("sans-serif", LABEL_FONT).into_font(),
         ))?;
-        x += 44 + 9 * name.chars().count() as i32 + 28;
     }
     Ok(())
 }
@@ -1093,6 +1202,143 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figures::Row;
+    use crate::report::summary::summarize;
+
+    /// Stream cells over loopback, 1 thread, 4 and 64 KiB: each strategy in
+    /// each layout given.
+    fn cells(strategies: &[&str], layouts: &[&str]) -> Vec<CellSummary> {
+        let mut rows = Vec::new();
+        for (i, (strategy, layout, size)) in strategies
+            .iter()
+            .flat_map(|s| layouts.iter().map(move |l| (s, l)))
+            .flat_map(|(s, l)| [4096u64, 65536].map(|size| (*s, *l, size)))
+            .enumerate()
+        {
+            rows.push(Row {
+                cell: i as u32,
+                strategy: strategy.into(),
+                layout: layout.into(),
+                transport: "loopback".into(),
+                workload: "stream".into(),
+                field_size_bytes: size,
+                fields: 1,
+                threads: 1,
+                status: "ok".into(),
+                messages: Some(1000),
+                client_user_ns: Some(1_000_000),
+                client_sys_ns: Some(5_000_000),
+                throughput_gbps: Some(if layout == "page" { 9.0 } else { 5.0 }),
+                zc_copied_share: StrategyKind::named_has_completions(strategy).then_some(1.0),
+                ..Row::default()
+            });
+        }
+        summarize(&rows)
+    }
+
+    #[test]
+    fn a_long_legend_wraps_onto_rows_within_the_plot() {
+        let names: Vec<String> = ["one-copy (heap)", "one-copy (page)", "zero-copy (heap)"]
+            .map(String::from)
+            .into();
+        let placed = legend_layout(&names, PANEL_WIDTH);
+        assert_eq!(
+            placed.iter().map(|p| p.2).collect::<Vec<_>>(),
+            [0, 0, 1],
+            "{placed:?}"
+        );
+        for (name, x, _) in &placed {
+            assert!(
+                x + 44 + 9 * name.len() as i32 <= PANEL_WIDTH as i32,
+                "{name}"
+            );
+        }
+        // Two short names stay on one row, as before.
+        let two: Vec<String> = ["one-copy", "zero-copy"].map(String::from).into();
+        assert!(legend_layout(&two, PANEL_WIDTH).iter().all(|p| p.2 == 0));
+    }
+
+    fn names(plot: &Plot) -> Vec<String> {
+        plot.series_names()
+    }
+
+    #[test]
+    fn one_layout_keeps_the_plain_strategy_names() {
+        let heap = cells(&["one-copy", "zero-copy"], &["heap"]);
+        assert_eq!(names(&throughput(&heap)), ["one-copy", "zero-copy"]);
+        assert_eq!(names(&zc_copied(&heap)), ["zero-copy, loopback, 1 thread"]);
+        assert_eq!(user_kernel(&heap).panels.len(), 2);
+        // Only page cells: the series say so.
+        let page = cells(&["zero-copy"], &["page"]);
+        assert_eq!(names(&throughput(&page)), ["zero-copy (page)"]);
+    }
+
+    #[test]
+    fn page_cells_are_series_of_their_own_beside_heap() {
+        let both = cells(&["one-copy", "zero-copy"], &["heap", "page"]);
+        assert_eq!(
+            names(&throughput(&both)),
+            [
+                "one-copy (heap)",
+                "one-copy (page)",
+                "zero-copy (heap)",
+                "zero-copy (page)"
+            ]
+        );
+        // Bars: a panel per size and layout, labelled by strategy alone.
+        let bars = user_kernel(&both);
+        let titles: Vec<&str> = bars.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "stream, 4 KiB fields, 1 thread, heap",
+                "stream, 4 KiB fields, 1 thread, page",
+                "stream, 64 KiB fields, 1 thread, heap",
+                "stream, 64 KiB fields, 1 thread, page"
+            ]
+        );
+        for p in &bars.panels {
+            let Body::Bars { categories, .. } = &p.body else {
+                panic!("{} has no bars", p.title)
+            };
+            assert_eq!(categories, &["one-copy", "zero-copy"], "{}", p.title);
+        }
+        // Not dropped where only strategies with completions are drawn.
+        assert_eq!(
+            names(&zc_copied(&both)),
+            [
+                "zero-copy (heap), loopback, 1 thread",
+                "zero-copy (page), loopback, 1 thread"
+            ]
+        );
+        // Each series holds its own layout's values, both sizes.
+        let plot = throughput(&both);
+        let Body::Lines { series, .. } = &plot.panels[0].body else {
+            panic!("throughput is a line chart")
+        };
+        for s in series {
+            let want = if s.name.contains("page") { 9.0 } else { 5.0 };
+            assert_eq!(s.points.len(), 2, "{}", s.name);
+            assert!(s.points.iter().all(|p| p.1 == want), "{}", s.name);
+        }
+        // The same colour as the strategy's heap series, drawn differently.
+        let (heap, page) = (
+            style_of("zero-copy (heap)", 0),
+            style_of("zero-copy (page)", 1),
+        );
+        assert_eq!(heap.0, page.0);
+        assert_ne!((heap.1, heap.2), (page.1, page.2));
+        assert_eq!(style_of("zero-copy", 0), heap);
+        assert_eq!(style_of("zero-copy (page), loopback, 1 thread", 0), page);
+        assert_eq!(
+            strategy_color("zero-copy page"),
+            strategy_color("zero-copy")
+        );
+        assert_eq!(
+            series_strategy("uring-zc (page, veth)"),
+            ("uring-zc", "page")
+        );
+    }
 
     #[test]
     fn log_axes_label_whole_powers_only() {
@@ -1109,13 +1355,13 @@ mod tests {
 
     #[test]
     fn unavailable_names_the_reason() {
-        let env = serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}});
+        let env: SweepEnv = serde_json::from_value(serde_json::json!({"counters": {"cache_misses": {"available": false, "reason": "perf_event_paranoid is 4"}}})).unwrap();
         assert_eq!(
-            unavailable(&env, Counter::CacheMisses, "cache misses"),
+            unavailable(Some(&env), Counter::CacheMisses, "cache misses"),
             "cache misses: unavailable on this host: perf_event_paranoid is 4"
         );
         assert_eq!(
-            unavailable(&serde_json::Value::Null, Counter::Cycles, "cycles"),
+            unavailable(None, Counter::Cycles, "cycles"),
             "cycles: unavailable on this host: no hardware counter values in results.csv"
         );
     }

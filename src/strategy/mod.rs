@@ -301,7 +301,7 @@ impl Sender {
 
     /// Test-only fault: flip a byte in the middle of the first field of
     /// `slot`, for good, so only a full check of that slot can find it.
-    pub fn damage_slot(mut self, slot: Option<usize>) -> Sender {
+    pub(crate) fn damage_slot(mut self, slot: Option<usize>) -> Sender {
         if let Some(msg) = slot.and_then(|s| self.pool.get_mut(s)) {
             msg.damage_middle();
         }
@@ -310,7 +310,7 @@ impl Sender {
 
     /// Test-only fault: damage the message with sequence number `seq` (its
     /// last byte) before it is sent, so the receiver must catch it.
-    pub fn damage(mut self, seq: Option<u64>) -> Sender {
+    pub(crate) fn damage(mut self, seq: Option<u64>) -> Sender {
         self.damage = seq;
         self
     }
@@ -352,7 +352,7 @@ impl Sender {
 
     /// Completion figures since the previous call (the batch that just
     /// ended), with the fragments its messages spanned; `None` for copying strategies.
-    pub fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
+    pub(crate) fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
         let pages = std::mem::take(&mut self.sent_pages);
         let mut z = self.strategy.take_stats()?;
         (z.messages, z.fragments, z.max_fragments) =

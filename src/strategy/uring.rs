@@ -323,8 +323,11 @@ impl Strategy for Uring {
 }
 
 /// What this host's io_uring can do for copybench, probed once per process
-/// by creating a ring the way the strategies do and asking it which
-/// operations it knows (`IORING_REGISTER_PROBE`).
+/// by creating a ring the way the strategies do, asking it which operations
+/// it knows (`IORING_REGISTER_PROBE`), and, for `uring-zc`, making one real
+/// 1-byte `IORING_OP_SENDMSG_ZC` with `IORING_SEND_ZC_REPORT_USAGE` on a
+/// loopback TCP pair: Linux 6.1 knows the opcode but refuses the flag
+/// (`EINVAL`), which the opcode probe cannot tell.
 #[derive(Debug, Clone)]
 pub struct UringSupport {
     /// `Ok` with what was found, or why `uring` cannot run.
@@ -341,7 +344,7 @@ pub fn support() -> &'static UringSupport {
 
 fn probe() -> UringSupport {
     use io_uring::opcode::{SendMsg, SendMsgZc};
-    let ring = match SendRing::new(SQ_ENTRIES, CQ_ENTRIES) {
+    let mut ring = match SendRing::new(SQ_ENTRIES, CQ_ENTRIES) {
         Ok(ring) => ring,
         Err(e) => {
             let why = explain_setup_error(&e);
@@ -364,7 +367,8 @@ fn probe() -> UringSupport {
             };
             UringSupport {
                 sendmsg: answer(known[0], "IORING_OP_SENDMSG", "5.3"),
-                sendmsg_zc: answer(known[1], "IORING_OP_SENDMSG_ZC", "6.1"),
+                sendmsg_zc: answer(known[1], "IORING_OP_SENDMSG_ZC", "6.1")
+                    .and_then(|_| probe_report_usage(&mut ring)),
             }
         }
         Err(e) => {
@@ -377,8 +381,76 @@ fn probe() -> UringSupport {
     }
 }
 
+/// Sends one byte with `IORING_OP_SENDMSG_ZC` and
+/// `IORING_SEND_ZC_REPORT_USAGE` over a fresh loopback TCP pair and says
+/// what its result means (see [`report_usage_answer`]). The byte is static,
+/// so the kernel may read it for as long as it likes.
+fn probe_report_usage(ring: &mut SendRing) -> Result<String, String> {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsFd;
+    static BYTE: [u8; 1] = [0x5a];
+    let pair = || -> io::Result<(TcpStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        let (server, _) = listener.accept()?;
+        Ok((client, server))
+    };
+    let (client, _server) = match pair() {
+        Ok(pair) => pair,
+        Err(e) => {
+            return Ok(format!(
+                "ring created, IORING_OP_SENDMSG_ZC supported; IORING_SEND_ZC_REPORT_USAGE not probed (no loopback TCP pair: {e})"
+            ))
+        }
+    };
+    ring.push_send(
+        client.as_fd(),
+        &[IoSlice::new(&BYTE)],
+        RingSend::SendMsgZc,
+        0,
+        0,
+    )
+    .map_err(|e| format!("queueing a probe IORING_OP_SENDMSG_ZC failed: {e}"))?;
+    // The result, then (when it says one follows) the notification, so the
+    // ring is left with nothing in flight.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let (mut result, mut more, mut notified) = (None, false, false);
+    while Instant::now() < deadline && (result.is_none() || (more && !notified)) {
+        ring.submit_and_wait(1, Duration::from_millis(100))
+            .map_err(|e| format!("waiting for a probe IORING_OP_SENDMSG_ZC failed: {e}"))?;
+        while let Some(cqe) = ring.pop() {
+            if cqe.notif {
+                notified = true;
+            } else {
+                (result, more) = (Some(cqe.result), cqe.more);
+            }
+        }
+    }
+    report_usage_answer(result)
+}
+
+/// What the probe send's result (`res` of its CQE; `None`: none within the
+/// wait) says about `IORING_SEND_ZC_REPORT_USAGE`.
+fn report_usage_answer(result: Option<i32>) -> Result<String, String> {
+    const WHAT: &str =
+        "a 1-byte IORING_OP_SENDMSG_ZC with IORING_SEND_ZC_REPORT_USAGE on loopback TCP";
+    match result {
+        Some(n) if n >= 0 => Ok(
+            "ring created, IORING_OP_SENDMSG_ZC with IORING_SEND_ZC_REPORT_USAGE supported (a 1-byte send on loopback TCP)".into(),
+        ),
+        Some(n) if n == -libc::EINVAL => Err(
+            "kernel lacks IORING_SEND_ZC_REPORT_USAGE (6.2+): IORING_OP_SENDMSG_ZC refuses the flag (EINVAL), and without it a copied send cannot be told from a zero-copy one".into(),
+        ),
+        Some(n) => Err(format!(
+            "{WHAT} failed: {}",
+            io::Error::from_raw_os_error(-n)
+        )),
+        None => Err(format!("{WHAT} got no result within 1 s")),
+    }
+}
+
 /// Why `io_uring_setup` refused, in the host's terms, with what to do.
-pub fn explain_setup_error(e: &io::Error) -> String {
+pub(crate) fn explain_setup_error(e: &io::Error) -> String {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .map(|s| s.trim().to_string());
@@ -399,7 +471,7 @@ pub fn explain_setup_error(e: &io::Error) -> String {
 }
 
 /// `RLIMIT_MEMLOCK`'s soft limit, for messages and `doctor`.
-pub fn memlock_text() -> String {
+pub(crate) fn memlock_text() -> String {
     use nix::sys::resource::{getrlimit, Resource};
     match getrlimit(Resource::RLIMIT_MEMLOCK) {
         Ok((soft, _)) if soft == libc::RLIM_INFINITY => "unlimited".into(),
@@ -458,6 +530,50 @@ mod tests {
             assert_eq!(s.ring().unresolved(), 0, "{kind}: not cancelled");
             assert!(began.elapsed() < Duration::from_secs(10), "{kind}");
         }
+    }
+
+    #[test]
+    fn the_report_usage_probe_names_what_the_kernel_lacks() {
+        assert!(report_usage_answer(Some(1))
+            .unwrap()
+            .contains("REPORT_USAGE supported"));
+        let old = report_usage_answer(Some(-libc::EINVAL)).unwrap_err();
+        assert!(
+            old.starts_with("kernel lacks IORING_SEND_ZC_REPORT_USAGE (6.2+)"),
+            "{old}"
+        );
+        let other = report_usage_answer(Some(-libc::ENOBUFS)).unwrap_err();
+        assert!(
+            other.contains("failed") && other.contains("No buffer space"),
+            "{other}"
+        );
+        assert!(report_usage_answer(None)
+            .unwrap_err()
+            .contains("no result within 1 s"));
+    }
+
+    /// On this host the probe really sends: a kernel with the flag (6.2+)
+    /// says so, one with the opcode but not the flag names the flag; either
+    /// way the ring is left with nothing unresolved.
+    #[test]
+    fn the_report_usage_probe_on_this_host() {
+        let Ok(mut ring) = SendRing::new(SQ_ENTRIES, CQ_ENTRIES) else {
+            eprintln!("skipped: no io_uring here: {:?}", support().sendmsg);
+            return;
+        };
+        let known = ring.supports(&[io_uring::opcode::SendMsgZc::CODE]).unwrap();
+        if !known[0] {
+            eprintln!("skipped: no IORING_OP_SENDMSG_ZC here");
+            return;
+        }
+        let answer = probe_report_usage(&mut ring);
+        assert_eq!(ring.unresolved(), 0);
+        match &answer {
+            Ok(what) => assert!(what.contains("REPORT_USAGE supported"), "{what}"),
+            Err(why) => assert!(why.starts_with("kernel lacks"), "{why}"),
+        }
+        // The cached answer uring-zc is judged by is this one.
+        assert_eq!(support().sendmsg_zc, answer);
     }
 
     /// What the kernel does with `IORING_OP_SENDMSG_ZC` on an AF_UNIX socket
