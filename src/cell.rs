@@ -13,15 +13,13 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::WorkloadKind;
-use crate::error::{Result, Role};
+use crate::error::Result;
 use crate::experiment::Batch;
-use crate::figures::{BatchReport, Figure, RoleFigure};
+use crate::figures::{BatchReport, Figure};
 use crate::stats::{Estimate, MIN_SAMPLES};
 
-pub use crate::figures::SAMPLED;
+pub use crate::figures::{SampleRow, SAMPLED};
 
 /// How a cell is cut into samples and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,63 +30,6 @@ pub struct Sampling {
     pub precision: f64,
     /// Most measured time per cell (per repetition).
     pub cap: Duration,
-}
-
-/// One row of `samples.csv`: one sample (batch) of one cell and repetition,
-/// so that a report can pool the samples of every repetition of a cell. Its
-/// figure columns are those of [`SAMPLED`], named as in `results.csv`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SampleRow {
-    pub cell: u32,
-    pub repeat: u32,
-    pub sample: u32,
-    pub strategy: String,
-    pub transport: String,
-    pub workload: String,
-    pub field_size_bytes: u64,
-    pub threads: u32,
-    pub elapsed_s: f64,
-    pub messages: u64,
-    pub throughput_gbps: Option<f64>,
-    pub messages_per_sec: Option<f64>,
-    pub latency_p50_us: Option<f64>,
-    pub latency_p99_us: Option<f64>,
-    pub client_cpu_ns_per_byte: Option<f64>,
-    pub server_cpu_ns_per_byte: Option<f64>,
-    pub client_cpu_ns_per_msg: Option<f64>,
-    pub server_cpu_ns_per_msg: Option<f64>,
-    pub context_switches_per_msg: Option<f64>,
-}
-
-impl SampleRow {
-    fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
-        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
-        Some(match f {
-            Figure::ThroughputGbps => &mut self.throughput_gbps,
-            Figure::MessagesPerSec => &mut self.messages_per_sec,
-            Figure::LatencyP50Us => &mut self.latency_p50_us,
-            Figure::LatencyP99Us => &mut self.latency_p99_us,
-            Figure::Role(Role::Client, CpuNsPerByte) => &mut self.client_cpu_ns_per_byte,
-            Figure::Role(Role::Server, CpuNsPerByte) => &mut self.server_cpu_ns_per_byte,
-            Figure::Role(Role::Client, CpuNsPerMsg) => &mut self.client_cpu_ns_per_msg,
-            Figure::Role(Role::Server, CpuNsPerMsg) => &mut self.server_cpu_ns_per_msg,
-            Figure::ContextSwitchesPerMsg => &mut self.context_switches_per_msg,
-            _ => return None,
-        })
-    }
-
-    /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
-    pub fn get(&self, f: Figure) -> Option<f64> {
-        let mut copy = self.clone();
-        copy.field(f).and_then(|v| *v)
-    }
-
-    /// Sets one [`SAMPLED`] figure (ignored for the others).
-    pub fn set(&mut self, f: Figure, value: Option<f64>) {
-        if let Some(v) = self.field(f) {
-            *v = value;
-        }
-    }
 }
 
 /// What one cell (one repetition) measured.

@@ -640,8 +640,9 @@ impl ThreadCounters {
     }
 }
 
-/// The derived figures ([`RoleFigure::DERIVED`] and the CPU time per byte
-/// and per message) over a role's summed sample, by name. `cpu_ns` is the
+/// The ratio figures (every [`RoleFigure`] that is not a total: the CPU
+/// time per byte and per message and [`RoleFigure::DERIVED`]) over a role's
+/// summed sample, by name. `cpu_ns` is the
 /// role's CPU time (user + system), measured by the caller, so the per-byte
 /// and per-message CPU figures exist even without perf; every figure is
 /// `None` when its input is unavailable or it would divide by zero. The
@@ -659,9 +660,9 @@ pub fn derived(
         },
         counters: sample.clone(),
     };
-    RoleFigure::DERIVED
-        .iter()
-        .chain(&[RoleFigure::CpuNsPerByte, RoleFigure::CpuNsPerMsg])
+    RoleFigure::all()
+        .into_iter()
+        .filter(|f| !f.is_total())
         .map(|f| (f.name(), f.of(&stats, messages, bytes)))
         .collect()
 }

@@ -2,15 +2,22 @@
 //!
 //! The table in the [`figures!`] invocation below is the one list of figures:
 //! each entry gives a figure's name (and, for a per-role figure, its two
-//! `results.csv` columns), its unit and what it means. From that table come
+//! `results.csv` columns), for a sampled figure its interval columns
+//! (`[…_lo, …_hi]`), its short label, its unit and what it means. From that
+//! table come
 //!
 //! - [`Counter`], the per-thread counters [`crate::counters`] reads,
-//! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`]
-//!   and [`Figure::of`] (its value in a measured [`BatchReport`]),
-//! - [`Row`], one line of `results.csv` (serde names its fields, so the CSV
-//!   header, `Row`'s JSON and [`Figure::column`] cannot disagree),
+//! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`],
+//!   [`Figure::caption`] (label and unit by [`with_unit`]), [`Figure::ZEROCOPY`]
+//!   (the `zerocopy` section) and [`Figure::of`] (its value in a measured
+//!   [`BatchReport`]),
+//! - [`SAMPLED`], the figures with an interval,
+//! - [`Row`], one line of `results.csv`, and [`SampleRow`], one line of
+//!   `samples.csv` (serde names their fields, so the CSV headers, the rows'
+//!   JSON and [`Figure::column`] cannot disagree),
 //! - the counters and derived figures `run --json` prints per role
-//!   ([`role_figures`]).
+//!   ([`role_figures`]); `run --json`'s other views and the report's
+//!   ([`crate::report::View`]) follow from these by rule.
 //!
 //! It also holds the measured values themselves: [`CounterSample`],
 //! [`CpuTime`], [`RoleStats`] and [`BatchReport`], all `Serialize +
@@ -65,11 +72,11 @@ impl FigureValue for f64 {
 
 macro_rules! figures {
     (
-        cell { $( $cv:ident $cf:ident : $ct:ty, $cu:literal, $cd:literal; )* }
-        cpu { $( $pv:ident $pn:ident ($pc:ident, $ps:ident) : $pt:ty, $pu:literal, $pd:literal; )* }
-        counters { $( $kv:ident $kn:ident ($kc:ident, $ks:ident), $ku:literal, $kd:literal; )* }
-        derived { $( $dv:ident $dn:ident ($dc:ident, $ds:ident), $du:literal, $dd:literal; )* }
-        zerocopy { $( $zv:ident $zf:ident : $zt:ty, $zu:literal, $zd:literal; )* }
+        cell { $( $cv:ident $cf:ident $([$clo:ident, $chi:ident])? : $ct:ty, $cl:literal, $cu:literal, $cd:literal; )* }
+        cpu { $( $pv:ident $pn:ident ($pc:ident, $ps:ident) $([$pclo:ident, $pchi:ident, $pslo:ident, $pshi:ident])? : $pt:ty, $pl:literal, $pu:literal, $pd:literal; )* }
+        counters { $( $kv:ident $kn:ident ($kc:ident, $ks:ident), $kl:literal, $ku:literal, $kd:literal; )* }
+        derived { $( $dv:ident $dn:ident ($dc:ident, $ds:ident), $dl:literal, $du:literal, $dd:literal; )* }
+        zerocopy { $( $zv:ident $zf:ident : $zt:ty, $zl:literal, $zu:literal, $zd:literal; )* }
     ) => {
         /// A per-thread counter, summed over a role's threads
         /// ([`crate::counters`] says how each is read).
@@ -89,6 +96,11 @@ macro_rules! figures {
 
             pub const fn unit(self) -> &'static str {
                 match self { $( Counter::$kv => $ku, )* }
+            }
+
+            /// Its short human label, without unit (see [`with_unit`]).
+            pub const fn label(self) -> &'static str {
+                match self { $( Counter::$kv => $kl, )* }
             }
 
             pub fn from_name(name: &str) -> Option<Counter> {
@@ -133,6 +145,26 @@ macro_rules! figures {
                 }
             }
 
+            /// Its short human label, without role or unit (see [`with_unit`]).
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $( RoleFigure::$pv => $pl, )*
+                    RoleFigure::Counter(c) => c.label(),
+                    $( RoleFigure::$dv => $dl, )*
+                }
+            }
+
+            /// Whether it is a total over the batch (a CPU time or a counter,
+            /// summed over the role's threads) rather than a ratio: a total
+            /// can be taken per message.
+            pub fn is_total(self) -> bool {
+                match self {
+                    $( RoleFigure::$pv => <$pt as FigureValue>::WHOLE, )*
+                    RoleFigure::Counter(_) => true,
+                    $( RoleFigure::$dv => false, )*
+                }
+            }
+
             pub const fn about(self) -> &'static str {
                 match self {
                     $( RoleFigure::$pv => $pd, )*
@@ -157,9 +189,13 @@ macro_rules! figures {
                 for role in [Role::Client, Role::Server] {
                     out.extend(RoleFigure::all().into_iter().map(|f| Figure::Role(role, f)));
                 }
-                out.extend([ $( Figure::$zv, )* ]);
+                out.extend(Figure::ZEROCOPY);
                 out
             }
+
+            /// The zero-copy bookkeeping figures (the table's `zerocopy`
+            /// section), in column order.
+            pub const ZEROCOPY: &'static [Figure] = &[ $( Figure::$zv, )* ];
 
             /// Its `results.csv` column (and `Row` field) name.
             pub const fn column(self) -> &'static str {
@@ -184,6 +220,15 @@ macro_rules! figures {
                     $( Figure::$cv => $cu, )*
                     Figure::Role(_, f) => f.unit(),
                     $( Figure::$zv => $zu, )*
+                }
+            }
+
+            /// Its short human label, without role or unit (see [`Figure::caption`]).
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $( Figure::$cv => $cl, )*
+                    Figure::Role(_, f) => f.label(),
+                    $( Figure::$zv => $zl, )*
                 }
             }
 
@@ -257,24 +302,9 @@ macro_rules! figures {
             $( pub $ds: Option<f64>, )*
             $( pub $zf: Option<$zt>, )*
             // The 95 % interval of each figure of [`SAMPLED`] (see [`Row::interval`]).
-            pub throughput_gbps_lo: Option<f64>,
-            pub throughput_gbps_hi: Option<f64>,
-            pub messages_per_sec_lo: Option<f64>,
-            pub messages_per_sec_hi: Option<f64>,
-            pub latency_p50_us_lo: Option<f64>,
-            pub latency_p50_us_hi: Option<f64>,
-            pub latency_p99_us_lo: Option<f64>,
-            pub latency_p99_us_hi: Option<f64>,
-            pub client_cpu_ns_per_byte_lo: Option<f64>,
-            pub client_cpu_ns_per_byte_hi: Option<f64>,
-            pub server_cpu_ns_per_byte_lo: Option<f64>,
-            pub server_cpu_ns_per_byte_hi: Option<f64>,
-            pub client_cpu_ns_per_msg_lo: Option<f64>,
-            pub client_cpu_ns_per_msg_hi: Option<f64>,
-            pub server_cpu_ns_per_msg_lo: Option<f64>,
-            pub server_cpu_ns_per_msg_hi: Option<f64>,
-            pub context_switches_per_msg_lo: Option<f64>,
-            pub context_switches_per_msg_hi: Option<f64>,
+            $( $( pub $clo: Option<f64>, pub $chi: Option<f64>, )? )*
+            $( $( pub $pclo: Option<f64>, pub $pchi: Option<f64>,
+                  pub $pslo: Option<f64>, pub $pshi: Option<f64>, )? )*
         }
 
         impl Row {
@@ -313,68 +343,129 @@ macro_rules! figures {
                     $( Figure::$zv => self.$zf = value.map(FigureValue::from_f64), )*
                 }
             }
+
+            /// The two interval columns of one [`SAMPLED`] figure.
+            fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
+                Some(match f {
+                    $( $( Figure::$cv => (&mut self.$clo, &mut self.$chi), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => (&mut self.$pclo, &mut self.$pchi),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => (&mut self.$pslo, &mut self.$pshi), )? )*
+                    _ => return None,
+                })
+            }
         }
+
+        /// The table's figures that carry an interval, in column order.
+        const SAMPLED_FIGURES: &[Figure] = &[
+            $( $( if_sampled!($clo, Figure::$cv), )? )*
+            $( $( if_sampled!($pclo, Figure::Role(Role::Client, RoleFigure::$pv)),
+                  if_sampled!($pslo, Figure::Role(Role::Server, RoleFigure::$pv)), )? )*
+        ];
+
+        /// One row of `samples.csv`: one sample (batch) of one cell and
+        /// repetition, so that a report can pool the samples of every
+        /// repetition of a cell. Its figure columns are those of [`SAMPLED`],
+        /// named as in `results.csv`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        pub struct SampleRow {
+            pub cell: u32,
+            pub repeat: u32,
+            pub sample: u32,
+            pub strategy: String,
+            pub transport: String,
+            pub workload: String,
+            pub field_size_bytes: u64,
+            pub threads: u32,
+            pub elapsed_s: f64,
+            pub messages: u64,
+            $( $( #[doc = concat!("Its interval in `results.csv`: `", stringify!($clo), "`, `", stringify!($chi), "`.")]
+                  pub $cf: Option<f64>, )? )*
+            $( $( #[doc = concat!("Its interval in `results.csv`: `", stringify!($pclo), "`, `", stringify!($pchi), "`.")]
+                  pub $pc: Option<f64>,
+                  #[doc = concat!("Its interval in `results.csv`: `", stringify!($pslo), "`, `", stringify!($pshi), "`.")]
+                  pub $ps: Option<f64>, )? )*
+        }
+
+        impl SampleRow {
+            fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
+                Some(match f {
+                    $( $( Figure::$cv => if_sampled!($clo, &mut self.$cf), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => if_sampled!($pclo, &mut self.$pc),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => if_sampled!($pslo, &mut self.$ps), )? )*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+/// `$e`, for a figure of the table that has an interval (`$interval` is
+/// its `_lo` column, there only to select the figures that have one).
+macro_rules! if_sampled {
+    ($interval:ident, $e:expr) => {
+        $e
     };
 }
 
 figures! {
     cell {
-        ElapsedS elapsed_s: f64, "s", "wall time of the measured batch, from the start command to the end of its traffic on the last thread (the zero-copy drain after it is not included)";
-        Messages messages: u64, "messages", "messages verified (stream: by the servers; rr: exchanges completed)";
-        Bytes bytes: u64, "bytes", "bytes verified by the receivers (rr: requests and replies)";
-        ThroughputGbps throughput_gbps: f64, "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
-        MessagesPerSec messages_per_sec: f64, "messages/s", "messages / elapsed_s";
-        LatencyP50Us latency_p50_us: f64, "µs", "round-trip time, 50th percentile (rr only)";
-        LatencyP99Us latency_p99_us: f64, "µs", "round-trip time, 99th percentile (rr only)";
-        LatencyP999Us latency_p999_us: f64, "µs", "round-trip time, 99.9th percentile (rr only)";
-        LatencyMaxUs latency_max_us: f64, "µs", "longest round trip (rr only)";
-        ContextSwitchesPerMsg context_switches_per_msg: f64, "switches/message", "client + server context switches per message";
+        ElapsedS elapsed_s: f64, "elapsed time", "s", "wall time of the measured batch, from the start command to the end of its traffic on the last thread (the zero-copy drain after it is not included)";
+        Messages messages: u64, "messages", "messages", "messages verified (stream: by the servers; rr: exchanges completed)";
+        Bytes bytes: u64, "bytes", "bytes", "bytes verified by the receivers (rr: requests and replies)";
+        ThroughputGbps throughput_gbps [throughput_gbps_lo, throughput_gbps_hi]: f64, "throughput", "Gbit/s", "bytes x 8 / elapsed_s / 1e9";
+        MessagesPerSec messages_per_sec [messages_per_sec_lo, messages_per_sec_hi]: f64, "messages", "messages/s", "messages / elapsed_s";
+        LatencyP50Us latency_p50_us [latency_p50_us_lo, latency_p50_us_hi]: f64, "latency p50", "µs", "round-trip time, 50th percentile (rr only)";
+        LatencyP99Us latency_p99_us [latency_p99_us_lo, latency_p99_us_hi]: f64, "latency p99", "µs", "round-trip time, 99th percentile (rr only)";
+        LatencyP999Us latency_p999_us: f64, "latency p99.9", "µs", "round-trip time, 99.9th percentile (rr only)";
+        LatencyMaxUs latency_max_us: f64, "latency max", "µs", "longest round trip (rr only)";
+        ContextSwitchesPerMsg context_switches_per_msg [context_switches_per_msg_lo, context_switches_per_msg_hi]: f64, "context switches", "switches/message", "client + server context switches per message";
     }
     cpu {
-        UserNs user_ns (client_user_ns, server_user_ns): u64, "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";
-        SysNs sys_ns (client_sys_ns, server_sys_ns): u64, "ns", "system CPU time of the role's threads (getrusage RUSAGE_THREAD)";
-        CpuNsPerByte cpu_ns_per_byte (client_cpu_ns_per_byte, server_cpu_ns_per_byte): f64, "ns/byte", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per byte verified";
-        CpuNsPerMsg cpu_ns_per_msg (client_cpu_ns_per_msg, server_cpu_ns_per_msg): f64, "ns/message", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per message";
+        UserNs user_ns (client_user_ns, server_user_ns): u64, "user CPU", "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";
+        SysNs sys_ns (client_sys_ns, server_sys_ns): u64, "kernel CPU", "ns", "system CPU time of the role's threads (getrusage RUSAGE_THREAD)";
+        CpuNsPerByte cpu_ns_per_byte (client_cpu_ns_per_byte, server_cpu_ns_per_byte) [client_cpu_ns_per_byte_lo, client_cpu_ns_per_byte_hi, server_cpu_ns_per_byte_lo, server_cpu_ns_per_byte_hi]: f64, "CPU", "ns/byte", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per byte verified";
+        CpuNsPerMsg cpu_ns_per_msg (client_cpu_ns_per_msg, server_cpu_ns_per_msg) [client_cpu_ns_per_msg_lo, client_cpu_ns_per_msg_hi, server_cpu_ns_per_msg_lo, server_cpu_ns_per_msg_hi]: f64, "CPU", "ns/message", "the role's CPU time (CLOCK_THREAD_CPUTIME_ID) per message";
     }
     counters {
-        Cycles cycles (client_cycles, server_cycles), "cycles", "CPU cycles, user + kernel (perf)";
-        CyclesUser cycles_user (client_cycles_user, server_cycles_user), "cycles", "CPU cycles in user mode (perf)";
-        CyclesKernel cycles_kernel (client_cycles_kernel, server_cycles_kernel), "cycles", "CPU cycles in the kernel (perf)";
-        Instructions instructions (client_instructions, server_instructions), "instructions", "instructions retired, user + kernel (perf)";
-        InstructionsUser instructions_user (client_instructions_user, server_instructions_user), "instructions", "instructions retired in user mode (perf)";
-        InstructionsKernel instructions_kernel (client_instructions_kernel, server_instructions_kernel), "instructions", "instructions retired in the kernel (perf)";
-        CacheReferences cache_references (client_cache_references, server_cache_references), "references", "last-level cache references, user + kernel (perf)";
-        CacheReferencesUser cache_references_user (client_cache_references_user, server_cache_references_user), "references", "cache references in user mode (perf)";
-        CacheReferencesKernel cache_references_kernel (client_cache_references_kernel, server_cache_references_kernel), "references", "cache references in the kernel (perf)";
-        CacheMisses cache_misses (client_cache_misses, server_cache_misses), "misses", "last-level cache misses, user + kernel (perf)";
-        CacheMissesUser cache_misses_user (client_cache_misses_user, server_cache_misses_user), "misses", "cache misses in user mode (perf)";
-        CacheMissesKernel cache_misses_kernel (client_cache_misses_kernel, server_cache_misses_kernel), "misses", "cache misses in the kernel (perf)";
-        ContextSwitches context_switches (client_context_switches, server_context_switches), "switches", "voluntary + involuntary context switches (getrusage)";
-        CpuMigrations cpu_migrations (client_cpu_migrations, server_cpu_migrations), "migrations", "moves to another CPU (/proc/thread-self/sched)";
-        PageFaults page_faults (client_page_faults, server_page_faults), "faults", "minor + major page faults (getrusage)";
-        TaskClockNs task_clock_ns (client_task_clock_ns, server_task_clock_ns), "ns", "thread CPU time (CLOCK_THREAD_CPUTIME_ID)";
+        Cycles cycles (client_cycles, server_cycles), "cycles", "cycles", "CPU cycles, user + kernel (perf)";
+        CyclesUser cycles_user (client_cycles_user, server_cycles_user), "user cycles", "cycles", "CPU cycles in user mode (perf)";
+        CyclesKernel cycles_kernel (client_cycles_kernel, server_cycles_kernel), "kernel cycles", "cycles", "CPU cycles in the kernel (perf)";
+        Instructions instructions (client_instructions, server_instructions), "instructions", "instructions", "instructions retired, user + kernel (perf)";
+        InstructionsUser instructions_user (client_instructions_user, server_instructions_user), "user instructions", "instructions", "instructions retired in user mode (perf)";
+        InstructionsKernel instructions_kernel (client_instructions_kernel, server_instructions_kernel), "kernel instructions", "instructions", "instructions retired in the kernel (perf)";
+        CacheReferences cache_references (client_cache_references, server_cache_references), "cache references", "references", "last-level cache references, user + kernel (perf)";
+        CacheReferencesUser cache_references_user (client_cache_references_user, server_cache_references_user), "user cache references", "references", "cache references in user mode (perf)";
+        CacheReferencesKernel cache_references_kernel (client_cache_references_kernel, server_cache_references_kernel), "kernel cache references", "references", "cache references in the kernel (perf)";
+        CacheMisses cache_misses (client_cache_misses, server_cache_misses), "cache misses", "misses", "last-level cache misses, user + kernel (perf)";
+        CacheMissesUser cache_misses_user (client_cache_misses_user, server_cache_misses_user), "user cache misses", "misses", "cache misses in user mode (perf)";
+        CacheMissesKernel cache_misses_kernel (client_cache_misses_kernel, server_cache_misses_kernel), "kernel cache misses", "misses", "cache misses in the kernel (perf)";
+        ContextSwitches context_switches (client_context_switches, server_context_switches), "context switches", "switches", "voluntary + involuntary context switches (getrusage)";
+        CpuMigrations cpu_migrations (client_cpu_migrations, server_cpu_migrations), "CPU migrations", "migrations", "moves to another CPU (/proc/thread-self/sched)";
+        PageFaults page_faults (client_page_faults, server_page_faults), "page faults", "faults", "minor + major page faults (getrusage)";
+        TaskClockNs task_clock_ns (client_task_clock_ns, server_task_clock_ns), "task clock", "ns", "thread CPU time (CLOCK_THREAD_CPUTIME_ID)";
     }
     derived {
-        Ipc ipc (client_ipc, server_ipc), "instructions/cycle", "instructions / cycles";
-        CacheMissRate cache_miss_rate (client_cache_miss_rate, server_cache_miss_rate), "share", "cache_misses / cache_references";
-        CyclesPerByte cycles_per_byte (client_cycles_per_byte, server_cycles_per_byte), "cycles/byte", "cycles per byte verified";
-        CyclesPerMsg cycles_per_msg (client_cycles_per_msg, server_cycles_per_msg), "cycles/message", "cycles per message";
+        Ipc ipc (client_ipc, server_ipc), "IPC", "instructions/cycle", "instructions / cycles";
+        CacheMissRate cache_miss_rate (client_cache_miss_rate, server_cache_miss_rate), "cache miss rate", "share", "cache_misses / cache_references";
+        CyclesPerByte cycles_per_byte (client_cycles_per_byte, server_cycles_per_byte), "cycles", "cycles/byte", "cycles per byte verified";
+        CyclesPerMsg cycles_per_msg (client_cycles_per_msg, server_cycles_per_msg), "cycles", "cycles/message", "cycles per message";
     }
     zerocopy {
-        ZcSends zc_sends: u64, "sends", "zero-copy sends, both roles (zero-copy and uring-zc only)";
-        ZcCompletions zc_completions: u64, "completions", "zero-copy completions reaped (zero-copy and uring-zc only)";
-        ZcCopied zc_copied: u64, "completions", "completions the kernel flagged as copied (zero-copy and uring-zc only)";
-        ZcEnobufs zc_enobufs: u64, "retries", "sends retried after ENOBUFS (zero-copy and uring-zc only)";
-        ZcCopiedShare zc_copied_share: f64, "share", "zc_copied / zc_completions, 0..=1 (zero-copy and uring-zc only)";
-        ZcNotifications zc_notifications: u64, "notifications", "completion notifications read; each covers one or more sends (zero-copy and uring-zc only)";
-        ZcSendsPerNotification zc_sends_per_notification: f64, "sends/notification", "zc_completions / zc_notifications (zero-copy and uring-zc only)";
-        ZcMaxInFlight zc_max_in_flight: u64, "sends", "the most sends in flight (sent, completion not yet read) on one connection (zero-copy and uring-zc only)";
-        ZcReclaimWaits zc_reclaim_waits: u64, "waits", "times a sender waited for a slot's completion before reusing it (zero-copy and uring-zc only)";
-        ZcReclaimWaitMs zc_reclaim_wait_ms: f64, "ms", "time spent in those waits, all connections (zero-copy and uring-zc only)";
-        ZcFragmentsPerSend zc_fragments_per_send: f64, "pages/message", "pages a message's iovecs span, mean: the fragments a zero-copy send pins (zero-copy and uring-zc only)";
-        ZcMaxFragments zc_max_fragments: u64, "pages", "the most pages one message's iovecs spanned (zero-copy and uring-zc only)";
-        ZcDelayP50Us zc_delay_p50_us: f64, "µs", "completion delay, send call to the read of its notification, 50th percentile of one send in 16 (zero-copy and uring-zc only)";
-        ZcDelayP99Us zc_delay_p99_us: f64, "µs", "completion delay, 99th percentile (zero-copy and uring-zc only)";
+        ZcSends zc_sends: u64, "zero-copy sends", "sends", "zero-copy sends, both roles (zero-copy and uring-zc only)";
+        ZcCompletions zc_completions: u64, "zero-copy completions", "completions", "zero-copy completions reaped (zero-copy and uring-zc only)";
+        ZcCopied zc_copied: u64, "completions copied", "completions", "completions the kernel flagged as copied (zero-copy and uring-zc only)";
+        ZcEnobufs zc_enobufs: u64, "ENOBUFS retries", "retries", "sends retried after ENOBUFS (zero-copy and uring-zc only)";
+        ZcCopiedShare zc_copied_share: f64, "zero-copy completions copied", "share", "zc_copied / zc_completions, 0..=1 (zero-copy and uring-zc only)";
+        ZcNotifications zc_notifications: u64, "notifications", "notifications", "completion notifications read; each covers one or more sends (zero-copy and uring-zc only)";
+        ZcSendsPerNotification zc_sends_per_notification: f64, "sends", "sends/notification", "zc_completions / zc_notifications (zero-copy and uring-zc only)";
+        ZcMaxInFlight zc_max_in_flight: u64, "most sends in flight", "sends", "the most sends in flight (sent, completion not yet read) on one connection (zero-copy and uring-zc only)";
+        ZcReclaimWaits zc_reclaim_waits: u64, "reclaim waits", "waits", "times a sender waited for a slot's completion before reusing it (zero-copy and uring-zc only)";
+        ZcReclaimWaitMs zc_reclaim_wait_ms: f64, "reclaim wait time", "ms", "time spent in those waits, all connections (zero-copy and uring-zc only)";
+        ZcFragmentsPerSend zc_fragments_per_send: f64, "zero-copy fragments", "pages/message", "pages a message's iovecs span, mean: the fragments a zero-copy send pins (zero-copy and uring-zc only)";
+        ZcMaxFragments zc_max_fragments: u64, "most pages of one send", "pages", "the most pages one message's iovecs spanned (zero-copy and uring-zc only)";
+        ZcDelayP50Us zc_delay_p50_us: f64, "completion delay p50", "µs", "completion delay, send call to the read of its notification, 50th percentile of one send in 16 (zero-copy and uring-zc only)";
+        ZcDelayP99Us zc_delay_p99_us: f64, "completion delay p99", "µs", "completion delay, 99th percentile (zero-copy and uring-zc only)";
+        ZcTimedSends zc_timed_sends: u64, "timed sends", "sends", "sends whose completion delay was timed, the count behind its percentiles (zero-copy and uring-zc only)";
     }
 }
 
@@ -453,18 +544,51 @@ impl Figure {
             Figure::ZcMaxFragments => zc.map(|z| z.max_fragments as f64),
             Figure::ZcDelayP50Us => zc.and_then(|z| z.delay_us(0.5)),
             Figure::ZcDelayP99Us => zc.and_then(|z| z.delay_us(0.99)),
+            Figure::ZcTimedSends => zc.map(|z| z.delay_ns.len() as f64),
         }
     }
 }
 
+impl Figure {
+    /// Its human caption: the role (if any), the label and the unit by
+    /// [`with_unit`], e.g. `client CPU (ns/byte)`, `throughput (Gbit/s)`,
+    /// `context switches/msg`.
+    pub fn caption(self) -> String {
+        let text = with_unit(self.label(), self.unit());
+        match self {
+            Figure::Role(role, _) => format!("{role} {text}"),
+            _ => text,
+        }
+    }
+}
+
+/// A label with its unit, by one rule: `label (unit)`, except that when the
+/// label already names what the unit counts (`context switches`, unit
+/// `switches/message`) only the unit's denominator is added
+/// (`context switches/msg`, `cache misses`). `/message` is written `/msg`.
+pub fn with_unit(label: &str, unit: &str) -> String {
+    let unit = unit.replace("/message", "/msg");
+    let (counted, per) = match unit.split_once('/') {
+        Some((counted, per)) => (counted, Some(per)),
+        None => (unit.as_str(), None),
+    };
+    if label.split(' ').any(|word| word == counted) {
+        match per {
+            Some(per) => format!("{label}/{per}"),
+            None => label.to_string(),
+        }
+    } else {
+        format!("{label} ({unit})")
+    }
+}
+
 /// One role's counters and the figures derived from them, by name (the
-/// `counters.client` / `counters.server` objects of `run --json`).
+/// `counters.client` / `counters.server` objects of `run --json`): every
+/// role figure but the CPU times, which `cpu` shows.
 pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>)> {
-    Counter::ALL
-        .iter()
-        .map(|&c| RoleFigure::Counter(c))
-        .chain(RoleFigure::DERIVED.iter().copied())
-        .chain([RoleFigure::CpuNsPerByte, RoleFigure::CpuNsPerMsg])
+    RoleFigure::all()
+        .into_iter()
+        .filter(|f| matches!(f, RoleFigure::Counter(_)) || !f.is_total())
         .map(|f| (f, Figure::Role(role, f).of(r)))
         .collect()
 }
@@ -472,17 +596,15 @@ pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>
 /// The figures every sample of a cell measures ([`crate::cell`]): each gets
 /// the median of the samples and its 95 % interval (`{column}_lo`,
 /// `{column}_hi` in `results.csv`).
-pub const SAMPLED: [Figure; 9] = [
-    Figure::ThroughputGbps,
-    Figure::MessagesPerSec,
-    Figure::LatencyP50Us,
-    Figure::LatencyP99Us,
-    Figure::Role(Role::Client, RoleFigure::CpuNsPerByte),
-    Figure::Role(Role::Server, RoleFigure::CpuNsPerByte),
-    Figure::Role(Role::Client, RoleFigure::CpuNsPerMsg),
-    Figure::Role(Role::Server, RoleFigure::CpuNsPerMsg),
-    Figure::ContextSwitchesPerMsg,
-];
+pub const SAMPLED: [Figure; SAMPLED_FIGURES.len()] = {
+    let mut out = [Figure::ElapsedS; SAMPLED_FIGURES.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = SAMPLED_FIGURES[i];
+        i += 1;
+    }
+    out
+};
 
 impl Figure {
     /// Whether a larger value is the better one (throughput yes; latency
@@ -515,39 +637,6 @@ impl Row {
                     .flat_map(|f| [format!("{}_lo", f.column()), format!("{}_hi", f.column())]),
             )
             .collect()
-    }
-
-    fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
-        use RoleFigure::{CpuNsPerByte, CpuNsPerMsg};
-        Some(match f {
-            Figure::ThroughputGbps => (&mut self.throughput_gbps_lo, &mut self.throughput_gbps_hi),
-            Figure::MessagesPerSec => {
-                (&mut self.messages_per_sec_lo, &mut self.messages_per_sec_hi)
-            }
-            Figure::LatencyP50Us => (&mut self.latency_p50_us_lo, &mut self.latency_p50_us_hi),
-            Figure::LatencyP99Us => (&mut self.latency_p99_us_lo, &mut self.latency_p99_us_hi),
-            Figure::Role(Role::Client, CpuNsPerByte) => (
-                &mut self.client_cpu_ns_per_byte_lo,
-                &mut self.client_cpu_ns_per_byte_hi,
-            ),
-            Figure::Role(Role::Server, CpuNsPerByte) => (
-                &mut self.server_cpu_ns_per_byte_lo,
-                &mut self.server_cpu_ns_per_byte_hi,
-            ),
-            Figure::Role(Role::Client, CpuNsPerMsg) => (
-                &mut self.client_cpu_ns_per_msg_lo,
-                &mut self.client_cpu_ns_per_msg_hi,
-            ),
-            Figure::Role(Role::Server, CpuNsPerMsg) => (
-                &mut self.server_cpu_ns_per_msg_lo,
-                &mut self.server_cpu_ns_per_msg_hi,
-            ),
-            Figure::ContextSwitchesPerMsg => (
-                &mut self.context_switches_per_msg_lo,
-                &mut self.context_switches_per_msg_hi,
-            ),
-            _ => return None,
-        })
     }
 
     /// The 95 % interval of one [`SAMPLED`] figure in this row; `None` for
@@ -823,6 +912,21 @@ impl CellResult {
         let z = self.report.zerocopy.as_ref().filter(|z| z.messages > 0)?;
         let limit = self.host_of(Role::Client).max_skb_frags?;
         Some(z.max_fragments > limit)
+    }
+}
+
+impl SampleRow {
+    /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
+    pub fn get(&self, f: Figure) -> Option<f64> {
+        let mut copy = self.clone();
+        copy.field(f).and_then(|v| *v)
+    }
+
+    /// Sets one [`SAMPLED`] figure (ignored for the others).
+    pub fn set(&mut self, f: Figure, value: Option<f64>) {
+        if let Some(v) = self.field(f) {
+            *v = value;
+        }
     }
 }
 

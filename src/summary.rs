@@ -21,7 +21,6 @@ use crate::figures::CpuTime;
 use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
 use crate::report::format::number;
 use crate::stats::Estimate;
-use crate::strategy::ZeroCopyStats;
 use crate::transport::TransportKind;
 
 /// How the measured batch was asked for.
@@ -74,29 +73,6 @@ fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> 
         .collect()
 }
 
-/// Completion figures of a buffer-lending strategy (see `reports/README.md`).
-pub fn zerocopy_json(z: &ZeroCopyStats) -> Value {
-    json!({
-        "sends": z.sends,
-        "completions": z.completions,
-        "copied": z.copied,
-        "enobufs": z.enobufs,
-        "copied_share": z.copied_share(),
-        "notifications": z.notifications,
-        "sends_per_notification": z.sends_per_notification(),
-        "max_in_flight": z.max_in_flight,
-        "reclaim_waits": z.reclaim_waits,
-        "reclaim_wait_ms": z.reclaim_wait_ms(),
-        "fragments_per_send": z.fragments_per_send(),
-        "max_fragments": z.max_fragments,
-        "completion_delay_us": {
-            "p50": z.delay_us(0.5),
-            "p99": z.delay_us(0.99),
-            "timed_sends": z.delay_ns.len(),
-        },
-    })
-}
-
 /// Why a cell has no completion figures.
 pub fn no_completions(cfg: &Config) -> String {
     format!(
@@ -120,15 +96,18 @@ fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
 
 /// Where a cell-level figure also shows in the nested views of the `--json`
 /// object, derived from its `results.csv` column by one rule each:
-/// `latency_{q}_us` → `latency_us.{q}`, `zc_{k}` → `zerocopy.{k}`, any other
-/// → the top level under its column name (`elapsed_s` there keeps its old
-/// name, `seconds`). Per-role figures have their own views (`cpu`,
-/// `counters`).
+/// `latency_{q}_us` → `latency_us.{q}`; `zc_delay_{q}_us` →
+/// `zerocopy.completion_delay_us.{q}`, with the count of timed sends beside
+/// them (`zc_timed_sends` → `zerocopy.completion_delay_us.timed_sends`); any
+/// other `zc_{k}` → `zerocopy.{k}`; any other figure → the top level under
+/// its column name (`elapsed_s` there keeps its old name, `seconds`).
+/// Per-role figures have their own views (`cpu`, `counters`).
 #[derive(Debug, PartialEq)]
 enum View {
     Top(&'static str),
     Latency(&'static str),
     ZeroCopy(&'static str),
+    CompletionDelay(&'static str),
 }
 
 fn view_of(f: Figure) -> Option<View> {
@@ -146,7 +125,15 @@ fn view_of(f: Figure) -> Option<View> {
         return Some(View::Latency(q));
     }
     if let Some(k) = column.strip_prefix("zc_") {
-        return Some(View::ZeroCopy(k));
+        if f == Figure::ZcTimedSends {
+            return Some(View::CompletionDelay(k));
+        }
+        return Some(
+            match k.strip_prefix("delay_").and_then(|k| k.strip_suffix("_us")) {
+                Some(q) => View::CompletionDelay(q),
+                None => View::ZeroCopy(k),
+            },
+        );
     }
     Some(View::Top(column))
 }
@@ -172,11 +159,9 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 /// `results.csv` column, totals over the samples); the measured keys beside
 /// it (the top-level figures, `latency_us`, `cpu`, `counters`) are views
 /// derived from the figures model by [`view_of`], [`CpuTime`]'s fields and
-/// [`figures::role_figures`], not a second list of names; `zerocopy` is
-/// still [`zerocopy_json`]'s own list (issue 12's, with its nested
-/// `completion_delay_us`). In the
-/// views a [`SAMPLED`] figure is the median of the samples (its interval is
-/// in `intervals`), any other the total's.
+/// [`figures::role_figures`], not a second list of names. In the views a
+/// [`SAMPLED`] figure is the median of the samples (its interval is in
+/// `intervals`), any other the total's.
 pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
     let r = &run.total;
     let value = |f: Figure| {
@@ -188,19 +173,23 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
     };
     let mut top = serde_json::Map::new();
     let mut latency = serde_json::Map::new();
+    let mut zerocopy = serde_json::Map::new();
+    let mut delay = serde_json::Map::new();
     for f in Figure::all() {
+        let key = |k: &str| k.to_string();
         match view_of(f) {
-            Some(View::Top(key)) => top.insert(key.to_string(), value(f)),
-            Some(View::Latency(key)) => latency.insert(key.to_string(), value(f)),
-            // The completion figures have their own object (with the
-            // delay under `completion_delay_us`), from `zerocopy_json`.
-            Some(View::ZeroCopy(_)) | None => None,
+            Some(View::Top(k)) => top.insert(key(k), value(f)),
+            Some(View::Latency(k)) => latency.insert(key(k), value(f)),
+            Some(View::ZeroCopy(k)) => zerocopy.insert(key(k), value(f)),
+            Some(View::CompletionDelay(k)) => delay.insert(key(k), value(f)),
+            None => None,
         };
     }
+    zerocopy.insert("completion_delay_us".into(), delay.into());
     // A view of what was not measured at all (latency for stream, zero-copy
     // bookkeeping for another strategy) is null, not an object of nulls.
     let latency = r.latency_ns.as_ref().map(|_| latency);
-    let zerocopy = r.zerocopy.as_ref().map(zerocopy_json);
+    let zerocopy = r.zerocopy.as_ref().map(|_| zerocopy);
     let t = &cfg.transport;
     let mut out = json!({
         "strategy": cfg.strategy.name(),
@@ -267,8 +256,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 /// The default, human-readable output: a short aligned table.
 pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
     let r = &run.total;
-    let e = |f: Figure, unit: &str| with_interval(run.estimate(f), unit);
-    let role = |role: Role, f: RoleFigure, unit: &str| e(Figure::Role(role, f), unit);
+    // Each figure with its interval and the unit the figures table gives it.
+    let e = |f: Figure| with_interval(run.estimate(f), &format!(" {}", f.unit()));
+    let total = |f: Figure| opt(f.of(r), &format!(" {}", f.unit()));
+    let role = |role: Role, f: RoleFigure| e(Figure::Role(role, f));
     let mut rows: Vec<(String, String)> = vec![
         (
             "cell".into(),
@@ -279,8 +270,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
                 cfg.workload,
                 cfg.shape.fields,
                 cfg.shape.field_size,
-                cfg.layout,
                 cfg.shape.message_bytes(),
+                cfg.layout,
                 cfg.threads
             ),
         ),
@@ -299,8 +290,8 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "throughput".into(),
             format!(
                 "{}, {}",
-                e(Figure::ThroughputGbps, " Gbit/s"),
-                e(Figure::MessagesPerSec, " messages/s")
+                e(Figure::ThroughputGbps),
+                e(Figure::MessagesPerSec)
             ),
         ),
     ];
@@ -309,10 +300,10 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             "round trip".into(),
             format!(
                 "p50 {}  p99 {}  p99.9 {}  max {}",
-                e(Figure::LatencyP50Us, " us"),
-                e(Figure::LatencyP99Us, " us"),
-                opt(r.latency_us(0.999), " us"),
-                opt(r.latency_max_us(), " us")
+                e(Figure::LatencyP50Us),
+                e(Figure::LatencyP99Us),
+                total(Figure::LatencyP999Us),
+                total(Figure::LatencyMaxUs)
             ),
         ));
     }
@@ -320,19 +311,22 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         "cpu per byte".into(),
         format!(
             "client {}  server {}",
-            role(Role::Client, RoleFigure::CpuNsPerByte, " ns"),
-            role(Role::Server, RoleFigure::CpuNsPerByte, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerByte),
+            role(Role::Server, RoleFigure::CpuNsPerByte)
         ),
     ));
     rows.push((
         "cpu per message".into(),
         format!(
             "client {}  server {}",
-            role(Role::Client, RoleFigure::CpuNsPerMsg, " ns"),
-            role(Role::Server, RoleFigure::CpuNsPerMsg, " ns")
+            role(Role::Client, RoleFigure::CpuNsPerMsg),
+            role(Role::Server, RoleFigure::CpuNsPerMsg)
         ),
     ));
-    rows.push(("switches/msg".into(), e(Figure::ContextSwitchesPerMsg, "")));
+    rows.push((
+        Figure::ContextSwitchesPerMsg.caption(),
+        e(Figure::ContextSwitchesPerMsg),
+    ));
     for (name, s) in [("client cpu", &r.client), ("server cpu", &r.server)] {
         let per_msg = if r.messages > 0 {
             s.cpu.total_ns as f64 / r.messages as f64
@@ -383,31 +377,23 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             ),
         ));
     }
-    if let Some(z) = &r.zerocopy {
-        let share = z
-            .copied_share()
-            .map_or("n/a".into(), |s| format!("{:.0}%", s * 100.0));
-        rows.push((
-            "zero-copy".into(),
-            format!(
-                "{} sends, {} completions, {} copied by the kernel ({share}), {} ENOBUFS retries",
-                z.sends, z.completions, z.copied, z.enobufs
-            ),
-        ));
-        let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} us"));
-        rows.push((
-            "completions".into(),
-            format!(
-                "delay p50 {} p99 {}, {} sends per notification, at most {} in flight, {} reclaim waits ({:.1} ms), {} fragments per send",
-                us(z.delay_us(0.5)),
-                us(z.delay_us(0.99)),
-                opt(z.sends_per_notification(), ""),
-                z.max_in_flight,
-                z.reclaim_waits,
-                z.reclaim_wait_ms(),
-                opt(z.fragments_per_send(), ""),
-            ),
-        ));
+    if r.zerocopy.is_some() {
+        // Every figure of the table's zerocopy section, five to a line.
+        let shown: Vec<String> = Figure::ZEROCOPY
+            .iter()
+            .map(|&f| {
+                let v = match f.of(r) {
+                    Some(v) if f.unit() == "share" => format!("{}%", number(v * 100.0)),
+                    Some(v) => number(v),
+                    None => "n/a".into(),
+                };
+                format!("{} {v}", f.caption())
+            })
+            .collect();
+        for (i, line) in shown.chunks(5).enumerate() {
+            let key = if i == 0 { "zero-copy" } else { "" };
+            rows.push((key.into(), line.join(", ")));
+        }
     }
     if let Some(p) = &cfg.pin {
         rows.push((
@@ -498,14 +484,11 @@ mod tests {
                     assert_eq!(&v[k], want, "{k}");
                 }
                 Some(View::Latency(k)) => assert_eq!(&v["latency_us"][k], want, "{k}"),
-                // zerocopy_json's own keys; the delay sits in completion_delay_us.
-                Some(View::ZeroCopy(k)) => {
-                    match k.strip_prefix("delay_").and_then(|q| q.strip_suffix("_us")) {
-                        Some(q) => {
-                            assert!(v["zerocopy"]["completion_delay_us"].get(q).is_some(), "{k}")
-                        }
-                        None => assert_eq!(&v["zerocopy"][k], want, "{k}"),
-                    }
+                Some(View::ZeroCopy(k)) => assert_eq!(&v["zerocopy"][k], want, "{k}"),
+                // The delay (and the count of timed sends) sit in completion_delay_us.
+                Some(View::CompletionDelay(k)) => {
+                    assert!(v["zerocopy"]["completion_delay_us"].get(k).is_some(), "{k}");
+                    assert_eq!(&v["zerocopy"]["completion_delay_us"][k], want, "{k}");
                 }
                 None => assert!(matches!(f, Figure::Role(..))),
             }
@@ -559,5 +542,119 @@ mod tests {
         let run = CellRun::from_samples(vec![stream], WorkloadKind::Stream, true);
         let v = to_json(&cfg, &plan, &run);
         assert!(v["latency_us"].is_null() && v["zerocopy"].is_null());
+    }
+
+    /// What `run --json` printed as `zerocopy` when it was a hand-written
+    /// object (issue 12's `zerocopy_json`), kept here as the reference.
+    fn hand_written_zerocopy(z: &ZeroCopyStats) -> Value {
+        json!({
+            "sends": z.sends,
+            "completions": z.completions,
+            "copied": z.copied,
+            "enobufs": z.enobufs,
+            "copied_share": z.copied_share(),
+            "notifications": z.notifications,
+            "sends_per_notification": z.sends_per_notification(),
+            "max_in_flight": z.max_in_flight,
+            "reclaim_waits": z.reclaim_waits,
+            "reclaim_wait_ms": z.reclaim_wait_ms(),
+            "fragments_per_send": z.fragments_per_send(),
+            "max_fragments": z.max_fragments,
+            "completion_delay_us": {
+                "p50": z.delay_us(0.5),
+                "p99": z.delay_us(0.99),
+                "timed_sends": z.delay_ns.len(),
+            },
+        })
+    }
+
+    #[test]
+    fn the_zerocopy_object_is_the_tables_zerocopy_section() {
+        let cfg = Config::new(
+            StrategyKind::ZeroCopy,
+            TransportKind::Loopback,
+            WorkloadKind::Stream,
+            Shape {
+                fields: 4,
+                field_size: 4096,
+            },
+        );
+        let plan = RunPlan {
+            warmup_s: 0.1,
+            duration_s: Some(1.0),
+            messages: None,
+            samples: 1,
+            buffers: crate::experiment::SocketBuffers {
+                sndbuf: None,
+                rcvbuf: None,
+            },
+        };
+        let mut z = ZeroCopyStats {
+            sends: 40,
+            completions: 38,
+            copied: 19,
+            enobufs: 2,
+            notifications: 7,
+            max_in_flight: 12,
+            reclaim_waits: 3,
+            reclaim_wait_ns: 1_500_000,
+            ..ZeroCopyStats::default()
+        };
+        for _ in 0..4 {
+            z.message(5);
+        }
+        for ns in [20_000, 35_000, 90_000] {
+            z.delay_ns.record(ns).unwrap();
+        }
+        let r = BatchReport {
+            seconds: 1.0,
+            messages: 4,
+            bytes: 4 * 4096 * 4,
+            latency_ns: None,
+            client: RoleStats::default(),
+            server: RoleStats::default(),
+            zerocopy: Some(z.clone()),
+        };
+        let run = CellRun::from_samples(vec![r], WorkloadKind::Stream, true);
+        let v = to_json(&cfg, &plan, &run);
+        // Every key it had, with the same value (and integer/float type) as
+        // before; a figure added to the section adds a key, checked below.
+        let (got, want) = (&v["zerocopy"], hand_written_zerocopy(&z));
+        for (k, w) in want.as_object().unwrap() {
+            match w.as_object() {
+                Some(inner) => {
+                    for (q, wq) in inner {
+                        assert_eq!(&got[k][q], wq, "{k}.{q}");
+                    }
+                }
+                None => assert_eq!(&got[k], w, "{k}"),
+            }
+        }
+        // Every figure of the zerocopy section, and nothing else, is in it:
+        // a figure added to the section shows with no edit here.
+        let mut leaves = Vec::new();
+        for (k, value) in v["zerocopy"].as_object().unwrap() {
+            match value.as_object() {
+                Some(inner) => leaves.extend(inner.keys().map(|q| format!("{k}.{q}"))),
+                None => leaves.push(k.clone()),
+            }
+        }
+        assert_eq!(leaves.len(), Figure::ZEROCOPY.len(), "{leaves:?}");
+        for &f in Figure::ZEROCOPY {
+            let at = match view_of(f) {
+                Some(View::ZeroCopy(k)) => &v["zerocopy"][k],
+                Some(View::CompletionDelay(k)) => &v["zerocopy"]["completion_delay_us"][k],
+                other => panic!("{f:?} shows as {other:?}, not in zerocopy"),
+            };
+            assert_eq!(at, &v["figures"][f.column()], "{f:?}");
+        }
+        // No other figure lands in zerocopy.
+        for f in Figure::all() {
+            let nested = matches!(
+                view_of(f),
+                Some(View::ZeroCopy(_) | View::CompletionDelay(_))
+            );
+            assert_eq!(nested, Figure::ZEROCOPY.contains(&f), "{f:?}");
+        }
     }
 }

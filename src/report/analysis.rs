@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::crossover::{crossovers, Crossover, Verdict};
 use super::format;
-use super::summary::{summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName};
+use super::summary::{summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
 use crate::cell::SampleRow;
-use crate::figures::Row;
+use crate::figures::{Figure, RoleFigure, Row};
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
 
@@ -117,7 +117,7 @@ impl ZeroCopyCopies {
 pub struct InterfaceComparison {
     pub workload: String,
     pub transport: String,
-    pub metric: Figure,
+    pub metric: View,
     pub uring_zc_wins: usize,
     pub zero_copy_wins: usize,
     pub within_spread: usize,
@@ -162,7 +162,7 @@ impl InterfaceComparison {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayoutPair {
     pub key: CellKey,
-    pub figure: Figure,
+    pub figure: View,
     pub heap: Spread,
     pub page: Spread,
     /// Median fragments per send, heap then page.
@@ -449,15 +449,16 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
                     Some((*a, *b))
                 })
                 .collect();
-            let medians = |figure: Figure| {
+            let medians = |figure: View| {
                 pairs
                     .iter()
                     .filter_map(move |(a, b)| Some((a.get(figure)?.median, b.get(figure)?.median)))
             };
-            let ratios = medians(Figure::TotalCpuNsPerByte)
+            let ratios = medians(View::Total(RoleFigure::CpuNsPerByte))
                 .filter(|&(a, _)| a > 0.0)
                 .map(|(a, b)| b / a);
-            let switches: Vec<(f64, f64)> = medians(Figure::ContextSwitchesPerMsg).collect();
+            let switches: Vec<(f64, f64)> =
+                medians(View::Of(Figure::ContextSwitchesPerMsg)).collect();
             let median = |side: fn(&(f64, f64)) -> f64| Spread::of(switches.iter().map(side));
             let context_switches_per_msg = median(|s| s.0).zip(median(|s| s.1));
             Some(ThreadScaling {

@@ -15,26 +15,29 @@ use serde::Serialize;
 
 use super::format;
 use super::html::escape;
-use super::summary::{summarize_pooled, CellKey, CellSummary, Figure};
+use super::summary::{summarize_pooled, CellKey, CellSummary, View};
 use super::{read_results, read_samples, ReportError};
+use crate::config::WorkloadKind;
+use crate::error::Role;
+use crate::figures::{Figure, RoleFigure};
 use crate::size::format_size;
 use crate::stats::{self, Call};
 
 /// The figures compared, in column order.
-pub(crate) const FIGURES: [Figure; 7] = [
-    Figure::ThroughputGbps,
-    Figure::MessagesPerSec,
-    Figure::LatencyP50Us,
-    Figure::LatencyP99Us,
-    Figure::ClientCpuNsPerByte,
-    Figure::ServerCpuNsPerByte,
-    Figure::ContextSwitchesPerMsg,
+pub(crate) const FIGURES: [View; 7] = [
+    View::Of(Figure::ThroughputGbps),
+    View::Of(Figure::MessagesPerSec),
+    View::Of(Figure::LatencyP50Us),
+    View::Of(Figure::LatencyP99Us),
+    View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::ContextSwitchesPerMsg),
 ];
 
 /// One figure of one matched cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct FigureChange {
-    pub metric: &'static str,
+    pub metric: String,
     pub old: f64,
     pub old_lo: f64,
     pub old_hi: f64,
@@ -174,14 +177,13 @@ pub fn compare_dirs(old: &Path, new: &Path) -> Result<Comparison, ReportError> {
     ))
 }
 
-/// The main figure of a workload.
-fn main_metric(workload: &str) -> &'static str {
-    if workload == "rr" {
-        "latency_p50_us"
-    } else {
-        "throughput_gbps"
-    }
+/// The main figure of a workload ([`Figure::main`]).
+fn main_figure(workload: &str) -> Figure {
+    Figure::main(WorkloadKind::from_name(workload).unwrap_or(WorkloadKind::Stream))
 }
+
+/// The console table's second figure.
+const CPU: Figure = Figure::Role(Role::Client, RoleFigure::CpuNsPerByte);
 
 fn cell_name(c: &CellChange) -> String {
     format!(
@@ -212,17 +214,17 @@ pub fn console(c: &Comparison) -> String {
     let mut rows: Vec<[String; 3]> = vec![[
         "cell".into(),
         "main figure: old → new  ×new/old [interval] verdict".into(),
-        "client CPU ns/byte: old → new  ×ratio verdict".into(),
+        format!("{}: old → new  ×ratio verdict", CPU.caption()),
     ]];
     for cell in &c.cells {
-        let get = |m: &str| cell.figures.iter().find(|f| f.metric == m);
-        let main = main_metric(&cell.workload);
+        let get = |f: Figure| cell.figures.iter().find(|x| x.metric == f.column());
+        let main = main_figure(&cell.workload);
         rows.push([
             cell_name(cell),
             get(main).map_or("n/a".into(), |f| {
-                format!("{} {}", short(main), change_text(f))
+                format!("{} {}", main.caption(), change_text(f))
             }),
-            get("client_cpu_ns_per_byte").map_or("n/a".into(), change_text),
+            get(CPU).map_or("n/a".into(), change_text),
         ]);
     }
     let widths: Vec<usize> = (0..3)
@@ -272,14 +274,6 @@ pub fn console(c: &Comparison) -> String {
     out
 }
 
-fn short(metric: &str) -> &str {
-    match metric {
-        "latency_p50_us" => "p50 µs",
-        "throughput_gbps" => "Gbit/s",
-        other => other,
-    }
-}
-
 /// `compare.html`: one self-contained page with every figure of every
 /// matched cell, coloured by verdict, and the unmatched cells.
 pub fn html(c: &Comparison) -> String {
@@ -293,7 +287,7 @@ pub fn html(c: &Comparison) -> String {
     );
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">cell</th>");
     for f in FIGURES {
-        let _ = write!(h, "<th>{}</th>", escape(f.label()));
+        let _ = write!(h, "<th>{}</th>", escape(&f.label()));
     }
     h.push_str("</tr>\n");
     for cell in &c.cells {

@@ -13,7 +13,9 @@
 use std::collections::BTreeSet;
 
 use super::format;
-use super::summary::{CellSummary, Figure, Spread};
+use super::summary::{CellSummary, Spread, View};
+use crate::error::Role;
+use crate::figures::{Figure, RoleFigure};
 use crate::size::format_size;
 use crate::stats::{self, Call, Comparison};
 use crate::strategy::StrategyKind;
@@ -29,11 +31,12 @@ pub fn pairs() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The metrics compared for a workload: its main figure, then CPU cost.
-pub fn metrics(workload: &str) -> &'static [Figure] {
+pub fn metrics(workload: &str) -> &'static [View] {
+    const CLIENT_CPU: View = View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte));
     match workload {
-        "stream" => &[Figure::ThroughputGbps, Figure::ClientCpuNsPerByte],
-        "rr" => &[Figure::LatencyP50Us, Figure::ClientCpuNsPerByte],
-        _ => &[Figure::ClientCpuNsPerByte],
+        "stream" => &[View::Of(Figure::ThroughputGbps), CLIENT_CPU],
+        "rr" => &[View::Of(Figure::LatencyP50Us), CLIENT_CPU],
+        _ => &[CLIENT_CPU],
     }
 }
 
@@ -77,7 +80,7 @@ pub struct Crossover {
     pub workload: String,
     pub transport: String,
     pub threads: u32,
-    pub metric: Figure,
+    pub metric: View,
     pub challenger: String,
     pub baseline: String,
     /// Smallest and largest field size tested in this group, by any strategy.
@@ -199,7 +202,7 @@ impl Crossover {
 }
 
 /// Compares the challenger with the baseline at one size, by the rule.
-fn verdict(metric: Figure, challenger: Spread, baseline: Spread) -> (Comparison, Verdict) {
+fn verdict(metric: View, challenger: Spread, baseline: Spread) -> (Comparison, Verdict) {
     let c = stats::compare(
         &challenger.estimate(),
         &baseline.estimate(),
@@ -269,7 +272,7 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
 
 /// Answers one question over the cells of one group (same workload, transport
 /// and thread count).
-fn compare(group: &[&CellSummary], metric: Figure, challenger: &str, baseline: &str) -> Crossover {
+fn compare(group: &[&CellSummary], metric: View, challenger: &str, baseline: &str) -> Crossover {
     let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size_bytes).collect();
     let value = |strategy: &str, size: u64| {
         group
@@ -352,7 +355,7 @@ mod tests {
         crossovers(&summarize(all))
             .into_iter()
             .find(|c| {
-                c.metric == Figure::ThroughputGbps
+                c.metric == View::Of(Figure::ThroughputGbps)
                     && c.challenger == challenger
                     && c.baseline == baseline
             })
@@ -494,7 +497,7 @@ mod tests {
             .collect();
         let c = crossovers(&summarize(&all))
             .into_iter()
-            .find(|c| c.metric == Figure::LatencyP50Us)
+            .find(|c| c.metric == View::Of(Figure::LatencyP50Us))
             .unwrap();
         assert_eq!(c.outcome, Outcome::From(4096));
         assert!(c

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
 use super::format;
-use crate::figures::Row;
+use crate::figures::{Figure, Row};
 use crate::size::format_size;
 use crate::stats;
 
@@ -20,7 +20,7 @@ use crate::stats;
 pub struct ComparisonRecord {
     pub workload: String,
     pub transport: String,
-    pub metric: &'static str,
+    pub metric: String,
     pub threads: u32,
     pub field_size_bytes: u64,
     /// The pair: `a` (challenger) and `b` (baseline).
@@ -187,7 +187,7 @@ pub fn table(crossovers: &[Crossover]) -> Vec<String> {
             }
             let mut row = vec![format!(
                 "{workload}/{transport} {} {a} vs {b}",
-                short_metric(metric.name())
+                metric.label()
             )];
             for t in &threads {
                 row.push(
@@ -216,14 +216,6 @@ pub fn table(crossovers: &[Crossover]) -> Vec<String> {
         .collect()
 }
 
-fn short_metric(name: &str) -> &str {
-    match name {
-        "throughput_gbps" => "throughput",
-        "latency_p50_us" => "p50",
-        other => other,
-    }
-}
-
 /// The line printed when a cell ends:
 /// `[ 12/144] rr loopback 2 thr 4 KiB one-copy: latency_p50_us 23.1 [22.8–23.5] ±1.5 %, 8 samples (precision)`.
 pub fn progress_line(done: usize, total: usize, row: &Row) -> String {
@@ -239,18 +231,8 @@ pub fn progress_line(done: usize, total: usize, row: &Row) -> String {
     if row.status != "ok" {
         return format!("{head}: FAILED: {}", row.error);
     }
-    let (v, lo, hi) = match row.main_figure.as_str() {
-        "latency_p50_us" => (
-            row.latency_p50_us,
-            row.latency_p50_us_lo,
-            row.latency_p50_us_hi,
-        ),
-        _ => (
-            row.throughput_gbps,
-            row.throughput_gbps_lo,
-            row.throughput_gbps_hi,
-        ),
-    };
+    let main = Figure::from_column(&row.main_figure).unwrap_or(Figure::ThroughputGbps);
+    let (v, (lo, hi)) = (row.get(main), row.interval(main).unzip());
     let show = |x: Option<f64>| x.map_or("n/a".into(), format::number);
     format!(
         "{head}: {} {} [{}–{}] ±{} %, {} samples ({})",

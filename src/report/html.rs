@@ -15,8 +15,10 @@ use super::analysis::{crossover_lines, Analysis};
 use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
 use super::plots::{strategy_color, Plot};
-use super::summary::{CellSummary, Figure, Spread, StrategyName};
+use super::summary::{CellSummary, Spread, StrategyName, View};
+use crate::error::Role;
 use crate::figures::Row;
+use crate::figures::{Figure, RoleFigure};
 use crate::host::{Availability, SweepEnv};
 use crate::size::format_size;
 use crate::strategy::StrategyKind;
@@ -36,30 +38,24 @@ li{margin:.2em 0}code{background:#f4f4f4}pre{background:#f8f8f8;padding:.5em;ove
 .swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em 0 1em}";
 
 /// The figures of the results table, in column order.
-const COLUMNS: [Figure; 9] = [
-    Figure::ThroughputGbps,
-    Figure::MessagesPerSec,
-    Figure::LatencyP50Us,
-    Figure::LatencyP99Us,
-    Figure::ClientCpuNsPerByte,
-    Figure::ServerCpuNsPerByte,
-    Figure::ClientCyclesPerByte,
-    Figure::ContextSwitchesPerMsg,
-    Figure::ZcCopiedShare,
+const COLUMNS: [View; 9] = [
+    View::Of(Figure::ThroughputGbps),
+    View::Of(Figure::MessagesPerSec),
+    View::Of(Figure::LatencyP50Us),
+    View::Of(Figure::LatencyP99Us),
+    View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+    View::Of(Figure::Role(Role::Client, RoleFigure::CyclesPerByte)),
+    View::Of(Figure::ContextSwitchesPerMsg),
+    View::Of(Figure::ZcCopiedShare),
 ];
 
-/// The figures of the completions table (cells of strategies with completions).
-const COMPLETION_COLUMNS: [Figure; 9] = [
-    Figure::ZcFragmentsPerSend,
-    Figure::ZcCopiedShare,
-    Figure::ZcDelayP50Us,
-    Figure::ZcDelayP99Us,
-    Figure::ZcSendsPerNotification,
-    Figure::ZcMaxInFlight,
-    Figure::ZcReclaimWaits,
-    Figure::ZcReclaimWaitMs,
-    Figure::ZcEnobufs,
-];
+/// The figures of the completions table (cells of strategies with
+/// completions): every figure of the model's zero-copy section
+/// ([`Figure::ZEROCOPY`]), in its order, so a new one shows with no edit.
+fn completion_columns() -> Vec<View> {
+    Figure::ZEROCOPY.iter().map(|&f| View::Of(f)).collect()
+}
 
 /// What the page is built from.
 pub struct Inputs<'a> {
@@ -278,7 +274,7 @@ fn answer(h: &mut String, analysis: &Analysis) {
             "<h3>{} over {}: {}</h3>\n<div class=\"scroll\"><table class=\"win\">\n<tr><th>threads \\ field size</th>{}</tr>",
             escape(&workload),
             escape(&transport),
-            escape(metric.label()),
+            escape(&metric.label()),
             sizes
                 .iter()
                 .map(|s| format!("<th>{}</th>", escape(&format_size(*s))))
@@ -431,15 +427,15 @@ fn table(h: &mut String, cells: &[CellSummary]) {
         .cloned()
         .collect();
     if !completing.is_empty() {
-        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions: fragments (pages) per send against <code>net.core.max_skb_frags</code>, the copied share, the completion delay as the sender sees it (send call to the read of its notification, one send in 16), sends per notification, the most sends in flight, reclaim waits and <code>ENOBUFS</code> retries (see reports/README.md). Strategies that copy have none of these.</p>\n");
-        figure_table(h, &completing, &COMPLETION_COLUMNS);
+        h.push_str("<h2>Zero-copy completions</h2>\n<p>Per cell of a strategy with completions, every zero-copy figure of <code>results.csv</code> (its <code>zc_</code> columns, see reports/README.md): sends, completions and the copied share, notifications and the sends each covered, the most sends in flight, reclaim waits, <code>ENOBUFS</code> retries, fragments (pages) per send against <code>net.core.max_skb_frags</code>, and the completion delay as the sender sees it (send call to the read of its notification, one send in 16). Strategies that copy have none of these.</p>\n");
+        figure_table(h, &completing, &completion_columns());
     }
 }
 
-fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[Figure]) {
+fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[View]) {
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">workload</th><th class=\"l\">transport</th><th>threads</th><th>field size</th><th class=\"l\">strategy</th><th>repetitions ok</th><th>samples</th>");
     for &figure in columns {
-        let _ = write!(h, "<th>{}</th>", escape(figure.label()));
+        let _ = write!(h, "<th>{}</th>", escape(&figure.label()));
     }
     h.push_str("<th class=\"l\">status</th></tr>\n");
     for c in cells {
@@ -473,7 +469,7 @@ fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[Figure]) {
             let _ = write!(
                 h,
                 "<td>{}</td>",
-                escape(&spread(c.get(figure), figure == Figure::ZcCopiedShare))
+                escape(&spread(c.get(figure), figure.unit() == "share"))
             );
         }
         let _ = writeln!(h, "<td class=\"l\">{}</td></tr>", escape(&status));
@@ -484,6 +480,25 @@ fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[Figure]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_completions_table_shows_the_tables_zerocopy_section() {
+        // Every figure of the model's zerocopy section, in order, and only those.
+        let columns = completion_columns();
+        assert_eq!(columns.len(), Figure::ZEROCOPY.len());
+        for (view, &f) in columns.iter().zip(Figure::ZEROCOPY) {
+            assert_eq!(*view, View::Of(f));
+        }
+        let zc = Figure::all()
+            .into_iter()
+            .filter(|f| f.column().starts_with("zc_"))
+            .count();
+        assert_eq!(
+            zc,
+            Figure::ZEROCOPY.len(),
+            "a zc_ figure outside the zerocopy section"
+        );
+    }
 
     #[test]
     fn escapes_markup() {

@@ -27,9 +27,7 @@ pub use analysis::{
 };
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
-pub use summary::{
-    summarize, summarize_pooled, CellKey, CellSummary, Figure, Spread, StrategyName,
-};
+pub use summary::{summarize, summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
 
 use crate::cell::SampleRow;
 use crate::figures::Row;

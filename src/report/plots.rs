@@ -17,9 +17,10 @@ use plotters::prelude::*;
 
 use super::crossover::{metrics, Crossover, Outcome};
 use super::format;
-use super::summary::{CellSummary, Figure};
+use super::summary::{CellSummary, View};
 use super::ReportError;
-use crate::figures::Counter;
+use crate::error::Role;
+use crate::figures::{Counter, Figure, RoleFigure};
 use crate::host::SweepEnv;
 use crate::message::Layout;
 use crate::size::format_size;
@@ -296,7 +297,7 @@ impl Panel {
         title: String,
         cells: &[&CellSummary],
         (x, x_of): (Axis, fn(&CellSummary) -> f64),
-        (y, figure): (Axis, Figure),
+        (y, figure): (Axis, View),
         name_of: &dyn Fn(&CellSummary) -> String,
     ) -> Panel {
         let mut series: Vec<Series> = Vec::new();
@@ -426,10 +427,8 @@ pub fn plots(
                 "cache_misses.svg",
                 "Cache misses per message vs field size",
                 "Hardware cache misses per message, at the fewest threads tested.",
-                [
-                    Figure::ClientCacheMissesPerMsg,
-                    Figure::ServerCacheMissesPerMsg,
-                ],
+                [Role::Client, Role::Server]
+                    .map(|r| View::PerMsg(r, RoleFigure::Counter(Counter::CacheMisses))),
                 Axis::log("cache misses/msg"),
                 None,
             ),
@@ -442,8 +441,9 @@ pub fn plots(
                 "cycles_per_byte.svg",
                 "Cycles per byte vs field size",
                 "CPU cycles per byte moved, from hardware counters, at the fewest threads tested.",
-                [Figure::ClientCyclesPerByte, Figure::ServerCyclesPerByte],
-                Axis::log("cycles/byte"),
+                [Role::Client, Role::Server]
+                    .map(|r| View::Of(Figure::Role(r, RoleFigure::CyclesPerByte))),
+                Axis::log(RoleFigure::CyclesPerByte.unit()),
                 None,
             ),
             Counter::Cycles,
@@ -569,7 +569,10 @@ fn latency_vs_size(cells: &[CellSummary]) -> Plot {
     let name = strategy_namer(cells);
     let mut panels = Vec::new();
     for t in distinct(&rr, |c| c.key.threads) {
-        for (figure, label) in [(Figure::LatencyP50Us, "p50"), (Figure::LatencyP99Us, "p99")] {
+        for (figure, label) in [
+            (View::Of(Figure::LatencyP50Us), "p50"),
+            (View::Of(Figure::LatencyP99Us), "p99"),
+        ] {
             panels.push(Panel::lines(
                 format!("rr {label}, {}", format::threads(t)),
                 &select(cells, |c| c.key.workload == "rr" && c.key.threads == t),
@@ -601,7 +604,10 @@ fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
                 format!("{workload}, {}", format::threads(t)),
                 &select(cells, |c| c.key.workload == workload && c.key.threads == t),
                 (Axis::FIELD_SIZE, field_size),
-                (Axis::log("CPU ns/byte"), Figure::TotalCpuNsPerByte),
+                (
+                    Axis::log("CPU ns/byte"),
+                    View::Total(RoleFigure::CpuNsPerByte),
+                ),
                 &name,
             ));
         }
@@ -625,7 +631,10 @@ fn throughput(cells: &[CellSummary]) -> Plot {
                 format!("stream, {}", format::threads(t)),
                 &select(cells, |c| c.key.workload == "stream" && c.key.threads == t),
                 (Axis::FIELD_SIZE, field_size),
-                (Axis::linear("Gbit/s"), Figure::ThroughputGbps),
+                (
+                    Axis::linear(Figure::ThroughputGbps.unit()),
+                    View::Of(Figure::ThroughputGbps),
+                ),
                 &name,
             )
         })
@@ -647,7 +656,7 @@ fn per_role(
     file: &'static str,
     title: &str,
     about: &'static str,
-    [client, server]: [Figure; 2],
+    [client, server]: [View; 2],
     y: Axis,
     missing: Option<String>,
 ) -> Plot {
@@ -695,11 +704,23 @@ fn per_role(
 }
 
 fn user_kernel(cells: &[CellSummary]) -> Plot {
-    const PARTS: [(Figure, &str); 4] = [
-        (Figure::ClientUserNsPerMsg, "client user"),
-        (Figure::ClientSysNsPerMsg, "client kernel"),
-        (Figure::ServerUserNsPerMsg, "server user"),
-        (Figure::ServerSysNsPerMsg, "server kernel"),
+    const PARTS: [(View, &str); 4] = [
+        (
+            View::PerMsg(Role::Client, RoleFigure::UserNs),
+            "client user",
+        ),
+        (
+            View::PerMsg(Role::Client, RoleFigure::SysNs),
+            "client kernel",
+        ),
+        (
+            View::PerMsg(Role::Server, RoleFigure::UserNs),
+            "server user",
+        ),
+        (
+            View::PerMsg(Role::Server, RoleFigure::SysNs),
+            "server kernel",
+        ),
     ];
     // Several layouts: a panel per layout, so the bars' labels stay short.
     let name = namer(cells, false);
@@ -801,7 +822,7 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
                         scale: Scale::Linear,
                         unit: Unit::Share,
                     },
-                    Figure::ZcCopiedShare,
+                    View::Of(Figure::ZcCopiedShare),
                 ),
                 &name,
             )

@@ -13,221 +13,150 @@
 use std::collections::BTreeMap;
 
 use crate::cell::SampleRow;
+use crate::config::WorkloadKind;
 use crate::error::Role;
-use crate::figures::Row;
+use crate::figures::{with_unit, Figure, RoleFigure, Row, SAMPLED};
 use crate::stats::{median_rank, Estimate, LEVEL};
 use crate::strategy::StrategyKind;
 
-/// One figure of a cell, as the report uses it. Some are columns of
-/// `results.csv`; the others are derived from columns of the same row.
+/// One figure of a cell as the report uses it, derived from the figures model
+/// ([`crate::figures`]) by rule: a model figure as measured, the sum of a
+/// per-byte role figure over client and server, or a role total per message.
+/// Its machine name (findings.json, compare) and its caption come from the
+/// model's table by the same rules, so a figure added there is a view here
+/// with no edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Figure {
-    ThroughputGbps,
-    MessagesPerSec,
-    LatencyP50Us,
-    LatencyP99Us,
-    LatencyP999Us,
-    ClientCpuNsPerByte,
-    ServerCpuNsPerByte,
-    /// Client plus server CPU time per byte: the cost of moving a byte at all.
-    TotalCpuNsPerByte,
-    ClientCyclesPerByte,
-    ServerCyclesPerByte,
-    ClientUserNsPerMsg,
-    ClientSysNsPerMsg,
-    ServerUserNsPerMsg,
-    ServerSysNsPerMsg,
-    ClientCacheMissesPerMsg,
-    ServerCacheMissesPerMsg,
-    /// Client plus server context switches per message.
-    ContextSwitchesPerMsg,
-    ZcCopiedShare,
-    ZcFragmentsPerSend,
-    ZcDelayP50Us,
-    ZcDelayP99Us,
-    ZcSendsPerNotification,
-    ZcMaxInFlight,
-    ZcReclaimWaits,
-    ZcReclaimWaitMs,
-    ZcEnobufs,
+pub enum View {
+    /// A figure of the model, read from its `results.csv` column.
+    Of(Figure),
+    /// A per-byte role figure, client plus server: `total_{name}` (the cost
+    /// of moving a byte at all).
+    Total(RoleFigure),
+    /// A role's total ([`RoleFigure::is_total`]) per message:
+    /// `{role}_{name}_per_msg`.
+    PerMsg(Role, RoleFigure),
 }
 
-impl Figure {
-    pub const ALL: [Figure; 26] = [
-        Figure::ThroughputGbps,
-        Figure::MessagesPerSec,
-        Figure::LatencyP50Us,
-        Figure::LatencyP99Us,
-        Figure::LatencyP999Us,
-        Figure::ClientCpuNsPerByte,
-        Figure::ServerCpuNsPerByte,
-        Figure::TotalCpuNsPerByte,
-        Figure::ClientCyclesPerByte,
-        Figure::ServerCyclesPerByte,
-        Figure::ClientUserNsPerMsg,
-        Figure::ClientSysNsPerMsg,
-        Figure::ServerUserNsPerMsg,
-        Figure::ServerSysNsPerMsg,
-        Figure::ClientCacheMissesPerMsg,
-        Figure::ServerCacheMissesPerMsg,
-        Figure::ContextSwitchesPerMsg,
-        Figure::ZcCopiedShare,
-        Figure::ZcFragmentsPerSend,
-        Figure::ZcDelayP50Us,
-        Figure::ZcDelayP99Us,
-        Figure::ZcSendsPerNotification,
-        Figure::ZcMaxInFlight,
-        Figure::ZcReclaimWaits,
-        Figure::ZcReclaimWaitMs,
-        Figure::ZcEnobufs,
-    ];
+impl From<Figure> for View {
+    fn from(f: Figure) -> View {
+        View::Of(f)
+    }
+}
 
-    /// Human name with unit, for axes, tables and findings.
-    pub fn label(self) -> &'static str {
+impl View {
+    /// Every view the report computes per cell, by rule: every model figure,
+    /// the client+server total of every per-byte role figure, and every role
+    /// total per message (unless the model has that figure under the same
+    /// name already, as `client_cycles_per_msg`).
+    pub fn all() -> Vec<View> {
+        let mut out: Vec<View> = Figure::all().into_iter().map(View::Of).collect();
+        let roles = RoleFigure::all();
+        out.extend(
+            roles
+                .iter()
+                .filter(|f| f.unit().ends_with("/byte"))
+                .map(|&f| View::Total(f)),
+        );
+        for role in [Role::Client, Role::Server] {
+            for &f in roles.iter().filter(|f| f.is_total()) {
+                let view = View::PerMsg(role, f);
+                if Figure::from_column(&view.name()).is_none() {
+                    out.push(view);
+                }
+            }
+        }
+        out
+    }
+
+    /// The view of this machine name, if any.
+    pub fn from_name(name: &str) -> Option<View> {
+        View::all().into_iter().find(|v| v.name() == name)
+    }
+
+    /// Its machine name (findings.json, compare): a model figure's
+    /// `results.csv` column, else the rule's name.
+    pub fn name(self) -> String {
         match self {
-            Figure::ThroughputGbps => "throughput (Gbit/s)",
-            Figure::MessagesPerSec => "messages/s",
-            Figure::LatencyP50Us => "latency p50 (µs)",
-            Figure::LatencyP99Us => "latency p99 (µs)",
-            Figure::LatencyP999Us => "latency p99.9 (µs)",
-            Figure::ClientCpuNsPerByte => "client CPU (ns/byte)",
-            Figure::ServerCpuNsPerByte => "server CPU (ns/byte)",
-            Figure::TotalCpuNsPerByte => "client+server CPU (ns/byte)",
-            Figure::ClientCyclesPerByte => "client cycles/byte",
-            Figure::ServerCyclesPerByte => "server cycles/byte",
-            Figure::ClientUserNsPerMsg => "client user CPU (ns/msg)",
-            Figure::ClientSysNsPerMsg => "client kernel CPU (ns/msg)",
-            Figure::ServerUserNsPerMsg => "server user CPU (ns/msg)",
-            Figure::ServerSysNsPerMsg => "server kernel CPU (ns/msg)",
-            Figure::ClientCacheMissesPerMsg => "client cache misses/msg",
-            Figure::ServerCacheMissesPerMsg => "server cache misses/msg",
-            Figure::ContextSwitchesPerMsg => "context switches/msg",
-            Figure::ZcCopiedShare => "zero-copy completions copied (share)",
-            Figure::ZcFragmentsPerSend => "zero-copy fragments (pages) per send",
-            Figure::ZcDelayP50Us => "completion delay p50 (µs)",
-            Figure::ZcDelayP99Us => "completion delay p99 (µs)",
-            Figure::ZcSendsPerNotification => "sends per notification",
-            Figure::ZcMaxInFlight => "most sends in flight",
-            Figure::ZcReclaimWaits => "reclaim waits",
-            Figure::ZcReclaimWaitMs => "reclaim wait time (ms)",
-            Figure::ZcEnobufs => "ENOBUFS retries",
+            View::Of(f) => f.column().to_string(),
+            View::Total(f) => format!("total_{}", f.name()),
+            View::PerMsg(role, f) => format!("{role}_{}_per_msg", f.name()),
+        }
+    }
+
+    /// Its unit, from the model's.
+    pub fn unit(self) -> String {
+        match self {
+            View::Of(f) => f.unit().to_string(),
+            View::Total(f) => f.unit().to_string(),
+            View::PerMsg(_, f) => format!("{}/message", f.unit()),
+        }
+    }
+
+    /// Human caption with unit, for axes, tables and findings
+    /// ([`crate::figures::with_unit`]).
+    pub fn label(self) -> String {
+        match self {
+            View::Of(f) => f.caption(),
+            View::Total(f) => format!("client+server {}", with_unit(f.label(), &self.unit())),
+            View::PerMsg(role, f) => format!("{role} {}", with_unit(f.label(), &self.unit())),
         }
     }
 
     /// Whether a larger value is the better one (for crossovers).
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Figure::ThroughputGbps | Figure::MessagesPerSec)
+        matches!(self, View::Of(f) if f.higher_is_better())
     }
 
-    /// The machine name of the figure (findings.json): its results.csv column
-    /// where it has one.
-    pub fn name(self) -> &'static str {
-        match self {
-            Figure::ThroughputGbps => "throughput_gbps",
-            Figure::MessagesPerSec => "messages_per_sec",
-            Figure::LatencyP50Us => "latency_p50_us",
-            Figure::LatencyP99Us => "latency_p99_us",
-            Figure::LatencyP999Us => "latency_p999_us",
-            Figure::ClientCpuNsPerByte => "client_cpu_ns_per_byte",
-            Figure::ServerCpuNsPerByte => "server_cpu_ns_per_byte",
-            Figure::TotalCpuNsPerByte => "total_cpu_ns_per_byte",
-            Figure::ClientCyclesPerByte => "client_cycles_per_byte",
-            Figure::ServerCyclesPerByte => "server_cycles_per_byte",
-            Figure::ClientUserNsPerMsg => "client_user_ns_per_msg",
-            Figure::ClientSysNsPerMsg => "client_sys_ns_per_msg",
-            Figure::ServerUserNsPerMsg => "server_user_ns_per_msg",
-            Figure::ServerSysNsPerMsg => "server_sys_ns_per_msg",
-            Figure::ClientCacheMissesPerMsg => "client_cache_misses_per_msg",
-            Figure::ServerCacheMissesPerMsg => "server_cache_misses_per_msg",
-            Figure::ContextSwitchesPerMsg => "context_switches_per_msg",
-            Figure::ZcCopiedShare => "zc_copied_share",
-            Figure::ZcFragmentsPerSend => "zc_fragments_per_send",
-            Figure::ZcDelayP50Us => "zc_delay_p50_us",
-            Figure::ZcDelayP99Us => "zc_delay_p99_us",
-            Figure::ZcSendsPerNotification => "zc_sends_per_notification",
-            Figure::ZcMaxInFlight => "zc_max_in_flight",
-            Figure::ZcReclaimWaits => "zc_reclaim_waits",
-            Figure::ZcReclaimWaitMs => "zc_reclaim_wait_ms",
-            Figure::ZcEnobufs => "zc_enobufs",
-        }
-    }
-
-    /// The figure of the figures model ([`crate::figures::SAMPLED`]) that
-    /// every sample measures and this one is, if any.
-    fn model(self) -> Option<crate::figures::Figure> {
-        use crate::figures::{Figure as F, RoleFigure as R};
-        Some(match self {
-            Figure::ThroughputGbps => F::ThroughputGbps,
-            Figure::MessagesPerSec => F::MessagesPerSec,
-            Figure::LatencyP50Us => F::LatencyP50Us,
-            Figure::LatencyP99Us => F::LatencyP99Us,
-            Figure::ClientCpuNsPerByte => F::Role(Role::Client, R::CpuNsPerByte),
-            Figure::ServerCpuNsPerByte => F::Role(Role::Server, R::CpuNsPerByte),
-            Figure::ContextSwitchesPerMsg => F::ContextSwitchesPerMsg,
-            _ => return None,
-        })
-    }
-
-    /// The value of this figure in one sample of `samples.csv`, for the
-    /// figures every sample measures; `None` for the others.
+    /// The value of this view in one sample of `samples.csv`, for the
+    /// views every sample measures; `None` for the others.
     pub fn of_sample(self, s: &SampleRow) -> Option<f64> {
         match self {
-            Figure::TotalCpuNsPerByte => Some(
-                Figure::ClientCpuNsPerByte.of_sample(s)?
-                    + Figure::ServerCpuNsPerByte.of_sample(s)?,
-            ),
-            f => s.get(f.model()?),
+            View::Of(f) => s.get(f),
+            View::Total(f) => {
+                Some(s.get(Figure::Role(Role::Client, f))? + s.get(Figure::Role(Role::Server, f))?)
+            }
+            View::PerMsg(..) => None,
         }
     }
 
-    /// Whether every sample measures this figure.
+    /// Whether every sample measures this view.
     pub fn sampled(self) -> bool {
-        self == Figure::TotalCpuNsPerByte || self.model().is_some()
+        let sampled = |f: Figure| SAMPLED.contains(&f);
+        match self {
+            View::Of(f) => sampled(f),
+            View::Total(f) => {
+                sampled(Figure::Role(Role::Client, f)) && sampled(Figure::Role(Role::Server, f))
+            }
+            View::PerMsg(..) => false,
+        }
     }
 
-    /// One repetition's own interval of this figure (its `_lo`/`_hi`
+    /// One repetition's own interval of this view (its `_lo`/`_hi`
     /// columns), when it has one.
     fn row_interval(self, row: &Row) -> Option<(f64, f64)> {
-        row.interval(self.model()?)
+        match self {
+            View::Of(f) => row.interval(f),
+            _ => None,
+        }
     }
 
-    /// The value of this figure in one repetition, if it was measured: read
-    /// from the row through the figures model ([`crate::figures::Figure`]).
+    /// The value of this view in one repetition, if it was measured: read
+    /// from the row through the figures model ([`Row::get`]).
     pub fn of(self, row: &Row) -> Option<f64> {
-        use crate::figures::{Counter, Figure as F, RoleFigure as R};
-        let get = |f: F| row.get(f);
-        let client = |f: R| get(F::Role(Role::Client, f));
-        let server = |f: R| get(F::Role(Role::Server, f));
-        let both = |f: R| Some(client(f)? + server(f)?);
-        let per_msg = |v: Option<f64>| Some(v? / get(F::Messages).filter(|&m| m > 0.0)?);
+        let both = |f: RoleFigure| {
+            Some(row.get(Figure::Role(Role::Client, f))? + row.get(Figure::Role(Role::Server, f))?)
+        };
+        let per_msg = |v: Option<f64>| Some(v? / row.get(Figure::Messages).filter(|&m| m > 0.0)?);
         match self {
-            Figure::ThroughputGbps => get(F::ThroughputGbps),
-            Figure::MessagesPerSec => get(F::MessagesPerSec),
-            Figure::LatencyP50Us => get(F::LatencyP50Us),
-            Figure::LatencyP99Us => get(F::LatencyP99Us),
-            Figure::LatencyP999Us => get(F::LatencyP999Us),
-            Figure::ClientCpuNsPerByte => client(R::CpuNsPerByte),
-            Figure::ServerCpuNsPerByte => server(R::CpuNsPerByte),
-            Figure::TotalCpuNsPerByte => both(R::CpuNsPerByte),
-            Figure::ClientCyclesPerByte => client(R::CyclesPerByte),
-            Figure::ServerCyclesPerByte => server(R::CyclesPerByte),
-            Figure::ClientUserNsPerMsg => per_msg(client(R::UserNs)),
-            Figure::ClientSysNsPerMsg => per_msg(client(R::SysNs)),
-            Figure::ServerUserNsPerMsg => per_msg(server(R::UserNs)),
-            Figure::ServerSysNsPerMsg => per_msg(server(R::SysNs)),
-            Figure::ClientCacheMissesPerMsg => per_msg(client(R::Counter(Counter::CacheMisses))),
-            Figure::ServerCacheMissesPerMsg => per_msg(server(R::Counter(Counter::CacheMisses))),
-            Figure::ContextSwitchesPerMsg => get(F::ContextSwitchesPerMsg)
-                .or_else(|| per_msg(both(R::Counter(Counter::ContextSwitches)))),
-            Figure::ZcCopiedShare => get(F::ZcCopiedShare),
-            Figure::ZcFragmentsPerSend => get(F::ZcFragmentsPerSend),
-            Figure::ZcDelayP50Us => get(F::ZcDelayP50Us),
-            Figure::ZcDelayP99Us => get(F::ZcDelayP99Us),
-            Figure::ZcSendsPerNotification => get(F::ZcSendsPerNotification),
-            Figure::ZcMaxInFlight => get(F::ZcMaxInFlight),
-            Figure::ZcReclaimWaits => get(F::ZcReclaimWaits),
-            Figure::ZcReclaimWaitMs => get(F::ZcReclaimWaitMs),
-            Figure::ZcEnobufs => get(F::ZcEnobufs),
+            // A cell figure `{x}_per_msg` a row lacks (a row built by hand)
+            // is both roles' `{x}` per message, as the model defines it.
+            View::Of(f) => row.get(f).or_else(|| {
+                let x = f.column().strip_suffix("_per_msg")?;
+                let of_roles = RoleFigure::all().into_iter().find(|r| r.name() == x)?;
+                per_msg(both(of_roles))
+            }),
+            View::Total(f) => both(f),
+            View::PerMsg(role, f) => per_msg(row.get(Figure::Role(role, f))),
         }
     }
 }
@@ -336,21 +265,19 @@ pub struct CellSummary {
     /// The errors of the repetitions that failed, in repetition order.
     pub failures: Vec<String>,
     /// Only figures that at least one `ok` repetition measured.
-    pub figures: BTreeMap<Figure, Spread>,
+    pub figures: BTreeMap<View, Spread>,
 }
 
 impl CellSummary {
     /// The figure its cell was sampled until precise: stream throughput, rr p50.
-    pub fn main_figure(&self) -> Figure {
-        if self.key.workload == "rr" {
-            Figure::LatencyP50Us
-        } else {
-            Figure::ThroughputGbps
-        }
+    pub fn main_figure(&self) -> View {
+        let workload = WorkloadKind::from_name(&self.key.workload).unwrap_or(WorkloadKind::Stream);
+        View::Of(Figure::main(workload))
     }
 
-    pub fn get(&self, figure: Figure) -> Option<Spread> {
-        self.figures.get(&figure).copied()
+    /// The spread of one view (or model figure), when measured.
+    pub fn get(&self, view: impl Into<View>) -> Option<Spread> {
+        self.figures.get(&view.into()).copied()
     }
 }
 
@@ -437,9 +364,9 @@ pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary>
                         .collect()
                 })
                 .unwrap_or_default();
-            let figures = Figure::ALL
-                .iter()
-                .filter_map(|&f| Some((f, figure_spread(f, &ok, &cell_samples)?)))
+            let figures = View::all()
+                .into_iter()
+                .filter_map(|f| Some((f, figure_spread(f, &ok, &cell_samples)?)))
                 .collect();
             CellSummary {
                 message_bytes: reps[0].message_bytes,
@@ -454,7 +381,7 @@ pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary>
 
 /// One figure of one cell: pooled samples, else one repetition's own
 /// interval, else the repetitions as samples.
-fn figure_spread(f: Figure, ok: &[&Row], samples: &[&SampleRow]) -> Option<Spread> {
+fn figure_spread(f: View, ok: &[&Row], samples: &[&SampleRow]) -> Option<Spread> {
     if f.sampled() && !samples.is_empty() {
         if let Some(s) = Spread::of(samples.iter().filter_map(|s| f.of_sample(s))) {
             return Some(s);
@@ -514,9 +441,77 @@ mod tests {
         assert_eq!(cells[0].failures, vec!["connection reset".to_string()]);
         assert_eq!(cells[0].get(Figure::ThroughputGbps).unwrap().n, 1);
         assert_eq!(
-            cells[0].get(Figure::ClientSysNsPerMsg).unwrap().median,
+            cells[0]
+                .get(View::PerMsg(Role::Client, RoleFigure::SysNs))
+                .unwrap()
+                .median,
             10.0
         );
         assert_eq!(cells[0].get(Figure::LatencyP50Us), None);
+    }
+
+    #[test]
+    fn view_names_are_unique_and_resolve_back() {
+        let all = View::all();
+        let mut names = std::collections::BTreeSet::new();
+        let mut labels = std::collections::BTreeSet::new();
+        for &v in &all {
+            assert!(names.insert(v.name()), "two views named {}", v.name());
+            assert!(labels.insert(v.label()), "two views labelled {}", v.label());
+            assert_eq!(View::from_name(&v.name()), Some(v), "{v:?}");
+        }
+        // Every model figure is a view, under its results.csv column.
+        for f in Figure::all() {
+            assert_eq!(View::from_name(f.column()), Some(View::Of(f)));
+        }
+        // The names findings.json and compare always used resolve to the
+        // same figures.
+        use crate::figures::Counter;
+        for (name, view) in [
+            ("throughput_gbps", View::Of(Figure::ThroughputGbps)),
+            (
+                "total_cpu_ns_per_byte",
+                View::Total(RoleFigure::CpuNsPerByte),
+            ),
+            (
+                "client_user_ns_per_msg",
+                View::PerMsg(Role::Client, RoleFigure::UserNs),
+            ),
+            (
+                "server_sys_ns_per_msg",
+                View::PerMsg(Role::Server, RoleFigure::SysNs),
+            ),
+            (
+                "client_cache_misses_per_msg",
+                View::PerMsg(Role::Client, RoleFigure::Counter(Counter::CacheMisses)),
+            ),
+            ("zc_copied_share", View::Of(Figure::ZcCopiedShare)),
+        ] {
+            assert_eq!(View::from_name(name), Some(view), "{name}");
+        }
+        for (view, label) in [
+            (View::Of(Figure::ThroughputGbps), "throughput (Gbit/s)"),
+            (View::Of(Figure::MessagesPerSec), "messages/s"),
+            (View::Of(Figure::LatencyP50Us), "latency p50 (µs)"),
+            (
+                View::Total(RoleFigure::CpuNsPerByte),
+                "client+server CPU (ns/byte)",
+            ),
+            (
+                View::PerMsg(Role::Client, RoleFigure::SysNs),
+                "client kernel CPU (ns/msg)",
+            ),
+            (
+                View::PerMsg(Role::Server, RoleFigure::Counter(Counter::CacheMisses)),
+                "server cache misses/msg",
+            ),
+            (
+                View::Of(Figure::ContextSwitchesPerMsg),
+                "context switches/msg",
+            ),
+            (View::Of(Figure::ZcEnobufs), "ENOBUFS retries"),
+        ] {
+            assert_eq!(view.label(), label);
+        }
     }
 }
