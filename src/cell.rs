@@ -11,15 +11,17 @@
 //! still queued when the sender stops), so the cap may be passed to reach
 //! [`crate::stats::MIN_SAMPLES`] samples, never beyond 1.5 times the cap.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::WorkloadKind;
+use crate::config::Config;
 use crate::error::Result;
 use crate::experiment::Batch;
 use crate::figures::{BatchReport, Figure};
+use crate::host::HostFacts;
 use crate::stats::{Estimate, MIN_SAMPLES};
 
-pub use crate::figures::{SampleRow, SAMPLED};
+pub use crate::figures::{CellResult, SampleRow, SAMPLED};
 
 /// How a cell is cut into samples and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,75 +34,24 @@ pub struct Sampling {
     pub cap: Duration,
 }
 
-/// What one cell (one repetition) measured.
-#[derive(Debug, Clone)]
-pub struct CellRun {
-    /// Each sample's own report, in order.
-    pub samples: Vec<BatchReport>,
-    /// All samples merged: total time, messages, bytes, CPU, counters, latencies.
-    pub total: BatchReport,
-    /// The main figure ([`Figure::main`]).
-    pub main: Figure,
-    /// Whether the main figure reached the precision target (else the cap ended it).
-    pub precise: bool,
-}
-
-impl CellRun {
-    /// A run of the given samples (at least one), in order; `precise` says
-    /// whether the main figure reached its target.
-    pub fn from_samples(
-        samples: Vec<BatchReport>,
-        workload: WorkloadKind,
-        precise: bool,
-    ) -> CellRun {
-        let mut total = samples[0].clone();
-        for r in &samples[1..] {
-            total.merge(r);
-        }
-        CellRun {
-            samples,
-            total,
-            main: Figure::main(workload),
-            precise,
-        }
-    }
-
-    /// One figure's value in every sample that measured it.
-    pub fn values(&self, f: Figure) -> Vec<f64> {
-        self.samples
-            .iter()
-            .filter_map(|s| f.of(s))
-            .filter(|v| v.is_finite())
-            .collect()
-    }
-
-    /// One figure's median and interval over the samples.
-    pub fn estimate(&self, f: Figure) -> Option<Estimate> {
-        Estimate::of(self.values(f))
-    }
-
-    /// Relative half-width the main figure reached.
-    pub fn reached(&self) -> Option<f64> {
-        self.estimate(self.main).map(|e| e.relative_half_width())
-    }
-}
-
 /// Whether `samples` (of the main figure) are enough to stop.
 pub fn precise_enough(values: &[f64], precision: f64) -> bool {
     values.len() >= MIN_SAMPLES
         && Estimate::of(values.iter().copied()).is_some_and(|e| e.within(precision))
 }
 
-/// Runs samples through a started experiment (`run` runs one batch: a
-/// local [`crate::experiment::Experiment`] or one with a remote server)
-/// until the main figure is precise or the cap is reached (at least one
-/// sample either way).
+/// Runs samples of the cell `cfg` through its started experiment (`run`
+/// runs one batch: a local [`crate::experiment::Experiment`] or one with a
+/// remote server) until the main figure is precise or the cap is reached
+/// (at least one sample either way). `host` is this host's facts, shared; a
+/// remote cell's caller adds the server's ([`CellResult::server_host`]).
 pub fn measure(
     mut run: impl FnMut(Batch) -> Result<BatchReport>,
-    workload: WorkloadKind,
+    cfg: &Config,
+    host: &Arc<HostFacts>,
     s: &Sampling,
-) -> Result<CellRun> {
-    let main = Figure::main(workload);
+) -> Result<CellResult> {
+    let main = Figure::main(cfg.workload);
     let mut samples: Vec<BatchReport> = Vec::new();
     let mut values = Vec::new();
     let mut measured = 0.0;
@@ -120,7 +71,12 @@ pub fn measure(
             break false;
         }
     };
-    Ok(CellRun::from_samples(samples, workload, precise))
+    Ok(CellResult::new(
+        cfg.clone(),
+        samples,
+        precise,
+        Arc::clone(host),
+    ))
 }
 
 #[cfg(test)]
@@ -152,8 +108,9 @@ mod tests {
 
     #[test]
     fn figures_of_a_real_batch() {
+        use crate::config::WorkloadKind;
         use crate::figures::Figure;
-        use crate::{Config, Shape, StrategyKind, TransportKind};
+        use crate::{Shape, StrategyKind, TransportKind};
         let shape = Shape {
             fields: 2,
             field_size: 256,
@@ -170,7 +127,8 @@ mod tests {
             precision: 0.0,
             cap: Duration::from_millis(40),
         };
-        let run = measure(|b| exp.run(b), WorkloadKind::Rr, &s).unwrap();
+        let host = Arc::new(HostFacts::default());
+        let run = measure(|b| exp.run(b), &cfg, &host, &s).unwrap();
         exp.stop().unwrap();
         // Precision 0 is never reached: the cap ends the cell.
         assert!(!run.precise);
@@ -181,5 +139,8 @@ mod tests {
         let p50 = run.estimate(Figure::LatencyP50Us).unwrap();
         assert!(p50.lo <= p50.median && p50.median <= p50.hi);
         assert!(run.reached().unwrap().is_finite());
+        assert_eq!(run.main(), Figure::LatencyP50Us);
+        assert!(Arc::ptr_eq(&run.host, &host));
+        assert_eq!(run.config, cfg);
     }
 }

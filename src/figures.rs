@@ -20,8 +20,10 @@
 //!   ([`crate::report::View`]) follow from these by rule.
 //!
 //! It also holds the measured values themselves: [`CounterSample`],
-//! [`CpuTime`], [`RoleStats`] and [`BatchReport`], all `Serialize +
-//! Deserialize`.
+//! [`CpuTime`], [`RoleStats`], [`BatchReport`] (one sample) and
+//! [`CellResult`] (one measured cell: its config, samples, total and host
+//! facts, from which its `results.csv` and `samples.csv` rows and `run`'s
+//! output are derived), all `Serialize + Deserialize`.
 //!
 //! Adding a figure is one entry in the table (plus, for a cell-level or
 //! derived figure, its arm in [`Figure::of`] in this file). A unit test fails
@@ -345,7 +347,17 @@ macro_rules! figures {
             }
 
             /// The two interval columns of one [`SAMPLED`] figure.
-            fn interval_fields(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
+            fn interval_fields(&self, f: Figure) -> Option<(&Option<f64>, &Option<f64>)> {
+                Some(match f {
+                    $( $( Figure::$cv => (&self.$clo, &self.$chi), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => (&self.$pclo, &self.$pchi),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => (&self.$pslo, &self.$pshi), )? )*
+                    _ => return None,
+                })
+            }
+
+            /// [`Row::interval_fields`], to set them.
+            fn interval_fields_mut(&mut self, f: Figure) -> Option<(&mut Option<f64>, &mut Option<f64>)> {
                 Some(match f {
                     $( $( Figure::$cv => (&mut self.$clo, &mut self.$chi), )? )*
                     $( $( Figure::Role(Role::Client, RoleFigure::$pv) => (&mut self.$pclo, &mut self.$pchi),
@@ -387,7 +399,18 @@ macro_rules! figures {
         }
 
         impl SampleRow {
-            fn field(&mut self, f: Figure) -> Option<&mut Option<f64>> {
+            /// The column of one [`SAMPLED`] figure.
+            fn field(&self, f: Figure) -> Option<&Option<f64>> {
+                Some(match f {
+                    $( $( Figure::$cv => if_sampled!($clo, &self.$cf), )? )*
+                    $( $( Figure::Role(Role::Client, RoleFigure::$pv) => if_sampled!($pclo, &self.$pc),
+                          Figure::Role(Role::Server, RoleFigure::$pv) => if_sampled!($pslo, &self.$ps), )? )*
+                    _ => return None,
+                })
+            }
+
+            /// [`SampleRow::field`], to set it.
+            fn field_mut(&mut self, f: Figure) -> Option<&mut Option<f64>> {
                 Some(match f {
                     $( $( Figure::$cv => if_sampled!($clo, &mut self.$cf), )? )*
                     $( $( Figure::Role(Role::Client, RoleFigure::$pv) => if_sampled!($pclo, &mut self.$pc),
@@ -642,14 +665,13 @@ impl Row {
     /// The 95 % interval of one [`SAMPLED`] figure in this row; `None` for
     /// another figure or when not measured.
     pub fn interval(&self, f: Figure) -> Option<(f64, f64)> {
-        let mut copy = self.clone();
-        let (lo, hi) = copy.interval_fields(f)?;
+        let (lo, hi) = self.interval_fields(f)?;
         Some(((*lo)?, (*hi)?))
     }
 
     /// Sets the interval of one [`SAMPLED`] figure (ignored for the others).
     pub fn set_interval(&mut self, f: Figure, interval: Option<(f64, f64)>) {
-        if let Some((lo, hi)) = self.interval_fields(f) {
+        if let Some((lo, hi)) = self.interval_fields_mut(f) {
             *lo = interval.map(|i| i.0);
             *hi = interval.map(|i| i.1);
         }
@@ -677,10 +699,21 @@ impl Row {
         )
     }
 
-    /// Sets every figure from one measured batch.
-    pub fn fill(&mut self, r: &BatchReport) {
+    /// Sets every figure from one measured cell: counts, times, CPU and
+    /// counters over all its samples, then every [`SAMPLED`] figure as the
+    /// median of the samples with its 95 % interval, and how the sampling
+    /// ended (`samples`, `precision_reached`, `stopped_by`).
+    pub fn fill(&mut self, cell: &CellResult) {
         for f in Figure::all() {
-            self.set(f, f.of(r));
+            self.set(f, f.of(&cell.total));
+        }
+        self.samples = Some(cell.samples.len() as u32);
+        self.precision_reached = cell.reached();
+        self.stopped_by = if cell.precise { "precision" } else { "cap" }.into();
+        for f in SAMPLED {
+            let e = cell.estimate(f);
+            self.set(f, e.map(|e| e.median));
+            self.set_interval(f, e.map(|e| (e.lo, e.hi)));
         }
     }
 }
@@ -875,28 +908,123 @@ impl BatchReport {
     }
 }
 
-/// One cell's whole result: what ran, what it measured, and on which host,
-/// typed (the value a remote peer will send, and what a `results.csv` row is
-/// made from).
+/// One measured cell (one repetition), typed: what ran, each sample's report
+/// and their total, whether the main figure reached its precision target, and
+/// the host(s) it ran on. It is what [`crate::cell::measure`] returns (for a
+/// local cell and for one whose server ends ran on a `copybench serve`), and
+/// everything copybench prints about a measured cell is derived from it: its
+/// `results.csv` row ([`Row::fill`]), its `samples.csv` rows
+/// ([`CellResult::sample_rows`]), and `run`'s JSON object and table
+/// ([`crate::summary`]).
 ///
-/// The host facts are the sweep's, gathered once and shared (`Arc`) by every
-/// cell, so they cost a pointer per cell. They explain figures (the kernel,
-/// the cores, `max_skb_frags` for fragments per send, why a counter is
-/// empty). They are not `results.csv` columns: they are the same on every row
-/// of a sweep, and env.json holds them once.
+/// The host facts are gathered once per command (by the sweep, for env.json
+/// too) and shared (`Arc`) by every cell, so they cost a pointer per cell.
+/// They explain figures (the kernel, the cores, `max_skb_frags` for fragments
+/// per send, why a counter is empty). They are not `results.csv` columns:
+/// they are the same on every row of a sweep, and env.json holds them once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     pub config: crate::config::Config,
-    pub report: BatchReport,
+    /// Each sample's own report, in order (at least one).
+    pub samples: Vec<BatchReport>,
+    /// All samples merged: total time, messages, bytes, CPU, counters,
+    /// latencies, zero-copy bookkeeping.
+    pub total: BatchReport,
+    /// Whether the main figure ([`CellResult::main`]) reached the precision
+    /// target; `false`: the time cap ended the cell first. (`run`'s fixed
+    /// number of samples counts as reached.)
+    pub precise: bool,
     /// Where this process ran: the client ends, and the server ends too
     /// unless `server_host` is given.
     pub host: Arc<HostFacts>,
-    /// With `--connect`: the host the server ends ran on (its `serve`).
+    /// With `--connect`: the host the server ends ran on (its `serve`), when
+    /// it sent its facts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_host: Option<Arc<HostFacts>>,
 }
 
 impl CellResult {
+    /// A cell of the given samples, in order, measured on `host` (a
+    /// `--connect` cell sets [`CellResult::server_host`] too).
+    ///
+    /// # Panics
+    /// If `samples` is empty: a measured cell has at least one sample.
+    pub fn new(
+        config: crate::config::Config,
+        samples: Vec<BatchReport>,
+        precise: bool,
+        host: Arc<HostFacts>,
+    ) -> CellResult {
+        let (first, rest) = samples
+            .split_first()
+            .expect("a measured cell has at least one sample");
+        let mut total = first.clone();
+        for r in rest {
+            total.merge(r);
+        }
+        CellResult {
+            config,
+            samples,
+            total,
+            precise,
+            host,
+            server_host: None,
+        }
+    }
+
+    /// The figure the cell was sampled until precise ([`Figure::main`] of its workload).
+    pub fn main(&self) -> Figure {
+        Figure::main(self.config.workload)
+    }
+
+    /// One figure's value in every sample that measured it.
+    pub fn values(&self, f: Figure) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter_map(|s| f.of(s))
+            .filter(|v| v.is_finite())
+            .collect()
+    }
+
+    /// One figure's median and interval over the samples.
+    pub fn estimate(&self, f: Figure) -> Option<crate::stats::Estimate> {
+        crate::stats::Estimate::of(self.values(f))
+    }
+
+    /// Relative half-width the main figure's interval reached.
+    pub fn reached(&self) -> Option<f64> {
+        self.estimate(self.main()).map(|e| e.relative_half_width())
+    }
+
+    /// Its `samples.csv` rows, as cell `cell` and repetition `repeat` of a
+    /// sweep: each sample's [`SAMPLED`] figures.
+    pub fn sample_rows(&self, cell: u32, repeat: u32) -> Vec<SampleRow> {
+        let cfg = &self.config;
+        self.samples
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut s = SampleRow {
+                    cell,
+                    repeat,
+                    sample: i as u32,
+                    strategy: cfg.strategy.name().into(),
+                    transport: cfg.transport.kind.name().into(),
+                    workload: cfg.workload.name().into(),
+                    field_size_bytes: cfg.shape.field_size as u64,
+                    threads: cfg.threads as u32,
+                    elapsed_s: r.seconds,
+                    messages: r.messages,
+                    ..SampleRow::default()
+                };
+                for f in SAMPLED {
+                    s.set(f, f.of(r).filter(|v| v.is_finite()));
+                }
+                s
+            })
+            .collect()
+    }
+
     /// The facts of the host the given role's ends ran on.
     pub fn host_of(&self, role: Role) -> &HostFacts {
         match (role, &self.server_host) {
@@ -909,7 +1037,7 @@ impl CellResult {
     /// its sending ends allows (so the kernel split it); `None` when either
     /// is unknown.
     pub fn exceeds_fragment_limit(&self) -> Option<bool> {
-        let z = self.report.zerocopy.as_ref().filter(|z| z.messages > 0)?;
+        let z = self.total.zerocopy.as_ref().filter(|z| z.messages > 0)?;
         let limit = self.host_of(Role::Client).max_skb_frags?;
         Some(z.max_fragments > limit)
     }
@@ -918,13 +1046,12 @@ impl CellResult {
 impl SampleRow {
     /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
     pub fn get(&self, f: Figure) -> Option<f64> {
-        let mut copy = self.clone();
-        copy.field(f).and_then(|v| *v)
+        self.field(f).and_then(|v| *v)
     }
 
     /// Sets one [`SAMPLED`] figure (ignored for the others).
     pub fn set(&mut self, f: Figure, value: Option<f64>) {
-        if let Some(v) = self.field(f) {
+        if let Some(v) = self.field_mut(f) {
             *v = value;
         }
     }

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -213,11 +214,12 @@ impl CpuIdle {
 /// Everything a sweep's `env.json` holds: the host's facts (flattened, so
 /// the keys are [`HostFacts`]'s), the run that wrote it, and, for a sweep
 /// with `--connect`, the server's address and facts. The sweep writes it
-/// once; the report reads it back through this type.
+/// once; the report reads it back through this type. The facts are shared
+/// (`Arc`) with every cell's [`crate::CellResult`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepEnv {
     #[serde(flatten)]
-    pub host: HostFacts,
+    pub host: Arc<HostFacts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunFacts>,
     /// `--connect`'s server, as resolved.
@@ -225,7 +227,7 @@ pub struct SweepEnv {
     pub server_addr: Option<String>,
     /// The server's host facts (its `copybench doctor --json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_host: Option<HostFacts>,
+    pub server_host: Option<Arc<HostFacts>>,
 }
 
 /// Which copybench ran which command, when.
@@ -1038,14 +1040,14 @@ mod tests {
         assert_eq!(back, facts);
         // ...and through env.json, with the run's and a server's facts.
         let env = SweepEnv {
-            host: facts.clone(),
+            host: Arc::new(facts.clone()),
             run: Some(RunFacts {
                 command: Some("copybench sweep --quick".into()),
                 version: Some("0.1.0".into()),
                 started_utc: Some("2026-11-29T17:00:00Z".into()),
             }),
             server_addr: Some("127.0.0.1:7000".into()),
-            server_host: Some(facts.clone()),
+            server_host: Some(Arc::new(facts.clone())),
         };
         let json = serde_json::to_string_pretty(&env).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -11,8 +11,8 @@ use copybench::limits::{
 use copybench::size::parse_size;
 use copybench::summary::{self, RunPlan};
 use copybench::{
-    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind, Verify,
-    WorkloadKind,
+    Batch, CellResult, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind,
+    Verify, WorkloadKind,
 };
 
 #[derive(Parser)]
@@ -475,15 +475,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         if !warmup.is_zero() {
             run(Batch::Duration(warmup))?;
         }
-        let samples = batches
+        batches
             .iter()
             .map(|&b| run(b))
-            .collect::<copybench::Result<Vec<_>>>()?;
-        Ok::<_, copybench::Error>(copybench::cell::CellRun::from_samples(
-            samples,
-            cfg.workload,
-            true,
-        ))
+            .collect::<copybench::Result<Vec<_>>>()
     };
     let plan = RunPlan {
         warmup_s: warmup.as_secs_f64(),
@@ -495,64 +490,37 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             rcvbuf: None,
         },
     };
-    match remote {
+    // This host's facts, once, before anything is measured: the cell's
+    // result carries them (its unavailable counters, `--connect`'s hosts).
+    let host = std::sync::Arc::new(copybench::host::gather());
+    // A fixed number of samples: the cell ends when they are done, so it
+    // counts as precise (there is no cap to end it first).
+    let (cell, buffers) = match remote {
         None => {
             let mut exp = Experiment::start(&cfg)?;
-            let run = sample_all(&mut |b| exp.run(b))?;
-            let plan = RunPlan {
-                buffers: exp.socket_buffers(),
-                ..plan
-            };
+            let samples = sample_all(&mut |b| exp.run(b))?;
+            let buffers = exp.socket_buffers();
             exp.stop()?;
-            print_run(&cfg, &plan, args.json, &run, None)
+            (CellResult::new(cfg, samples, true, host), buffers)
         }
         Some(mut remote) => {
             let mut exp = remote.start(&cfg)?;
-            let run = sample_all(&mut |b| exp.run(b))?;
-            let plan = RunPlan {
-                buffers: exp.socket_buffers(),
-                ..plan
-            };
+            let samples = sample_all(&mut |b| exp.run(b))?;
+            let buffers = exp.socket_buffers();
             exp.stop()?;
-            let server = (remote.addr(), remote.server_host().cloned());
+            let cell = CellResult {
+                server_host: remote.server_host().cloned(),
+                ..CellResult::new(cfg, samples, true, host)
+            };
             remote.close();
-            print_run(&cfg, &plan, args.json, &run, Some(server))
+            (cell, buffers)
         }
-    }
-}
-
-/// Prints a run's figures; with a server, also its address and both hosts' facts.
-fn print_run(
-    cfg: &Config,
-    plan: &RunPlan,
-    json: bool,
-    run: &copybench::cell::CellRun,
-    server: Option<(std::net::SocketAddr, Option<copybench::host::HostFacts>)>,
-) -> anyhow::Result<()> {
-    if json {
-        let mut v = summary::to_json(cfg, plan, run);
-        if let (Some((addr, host)), serde_json::Value::Object(obj)) = (server, &mut v) {
-            obj.insert("server".into(), addr.to_string().into());
-            let client = copybench::host::gather();
-            obj.insert(
-                "hosts".into(),
-                serde_json::json!({ "client": client, "server": host }),
-            );
-        }
-        emit(&format!("{v}\n"))
+    };
+    let plan = RunPlan { buffers, ..plan };
+    if args.json {
+        emit(&format!("{}\n", summary::to_json(&cell, &plan)))
     } else {
-        let mut text = summary::to_table(cfg, plan, run);
-        if let Some((addr, host)) = server {
-            let host = host.unwrap_or_default();
-            let na = || "n/a".to_string();
-            text += &format!(
-                "server           {addr}: kernel {}, {}, {} cores\n",
-                host.kernel.unwrap_or_else(na),
-                host.cpu_model.unwrap_or_else(na),
-                host.cores.map_or_else(na, |n| n.to_string())
-            );
-        }
-        emit(&text)
+        emit(&summary::to_table(&cell, &plan))
     }
 }
 

@@ -1,6 +1,8 @@
 //! What `copybench run` prints: one JSON object (`--json`) or a short table,
 //! with every effective option echoed beside the figures so that any of them
-//! can be reproduced.
+//! can be reproduced. Both are derived from the measured cell, a
+//! [`CellResult`] (config, samples, total, host facts), and the [`RunPlan`]
+//! that asked for it.
 //!
 //! The measured part runs as consecutive samples ([`crate::cell`]): counts,
 //! times, CPU and counters are totals over the samples; the sampled figures
@@ -11,14 +13,13 @@
 
 use serde_json::{json, Value};
 
-use crate::cell::CellRun;
 use crate::config::{Config, Pin};
 use crate::counters::CounterPlan;
 use crate::error::Role;
 use crate::experiment::SocketBuffers;
-use crate::figures::BatchReport;
-use crate::figures::CpuTime;
-use crate::figures::{self, Counter, Figure, RoleFigure, SAMPLED};
+use crate::figures::{
+    self, BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, SAMPLED,
+};
 use crate::report::format::number;
 use crate::stats::Estimate;
 use crate::transport::TransportKind;
@@ -36,7 +37,7 @@ pub struct RunPlan {
 
 /// Every sampled figure's median and interval: `{NAME: {median, lo, hi, n,
 /// coverage}}` (null when not measured).
-fn intervals(run: &CellRun) -> Value {
+fn intervals(run: &CellResult) -> Value {
     SAMPLED
         .iter()
         .map(|&f| (f.column().to_string(), json!(run.estimate(f))))
@@ -81,17 +82,23 @@ pub fn no_completions(cfg: &Config) -> String {
     )
 }
 
-/// Every counter that has no value in this run, with why.
-fn unavailable(cfg: &Config) -> std::collections::BTreeMap<String, String> {
-    if cfg.counters {
-        CounterPlan::probe().unavailable()
-    } else {
-        let why = "not counted: counters were turned off (--no-counters)";
-        CounterPlan::counter_names()
-            .iter()
-            .map(|n| (n.to_string(), why.to_string()))
-            .collect()
-    }
+/// Every counter that has no value in this run, with why: as the facts of
+/// the cell's host (this process's, which counts both roles' threads here or
+/// the client's with `--connect`) say, or that counters were turned off.
+fn unavailable(cell: &CellResult) -> std::collections::BTreeMap<String, String> {
+    let off =
+        (!cell.config.counters).then_some("not counted: counters were turned off (--no-counters)");
+    CounterPlan::counter_names()
+        .iter()
+        .filter_map(|&name| {
+            let why = match (off, cell.host.counters.get(name)) {
+                (Some(off), _) => off.to_string(),
+                (None, Some(status)) => status.reason.clone()?,
+                (None, None) => "not recorded in this cell's host facts".to_string(),
+            };
+            Some((name.to_string(), why))
+        })
+        .collect()
 }
 
 /// Where a cell-level figure also shows in the nested views of the `--json`
@@ -151,9 +158,11 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
     figure_value(f, f.of(r))
 }
 
-/// The `--json` object. Keys other tools read: strategy, transport, workload,
-/// field_size, fields, message_bytes, threads, seconds, messages, bytes,
-/// throughput_gbps, messages_per_sec, latency_us, cpu, zerocopy.
+/// The `--json` object of a measured cell. Keys other tools read: strategy,
+/// transport, workload, field_size, fields, message_bytes, threads, seconds,
+/// messages, bytes, throughput_gbps, messages_per_sec, latency_us, cpu,
+/// zerocopy; with a server (`--connect`), `server` (its address) and `hosts
+/// {client, server}` (the cell's host facts, `null` when not sent).
 ///
 /// `figures` is the canonical, flat object (every figure under its
 /// `results.csv` column, totals over the samples); the measured keys beside
@@ -162,8 +171,8 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 /// [`figures::role_figures`], not a second list of names. In the views a
 /// [`SAMPLED`] figure is the median of the samples (its interval is in
 /// `intervals`), any other the total's.
-pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
-    let r = &run.total;
+pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
+    let (cfg, r) = (&run.config, &run.total);
     let value = |f: Figure| {
         if SAMPLED.contains(&f) {
             figure_value(f, run.estimate(f).map(|e| e.median))
@@ -210,7 +219,7 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
             "server": role_counters(r, Role::Server),
             "multiplexed": r.client.counters.multiplexed().into_iter().chain(r.server.counters.multiplexed()).reduce(f64::min),
         },
-        "unavailable": unavailable(cfg),
+        "unavailable": unavailable(run),
         "figures": figures_json(r),
         "options": {
             "warmup_s": plan.warmup_s,
@@ -235,6 +244,13 @@ pub fn to_json(cfg: &Config, plan: &RunPlan, run: &CellRun) -> Value {
     });
     if let Value::Object(map) = &mut out {
         map.extend(top);
+        if let Some(addr) = t.server {
+            map.insert("server".into(), addr.to_string().into());
+            map.insert(
+                "hosts".into(),
+                json!({ "client": run.host, "server": run.server_host }),
+            );
+        }
     }
     out
 }
@@ -253,9 +269,10 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.2}{unit}"))
 }
 
-/// The default, human-readable output: a short aligned table.
-pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
-    let r = &run.total;
+/// The default, human-readable output: a short aligned table; with a server
+/// (`--connect`), its address and facts last.
+pub fn to_table(run: &CellResult, plan: &RunPlan) -> String {
+    let (cfg, r) = (&run.config, &run.total);
     // Each figure with its interval and the unit the figures table gives it.
     let e = |f: Figure| with_interval(run.estimate(f), &format!(" {}", f.unit()));
     let total = |f: Figure| opt(f.of(r), &format!(" {}", f.unit()));
@@ -360,7 +377,7 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
         ];
         rows.push((name.into(), line.join("  ")));
     }
-    let unavailable = unavailable(cfg);
+    let unavailable = unavailable(run);
     if !unavailable.is_empty() {
         let names: Vec<&str> = unavailable.keys().map(String::as_str).collect();
         let reason = unavailable
@@ -417,6 +434,19 @@ pub fn to_table(cfg: &Config, plan: &RunPlan, run: &CellRun) -> String {
             }
         ),
     ));
+    if let Some(addr) = cfg.transport.server {
+        let host = run.server_host.as_deref();
+        let fact = |f: Option<String>| f.unwrap_or_else(|| "n/a".into());
+        rows.push((
+            "server".into(),
+            format!(
+                "{addr}: kernel {}, {}, {} cores",
+                fact(host.and_then(|h| h.kernel.clone())),
+                fact(host.and_then(|h| h.cpu_model.clone())),
+                fact(host.and_then(|h| h.cores).map(|n| n.to_string()))
+            ),
+        ));
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| format!("{k:<width$}  {v}\n"))
@@ -471,8 +501,9 @@ mod tests {
         };
         // One sample: its medians are its own figures, so every view equals
         // the flat object.
-        let run = CellRun::from_samples(vec![r.clone()], WorkloadKind::Rr, true);
-        let v = to_json(&cfg, &plan, &run);
+        let host = std::sync::Arc::new(crate::host::HostFacts::default());
+        let run = CellResult::new(cfg.clone(), vec![r.clone()], true, host.clone());
+        let v = to_json(&run, &plan);
         let flat = &v["figures"];
         let mut top = 0;
         for f in Figure::all() {
@@ -539,8 +570,12 @@ mod tests {
             zerocopy: None,
             ..r
         };
-        let run = CellRun::from_samples(vec![stream], WorkloadKind::Stream, true);
-        let v = to_json(&cfg, &plan, &run);
+        let stream_cfg = Config {
+            workload: WorkloadKind::Stream,
+            ..cfg
+        };
+        let run = CellResult::new(stream_cfg, vec![stream], true, host);
+        let v = to_json(&run, &plan);
         assert!(v["latency_us"].is_null() && v["zerocopy"].is_null());
     }
 
@@ -615,8 +650,9 @@ mod tests {
             server: RoleStats::default(),
             zerocopy: Some(z.clone()),
         };
-        let run = CellRun::from_samples(vec![r], WorkloadKind::Stream, true);
-        let v = to_json(&cfg, &plan, &run);
+        let host = std::sync::Arc::new(crate::host::HostFacts::default());
+        let run = CellResult::new(cfg, vec![r], true, host);
+        let v = to_json(&run, &plan);
         // Every key it had, with the same value (and integer/float type) as
         // before; a figure added to the section adds a key, checked below.
         let (got, want) = (&v["zerocopy"], hand_written_zerocopy(&z));
@@ -656,5 +692,109 @@ mod tests {
             );
             assert_eq!(nested, Figure::ZEROCOPY.contains(&f), "{f:?}");
         }
+    }
+
+    #[test]
+    fn a_connect_cell_shows_its_server_and_both_hosts_facts() {
+        use crate::host::{CounterStatus, HostFacts};
+        use std::sync::Arc;
+        let mut cfg = Config::new(
+            StrategyKind::OneCopy,
+            TransportKind::Tcp,
+            WorkloadKind::Stream,
+            Shape {
+                fields: 1,
+                field_size: 64,
+            },
+        );
+        let r = BatchReport {
+            seconds: 0.5,
+            messages: 10,
+            bytes: 640,
+            latency_ns: None,
+            client: RoleStats::default(),
+            server: RoleStats::default(),
+            zerocopy: None,
+        };
+        let plan = RunPlan {
+            warmup_s: 0.0,
+            duration_s: Some(0.5),
+            messages: None,
+            samples: 1,
+            buffers: crate::experiment::SocketBuffers {
+                sndbuf: None,
+                rcvbuf: None,
+            },
+        };
+        let status = |reason: Option<&str>| CounterStatus {
+            available: reason.is_none(),
+            reason: reason.map(str::to_string),
+            note: None,
+        };
+        let mut here = HostFacts {
+            kernel: Some("6.18.0-here".into()),
+            ..HostFacts::default()
+        };
+        here.counters
+            .insert("cycles".into(), status(Some("no PMU on this host")));
+        here.counters
+            .insert("context_switches".into(), status(None));
+        let server = HostFacts {
+            kernel: Some("6.1.0-remote".into()),
+            cores: Some(4),
+            ..HostFacts::default()
+        };
+        // A local cell: no server, no hosts; a counter is unavailable as the
+        // cell's host facts say, and one they do not mention says so.
+        let local = CellResult::new(cfg.clone(), vec![r.clone()], true, Arc::new(here.clone()));
+        let v = to_json(&local, &plan);
+        assert!(v.get("server").is_none() && v.get("hosts").is_none(), "{v}");
+        assert_eq!(v["unavailable"]["cycles"], "no PMU on this host");
+        assert!(v["unavailable"].get("context_switches").is_none());
+        assert_eq!(
+            v["unavailable"]["page_faults"],
+            "not recorded in this cell's host facts"
+        );
+        // The table's server line (not its `server cpu` / `server counters`).
+        let server_line = |table: String| {
+            table.lines().find_map(|l| {
+                let rest = l.strip_prefix("server")?.trim_start();
+                rest.starts_with("198.18.0.10").then(|| rest.to_string())
+            })
+        };
+        assert_eq!(server_line(to_table(&local, &plan)), None);
+        // The same cell with its server ends on a `copybench serve`.
+        cfg.transport.server = Some("198.18.0.10:7202".parse().unwrap());
+        let remote = CellResult {
+            server_host: Some(Arc::new(server.clone())),
+            ..CellResult::new(cfg.clone(), vec![r.clone()], true, Arc::new(here.clone()))
+        };
+        let v = to_json(&remote, &plan);
+        assert_eq!(v["server"], "198.18.0.10:7202");
+        assert_eq!(v["hosts"]["client"], serde_json::to_value(&here).unwrap());
+        assert_eq!(v["hosts"]["server"], serde_json::to_value(&server).unwrap());
+        assert_eq!(
+            server_line(to_table(&remote, &plan)).as_deref(),
+            Some("198.18.0.10:7202: kernel 6.1.0-remote, n/a, 4 cores")
+        );
+        // A server that sent no facts: null, never a guess.
+        let silent = CellResult {
+            server_host: None,
+            ..remote
+        };
+        assert!(to_json(&silent, &plan)["hosts"]["server"].is_null());
+        assert_eq!(
+            server_line(to_table(&silent, &plan)).as_deref(),
+            Some("198.18.0.10:7202: kernel n/a, n/a, n/a cores")
+        );
+        // With counters off, every counter says so, whatever the host can count.
+        cfg.counters = false;
+        let off = CellResult::new(cfg, vec![r], true, Arc::new(here));
+        let v = to_json(&off, &plan);
+        let unavailable = v["unavailable"].as_object().unwrap();
+        assert_eq!(unavailable.len(), CounterPlan::counter_names().len());
+        assert!(unavailable
+            .values()
+            .all(|why| why.as_str().unwrap().contains("--no-counters")));
     }
 }

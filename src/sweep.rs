@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cell::{self, CellRun, SampleRow, Sampling};
+use crate::cell::{self, Sampling};
 use crate::config::{Config, Pin, WorkloadKind};
 use crate::error::{Error, Result};
 use crate::experiment::{Batch, Bound, Experiment};
-use crate::figures::{Figure, Row, SAMPLED};
-use crate::host::{RunFacts, SweepEnv};
+use crate::figures::{CellResult, Figure, Row};
+use crate::host::{HostFacts, RunFacts, SweepEnv};
 use crate::message::{Layout, Shape};
 use crate::strategy::StrategyKind;
 use crate::transport::{TransportKind, Veth};
@@ -208,55 +208,14 @@ impl Matrix {
     }
 }
 
-/// Fills a row with what one cell measured: totals, CPU and counters over
-/// all samples, then every [`SAMPLED`] figure as the median of the samples
-/// with its 95 % interval.
-fn fill_measured(row: &mut Row, run: &CellRun) {
-    row.fill(&run.total);
-    row.samples = Some(run.samples.len() as u32);
-    row.precision_reached = run.reached();
-    row.stopped_by = if run.precise { "precision" } else { "cap" }.into();
-    for f in SAMPLED {
-        let e = run.estimate(f);
-        row.set(f, e.map(|e| e.median));
-        row.set_interval(f, e.map(|e| (e.lo, e.hi)));
-    }
-}
-
-/// The `samples.csv` rows of one measured cell.
-pub(crate) fn sample_rows(cell: u32, repeat: u32, cfg: &Config, run: &CellRun) -> Vec<SampleRow> {
-    run.samples
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut s = SampleRow {
-                cell,
-                repeat,
-                sample: i as u32,
-                strategy: cfg.strategy.name().into(),
-                transport: cfg.transport.kind.name().into(),
-                workload: cfg.workload.name().into(),
-                field_size_bytes: cfg.shape.field_size as u64,
-                threads: cfg.threads as u32,
-                elapsed_s: r.seconds,
-                messages: r.messages,
-                ..SampleRow::default()
-            };
-            for f in SAMPLED {
-                s.set(f, f.of(r).filter(|v| v.is_finite()));
-            }
-            s
-        })
-        .collect()
-}
-
-/// One `results.csv` row: the cell's settings and either its figures or its failure.
+/// One `results.csv` row: the cell's settings and either its figures
+/// ([`Row::fill`]) or its failure.
 pub fn make_row(
     cell: u32,
     repeat: u32,
     cfg: &Config,
     m: &Matrix,
-    outcome: &Result<CellRun>,
+    outcome: &Result<CellResult>,
 ) -> Row {
     let cpus = |pick: fn(&Pin) -> &Vec<usize>| {
         cfg.pin
@@ -288,9 +247,9 @@ pub fn make_row(
         ..Row::default()
     };
     match outcome {
-        Ok(run) => {
+        Ok(result) => {
             row.status = "ok".into();
-            fill_measured(&mut row, run);
+            row.fill(result);
         }
         Err(e) => {
             row.status = "failed".into();
@@ -311,36 +270,47 @@ impl Matrix {
     }
 }
 
-/// Runs one cell: start, warm up, sample until precise or capped, stop.
-pub fn run_cell(cfg: &Config, m: &Matrix) -> Result<CellRun> {
-    run_cell_bounded(cfg, m, Bound::default())
+/// Runs one cell on this host (whose facts are `host`): start, warm up,
+/// sample until precise or capped, stop.
+pub fn run_cell(cfg: &Config, m: &Matrix, host: &Arc<HostFacts>) -> Result<CellResult> {
+    run_cell_bounded(cfg, m, host, Bound::default())
 }
 
 /// [`run_cell`], ended early (with an error) when `bound` says so.
-pub(crate) fn run_cell_bounded(cfg: &Config, m: &Matrix, bound: Bound) -> Result<CellRun> {
+pub(crate) fn run_cell_bounded(
+    cfg: &Config,
+    m: &Matrix,
+    host: &Arc<HostFacts>,
+    bound: Bound,
+) -> Result<CellResult> {
     let mut exp = Experiment::start_bounded(cfg, bound)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
+    let result = cell::measure(|b| exp.run(b), cfg, host, &m.sampling())?;
     exp.stop()?;
-    Ok(run)
+    Ok(result)
 }
 
 /// Runs one cell on this host and a `copybench serve`: start, warm up,
-/// sample until precise or capped, stop.
+/// sample until precise or capped, stop. The result carries the server's
+/// facts as it sent them.
 pub(crate) fn run_remote_cell(
     remote: &mut crate::remote::Remote,
     cfg: &Config,
     m: &Matrix,
-) -> Result<CellRun> {
+    host: &Arc<HostFacts>,
+) -> Result<CellResult> {
     let mut exp = remote.start(cfg)?;
     if !m.warmup.is_zero() {
         exp.run(Batch::Duration(m.warmup))?;
     }
-    let run = cell::measure(|b| exp.run(b), cfg.workload, &m.sampling())?;
+    let result = cell::measure(|b| exp.run(b), cfg, host, &m.sampling())?;
     exp.stop()?;
-    Ok(run)
+    Ok(CellResult {
+        server_host: remote.server_host().cloned(),
+        ..result
+    })
 }
 
 /// Where a sweep writes, and whether it was stopped early.
@@ -496,7 +466,7 @@ pub fn run_with(
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
     let env = SweepEnv {
-        host: crate::host::gather(),
+        host: Arc::new(crate::host::gather()),
         run: Some(RunFacts {
             command: Some(m.command.clone()),
             version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -548,9 +518,9 @@ pub fn run_with(
             let outcome = match remote.as_deref_mut() {
                 Some(r) => {
                     cfg.transport.server = Some(r.addr());
-                    run_remote_cell(r, &cfg, m)
+                    run_remote_cell(r, &cfg, m, &env.host)
                 }
-                None => run_cell_bounded(&cfg, m, bound),
+                None => run_cell_bounded(&cfg, m, &env.host, bound),
             };
             if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
                 // Cut short by the second signal: not a measurement, not a failure.
@@ -558,8 +528,8 @@ pub fn run_with(
                 break 'all;
             }
             let row = make_row(i as u32, repeat, &cfg, m, &outcome);
-            if let Ok(run) = &outcome {
-                for s in sample_rows(i as u32, repeat, &cfg, run) {
+            if let Ok(result) = &outcome {
+                for s in result.sample_rows(i as u32, repeat) {
                     samples.write(&s).map_err(write_error(&samples_path))?;
                 }
                 samples.flush().map_err(write_error(&samples_path))?;

@@ -1,8 +1,11 @@
 //! A real cell's result, the way a sweep records it, read back from JSON and
-//! from results.csv: the figures come back equal, and none goes missing.
+//! from results.csv and samples.csv: the figures come back equal, and none
+//! goes missing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use copybench::cell::SampleRow;
 use copybench::sweep::{make_row, run_cell, CsvSink, Matrix};
 use copybench::{
     Batch, BatchReport, CellResult, Config, Experiment, Figure, Row, Shape, StrategyKind,
@@ -28,13 +31,26 @@ fn a_real_cell_round_trips_through_json_and_csv() {
         ..Matrix::quick()
     };
     let cfg = &m.cells()[0];
-    let outcome = run_cell(cfg, &m);
+    // The host facts come from the sweep, once, shared by every cell.
+    let host = Arc::new(copybench::host::gather());
+    let outcome = run_cell(cfg, &m, &host);
     let row = make_row(0, 0, cfg, &m, &outcome);
     assert_eq!(row.status, "ok", "{}", row.error);
     // rr over zero-copy fills the latency and zero-copy columns too.
     for f in [Figure::LatencyP50Us, Figure::ZcSends, Figure::Messages] {
         assert!(row.get(f).is_some(), "{f:?} missing");
     }
+
+    // The cell itself, samples, total and host facts, through JSON: equal,
+    // and the row derived from the copy is the same row.
+    let cell = outcome.unwrap();
+    assert_eq!(&cell.config, cfg);
+    assert!(Arc::ptr_eq(&cell.host, &host) && cell.server_host.is_none());
+    assert_eq!(row.samples, Some(cell.samples.len() as u32));
+    let json = serde_json::to_string(&cell).unwrap();
+    let back: CellResult = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cell);
+    assert_eq!(make_row(0, 0, cfg, &m, &Ok(back)), row);
 
     let json = serde_json::to_string(&row).unwrap();
     let back: Row = serde_json::from_str(&json).unwrap();
@@ -47,6 +63,25 @@ fn a_real_cell_round_trips_through_json_and_csv() {
     drop(sink);
     let rows = copybench::report::read_results(&path).unwrap();
     assert_eq!(rows, vec![row]);
+
+    // Its samples.csv rows: one per sample, read back equal.
+    let samples = cell.sample_rows(0, 0);
+    assert_eq!(samples.len(), cell.samples.len());
+    let path = dir.join("samples.csv");
+    let mut sink = CsvSink::create(&path).unwrap();
+    for s in &samples {
+        sink.write(s).unwrap();
+    }
+    drop(sink);
+    let back: Vec<SampleRow> = csv::Reader::from_path(&path)
+        .unwrap()
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(back, samples);
+    for (s, r) in samples.iter().zip(&cell.samples) {
+        assert_eq!(s.get(Figure::LatencyP50Us), Figure::LatencyP50Us.of(r));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -86,16 +121,15 @@ fn a_cell_result_with_its_config_round_trips_through_json() {
         shape,
     );
     let mut exp = Experiment::start(&config).unwrap();
-    let report = exp.run(Batch::Messages(500)).unwrap();
+    let samples = vec![
+        exp.run(Batch::Messages(250)).unwrap(),
+        exp.run(Batch::Messages(250)).unwrap(),
+    ];
     exp.stop().unwrap();
     // The host facts come from the sweep, once, shared by every cell.
-    let host = std::sync::Arc::new(copybench::host::gather());
-    let cell = CellResult {
-        config,
-        report,
-        host: std::sync::Arc::clone(&host),
-        server_host: None,
-    };
+    let host = Arc::new(copybench::host::gather());
+    let cell = CellResult::new(config, samples, false, Arc::clone(&host));
+    assert_eq!(cell.total.messages, 500);
     let json = serde_json::to_string(&cell).unwrap();
     let back: CellResult = serde_json::from_str(&json).unwrap();
     assert_eq!(back, cell);
@@ -113,8 +147,8 @@ fn a_cell_result_with_its_config_round_trips_through_json() {
         ..Default::default()
     };
     let mut remote = cell.clone();
-    remote.server_host = Some(std::sync::Arc::new(server.clone()));
-    std::sync::Arc::make_mut(&mut remote.host).max_skb_frags = Some(0);
+    remote.server_host = Some(Arc::new(server.clone()));
+    Arc::make_mut(&mut remote.host).max_skb_frags = Some(0);
     assert_eq!(*remote.host_of(copybench::Role::Server), server);
     assert_eq!(
         remote.host_of(copybench::Role::Client).max_skb_frags,

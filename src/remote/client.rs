@@ -13,6 +13,7 @@
 //! opens a new one, so requests and replies can never get out of step.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -135,7 +136,7 @@ pub struct Remote {
     timeout: Duration,
     /// `None` after a failure: the next cell opens a new session.
     session: Option<Session>,
-    server_host: Option<HostFacts>,
+    server_host: Option<Arc<HostFacts>>,
 }
 
 impl Remote {
@@ -157,8 +158,9 @@ impl Remote {
         self.addr
     }
 
-    /// The server's host facts (`copybench doctor --json` there).
-    pub fn server_host(&self) -> Option<&HostFacts> {
+    /// The server's host facts (`copybench doctor --json` there), as it
+    /// sent them when the session opened; shared with the cells it serves.
+    pub fn server_host(&self) -> Option<&Arc<HostFacts>> {
         self.server_host.as_ref()
     }
 
@@ -180,7 +182,7 @@ impl Remote {
             )?;
             match reply {
                 Reply::Welcome { host } => {
-                    self.server_host = Some(*host);
+                    self.server_host = Some(Arc::from(host));
                     self.session = Some(Session { control, cookie });
                     return Ok(());
                 }
