@@ -66,6 +66,18 @@ impl Error {
         }
     }
 
+    /// Whether this only says the other thread of the connection ended
+    /// early ([`Cause::PeerThread`]), whose own error says why.
+    pub(crate) fn is_peer_thread(&self) -> bool {
+        matches!(
+            self,
+            Error::Connection {
+                cause: Cause::PeerThread(_),
+                ..
+            }
+        )
+    }
+
     /// 2 for what the user can fix by changing the command or the host, 1 for
     /// failures while running.
     pub fn exit_code(&self) -> u8 {

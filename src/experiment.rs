@@ -488,8 +488,15 @@ impl Experiment {
             let _ = cmd.send(Command::Stop);
         }
         self.wake_all();
-        let _ = self.shutdown();
-        first
+        let other = self.shutdown();
+        // "The other thread ended before its part of the set-up" only
+        // reports that thread's failure; when both arrive, whichever came
+        // first, the one that says why is the error (a server that could
+        // not bind --server-addr is a usage error, not the client's wait).
+        match (first, other) {
+            (first, Err(cause)) if first.is_peer_thread() => cause,
+            (first, _) => first,
+        }
     }
 }
 
