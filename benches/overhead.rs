@@ -45,6 +45,13 @@
 //! messages to move through a channel, as the Experiment's workers are, so
 //! neither pays for thread start-up in the timed part.
 //!
+//! Both sides of a case run their threads on the same CPUs: by default rr
+//! with both ends on one CPU and stream with sender and receiver on two
+//! (`COPYBENCH_OVERHEAD_PIN=split|same|none` for every case; see
+//! [`Placement`] for why). Left to the scheduler, each side of a pair keeps
+//! its own placement, and on a 2-vCPU guest the two placements differ
+//! several-fold.
+//!
 //! Two measurements per case:
 //!
 //! * criterion's groups `overhead-{case}/{bare,copybench}`, one after the
@@ -75,7 +82,7 @@ use copybench::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
-    Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
+    Batch, Config, Experiment, Layout, Pin, Shape, StrategyKind, TransportKind, WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
@@ -455,12 +462,19 @@ struct Bare {
 
 /// Runs `work(n)` for every count `cmds` sends, reporting its CPU ns to `done`.
 fn bare_thread(
+    cpu: Option<usize>,
     cmds: Receiver<u64>,
     done: Sender<u64>,
     mut work: impl FnMut(u64) + Send + 'static,
     at_end: impl FnOnce() + Send + 'static,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
+        if let Some(cpu) = cpu {
+            let mut set = nix::sched::CpuSet::new();
+            set.set(cpu).expect("a CPU of this host");
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+                .expect("pinning a bare thread");
+        }
         while let Ok(n) = cmds.recv() {
             let before = sys::thread_usage().expect("thread CPU time").cpu_ns;
             work(n);
@@ -485,6 +499,11 @@ impl Bare {
             let _ = closing.shutdown(Shutdown::Write);
         };
         let mut sender = BareSender::new(cfg, client.clone(), kind);
+        // Pinned where copybench's own threads are.
+        let (client_cpu, server_cpu) = match &cfg.pin {
+            Some(pin) => (Some(pin.client[0]), Some(pin.server[0])),
+            None => (None, None),
+        };
         let threads = match cfg.workload {
             WorkloadKind::Stream => {
                 let send = move |n| {
@@ -506,8 +525,8 @@ impl Bare {
                     }
                 };
                 vec![
-                    bare_thread(client_rx, done_tx.clone(), send, close_client),
-                    bare_thread(server_rx, done_tx, receive, || {}),
+                    bare_thread(client_cpu, client_rx, done_tx.clone(), send, close_client),
+                    bare_thread(server_cpu, server_rx, done_tx, receive, || {}),
                 ]
             }
             WorkloadKind::Rr => {
@@ -541,8 +560,8 @@ impl Bare {
                     let _ = (&*draining).read_to_end(&mut rest);
                 };
                 vec![
-                    bare_thread(client_rx, done_tx.clone(), ask, close_client),
-                    bare_thread(server_rx, done_tx, answer, drain),
+                    bare_thread(client_cpu, client_rx, done_tx.clone(), ask, close_client),
+                    bare_thread(server_cpu, server_rx, done_tx, answer, drain),
                 ]
             }
         };
@@ -584,6 +603,12 @@ fn copybench_config(c: &Case) -> Config {
         },
     );
     cfg.layout = c.layout;
+    cfg.pin = Placement::of(c.workload)
+        .cpus()
+        .map(|(client, server)| Pin {
+            client: vec![client],
+            server: vec![server],
+        });
     cfg
 }
 
@@ -706,6 +731,66 @@ fn wanted(name: &str) -> bool {
 
 criterion_group!(benches, overhead);
 
+/// Where both sides' threads run, the same for the bare loop and for
+/// copybench (`COPYBENCH_OVERHEAD_PIN`): left to the scheduler, an rr pair
+/// on this 2-vCPU guest lands in one of two states several-fold apart
+/// (both ends on one CPU, or a wake-up across CPUs through the hypervisor)
+/// and each side of a pair keeps its own state, so the scheduler, not
+/// copybench, decides the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Client on the first allowed CPU, server on the second: the placement
+    /// a sweep uses by default (`--pin`).
+    Split,
+    /// Both ends on the first allowed CPU: no wake-up crosses CPUs, so
+    /// nothing the host adds to a cross-CPU wake-up dilutes the overhead.
+    Same,
+    /// Left to the scheduler.
+    Free,
+}
+
+impl Placement {
+    /// `COPYBENCH_OVERHEAD_PIN` (split, same or none) for every case, or
+    /// by default per workload: rr `same`, where a round trip is the two
+    /// ends' own work and nothing else (on a guest whose idle vCPUs halt,
+    /// a wake-up across CPUs adds tens of µs of the hypervisor's to each
+    /// exchange, the same on both sides, which would dilute the overhead
+    /// several-fold); stream `split`, sender and receiver running at once
+    /// as in a sweep (on one CPU they take turns, and how many messages
+    /// each turn moves, not the per-message work, sets the cost).
+    fn of(workload: WorkloadKind) -> Placement {
+        match std::env::var("COPYBENCH_OVERHEAD_PIN").as_deref() {
+            Err(_) => match workload {
+                WorkloadKind::Rr => Placement::Same,
+                WorkloadKind::Stream => Placement::Split,
+            },
+            Ok("split") => Placement::Split,
+            Ok("same") => Placement::Same,
+            Ok("none") => Placement::Free,
+            Ok(other) => panic!("COPYBENCH_OVERHEAD_PIN={other}: must be split, same or none"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Split => "split",
+            Placement::Same => "same",
+            Placement::Free => "none",
+        }
+    }
+
+    /// The CPUs of the client and the server thread, when pinned.
+    fn cpus(self) -> Option<(usize, usize)> {
+        let cpus = copybench::config::allowed_cpus();
+        let first = *cpus.first()?;
+        match self {
+            Placement::Split => Some((first, *cpus.get(1).unwrap_or(&first))),
+            Placement::Same => Some((first, first)),
+            Placement::Free => None,
+        }
+    }
+}
+
 /// Alternating pairs per case; `COPYBENCH_OVERHEAD_ROUNDS` overrides the
 /// count, and `COPYBENCH_OVERHEAD_CASES` picks cases.
 const ROUNDS: u64 = 100;
@@ -806,7 +891,10 @@ fn paired(case: &Case, rounds: u64) -> Paired {
 fn report_paired(results: &[Paired]) {
     println!(
         "\ncopybench overhead over a bare loop, alternating pairs: median per message, \
-         overhead as the median of the pairs' ratios [95 % interval]"
+         overhead as the median of the pairs' ratios [95 % interval]; threads placed (both \
+         sides alike): rr {}, stream {}",
+        Placement::of(WorkloadKind::Rr).name(),
+        Placement::of(WorkloadKind::Stream).name()
     );
     let median = |v: &[f64]| Estimate::of(v.iter().copied()).map_or(f64::NAN, |e| e.median);
     let mut json = Vec::new();
@@ -848,6 +936,7 @@ fn report_paired(results: &[Paired]) {
             "field_size": r.case.field_size,
             "layout": r.case.layout.name(),
             "reference": if r.case.bare == BareKind::Single { "single" } else { "same" },
+            "placement": Placement::of(r.case.workload).name(),
             "rounds": r.rounds,
             "batch_messages": r.batch,
             "wall": measure(|s| &s.wall_ns, &r.wall),

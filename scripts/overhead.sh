@@ -19,6 +19,10 @@
 # against the kernel selftest's single buffer) the throughput ratio
 # 1 / (1 + wall overhead) must be >= 0.9, by the same rule.
 # COPYBENCH_OVERHEAD_CASES picks cases (names as printed, comma-separated).
+# Both sides of a case run on the same CPUs ("CPUs" column): rr with both
+# ends on one CPU ("same"), stream with sender and receiver on two
+# ("split"); COPYBENCH_OVERHEAD_PIN=split|same|none sets it for every case
+# (see Placement in benches/overhead.rs for why these defaults).
 # CPU time is what the harness's own work costs; wall time on a 2-core VM
 # also carries where the scheduler put the two threads, which moves single
 # pairs by +-10 %.
@@ -66,7 +70,7 @@ def verdict(lo, hi, limit, higher_ok):
     return "met" if hi <= limit else ("OVER" if lo > limit else "not decided")
 
 print()
-print(f"{'case':<32} {'wall ns/msg bare / copybench, overhead [95 % interval]':<54} {'CPU ns/msg bare / copybench, overhead [95 % interval]':<54} {'criterion wall':<17} verdict")
+print(f"{'case':<32} {'CPUs':<6} {'wall ns/msg bare / copybench, overhead [95 % interval]':<54} {'CPU ns/msg bare / copybench, overhead [95 % interval]':<54} {'criterion wall':<17} verdict")
 over = False
 counts = {}
 for r in paired:
@@ -86,7 +90,7 @@ for r in paired:
         flag = v
         over |= v == "OVER"
     counts[v] = counts.get(v, 0) + 1
-    print(f"{r['case']:<32} {cell(r['wall']):<54} {cell(r['cpu']):<54} {seq:<17} {flag}")
+    print(f"{r['case']:<32} {r.get('placement', '?'):<6} {cell(r['wall']):<54} {cell(r['cpu']):<54} {seq:<17} {flag}")
 print(f"budget: CPU-time overhead <= {budget:.0f}% per message (same-shape cases), page layout >= 0.9x the single buffer's throughput; "
       f"{paired[0]['rounds']} alternating pairs per case; verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
 sys.exit(3 if over else 0)

@@ -83,6 +83,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Unsupported(_) | Error::Netns(_) => 2,
+            Error::Connection {
+                cause: Cause::SendUnsupported(_),
+                ..
+            } => 2,
             Error::Connection { .. } | Error::Remote { .. } | Error::Io { .. } => 1,
         }
     }
@@ -104,6 +108,10 @@ pub enum Cause {
     PeerClosed(#[source] SendError),
     #[error("send failed: {0}")]
     Send(#[source] SendError),
+    /// The host cannot send this way (SO_ZEROCOPY refused, io_uring missing):
+    /// the host's state, so exit 2 like [`Error::Unsupported`].
+    #[error("{0}")]
+    SendUnsupported(#[source] SendError),
     /// Setting the connection up: `op` is e.g. "listen", "accept", "connect to ADDR".
     #[error("{op}: {source}")]
     Socket { op: String, source: io::Error },
@@ -157,4 +165,38 @@ pub enum RangeError {
         low: u64,
         next: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_the_host_cannot_make_names_the_connection_exits_2_and_keeps_its_cause() {
+        let e = Error::Connection {
+            conn: 3,
+            role: Role::Client,
+            cause: Cause::SendUnsupported(SendError::Unavailable(
+                "io_uring_setup answers ENOSYS".into(),
+            )),
+        };
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "connection 3 (client): io_uring_setup answers ENOSYS"
+        );
+        // The cause is typed all the way down, not text.
+        let cause = std::error::Error::source(&e).expect("a source");
+        let send = std::error::Error::source(cause)
+            .and_then(|s| s.downcast_ref::<SendError>())
+            .expect("the SendError under the cause");
+        assert!(send.is_unsupported());
+        // A send that failed while running stays a runtime failure.
+        let running = Error::Connection {
+            conn: 3,
+            role: Role::Client,
+            cause: Cause::Send(SendError::Io(io::Error::from_raw_os_error(libc::EIO))),
+        };
+        assert_eq!(running.exit_code(), 1);
+    }
 }

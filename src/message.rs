@@ -541,6 +541,10 @@ pub(crate) struct Verifier {
     pool: PoolPlan,
     full: FullChecks,
     next_seq: u64,
+    /// `pool.slot(next_seq)` and `pool.generation(next_seq)`, kept in step
+    /// rather than divided out for every message (rr checks one per send).
+    next_slot: u32,
+    next_generation: u32,
 }
 
 impl Verifier {
@@ -552,6 +556,8 @@ impl Verifier {
             pool,
             full: FullChecks::new(pool.slots),
             next_seq: 0,
+            next_slot: 0,
+            next_generation: 0,
         }
     }
 
@@ -574,7 +580,12 @@ impl Verifier {
                 want_size: self.shape.field_size,
             });
         }
-        let (want_slot, want_generation) = (self.pool.slot(h.seq), self.pool.generation(h.seq));
+        // h.seq == next_seq here, so these are pool.slot/generation(h.seq).
+        let (want_slot, want_generation) = (self.next_slot, self.next_generation);
+        debug_assert_eq!(
+            (want_slot, want_generation),
+            (self.pool.slot(h.seq), self.pool.generation(h.seq))
+        );
         if (h.slot, h.generation) != (want_slot, want_generation) {
             return Err(VerifyError::Origin {
                 seq: h.seq,
@@ -602,6 +613,14 @@ impl Verifier {
             })?;
         }
         self.next_seq += 1;
+        self.next_slot += 1;
+        if self.next_slot as usize == self.pool.slots {
+            self.next_slot = 0;
+            // u32 wraps as `generation` does.
+            self.next_generation = self
+                .next_generation
+                .wrapping_add(u32::from(self.pool.refill));
+        }
         Ok(h)
     }
 }

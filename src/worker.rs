@@ -166,7 +166,7 @@ impl Worker {
 
     fn send_failed(&self, e: SendError) -> Error {
         match e {
-            e if e.is_unsupported() => Error::Unsupported(format!("connection {}: {e}", self.conn)),
+            e if e.is_unsupported() => self.fail(Cause::SendUnsupported(e)),
             SendError::Io(ref io)
                 if io.raw_os_error() == Some(libc::EPIPE)
                     || io.kind() == std::io::ErrorKind::ConnectionReset =>
