@@ -21,7 +21,9 @@
 //!   with completions drain at the end of each batch. The receiver `recv`s
 //!   into a 256 KiB buffer until every byte arrived (stream), or one
 //!   message per exchange (rr, TCP_NODELAY on both ends, the client's
-//!   `TCP_QUICKACK` after a batch as copybench's).
+//!   `TCP_QUICKACK` after a batch as copybench's; the rr client times
+//!   each round trip into a histogram as copybench does, unless
+//!   `COPYBENCH_OVERHEAD_BARE_TIMES=0`).
 //! * `copybench`: an [`Experiment`] (that strategy and layout, 1 field, 1
 //!   thread, defaults: sampled verification, counters on) running
 //!   `Batch::Messages(n)`; so framing, verification, latency recording,
@@ -77,6 +79,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
+use hdrhistogram::Histogram;
 
 use copybench::stats::Estimate;
 use copybench::sys;
@@ -414,6 +417,21 @@ fn reap_into(sock: &TcpStream, made: u64, done: &mut u64) {
     }
 }
 
+/// Whether the bare rr client times each round trip and records it, as
+/// copybench does: two clock reads (about 67 ns together on this VM) and a
+/// histogram record per exchange. That is the work any tool that reports
+/// rr latency must do, so by default the bare loop does it too and the
+/// overhead is what copybench adds beyond measuring;
+/// `COPYBENCH_OVERHEAD_BARE_TIMES=0` leaves it out, to show what measuring
+/// itself costs.
+fn bare_times_round_trips() -> bool {
+    match std::env::var("COPYBENCH_OVERHEAD_BARE_TIMES").as_deref() {
+        Err(_) | Ok("1") => true,
+        Ok("0") => false,
+        Ok(other) => panic!("COPYBENCH_OVERHEAD_BARE_TIMES={other}: must be 0 or 1"),
+    }
+}
+
 /// What the bare side of a case sends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BareKind {
@@ -532,11 +550,24 @@ impl Bare {
             WorkloadKind::Rr => {
                 let mut reply = vec![0u8; msg];
                 let asking = client.clone();
+                let timed = bare_times_round_trips();
                 let ask = move |n| {
+                    // The measurement rr exists for: each round trip timed
+                    // and kept in a histogram of copybench's bounds, a new
+                    // one per batch (see bare_times_round_trips).
+                    let mut latency = timed.then(|| {
+                        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+                            .expect("static bounds")
+                    });
                     for _ in 0..n {
+                        let t0 = timed.then(Instant::now);
                         sender.send_next();
                         assert!(recv_exact(&asking, &mut reply), "bare rr: server closed");
+                        if let (Some(t0), Some(h)) = (t0, latency.as_mut()) {
+                            h.saturating_record(t0.elapsed().as_nanos() as u64);
+                        }
                     }
+                    std::hint::black_box(latency);
                     // As copybench's client does after an rr batch: acknowledge
                     // the last reply now, so a zero-copy server's last
                     // completion does not wait for the delayed-ACK timer.
@@ -854,11 +885,17 @@ fn paired(case: &Case, rounds: u64) -> Paired {
     let bare = Bare::start(&cfg, case.bare);
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
 
-    // Warm both up, and size batches to BATCH_TIME from the bare side.
+    // Warm both up, and size batches to BATCH_TIME from the bare side: the
+    // median of five probes, so one slow probe (a descheduling, a burst of
+    // wake-ups) does not make every batch of the case a few ms long.
     let probe = 2000;
     bare.run(probe);
     run_copybench(&mut exp, probe);
-    let per_msg = bare.run(probe).0.as_secs_f64() / probe as f64;
+    let mut probes: Vec<f64> = (0..5)
+        .map(|_| bare.run(probe).0.as_secs_f64() / probe as f64)
+        .collect();
+    probes.sort_by(f64::total_cmp);
+    let per_msg = probes[2];
     let batch = ((BATCH_TIME.as_secs_f64() / per_msg) as u64).max(100);
 
     let mut out = Paired {
@@ -937,6 +974,7 @@ fn report_paired(results: &[Paired]) {
             "layout": r.case.layout.name(),
             "reference": if r.case.bare == BareKind::Single { "single" } else { "same" },
             "placement": Placement::of(r.case.workload).name(),
+            "bare_times_round_trips": r.case.workload == WorkloadKind::Rr && bare_times_round_trips(),
             "rounds": r.rounds,
             "batch_messages": r.batch,
             "wall": measure(|s| &s.wall_ns, &r.wall),
