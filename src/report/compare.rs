@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::format;
 use super::html::escape;
-use super::summary::{summarize_pooled, CellKey, CellSummary, View};
+use super::summary::{summarize_pooled, CellKey, CellSummary, View, HEADLINE};
 use super::{read_results, read_samples, ReportError};
 use crate::config::WorkloadKind;
 use crate::error::Role;
@@ -23,16 +23,13 @@ use crate::figures::{Figure, RoleFigure};
 use crate::size::format_size;
 use crate::stats::{self, Call};
 
-/// The figures compared, in column order.
-pub(crate) const FIGURES: [View; 7] = [
-    View::Of(Figure::ThroughputGbps),
-    View::Of(Figure::MessagesPerSec),
-    View::Of(Figure::LatencyP50Us),
-    View::Of(Figure::LatencyP99Us),
-    View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
-    View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
-    View::Of(Figure::ContextSwitchesPerMsg),
-];
+/// The figures compared, in column order: the headline figures and the
+/// context switches per message.
+pub(crate) fn figures() -> impl Iterator<Item = View> + Clone {
+    HEADLINE
+        .into_iter()
+        .chain([View::Of(Figure::ContextSwitchesPerMsg)])
+}
 
 /// One figure of one matched cell.
 #[derive(Debug, Clone, Serialize)]
@@ -111,9 +108,8 @@ pub(crate) fn compare_cells(
             lost.push(unmatched(key, "old"));
             continue;
         };
-        let figures = FIGURES
-            .iter()
-            .filter_map(|&f| {
+        let figures = figures()
+            .filter_map(|f| {
                 let (a, b) = (n.get(f)?, o.get(f)?);
                 let c = stats::compare(&a.estimate(), &b.estimate(), f.higher_is_better());
                 Some(FigureChange {
@@ -248,7 +244,7 @@ pub fn console(c: &Comparison) -> String {
         out,
         "{} cells matched; over all {} compared figures: {} better, {} worse, {} ≈ ({})",
         c.cells.len(),
-        FIGURES.len(),
+        figures().count(),
         counts.get("better").unwrap_or(&0),
         counts.get("worse").unwrap_or(&0),
         counts.get("≈").unwrap_or(&0),
@@ -286,13 +282,13 @@ pub fn html(c: &Comparison) -> String {
         escape(&c.rule)
     );
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">cell</th>");
-    for f in FIGURES {
+    for f in figures() {
         let _ = write!(h, "<th>{}</th>", escape(&f.label()));
     }
     h.push_str("</tr>\n");
     for cell in &c.cells {
         let _ = write!(h, "<tr><td class=\"l\">{}</td>", escape(&cell_name(cell)));
-        for f in FIGURES {
+        for f in figures() {
             match cell.figures.iter().find(|x| x.metric == f.name()) {
                 Some(x) => {
                     let class = match x.verdict {

@@ -15,7 +15,7 @@ use super::analysis::{crossover_lines, Analysis};
 use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
 use super::plots::{strategy_color, Plot};
-use super::summary::{CellSummary, Spread, StrategyName, View};
+use super::summary::{CellSummary, Spread, StrategyName, View, HEADLINE};
 use crate::error::Role;
 use crate::figures::Row;
 use crate::figures::{Figure, RoleFigure};
@@ -37,19 +37,18 @@ figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #dd
 li{margin:.2em 0}code{background:#f4f4f4}pre{background:#f8f8f8;padding:.5em;overflow-x:auto}\
 .swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em 0 1em}";
 
-/// The figures of the results table, in column order.
-const COLUMNS: [View; 9] = [
-    View::Of(Figure::ThroughputGbps),
-    View::Of(Figure::MessagesPerSec),
-    View::Of(Figure::LatencyP50Us),
-    View::Of(Figure::LatencyP99Us),
-    View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
-    View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
-    View::Of(Figure::Role(Role::Client, RoleFigure::CyclesPerByte)),
-    View::Of(Figure::ContextSwitchesPerMsg),
-    View::Of(Figure::ZcCopiedShare),
-];
-
+/// The figures of the results table, in column order: the headline
+/// figures, then cycles per byte, context switches and the copied share.
+fn columns() -> Vec<View> {
+    HEADLINE
+        .into_iter()
+        .chain([
+            View::Of(Figure::Role(Role::Client, RoleFigure::CyclesPerByte)),
+            View::Of(Figure::ContextSwitchesPerMsg),
+            View::Of(Figure::ZcCopiedShare),
+        ])
+        .collect()
+}
 /// The figures of the completions table (cells of strategies with
 /// completions): every figure of the model's zero-copy section
 /// ([`Figure::ZEROCOPY`]), in its order, so a new one shows with no edit.
@@ -420,7 +419,7 @@ fn spread(s: Option<Spread>, share: bool) -> String {
 
 fn table(h: &mut String, cells: &[CellSummary]) {
     h.push_str("<h2>Results</h2>\n<p>Medians with their 95 % interval in brackets; <em>n/a</em> means not measured, never zero. Files: <a href=\"results.csv\">results.csv</a> (one row per cell and repetition), <a href=\"samples.csv\">samples.csv</a>, <a href=\"findings.json\">findings.json</a>, <a href=\"env.json\">env.json</a>. Rebuild this page with <code>copybench report DIR</code>.</p>\n");
-    figure_table(h, cells, &COLUMNS);
+    figure_table(h, cells, &columns());
     let completing: Vec<CellSummary> = cells
         .iter()
         .filter(|c| c.get(Figure::ZcFragmentsPerSend).is_some())

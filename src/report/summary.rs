@@ -43,6 +43,21 @@ impl From<Figure> for View {
     }
 }
 
+/// The figures a reader looks at first, in column order: the main figure of
+/// each workload (and its rate), the tail, and the CPU cost per byte of each
+/// role. The results table and `compare` both start from these.
+pub(crate) const HEADLINE: [View; 6] = {
+    use crate::figures::RoleFigure;
+    [
+        View::Of(Figure::ThroughputGbps),
+        View::Of(Figure::MessagesPerSec),
+        View::Of(Figure::LatencyP50Us),
+        View::Of(Figure::LatencyP99Us),
+        View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
+        View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+    ]
+};
+
 impl View {
     /// Every view the report computes per cell, by rule: every model figure,
     /// the client+server total of every per-byte role figure, and every role
