@@ -236,7 +236,18 @@ fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String,
 /// winners, then the crossovers, one line each.
 fn answer(h: &mut String, analysis: &Analysis) {
     h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
-    for s in StrategyKind::ALL.map(StrategyKind::name) {
+    // The strategies this sweep compared, in the usual order.
+    let compared = |s: &str| {
+        analysis
+            .crossovers
+            .iter()
+            .any(|c| c.challenger == s || c.baseline == s)
+    };
+    for s in StrategyKind::ALL
+        .map(StrategyKind::name)
+        .into_iter()
+        .filter(|s| compared(s))
+    {
         let _ = write!(
             h,
             "<span class=\"swatch\" style=\"background:{}\"></span>{s}",

@@ -608,6 +608,13 @@ mod tests {
             "the kernel copied 100% of zero-copy (MSG_ZEROCOPY) sends on loopback: no copy was avoided"
         ));
         assert!(html.contains("one-copy beats two-copy"));
+        // The answer's legend names the strategies this sweep compared, not
+        // every strategy copybench has.
+        let answer = &html[html.find("<h2>Answer</h2>").unwrap()..html.find("<h3>").unwrap()];
+        for s in ["two-copy", "one-copy", "zero-copy"] {
+            assert!(answer.contains(&format!("</span>{s}")), "{s} in {answer}");
+        }
+        assert!(!answer.contains("uring"), "{answer}");
     }
 
     #[test]
