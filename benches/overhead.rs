@@ -170,8 +170,9 @@ enum How {
     /// (copybench's rule for one TCP socket), submitted and waited for in one
     /// `io_uring_enter`, through copybench's thin ring wrapper
     /// (`sys::SendRing`: unsafe code stays in sys.rs); notifications are
-    /// popped with every result. The ring is made on the first send: a ring set up for a single
-    /// issuer (as copybench's are) belongs to the thread that made it.
+    /// popped with every result. The ring is made on the first send: a ring
+    /// set up for a single issuer (as copybench's are) belongs to the thread
+    /// that made it.
     Uring {
         ring: Option<Box<SendRing>>,
         op: RingSend,
@@ -253,9 +254,11 @@ impl BareSender {
         let before = self.next_id;
         match &mut self.how {
             How::TwoCopy { scratch } => {
+                let mut slices = [io::IoSlice::new(&[]); 2];
+                let n = self.pool[slot].slices(&mut slices);
                 scratch.clear();
-                for &(b, at, len) in &self.pool[slot].pieces {
-                    scratch.extend_from_slice(&self.pool[slot].store[b][at..at + len]);
+                for piece in &slices[..n] {
+                    scratch.extend_from_slice(piece);
                 }
                 let mut rest = &scratch[..];
                 while !rest.is_empty() {
