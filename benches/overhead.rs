@@ -81,7 +81,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion, Throughput};
 use hdrhistogram::Histogram;
 
-use copybench::stats::Estimate;
+use copybench::model::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
@@ -115,7 +115,7 @@ struct BareMsg {
 
 impl BareMsg {
     fn new(layout: Layout, field: usize) -> BareMsg {
-        let header = copybench::message::HEADER_LEN;
+        let header = copybench::engine::message::HEADER_LEN;
         match layout {
             Layout::Heap => BareMsg {
                 store: vec![vec![0x5a; header], vec![0x5a; field]],
@@ -663,7 +663,7 @@ impl Case {
             "{}-{}-{}",
             self.strategy.name(),
             self.workload.name(),
-            copybench::size::format_size(self.field_size as u64).replace(' ', "")
+            copybench::model::size::format_size(self.field_size as u64).replace(' ', "")
         );
         if self.layout == Layout::Page && self.bare == BareKind::Same {
             name.push_str("-page");
@@ -815,7 +815,7 @@ impl Placement {
 
     /// The CPUs of the client and the server thread, when pinned.
     fn cpus(self) -> Option<(usize, usize)> {
-        let cpus = copybench::config::allowed_cpus();
+        let cpus = copybench::engine::config::allowed_cpus();
         let first = *cpus.first()?;
         match self {
             Placement::Split => Some((first, *cpus.get(1).unwrap_or(&first))),

@@ -20,41 +20,26 @@
 
 #![deny(unsafe_code)]
 
-pub mod cell;
-pub mod config;
-pub mod counters;
-pub mod error;
-pub mod experiment;
-pub mod figures;
-pub mod host;
-pub mod limits;
-pub mod measurement;
-pub mod message;
-pub(crate) mod meter;
-pub mod netns;
-pub(crate) mod recv;
+pub mod engine;
+pub mod model;
+pub mod output;
 pub mod remote;
 pub mod report;
-pub mod size;
-pub mod stats;
-pub mod strategy;
-pub mod summary;
 pub mod sweep;
 /// Every unsafe system call, each with its `// SAFETY:` line: the one module
 /// allowed `unsafe`. Public only for the overhead bench's bare loops.
 #[doc(hidden)]
 #[allow(unsafe_code)]
 pub mod sys;
-pub mod transport;
-pub(crate) mod worker;
 
-pub use config::{Config, Fault, Pin, WorkloadKind};
-pub use error::{Cause, Error, Result, Role};
-pub use experiment::{Batch, Bound, Experiment, SocketBuffers};
-pub use figures::{BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, RoleStats, Row};
-pub use message::VerifyError;
-pub use message::{Layout, Shape, Verify};
-pub use recv::ReadError;
-pub use strategy::SendError;
-pub use strategy::{Refill, StrategyKind, ZeroCopyStats};
-pub use transport::{Transport, TransportKind, Veth};
+pub use engine::config::{Config, Fault, Pin};
+pub use engine::error::{Cause, Error, Result};
+pub use engine::experiment::{Batch, Bound, Experiment, SocketBuffers};
+pub use engine::message::{Shape, Verify, VerifyError};
+pub use engine::recv::ReadError;
+pub use engine::strategy::{Refill, SendError};
+pub use engine::transport::{Transport, Veth};
+pub use engine::cell::CellResult;
+pub use model::figures::{Counter, Figure, RoleFigure, Row};
+pub use model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
+pub use model::measured::{BatchReport, CpuTime, RoleStats, ZeroCopyStats};

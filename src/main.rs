@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use copybench::limits::{
-    self, count_in, MAX_FIELDS, MAX_POOL, MAX_THREADS, MIN_DURATION, MIN_TIMEOUT,
-};
-use copybench::size::parse_size;
-use copybench::summary::{self, RunPlan};
+use copybench::engine::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
+use copybench::engine::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
+use copybench::model::size::parse_size;
+use copybench::output::{self, RunPlan};
 use copybench::{
     Batch, CellResult, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind,
     Verify, WorkloadKind,
@@ -239,7 +238,7 @@ struct PinArgs {
 impl PinArgs {
     fn pin(self) -> Option<copybench::Pin> {
         if self.pin {
-            Some(copybench::Pin::spread(&copybench::config::allowed_cpus()))
+            Some(copybench::Pin::spread(&copybench::engine::config::allowed_cpus()))
         } else if !self.client_cpus.is_empty() {
             Some(copybench::Pin {
                 client: self.client_cpus,
@@ -258,7 +257,7 @@ impl PinArgs {
 /// back gave 8 contradicting calls of 336 unpinned, 0 pinned. With fewer
 /// than two CPUs there is nothing to separate, and the threads stay unpinned.
 fn default_sweep_pin() -> Option<copybench::Pin> {
-    let cpus = copybench::config::allowed_cpus();
+    let cpus = copybench::engine::config::allowed_cpus();
     (cpus.len() >= 2).then(|| copybench::Pin::spread(&cpus))
 }
 
@@ -431,11 +430,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
-    cfg.transport.timeout = limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
+    cfg.transport.timeout = config::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
     cfg.transport.veth = args.veth.resolve(args.transport == TransportKind::Veth)?;
     cfg.pin = args.pin.pin();
-    let duration = limits::seconds("--duration", args.duration, MIN_DURATION)?;
-    let warmup = limits::seconds("--warmup", args.warmup, 0.0)?;
+    let duration = config::seconds("--duration", args.duration, MIN_DURATION)?;
+    let warmup = config::seconds("--warmup", args.warmup, 0.0)?;
     if let Some(m) = args.messages {
         if m < args.samples {
             return Err(Error::usage(format!(
@@ -492,7 +491,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // This host's facts, once, before anything is measured: the cell's
     // result carries them (its unavailable counters, `--connect`'s hosts).
-    let host = std::sync::Arc::new(copybench::host::gather());
+    let host = std::sync::Arc::new(copybench::engine::probe::gather());
     // A fixed number of samples: the cell ends when they are done, so it
     // counts as precise (there is no cap to end it first).
     let (cell, buffers) = match remote {
@@ -518,9 +517,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let plan = RunPlan { buffers, ..plan };
     if args.json {
-        emit(&format!("{}\n", summary::to_json(&cell, &plan)))
+        emit(&format!("{}\n", output::to_json(&cell, &plan)))
     } else {
-        emit(&summary::to_table(&cell, &plan))
+        emit(&output::to_table(&cell, &plan))
     }
 }
 
@@ -562,18 +561,18 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         fields: args.fields as usize,
         warmup: args
             .warmup
-            .map_or(Ok(base.warmup), |v| limits::seconds("--warmup", v, 0.0))?,
+            .map_or(Ok(base.warmup), |v| config::seconds("--warmup", v, 0.0))?,
         duration: args.duration.map_or(Ok(base.duration), |v| {
-            limits::seconds("--duration", v, MIN_DURATION)
+            config::seconds("--duration", v, MIN_DURATION)
         })?,
         sample: args.sample.map_or(Ok(base.sample), |v| {
-            limits::seconds("--sample", v, MIN_DURATION)
+            config::seconds("--sample", v, MIN_DURATION)
         })?,
         precision: args.precision.map_or(base.precision, |p| p / 100.0),
         repeat: args.repeat.map_or(base.repeat, |n| n as u32),
         cell_limit: args
             .cell_limit
-            .map(|v| limits::seconds("--cell-limit", v, MIN_TIMEOUT))
+            .map(|v| config::seconds("--cell-limit", v, MIN_TIMEOUT))
             .transpose()?,
         veth: args.veth.resolve(veth_runs)?,
         pin: if args.no_pin {
@@ -695,7 +694,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let opts = copybench::remote::ServeOptions {
         listen: args.listen,
         token: checked_token(args.token)?,
-        timeout: limits::seconds("--timeout", args.timeout, MIN_TIMEOUT)?,
+        timeout: config::seconds("--timeout", args.timeout, MIN_TIMEOUT)?,
         once: args.once,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -743,11 +742,11 @@ fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {
-    let facts = copybench::host::gather();
+    let facts = copybench::engine::probe::gather();
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&facts)?))?;
     } else {
-        emit(&copybench::host::render_doctor(&facts))?;
+        emit(&copybench::engine::probe::render_doctor(&facts))?;
     }
     if !facts.gaps.is_empty() {
         anyhow::bail!("could not look at: {}", facts.gaps.join("; "));

@@ -16,15 +16,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cell::{self, Sampling};
-use crate::config::{Config, Pin, WorkloadKind};
-use crate::error::{Error, Result};
-use crate::experiment::{Batch, Bound, Experiment};
-use crate::figures::{CellResult, Figure, Row};
-use crate::host::{HostFacts, RunFacts, SweepEnv};
-use crate::message::{Layout, Shape};
-use crate::strategy::StrategyKind;
-use crate::transport::{TransportKind, Veth};
+use crate::engine::cell::{self, Sampling};
+use crate::engine::config::{Config, Pin};
+use crate::model::kinds::WorkloadKind;
+use crate::engine::error::{Error, Result};
+use crate::engine::experiment::{Batch, Bound, Experiment};
+use crate::model::figures::{Figure, Row};
+use crate::engine::cell::CellResult;
+use crate::model::host::{HostFacts, RunFacts, SweepEnv};
+use crate::engine::message::Shape;
+use crate::model::kinds::Layout;
+use crate::model::kinds::StrategyKind;
+use crate::engine::transport::Veth;
+use crate::model::kinds::TransportKind;
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -194,8 +198,8 @@ impl Matrix {
         if self.cell_limit() <= busy {
             return Err(Error::usage(format!(
                 "--cell-limit {}: must be more than --warmup + --duration ({} s)",
-                crate::limits::show_number(self.cell_limit().as_secs_f64()),
-                crate::limits::show_number(busy.as_secs_f64())
+                crate::engine::config::show_number(self.cell_limit().as_secs_f64()),
+                crate::engine::config::show_number(busy.as_secs_f64())
             )));
         }
         if self.transports.contains(&TransportKind::Veth) {
@@ -459,14 +463,14 @@ pub fn run_with(
     let csv_path = dir.join("results.csv");
     let samples_path = dir.join("samples.csv");
     // The same check the CLI makes before anything runs, for library callers.
-    crate::limits::check_out_dir(dir, resume)?;
+    crate::engine::limits::check_out_dir(dir, resume)?;
     let mut rows = Vec::new();
     if resume && csv_path.exists() {
         rows = crate::report::read_results(&csv_path)
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
     let env = SweepEnv {
-        host: Arc::new(crate::host::gather()),
+        host: Arc::new(crate::engine::probe::gather()),
         run: Some(RunFacts {
             command: Some(m.command.clone()),
             version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -510,7 +514,7 @@ pub fn run_with(
                     Instant::now() + limit,
                     format!(
                         "--cell-limit {} s",
-                        crate::limits::show_number(limit.as_secs_f64())
+                        crate::engine::config::show_number(limit.as_secs_f64())
                     ),
                 )),
             };

@@ -22,13 +22,13 @@ use super::proto::{
     self, BatchSpec, CellSpec, Challenge, Channel, Cookie, FrameError, Hello, Reply, Request,
     RoleResult, MAX_SERVER_FRAME,
 };
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::experiment::{Batch, Ends, Experiment};
-use crate::figures::BatchReport;
-use crate::host::HostFacts;
-use crate::message::Verify;
-use crate::strategy::ZeroCopyStats;
+use crate::engine::config::Config;
+use crate::engine::error::{Error, Result};
+use crate::engine::experiment::{Batch, Ends, Experiment};
+use crate::model::measured::BatchReport;
+use crate::model::host::HostFacts;
+use crate::engine::message::Verify;
+use crate::model::measured::ZeroCopyStats;
 
 /// `HOST[:PORT]` (IPv6 as `[ADDR]:PORT`) to one socket address; the port defaults to 7202.
 pub fn resolve(target: &str) -> Result<SocketAddr> {
@@ -347,9 +347,9 @@ pub struct RemoteExperiment<'a> {
 impl RemoteExperiment<'_> {
     /// The local client sockets' buffers as the kernel set them (the
     /// server's receive buffer is on the other host: `None`).
-    pub fn socket_buffers(&self) -> crate::experiment::SocketBuffers {
+    pub fn socket_buffers(&self) -> crate::engine::experiment::SocketBuffers {
         self.exp.as_ref().map_or(
-            crate::experiment::SocketBuffers {
+            crate::engine::experiment::SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
             },

@@ -23,9 +23,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::WorkloadKind;
-use crate::figures::RoleStats;
-use crate::strategy::{StrategyKind, ZeroCopyStats};
+use crate::model::kinds::WorkloadKind;
+use crate::model::measured::RoleStats;
+use crate::model::kinds::StrategyKind;
+use crate::model::measured::ZeroCopyStats;
 
 /// The protocol's name, the first thing in every challenge and hello.
 pub const PROTOCOL: &str = "copybench";
@@ -204,7 +205,7 @@ pub enum Request {
 pub enum Reply {
     /// Control hello accepted: the session is yours. `host` is the server's
     /// facts (`copybench doctor --json`).
-    Welcome { host: Box<crate::host::HostFacts> },
+    Welcome { host: Box<crate::model::host::HostFacts> },
     /// Data hello accepted: raw messages follow on this connection.
     DataAccepted,
     /// Another session is running; try again later.

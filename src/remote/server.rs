@@ -25,13 +25,14 @@ use super::proto::{
     self, BatchSpec, CellSpec, Challenge, Channel, Cookie, FrameError, Reply, Request, RoleResult,
     MAX_CLIENT_FRAME,
 };
-use crate::config::{Config, WorkloadKind, MAX_THREADS};
-use crate::error::{Error, Result};
-use crate::experiment::{Batch, Ends, Experiment};
-use crate::figures::BatchReport;
-use crate::message::{Shape, Verify};
-use crate::strategy::StrategyKind;
-use crate::transport::TransportKind;
+use crate::engine::config::{Config, MAX_THREADS};
+use crate::model::kinds::WorkloadKind;
+use crate::engine::error::{Error, Result};
+use crate::engine::experiment::{Batch, Ends, Experiment};
+use crate::model::measured::BatchReport;
+use crate::engine::message::{Shape, Verify};
+use crate::model::kinds::StrategyKind;
+use crate::model::kinds::TransportKind;
 
 /// Hellos being read at once; connections beyond this are closed unanswered.
 pub(crate) const MAX_HANDSHAKES: usize = 32;
@@ -478,7 +479,7 @@ impl Session<'_> {
     }
 
     fn run(&mut self) -> Result<()> {
-        let host = Box::new(crate::host::gather());
+        let host = Box::new(crate::engine::probe::gather());
         self.reply(&Reply::Welcome { host })
             .map_err(|e| Error::io("welcome", e))?;
         loop {

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::crossover::{crossovers, Crossover, Verdict};
 use super::format;
 use super::summary::{summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
-use crate::cell::SampleRow;
-use crate::figures::{Figure, RoleFigure, Row};
-use crate::size::format_size;
-use crate::strategy::StrategyKind;
+use crate::model::figures::SampleRow;
+use crate::model::figures::{Figure, RoleFigure, Row};
+use crate::model::size::format_size;
+use crate::model::kinds::StrategyKind;
 
 /// How the cost of a strategy changes from the fewest to the most threads
 /// tested, for one workload and transport.
@@ -112,7 +112,7 @@ impl ZeroCopyCopies {
 /// (MSG_ZEROCOPY) in every cell (threads × field size) both measured, by the
 /// crossovers' rule (a side is called better only when the 95 % intervals
 /// of the two medians are disjoint and they differ by at least 5 %;
-/// otherwise ≈ within noise; see `crate::stats`).
+/// otherwise ≈ within noise; see `crate::model::stats`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceComparison {
     pub workload: String,
@@ -157,7 +157,7 @@ impl InterfaceComparison {
 }
 
 /// One zero-copy cell run in both layouts: what page alignment changed,
-/// called by the stated rule ([`crate::stats::compare`]) on the cell's main
+/// called by the stated rule ([`crate::model::stats::compare`]) on the cell's main
 /// figure (stream: throughput, rr: latency p50), samples pooled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayoutPair {
@@ -168,7 +168,7 @@ pub struct LayoutPair {
     /// Median fragments per send, heap then page.
     pub fragments: (Option<f64>, Option<f64>),
     /// page / heap of the main figure, with its interval and the call.
-    pub comparison: crate::stats::Comparison,
+    pub comparison: crate::model::stats::Comparison,
     /// The host's `net.core.max_skb_frags`, when known (env.json).
     pub limit: Option<u64>,
 }
@@ -178,7 +178,7 @@ pub const DEFAULT_MAX_SKB_FRAGS: u64 = 17;
 
 impl LayoutPair {
     pub fn line(&self) -> String {
-        use crate::stats::Call;
+        use crate::model::stats::Call;
         let frags = |f: Option<f64>| f.map_or("n/a".into(), format::number);
         let (limit, whose) = match self.limit {
             Some(l) => (l, "this host's net.core.max_skb_frags"),
@@ -553,7 +553,7 @@ fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
                 heap: h,
                 page: p,
                 fragments: (frags(heap), frags(page)),
-                comparison: crate::stats::compare(
+                comparison: crate::model::stats::compare(
                     &p.estimate(),
                     &h.estimate(),
                     figure.higher_is_better(),

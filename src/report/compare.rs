@@ -3,7 +3,7 @@
 //!
 //! Cells are matched by configuration (workload, transport, threads, field
 //! size, strategy). For each matched cell and figure, NEW is compared with
-//! OLD by the same rule as the strategies ([`crate::stats::compare`]): the
+//! OLD by the same rule as the strategies ([`crate::model::stats::compare`]): the
 //! ratio NEW/OLD with its interval, and a verdict — better, worse or ≈.
 //! Cells present in only one sweep are listed, never dropped silently.
 
@@ -17,11 +17,11 @@ use super::format;
 use super::html::escape;
 use super::summary::{summarize_pooled, CellKey, CellSummary, View, HEADLINE};
 use super::{read_results, read_samples, ReportError};
-use crate::config::WorkloadKind;
-use crate::error::Role;
-use crate::figures::{Figure, RoleFigure};
-use crate::size::format_size;
-use crate::stats::{self, Call};
+use crate::model::kinds::WorkloadKind;
+use crate::model::kinds::Role;
+use crate::model::figures::{Figure, RoleFigure};
+use crate::model::size::format_size;
+use crate::model::stats::{self, Call};
 
 /// The figures compared, in column order: the headline figures and the
 /// context switches per message.
@@ -333,7 +333,7 @@ pub fn html(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::Row;
+    use crate::model::figures::Row;
     use crate::report::summary::summarize;
 
     fn rows(size: u64, gbps: f64) -> Vec<Row> {

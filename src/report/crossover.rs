@@ -3,7 +3,7 @@
 //!
 //! A crossover is the smallest tested size from which the challenger wins at
 //! that size and at every larger compared size, where a win is a call by the
-//! rule of [`crate::stats`]: disjoint 95 % intervals of the medians and an
+//! rule of [`crate::model::stats`]: disjoint 95 % intervals of the medians and an
 //! effect of at least 5 %. A difference the rule does not call is "≈ within
 //! noise", never a win. Anything else is "no crossover found in the tested
 //! range", never a guess. Sizes where either
@@ -14,11 +14,11 @@ use std::collections::BTreeSet;
 
 use super::format;
 use super::summary::{CellSummary, Spread, View};
-use crate::error::Role;
-use crate::figures::{Figure, RoleFigure};
-use crate::size::format_size;
-use crate::stats::{self, Call, Comparison};
-use crate::strategy::StrategyKind;
+use crate::model::kinds::Role;
+use crate::model::figures::{Figure, RoleFigure};
+use crate::model::size::format_size;
+use crate::model::stats::{self, Call, Comparison};
+use crate::model::kinds::StrategyKind;
 
 /// The study's questions, as (challenger, baseline), from each strategy's
 /// [`StrategyKind::baselines`]: every strategy against two-copy, then each
@@ -318,7 +318,7 @@ fn compare(group: &[&CellSummary], metric: View, challenger: &str, baseline: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::Row;
+    use crate::model::figures::Row;
     use crate::report::summary::summarize;
 
     const SIZES: [u64; 6] = [64, 256, 1024, 4096, 16384, 65536];

@@ -1,7 +1,7 @@
 //! The findings in machine-readable form (`findings.json`), the compact
 //! findings table the sweep prints, and its one line per finished cell.
 //!
-//! Every comparison is a call by the rule of [`crate::stats`] or "≈"; every
+//! Every comparison is a call by the rule of [`crate::model::stats`] or "≈"; every
 //! crossover comes from those calls ([`super::crossover`]).
 
 use std::collections::BTreeSet;
@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
 use super::format;
-use crate::figures::{Figure, Row};
-use crate::size::format_size;
-use crate::stats;
+use crate::model::figures::{Figure, Row};
+use crate::model::size::format_size;
+use crate::model::stats;
 
 /// One comparison of findings.json.
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,7 @@
 //! Number formatting shared by the findings, the plots' axes and the table, so a
 //! size or a value reads the same everywhere in a report.
 
-use crate::size::format_size;
+use crate::model::size::format_size;
 
 /// A measured value with three significant digits and no trailing zeros:
 /// `0.0123`, `1.5`, `12.3`, `1234`.

@@ -16,12 +16,12 @@ use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
 use super::plots::{strategy_color, Plot};
 use super::summary::{CellSummary, Spread, StrategyName, View, HEADLINE};
-use crate::error::Role;
-use crate::figures::Row;
-use crate::figures::{Figure, RoleFigure};
-use crate::host::{Availability, SweepEnv};
-use crate::size::format_size;
-use crate::strategy::StrategyKind;
+use crate::model::kinds::Role;
+use crate::model::figures::Row;
+use crate::model::figures::{Figure, RoleFigure};
+use crate::model::host::{Availability, SweepEnv};
+use crate::model::size::format_size;
+use crate::model::kinds::StrategyKind;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\
 h1{font-size:1.5em;margin:.2em 0}h2{margin-top:1.5em}\
@@ -169,7 +169,7 @@ fn metadata(h: &mut String, i: &Inputs) {
         "rule",
         format!(
             "a strategy is called better only when the 95 % intervals of the medians (order-statistic, samples pooled over repetitions) are disjoint and the difference is at least {} %; otherwise ≈ (within noise)",
-            format::number(crate::stats::MIN_EFFECT * 100.0)
+            format::number(crate::model::stats::MIN_EFFECT * 100.0)
         ),
     ));
     h.push_str("<table class=\"meta\">\n");

@@ -29,9 +29,9 @@ pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 pub use summary::{summarize, summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
 
-use crate::cell::SampleRow;
-use crate::figures::Row;
-use crate::host::SweepEnv;
+use crate::model::figures::SampleRow;
+use crate::model::figures::Row;
+use crate::model::host::SweepEnv;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -190,9 +190,9 @@ fn check_row(
     header: &csv::StringRecord,
     record: &csv::StringRecord,
 ) -> Result<(), String> {
-    use crate::config::WorkloadKind;
-    use crate::strategy::StrategyKind;
-    use crate::transport::TransportKind;
+    use crate::model::kinds::WorkloadKind;
+    use crate::model::kinds::StrategyKind;
+    use crate::model::kinds::TransportKind;
     let names = |all: &[&str]| all.join(", ");
     if StrategyKind::from_name(&row.strategy).is_none() {
         return Err(format!(

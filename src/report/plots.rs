@@ -19,12 +19,12 @@ use super::crossover::{metrics, Crossover, Outcome};
 use super::format;
 use super::summary::{CellSummary, View};
 use super::ReportError;
-use crate::error::Role;
-use crate::figures::{Counter, Figure, RoleFigure};
-use crate::host::SweepEnv;
-use crate::message::Layout;
-use crate::size::format_size;
-use crate::strategy::StrategyKind;
+use crate::model::kinds::Role;
+use crate::model::figures::{Counter, Figure, RoleFigure};
+use crate::model::host::SweepEnv;
+use crate::model::kinds::Layout;
+use crate::model::size::format_size;
+use crate::model::kinds::StrategyKind;
 
 const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
@@ -1202,7 +1202,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::Row;
+    use crate::model::figures::Row;
     use crate::report::summary::summarize;
 
     /// Stream cells over loopback, 1 thread, 4 and 64 KiB: each strategy in

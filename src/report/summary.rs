@@ -3,24 +3,24 @@
 //!
 //! Everything the report draws, tabulates or analyses goes through here, so the
 //! whole report agrees on one definition of each figure. The sampled figures
-//! ([`crate::figures::SAMPLED`]) pool the samples of every repetition of the cell
+//! ([`crate::model::figures::SAMPLED`]) pool the samples of every repetition of the cell
 //! (`samples.csv`); without samples, a single repetition's own interval (its
 //! `_lo`/`_hi` columns) is used, and otherwise the repetitions themselves are
 //! the samples. Other figures (cycles, the user/kernel split, the copied
 //! share) are summarised over repetitions. Intervals follow
-//! [`crate::stats::Estimate`].
+//! [`crate::model::stats::Estimate`].
 
 use std::collections::BTreeMap;
 
-use crate::cell::SampleRow;
-use crate::config::WorkloadKind;
-use crate::error::Role;
-use crate::figures::{with_unit, Figure, RoleFigure, Row, SAMPLED};
-use crate::stats::{median_rank, Estimate, LEVEL};
-use crate::strategy::StrategyKind;
+use crate::model::figures::SampleRow;
+use crate::model::kinds::WorkloadKind;
+use crate::model::kinds::Role;
+use crate::model::figures::{with_unit, Figure, RoleFigure, Row, SAMPLED};
+use crate::model::stats::{median_rank, Estimate, LEVEL};
+use crate::model::kinds::StrategyKind;
 
 /// One figure of a cell as the report uses it, derived from the figures model
-/// ([`crate::figures`]) by rule: a model figure as measured, the sum of a
+/// ([`crate::model::figures`]) by rule: a model figure as measured, the sum of a
 /// per-byte role figure over client and server, or a role total per message.
 /// Its machine name (findings.json, compare) and its caption come from the
 /// model's table by the same rules, so a figure added there is a view here
@@ -47,7 +47,7 @@ impl From<Figure> for View {
 /// each workload (and its rate), the tail, and the CPU cost per byte of each
 /// role. The results table and `compare` both start from these.
 pub(crate) const HEADLINE: [View; 6] = {
-    use crate::figures::RoleFigure;
+    use crate::model::figures::RoleFigure;
     [
         View::Of(Figure::ThroughputGbps),
         View::Of(Figure::MessagesPerSec),
@@ -108,7 +108,7 @@ impl View {
     }
 
     /// Human caption with unit, for axes, tables and findings
-    /// ([`crate::figures::with_unit`]).
+    /// ([`crate::model::figures::with_unit`]).
     pub fn label(self) -> String {
         match self {
             View::Of(f) => f.caption(),
@@ -212,7 +212,7 @@ impl Spread {
         })
     }
 
-    /// The median and interval, for [`crate::stats::compare`].
+    /// The median and interval, for [`crate::model::stats::compare`].
     pub fn estimate(&self) -> Estimate {
         Estimate {
             median: self.median,
@@ -481,7 +481,7 @@ mod tests {
         }
         // The names findings.json and compare always used resolve to the
         // same figures.
-        use crate::figures::Counter;
+        use crate::model::figures::Counter;
         for (name, view) in [
             ("throughput_gbps", View::Of(Figure::ThroughputGbps)),
             (

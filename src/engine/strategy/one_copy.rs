@@ -5,7 +5,7 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use super::{send_all, send_failed, SendError, Strategy, ZeroCopyStats};
-use crate::message::Message;
+use crate::engine::message::Message;
 
 pub struct OneCopy;
 

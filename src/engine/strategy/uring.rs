@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use super::{
     own_wait_limit, send_failed, CompletionStats, Completions, SendError, Strategy, ZeroCopyStats,
 };
-use crate::message::Message;
+use crate::engine::message::Message;
 use crate::sys::{RingCqe, RingSend, SendRing, IORING_NOTIF_USAGE_ZC_COPIED};
 
 /// Submission queue entries: one send and a cancel at most are ever queued.
@@ -491,7 +491,7 @@ mod tests {
     /// deadline must end the send, cancel the request and say what happened.
     #[test]
     fn a_send_the_peer_never_reads_times_out_and_is_cancelled() {
-        use crate::message::Shape;
+        use crate::engine::message::Shape;
         use std::net::{TcpListener, TcpStream};
         type Case = (&'static str, fn() -> Uring, &'static Result<String, String>);
         let kinds: [Case; 2] = [

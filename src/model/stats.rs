@@ -34,6 +34,7 @@
 //! The ratio's interval is `[A.lo / B.hi, A.hi / B.lo]`: it holds the true ratio
 //! whenever both intervals hold their medians (coverage ≥ LEVEL² ≈ 90 %).
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Confidence level of every interval.
@@ -212,6 +213,42 @@ pub fn compare(a: &Estimate, b: &Estimate, higher_is_better: bool) -> Comparison
         call,
     }
 }
+
+/// A latency histogram: 1 ns to an hour, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Latency histograms on the wire: `[[value, count], ...]` over the recorded
+/// buckets, read back into a histogram with the same bounds.
+pub mod latency_serde {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        h.as_ref()
+            .map(|h| {
+                h.iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect::<Vec<_>>()
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Histogram<u64>>, D::Error> {
+        let Some(buckets) = Option::<Vec<(u64, u64)>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut h = super::new_histogram();
+        for (value, count) in buckets {
+            h.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Some(h))
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

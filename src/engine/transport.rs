@@ -15,59 +15,11 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::error::{Error, Result, Role};
-use crate::netns;
+use crate::engine::error::{Error, Result};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// TCP over 127.0.0.1, both ends in this process.
-    Loopback,
-    /// AF_UNIX stream socket pairs.
-    Unix,
-    /// TCP across a veth pair between two network namespaces (needs root).
-    Veth,
-    /// TCP to a `copybench serve` on another host (`--connect`), which runs
-    /// the server ends; not a `--transport` value.
-    #[cfg_attr(feature = "cli", value(skip))]
-    Tcp,
-}
+use crate::model::kinds::{Role, TransportKind};
+use crate::engine::netns;
 
-impl TransportKind {
-    /// Whether its sockets accept `SO_ZEROCOPY` (AF_UNIX sockets do not).
-    pub fn has_zerocopy(self) -> bool {
-        self != TransportKind::Unix
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Loopback => "loopback",
-            TransportKind::Unix => "unix",
-            TransportKind::Veth => "veth",
-            TransportKind::Tcp => "tcp",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<TransportKind> {
-        [
-            TransportKind::Loopback,
-            TransportKind::Unix,
-            TransportKind::Veth,
-            TransportKind::Tcp,
-        ]
-        .into_iter()
-        .find(|t| t.name() == name)
-    }
-}
-
-impl std::fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The namespaces and address a veth transport uses; defaults match `netns-setup.sh`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -4,25 +4,25 @@
 //! [`CellResult`] (config, samples, total, host facts), and the [`RunPlan`]
 //! that asked for it.
 //!
-//! The measured part runs as consecutive samples ([`crate::cell`]): counts,
+//! The measured part runs as consecutive samples ([`crate::engine::cell`]): counts,
 //! times, CPU and counters are totals over the samples; the sampled figures
-//! ([`crate::figures::SAMPLED`]: throughput, messages/s, latency p50/p99, CPU
+//! ([`crate::model::figures::SAMPLED`]: throughput, messages/s, latency p50/p99, CPU
 //! per byte and per message, context switches per message) are the median of
-//! the samples, with the 95 % interval of [`crate::stats`] in `intervals` and
+//! the samples, with the 95 % interval of [`crate::model::stats`] in `intervals` and
 //! in the table.
 
 use serde_json::{json, Value};
 
-use crate::config::{Config, Pin};
-use crate::counters::CounterPlan;
-use crate::error::Role;
-use crate::experiment::SocketBuffers;
-use crate::figures::{
-    self, BatchReport, CellResult, Counter, CpuTime, Figure, RoleFigure, SAMPLED,
-};
+use crate::engine::config::{Config, Pin};
+use crate::engine::counters::CounterPlan;
+use crate::model::kinds::Role;
+use crate::engine::experiment::SocketBuffers;
+use crate::model::figures::{Counter, Figure, RoleFigure, SAMPLED};
+use crate::model::measured::{BatchReport, CpuTime};
+use crate::engine::cell::CellResult;
 use crate::report::format::number;
-use crate::stats::Estimate;
-use crate::transport::TransportKind;
+use crate::model::stats::Estimate;
+use crate::model::kinds::TransportKind;
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -66,9 +66,9 @@ fn cpu_json(c: &CpuTime) -> Value {
 }
 
 /// One role's counters and the figures derived from them: `{NAME: value or
-/// null}`, the names and values of [`figures::role_figures`].
+/// null}`, the names and values of [`crate::model::measured::role_figures`].
 fn role_counters(r: &BatchReport, role: Role) -> serde_json::Map<String, Value> {
-    figures::role_figures(r, role)
+    crate::model::measured::role_figures(r, role)
         .into_iter()
         .map(|(f, v)| (f.name().to_string(), json!(v)))
         .collect()
@@ -168,7 +168,7 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 /// `results.csv` column, totals over the samples); the measured keys beside
 /// it (the top-level figures, `latency_us`, `cpu`, `counters`) are views
 /// derived from the figures model by [`view_of`], [`CpuTime`]'s fields and
-/// [`figures::role_figures`], not a second list of names. In the views a
+/// [`crate::model::measured::role_figures`], not a second list of names. In the views a
 /// [`SAMPLED`] figure is the median of the samples (its interval is in
 /// `intervals`), any other the total's.
 pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
@@ -427,7 +427,7 @@ pub fn to_table(run: &CellResult, plan: &RunPlan) -> String {
         format!(
             "[lo–hi]: 95 % order-statistic interval of the median of {} samples{}",
             run.samples.len(),
-            if run.samples.len() < crate::stats::MIN_SAMPLES {
+            if run.samples.len() < crate::model::stats::MIN_SAMPLES {
                 " (fewer than 6: min–max, below 95 %)"
             } else {
                 ""
@@ -456,10 +456,11 @@ pub fn to_table(run: &CellResult, plan: &RunPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WorkloadKind;
-    use crate::figures::RoleStats;
-    use crate::message::Shape;
-    use crate::strategy::{StrategyKind, ZeroCopyStats};
+    use crate::model::kinds::WorkloadKind;
+    use crate::model::measured::RoleStats;
+    use crate::engine::message::Shape;
+    use crate::model::kinds::StrategyKind;
+    use crate::model::measured::ZeroCopyStats;
 
     #[test]
     fn the_nested_views_are_the_figures_under_derived_keys() {
@@ -494,14 +495,14 @@ mod tests {
             duration_s: None,
             messages: Some(10),
             samples: 1,
-            buffers: crate::experiment::SocketBuffers {
+            buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: Some(1 << 20),
                 rcvbuf: Some(1 << 20),
             },
         };
         // One sample: its medians are its own figures, so every view equals
         // the flat object.
-        let host = std::sync::Arc::new(crate::host::HostFacts::default());
+        let host = std::sync::Arc::new(crate::model::host::HostFacts::default());
         let run = CellResult::new(cfg.clone(), vec![r.clone()], true, host.clone());
         let v = to_json(&run, &plan);
         let flat = &v["figures"];
@@ -619,7 +620,7 @@ mod tests {
             duration_s: Some(1.0),
             messages: None,
             samples: 1,
-            buffers: crate::experiment::SocketBuffers {
+            buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
             },
@@ -650,7 +651,7 @@ mod tests {
             server: RoleStats::default(),
             zerocopy: Some(z.clone()),
         };
-        let host = std::sync::Arc::new(crate::host::HostFacts::default());
+        let host = std::sync::Arc::new(crate::model::host::HostFacts::default());
         let run = CellResult::new(cfg, vec![r], true, host);
         let v = to_json(&run, &plan);
         // Every key it had, with the same value (and integer/float type) as
@@ -696,7 +697,7 @@ mod tests {
 
     #[test]
     fn a_connect_cell_shows_its_server_and_both_hosts_facts() {
-        use crate::host::{CounterStatus, HostFacts};
+        use crate::model::host::{CounterStatus, HostFacts};
         use std::sync::Arc;
         let mut cfg = Config::new(
             StrategyKind::OneCopy,
@@ -721,7 +722,7 @@ mod tests {
             duration_s: Some(0.5),
             messages: None,
             samples: 1,
-            buffers: crate::experiment::SocketBuffers {
+            buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
             },

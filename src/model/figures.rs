@@ -6,27 +6,26 @@
 //! (`[…_lo, …_hi]`), its short label, its unit and what it means. From that
 //! table come
 //!
-//! - [`Counter`], the per-thread counters [`crate::counters`] reads,
+//! - [`Counter`], the per-thread counters the engine's counters module reads,
 //! - [`Figure`], every figure of a cell, with [`Figure::column`], [`Figure::unit`],
-//!   [`Figure::caption`] (label and unit by [`with_unit`]), [`Figure::ZEROCOPY`]
-//!   (the `zerocopy` section) and [`Figure::of`] (its value in a measured
-//!   [`BatchReport`]),
+//!   [`Figure::caption`] (label and unit by [`with_unit`]) and [`Figure::ZEROCOPY`]
+//!   (the `zerocopy` section),
 //! - [`SAMPLED`], the figures with an interval,
 //! - [`Row`], one line of `results.csv`, and [`SampleRow`], one line of
 //!   `samples.csv` (serde names their fields, so the CSV headers, the rows'
 //!   JSON and [`Figure::column`] cannot disagree),
 //! - the counters and derived figures `run --json` prints per role
-//!   ([`role_figures`]); `run --json`'s other views and the report's
-//!   ([`crate::report::View`]) follow from these by rule.
+//!   (`model::measured::role_figures`); `run --json`'s other views and the
+//!   report's follow from these by rule.
 //!
-//! It also holds the measured values themselves: [`CounterSample`],
-//! [`CpuTime`], [`RoleStats`], [`BatchReport`] (one sample) and
-//! [`CellResult`] (one measured cell: its config, samples, total and host
-//! facts, from which its `results.csv` and `samples.csv` rows and `run`'s
-//! output are derived), all `Serialize + Deserialize`.
+//! The measured values themselves ([`crate::model::measured`]: one batch's
+//! [`BatchReport`](crate::model::measured::BatchReport), and `Figure::of`,
+//! a figure's value in it) and one measured cell (`engine::cell::CellResult`,
+//! from which its rows are filled) live elsewhere: this module is the table
+//! alone, and imports nothing but the kinds.
 //!
 //! Adding a figure is one entry in the table (plus, for a cell-level or
-//! derived figure, its arm in [`Figure::of`] in this file). A unit test fails
+//! derived figure, its arm in `Figure::of` in `model/measured.rs`). A unit test fails
 //! when a column has no figure or a figure no column, and another when
 //! `reports/README.md` does not document a column.
 //!
@@ -36,14 +35,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use hdrhistogram::Histogram;
-
-use crate::error::Role;
-use crate::host::HostFacts;
-use crate::strategy::ZeroCopyStats;
+use super::kinds::{Role, WorkloadKind};
 
 /// A figure's value type in `results.csv`: whole counts stay integers.
 pub trait FigureValue: Copy {
@@ -81,7 +73,7 @@ macro_rules! figures {
         zerocopy { $( $zv:ident $zf:ident : $zt:ty, $zl:literal, $zu:literal, $zd:literal; )* }
     ) => {
         /// A per-thread counter, summed over a role's threads
-        /// ([`crate::counters`] says how each is read).
+        /// ([`crate::engine::counters`] says how each is read).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum Counter { $( $kv, )* }
@@ -504,74 +496,6 @@ impl AsRef<str> for Counter {
     }
 }
 
-impl RoleFigure {
-    /// The value of this figure for one role's summed stats, over a batch
-    /// that moved `messages` and `bytes`; `None` when not measured or when it
-    /// would divide by zero.
-    pub fn of(self, s: &RoleStats, messages: u64, bytes: u64) -> Option<f64> {
-        let ratio = |num: Option<f64>, den: Option<f64>| match (num, den) {
-            (Some(num), Some(den)) if den != 0.0 => Some(num / den),
-            _ => None,
-        };
-        let c = |c: Counter| s.counters.counter(c);
-        let cpu_ns = Some(s.cpu.total_ns as f64);
-        let (messages, bytes) = (Some(messages as f64), Some(bytes as f64));
-        match self {
-            RoleFigure::UserNs => Some(s.cpu.user_ns as f64),
-            RoleFigure::SysNs => Some(s.cpu.sys_ns as f64),
-            RoleFigure::CpuNsPerByte => ratio(cpu_ns, bytes),
-            RoleFigure::CpuNsPerMsg => ratio(cpu_ns, messages),
-            RoleFigure::Counter(k) => c(k),
-            RoleFigure::Ipc => ratio(c(Counter::Instructions), c(Counter::Cycles)),
-            RoleFigure::CacheMissRate => {
-                ratio(c(Counter::CacheMisses), c(Counter::CacheReferences))
-            }
-            RoleFigure::CyclesPerByte => ratio(c(Counter::Cycles), bytes),
-            RoleFigure::CyclesPerMsg => ratio(c(Counter::Cycles), messages),
-        }
-    }
-}
-
-impl Figure {
-    /// The value of this figure in one measured batch; `None` when it was not
-    /// measured (or would divide by zero).
-    pub fn of(self, r: &BatchReport) -> Option<f64> {
-        let zc = r.zerocopy.as_ref();
-        match self {
-            Figure::ElapsedS => Some(r.seconds),
-            Figure::Messages => Some(r.messages as f64),
-            Figure::Bytes => Some(r.bytes as f64),
-            Figure::ThroughputGbps => Some(r.throughput_gbps()),
-            Figure::MessagesPerSec => Some(r.messages_per_sec()),
-            Figure::LatencyP50Us => r.latency_us(0.5),
-            Figure::LatencyP99Us => r.latency_us(0.99),
-            Figure::LatencyP999Us => r.latency_us(0.999),
-            Figure::LatencyMaxUs => r.latency_max_us(),
-            Figure::ContextSwitchesPerMsg => {
-                let c = r.client.counters.counter(Counter::ContextSwitches)?;
-                let s = r.server.counters.counter(Counter::ContextSwitches)?;
-                (r.messages > 0).then(|| (c + s) / r.messages as f64)
-            }
-            Figure::Role(role, f) => f.of(r.role(role), r.messages, r.bytes),
-            Figure::ZcSends => zc.map(|z| z.sends as f64),
-            Figure::ZcCompletions => zc.map(|z| z.completions as f64),
-            Figure::ZcCopied => zc.map(|z| z.copied as f64),
-            Figure::ZcEnobufs => zc.map(|z| z.enobufs as f64),
-            Figure::ZcCopiedShare => zc.and_then(|z| z.copied_share()),
-            Figure::ZcNotifications => zc.map(|z| z.notifications as f64),
-            Figure::ZcSendsPerNotification => zc.and_then(|z| z.sends_per_notification()),
-            Figure::ZcMaxInFlight => zc.map(|z| z.max_in_flight as f64),
-            Figure::ZcReclaimWaits => zc.map(|z| z.reclaim_waits as f64),
-            Figure::ZcReclaimWaitMs => zc.map(|z| z.reclaim_wait_ms()),
-            Figure::ZcFragmentsPerSend => zc.and_then(|z| z.fragments_per_send()),
-            Figure::ZcMaxFragments => zc.map(|z| z.max_fragments as f64),
-            Figure::ZcDelayP50Us => zc.and_then(|z| z.delay_us(0.5)),
-            Figure::ZcDelayP99Us => zc.and_then(|z| z.delay_us(0.99)),
-            Figure::ZcTimedSends => zc.map(|z| z.delay_ns.len() as f64),
-        }
-    }
-}
-
 impl Figure {
     /// Its human caption: the role (if any), the label and the unit by
     /// [`with_unit`], e.g. `client CPU (ns/byte)`, `throughput (Gbit/s)`,
@@ -605,18 +529,7 @@ pub fn with_unit(label: &str, unit: &str) -> String {
     }
 }
 
-/// One role's counters and the figures derived from them, by name (the
-/// `counters.client` / `counters.server` objects of `run --json`): every
-/// role figure but the CPU times, which `cpu` shows.
-pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>)> {
-    RoleFigure::all()
-        .into_iter()
-        .filter(|f| matches!(f, RoleFigure::Counter(_)) || !f.is_total())
-        .map(|f| (f, Figure::Role(role, f).of(r)))
-        .collect()
-}
-
-/// The figures every sample of a cell measures ([`crate::cell`]): each gets
+/// The figures every sample of a cell measures ([`crate::engine::cell`]): each gets
 /// the median of the samples and its 95 % interval (`{column}_lo`,
 /// `{column}_hi` in `results.csv`).
 pub const SAMPLED: [Figure; SAMPLED_FIGURES.len()] = {
@@ -638,10 +551,10 @@ impl Figure {
 
     /// The figure a workload's cells are sampled until precise: stream
     /// throughput, rr median round trip.
-    pub fn main(workload: crate::config::WorkloadKind) -> Figure {
+    pub fn main(workload: WorkloadKind) -> Figure {
         match workload {
-            crate::config::WorkloadKind::Stream => Figure::ThroughputGbps,
-            crate::config::WorkloadKind::Rr => Figure::LatencyP50Us,
+            WorkloadKind::Stream => Figure::ThroughputGbps,
+            WorkloadKind::Rr => Figure::LatencyP50Us,
         }
     }
 }
@@ -684,7 +597,7 @@ impl Row {
     /// runs (an empty layout, from before layouts, is heap).
     pub(crate) fn run_key(&self) -> (String, String, String, String, u64, u32, u32, u32) {
         let layout = match self.layout.as_str() {
-            "" => crate::message::Layout::Heap.name(),
+            "" => crate::model::kinds::Layout::Heap.name(),
             other => other,
         };
         (
@@ -697,349 +610,6 @@ impl Row {
             self.threads,
             self.repeat,
         )
-    }
-
-    /// Sets every figure from one measured cell: counts, times, CPU and
-    /// counters over all its samples, then every [`SAMPLED`] figure as the
-    /// median of the samples with its 95 % interval, and how the sampling
-    /// ended (`samples`, `precision_reached`, `stopped_by`).
-    pub fn fill(&mut self, cell: &CellResult) {
-        for f in Figure::all() {
-            self.set(f, f.of(&cell.total));
-        }
-        self.samples = Some(cell.samples.len() as u32);
-        self.precision_reached = cell.reached();
-        self.stopped_by = if cell.precise { "precision" } else { "cap" }.into();
-        for f in SAMPLED {
-            let e = cell.estimate(f);
-            self.set(f, e.map(|e| e.median));
-            self.set_interval(f, e.map(|e| (e.lo, e.hi)));
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// What a batch measured, as typed values: the same types travel from worker
-// threads to their coordinator (and, later, from a remote peer).
-
-/// CPU time, nanoseconds: `total_ns` exact (`CLOCK_THREAD_CPUTIME_ID`), its
-/// split into user and system time as the kernel samples it (`getrusage`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CpuTime {
-    pub user_ns: u64,
-    pub sys_ns: u64,
-    pub total_ns: u64,
-}
-
-impl CpuTime {
-    fn add(&mut self, o: &CpuTime) {
-        self.user_ns += o.user_ns;
-        self.sys_ns += o.sys_ns;
-        self.total_ns += o.total_ns;
-    }
-}
-
-/// What one role's threads spent on a batch, summed over the threads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RoleStats {
-    pub cpu: CpuTime,
-    pub counters: CounterSample,
-}
-
-impl RoleStats {
-    pub(crate) fn add(&mut self, o: &RoleStats) {
-        self.cpu.add(&o.cpu);
-        self.counters.add(&o.counters);
-    }
-}
-
-/// Counter values of one thread, or summed over a role's threads.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CounterSample {
-    /// A counter that is absent has not been contributed yet (the empty
-    /// accumulator); present with `None` means unavailable.
-    values: BTreeMap<Counter, Option<f64>>,
-    running_ratio: Option<f64>,
-}
-
-impl CounterSample {
-    /// The accumulator a role's sum starts from: adding a sample to it copies
-    /// that sample, so `empty + Some(x) = Some(x)`.
-    pub fn empty() -> CounterSample {
-        CounterSample::default()
-    }
-
-    /// Every counter present and unavailable: what a thread's reading
-    /// starts from before it fills in what it could count.
-    pub(crate) fn all_unavailable() -> CounterSample {
-        CounterSample {
-            values: Counter::ALL.iter().map(|&c| (c, None)).collect(),
-            running_ratio: None,
-        }
-    }
-
-    /// The value of `name`; `None` when unavailable (never 0 for that).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        Counter::from_name(name).and_then(|c| self.counter(c))
-    }
-
-    /// The value of one counter; `None` when unavailable (never 0 for that).
-    pub fn counter(&self, c: Counter) -> Option<f64> {
-        self.values.get(&c).copied().flatten()
-    }
-
-    /// Sets one counter; for callers that build samples by other means (and
-    /// tests).
-    ///
-    /// # Panics
-    /// If `name` is not one of [`crate::counters::CounterPlan::counter_names`]: a typo would
-    /// otherwise silently report the counter as unavailable.
-    pub fn set(&mut self, name: &str, value: Option<f64>) {
-        let counter = Counter::from_name(name).unwrap_or_else(|| {
-            panic!("unknown counter name {name:?}; see CounterPlan::counter_names()")
-        });
-        self.values.insert(counter, value);
-    }
-
-    /// Sums `other` into `self`, per counter: Some + Some = Some, anything +
-    /// None = None (a partial sum would understate), empty + x = x.
-    pub fn add(&mut self, other: &CounterSample) {
-        for (&counter, &value) in &other.values {
-            self.values
-                .entry(counter)
-                .and_modify(|sum| {
-                    *sum = match (*sum, value) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        _ => None,
-                    }
-                })
-                .or_insert(value);
-        }
-        if let Some(ratio) = other.running_ratio {
-            self.note_ratio(ratio);
-        }
-    }
-
-    pub(crate) fn note_ratio(&mut self, ratio: f64) {
-        self.running_ratio = Some(self.running_ratio.map_or(ratio, |worst| worst.min(ratio)));
-    }
-
-    /// Worst time_running/time_enabled ratio seen (1.0 = not multiplexed);
-    /// `None` when no perf group was read.
-    pub fn multiplexed(&self) -> Option<f64> {
-        self.running_ratio
-    }
-
-    /// {NAME: value or null}, every name present.
-    pub fn to_json(&self) -> serde_json::Value {
-        Counter::ALL
-            .iter()
-            .map(|c| (c.name().to_string(), self.counter(*c).into()))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-}
-
-/// What one batch measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchReport {
-    /// Wall time from the start command to the end of the batch's traffic
-    /// on its last thread: a client's last send (rr: its last reply), a
-    /// server's check of the last message. Waiting for the last zero-copy
-    /// completions comes after and is not included.
-    pub seconds: f64,
-    /// Messages verified: stream, by the servers; rr, exchanges completed.
-    pub messages: u64,
-    /// Bytes verified by the receivers (rr: requests and replies).
-    pub bytes: u64,
-    /// Round-trip times in nanoseconds (rr only).
-    #[serde(with = "latency_serde")]
-    pub latency_ns: Option<Histogram<u64>>,
-    pub client: RoleStats,
-    pub server: RoleStats,
-    /// Both roles' zero-copy bookkeeping for this batch (zero-copy and uring-zc only).
-    pub zerocopy: Option<ZeroCopyStats>,
-}
-
-impl BatchReport {
-    /// One role's stats.
-    pub fn role(&self, role: Role) -> &RoleStats {
-        match role {
-            Role::Client => &self.client,
-            Role::Server => &self.server,
-        }
-    }
-
-    pub fn throughput_gbps(&self) -> f64 {
-        self.bytes as f64 * 8.0 / self.seconds / 1e9
-    }
-
-    pub fn messages_per_sec(&self) -> f64 {
-        self.messages as f64 / self.seconds
-    }
-
-    /// A latency percentile in microseconds (rr only).
-    pub fn latency_us(&self, quantile: f64) -> Option<f64> {
-        self.latency_ns
-            .as_ref()
-            .map(|h| h.value_at_quantile(quantile) as f64 / 1e3)
-    }
-
-    pub fn latency_max_us(&self) -> Option<f64> {
-        self.latency_ns.as_ref().map(|h| h.max() as f64 / 1e3)
-    }
-
-    /// Adds `other` (a later batch over the same connections) to this one:
-    /// times, counts, CPU, counters and latencies summed or merged.
-    pub fn merge(&mut self, other: &BatchReport) {
-        self.seconds += other.seconds;
-        self.messages += other.messages;
-        self.bytes += other.bytes;
-        if let (Some(all), Some(h)) = (self.latency_ns.as_mut(), other.latency_ns.as_ref()) {
-            all.add(h).expect("histograms share their bounds");
-        }
-        self.client.add(&other.client);
-        self.server.add(&other.server);
-        if let Some(z) = &other.zerocopy {
-            self.zerocopy
-                .get_or_insert_with(ZeroCopyStats::default)
-                .add(z);
-        }
-    }
-}
-
-/// One measured cell (one repetition), typed: what ran, each sample's report
-/// and their total, whether the main figure reached its precision target, and
-/// the host(s) it ran on. It is what [`crate::cell::measure`] returns (for a
-/// local cell and for one whose server ends ran on a `copybench serve`), and
-/// everything copybench prints about a measured cell is derived from it: its
-/// `results.csv` row ([`Row::fill`]), its `samples.csv` rows
-/// ([`CellResult::sample_rows`]), and `run`'s JSON object and table
-/// ([`crate::summary`]).
-///
-/// The host facts are gathered once per command (by the sweep, for env.json
-/// too) and shared (`Arc`) by every cell, so they cost a pointer per cell.
-/// They explain figures (the kernel, the cores, `max_skb_frags` for fragments
-/// per send, why a counter is empty). They are not `results.csv` columns:
-/// they are the same on every row of a sweep, and env.json holds them once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellResult {
-    pub config: crate::config::Config,
-    /// Each sample's own report, in order (at least one).
-    pub samples: Vec<BatchReport>,
-    /// All samples merged: total time, messages, bytes, CPU, counters,
-    /// latencies, zero-copy bookkeeping.
-    pub total: BatchReport,
-    /// Whether the main figure ([`CellResult::main`]) reached the precision
-    /// target; `false`: the time cap ended the cell first. (`run`'s fixed
-    /// number of samples counts as reached.)
-    pub precise: bool,
-    /// Where this process ran: the client ends, and the server ends too
-    /// unless `server_host` is given.
-    pub host: Arc<HostFacts>,
-    /// With `--connect`: the host the server ends ran on (its `serve`), when
-    /// it sent its facts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_host: Option<Arc<HostFacts>>,
-}
-
-impl CellResult {
-    /// A cell of the given samples, in order, measured on `host` (a
-    /// `--connect` cell sets [`CellResult::server_host`] too).
-    ///
-    /// # Panics
-    /// If `samples` is empty: a measured cell has at least one sample.
-    pub fn new(
-        config: crate::config::Config,
-        samples: Vec<BatchReport>,
-        precise: bool,
-        host: Arc<HostFacts>,
-    ) -> CellResult {
-        let (first, rest) = samples
-            .split_first()
-            .expect("a measured cell has at least one sample");
-        let mut total = first.clone();
-        for r in rest {
-            total.merge(r);
-        }
-        CellResult {
-            config,
-            samples,
-            total,
-            precise,
-            host,
-            server_host: None,
-        }
-    }
-
-    /// The figure the cell was sampled until precise ([`Figure::main`] of its workload).
-    pub fn main(&self) -> Figure {
-        Figure::main(self.config.workload)
-    }
-
-    /// One figure's value in every sample that measured it.
-    pub fn values(&self, f: Figure) -> Vec<f64> {
-        self.samples
-            .iter()
-            .filter_map(|s| f.of(s))
-            .filter(|v| v.is_finite())
-            .collect()
-    }
-
-    /// One figure's median and interval over the samples.
-    pub fn estimate(&self, f: Figure) -> Option<crate::stats::Estimate> {
-        crate::stats::Estimate::of(self.values(f))
-    }
-
-    /// Relative half-width the main figure's interval reached.
-    pub fn reached(&self) -> Option<f64> {
-        self.estimate(self.main()).map(|e| e.relative_half_width())
-    }
-
-    /// Its `samples.csv` rows, as cell `cell` and repetition `repeat` of a
-    /// sweep: each sample's [`SAMPLED`] figures.
-    pub fn sample_rows(&self, cell: u32, repeat: u32) -> Vec<SampleRow> {
-        let cfg = &self.config;
-        self.samples
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut s = SampleRow {
-                    cell,
-                    repeat,
-                    sample: i as u32,
-                    strategy: cfg.strategy.name().into(),
-                    transport: cfg.transport.kind.name().into(),
-                    workload: cfg.workload.name().into(),
-                    field_size_bytes: cfg.shape.field_size as u64,
-                    threads: cfg.threads as u32,
-                    elapsed_s: r.seconds,
-                    messages: r.messages,
-                    ..SampleRow::default()
-                };
-                for f in SAMPLED {
-                    s.set(f, f.of(r).filter(|v| v.is_finite()));
-                }
-                s
-            })
-            .collect()
-    }
-
-    /// The facts of the host the given role's ends ran on.
-    pub fn host_of(&self, role: Role) -> &HostFacts {
-        match (role, &self.server_host) {
-            (Role::Server, Some(server)) => server,
-            _ => &self.host,
-        }
-    }
-
-    /// Whether a send of this cell needed more fragments than the host of
-    /// its sending ends allows (so the kernel split it); `None` when either
-    /// is unknown.
-    pub fn exceeds_fragment_limit(&self) -> Option<bool> {
-        let z = self.total.zerocopy.as_ref().filter(|z| z.messages > 0)?;
-        let limit = self.host_of(Role::Client).max_skb_frags?;
-        Some(z.max_fragments > limit)
     }
 }
 
@@ -1054,41 +624,6 @@ impl SampleRow {
         if let Some(v) = self.field_mut(f) {
             *v = value;
         }
-    }
-}
-
-/// A latency histogram: 1 ns to an hour, 3 significant digits.
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
-}
-
-/// Latency histograms on the wire: `[[value, count], ...]` over the recorded
-/// buckets, read back into a histogram with the same bounds.
-pub(crate) mod latency_serde {
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
-        h.as_ref()
-            .map(|h| {
-                h.iter_recorded()
-                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                    .collect::<Vec<_>>()
-            })
-            .serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Histogram<u64>>, D::Error> {
-        let Some(buckets) = Option::<Vec<(u64, u64)>>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let mut h = super::new_histogram();
-        for (value, count) in buckets {
-            h.record_n(value, count).map_err(serde::de::Error::custom)?;
-        }
-        Ok(Some(h))
     }
 }
 
@@ -1151,7 +686,7 @@ mod tests {
 
     #[test]
     fn every_column_is_documented_in_the_reports_readme() {
-        let readme = include_str!("../reports/README.md");
+        let readme = include_str!("../../reports/README.md");
         let documented = |name: &str| readme.contains(&format!("`{name}`"));
         for column in Row::SETTINGS {
             assert!(

@@ -62,8 +62,9 @@ use std::sync::{LazyLock, OnceLock};
 use perf_event::events::Hardware;
 use perf_event::{Builder, Counter as PerfCounter, Group};
 
-pub use crate::figures::CounterSample;
-use crate::figures::{Counter, CpuTime, RoleFigure, RoleStats};
+pub use crate::model::measured::CounterSample;
+use crate::model::figures::{Counter, RoleFigure};
+use crate::model::measured::{CpuTime, RoleStats};
 
 use crate::sys;
 

@@ -9,51 +9,17 @@
 //! `/proc/meminfo`, say) skips its check rather than guessing.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::config::{Config, WorkloadKind};
-use crate::error::{Error, Result};
-use crate::message::Shape;
-use crate::size::format_size;
-use crate::strategy::StrategyKind;
+use crate::engine::config::Config;
 
-/// Longest `--duration`, `--warmup`, `--timeout` and `--cell-limit`: a day.
-pub const MAX_SECONDS: f64 = 86_400.0;
-/// Shortest measured `--duration`: one millisecond.
-pub const MIN_DURATION: f64 = 0.001;
-/// Shortest `--timeout`. Below it, starting the worker threads of a loaded
-/// host races the timeout, and a zero-copy sender waits ~40 ms for a delayed
-/// ACK to release its last send.
-pub const MIN_TIMEOUT: f64 = 0.1;
-/// Largest `--pool`: beyond it filling the pool alone takes seconds.
-pub const MAX_POOL: usize = 1 << 16;
+use crate::model::kinds::WorkloadKind;
+use crate::engine::error::{Error, Result};
+use crate::engine::message::Shape;
+use crate::model::size::format_size;
+use crate::model::kinds::StrategyKind;
+
 /// Share of the available memory a run may plan to use.
 const MEMORY_SHARE: f64 = 0.8;
-
-/// A number as a person reads it: `0.25`, `86400`, or `1e300` rather than
-/// three hundred digits.
-pub fn show_number(v: f64) -> String {
-    let a = v.abs();
-    if v.is_finite() && (a == 0.0 || (1e-4..1e9).contains(&a)) {
-        format!("{v}")
-    } else {
-        format!("{v:e}")
-    }
-}
-
-/// Checks a seconds flag against `min..=MAX_SECONDS` (`min` itself allowed
-/// only when `min` is 0) and turns it into a [`Duration`].
-pub fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration> {
-    if v.is_finite() && v >= min && v <= MAX_SECONDS {
-        return Ok(Duration::from_secs_f64(v));
-    }
-    Err(Error::usage(format!(
-        "{flag} {}: must be {} to {} seconds",
-        show_number(v),
-        show_number(min),
-        show_number(MAX_SECONDS)
-    )))
-}
 
 /// Counts as the CLI parses them: whole numbers in `min..=max`, negative ones
 /// included so that `--fields -3` is told the range instead of "unexpected
@@ -78,18 +44,18 @@ pub fn count_in(
 }
 
 /// Largest `--fields`, as the CLI parses it.
-pub const MAX_FIELDS: u64 = crate::message::MAX_FIELDS as u64;
+pub const MAX_FIELDS: u64 = crate::engine::message::MAX_FIELDS as u64;
 /// Largest `--threads`, as the CLI parses it.
-pub const MAX_THREADS: u64 = crate::config::MAX_THREADS as u64;
+pub const MAX_THREADS: u64 = crate::engine::config::MAX_THREADS as u64;
 
 /// `--field-size` as typed: a size in 1 B to 64 MiB.
 pub fn field_size(text: &str) -> Result<usize, String> {
     let range = format!(
         "--field-size must be 1 B to {}",
-        format_size(crate::message::MAX_FIELD_SIZE as u64)
+        format_size(crate::engine::message::MAX_FIELD_SIZE as u64)
     );
-    match crate::size::parse_size(text) {
-        Ok(n) if (1..=crate::message::MAX_FIELD_SIZE).contains(&n) => Ok(n),
+    match crate::model::size::parse_size(text) {
+        Ok(n) if (1..=crate::engine::message::MAX_FIELD_SIZE).contains(&n) => Ok(n),
         Ok(_) => Err(range),
         Err(_) if text.trim_start().starts_with('-') => Err(range),
         Err(e) => Err(format!("{e}; {range}")),
@@ -152,10 +118,10 @@ pub(crate) fn approx_size(n: u64) -> String {
 /// a process base B of 5 MiB.
 pub(crate) fn memory_needed(cfg: &Config) -> u64 {
     let msg = match cfg.layout {
-        crate::message::Layout::Heap => cfg.shape.message_bytes() as u64,
+        crate::model::kinds::Layout::Heap => cfg.shape.message_bytes() as u64,
         // One allocation per message, each field from a page boundary: 1 +
         // sum(ceil(field / page)) pages (see Layout::Page).
-        crate::message::Layout::Page => {
+        crate::model::kinds::Layout::Page => {
             let page = 4096u64;
             let per_field = (cfg.shape.field_size as u64).div_ceil(page);
             (1 + cfg.shape.fields as u64 * per_field).saturating_mul(page)
@@ -168,7 +134,7 @@ pub(crate) fn memory_needed(cfg: &Config) -> u64 {
         WorkloadKind::Rr => 2,
     } * cfg.threads as u64;
     let sender = (slots + serialize).saturating_mul(msg);
-    let reader = msg.max(crate::recv::READ_AHEAD as u64);
+    let reader = msg.max(crate::engine::recv::READ_AHEAD as u64);
     (5u64 << 20).saturating_add(ends.saturating_mul(sender.saturating_add(reader)))
 }
 
@@ -286,7 +252,8 @@ pub fn check_out_dir(dir: &Path, resumed: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::TransportKind;
+    use crate::engine::config::{seconds, show_number, MIN_DURATION, MIN_TIMEOUT};
+    use crate::model::kinds::TransportKind;
 
     #[test]
     fn huge_and_tiny_numbers_read_as_exponents() {
@@ -360,7 +327,7 @@ mod tests {
             field_size: 64,
         };
         let heap = memory_needed(&cfg);
-        cfg.layout = crate::message::Layout::Page;
+        cfg.layout = crate::model::kinds::Layout::Page;
         assert!(memory_needed(&cfg) > heap);
     }
 

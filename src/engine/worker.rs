@@ -10,16 +10,21 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use socket2::Socket;
 
-use crate::config::{Config, Fault, WorkloadKind, STALL};
-use crate::counters::CounterPlan;
-use crate::error::{Cause, Error, Result, Role};
-use crate::figures::{new_histogram, RoleStats};
-use crate::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
-use crate::meter::Meter;
-use crate::recv::{ReadError, Reader};
-use crate::strategy::{Refill, SendError, Sender, ZeroCopyStats};
+use crate::engine::config::{Config, Fault, STALL};
+
+use crate::model::kinds::WorkloadKind;
+use crate::engine::counters::CounterPlan;
+use crate::engine::error::{Cause, Error, Result};
+use crate::model::kinds::Role;
+use crate::model::stats::new_histogram;
+use crate::model::measured::RoleStats;
+use crate::engine::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
+use crate::engine::meter::Meter;
+use crate::engine::recv::{ReadError, Reader};
+use crate::engine::strategy::{Refill, SendError, Sender};
+use crate::model::measured::ZeroCopyStats;
 use crate::sys;
-use crate::transport::TransportKind;
+use crate::model::kinds::TransportKind;
 
 /// What the coordinator asks of a client worker. A message type, not a
 /// call: a remote peer's coordinator sends the same values over its socket.
@@ -51,7 +56,7 @@ pub(crate) struct ThreadBatch {
     pub messages: u64,
     pub bytes: u64,
     pub stats: RoleStats,
-    #[serde(with = "crate::figures::latency_serde")]
+    #[serde(with = "crate::model::stats::latency_serde")]
     pub latency_ns: Option<Histogram<u64>>,
     pub zerocopy: Option<ZeroCopyStats>,
 }
@@ -126,7 +131,7 @@ impl Worker {
     fn pin(&self) -> Result<()> {
         if let Some(pin) = &self.cfg.pin {
             let cpu = pin.cpu(self.role, self.conn);
-            crate::config::pin_thread(cpu)
+            crate::engine::config::pin_thread(cpu)
                 .map_err(|e| self.socket_failed(format!("pinning to CPU {cpu}"), e))?;
         }
         Ok(())
@@ -155,7 +160,7 @@ impl Worker {
                 "--server-addr {}: no interface in namespace '{}' has this address ({op}: {source}); netns-setup.sh gives the server {}",
                 veth.server_addr,
                 veth.server_ns,
-                crate::netns::DEFAULT_SERVER_ADDR,
+                crate::engine::netns::DEFAULT_SERVER_ADDR,
             ));
         }
         self.fail(Cause::Socket {

@@ -21,13 +21,14 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::model::host::{Availability, CounterStatus, CpuIdle, HostFacts, NamespaceState, RunFacts, SweepEnv};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::counters::{perf_event_paranoid, CounterPlan};
-use crate::netns;
+use crate::engine::counters::{perf_event_paranoid, CounterPlan};
+use crate::engine::netns;
 
 /// The namespaces `netns-setup.sh up` creates for the veth transport.
 const NAMESPACES: [&str; 2] = [netns::DEFAULT_SERVER_NS, netns::DEFAULT_CLIENT_NS];
@@ -43,218 +44,24 @@ const OPTMEM_MIN: u64 = 128 * 1024;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 
-/// Whether a kernel feature can be used by this process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
-pub enum Availability {
-    Available(String),
-    /// Usable only with privileges this process may lack.
-    Restricted(String),
-    Unavailable(String),
-    /// Could not be determined; the detail says why.
-    Unknown(String),
-}
-
-/// What an env.json without this fact reads as.
-impl Default for Availability {
-    fn default() -> Self {
-        Availability::Unknown("not recorded (an env.json from an older copybench)".into())
-    }
-}
-
-impl Availability {
-    /// Whether the feature can be used by this process.
-    pub fn is_available(&self) -> bool {
-        matches!(self, Availability::Available(_))
-    }
-
-    /// `available`, `restricted`, `unavailable` or `unknown`: the `state`
-    /// env.json writes.
-    pub fn state(&self) -> &'static str {
-        self.label().0
-    }
-
-    fn label(&self) -> (&'static str, &str) {
-        match self {
-            Availability::Available(detail) => ("available", detail),
-            Availability::Restricted(detail) => ("restricted", detail),
-            Availability::Unavailable(detail) => ("unavailable", detail),
-            Availability::Unknown(detail) => ("unknown", detail),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NamespaceState {
-    pub name: String,
-    pub exists: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CounterStatus {
-    pub available: bool,
-    /// Why it is unavailable, and what to do about it.
-    pub reason: Option<String>,
-    /// How it is counted when not by its own perf event (e.g. getrusage for
-    /// context switches).
-    pub note: Option<String>,
-}
-
-/// What [`gather`] found, as `copybench doctor --json` prints it and as
-/// env.json holds it (flattened into [`SweepEnv`]).
-///
-/// Reading is lenient (`#[serde(default)]`): a field an older or partial
-/// env.json lacks reads as `None` / [`Availability::Unknown`] / empty, never
-/// as a made-up value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HostFacts {
-    /// Kernel release (`uname -r`).
-    pub kernel: Option<String>,
-    pub cpu_model: Option<String>,
-    /// CPUs this process may run on (`None`: could not be read).
-    pub cores: Option<usize>,
-    pub perf_event_paranoid: Option<i32>,
-    /// CAP_PERFMON or CAP_SYS_ADMIN in the effective set (root has both):
-    /// perf_event_paranoid does not apply then.
-    pub perf_capable: Option<bool>,
-    pub optmem_max: Option<u64>,
-    /// Most fragments (pages) one socket buffer holds; a zero-copy send whose
-    /// iovecs span more is split (see `--layout`).
-    pub max_skb_frags: Option<u64>,
-    /// What `kernel.io_uring_disabled` (or, before 6.6, the kernel's
-    /// symbols) allows.
-    pub io_uring: Availability,
-    /// Whether the `uring` strategy can run: a ring was really created and
-    /// knows `IORING_OP_SENDMSG`; if not, why (ENOSYS, EPERM, ENOMEM...).
-    pub uring: Availability,
-    /// Whether `uring-zc` can run: the same ring knows `IORING_OP_SENDMSG_ZC`.
-    pub uring_zc: Availability,
-    /// `RLIMIT_MEMLOCK` of this process (kernels before 5.12 charge rings to it).
-    pub memlock: String,
-    pub so_zerocopy_tcp: Availability,
-    pub so_zerocopy_unix: Availability,
-    /// How an idle CPU waits (`/sys/devices/system/cpu/cpuidle`): on a
-    /// virtual machine this sets what waking a thread on another CPU costs.
-    #[serde(default)]
-    pub cpuidle: CpuIdle,
-    /// iproute2 version from `ip -V`; `None` when `ip` is not installed.
-    pub iproute2: Option<String>,
-    pub netns: Vec<NamespaceState>,
-    /// Every counter name, opened or not and why.
-    pub counters: BTreeMap<String, CounterStatus>,
-    /// What could not be looked at, and why.
-    pub gaps: Vec<String>,
-}
-
-/// How this host's idle CPUs wait for work.
-///
-/// A guest whose idle vCPUs halt at once (no halt polling) pays a trip
-/// through the hypervisor for every wake-up of a thread on an idle CPU, and
-/// the waker's CPU time carries it. Measured on a 2-vCPU guest (cpuidle
-/// driver `haltpoll`, Linux 6.18): `run --workload rr --field-size 64
-/// --pin` gave a p50 of 86 µs and 36.8 µs of client CPU per exchange with
-/// `guest_halt_poll_ns` 0, and 12.4 µs and 8.3 µs with 200000. Sweeps pin
-/// each connection's ends to CPUs of their own by default, so their rr
-/// figures carry this cost for every strategy alike.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CpuIdle {
-    /// `current_driver` (e.g. `intel_idle`, `acpi_idle`, `haltpoll`, `none`).
-    pub driver: Option<String>,
-    /// `current_governor` (e.g. `menu`, `teo`, `haltpoll`).
-    pub governor: Option<String>,
-    /// The guest's `haltpoll` module's `guest_halt_poll_ns`: how long an
-    /// idle vCPU polls before it halts (0: it halts at once). `None` off a
-    /// haltpoll guest.
-    pub guest_halt_poll_ns: Option<u64>,
-}
-
-impl CpuIdle {
-    /// Reads `/sys`; what is not there stays `None`.
-    fn gather() -> CpuIdle {
-        let read = |path: &str| read_trimmed(path).ok().filter(|t| !t.is_empty());
-        CpuIdle {
-            driver: read("/sys/devices/system/cpu/cpuidle/current_driver"),
-            governor: read("/sys/devices/system/cpu/cpuidle/current_governor")
-                .or_else(|| read("/sys/devices/system/cpu/cpuidle/current_governor_ro")),
-            guest_halt_poll_ns: read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
-                .and_then(|t| t.parse().ok()),
-        }
-    }
-
-    /// Whether idle vCPUs of this guest halt without polling first.
-    pub fn halts_at_once(&self) -> bool {
-        self.guest_halt_poll_ns == Some(0)
-    }
-
-    /// One line for doctor and the report.
-    pub fn describe(&self) -> String {
-        let mut out = match (&self.driver, &self.governor) {
-            (Some(d), Some(g)) => format!("driver {d}, governor {g}"),
-            (Some(d), None) => format!("driver {d}"),
-            (None, Some(g)) => format!("governor {g}"),
-            (None, None) => "unknown (no /sys/devices/system/cpu/cpuidle)".to_string(),
-        };
-        match self.guest_halt_poll_ns {
-            Some(0) => out.push_str(
-                "; guest halt polling off (guest_halt_poll_ns 0): an idle vCPU halts at once, \
-                 so each wake-up of a thread on another CPU goes through the hypervisor \
-                 and its waker's CPU time carries it (pinned rr pays it per exchange)",
-            ),
-            Some(ns) => {
-                let _ = write!(out, "; guest halt polling up to {ns} ns");
-            }
-            None => {}
-        }
-        out
-    }
-}
-
-/// Everything a sweep's `env.json` holds: the host's facts (flattened, so
-/// the keys are [`HostFacts`]'s), the run that wrote it, and, for a sweep
-/// with `--connect`, the server's address and facts. The sweep writes it
-/// once; the report reads it back through this type. The facts are shared
-/// (`Arc`) with every cell's [`crate::CellResult`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SweepEnv {
-    #[serde(flatten)]
-    pub host: Arc<HostFacts>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<RunFacts>,
-    /// `--connect`'s server, as resolved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_addr: Option<String>,
-    /// The server's host facts (its `copybench doctor --json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_host: Option<Arc<HostFacts>>,
-}
-
-/// Which copybench ran which command, when.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RunFacts {
-    /// The command line that asked for the sweep.
-    pub command: Option<String>,
-    /// copybench's version.
-    pub version: Option<String>,
-    /// Start time, `YYYY-MM-DDTHH:MM:SSZ`.
-    pub started_utc: Option<String>,
-}
-
-impl SweepEnv {
-    /// The counter's reason for being unavailable, when env.json gives one.
-    pub fn counter_reason(&self, name: &str) -> Option<&str> {
-        self.host.counters.get(name)?.reason.as_deref()
-    }
-}
-
 /// Something that keeps this host from a full measurement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Problem {
     pub what: String,
     /// The command (or step) that fixes it.
     pub fix: String,
+}
+
+/// Reads the cpuidle facts from `/sys`; what is not there stays `None`.
+fn cpuidle() -> CpuIdle {
+    let read = |path: &str| read_trimmed(path).ok().filter(|t| !t.is_empty());
+    CpuIdle {
+        driver: read("/sys/devices/system/cpu/cpuidle/current_driver"),
+        governor: read("/sys/devices/system/cpu/cpuidle/current_governor")
+            .or_else(|| read("/sys/devices/system/cpu/cpuidle/current_governor_ro")),
+        guest_halt_poll_ns: read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+            .and_then(|t| t.parse().ok()),
+    }
 }
 
 /// Looks at the host. Never fails; see [`HostFacts::gaps`].
@@ -312,10 +119,10 @@ pub fn gather() -> HostFacts {
         .ok();
 
     let io_uring = probe_io_uring();
-    let support = crate::strategy::uring_support();
+    let support = crate::engine::strategy::uring_support();
     let uring = ring_availability(&support.sendmsg);
     let uring_zc = ring_availability(&support.sendmsg_zc);
-    let memlock = crate::strategy::memlock_text();
+    let memlock = crate::engine::strategy::memlock_text();
     let so_zerocopy_tcp = probe_zerocopy(Domain::IPV4, Some(Protocol::TCP), "TCP");
     let so_zerocopy_unix = probe_zerocopy(Domain::UNIX, None, "AF_UNIX");
     for (what, availability) in [
@@ -342,7 +149,7 @@ pub fn gather() -> HostFacts {
         .collect();
 
     HostFacts {
-        cpuidle: CpuIdle::gather(),
+        cpuidle: cpuidle(),
         kernel,
         cpu_model,
         cores,
@@ -466,7 +273,7 @@ fn io_uring_availability(disabled: Option<&str>, has_symbol: Option<bool>) -> Av
     }
 }
 
-/// The io_uring probe's answer for one strategy (see [`crate::strategy::uring_support`]).
+/// The io_uring probe's answer for one strategy (see [`crate::engine::strategy::uring_support`]).
 pub(crate) fn ring_availability(probe: &Result<String, String>) -> Availability {
     match probe {
         Ok(found) => Availability::Available(found.clone()),
@@ -628,7 +435,7 @@ fn problems(facts: &HostFacts) -> Vec<Problem> {
 }
 
 /// Splits a reason shaped "what is wrong (ERRNO): what to do" (see
-/// [`crate::counters::reason_for`]) into its two parts.
+/// [`crate::engine::counters::reason_for`]) into its two parts.
 fn split_reason(reason: &str) -> (&str, Option<&str>) {
     match reason.find("): ") {
         Some(at) => (&reason[..=at], Some(&reason[at + 3..])),
@@ -1011,7 +818,7 @@ mod tests {
     fn a_ring_that_cannot_be_made_is_a_problem_with_its_reason() {
         let mut facts = facts();
         let enosys =
-            crate::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(libc::ENOSYS));
+            crate::engine::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(libc::ENOSYS));
         facts.uring = ring_availability(&Err(enosys.clone()));
         facts.uring_zc = ring_availability(&Err(enosys));
         let problems = problems(&facts);
@@ -1040,14 +847,14 @@ mod tests {
         assert_eq!(back, facts);
         // ...and through env.json, with the run's and a server's facts.
         let env = SweepEnv {
-            host: Arc::new(facts.clone()),
+            host: std::sync::Arc::new(facts.clone()),
             run: Some(RunFacts {
                 command: Some("copybench sweep --quick".into()),
                 version: Some("0.1.0".into()),
                 started_utc: Some("2026-11-29T17:00:00Z".into()),
             }),
             server_addr: Some("127.0.0.1:7000".into()),
-            server_host: Some(Arc::new(facts.clone())),
+            server_host: Some(std::sync::Arc::new(facts.clone())),
         };
         let json = serde_json::to_string_pretty(&env).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -17,7 +17,8 @@ mod zero_copy;
 pub(crate) use completions::Completions;
 pub(crate) use one_copy::OneCopy;
 pub(crate) use stats::CompletionStats;
-pub use stats::{ZeroCopyStats, DELAY_SAMPLE};
+pub use crate::model::kinds::StrategyKind;
+pub use crate::model::measured::{ZeroCopyStats, DELAY_SAMPLE};
 pub(crate) use two_copy::TwoCopy;
 #[cfg(test)]
 pub(crate) use uring::explain_setup_error;
@@ -26,7 +27,7 @@ pub(crate) use uring::{memlock_text, support as uring_support, Uring};
 pub(crate) use zero_copy::ZeroCopy;
 // Where they lived before; defined in `error` so that the crate error does
 // not depend on this module (which depends on `transport`, which depends on it).
-pub use crate::error::{RangeError, SendError};
+pub use crate::engine::error::{RangeError, SendError};
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
@@ -34,42 +35,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Layout, Message, Shape};
-use crate::transport::TransportKind;
+use crate::engine::message::{Message, Shape};
 
-/// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
-    TwoCopy,
-    OneCopy,
-    ZeroCopy,
-    /// `IORING_OP_SENDMSG` through an io_uring: the copying baseline of `uring-zc`.
-    Uring,
-    /// `IORING_OP_SENDMSG_ZC` through an io_uring.
-    UringZc,
-}
+use crate::model::kinds::Layout;
 
+
+/// How the engine runs each kind: whether this host can, and a fresh
+/// strategy for one connection. Adding a strategy: its own file here, its
+/// entry in [`StrategyKind`] (`model/kinds.rs`), and its arm in `build`.
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
-        StrategyKind::TwoCopy,
-        StrategyKind::OneCopy,
-        StrategyKind::ZeroCopy,
-        StrategyKind::Uring,
-        StrategyKind::UringZc,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StrategyKind::TwoCopy => "two-copy",
-            StrategyKind::OneCopy => "one-copy",
-            StrategyKind::ZeroCopy => "zero-copy",
-            StrategyKind::Uring => "uring",
-            StrategyKind::UringZc => "uring-zc",
-        }
-    }
-
     /// Whether this host can run the strategy, and if not, why (probed once
     /// per process: the io_uring strategies make a ring and ask it).
     pub fn host_support(self) -> Result<(), String> {
@@ -88,50 +62,6 @@ impl StrategyKind {
             .collect()
     }
 
-    pub fn from_name(name: &str) -> Option<StrategyKind> {
-        StrategyKind::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Whether this strategy can run over `transport` at all: a strategy
-    /// with completions needs a socket the kernel takes zero-copy sends on,
-    /// which AF_UNIX sockets are not (`SO_ZEROCOPY` is refused, and
-    /// `IORING_OP_SENDMSG_ZC` answers `EOPNOTSUPP`).
-    pub fn supports(self, transport: TransportKind) -> bool {
-        !self.has_completions() || transport.has_zerocopy()
-    }
-
-    /// Whether a send's buffer is free only at its completion (and so the
-    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
-    pub fn has_completions(self) -> bool {
-        match self {
-            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => false,
-            StrategyKind::ZeroCopy | StrategyKind::UringZc => true,
-        }
-    }
-
-    /// What the report compares this strategy against, as challenger:
-    /// two-copy, the seed's baseline, for every other strategy (each one's
-    /// ratio to two-copy answers "from what size does it win"), then the
-    /// copying twin of each lending strategy: zero-copy and uring against
-    /// one-copy (the same iovecs through `sendmsg`), uring-zc against
-    /// zero-copy (SENDMSG_ZC against MSG_ZEROCOPY). A new strategy states
-    /// its baselines here and the report needs no edit.
-    pub fn baselines(self) -> &'static [StrategyKind] {
-        use StrategyKind::*;
-        match self {
-            TwoCopy => &[],
-            OneCopy => &[TwoCopy],
-            ZeroCopy | Uring => &[TwoCopy, OneCopy],
-            UringZc => &[TwoCopy, ZeroCopy],
-        }
-    }
-
-    /// Whether a strategy named `name` has completions (`false` for a name
-    /// this build does not know): for reports read from a results.csv.
-    pub fn named_has_completions(name: &str) -> bool {
-        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
-    }
-
     /// A fresh strategy for one connection.
     pub(crate) fn build(self, shape: Shape) -> Box<dyn Strategy> {
         match self {
@@ -141,12 +71,6 @@ impl StrategyKind {
             StrategyKind::Uring => Box::new(Uring::copying()),
             StrategyKind::UringZc => Box::new(Uring::zero_copy()),
         }
-    }
-}
-
-impl std::fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

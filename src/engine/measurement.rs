@@ -1,5 +1,5 @@
 //! What a criterion benchmark measures, chosen at run time: wall time, CPU
-//! time, or one of the counters of [`crate::counters`].
+//! time, or one of the counters of [`crate::engine::counters`].
 //!
 //! # Shape
 //!
@@ -13,7 +13,7 @@
 //! ```no_run
 //! # #[cfg(feature = "criterion")] {
 //! use std::time::Instant;
-//! use copybench::measurement::{Copybench, Metric};
+//! use copybench::engine::measurement::{Copybench, Metric};
 //! use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
 //!
 //! let metric = Metric::from_env().unwrap();
@@ -82,10 +82,10 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::counters::{CounterPlan, ThreadCounters};
-use crate::error::Role;
-use crate::figures::BatchReport;
-use crate::figures::Counter;
+use crate::engine::counters::{CounterPlan, ThreadCounters};
+use crate::model::kinds::Role;
+use crate::model::measured::BatchReport;
+use crate::model::figures::Counter;
 use crate::sys;
 
 /// The environment variable [`Metric::from_env`] reads.
@@ -103,7 +103,7 @@ pub enum Metric {
     Wall,
     /// CPU time, ns, from `CLOCK_THREAD_CPUTIME_ID` (always available).
     CpuTime,
-    /// One counter of [`crate::counters`], user + kernel as the counter
+    /// One counter of [`crate::engine::counters`], user + kernel as the counter
     /// defines it.
     Counter(Counter),
 }
@@ -635,8 +635,8 @@ mod with_criterion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::CounterSample;
-    use crate::figures::{CpuTime, RoleStats};
+    use crate::engine::counters::CounterSample;
+    use crate::model::measured::{CpuTime, RoleStats};
 
     fn role(user_ns: u64, sys_ns: u64, counters: &[(&str, Option<f64>)]) -> RoleStats {
         let mut sample = CounterSample::empty();

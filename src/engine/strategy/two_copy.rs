@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use super::{send_failed, SendError, Strategy, ZeroCopyStats};
-use crate::message::{Message, Shape};
+use crate::engine::message::{Message, Shape};
 
 pub struct TwoCopy {
     buf: Vec<u8>,

@@ -26,13 +26,17 @@ use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
-use crate::config::{Config, WorkloadKind};
-use crate::counters::CounterPlan;
-use crate::error::{Error, Result, Role};
-use crate::figures::{new_histogram, BatchReport, RoleStats};
-use crate::strategy::ZeroCopyStats;
-use crate::transport::TransportKind;
-use crate::worker::{fd_hint, Command, Event, Report, Worker};
+use crate::engine::config::Config;
+
+use crate::model::kinds::WorkloadKind;
+use crate::engine::counters::CounterPlan;
+use crate::engine::error::{Error, Result};
+use crate::model::kinds::Role;
+use crate::model::stats::new_histogram;
+use crate::model::measured::{BatchReport, RoleStats};
+use crate::model::measured::ZeroCopyStats;
+use crate::model::kinds::TransportKind;
+use crate::engine::worker::{fd_hint, Command, Event, Report, Worker};
 
 /// How much work one batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +152,7 @@ impl Experiment {
     }
 
     /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
-    /// must be configured already ([`crate::transport::Transport::configure`]).
+    /// must be configured already ([`crate::engine::transport::Transport::configure`]).
     pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
         Experiment::start_ends_bounded(cfg, ends, Bound::default())
     }
@@ -156,7 +160,7 @@ impl Experiment {
     fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
-        crate::limits::check_host(cfg)?;
+        crate::engine::limits::check_host(cfg)?;
         let roles = ends.roles();
         let (mut clients, mut servers) = match ends {
             Ends::Both => (None, None),

@@ -1,8 +1,8 @@
 //! The per-thread meter: CPU time and perf counters around one thread's part
 //! of a batch (their sums over a role's threads are [`RoleStats`]).
 
-use crate::counters::{CounterPlan, ThreadCounters};
-use crate::figures::{CpuTime, RoleStats};
+use crate::engine::counters::{CounterPlan, ThreadCounters};
+use crate::model::measured::{CpuTime, RoleStats};
 use crate::sys;
 
 /// Per-thread measurement: CPU time and perf counters around a batch.

@@ -1,28 +1,11 @@
 //! The crate's error type. Its messages say what happened and, where there is
 //! something to do about it, what to do next.
 
-use std::fmt;
+
+use crate::model::kinds::Role;
 use std::io;
 use std::time::Duration;
 
-/// Which side of a connection a worker thread plays.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Client,
-    Server,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Client => "client",
-            Role::Server => "server",
-        })
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -43,9 +26,9 @@ pub enum Error {
     },
     /// A network namespace of the veth transport is missing or cannot be
     /// entered (the host's state, so exit 2 like `Unsupported`).
-    /// `source()` is the [`NetnsError`](crate::netns::NetnsError) itself.
+    /// `source()` is the [`NetnsError`](crate::engine::netns::NetnsError) itself.
     #[error("{0}")]
-    Netns(#[from] crate::netns::NetnsError),
+    Netns(#[from] crate::engine::netns::NetnsError),
     /// A `copybench serve` refused, failed or went away (`--connect`).
     #[error("server {server}: {what}")]
     Remote { server: String, what: String },
@@ -99,10 +82,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Cause {
     /// No whole message could be read (the peer closed, a timeout, a socket error).
     #[error("{0}")]
-    Read(#[source] crate::recv::ReadError),
+    Read(#[source] crate::engine::recv::ReadError),
     /// A whole message arrived but did not verify.
     #[error("verification failed: {0}")]
-    Verify(#[source] crate::message::VerifyError),
+    Verify(#[source] crate::engine::message::VerifyError),
     /// The peer went away (EPIPE, ECONNRESET) in the middle of a send.
     #[error("the peer closed the connection while we were sending ({0})")]
     PeerClosed(#[source] SendError),

@@ -5,40 +5,49 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::message::{Layout, Shape, Verify};
-use crate::strategy::{Refill, StrategyKind};
-use crate::transport::{Transport, TransportKind};
+use crate::engine::error::{Error, Result};
+use crate::model::kinds::WorkloadKind;
+use crate::engine::message::{Shape, Verify};
+use crate::model::kinds::Layout;
+use crate::engine::strategy::Refill;
+use crate::model::kinds::StrategyKind;
+use crate::engine::transport::Transport;
+use crate::model::kinds::TransportKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum WorkloadKind {
-    /// Request/response: send, receive the same shape back; latency is the round trip.
-    Rr,
-    /// One-way: the client sends continuously, the server verifies.
-    Stream,
+
+/// Longest `--duration`, `--warmup`, `--timeout` and `--cell-limit`: a day.
+pub const MAX_SECONDS: f64 = 86_400.0;
+/// Shortest measured `--duration`: one millisecond.
+pub const MIN_DURATION: f64 = 0.001;
+/// Shortest `--timeout`. Below it, starting the worker threads of a loaded
+/// host races the timeout, and a zero-copy sender waits ~40 ms for a delayed
+/// ACK to release its last send.
+pub const MIN_TIMEOUT: f64 = 0.1;
+/// Largest `--pool`: beyond it filling the pool alone takes seconds.
+pub const MAX_POOL: usize = 1 << 16;
+/// A number as a person reads it: `0.25`, `86400`, or `1e300` rather than
+/// three hundred digits.
+pub fn show_number(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && (a == 0.0 || (1e-4..1e9).contains(&a)) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
 }
 
-impl WorkloadKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            WorkloadKind::Rr => "rr",
-            WorkloadKind::Stream => "stream",
-        }
+/// Checks a seconds flag against `min..=MAX_SECONDS` (`min` itself allowed
+/// only when `min` is 0) and turns it into a [`Duration`].
+pub fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration> {
+    if v.is_finite() && v >= min && v <= MAX_SECONDS {
+        return Ok(Duration::from_secs_f64(v));
     }
-
-    pub fn from_name(name: &str) -> Option<WorkloadKind> {
-        [WorkloadKind::Rr, WorkloadKind::Stream]
-            .into_iter()
-            .find(|w| w.name() == name)
-    }
-}
-
-impl std::fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+    Err(Error::usage(format!(
+        "{flag} {}: must be {} to {} seconds",
+        show_number(v),
+        show_number(min),
+        show_number(MAX_SECONDS)
+    )))
 }
 
 /// Smallest and largest `--threads`.
@@ -121,10 +130,10 @@ impl Pin {
     }
 
     /// The CPU of one worker thread.
-    pub fn cpu(&self, role: crate::error::Role, conn: usize) -> usize {
+    pub fn cpu(&self, role: crate::model::kinds::Role, conn: usize) -> usize {
         let list = match role {
-            crate::error::Role::Client => &self.client,
-            crate::error::Role::Server => &self.server,
+            crate::model::kinds::Role::Client => &self.client,
+            crate::model::kinds::Role::Server => &self.server,
         };
         list[conn % list.len()]
     }
@@ -195,7 +204,7 @@ impl Config {
 
     /// Checks the limits the CLI documents; each error names its flag.
     pub fn validate(&self) -> Result<()> {
-        use crate::message::{MAX_FIELDS, MAX_FIELD_SIZE, MAX_MESSAGE_BYTES};
+        use crate::engine::message::{MAX_FIELDS, MAX_FIELD_SIZE, MAX_MESSAGE_BYTES};
         let s = self.shape;
         if !(1..=MAX_FIELD_SIZE).contains(&s.field_size) {
             return Err(Error::usage(format!(
@@ -225,11 +234,11 @@ impl Config {
         }
         if let Some(n) = self
             .pool_slots
-            .filter(|n| !(1..=crate::limits::MAX_POOL).contains(n))
+            .filter(|n| !(1..=MAX_POOL).contains(n))
         {
             return Err(Error::usage(format!(
                 "--pool {n}: must be 1 to {}",
-                crate::limits::MAX_POOL
+                MAX_POOL
             )));
         }
         if !self.strategy.supports(self.transport.kind) {
@@ -244,10 +253,10 @@ impl Config {
                 self.strategy
             )));
         }
-        crate::limits::seconds(
+        seconds(
             "--timeout",
             self.transport.timeout.as_secs_f64(),
-            crate::limits::MIN_TIMEOUT,
+            MIN_TIMEOUT,
         )?;
         if let Some(pin) = &self.pin {
             let allowed = allowed_cpus();

@@ -17,7 +17,7 @@ use super::{
     own_wait_limit, send_all, send_failed, CompletionStats, Completions, SendError, Strategy,
     ZeroCopyStats,
 };
-use crate::message::Message;
+use crate::engine::message::Message;
 use crate::sys::{self, ErrQueue};
 
 /// Non-blocking reaps happen at least this often, in sends.

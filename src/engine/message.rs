@@ -10,6 +10,8 @@
 
 use std::io::IoSlice;
 
+use crate::model::kinds::Layout;
+
 /// Bytes of the header that precedes the fields on the wire.
 pub const HEADER_LEN: usize = 32;
 /// "CBR1", little-endian.
@@ -290,61 +292,6 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
     Err(start + bad.unwrap_or(0))
 }
 
-/// Where a message's buffers lie in memory. With `MSG_ZEROCOPY` the kernel
-/// pins every page the iovecs touch and makes each one a fragment of the
-/// socket buffer; a send that needs more than `net.core.max_skb_frags`
-/// (17 by default) is split, which is what layout costs.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    /// The header and each field are separate allocations, wherever the
-    /// allocator puts them (as an application would have them, and the seed).
-    /// A 64 KiB field then starts mid-page and spans 17 pages.
-    #[default]
-    Heap,
-    /// One allocation per message: each field starts on a page boundary, and
-    /// the header takes the last 32 bytes of the page just before the first
-    /// field. The header never straddles a page, and the message spans
-    /// 1 + sum(ceil(field / page)) pages: for fields that fill whole pages,
-    /// ceil((32 + fields) / page), the fewest any placement can reach, so the
-    /// header adds no fragment beyond what its 32 bytes must take (a
-    /// fragment never crosses a page, so it cannot share the first field's).
-    Page,
-}
-
-impl Layout {
-    pub const ALL: [Layout; 2] = [Layout::Heap, Layout::Page];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Layout::Heap => "heap",
-            Layout::Page => "page",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Layout> {
-        Layout::ALL.into_iter().find(|l| l.name() == name)
-    }
-}
-
-impl std::fmt::Display for Layout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The size of a memory page, which is what a zero-copy fragment covers at most.
 pub fn page_size() -> usize {
@@ -755,7 +702,7 @@ mod tests {
         ));
     }
 
-    /// Sends `n` messages from a pool as a [`crate::strategy::Sender`] would,
+    /// Sends `n` messages from a pool as a [`crate::engine::strategy::Sender`] would,
     /// and returns what the verifier said of each.
     fn deliver(
         pool: PoolPlan,

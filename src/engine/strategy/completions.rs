@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use crate::error::RangeError;
+use crate::engine::error::RangeError;
 
 /// Which zero-copy sends are still in flight.
 #[derive(Debug, Default)]
