@@ -8,7 +8,7 @@
 //! counters, TCP_NODELAY on, kernel defaults otherwise. Each run lasts
 //! `DURATION` seconds (default 3; the first 0.4 s are warm-up), the two ways alternate
 //! for `PAIRS` pairs (default 7), and each pair prints both p50 round trips
-//! and their ratio. The README's "How copybench compares" cites the result.
+//! and their ratio. docs/comparison.md ("How copybench compares") cites the result.
 //!
 //! For the processes way the example runs itself again as the server, with
 //! `PINGPONG_SERVE=ADDR` in the child's environment.

@@ -32,7 +32,7 @@
 # cost a little per context switch, which the peers do not pay: COUNTERS=0
 # shows how much. The run's JSON echoes the setting (options.counters).
 #
-# Environment: PAIRS (default 5; the README table uses 11), DURATION
+# Environment: PAIRS (default 5; the table in docs/comparison.md uses 11), DURATION
 # (seconds, default 5), CASES (default "stream4k stream64k rr64"), POOL
 # (messages in copybench's pool, default 1; "default" for its own choice),
 # IPERF_PORT (default 15201), SOCKPERF_PORT (default 15202).
@@ -61,7 +61,7 @@ fi
 if ! [[ $DURATION =~ ^[1-9][0-9]*$ ]]; then
     die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
 fi
-((PAIRS >= 5)) || echo "compare-peers: note: PAIRS=$PAIRS; fewer than 5 pairs say little on a noisy host (the README's table uses 11)" >&2
+((PAIRS >= 5)) || echo "compare-peers: note: PAIRS=$PAIRS; fewer than 5 pairs say little on a noisy host (the table in docs/comparison.md uses 11)" >&2
 
 missing=()
 for tool in iperf3 sockperf python3 cargo; do
