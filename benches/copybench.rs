@@ -34,6 +34,7 @@ use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput
 use copybench::engine::config::MAX_THREADS;
 use copybench::engine::counters::CounterPlan;
 use copybench::engine::measurement::{Copybench, Metric};
+use copybench::engine::session::Session;
 use copybench::model::size::parse_size;
 use copybench::{
     Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
@@ -232,7 +233,7 @@ fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
                 {
                     let cfg = settings.config(workload, threads, strategy, layout, size);
                     group.throughput(Throughput::Bytes(cfg.shape.message_bytes() as u64));
-                    let mut exp: Option<Experiment> = None;
+                    let mut exp: Option<Box<dyn Session>> = None;
                     // The heap layout keeps the names benchmarks had before layouts existed.
                     let function = match layout {
                         Layout::Heap => strategy.name().to_string(),
@@ -244,9 +245,9 @@ fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
                             // Set up on the first call (warm-up), outside any
                             // timed part: iter_custom measures only below.
                             let exp = exp.get_or_insert_with(|| {
-                                Experiment::start(&cfg).unwrap_or_else(|e| {
+                                Box::new(Experiment::start(&cfg).unwrap_or_else(|e| {
                                     panic!("{}: cannot start: {e}", describe(&cfg))
-                                })
+                                }))
                             });
                             let t = Instant::now();
                             let report = exp.run(Batch::Messages(iters)).unwrap_or_else(|e| {

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use copybench::engine::cell::{self, Plan, Samples};
 use copybench::engine::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
+use copybench::engine::session::Session;
 use copybench::engine::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
 use copybench::model::size::parse_size;
 use copybench::output::{self, RunPlan};
 use copybench::{
-    Batch, CellResult, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind,
+    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind,
     Verify, WorkloadKind,
 };
 
@@ -455,7 +457,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
-    let remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
+    let mut remote = open_remote(&args.connect, &args.token, cfg.transport.timeout)?;
     cfg.transport.server = remote.as_ref().map(|r| r.addr());
     // The measured part as `--samples` consecutive batches of equal shares
     // (the last takes what a division leaves over).
@@ -470,15 +472,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             None => Batch::Duration(duration / n as u32),
         })
         .collect();
-    let sample_all = |run: &mut dyn FnMut(Batch) -> copybench::Result<copybench::BatchReport>| {
-        if !warmup.is_zero() {
-            run(Batch::Duration(warmup))?;
-        }
-        batches
-            .iter()
-            .map(|&b| run(b))
-            .collect::<copybench::Result<Vec<_>>>()
-    };
     let plan = RunPlan {
         warmup_s: warmup.as_secs_f64(),
         duration_s: args.messages.is_none().then_some(duration.as_secs_f64()),
@@ -492,29 +485,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // This host's facts, once, before anything is measured: the cell's
     // result carries them (its unavailable counters, `--connect`'s hosts).
     let host = std::sync::Arc::new(copybench::engine::probe::gather());
-    // A fixed number of samples: the cell ends when they are done, so it
-    // counts as precise (there is no cap to end it first).
-    let (cell, buffers) = match remote {
-        None => {
-            let mut exp = Experiment::start(&cfg)?;
-            let samples = sample_all(&mut |b| exp.run(b))?;
-            let buffers = exp.socket_buffers();
-            exp.stop()?;
-            (CellResult::new(cfg, samples, true, host), buffers)
-        }
-        Some(mut remote) => {
-            let mut exp = remote.start(&cfg)?;
-            let samples = sample_all(&mut |b| exp.run(b))?;
-            let buffers = exp.socket_buffers();
-            exp.stop()?;
-            let cell = CellResult {
-                server_host: remote.server_host().cloned(),
-                ..CellResult::new(cfg, samples, true, host)
-            };
-            remote.close();
-            (cell, buffers)
-        }
+    let measured = Plan {
+        warmup,
+        samples: Samples::Fixed(batches),
     };
+    let session: Box<dyn Session + '_> = match remote.as_mut() {
+        None => Box::new(Experiment::start(&cfg)?),
+        Some(remote) => Box::new(remote.start(&cfg)?),
+    };
+    let (cell, buffers) = cell::run(session, &measured, &host)?;
+    if let Some(remote) = remote {
+        remote.close();
+    }
     let plan = RunPlan { buffers, ..plan };
     if args.json {
         emit(&format!("{}\n", output::to_json(&cell, &plan)))

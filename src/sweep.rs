@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::engine::cell::{self, Sampling};
+use crate::engine::cell::{self, CellResult, Plan, Samples, Sampling};
+use crate::engine::session::Session;
 use crate::engine::config::{Config, Pin};
 use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
-use crate::engine::experiment::{Batch, Bound, Experiment};
+use crate::engine::experiment::{Bound, Experiment};
 use crate::model::figures::{Figure, Row};
-use crate::engine::cell::CellResult;
 use crate::model::host::{HostFacts, RunFacts, SweepEnv};
 use crate::engine::message::Shape;
 use crate::model::kinds::Layout;
@@ -264,12 +264,16 @@ pub fn make_row(
 }
 
 impl Matrix {
-    /// How each cell is cut into samples.
-    pub fn sampling(&self) -> Sampling {
-        Sampling {
-            sample: self.sample,
-            precision: self.precision,
-            cap: self.duration,
+    /// How each cell is measured once started: its warm-up, then samples
+    /// until precise or capped.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            warmup: self.warmup,
+            samples: Samples::Until(Sampling {
+                sample: self.sample,
+                precision: self.precision,
+                cap: self.duration,
+            }),
         }
     }
 }
@@ -277,43 +281,22 @@ impl Matrix {
 /// Runs one cell on this host (whose facts are `host`): start, warm up,
 /// sample until precise or capped, stop.
 pub fn run_cell(cfg: &Config, m: &Matrix, host: &Arc<HostFacts>) -> Result<CellResult> {
-    run_cell_bounded(cfg, m, host, Bound::default())
+    start_cell(cfg, None, Bound::default())
+        .and_then(|session| cell::run(session, &m.plan(), host))
+        .map(|(result, _)| result)
 }
 
-/// [`run_cell`], ended early (with an error) when `bound` says so.
-pub(crate) fn run_cell_bounded(
+/// Starts one cell: on this host, ended early (with an error) when `bound`
+/// says so, or with its server ends on the `copybench serve` of `remote`
+/// (which its own `--timeout` bounds instead).
+fn start_cell<'r>(
     cfg: &Config,
-    m: &Matrix,
-    host: &Arc<HostFacts>,
+    remote: Option<&'r mut crate::remote::Remote>,
     bound: Bound,
-) -> Result<CellResult> {
-    let mut exp = Experiment::start_bounded(cfg, bound)?;
-    if !m.warmup.is_zero() {
-        exp.run(Batch::Duration(m.warmup))?;
-    }
-    let result = cell::measure(|b| exp.run(b), cfg, host, &m.sampling())?;
-    exp.stop()?;
-    Ok(result)
-}
-
-/// Runs one cell on this host and a `copybench serve`: start, warm up,
-/// sample until precise or capped, stop. The result carries the server's
-/// facts as it sent them.
-pub(crate) fn run_remote_cell(
-    remote: &mut crate::remote::Remote,
-    cfg: &Config,
-    m: &Matrix,
-    host: &Arc<HostFacts>,
-) -> Result<CellResult> {
-    let mut exp = remote.start(cfg)?;
-    if !m.warmup.is_zero() {
-        exp.run(Batch::Duration(m.warmup))?;
-    }
-    let result = cell::measure(|b| exp.run(b), cfg, host, &m.sampling())?;
-    exp.stop()?;
-    Ok(CellResult {
-        server_host: remote.server_host().cloned(),
-        ..result
+) -> Result<Box<dyn Session + 'r>> {
+    Ok(match remote {
+        Some(r) => Box::new(r.start(cfg)?),
+        None => Box::new(Experiment::start_bounded(cfg, bound)?),
     })
 }
 
@@ -519,13 +502,12 @@ pub fn run_with(
                 )),
             };
             let mut cfg = cfg.clone();
-            let outcome = match remote.as_deref_mut() {
-                Some(r) => {
-                    cfg.transport.server = Some(r.addr());
-                    run_remote_cell(r, &cfg, m, &env.host)
-                }
-                None => run_cell_bounded(&cfg, m, &env.host, bound),
-            };
+            if let Some(r) = remote.as_deref() {
+                cfg.transport.server = Some(r.addr());
+            }
+            let outcome = start_cell(&cfg, remote.as_deref_mut(), bound)
+                .and_then(|session| cell::run(session, &m.plan(), &env.host))
+                .map(|(result, _)| result);
             if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
                 // Cut short by the second signal: not a measurement, not a failure.
                 interrupted = true;

@@ -467,6 +467,7 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
             sndbuf: None,
             rcvbuf: None,
             timeout_ms: 1000,
+            layout: Default::default(),
         }),
     )
     .unwrap();
@@ -615,6 +616,7 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
             sndbuf: None,
             rcvbuf: None,
             timeout_ms: 60_000,
+            layout: Default::default(),
         }),
     )
     .unwrap();

@@ -1,7 +1,9 @@
 //! A cell's measured time as consecutive samples, and how long to keep
 //! sampling.
 //!
-//! After the warm-up, [`measure`] runs batches of [`Sampling::sample`] one
+//! [`measure`] is the one loop every command measures a started cell
+//! ([`Session`]) with: a warm-up batch, then its [`Samples`]. With
+//! [`Samples::Until`], it runs batches of [`Sampling::sample`] one
 //! after another over the same connections and threads; each batch is one
 //! sample of every figure of [`SAMPLED`]. It stops once the main figure's
 //! interval (see [`crate::model::stats`]) is within [`Sampling::precision`] of its
@@ -18,7 +20,8 @@ use std::time::Duration;
 
 use crate::engine::config::Config;
 use crate::engine::error::Result;
-use crate::engine::experiment::Batch;
+use crate::engine::experiment::{Batch, SocketBuffers};
+use crate::engine::session::Session;
 use crate::model::figures::{Figure, Row, SampleRow, SAMPLED};
 use crate::model::kinds::Role;
 use crate::model::measured::BatchReport;
@@ -43,23 +46,69 @@ pub fn precise_enough(values: &[f64], precision: f64) -> bool {
         && Estimate::of(values.iter().copied()).is_some_and(|e| e.within(precision))
 }
 
-/// Runs samples of the cell `cfg` through its started experiment (`run`
-/// runs one batch: a local [`crate::engine::experiment::Experiment`] or one with a
-/// remote server) until the main figure is precise or the cap is reached
-/// (at least one sample either way). `host` is this host's facts, shared; a
-/// remote cell's caller adds the server's ([`CellResult::server_host`]).
+/// The samples a cell is cut into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Samples {
+    /// Exactly these batches, in order (`run`'s `--samples` of `--duration`
+    /// or `--messages`). The cell ends when they are done, so it counts as
+    /// precise: there is no cap to end it first.
+    Fixed(Vec<Batch>),
+    /// Samples of [`Sampling::sample`] until the main figure is precise or
+    /// the cap is reached (a sweep's cell).
+    Until(Sampling),
+}
+
+/// How a started cell is measured: a warm-up batch that is not counted
+/// (none when zero), then its samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub warmup: Duration,
+    pub samples: Samples,
+}
+
+/// The one loop every command measures a cell with (`run`, `sweep`, local
+/// or `--connect`): warms `session` up, runs its samples, and returns the
+/// measured cell. `host` is this host's facts, shared; the server's come
+/// from the session. The session is left running: its caller reads the
+/// socket buffers and stops it (see [`crate::engine::session`]).
 pub fn measure(
-    mut run: impl FnMut(Batch) -> Result<BatchReport>,
-    cfg: &Config,
+    session: &mut dyn Session,
+    plan: &Plan,
     host: &Arc<HostFacts>,
-    s: &Sampling,
 ) -> Result<CellResult> {
+    if !plan.warmup.is_zero() {
+        session.run(Batch::Duration(plan.warmup))?;
+    }
+    let cfg = session.config().clone();
+    let (samples, precise) = match &plan.samples {
+        Samples::Fixed(batches) => {
+            let samples = batches
+                .iter()
+                .map(|&b| session.run(b))
+                .collect::<Result<Vec<_>>>()?;
+            (samples, true)
+        }
+        Samples::Until(s) => until_precise(session, &cfg, s)?,
+    };
+    Ok(CellResult {
+        server_host: session.server_host(),
+        ..CellResult::new(cfg, samples, precise, Arc::clone(host))
+    })
+}
+
+/// Samples until the main figure is precise or the cap is reached (at least
+/// one sample either way); returns them and whether it was precise.
+fn until_precise(
+    session: &mut dyn Session,
+    cfg: &Config,
+    s: &Sampling,
+) -> Result<(Vec<BatchReport>, bool)> {
     let main = Figure::main(cfg.workload);
     let mut samples: Vec<BatchReport> = Vec::new();
     let mut values = Vec::new();
     let mut measured = 0.0;
     let precise = loop {
-        let r = run(Batch::Duration(s.sample))?;
+        let r = session.run(Batch::Duration(s.sample))?;
         measured += r.seconds;
         values.extend(main.of(&r).filter(|v| v.is_finite()));
         samples.push(r);
@@ -74,22 +123,30 @@ pub fn measure(
             break false;
         }
     };
-    Ok(CellResult::new(
-        cfg.clone(),
-        samples,
-        precise,
-        Arc::clone(host),
-    ))
+    Ok((samples, precise))
+}
+
+/// Measures a started cell by `plan` ([`measure`]), reads its socket
+/// buffers, and stops it: the whole life of a cell after its start.
+pub fn run(
+    mut session: Box<dyn Session + '_>,
+    plan: &Plan,
+    host: &Arc<HostFacts>,
+) -> Result<(CellResult, SocketBuffers)> {
+    let cell = measure(session.as_mut(), plan, host)?;
+    let buffers = session.socket_buffers();
+    session.stop()?;
+    Ok((cell, buffers))
 }
 
 /// One measured cell (one repetition), typed: what ran, each sample's report
 /// and their total, whether the main figure reached its precision target, and
-/// the host(s) it ran on. It is what [`crate::cell::measure`] returns (for a
+/// the host(s) it ran on. It is what [`measure`] returns (for a
 /// local cell and for one whose server ends ran on a `copybench serve`), and
 /// everything copybench prints about a measured cell is derived from it: its
 /// `results.csv` row ([`Row::fill`]), its `samples.csv` rows
 /// ([`CellResult::sample_rows`]), and `run`'s JSON object and table
-/// ([`crate::summary`]).
+/// (`crate::output`).
 ///
 /// The host facts are gathered once per command (by the sweep, for env.json
 /// too) and shared (`Arc`) by every cell, so they cost a pointer per cell.
@@ -287,7 +344,11 @@ mod tests {
             cap: Duration::from_millis(40),
         };
         let host = Arc::new(HostFacts::default());
-        let run = measure(|b| exp.run(b), &cfg, &host, &s).unwrap();
+        let plan = Plan {
+            warmup: Duration::ZERO,
+            samples: Samples::Until(s),
+        };
+        let run = measure(&mut exp, &plan, &host).unwrap();
         exp.stop().unwrap();
         // Precision 0 is never reached: the cap ends the cell.
         assert!(!run.precise);

@@ -132,10 +132,12 @@ pub(crate) enum Ends {
 }
 
 impl Ends {
-    fn roles(&self) -> usize {
+    /// The roles whose ends run here.
+    fn roles(&self) -> &'static [Role] {
         match self {
-            Ends::Both => 2,
-            Ends::Clients(_) | Ends::Servers(_) => 1,
+            Ends::Both => &[Role::Client, Role::Server],
+            Ends::Clients(_) => &[Role::Client],
+            Ends::Servers(_) => &[Role::Server],
         }
     }
 }
@@ -160,8 +162,8 @@ impl Experiment {
     fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
-        crate::engine::limits::check_host(cfg)?;
-        let roles = ends.roles();
+        crate::engine::limits::check_host(cfg, ends.roles())?;
+        let roles = ends.roles().len();
         let (mut clients, mut servers) = match ends {
             Ends::Both => (None, None),
             Ends::Clients(s) => (Some(s.into_iter()), None),

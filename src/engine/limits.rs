@@ -11,6 +11,8 @@
 use std::path::Path;
 
 use crate::engine::config::Config;
+use crate::engine::recv::READ_AHEAD;
+use crate::model::kinds::{Layout, Role};
 
 use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
@@ -112,30 +114,57 @@ pub(crate) fn approx_size(n: u64) -> String {
     format!("{n} B")
 }
 
-/// Bytes of memory a run needs, the README's formula (section Memory, which
-/// measured it): B + S·slots·M + R·max(M, 256 KiB) + (two-copy only) S·M,
-/// with S senders and R readers, T each for stream and 2T each for rr, and
-/// a process base B of 5 MiB.
-pub(crate) fn memory_needed(cfg: &Config) -> u64 {
-    let msg = match cfg.layout {
-        crate::model::kinds::Layout::Heap => cfg.shape.message_bytes() as u64,
-        // One allocation per message, each field from a page boundary: 1 +
-        // sum(ceil(field / page)) pages (see Layout::Page).
-        crate::model::kinds::Layout::Page => {
+/// The process base of [`memory_needed`]: what a run allocates besides its
+/// message buffers (threads' stacks, histograms, the binary), measured.
+const BASE_BYTES: u64 = 5 << 20;
+
+/// Bytes one message takes in its layout: the message's bytes on the heap;
+/// with [`Layout::Page`], one allocation in which every field starts on a
+/// page boundary: 1 + sum(ceil(field / page)) pages.
+fn message_footprint(cfg: &Config) -> u64 {
+    match cfg.layout {
+        Layout::Heap => cfg.shape.message_bytes() as u64,
+        Layout::Page => {
             let page = 4096u64;
             let per_field = (cfg.shape.field_size as u64).div_ceil(page);
             (1 + cfg.shape.fields as u64 * per_field).saturating_mul(page)
         }
-    };
+    }
+}
+
+/// Bytes of message buffers the ends of `roles` allocate for `cfg`, over
+/// all its connections: an end that sends keeps a pool of `slots` messages
+/// (plus one serialization buffer for two-copy), an end that reads one
+/// receive buffer of max(M, [`READ_AHEAD`]). Stream clients only send and
+/// stream servers only read; both ends of an rr connection do both. The
+/// one formula behind the CLI's check ([`memory_needed`]) and `serve`'s
+/// per-cell limit, which runs only the server ends.
+pub fn buffer_bytes(cfg: &Config, roles: &[Role]) -> u64 {
+    let msg = message_footprint(cfg);
     let slots = cfg.pool_slots() as u64;
     let serialize = u64::from(cfg.strategy == StrategyKind::TwoCopy);
-    let ends: u64 = match cfg.workload {
-        WorkloadKind::Stream => 1,
-        WorkloadKind::Rr => 2,
-    } * cfg.threads as u64;
     let sender = (slots + serialize).saturating_mul(msg);
-    let reader = msg.max(crate::engine::recv::READ_AHEAD as u64);
-    (5u64 << 20).saturating_add(ends.saturating_mul(sender.saturating_add(reader)))
+    let reader = msg.max(READ_AHEAD as u64);
+    let per_connection: u64 = roles
+        .iter()
+        .map(|role| {
+            let (sends, reads) = match (cfg.workload, role) {
+                (WorkloadKind::Rr, _) => (true, true),
+                (WorkloadKind::Stream, Role::Client) => (true, false),
+                (WorkloadKind::Stream, Role::Server) => (false, true),
+            };
+            u64::from(sends) * sender + u64::from(reads) * reader
+        })
+        .fold(0u64, u64::saturating_add);
+    (cfg.threads as u64).saturating_mul(per_connection)
+}
+
+/// Bytes of memory a run of the ends of `roles` needs, the README's formula
+/// (section Memory, which measured it): B + S·slots·M + R·max(M, 256 KiB) +
+/// (two-copy only) S·M, with S senders and R readers (T each for stream
+/// and 2T each for rr when both ends run here) and a process base B of 5 MiB.
+pub(crate) fn memory_needed(cfg: &Config, roles: &[Role]) -> u64 {
+    BASE_BYTES.saturating_add(buffer_bytes(cfg, roles))
 }
 
 /// `MemAvailable`, and the cgroup's `memory.max` when it is lower.
@@ -159,15 +188,15 @@ fn memory_available() -> Option<u64> {
 
 /// Fails, naming the flags and the figure, when a run would allocate more
 /// than [`MEMORY_SHARE`] of the memory available.
-pub fn check_memory(cfg: &Config) -> Result<()> {
+pub fn check_memory(cfg: &Config, roles: &[Role]) -> Result<()> {
     let Some(avail) = memory_available() else {
         return Ok(());
     };
-    check_memory_against(cfg, avail)
+    check_memory_against(cfg, roles, avail)
 }
 
-fn check_memory_against(cfg: &Config, avail: u64) -> Result<()> {
-    let need = memory_needed(cfg);
+fn check_memory_against(cfg: &Config, roles: &[Role], avail: u64) -> Result<()> {
+    let need = memory_needed(cfg, roles);
     if need as f64 <= avail as f64 * MEMORY_SHARE {
         return Ok(());
     }
@@ -213,10 +242,11 @@ pub fn check_fd_limit(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Everything the host must allow before a run starts.
-pub fn check_host(cfg: &Config) -> Result<()> {
+/// Everything the host must allow before a run of the ends of `roles`
+/// (both, or one when a remote peer runs the other) starts.
+pub fn check_host(cfg: &Config, roles: &[Role]) -> Result<()> {
     check_socket_buffers(cfg.transport.sndbuf, cfg.transport.rcvbuf)?;
-    check_memory(cfg)?;
+    check_memory(cfg, roles)?;
     check_fd_limit(cfg)
 }
 
@@ -254,6 +284,8 @@ mod tests {
     use super::*;
     use crate::engine::config::{seconds, show_number, MIN_DURATION, MIN_TIMEOUT};
     use crate::model::kinds::TransportKind;
+
+    const BOTH: [Role; 2] = [Role::Client, Role::Server];
 
     #[test]
     fn huge_and_tiny_numbers_read_as_exponents() {
@@ -312,23 +344,23 @@ mod tests {
         );
         cfg.threads = 64;
         // 64 x (2 slots + 1 read buffer) x 1023 MiB, about 192 GiB.
-        assert!(memory_needed(&cfg) > 190 << 30);
-        let e = check_memory_against(&cfg, 8 << 30).unwrap_err();
+        assert!(memory_needed(&cfg, &BOTH) > 190 << 30);
+        let e = check_memory_against(&cfg, &BOTH, 8 << 30).unwrap_err();
         let text = e.to_string();
         assert!(text.contains("--threads 64"), "{text}");
         assert!(text.contains("GiB of memory"), "{text}");
         assert_eq!(e.exit_code(), 2);
         cfg.threads = 1;
         cfg.shape.fields = 1;
-        assert!(check_memory_against(&cfg, 8 << 30).is_ok());
+        assert!(check_memory_against(&cfg, &BOTH, 8 << 30).is_ok());
         // A 64 B field in the page layout takes a whole page.
         cfg.shape = Shape {
             fields: 8,
             field_size: 64,
         };
-        let heap = memory_needed(&cfg);
+        let heap = memory_needed(&cfg, &BOTH);
         cfg.layout = crate::model::kinds::Layout::Page;
-        assert!(memory_needed(&cfg) > heap);
+        assert!(memory_needed(&cfg, &BOTH) > heap);
     }
 
     #[test]

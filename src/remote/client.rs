@@ -24,7 +24,8 @@ use super::proto::{
 };
 use crate::engine::config::Config;
 use crate::engine::error::{Error, Result};
-use crate::engine::experiment::{Batch, Ends, Experiment};
+use crate::engine::experiment::{Batch, Ends, Experiment, SocketBuffers};
+use crate::engine::session::Session;
 use crate::model::measured::BatchReport;
 use crate::model::host::HostFacts;
 use crate::engine::message::Verify;
@@ -124,7 +125,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> Result<Socket> {
     Ok(sock)
 }
 
-struct Session {
+struct Control {
     control: Socket,
     cookie: Cookie,
 }
@@ -135,7 +136,7 @@ pub struct Remote {
     token: Option<String>,
     timeout: Duration,
     /// `None` after a failure: the next cell opens a new session.
-    session: Option<Session>,
+    session: Option<Control>,
     server_host: Option<Arc<HostFacts>>,
 }
 
@@ -183,7 +184,7 @@ impl Remote {
             match reply {
                 Reply::Welcome { host } => {
                     self.server_host = Some(Arc::from(host));
-                    self.session = Some(Session { control, cookie });
+                    self.session = Some(Control { control, cookie });
                     return Ok(());
                 }
                 Reply::Busy if wait_busy && Instant::now() < deadline => {
@@ -200,7 +201,7 @@ impl Remote {
         }
     }
 
-    fn control(&mut self) -> Result<&mut Session> {
+    fn control(&mut self) -> Result<&mut Control> {
         if self.session.is_none() {
             self.open(true)?;
         }
@@ -248,6 +249,7 @@ impl Remote {
         match self.start_cell(cfg) {
             Ok(exp) => Ok(RemoteExperiment {
                 remote: self,
+                cfg: exp.config().clone(),
                 exp: Some(exp),
             }),
             Err(e) => {
@@ -324,6 +326,7 @@ pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
         sndbuf: t.sndbuf.map(|b| b as u64),
         rcvbuf: t.rcvbuf.map(|b| b as u64),
         timeout_ms: t.timeout.as_millis().min(u128::from(u64::MAX)) as u64,
+        layout: cfg.layout,
     }
 }
 
@@ -342,14 +345,16 @@ pub(crate) fn absorb(r: &mut BatchReport, s: &RoleResult) {
 pub struct RemoteExperiment<'a> {
     remote: &'a mut Remote,
     exp: Option<Experiment>,
+    /// The cell, kept for [`Session::config`] after a failed batch.
+    cfg: Config,
 }
 
 impl RemoteExperiment<'_> {
     /// The local client sockets' buffers as the kernel set them (the
     /// server's receive buffer is on the other host: `None`).
-    pub fn socket_buffers(&self) -> crate::engine::experiment::SocketBuffers {
+    pub fn socket_buffers(&self) -> SocketBuffers {
         self.exp.as_ref().map_or(
-            crate::engine::experiment::SocketBuffers {
+            SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
             },
@@ -448,6 +453,30 @@ impl RemoteExperiment<'_> {
                 "cell done",
             )
             .map(|_| ())
+    }
+}
+
+impl Session for RemoteExperiment<'_> {
+    fn config(&self) -> &Config {
+        self.exp
+            .as_ref()
+            .map_or(&self.cfg, Experiment::config)
+    }
+
+    fn run(&mut self, batch: Batch) -> Result<BatchReport> {
+        RemoteExperiment::run(self, batch)
+    }
+
+    fn socket_buffers(&self) -> SocketBuffers {
+        RemoteExperiment::socket_buffers(self)
+    }
+
+    fn server_host(&self) -> Option<Arc<HostFacts>> {
+        self.remote.server_host().cloned()
+    }
+
+    fn stop(self: Box<Self>) -> Result<()> {
+        RemoteExperiment::stop(*self)
     }
 }
 

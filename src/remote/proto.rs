@@ -25,7 +25,7 @@ use sha2::Sha256;
 
 use crate::model::kinds::WorkloadKind;
 use crate::model::measured::RoleStats;
-use crate::model::kinds::StrategyKind;
+use crate::model::kinds::{Layout, StrategyKind};
 use crate::model::measured::ZeroCopyStats;
 
 /// The protocol's name, the first thing in every challenge and hello.
@@ -155,6 +155,11 @@ pub struct CellSpec {
     pub rcvbuf: Option<u64>,
     /// Every blocking socket call's timeout; the server uses at most its own.
     pub timeout_ms: u64,
+    /// Where the messages' buffers lie (`heap` or `page`); rr replies use it
+    /// too. A client that does not send it (copybench before layouts went on
+    /// the wire) means `heap`.
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 /// One batch, as both sides run it.

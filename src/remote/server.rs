@@ -26,13 +26,12 @@ use super::proto::{
     MAX_CLIENT_FRAME,
 };
 use crate::engine::config::{Config, MAX_THREADS};
-use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Batch, Ends, Experiment};
 use crate::model::measured::BatchReport;
 use crate::engine::message::{Shape, Verify};
-use crate::model::kinds::StrategyKind;
-use crate::model::kinds::TransportKind;
+use crate::engine::limits;
+use crate::model::kinds::{Role, TransportKind};
 
 /// Hellos being read at once; connections beyond this are closed unanswered.
 pub(crate) const MAX_HANDSHAKES: usize = 32;
@@ -250,7 +249,7 @@ fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
             }
             // Frees the server however the session ends, a panic included.
             let _free = Freed { shared };
-            let mut session = Session {
+            let mut session = ClientSession {
                 shared,
                 control: sock,
                 data: data_rx,
@@ -354,6 +353,7 @@ pub(crate) fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<C
     };
     let mut cfg = Config::new(strategy, TransportKind::Tcp, workload, shape);
     cfg.threads = size("--threads", spec.threads)?;
+    cfg.layout = spec.layout;
     cfg.pool_slots = spec.pool_slots.map(|p| size("--pool", p)).transpose()?;
     cfg.counters = spec.counters;
     cfg.verify = match spec.verify.as_str() {
@@ -378,20 +378,10 @@ pub(crate) fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<C
     Ok(cfg)
 }
 
-/// Bytes of message buffers the server's workers allocate for `cfg`: a
-/// receive buffer per connection, and for rr a reply pool (plus a
-/// serialization buffer for two-copy).
+/// Bytes of message buffers the server's workers allocate for `cfg`: the
+/// engine's one formula for the server ends ([`limits::buffer_bytes`]).
 fn server_memory(cfg: &Config) -> u64 {
-    let m = cfg.shape.message_bytes() as u64;
-    let reader = m.max(256 << 10);
-    let replies = match cfg.workload {
-        WorkloadKind::Rr => {
-            let extra = u64::from(cfg.strategy == StrategyKind::TwoCopy);
-            (cfg.pool_slots() as u64 + extra).saturating_mul(m)
-        }
-        WorkloadKind::Stream => 0,
-    };
-    (cfg.threads as u64).saturating_mul(reader.saturating_add(replies))
+    limits::buffer_bytes(cfg, &[Role::Server])
 }
 
 /// The server role's part of one batch, as it goes on the wire.
@@ -405,7 +395,7 @@ pub(crate) fn role_result(r: &BatchReport) -> RoleResult {
     }
 }
 
-struct Session<'a> {
+struct ClientSession<'a> {
     shared: &'a Shared,
     control: Socket,
     data: Receiver<(u32, Socket)>,
@@ -415,7 +405,7 @@ struct Session<'a> {
     cell_error: Option<String>,
 }
 
-impl Session<'_> {
+impl ClientSession<'_> {
     fn timeout(&self) -> Duration {
         self.shared.opts.timeout
     }
@@ -644,6 +634,7 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kinds::{StrategyKind, WorkloadKind};
 
     fn spec() -> CellSpec {
         CellSpec {
@@ -658,6 +649,7 @@ mod tests {
             sndbuf: None,
             rcvbuf: None,
             timeout_ms: 60_000,
+            layout: Default::default(),
         }
     }
 
