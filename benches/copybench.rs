@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput};
 
-use copybench::engine::config::MAX_THREADS;
-use copybench::engine::counters::CounterPlan;
-use copybench::engine::measurement::{Copybench, Metric};
-use copybench::engine::session::Session;
+use copybench::config::MAX_THREADS;
+use copybench::CounterPlan;
+use copybench::measurement::{Copybench, Metric};
+use copybench::Session;
 use copybench::model::size::parse_size;
 use copybench::{
     Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,

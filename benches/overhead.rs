@@ -115,7 +115,7 @@ struct BareMsg {
 
 impl BareMsg {
     fn new(layout: Layout, field: usize) -> BareMsg {
-        let header = copybench::engine::message::HEADER_LEN;
+        let header = copybench::HEADER_LEN;
         match layout {
             Layout::Heap => BareMsg {
                 store: vec![vec![0x5a; header], vec![0x5a; field]],
@@ -815,7 +815,7 @@ impl Placement {
 
     /// The CPUs of the client and the server thread, when pinned.
     fn cpus(self) -> Option<(usize, usize)> {
-        let cpus = copybench::engine::config::allowed_cpus();
+        let cpus = copybench::config::allowed_cpus();
         let first = *cpus.first()?;
         match self {
             Placement::Split => Some((first, *cpus.get(1).unwrap_or(&first))),

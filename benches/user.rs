@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use copybench::engine::measurement::{Copybench, Metric};
+use copybench::measurement::{Copybench, Metric};
 use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
 use criterion::{Criterion, Throughput};
 

@@ -20,11 +20,19 @@
 
 #![deny(unsafe_code)]
 
-pub mod engine;
+// The layers, bottom up: `model` (plain data), `engine` (sockets, threads,
+// strategies; private, its chosen items re-exported below), then `remote`
+// and `report` (each a feature, on by default), then `sweep` and `output`,
+// which the command line drives.
+mod engine;
 pub mod model;
+#[cfg(feature = "report")]
 pub mod output;
+#[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(feature = "report")]
 pub mod report;
+#[cfg(all(feature = "report", feature = "remote"))]
 pub mod sweep;
 /// Every unsafe system call, each with its `// SAFETY:` line: the one module
 /// allowed `unsafe`. Public only for the overhead bench's bare loops.
@@ -32,14 +40,23 @@ pub mod sweep;
 #[allow(unsafe_code)]
 pub mod sys;
 
-pub use engine::config::{Config, Fault, Pin};
-pub use engine::error::{Cause, Error, Result};
+// The engine's public surface. Whole modules where their items are the
+// point (a cell's one loop, the configuration and its ranges, the host checks,
+// the host probe, the criterion measurement), single items otherwise.
+pub use engine::cell::{self, CellResult};
+pub use engine::config::{self, Config, Fault, Pin};
+pub use engine::counters::CounterPlan;
+pub use engine::error::{Cause, Error, RangeError, Result};
 pub use engine::experiment::{Batch, Bound, Experiment, SocketBuffers};
-pub use engine::message::{Shape, Verify, VerifyError};
+pub use engine::limits;
+pub use engine::measurement;
+pub use engine::message::{page_size, Shape, Verify, VerifyError, HEADER_LEN};
+pub use engine::netns::{netns_path, NetnsError};
+pub use engine::probe;
 pub use engine::recv::ReadError;
-pub use engine::strategy::{Refill, SendError};
+pub use engine::session::Session;
+pub use engine::strategy::{Refill, SendError, UringSupport};
 pub use engine::transport::{Transport, Veth};
-pub use engine::cell::CellResult;
-pub use model::figures::{Counter, Figure, RoleFigure, Row};
+pub use model::figures::{Counter, Figure, RoleFigure, Row, SampleRow};
 pub use model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
-pub use model::measured::{BatchReport, CpuTime, RoleStats, ZeroCopyStats};
+pub use model::measured::{BatchReport, CounterSample, CpuTime, RoleStats, ZeroCopyStats};

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use copybench::engine::cell::{self, Plan, Samples};
-use copybench::engine::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
-use copybench::engine::session::Session;
-use copybench::engine::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
+use copybench::cell::{self, Plan, Samples};
+use copybench::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
+use copybench::Session;
+use copybench::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
 use copybench::model::size::parse_size;
 use copybench::output::{self, RunPlan};
 use copybench::{
@@ -240,7 +240,7 @@ struct PinArgs {
 impl PinArgs {
     fn pin(self) -> Option<copybench::Pin> {
         if self.pin {
-            Some(copybench::Pin::spread(&copybench::engine::config::allowed_cpus()))
+            Some(copybench::Pin::spread(&copybench::config::allowed_cpus()))
         } else if !self.client_cpus.is_empty() {
             Some(copybench::Pin {
                 client: self.client_cpus,
@@ -259,7 +259,7 @@ impl PinArgs {
 /// back gave 8 contradicting calls of 336 unpinned, 0 pinned. With fewer
 /// than two CPUs there is nothing to separate, and the threads stay unpinned.
 fn default_sweep_pin() -> Option<copybench::Pin> {
-    let cpus = copybench::engine::config::allowed_cpus();
+    let cpus = copybench::config::allowed_cpus();
     (cpus.len() >= 2).then(|| copybench::Pin::spread(&cpus))
 }
 
@@ -484,7 +484,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     // This host's facts, once, before anything is measured: the cell's
     // result carries them (its unavailable counters, `--connect`'s hosts).
-    let host = std::sync::Arc::new(copybench::engine::probe::gather());
+    let host = std::sync::Arc::new(copybench::probe::gather());
     let measured = Plan {
         warmup,
         samples: Samples::Fixed(batches),
@@ -724,11 +724,11 @@ fn compare(old: &std::path::Path, new: &std::path::Path, json: bool) -> anyhow::
 }
 
 fn doctor(json: bool) -> anyhow::Result<()> {
-    let facts = copybench::engine::probe::gather();
+    let facts = copybench::probe::gather();
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&facts)?))?;
     } else {
-        emit(&copybench::engine::probe::render_doctor(&facts))?;
+        emit(&copybench::probe::render_doctor(&facts))?;
     }
     if !facts.gaps.is_empty() {
         anyhow::bail!("could not look at: {}", facts.gaps.join("; "));

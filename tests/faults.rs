@@ -77,7 +77,7 @@ impl Host {
         let names = [pair.server_ns.clone(), pair.client_ns.clone()];
         drop(pair);
         for ns in names {
-            let path = copybench::engine::netns::netns_path(&ns);
+            let path = copybench::netns_path(&ns);
             assert!(!path.exists(), "{} was left behind", path.display());
         }
         assert_eq!(

@@ -32,7 +32,7 @@ fn a_real_cell_round_trips_through_json_and_csv() {
     };
     let cfg = &m.cells()[0];
     // The host facts come from the sweep, once, shared by every cell.
-    let host = Arc::new(copybench::engine::probe::gather());
+    let host = Arc::new(copybench::probe::gather());
     let outcome = run_cell(cfg, &m, &host);
     let row = make_row(0, 0, cfg, &m, &outcome);
     assert_eq!(row.status, "ok", "{}", row.error);
@@ -127,7 +127,7 @@ fn a_cell_result_with_its_config_round_trips_through_json() {
     ];
     exp.stop().unwrap();
     // The host facts come from the sweep, once, shared by every cell.
-    let host = Arc::new(copybench::engine::probe::gather());
+    let host = Arc::new(copybench::probe::gather());
     let cell = CellResult::new(config, samples, false, Arc::clone(&host));
     assert_eq!(cell.total.messages, 500);
     let json = serde_json::to_string(&cell).unwrap();

@@ -223,7 +223,7 @@ fn page_layout_needs_the_fewest_fragments_and_delivers_the_same_bytes() {
         fields: 1,
         field_size: 64 << 10,
     };
-    let page = copybench::engine::message::page_size();
+    let page = copybench::page_size();
     for workload in workloads() {
         let mut per_layout = Vec::new();
         for layout in copybench::Layout::ALL {

@@ -109,7 +109,7 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     // sweep's command included, and holds this host's facts.
     let env = copybench::report::read_env(&fs::read_to_string(dir.join("env.json")).unwrap())
         .expect("the sweep's env.json reads as SweepEnv");
-    let here = copybench::engine::probe::gather();
+    let here = copybench::probe::gather();
     assert_eq!(env.host.kernel, here.kernel);
     assert_eq!(env.host.max_skb_frags, here.max_skb_frags);
     assert_eq!(env.host.counters, here.counters);
@@ -405,7 +405,7 @@ fn bad_sweep_input_is_a_usage_error() {
 /// and records where they ran; `--no-pin` leaves them to the scheduler.
 #[test]
 fn a_sweep_pins_its_threads_unless_told_not_to() {
-    let two_cpus = copybench::engine::config::allowed_cpus().len() >= 2;
+    let two_cpus = copybench::config::allowed_cpus().len() >= 2;
     for (flag, name) in [(None, "pinned"), (Some("--no-pin"), "unpinned")] {
         let dir = scratch(name);
         let mut args = vec![

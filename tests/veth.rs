@@ -106,7 +106,7 @@ fn a_failing_test_still_tears_its_namespaces_down() {
     assert!(outcome.is_err());
     let cfg = made.expect("the run finished before the panic");
     for ns in [&cfg.transport.veth.server_ns, &cfg.transport.veth.client_ns] {
-        let path = copybench::engine::netns::netns_path(ns);
+        let path = copybench::netns_path(ns);
         assert!(!path.exists(), "{} outlived the panic", path.display());
     }
     // A run against them now fails up front and says how to fix it.

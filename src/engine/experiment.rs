@@ -121,6 +121,8 @@ pub struct SocketBuffers {
 }
 
 /// Which ends of its connections an experiment runs in this process.
+// The one-sided ends serve `remote`; without that feature only `Both` runs.
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) enum Ends {
     /// Both, over connections it makes itself (every local run).
     Both,
@@ -155,6 +157,7 @@ impl Experiment {
 
     /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
     /// must be configured already ([`crate::engine::transport::Transport::configure`]).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
         Experiment::start_ends_bounded(cfg, ends, Bound::default())
     }
@@ -402,6 +405,7 @@ impl Experiment {
     /// [`Experiment::stop`], but if the threads have not ended `within`
     /// (a remote client that keeps its connections open), resets their
     /// connections first. Returns whether it had to.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn stop_within(mut self, within: Duration) -> (Result<()>, bool) {
         for cmd in self.commands.drain(..) {
             let _ = cmd.send(Command::Stop);

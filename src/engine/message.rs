@@ -19,8 +19,7 @@ const MAGIC: u32 = 0x3152_4243;
 /// Header flag: the last message of a batch; the receiver reports after it.
 pub const FLAG_BATCH_END: u32 = 1;
 
-/// Smallest and largest `--field-size`.
-pub const MIN_FIELD_SIZE: usize = 1;
+/// Largest `--field-size` (the smallest is 1 B).
 pub const MAX_FIELD_SIZE: usize = 64 << 20;
 /// At most this many fields: with the header they fill one `sendmsg` (IOV_MAX = 1024).
 pub const MAX_FIELDS: usize = 1023;

@@ -595,6 +595,7 @@ impl Row {
     /// skips the runs already done; a results file holds each one once.
     /// The layout is part of it: a heap and a page run of one shape are two
     /// runs (an empty layout, from before layouts, is heap).
+    #[cfg_attr(not(feature = "report"), allow(dead_code))]
     pub(crate) fn run_key(&self) -> (String, String, String, String, u64, u32, u32, u32) {
         let layout = match self.layout.as_str() {
             "" => crate::model::kinds::Layout::Heap.name(),

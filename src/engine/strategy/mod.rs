@@ -18,7 +18,7 @@ pub(crate) use completions::Completions;
 pub(crate) use one_copy::OneCopy;
 pub(crate) use stats::CompletionStats;
 pub use crate::model::kinds::StrategyKind;
-pub use crate::model::measured::{ZeroCopyStats, DELAY_SAMPLE};
+pub use crate::model::measured::ZeroCopyStats;
 pub(crate) use two_copy::TwoCopy;
 #[cfg(test)]
 pub(crate) use uring::explain_setup_error;
@@ -27,7 +27,7 @@ pub(crate) use uring::{memlock_text, support as uring_support, Uring};
 pub(crate) use zero_copy::ZeroCopy;
 // Where they lived before; defined in `error` so that the crate error does
 // not depend on this module (which depends on `transport`, which depends on it).
-pub use crate::engine::error::{RangeError, SendError};
+pub use crate::engine::error::SendError;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
