@@ -282,13 +282,19 @@ macro_rules! from_name {
         impl<'de> Deserialize<'de> for $kind {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let name = String::deserialize(d)?;
-                $kind::from_name(&name).ok_or_else(|| unknown_name($what, &name, &$kind::ALL.map($kind::name)))
+                $kind::from_name(&name)
+                    .ok_or_else(|| unknown_name($what, &name, &$kind::ALL.map($kind::name)))
             }
         }
     )*};
 }
 
-from_name!(StrategyKind "strategy", TransportKind "transport", WorkloadKind "workload", Layout "layout");
+from_name!(
+    StrategyKind "strategy",
+    TransportKind "transport",
+    WorkloadKind "workload",
+    Layout "layout",
+);
 
 /// The error for a name that is none of `known`, which are the names of a `what`.
 pub(crate) fn unknown_name<E: serde::de::Error>(what: &str, name: &str, known: &[&str]) -> E {

@@ -185,10 +185,10 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
     Ok(rows)
 }
 
-/// Why a row does not read as a [`Row`], naming its column: a name this
-/// copybench does not know (`unknown strategy 'three-copy' (known: ...)`,
-/// said by the kind itself, which would otherwise be dropped from every
-/// plot), or a value that does not parse.
+/// Why a row does not read as a [`Row`], in one line naming the column: a
+/// name this copybench does not know, as the kind says it (`unknown
+/// strategy 'three-copy' (known: ...)`; the row would be in no plot), or
+/// a value that does not parse (`threads: invalid digit found in string`).
 fn row_error(e: &csv::Error, header: &csv::StringRecord) -> String {
     match e.kind() {
         csv::ErrorKind::Deserialize { err, .. } => {

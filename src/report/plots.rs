@@ -790,11 +790,18 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
         );
         (name, show_layout.then_some((strategy, layout)))
     };
+    // Every strategy that lends its buffers: `zero-copy and uring-zc`.
+    let lending: Vec<&str> = StrategyKind::ALL
+        .into_iter()
+        .filter(|s| s.has_completions())
+        .map(StrategyKind::name)
+        .collect();
+    let lending = lending.join(" and ");
     let panels = distinct(&zc, |c| c.key.workload)
         .into_iter()
         .map(|workload| {
             Panel::lines(
-                format!("zero-copy and uring-zc, {workload}"),
+                format!("{lending}, {workload}"),
                 &select(cells, |c| zero_copy(c) && c.key.workload == workload),
                 (Axis::FIELD_SIZE, field_size),
                 (
