@@ -58,5 +58,6 @@ pub use engine::session::Session;
 pub use engine::strategy::{Refill, SendError, UringSupport};
 pub use engine::transport::{Transport, Veth};
 pub use model::figures::{Counter, Figure, RoleFigure, Row, SampleRow};
+pub use model::key::{CellKey, Status};
 pub use model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
 pub use model::measured::{BatchReport, CounterSample, CpuTime, RoleStats, ZeroCopyStats};

@@ -642,10 +642,12 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if dir.parent().is_some_and(|p| p.ends_with("reports")) {
         sweep::point_latest(&dir)?;
     }
-    let mut analysis = copybench::report::analyze_dir(&dir, &outcome.rows);
-    analysis.set_fragment_limit(outcome.env.host.max_skb_frags);
-    let text = copybench::report::console(&analysis);
-    let failed = outcome.rows.iter().filter(|r| r.status != "ok").count();
+    let text = copybench::report::console(&files.analysis);
+    let failed = outcome
+        .rows
+        .iter()
+        .filter(|r| r.status != copybench::Status::Ok)
+        .count();
     let tail = format!(
         "\n{} rows ({} failed) in {:.1} s: {}",
         outcome.rows.len(),

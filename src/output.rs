@@ -110,39 +110,39 @@ fn unavailable(cell: &CellResult) -> std::collections::BTreeMap<String, String> 
 /// its column name (`elapsed_s` there keeps its old name, `seconds`).
 /// Per-role figures have their own views (`cpu`, `counters`).
 #[derive(Debug, PartialEq)]
-enum View {
+enum JsonPlace {
     Top(&'static str),
     Latency(&'static str),
     ZeroCopy(&'static str),
     CompletionDelay(&'static str),
 }
 
-fn view_of(f: Figure) -> Option<View> {
+fn place_of(f: Figure) -> Option<JsonPlace> {
     let column = f.column();
     if let Figure::Role(..) = f {
         return None;
     }
     if f == Figure::ElapsedS {
-        return Some(View::Top("seconds"));
+        return Some(JsonPlace::Top("seconds"));
     }
     if let Some(q) = column
         .strip_prefix("latency_")
         .and_then(|c| c.strip_suffix("_us"))
     {
-        return Some(View::Latency(q));
+        return Some(JsonPlace::Latency(q));
     }
     if let Some(k) = column.strip_prefix("zc_") {
         if f == Figure::ZcTimedSends {
-            return Some(View::CompletionDelay(k));
+            return Some(JsonPlace::CompletionDelay(k));
         }
         return Some(
             match k.strip_prefix("delay_").and_then(|k| k.strip_suffix("_us")) {
-                Some(q) => View::CompletionDelay(q),
-                None => View::ZeroCopy(k),
+                Some(q) => JsonPlace::CompletionDelay(q),
+                None => JsonPlace::ZeroCopy(k),
             },
         );
     }
-    Some(View::Top(column))
+    Some(JsonPlace::Top(column))
 }
 
 /// A figure's value in JSON: whole counts as integers, the unmeasured as `null`.
@@ -167,7 +167,7 @@ fn figure_json(f: Figure, r: &BatchReport) -> Value {
 /// `figures` is the canonical, flat object (every figure under its
 /// `results.csv` column, totals over the samples); the measured keys beside
 /// it (the top-level figures, `latency_us`, `cpu`, `counters`) are views
-/// derived from the figures model by [`view_of`], [`CpuTime`]'s fields and
+/// derived from the figures model by [`place_of`], [`CpuTime`]'s fields and
 /// [`crate::model::measured::role_figures`], not a second list of names. In the views a
 /// [`SAMPLED`] figure is the median of the samples (its interval is in
 /// `intervals`), any other the total's.
@@ -186,11 +186,11 @@ pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
     let mut delay = serde_json::Map::new();
     for f in Figure::all() {
         let key = |k: &str| k.to_string();
-        match view_of(f) {
-            Some(View::Top(k)) => top.insert(key(k), value(f)),
-            Some(View::Latency(k)) => latency.insert(key(k), value(f)),
-            Some(View::ZeroCopy(k)) => zerocopy.insert(key(k), value(f)),
-            Some(View::CompletionDelay(k)) => delay.insert(key(k), value(f)),
+        match place_of(f) {
+            Some(JsonPlace::Top(k)) => top.insert(key(k), value(f)),
+            Some(JsonPlace::Latency(k)) => latency.insert(key(k), value(f)),
+            Some(JsonPlace::ZeroCopy(k)) => zerocopy.insert(key(k), value(f)),
+            Some(JsonPlace::CompletionDelay(k)) => delay.insert(key(k), value(f)),
             None => None,
         };
     }
@@ -510,15 +510,15 @@ mod tests {
         for f in Figure::all() {
             let want = &flat[f.column()];
             assert!(!want.is_null() || f.of(&r).is_none(), "{}", f.column());
-            match view_of(f) {
-                Some(View::Top(k)) => {
+            match place_of(f) {
+                Some(JsonPlace::Top(k)) => {
                     top += 1;
                     assert_eq!(&v[k], want, "{k}");
                 }
-                Some(View::Latency(k)) => assert_eq!(&v["latency_us"][k], want, "{k}"),
-                Some(View::ZeroCopy(k)) => assert_eq!(&v["zerocopy"][k], want, "{k}"),
+                Some(JsonPlace::Latency(k)) => assert_eq!(&v["latency_us"][k], want, "{k}"),
+                Some(JsonPlace::ZeroCopy(k)) => assert_eq!(&v["zerocopy"][k], want, "{k}"),
                 // The delay (and the count of timed sends) sit in completion_delay_us.
-                Some(View::CompletionDelay(k)) => {
+                Some(JsonPlace::CompletionDelay(k)) => {
                     assert!(v["zerocopy"]["completion_delay_us"].get(k).is_some(), "{k}");
                     assert_eq!(&v["zerocopy"]["completion_delay_us"][k], want, "{k}");
                 }
@@ -678,9 +678,9 @@ mod tests {
         }
         assert_eq!(leaves.len(), Figure::ZEROCOPY.len(), "{leaves:?}");
         for &f in Figure::ZEROCOPY {
-            let at = match view_of(f) {
-                Some(View::ZeroCopy(k)) => &v["zerocopy"][k],
-                Some(View::CompletionDelay(k)) => &v["zerocopy"]["completion_delay_us"][k],
+            let at = match place_of(f) {
+                Some(JsonPlace::ZeroCopy(k)) => &v["zerocopy"][k],
+                Some(JsonPlace::CompletionDelay(k)) => &v["zerocopy"]["completion_delay_us"][k],
                 other => panic!("{f:?} shows as {other:?}, not in zerocopy"),
             };
             assert_eq!(at, &v["figures"][f.column()], "{f:?}");
@@ -688,8 +688,8 @@ mod tests {
         // No other figure lands in zerocopy.
         for f in Figure::all() {
             let nested = matches!(
-                view_of(f),
-                Some(View::ZeroCopy(_) | View::CompletionDelay(_))
+                place_of(f),
+                Some(JsonPlace::ZeroCopy(_) | JsonPlace::CompletionDelay(_))
             );
             assert_eq!(nested, Figure::ZEROCOPY.contains(&f), "{f:?}");
         }

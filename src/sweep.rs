@@ -23,6 +23,7 @@ use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Bound, Experiment};
 use crate::model::figures::{Figure, Row};
+use crate::model::key::Status;
 use crate::model::host::{HostFacts, RunFacts, SweepEnv};
 use crate::engine::message::Shape;
 use crate::model::kinds::Layout;
@@ -229,16 +230,16 @@ pub fn make_row(
     let mut row = Row {
         cell,
         repeat,
-        strategy: cfg.strategy.name().into(),
-        transport: cfg.transport.kind.name().into(),
+        strategy: cfg.strategy,
+        transport: cfg.transport.kind,
         server: cfg
             .transport
             .server
             .map_or_else(String::new, |a| a.to_string()),
-        workload: cfg.workload.name().into(),
+        workload: cfg.workload,
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
-        layout: cfg.layout.name().into(),
+        layout: cfg.layout,
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
         client_cpus: cpus(|p| &p.client),
@@ -252,11 +253,11 @@ pub fn make_row(
     };
     match outcome {
         Ok(result) => {
-            row.status = "ok".into();
+            row.status = Status::Ok;
             row.fill(result);
         }
         Err(e) => {
-            row.status = "failed".into();
+            row.status = Status::Failed;
             row.error = e.to_string();
         }
     }
@@ -583,12 +584,7 @@ mod tests {
         let cfg = &m.cells()[0];
         let row = make_row(3, 1, cfg, &m, &Err(Error::usage("boom")));
         assert_eq!(
-            (
-                row.status.as_str(),
-                row.error.as_str(),
-                row.cell,
-                row.repeat
-            ),
+            (row.status.name(), row.error.as_str(), row.cell, row.repeat),
             ("failed", "boom", 3, 1)
         );
         assert_eq!(row.throughput_gbps, None);

@@ -511,15 +511,15 @@ fn report_on(name: &str, body: impl FnOnce(&mut csv::Writer<std::fs::File>)) -> 
 fn good_row(cell: u32) -> copybench::Row {
     copybench::Row {
         cell,
-        strategy: "one-copy".into(),
-        transport: "loopback".into(),
-        workload: "stream".into(),
+        strategy: copybench::StrategyKind::OneCopy,
+        transport: copybench::TransportKind::Loopback,
+        workload: copybench::WorkloadKind::Stream,
         field_size_bytes: 64,
         fields: 8,
         message_bytes: 544,
         threads: 1,
         duration_s: 0.1,
-        status: "ok".into(),
+        status: copybench::Status::Ok,
         elapsed_s: Some(0.1),
         messages: Some(1000),
         bytes: Some(544_000),
@@ -529,13 +529,36 @@ fn good_row(cell: u32) -> copybench::Row {
     }
 }
 
+/// A row written as `row`, but with `column`'s text replaced by `text`
+/// (a name no [`copybench::Row`] can hold).
+fn with_text(row: &copybench::Row, column: &str, text: &str) -> csv::StringRecord {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.serialize(row).unwrap();
+    let data = w.into_inner().unwrap();
+    let mut r = csv::Reader::from_reader(data.as_slice());
+    let at = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|c| c == column)
+        .unwrap();
+    let record = r.records().next().unwrap().unwrap();
+    record
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == at { text } else { v })
+        .collect()
+}
+
 #[test]
 fn report_refuses_rows_it_cannot_trust_naming_the_line() {
     type Spoil = Box<dyn Fn(&mut copybench::Row)>;
+    // A name the typed row cannot hold is written into its column's text.
+    let unknown_strategy: Spoil = Box::new(|_| {});
     let cases: Vec<(&str, Spoil, &str)> = vec![
         (
             "strategy",
-            Box::new(|r| r.strategy = "three-copy".into()),
+            unknown_strategy,
             "line 3: unknown strategy 'three-copy'",
         ),
         (
@@ -563,7 +586,12 @@ fn report_refuses_rows_it_cannot_trust_naming_the_line() {
             bad.message_bytes = 8 * 4096 + 32;
             bad.bytes = Some(1000 * bad.message_bytes);
             spoil(&mut bad);
-            w.serialize(bad).unwrap();
+            if name == "strategy" {
+                w.write_record(&with_text(&bad, "strategy", "three-copy"))
+                    .unwrap();
+            } else {
+                w.serialize(bad).unwrap();
+            }
         });
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");

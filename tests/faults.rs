@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::NetnsPair;
-use copybench::Row;
+use copybench::{Row, Status, StrategyKind, WorkloadKind};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -160,12 +160,12 @@ fn assert_nothing_lost(v: &Value, rr: bool) {
 
 /// The same for a sweep's rows.
 fn assert_rows_whole(rows: &[Row]) {
-    for r in rows.iter().filter(|r| r.status == "ok") {
-        let per = if r.workload == "rr" { 2 } else { 1 };
+    for r in rows.iter().filter(|r| r.status == Status::Ok) {
+        let per = if r.workload == WorkloadKind::Rr { 2 } else { 1 };
         let m = r.messages.unwrap();
         assert!(m > 0, "{r:?}");
         assert_eq!(m * r.message_bytes * per, r.bytes.unwrap(), "{r:?}");
-        if r.strategy == "zero-copy" {
+        if r.strategy == StrategyKind::ZeroCopy {
             assert_eq!(r.zc_completions, r.zc_sends, "{r:?}");
         }
     }
@@ -395,8 +395,8 @@ fn a_stuck_cell_is_stopped_by_its_time_limit_and_the_sweep_goes_on() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].status, "ok", "{}", rows[0].error);
-    assert_eq!(rows[1].status, "failed");
+    assert_eq!(rows[0].status, Status::Ok, "{}", rows[0].error);
+    assert_eq!(rows[1].status, Status::Failed);
     assert!(
         rows[1].error.contains("--cell-limit 2.5 s"),
         "{}",
@@ -442,7 +442,7 @@ fn a_second_signal_stops_a_stuck_cell_at_once_keeping_the_rows() {
     assert!(stderr.contains("kept the 1 rows"), "{stderr}");
     let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
     assert_eq!(rows.len(), 1, "the cut-short cell is not a row");
-    assert_eq!(rows[0].status, "ok", "{}", rows[0].error);
+    assert_eq!(rows[0].status, Status::Ok, "{}", rows[0].error);
     assert_rows_whole(&rows);
     assert!(dir.join("index.html").exists());
     fs::remove_dir_all(&dir).unwrap();
@@ -479,7 +479,7 @@ fn sigint_and_sigterm_mid_sweep_exit_130_keeping_every_finished_row() {
             "{what}: {} rows",
             rows.len()
         );
-        assert!(rows.iter().all(|r| r.status == "ok"), "{what}");
+        assert!(rows.iter().all(|r| r.status == Status::Ok), "{what}");
         assert!(
             stderr.contains(&format!("kept the {} rows", rows.len())),
             "{what}: {stderr}"

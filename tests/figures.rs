@@ -35,7 +35,7 @@ fn a_real_cell_round_trips_through_json_and_csv() {
     let host = Arc::new(copybench::probe::gather());
     let outcome = run_cell(cfg, &m, &host);
     let row = make_row(0, 0, cfg, &m, &outcome);
-    assert_eq!(row.status, "ok", "{}", row.error);
+    assert_eq!(row.status, copybench::Status::Ok, "{}", row.error);
     // rr over zero-copy fills the latency and zero-copy columns too.
     for f in [Figure::LatencyP50Us, Figure::ZcSends, Figure::Messages] {
         assert!(row.get(f).is_some(), "{f:?} missing");

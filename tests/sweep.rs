@@ -62,16 +62,17 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     let strategies = copybench::StrategyKind::host_default();
     assert_eq!(rows.len(), strategies.len() * 2 * 2);
     for s in &strategies {
-        assert!(rows.iter().any(|r| r.strategy == s.name()), "{s} left out");
+        assert!(rows.iter().any(|r| r.strategy == *s), "{s} left out");
     }
     for r in &rows {
-        assert_eq!(r.status, "ok", "{}", r.error);
+        assert_eq!(r.status, copybench::Status::Ok, "{}", r.error);
         assert!(r.messages.unwrap() > 0);
         assert!(r.throughput_gbps.unwrap() > 0.0);
-        assert_eq!(r.latency_p50_us.is_some(), r.workload == "rr");
-        let completing = copybench::StrategyKind::from_name(&r.strategy)
-            .unwrap()
-            .has_completions();
+        assert_eq!(
+            r.latency_p50_us.is_some(),
+            r.workload == copybench::WorkloadKind::Rr
+        );
+        let completing = r.strategy.has_completions();
         assert_eq!(r.zc_sends.is_some(), completing, "{}", r.strategy);
         // No PMU here means empty cells, never zeros; with one, real counts.
         assert_ne!(r.client_cycles, Some(0.0));
@@ -248,7 +249,7 @@ fn sigint_keeps_the_finished_rows_and_exits_130() {
         "{} rows",
         kept.len()
     );
-    assert!(kept.iter().all(|r| r.status == "ok"));
+    assert!(kept.iter().all(|r| r.status == copybench::Status::Ok));
     assert!(
         dir.join("index.html").exists(),
         "the report of what was measured is written"
@@ -323,7 +324,12 @@ fn a_sweep_resumed_with_a_second_layout_runs_it_and_reports() {
     assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 2);
     let all = rows(&dir);
     assert_eq!(all.len(), 4);
-    assert_eq!(all.iter().filter(|r| r.layout == "page").count(), 2);
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.layout == copybench::Layout::Page)
+            .count(),
+        2
+    );
     // `copybench report` takes the heap and page rows of one shape as two
     // runs, and plots page as series of its own.
     let report = copybench().arg("report").arg(&dir).output().unwrap();

@@ -35,7 +35,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{Role, WorkloadKind};
+use super::key::{CellKey, Status};
+use super::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
 
 /// A figure's value type in `results.csv`: whole counts stay integers.
 pub trait FigureValue: Copy {
@@ -253,16 +254,18 @@ macro_rules! figures {
         pub struct Row {
             pub cell: u32,
             pub repeat: u32,
-            pub strategy: String,
-            pub transport: String,
+            pub strategy: StrategyKind,
+            pub transport: TransportKind,
             /// `tcp`: the address of the `copybench serve` that ran the
             /// server ends; empty otherwise.
             pub server: String,
-            pub workload: String,
+            pub workload: WorkloadKind,
             pub field_size_bytes: u64,
             pub fields: u32,
-            /// `heap` or `page` (`--layout`).
-            pub layout: String,
+            /// `heap` or `page` (`--layout`); an empty column (a row from
+            /// before layouts) reads as heap.
+            #[serde(deserialize_with = "crate::model::key::layout_or_heap")]
+            pub layout: Layout,
             pub message_bytes: u64,
             pub threads: u32,
             /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
@@ -276,7 +279,7 @@ macro_rules! figures {
             /// Precision target: relative half-width of the main figure's interval.
             pub precision_target: f64,
             /// `ok` or `failed`.
-            pub status: String,
+            pub status: Status,
             /// Why the cell failed; empty when it did not.
             pub error: String,
             /// Samples measured.
@@ -375,9 +378,9 @@ macro_rules! figures {
             pub cell: u32,
             pub repeat: u32,
             pub sample: u32,
-            pub strategy: String,
-            pub transport: String,
-            pub workload: String,
+            pub strategy: StrategyKind,
+            pub transport: TransportKind,
+            pub workload: WorkloadKind,
             pub field_size_bytes: u64,
             pub threads: u32,
             pub elapsed_s: f64,
@@ -590,31 +593,52 @@ impl Row {
         }
     }
 
-    /// The identity of a run: its cell's configuration and repetition (cell
-    /// numbers may differ between sweeps of one directory). A resumed sweep
-    /// skips the runs already done; a results file holds each one once.
-    /// The layout is part of it: a heap and a page run of one shape are two
-    /// runs (an empty layout, from before layouts, is heap).
-    #[cfg_attr(not(feature = "report"), allow(dead_code))]
-    pub(crate) fn run_key(&self) -> (String, String, String, String, u64, u32, u32, u32) {
-        let layout = match self.layout.as_str() {
-            "" => crate::model::kinds::Layout::Heap.name(),
-            other => other,
-        };
-        (
-            self.strategy.clone(),
-            layout.to_string(),
-            self.transport.clone(),
-            self.workload.clone(),
-            self.field_size_bytes,
-            self.fields,
-            self.threads,
-            self.repeat,
-        )
+    /// The cell this row is a run of.
+    pub fn key(&self) -> CellKey {
+        CellKey {
+            workload: self.workload,
+            transport: self.transport,
+            threads: self.threads,
+            field_size: self.field_size_bytes,
+            strategy: self.strategy,
+            layout: self.layout,
+            fields: self.fields,
+        }
+    }
+
+    /// The identity of a run: its cell and repetition (cell numbers may
+    /// differ between sweeps of one directory). A resumed sweep skips the
+    /// runs already done; a results file holds each one once. The layout is
+    /// part of it: a heap and a page run of one shape are two runs.
+    pub fn run_key(&self) -> (CellKey, u32) {
+        (self.key(), self.repeat)
     }
 }
 
 impl SampleRow {
+    /// Whether this is a sample of `row`'s run: the same cell number,
+    /// repetition and settings (samples.csv has no layout or fields column,
+    /// so those come from the row).
+    pub fn of_run(&self, row: &Row) -> bool {
+        (
+            self.cell,
+            self.repeat,
+            self.strategy,
+            self.transport,
+            self.workload,
+            self.field_size_bytes,
+            self.threads,
+        ) == (
+            row.cell,
+            row.repeat,
+            row.strategy,
+            row.transport,
+            row.workload,
+            row.field_size_bytes,
+            row.threads,
+        )
+    }
+
     /// The value of one [`SAMPLED`] figure in this sample (`None` for others).
     pub fn get(&self, f: Figure) -> Option<f64> {
         self.field(f).and_then(|v| *v)

@@ -12,11 +12,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The strategies copybench knows, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The strategies copybench knows, by their command-line names. They are
+/// declared (and so ordered) the way the report lists them: the order of
+/// the study's questions. The default, two-copy, is there so that a
+/// results row has one; nothing runs it unasked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
+    #[default]
     TwoCopy,
     OneCopy,
     ZeroCopy,
@@ -48,6 +52,16 @@ impl StrategyKind {
     pub fn from_name(name: &str) -> Option<StrategyKind> {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
+
+    /// Its place in [`StrategyKind::ALL`]: the report's order, and its
+    /// colour there.
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+
+    /// The strategy every other one is compared with first (the seed's
+    /// baseline: the ratio plot's 1.0).
+    pub const REFERENCE: StrategyKind = StrategyKind::TwoCopy;
 
     /// Whether this strategy can run over `transport` at all: a strategy
     /// with completions needs a socket the kernel takes zero-copy sends on,
@@ -83,12 +97,42 @@ impl StrategyKind {
         }
     }
 
-    /// Whether a strategy named `name` has completions (`false` for a name
-    /// this build does not know): for reports read from a results.csv.
-    pub fn named_has_completions(name: &str) -> bool {
-        StrategyKind::from_name(name).is_some_and(StrategyKind::has_completions)
+    /// The kernel interface a strategy that lends its buffers sends
+    /// through, whose completions say whether the kernel copied after all;
+    /// `None` for a strategy that copies.
+    pub fn zero_copy_interface(self) -> Option<KernelInterface> {
+        match self {
+            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => None,
+            StrategyKind::ZeroCopy => Some(KernelInterface {
+                op: "MSG_ZEROCOPY",
+                ring: false,
+            }),
+            StrategyKind::UringZc => Some(KernelInterface {
+                op: "SENDMSG_ZC",
+                ring: true,
+            }),
+        }
     }
+}
 
+/// How the kernel is asked for a zero-copy send: `sendmsg`'s `MSG_ZEROCOPY`
+/// flag, or an io_uring's `SENDMSG_ZC` operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelInterface {
+    /// The kernel's name for the flag or operation: `MSG_ZEROCOPY`, `SENDMSG_ZC`.
+    pub op: &'static str,
+    /// Whether it is an io_uring operation.
+    pub ring: bool,
+}
+
+impl std::fmt::Display for KernelInterface {
+    /// `MSG_ZEROCOPY`, `io_uring SENDMSG_ZC`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.ring {
+            f.write_str("io_uring ")?;
+        }
+        f.write_str(self.op)
+    }
 }
 
 impl std::fmt::Display for StrategyKind {
@@ -97,25 +141,34 @@ impl std::fmt::Display for StrategyKind {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+/// Where a cell's bytes go. Declared (and so ordered) by name: the report
+/// lists transports in this order, as it did when they were names. The
+/// default, loopback, is `--transport`'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// TCP over 127.0.0.1, both ends in this process.
+    #[default]
     Loopback,
-    /// AF_UNIX stream socket pairs.
-    Unix,
-    /// TCP across a veth pair between two network namespaces (needs root).
-    Veth,
     /// TCP to a `copybench serve` on another host (`--connect`), which runs
     /// the server ends; not a `--transport` value.
     #[cfg_attr(feature = "cli", value(skip))]
     Tcp,
+    /// AF_UNIX stream socket pairs.
+    Unix,
+    /// TCP across a veth pair between two network namespaces (needs root).
+    Veth,
 }
 
 impl TransportKind {
+    pub const ALL: [TransportKind; 4] = [
+        TransportKind::Loopback,
+        TransportKind::Tcp,
+        TransportKind::Unix,
+        TransportKind::Veth,
+    ];
+
     /// Whether its sockets accept `SO_ZEROCOPY` (AF_UNIX sockets do not).
     pub fn has_zerocopy(self) -> bool {
         self != TransportKind::Unix
@@ -131,14 +184,7 @@ impl TransportKind {
     }
 
     pub fn from_name(name: &str) -> Option<TransportKind> {
-        [
-            TransportKind::Loopback,
-            TransportKind::Unix,
-            TransportKind::Veth,
-            TransportKind::Tcp,
-        ]
-        .into_iter()
-        .find(|t| t.name() == name)
+        TransportKind::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
@@ -148,17 +194,22 @@ impl std::fmt::Display for TransportKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a cell's connections do. The default, rr, is there so that a
+/// results row has one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
     /// Request/response: send, receive the same shape back; latency is the round trip.
+    #[default]
     Rr,
     /// One-way: the client sends continuously, the server verifies.
     Stream,
 }
 
 impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 2] = [WorkloadKind::Rr, WorkloadKind::Stream];
+
     pub fn name(self) -> &'static str {
         match self {
             WorkloadKind::Rr => "rr",
@@ -167,9 +218,7 @@ impl WorkloadKind {
     }
 
     pub fn from_name(name: &str) -> Option<WorkloadKind> {
-        [WorkloadKind::Rr, WorkloadKind::Stream]
-            .into_iter()
-            .find(|w| w.name() == name)
+        WorkloadKind::ALL.into_iter().find(|w| w.name() == name)
     }
 }
 
@@ -183,19 +232,7 @@ impl std::fmt::Display for WorkloadKind {
 /// pins every page the iovecs touch and makes each one a fragment of the
 /// socket buffer; a send that needs more than `net.core.max_skb_frags`
 /// (17 by default) is split, which is what layout costs.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
@@ -235,6 +272,38 @@ impl std::fmt::Display for Layout {
     }
 }
 
+/// A kind is read back from the name it is written as (its serde name is
+/// its [`name`](StrategyKind::name), a unit test holds them equal); an
+/// unknown name is an error that says which kind it was meant to be and
+/// the names it can be: `unknown strategy 'three-copy' (known: two-copy,
+/// ...)`.
+macro_rules! from_name {
+    ($($kind:ident $what:literal),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $kind {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(d)?;
+                $kind::from_name(&name)
+                    .ok_or_else(|| unknown_name($what, &name, &$kind::ALL.map($kind::name)))
+            }
+        }
+    )*};
+}
+
+from_name!(
+    StrategyKind "strategy",
+    TransportKind "transport",
+    WorkloadKind "workload",
+    Layout "layout",
+);
+
+/// The error for a name that is none of `known`, which are the names of a `what`.
+pub(crate) fn unknown_name<E: serde::de::Error>(what: &str, name: &str, known: &[&str]) -> E {
+    E::custom(format_args!(
+        "unknown {what} '{name}' (known: {})",
+        known.join(", ")
+    ))
+}
+
 /// Which side of a connection a worker thread plays.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -251,5 +320,58 @@ impl std::fmt::Display for Role {
             Role::Client => "client",
             Role::Server => "server",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind's serde name is its name, and reads back; what the report
+    /// lists first comes first.
+    #[test]
+    fn names_are_serde_names_and_read_back() {
+        fn check<T>(all: &[T], name: fn(T) -> &'static str)
+        where
+            T: Copy + Ord + std::fmt::Debug + Serialize + for<'de> Deserialize<'de>,
+        {
+            for &k in all {
+                assert_eq!(serde_json::to_value(k).unwrap(), name(k), "{k:?}");
+                assert_eq!(serde_json::from_value::<T>(name(k).into()).unwrap(), k);
+            }
+            assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?} out of order");
+        }
+        check(&StrategyKind::ALL, StrategyKind::name);
+        check(&TransportKind::ALL, TransportKind::name);
+        check(&WorkloadKind::ALL, WorkloadKind::name);
+        check(&Layout::ALL, Layout::name);
+        // Transports are declared in name order, the report's order.
+        assert!(TransportKind::ALL
+            .windows(2)
+            .all(|w| w[0].name() < w[1].name()));
+        for (i, s) in StrategyKind::ALL.into_iter().enumerate() {
+            assert_eq!(s.rank(), i);
+        }
+        let err = serde_json::from_value::<StrategyKind>("three-copy".into()).unwrap_err();
+        assert!(err.to_string().starts_with(
+            "unknown strategy 'three-copy' (known: two-copy, one-copy, zero-copy, uring, uring-zc)"
+        ));
+    }
+
+    #[test]
+    fn lending_strategies_name_their_kernel_interface() {
+        for s in StrategyKind::ALL {
+            assert_eq!(
+                s.zero_copy_interface().is_some(),
+                s.has_completions(),
+                "{s}"
+            );
+        }
+        let [zc, uring_zc] = [StrategyKind::ZeroCopy, StrategyKind::UringZc]
+            .map(|s| s.zero_copy_interface().unwrap().to_string());
+        assert_eq!(
+            (zc.as_str(), uring_zc.as_str()),
+            ("MSG_ZEROCOPY", "io_uring SENDMSG_ZC")
+        );
     }
 }

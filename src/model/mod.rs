@@ -4,6 +4,7 @@
 
 pub mod figures;
 pub mod host;
+pub mod key;
 pub mod kinds;
 pub mod measured;
 pub mod size;

@@ -4,21 +4,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::cells::{summarize, CellSummary, Spread, View};
 use super::crossover::{crossovers, Crossover, Verdict};
 use super::format;
-use super::summary::{summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
-use crate::model::figures::SampleRow;
 use crate::model::figures::{Figure, RoleFigure, Row};
+use crate::model::key::{CellKey, Status};
+use crate::model::kinds::{Layout, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
-use crate::model::kinds::StrategyKind;
 
 /// How the cost of a strategy changes from the fewest to the most threads
 /// tested, for one workload and transport.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadScaling {
-    pub workload: String,
-    pub transport: String,
-    pub strategy: String,
+    pub workload: WorkloadKind,
+    pub transport: TransportKind,
+    pub strategy: StrategyKind,
+    pub layout: Layout,
     pub from_threads: u32,
     pub to_threads: u32,
     /// Client+server CPU ns per byte at `to_threads` divided by the same at
@@ -53,36 +54,32 @@ impl ThreadScaling {
         };
         format!(
             "{}/{}, {}, {} → {} threads: {cpu}; {switches}",
-            self.workload, self.transport, self.strategy, self.from_threads, self.to_threads
+            self.workload,
+            self.transport,
+            format::strategy(self.strategy, self.layout),
+            self.from_threads,
+            self.to_threads
         )
     }
 }
-
-/// The strategies whose completions say whether the kernel copied, with the
-/// kernel interface each uses.
-pub const ZERO_COPY_INTERFACES: [(&str, &str); 2] = [
-    ("zero-copy", "MSG_ZEROCOPY"),
-    ("uring-zc", "io_uring SENDMSG_ZC"),
-];
 
 /// What the kernel did with one zero-copy strategy's sends on one transport,
 /// over all its successful cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZeroCopyCopies {
-    pub strategy: String,
-    pub transport: String,
+    pub strategy: StrategyKind,
+    pub transport: TransportKind,
     pub completions: u64,
     pub copied: u64,
 }
 
 impl ZeroCopyCopies {
     pub fn line(&self) -> String {
-        let t = &self.transport;
-        let s = &self.strategy;
-        let iface = ZERO_COPY_INTERFACES
-            .iter()
-            .find(|(name, _)| name == s)
-            .map_or(String::new(), |(_, i)| format!(" ({i})"));
+        let t = self.transport;
+        let s = self.strategy;
+        let iface = s
+            .zero_copy_interface()
+            .map_or(String::new(), |i| format!(" ({i})"));
         let (copied, all) = (self.copied, self.completions);
         if all == 0 {
             return format!(
@@ -107,31 +104,36 @@ impl ZeroCopyCopies {
     }
 }
 
-/// The two zero-copy kernel interfaces side by side for one workload,
-/// transport and metric: `uring-zc` (SENDMSG_ZC) against `zero-copy`
-/// (MSG_ZEROCOPY) in every cell (threads × field size) both measured, by the
-/// crossovers' rule (a side is called better only when the 95 % intervals
-/// of the two medians are disjoint and they differ by at least 5 %;
-/// otherwise ≈ within noise; see `crate::model::stats`).
+/// Two zero-copy kernel interfaces side by side for one workload, transport
+/// and metric: a strategy that lends its buffers against another one it is
+/// compared with ([`StrategyKind::baselines`]: `uring-zc`, SENDMSG_ZC,
+/// against `zero-copy`, MSG_ZEROCOPY) in every cell (threads × field size)
+/// both measured, by the crossovers' rule (a side is called better only when
+/// the 95 % intervals of the two medians are disjoint and they differ by at
+/// least 5 %; otherwise ≈ within noise; see `crate::model::stats`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceComparison {
-    pub workload: String,
-    pub transport: String,
+    pub workload: WorkloadKind,
+    pub transport: TransportKind,
     pub metric: View,
-    pub uring_zc_wins: usize,
-    pub zero_copy_wins: usize,
+    pub challenger: StrategyKind,
+    pub baseline: StrategyKind,
+    pub challenger_wins: usize,
+    pub baseline_wins: usize,
     pub within_spread: usize,
-    /// uring-zc's median over zero-copy's, per cell, summarised over cells.
+    /// The challenger's median over the baseline's, per cell, summarised over cells.
     pub ratio: Option<Spread>,
     pub single_repetition: bool,
 }
 
 impl InterfaceComparison {
     pub fn line(&self) -> String {
-        let cells = self.uring_zc_wins + self.zero_copy_wins + self.within_spread;
+        let cells = self.challenger_wins + self.baseline_wins + self.within_spread;
+        let (c, b) = (self.challenger, self.baseline);
+        let op = |s: StrategyKind| s.zero_copy_interface().map_or("", |i| i.op);
         let ratio = match self.ratio {
             Some(r) => format!(
-                "; uring-zc ÷ zero-copy: median ×{} (×{}–×{})",
+                "; {c} ÷ {b}: median ×{} (×{}–×{})",
                 format::number(r.median),
                 format::number(r.min),
                 format::number(r.max)
@@ -139,12 +141,14 @@ impl InterfaceComparison {
             None => String::new(),
         };
         let mut text = format!(
-            "{}/{}, {}: uring-zc (SENDMSG_ZC) vs zero-copy (MSG_ZEROCOPY) in {cells} cells: uring-zc called better in {}, worse in {}, ≈ within noise in {}{ratio}",
+            "{}/{}, {}: {c} ({}) vs {b} ({}) in {cells} cells: {c} called better in {}, worse in {}, ≈ within noise in {}{ratio}",
             self.workload,
             self.transport,
             self.metric.label(),
-            self.uring_zc_wins,
-            self.zero_copy_wins,
+            op(c),
+            op(b),
+            self.challenger_wins,
+            self.baseline_wins,
             self.within_spread
         );
         if self.single_repetition {
@@ -211,8 +215,8 @@ impl LayoutPair {
             k.workload,
             k.transport,
             format::threads(k.threads),
-            format_size(k.field_size_bytes),
-            k.strategy.as_str(),
+            format_size(k.field_size),
+            format::cell_strategy(k),
             self.figure.label(),
             format::number(self.heap.median),
             frags(self.fragments.0),
@@ -239,8 +243,8 @@ impl FailedCell {
             self.key.workload,
             self.key.transport,
             format::threads(self.key.threads),
-            format_size(self.key.field_size_bytes),
-            self.key.strategy.as_str(),
+            format_size(self.key.field_size),
+            format::cell_strategy(&self.key),
             self.failed,
             self.repetitions,
             self.error
@@ -387,22 +391,23 @@ pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
 /// Analyses the rows of a sweep (any subset of it: a cut-short sweep, one
 /// workload only, failed cells).
 pub fn analyze(rows: &[Row]) -> Analysis {
-    analyze_pooled(rows, &[])
+    analyze_cells(rows, &summarize(rows))
 }
 
-/// [`analyze`] with the samples of `samples.csv` pooled per cell.
-pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
-    let cells = summarize_pooled(rows, samples);
+/// [`analyze`], given the rows' cells (summarised once, with whatever
+/// samples were pooled into them).
+pub(super) fn analyze_cells(rows: &[Row], cells: &[CellSummary]) -> Analysis {
     let thread_counts: BTreeSet<u32> = cells.iter().map(|c| c.key.threads).collect();
+    let crossovers = crossovers(cells);
     Analysis {
         cells: cells.len(),
         rows: rows.len(),
-        crossovers: crossovers(&cells),
-        thread_scaling: thread_scaling(&cells),
+        thread_scaling: thread_scaling(cells),
         several_thread_counts: thread_counts.len() > 1,
         zero_copy: zero_copy(rows),
-        interfaces: interfaces(&crossovers(&cells)),
-        layouts: layout_pairs(&cells),
+        interfaces: interfaces(&crossovers),
+        crossovers,
+        layouts: layout_pairs(cells),
         hardware_counters: rows
             .iter()
             .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
@@ -410,7 +415,7 @@ pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
             .iter()
             .filter(|c| !c.failures.is_empty())
             .map(|c| FailedCell {
-                key: c.key.clone(),
+                key: c.key,
                 failed: c.failures.len(),
                 repetitions: c.failures.len() + c.ok,
                 error: c.failures[0].clone(),
@@ -420,31 +425,29 @@ pub fn analyze_pooled(rows: &[Row], samples: &[SampleRow]) -> Analysis {
 }
 
 fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
-    type Group<'a> = (&'a str, &'a str, &'a StrategyName);
+    type Group = (WorkloadKind, TransportKind, StrategyKind, Layout);
     let mut groups: BTreeMap<Group, Vec<&CellSummary>> = BTreeMap::new();
     for c in cells {
-        let key = (
-            c.key.workload.as_str(),
-            c.key.transport.as_str(),
-            &c.key.strategy,
-        );
+        let k = &c.key;
+        let key = (k.workload, k.transport, k.strategy, k.layout);
         groups.entry(key).or_default().push(c);
     }
     groups
         .into_iter()
-        .filter_map(|((workload, transport, strategy), group)| {
+        .filter_map(|((workload, transport, strategy, layout), group)| {
             let from = group.iter().map(|c| c.key.threads).min()?;
             let to = group.iter().map(|c| c.key.threads).max()?;
             if from == to {
                 return None;
             }
-            // Pairs of (fewest-threads cell, most-threads cell) of the same size.
+            // Pairs of (fewest-threads cell, most-threads cell) of the same shape.
             let pairs: Vec<(&CellSummary, &CellSummary)> = group
                 .iter()
                 .filter(|a| a.key.threads == from)
                 .filter_map(|a| {
                     let b = group.iter().find(|b| {
-                        b.key.threads == to && b.key.field_size_bytes == a.key.field_size_bytes
+                        b.key.threads == to
+                            && (b.key.field_size, b.key.fields) == (a.key.field_size, a.key.fields)
                     })?;
                     Some((*a, *b))
                 })
@@ -462,9 +465,10 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
             let median = |side: fn(&(f64, f64)) -> f64| Spread::of(switches.iter().map(side));
             let context_switches_per_msg = median(|s| s.0).zip(median(|s| s.1));
             Some(ThreadScaling {
-                workload: workload.to_string(),
-                transport: transport.to_string(),
-                strategy: strategy.as_str().to_string(),
+                workload,
+                transport,
+                strategy,
+                layout,
                 from_threads: from,
                 to_threads: to,
                 cpu_per_byte_ratio: Spread::of(ratios),
@@ -475,27 +479,31 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
         .collect()
 }
 
-/// Sums the uring-zc vs zero-copy crossover verdicts of every thread count
-/// into one comparison per workload, transport and metric.
+/// Sums the verdicts of every thread count of the crossovers between two
+/// strategies that both lend their buffers (two zero-copy interfaces) into
+/// one comparison per workload, transport, metric and pair.
 fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
     let mut out: Vec<InterfaceComparison> = Vec::new();
     let mut ratios: Vec<Vec<f64>> = Vec::new();
     for c in crossovers
         .iter()
-        .filter(|c| c.challenger == "uring-zc" && c.baseline == "zero-copy")
+        .filter(|c| c.challenger.has_completions() && c.baseline.has_completions())
     {
+        let question =
+            |o: &InterfaceComparison| (o.workload, o.transport, o.metric, o.challenger, o.baseline);
         let at = match out.iter().position(|o| {
-            (o.workload.as_str(), o.transport.as_str(), o.metric)
-                == (c.workload.as_str(), c.transport.as_str(), c.metric)
+            question(o) == (c.workload, c.transport, c.metric, c.challenger, c.baseline)
         }) {
             Some(at) => at,
             None => {
                 out.push(InterfaceComparison {
-                    workload: c.workload.clone(),
-                    transport: c.transport.clone(),
+                    workload: c.workload,
+                    transport: c.transport,
                     metric: c.metric,
-                    uring_zc_wins: 0,
-                    zero_copy_wins: 0,
+                    challenger: c.challenger,
+                    baseline: c.baseline,
+                    challenger_wins: 0,
+                    baseline_wins: 0,
                     within_spread: 0,
                     ratio: None,
                     single_repetition: false,
@@ -507,8 +515,8 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
         let o = &mut out[at];
         for v in &c.compared {
             match v.verdict {
-                Verdict::ChallengerWins => o.uring_zc_wins += 1,
-                Verdict::BaselineWins => o.zero_copy_wins += 1,
+                Verdict::ChallengerWins => o.challenger_wins += 1,
+                Verdict::BaselineWins => o.baseline_wins += 1,
                 Verdict::WithinSpread => o.within_spread += 1,
             }
             if v.baseline.median > 0.0 {
@@ -520,35 +528,27 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
     for (o, r) in out.iter_mut().zip(ratios) {
         o.ratio = Spread::of(r);
     }
-    out.retain(|o| o.uring_zc_wins + o.zero_copy_wins + o.within_spread > 0);
+    out.retain(|o| o.challenger_wins + o.baseline_wins + o.within_spread > 0);
     out
 }
 
+/// Each heap cell of a strategy that lends its buffers beside the same cell
+/// in the page layout, where both were run.
 fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
     cells
         .iter()
-        .filter(|c| StrategyKind::named_has_completions(c.key.strategy.as_str()))
+        .filter(|c| c.key.strategy.has_completions() && c.key.layout == Layout::Heap)
         .filter_map(|heap| {
-            let page_name = StrategyName::with_layout(heap.key.strategy.as_str(), "page");
-            let page = cells.iter().find(|c| {
-                c.key.strategy == page_name
-                    && (
-                        &c.key.workload,
-                        &c.key.transport,
-                        c.key.threads,
-                        c.key.field_size_bytes,
-                    ) == (
-                        &heap.key.workload,
-                        &heap.key.transport,
-                        heap.key.threads,
-                        heap.key.field_size_bytes,
-                    )
-            })?;
+            let paged = CellKey {
+                layout: Layout::Page,
+                ..heap.key
+            };
+            let page = cells.iter().find(|c| c.key == paged)?;
             let figure = heap.main_figure();
             let (h, p) = (heap.get(figure)?, page.get(figure)?);
             let frags = |c: &CellSummary| c.get(Figure::ZcFragmentsPerSend).map(|s| s.median);
             Some(LayoutPair {
-                key: heap.key.clone(),
+                key: heap.key,
                 figure,
                 heap: h,
                 page: p,
@@ -564,17 +564,20 @@ fn layout_pairs(cells: &[CellSummary]) -> Vec<LayoutPair> {
         .collect()
 }
 
+/// The completions and copies of each strategy that lends its buffers, per
+/// transport, in every layout: by transport, then strategy name (the order
+/// the report has always listed them in).
 fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
-    let mut by_transport: BTreeMap<(&str, &str), ZeroCopyCopies> = BTreeMap::new();
+    let mut by_transport: BTreeMap<(TransportKind, &str), ZeroCopyCopies> = BTreeMap::new();
     for row in rows
         .iter()
-        .filter(|r| r.status == "ok" && StrategyKind::named_has_completions(&r.strategy))
+        .filter(|r| r.status == Status::Ok && r.strategy.has_completions())
     {
         let entry = by_transport
-            .entry((&row.transport, &row.strategy))
+            .entry((row.transport, row.strategy.name()))
             .or_insert_with(|| ZeroCopyCopies {
-                strategy: row.strategy.clone(),
-                transport: row.transport.clone(),
+                strategy: row.strategy,
+                transport: row.transport,
                 completions: 0,
                 copied: 0,
             });
@@ -590,14 +593,14 @@ fn zero_copy(rows: &[Row]) -> Vec<ZeroCopyCopies> {
 mod tests {
     use super::*;
 
-    fn row(strategy: &str, threads: u32, size: u64) -> Row {
+    fn row(strategy: StrategyKind, threads: u32, size: u64) -> Row {
         Row {
-            strategy: strategy.into(),
-            transport: "loopback".into(),
-            workload: "stream".into(),
+            strategy,
+            transport: TransportKind::Loopback,
+            workload: WorkloadKind::Stream,
             field_size_bytes: size,
             threads,
-            status: "ok".into(),
+            status: Status::Ok,
             messages: Some(100),
             client_cpu_ns_per_byte: Some(threads as f64),
             server_cpu_ns_per_byte: Some(threads as f64),
@@ -610,19 +613,19 @@ mod tests {
     #[test]
     fn layouts_side_by_side_are_called_by_the_rule() {
         // Six repetitions per layout: enough for a 95 % interval of the median.
-        let cells = |layout: &str, gbps: f64, frags: f64| -> Vec<Row> {
+        let cells = |layout: Layout, gbps: f64, frags: f64| -> Vec<Row> {
             (0..6)
                 .map(|i| Row {
-                    layout: layout.into(),
+                    layout,
                     repeat: i,
                     zc_fragments_per_send: Some(frags),
                     throughput_gbps: Some(gbps + f64::from(i) * 0.01),
-                    ..row("zero-copy", 1, 65536)
+                    ..row(StrategyKind::ZeroCopy, 1, 65536)
                 })
                 .collect()
         };
-        let mut rows = cells("heap", 10.0, 18.0);
-        rows.extend(cells("page", 18.0, 17.0));
+        let mut rows = cells(Layout::Heap, 10.0, 18.0);
+        rows.extend(cells(Layout::Page, 18.0, 17.0));
         let mut a = analyze(&rows);
         a.set_fragment_limit(Some(17));
         assert_eq!(a.layouts.len(), 1);
@@ -631,19 +634,19 @@ mod tests {
         assert!(line.contains("splits every one"), "{line}");
         assert!(line.contains("page is better, by the rule"), "{line}");
         // The same medians from one repetition each: not called.
-        let mut few = cells("heap", 10.0, 18.0)[..1].to_vec();
-        few.extend(cells("page", 18.0, 17.0)[..1].to_vec());
+        let mut few = cells(Layout::Heap, 10.0, 18.0)[..1].to_vec();
+        few.extend(cells(Layout::Page, 18.0, 17.0)[..1].to_vec());
         let line = analyze(&few).layouts[0].line();
         assert!(line.contains("within noise"), "{line}");
         // Only one layout: nothing to put side by side.
-        assert!(analyze(&cells("heap", 10.0, 18.0)).layouts.is_empty());
+        assert!(analyze(&cells(Layout::Heap, 10.0, 18.0)).layouts.is_empty());
     }
 
     #[test]
     fn thread_scaling_compares_fewest_and_most_threads() {
         let rows: Vec<Row> = [1, 2, 4]
             .iter()
-            .flat_map(|&t| [64, 1024].map(|s| row("one-copy", t, s)))
+            .flat_map(|&t| [64, 1024].map(|s| row(StrategyKind::OneCopy, t, s)))
             .collect();
         let a = analyze(&rows);
         assert_eq!(a.thread_scaling.len(), 1);
@@ -658,7 +661,7 @@ mod tests {
 
     #[test]
     fn one_thread_count_is_said() {
-        let a = analyze(&[row("one-copy", 1, 64)]);
+        let a = analyze(&[row(StrategyKind::OneCopy, 1, 64)]);
         assert!(a.thread_scaling.is_empty());
         assert!(a
             .lines()
@@ -671,7 +674,7 @@ mod tests {
         let zc = |copied| Row {
             zc_completions: Some(50),
             zc_copied: Some(copied),
-            ..row("zero-copy", 1, 64)
+            ..row(StrategyKind::ZeroCopy, 1, 64)
         };
         let a = analyze(&[zc(50), zc(50)]);
         assert_eq!(
@@ -688,7 +691,10 @@ mod tests {
         // twice as fast at 64 B, overlapping zero-copy at 1 KiB; each
         // interface's copied share on its own line.
         let mut rows = Vec::new();
-        for (strategy, at_64, at_1k) in [("zero-copy", 1.0, 5.0), ("uring-zc", 2.0, 5.05)] {
+        for (strategy, at_64, at_1k) in [
+            (StrategyKind::ZeroCopy, 1.0, 5.0),
+            (StrategyKind::UringZc, 2.0, 5.05),
+        ] {
             for i in 0..8 {
                 for (size, gbps) in [
                     (64, at_64 + 0.01 * i as f64),
@@ -698,7 +704,11 @@ mod tests {
                         repeat: i,
                         throughput_gbps: Some(gbps),
                         zc_completions: Some(10),
-                        zc_copied: Some(if strategy == "uring-zc" { 10 } else { 5 }),
+                        zc_copied: Some(if strategy == StrategyKind::UringZc {
+                            10
+                        } else {
+                            5
+                        }),
                         ..row(strategy, 1, size)
                     });
                 }
@@ -725,7 +735,7 @@ mod tests {
         let rows: Vec<Row> = [1, 2]
             .iter()
             .flat_map(|&t| {
-                [("two-copy", 1.0), ("one-copy", 2.0)].map(|(s, gbps)| {
+                [(StrategyKind::TwoCopy, 1.0), (StrategyKind::OneCopy, 2.0)].map(|(s, gbps)| {
                     (0..6).map(move |i| Row {
                         repeat: i,
                         throughput_gbps: Some(gbps + f64::from(i) * 0.01),
@@ -742,9 +752,9 @@ mod tests {
     #[test]
     fn failed_cells_are_listed_with_their_reason() {
         let failed = Row {
-            status: "failed".into(),
+            status: Status::Failed,
             error: "ENOBUFS forever".into(),
-            ..row("zero-copy", 1, 64)
+            ..row(StrategyKind::ZeroCopy, 1, 64)
         };
         let a = analyze(&[failed]);
         assert_eq!(a.failed.len(), 1);

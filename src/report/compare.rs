@@ -1,8 +1,8 @@
 //! `copybench compare OLD NEW`: two sweeps side by side, for "did my kernel,
 //! sysctl or patch change help?".
 //!
-//! Cells are matched by configuration (workload, transport, threads, field
-//! size, strategy). For each matched cell and figure, NEW is compared with
+//! Cells are matched by configuration ([`CellKey`]: workload, transport,
+//! threads, field size and count, strategy and layout). For each matched cell and figure, NEW is compared with
 //! OLD by the same rule as the strategies ([`crate::model::stats::compare`]): the
 //! ratio NEW/OLD with its interval, and a verdict — better, worse or ≈.
 //! Cells present in only one sweep are listed, never dropped silently.
@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
+use super::cells::{summarize_pooled, CellSummary, View, HEADLINE};
 use super::format;
 use super::html::escape;
-use super::summary::{summarize_pooled, CellKey, CellSummary, View, HEADLINE};
 use super::{read_results, read_samples, ReportError};
-use crate::model::kinds::WorkloadKind;
-use crate::model::kinds::Role;
 use crate::model::figures::{Figure, RoleFigure};
+use crate::model::key::CellKey;
+use crate::model::kinds::{Role, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 use crate::model::stats::{self, Call};
 
@@ -50,26 +50,74 @@ pub struct FigureChange {
 }
 
 /// A cell of both sweeps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CellChange {
-    pub workload: String,
-    pub transport: String,
-    pub threads: u32,
-    pub field_size_bytes: u64,
-    pub strategy: String,
+    pub key: CellKey,
     pub figures: Vec<FigureChange>,
 }
 
 /// A cell of one sweep only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Unmatched {
-    pub workload: String,
-    pub transport: String,
-    pub threads: u32,
-    pub field_size_bytes: u64,
-    pub strategy: String,
+    pub key: CellKey,
     /// `old` or `new`: the sweep that has it.
     pub only_in: &'static str,
+}
+
+/// A cell as `compare --json` names it: its workload, transport, threads,
+/// field size and strategy, with the layout as the report names cells
+/// (`zero-copy page`).
+#[derive(Serialize)]
+struct CellName {
+    workload: WorkloadKind,
+    transport: TransportKind,
+    threads: u32,
+    field_size_bytes: u64,
+    strategy: String,
+}
+
+impl From<&CellKey> for CellName {
+    fn from(k: &CellKey) -> CellName {
+        CellName {
+            workload: k.workload,
+            transport: k.transport,
+            threads: k.threads,
+            field_size_bytes: k.field_size,
+            strategy: format::cell_strategy(k),
+        }
+    }
+}
+
+impl Serialize for CellChange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            #[serde(flatten)]
+            cell: CellName,
+            figures: &'a [FigureChange],
+        }
+        Json {
+            cell: (&self.key).into(),
+            figures: &self.figures,
+        }
+        .serialize(s)
+    }
+}
+
+impl Serialize for Unmatched {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json {
+            #[serde(flatten)]
+            cell: CellName,
+            only_in: &'static str,
+        }
+        Json {
+            cell: (&self.key).into(),
+            only_in: self.only_in,
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,14 +130,7 @@ pub struct Comparison {
 }
 
 fn unmatched(key: &CellKey, only_in: &'static str) -> Unmatched {
-    Unmatched {
-        workload: key.workload.clone(),
-        transport: key.transport.clone(),
-        threads: key.threads,
-        field_size_bytes: key.field_size_bytes,
-        strategy: key.strategy.as_str().to_string(),
-        only_in,
-    }
+    Unmatched { key: *key, only_in }
 }
 
 /// Compares the summarised cells of two sweeps.
@@ -132,11 +173,7 @@ pub(crate) fn compare_cells(
             })
             .collect();
         cells.push(CellChange {
-            workload: key.workload.clone(),
-            transport: key.transport.clone(),
-            threads: key.threads,
-            field_size_bytes: key.field_size_bytes,
-            strategy: key.strategy.as_str().to_string(),
+            key: **key,
             figures,
         });
     }
@@ -173,22 +210,18 @@ pub fn compare_dirs(old: &Path, new: &Path) -> Result<Comparison, ReportError> {
     ))
 }
 
-/// The main figure of a workload ([`Figure::main`]).
-fn main_figure(workload: &str) -> Figure {
-    Figure::main(WorkloadKind::from_name(workload).unwrap_or(WorkloadKind::Stream))
-}
-
 /// The console table's second figure.
 const CPU: Figure = Figure::Role(Role::Client, RoleFigure::CpuNsPerByte);
 
-fn cell_name(c: &CellChange) -> String {
+/// `stream loopback 1 thr 16 KiB one-copy`.
+fn cell_name(k: &CellKey) -> String {
     format!(
         "{} {} {} thr {} {}",
-        c.workload,
-        c.transport,
-        c.threads,
-        format_size(c.field_size_bytes),
-        c.strategy
+        k.workload,
+        k.transport,
+        k.threads,
+        format_size(k.field_size),
+        format::cell_strategy(k)
     )
 }
 
@@ -214,9 +247,9 @@ pub fn console(c: &Comparison) -> String {
     ]];
     for cell in &c.cells {
         let get = |f: Figure| cell.figures.iter().find(|x| x.metric == f.column());
-        let main = main_figure(&cell.workload);
+        let main = Figure::main(cell.key.workload);
         rows.push([
-            cell_name(cell),
+            cell_name(&cell.key),
             get(main).map_or("n/a".into(), |f| {
                 format!("{} {}", main.caption(), change_text(f))
             }),
@@ -255,16 +288,7 @@ pub fn console(c: &Comparison) -> String {
     } else {
         let _ = writeln!(out, "{} cells in one sweep only:", c.unmatched.len());
         for u in &c.unmatched {
-            let _ = writeln!(
-                out,
-                "  only in {}: {} {} {} thr {} {}",
-                u.only_in,
-                u.workload,
-                u.transport,
-                u.threads,
-                format_size(u.field_size_bytes),
-                u.strategy
-            );
+            let _ = writeln!(out, "  only in {}: {}", u.only_in, cell_name(&u.key));
         }
     }
     out
@@ -287,7 +311,11 @@ pub fn html(c: &Comparison) -> String {
     }
     h.push_str("</tr>\n");
     for cell in &c.cells {
-        let _ = write!(h, "<tr><td class=\"l\">{}</td>", escape(&cell_name(cell)));
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td>",
+            escape(&cell_name(&cell.key))
+        );
         for f in figures() {
             match cell.figures.iter().find(|x| x.metric == f.name()) {
                 Some(x) => {
@@ -315,13 +343,9 @@ pub fn html(c: &Comparison) -> String {
         for u in &c.unmatched {
             let _ = writeln!(
                 h,
-                "<li>only in {}: {} {} {} thr {} {}</li>",
+                "<li>only in {}: {}</li>",
                 u.only_in,
-                escape(&u.workload),
-                escape(&u.transport),
-                u.threads,
-                escape(&format_size(u.field_size_bytes)),
-                escape(&u.strategy)
+                escape(&cell_name(&u.key))
             );
         }
         h.push_str("</ul>\n");
@@ -334,18 +358,20 @@ pub fn html(c: &Comparison) -> String {
 mod tests {
     use super::*;
     use crate::model::figures::Row;
-    use crate::report::summary::summarize;
+    use crate::model::key::Status;
+    use crate::model::kinds::StrategyKind;
+    use crate::report::cells::summarize;
 
     fn rows(size: u64, gbps: f64) -> Vec<Row> {
         (0..8)
             .map(|i| Row {
                 repeat: i,
-                strategy: "one-copy".into(),
-                transport: "loopback".into(),
-                workload: "stream".into(),
+                strategy: StrategyKind::OneCopy,
+                transport: TransportKind::Loopback,
+                workload: WorkloadKind::Stream,
                 field_size_bytes: size,
                 threads: 1,
-                status: "ok".into(),
+                status: Status::Ok,
                 throughput_gbps: Some(gbps + f64::from(i) * 0.01),
                 ..Row::default()
             })
@@ -361,7 +387,7 @@ mod tests {
         let verdict = |size| {
             c.cells
                 .iter()
-                .find(|x| x.field_size_bytes == size)
+                .find(|x| x.key.field_size == size)
                 .unwrap()
                 .figures[0]
                 .verdict
@@ -374,7 +400,7 @@ mod tests {
         let only: Vec<(&str, u64)> = c
             .unmatched
             .iter()
-            .map(|u| (u.only_in, u.field_size_bytes))
+            .map(|u| (u.only_in, u.key.field_size))
             .collect();
         assert_eq!(only, vec![("old", 16384), ("new", 65536)]);
         let text = console(&c);

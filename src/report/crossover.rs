@@ -12,32 +12,30 @@
 
 use std::collections::BTreeSet;
 
+use super::cells::{CellSummary, Spread, View};
 use super::format;
-use super::summary::{CellSummary, Spread, View};
-use crate::model::kinds::Role;
 use crate::model::figures::{Figure, RoleFigure};
+use crate::model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 use crate::model::stats::{self, Call, Comparison};
-use crate::model::kinds::StrategyKind;
 
 /// The study's questions, as (challenger, baseline), from each strategy's
 /// [`StrategyKind::baselines`]: every strategy against two-copy, then each
 /// lending strategy against its copying twin.
-pub fn pairs() -> Vec<(&'static str, &'static str)> {
+pub fn pairs() -> Vec<(StrategyKind, StrategyKind)> {
     StrategyKind::ALL
         .into_iter()
-        .flat_map(|c| c.baselines().iter().map(move |b| (c.name(), b.name())))
+        .flat_map(|c| c.baselines().iter().map(move |&b| (c, b)))
         .collect()
 }
 
-/// The metrics compared for a workload: its main figure, then CPU cost.
-pub fn metrics(workload: &str) -> &'static [View] {
-    const CLIENT_CPU: View = View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte));
-    match workload {
-        "stream" => &[View::Of(Figure::ThroughputGbps), CLIENT_CPU],
-        "rr" => &[View::Of(Figure::LatencyP50Us), CLIENT_CPU],
-        _ => &[CLIENT_CPU],
-    }
+/// The metrics compared for a workload: its main figure ([`Figure::main`]),
+/// then CPU cost.
+pub fn metrics(workload: WorkloadKind) -> [View; 2] {
+    [
+        View::Of(Figure::main(workload)),
+        View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
+    ]
 }
 
 /// Which side a size goes to, or neither.
@@ -77,12 +75,12 @@ pub enum Outcome {
 /// The answer to one question for one workload × transport × thread count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Crossover {
-    pub workload: String,
-    pub transport: String,
+    pub workload: WorkloadKind,
+    pub transport: TransportKind,
     pub threads: u32,
     pub metric: View,
-    pub challenger: String,
-    pub baseline: String,
+    pub challenger: StrategyKind,
+    pub baseline: StrategyKind,
     /// Smallest and largest field size tested in this group, by any strategy.
     pub tested: (u64, u64),
     /// Sizes where both sides have a value, ascending.
@@ -104,36 +102,36 @@ impl Crossover {
     /// Whether the two answer the same question at different thread counts.
     pub fn same_question(&self, other: &Crossover) -> bool {
         (
-            &self.workload,
-            &self.transport,
+            self.workload,
+            self.transport,
             self.metric,
-            &self.challenger,
-            &self.baseline,
+            self.challenger,
+            self.baseline,
         ) == (
-            &other.workload,
-            &other.transport,
+            other.workload,
+            other.transport,
             other.metric,
-            &other.challenger,
-            &other.baseline,
+            other.challenger,
+            other.baseline,
         )
     }
 
     /// Report order: workload, transport, the workload's metrics in order, the
     /// study's pairs in order, thread count.
-    pub fn order(&self) -> (String, String, usize, usize, u32) {
+    pub fn order(&self) -> (WorkloadKind, TransportKind, usize, usize, u32) {
         let position = |found: Option<usize>| found.unwrap_or(usize::MAX);
         (
-            self.workload.clone(),
-            self.transport.clone(),
+            self.workload,
+            self.transport,
             position(
-                metrics(&self.workload)
+                metrics(self.workload)
                     .iter()
                     .position(|&m| m == self.metric),
             ),
             position(
                 pairs()
                     .iter()
-                    .position(|&(c, b)| c == self.challenger && b == self.baseline),
+                    .position(|&pair| pair == (self.challenger, self.baseline)),
             ),
             self.threads,
         )
@@ -142,7 +140,7 @@ impl Crossover {
     /// The answer without saying where it applies, e.g. "one-copy beats
     /// two-copy from 4 KiB up (tested 64 B–64 KiB)".
     pub fn finding(&self) -> String {
-        let (c, b) = (&self.challenger, &self.baseline);
+        let (c, b) = (self.challenger, self.baseline);
         let range = format::size_range(self.tested.0, self.tested.1);
         let sizes_with = |verdict| {
             let list: Vec<u64> = self
@@ -236,17 +234,13 @@ fn outcome(compared: &[SizeVerdict]) -> Outcome {
 
 /// Every crossover question the cells can answer: per workload × transport ×
 /// thread count, per metric of the workload, per pair of strategies that were
-/// both run in that group (even if their cells failed: that is said, not hidden).
+/// both run in that group in the heap layout (even if their cells failed:
+/// that is said, not hidden). Cells in another layout are compared with
+/// their heap twins instead (the analysis's layout findings).
 pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
-    let groups: BTreeSet<(&str, &str, u32)> = cells
+    let groups: BTreeSet<(WorkloadKind, TransportKind, u32)> = cells
         .iter()
-        .map(|c| {
-            (
-                c.key.workload.as_str(),
-                c.key.transport.as_str(),
-                c.key.threads,
-            )
-        })
+        .map(|c| (c.key.workload, c.key.transport, c.key.threads))
         .collect();
     let mut out = Vec::new();
     for (workload, transport, threads) in groups {
@@ -258,8 +252,12 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
                     && c.key.threads == threads
             })
             .collect();
-        let ran = |s: &str| group.iter().any(|c| c.key.strategy.as_str() == s);
-        for &metric in metrics(workload) {
+        let ran = |s: StrategyKind| {
+            group
+                .iter()
+                .any(|c| c.key.strategy == s && c.key.layout == Layout::Heap)
+        };
+        for metric in metrics(workload) {
             for (challenger, baseline) in pairs() {
                 if ran(challenger) && ran(baseline) {
                     out.push(compare(&group, metric, challenger, baseline));
@@ -272,12 +270,19 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
 
 /// Answers one question over the cells of one group (same workload, transport
 /// and thread count).
-fn compare(group: &[&CellSummary], metric: View, challenger: &str, baseline: &str) -> Crossover {
-    let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size_bytes).collect();
-    let value = |strategy: &str, size: u64| {
+fn compare(
+    group: &[&CellSummary],
+    metric: View,
+    challenger: StrategyKind,
+    baseline: StrategyKind,
+) -> Crossover {
+    let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size).collect();
+    let value = |strategy: StrategyKind, size: u64| {
         group
             .iter()
-            .find(|c| c.key.strategy.as_str() == strategy && c.key.field_size_bytes == size)
+            .find(|c| {
+                (c.key.strategy, c.key.layout, c.key.field_size) == (strategy, Layout::Heap, size)
+            })
             .and_then(|c| c.get(metric))
     };
     let mut compared = Vec::new();
@@ -299,12 +304,12 @@ fn compare(group: &[&CellSummary], metric: View, challenger: &str, baseline: &st
     }
     let first = &group[0].key;
     Crossover {
-        workload: first.workload.clone(),
-        transport: first.transport.clone(),
+        workload: first.workload,
+        transport: first.transport,
         threads: first.threads,
         metric,
-        challenger: challenger.to_string(),
-        baseline: baseline.to_string(),
+        challenger,
+        baseline,
         tested: (
             *sizes.first().expect("a group has a cell"),
             *sizes.last().expect("a group has a cell"),
@@ -319,22 +324,24 @@ fn compare(group: &[&CellSummary], metric: View, challenger: &str, baseline: &st
 mod tests {
     use super::*;
     use crate::model::figures::Row;
-    use crate::report::summary::summarize;
+    use crate::model::key::Status;
+    use crate::report::cells::summarize;
+    use StrategyKind::{OneCopy, TwoCopy, ZeroCopy};
 
     const SIZES: [u64; 6] = [64, 256, 1024, 4096, 16384, 65536];
 
     /// One stream row per repetition value.
-    fn rows(strategy: &str, size: u64, gbps: &[f64]) -> Vec<Row> {
+    fn rows(strategy: StrategyKind, size: u64, gbps: &[f64]) -> Vec<Row> {
         gbps.iter()
             .enumerate()
             .map(|(i, &g)| Row {
                 repeat: i as u32,
-                strategy: strategy.into(),
-                transport: "loopback".into(),
-                workload: "stream".into(),
+                strategy,
+                transport: TransportKind::Loopback,
+                workload: WorkloadKind::Stream,
                 field_size_bytes: size,
                 threads: 1,
-                status: "ok".into(),
+                status: Status::Ok,
                 throughput_gbps: Some(g),
                 ..Row::default()
             })
@@ -345,13 +352,13 @@ mod tests {
     fn one_vs_two(one_copy: &[&[f64]]) -> Crossover {
         let mut all = Vec::new();
         for (i, &size) in SIZES.iter().enumerate() {
-            all.extend(rows("two-copy", size, TWO));
-            all.extend(rows("one-copy", size, one_copy[i]));
+            all.extend(rows(TwoCopy, size, TWO));
+            all.extend(rows(OneCopy, size, one_copy[i]));
         }
-        throughput(&all, "one-copy", "two-copy")
+        throughput(&all, OneCopy, TwoCopy)
     }
 
-    fn throughput(all: &[Row], challenger: &str, baseline: &str) -> Crossover {
+    fn throughput(all: &[Row], challenger: StrategyKind, baseline: StrategyKind) -> Crossover {
         crossovers(&summarize(all))
             .into_iter()
             .find(|c| {
@@ -422,22 +429,22 @@ mod tests {
     fn missing_and_failed_cells_are_named_not_compared() {
         let mut all = Vec::new();
         for &size in &SIZES {
-            all.extend(rows("two-copy", size, TWO));
+            all.extend(rows(TwoCopy, size, TWO));
             match size {
                 // Missing at 64 B: never run.
                 64 => {}
                 // Failed at 16 KiB: no values.
-                16384 => all.extend(rows("one-copy", size, &[20.0]).into_iter().map(|r| Row {
-                    status: "failed".into(),
+                16384 => all.extend(rows(OneCopy, size, &[20.0]).into_iter().map(|r| Row {
+                    status: Status::Failed,
                     error: "reset".into(),
                     throughput_gbps: None,
                     ..r
                 })),
-                256 => all.extend(rows("one-copy", size, LOSE)),
-                _ => all.extend(rows("one-copy", size, WIN)),
+                256 => all.extend(rows(OneCopy, size, LOSE)),
+                _ => all.extend(rows(OneCopy, size, WIN)),
             }
         }
-        let c = throughput(&all, "one-copy", "two-copy");
+        let c = throughput(&all, OneCopy, TwoCopy);
         assert_eq!(c.outcome, Outcome::From(1024));
         assert_eq!(c.not_compared, vec![64, 16384]);
         assert!(c.finding().contains("not compared at 64 B, 16 KiB"));
@@ -445,9 +452,9 @@ mod tests {
 
     #[test]
     fn no_comparable_cell_is_no_data() {
-        let mut all = rows("two-copy", 64, &[10.0]);
-        all.extend(rows("zero-copy", 1024, &[10.0]));
-        let c = throughput(&all, "zero-copy", "two-copy");
+        let mut all = rows(TwoCopy, 64, &[10.0]);
+        all.extend(rows(ZeroCopy, 1024, &[10.0]));
+        let c = throughput(&all, ZeroCopy, TwoCopy);
         assert_eq!(c.outcome, Outcome::NoData);
         assert_eq!(c.not_compared, vec![64, 1024]);
     }
@@ -456,14 +463,14 @@ mod tests {
     fn a_single_repetition_is_never_a_win() {
         let mut all = Vec::new();
         for &size in &SIZES {
-            all.extend(rows("two-copy", size, &[10.0]));
+            all.extend(rows(TwoCopy, size, &[10.0]));
             all.extend(rows(
-                "zero-copy",
+                ZeroCopy,
                 size,
                 &[if size >= 16384 { 20.0 } else { 5.0 }],
             ));
         }
-        let c = throughput(&all, "zero-copy", "two-copy");
+        let c = throughput(&all, ZeroCopy, TwoCopy);
         assert_eq!(c.outcome, Outcome::NotFound);
         assert!(c
             .compared
@@ -474,26 +481,26 @@ mod tests {
 
     #[test]
     fn lower_is_better_for_latency() {
-        let p50 = |strategy: &str, size: u64, us: f64| Row {
-            strategy: strategy.into(),
-            transport: "loopback".into(),
-            workload: "rr".into(),
+        let p50 = |strategy: StrategyKind, size: u64, us: f64| Row {
+            strategy,
+            transport: TransportKind::Loopback,
+            workload: WorkloadKind::Rr,
             field_size_bytes: size,
             threads: 2,
-            status: "ok".into(),
+            status: Status::Ok,
             latency_p50_us: Some(us),
             ..Row::default()
         };
-        let eight = |strategy: &'static str, size: u64, us: f64| {
+        let eight = |strategy: StrategyKind, size: u64, us: f64| {
             (0..8).map(move |i| Row {
                 repeat: i,
                 ..p50(strategy, size, us + f64::from(i) * 0.1)
             })
         };
-        let all: Vec<Row> = eight("two-copy", 64, 10.0)
-            .chain(eight("one-copy", 64, 12.0))
-            .chain(eight("two-copy", 4096, 30.0))
-            .chain(eight("one-copy", 4096, 20.0))
+        let all: Vec<Row> = eight(TwoCopy, 64, 10.0)
+            .chain(eight(OneCopy, 64, 12.0))
+            .chain(eight(TwoCopy, 4096, 30.0))
+            .chain(eight(OneCopy, 4096, 20.0))
             .collect();
         let c = crossovers(&summarize(&all))
             .into_iter()

@@ -12,20 +12,22 @@ use serde_json::{json, Value};
 use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
 use super::format;
 use crate::model::figures::{Figure, Row};
+use crate::model::key::Status;
+use crate::model::kinds::{StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 use crate::model::stats;
 
 /// One comparison of findings.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComparisonRecord {
-    pub workload: String,
-    pub transport: String,
+    pub workload: WorkloadKind,
+    pub transport: TransportKind,
     pub metric: String,
     pub threads: u32,
     pub field_size_bytes: u64,
     /// The pair: `a` (challenger) and `b` (baseline).
-    pub a: String,
-    pub b: String,
+    pub a: StrategyKind,
+    pub b: StrategyKind,
     /// `a`, `b` or `≈` (within noise).
     pub verdict: &'static str,
     /// a / b of the medians, with its interval.
@@ -67,13 +69,13 @@ pub fn comparisons(crossovers: &[Crossover]) -> Vec<ComparisonRecord> {
         .iter()
         .flat_map(|c| {
             c.compared.iter().map(move |v| ComparisonRecord {
-                workload: c.workload.clone(),
-                transport: c.transport.clone(),
+                workload: c.workload,
+                transport: c.transport,
                 metric: c.metric.name(),
                 threads: c.threads,
                 field_size_bytes: v.field_size_bytes,
-                a: c.challenger.clone(),
-                b: c.baseline.clone(),
+                a: c.challenger,
+                b: c.baseline,
                 verdict: verdict_symbol(v.verdict),
                 ratio: v.comparison.ratio,
                 ratio_lo: v.comparison.ratio_lo,
@@ -160,26 +162,21 @@ pub fn cell_text(c: &Crossover) -> String {
 /// workload's main figure), one column per thread count.
 pub fn table(crossovers: &[Crossover]) -> Vec<String> {
     let threads: BTreeSet<u32> = crossovers.iter().map(|c| c.threads).collect();
-    let groups: BTreeSet<(String, String)> = crossovers
+    let groups: BTreeSet<(WorkloadKind, TransportKind)> = crossovers
         .iter()
-        .map(|c| (c.workload.clone(), c.transport.clone()))
+        .map(|c| (c.workload, c.transport))
         .collect();
     let mut rows: Vec<Vec<String>> = vec![std::iter::once("question".to_string())
         .chain(threads.iter().map(|t| format::threads(*t)))
         .collect()];
-    for (workload, transport) in &groups {
-        let Some(&metric) = metrics(workload).first() else {
-            continue;
-        };
+    for &(workload, transport) in &groups {
+        let metric = metrics(workload)[0];
         for (a, b) in pairs() {
             let found: Vec<&Crossover> = crossovers
                 .iter()
                 .filter(|c| {
-                    &c.workload == workload
-                        && &c.transport == transport
-                        && c.metric == metric
-                        && c.challenger == a
-                        && c.baseline == b
+                    (c.workload, c.transport, c.metric, c.challenger, c.baseline)
+                        == (workload, transport, metric, a, b)
                 })
                 .collect();
             if found.is_empty() {
@@ -228,7 +225,7 @@ pub fn progress_line(done: usize, total: usize, row: &Row) -> String {
         format_size(row.field_size_bytes),
         row.strategy
     );
-    if row.status != "ok" {
+    if row.status != Status::Ok {
         return format!("{head}: FAILED: {}", row.error);
     }
     let main = Figure::from_column(&row.main_figure).unwrap_or(Figure::ThroughputGbps);

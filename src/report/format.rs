@@ -1,7 +1,24 @@
 //! Number formatting shared by the findings, the plots' axes and the table, so a
 //! size or a value reads the same everywhere in a report.
 
+use crate::model::key::CellKey;
+use crate::model::kinds::{Layout, StrategyKind};
 use crate::model::size::format_size;
+
+/// A strategy in a layout, as the report names its cells: the strategy
+/// alone in the heap layout (`zero-copy`), else with the layout beside it
+/// (`zero-copy page`).
+pub fn strategy(strategy: StrategyKind, layout: Layout) -> String {
+    match layout {
+        Layout::Heap => strategy.to_string(),
+        other => format!("{strategy} {other}"),
+    }
+}
+
+/// [`strategy`] of a cell.
+pub fn cell_strategy(key: &CellKey) -> String {
+    strategy(key.strategy, key.layout)
+}
 
 /// A measured value with three significant digits and no trailing zeros:
 /// `0.0123`, `1.5`, `12.3`, `1234`.

@@ -12,16 +12,15 @@ use std::fmt::Write;
 use std::collections::BTreeSet;
 
 use super::analysis::{crossover_lines, Analysis};
+use super::cells::{CellSummary, Spread, View, HEADLINE};
 use super::crossover::{metrics, Crossover, Outcome, Verdict};
 use super::format;
 use super::plots::{strategy_color, Plot};
-use super::summary::{CellSummary, Spread, StrategyName, View, HEADLINE};
-use crate::model::kinds::Role;
-use crate::model::figures::Row;
-use crate::model::figures::{Figure, RoleFigure};
+use crate::model::figures::{Figure, RoleFigure, Row};
 use crate::model::host::{Availability, SweepEnv};
+use crate::model::key::Status;
+use crate::model::kinds::{Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
-use crate::model::kinds::StrategyKind;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\
 h1{font-size:1.5em;margin:.2em 0}h2{margin-top:1.5em}\
@@ -121,7 +120,7 @@ pub fn page(i: &Inputs) -> String {
 fn metadata(h: &mut String, i: &Inputs) {
     let run = i.env.and_then(|e| e.run.clone()).unwrap_or_default();
     let rows = i.rows;
-    let ok: Vec<&Row> = rows.iter().filter(|r| r.status == "ok").collect();
+    let ok: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Ok).collect();
     let repeats = rows.iter().map(|r| r.repeat + 1).max().unwrap_or(0);
     let reached: Vec<f64> = ok.iter().filter_map(|r| r.precision_reached).collect();
     let met = ok.iter().filter(|r| r.stopped_by == "precision").count();
@@ -191,27 +190,31 @@ fn metadata(h: &mut String, i: &Inputs) {
 /// The winner of each (threads, size) among the strategies compared there,
 /// on the workload's main figure: the one called better than every other,
 /// `A ≈ B` when several are unbeaten, `≈` when nothing is called.
-fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String, Option<String>)> {
-    let mut strategies: Vec<&str> = Vec::new();
-    let mut beaten: Vec<&str> = Vec::new();
-    let mut wins: Vec<&str> = Vec::new();
+fn winner(
+    crossovers: &[&Crossover],
+    threads: u32,
+    size: u64,
+) -> Option<(String, Option<StrategyKind>)> {
+    let mut strategies: Vec<StrategyKind> = Vec::new();
+    let mut beaten: Vec<StrategyKind> = Vec::new();
+    let mut wins: Vec<StrategyKind> = Vec::new();
     for c in crossovers.iter().filter(|c| c.threads == threads) {
         let Some(v) = c.compared.iter().find(|v| v.field_size_bytes == size) else {
             continue;
         };
-        for s in [c.challenger.as_str(), c.baseline.as_str()] {
+        for s in [c.challenger, c.baseline] {
             if !strategies.contains(&s) {
                 strategies.push(s);
             }
         }
         match v.verdict {
             Verdict::ChallengerWins => {
-                wins.push(&c.challenger);
-                beaten.push(&c.baseline);
+                wins.push(c.challenger);
+                beaten.push(c.baseline);
             }
             Verdict::BaselineWins => {
-                wins.push(&c.baseline);
-                beaten.push(&c.challenger);
+                wins.push(c.baseline);
+                beaten.push(c.challenger);
             }
             Verdict::WithinSpread => {}
         }
@@ -219,16 +222,23 @@ fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String,
     if strategies.is_empty() {
         return None;
     }
-    strategies.sort_by_key(|s| StrategyName::new(s));
-    let unbeaten: Vec<&str> = strategies
+    strategies.sort();
+    let unbeaten: Vec<StrategyKind> = strategies
         .iter()
         .copied()
         .filter(|s| !beaten.contains(s))
         .collect();
     Some(match unbeaten.as_slice() {
         _ if wins.is_empty() => ("≈".into(), None),
-        [one] => (one.to_string(), Some(one.to_string())),
-        several => (several.join(" ≈ "), None),
+        &[one] => (one.to_string(), Some(one)),
+        several => (
+            several
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(" ≈ "),
+            None,
+        ),
     })
 }
 
@@ -237,17 +247,13 @@ fn winner(crossovers: &[&Crossover], threads: u32, size: u64) -> Option<(String,
 fn answer(h: &mut String, analysis: &Analysis) {
     h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
     // The strategies this sweep compared, in the usual order.
-    let compared = |s: &str| {
+    let compared = |s: StrategyKind| {
         analysis
             .crossovers
             .iter()
             .any(|c| c.challenger == s || c.baseline == s)
     };
-    for s in StrategyKind::ALL
-        .map(StrategyKind::name)
-        .into_iter()
-        .filter(|s| compared(s))
-    {
+    for s in StrategyKind::ALL.into_iter().filter(|&s| compared(s)) {
         let _ = write!(
             h,
             "<span class=\"swatch\" style=\"background:{}\"></span>{s}",
@@ -255,9 +261,9 @@ fn answer(h: &mut String, analysis: &Analysis) {
         );
     }
     h.push_str("</p>\n");
-    let mut groups: Vec<(String, String)> = Vec::new();
+    let mut groups: Vec<(WorkloadKind, TransportKind)> = Vec::new();
     for c in &analysis.crossovers {
-        let g = (c.workload.clone(), c.transport.clone());
+        let g = (c.workload, c.transport);
         if !groups.contains(&g) {
             groups.push(g);
         }
@@ -266,9 +272,7 @@ fn answer(h: &mut String, analysis: &Analysis) {
         h.push_str("<p>No comparison: fewer than two strategies measured.</p>\n");
     }
     for (workload, transport) in groups {
-        let Some(&metric) = metrics(&workload).first() else {
-            continue;
-        };
+        let metric = metrics(workload)[0];
         let of: Vec<&Crossover> = analysis
             .crossovers
             .iter()
@@ -282,8 +286,8 @@ fn answer(h: &mut String, analysis: &Analysis) {
         let _ = writeln!(
             h,
             "<h3>{} over {}: {}</h3>\n<div class=\"scroll\"><table class=\"win\">\n<tr><th>threads \\ field size</th>{}</tr>",
-            escape(&workload),
-            escape(&transport),
+            escape(workload.name()),
+            escape(transport.name()),
             escape(&metric.label()),
             sizes
                 .iter()
@@ -295,7 +299,7 @@ fn answer(h: &mut String, analysis: &Analysis) {
             for size in &sizes {
                 match winner(&of, *t, *size) {
                     Some((text, Some(s))) => {
-                        let c = strategy_color(&s);
+                        let c = strategy_color(s);
                         let _ = write!(
                             h,
                             "<td style=\"background:{c}33;border-left:6px solid {c}\">{}</td>",
@@ -451,7 +455,7 @@ fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[View]) {
     for c in cells {
         let k = &c.key;
         let status = match (c.failures.first(), c.ok) {
-            (None, _) => "ok".to_string(),
+            (None, _) => Status::Ok.to_string(),
             (Some(e), 0) => format!("failed: {e}"),
             (Some(e), _) => format!(
                 "{} of {} failed: {e}",
@@ -467,11 +471,11 @@ fn figure_table(h: &mut String, cells: &[CellSummary], columns: &[View]) {
         let _ = write!(
             h,
             "<tr{class}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>",
-            escape(&k.workload),
-            escape(&k.transport),
+            escape(k.workload.name()),
+            escape(k.transport.name()),
             k.threads,
-            escape(&format_size(k.field_size_bytes)),
-            escape(k.strategy.as_str()),
+            escape(&format_size(k.field_size)),
+            escape(&format::cell_strategy(k)),
             c.ok,
             c.get(c.main_figure()).map_or(0, |s| s.n)
         );

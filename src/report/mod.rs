@@ -7,13 +7,13 @@
 //! rebuilding gives the same `index.html`.
 
 mod analysis;
+mod cells;
 pub mod compare;
 mod crossover;
 pub(crate) mod findings;
 pub(crate) mod format;
 mod html;
 mod plots;
-mod summary;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,13 +25,13 @@ pub use analysis::{
     analyze, Analysis, FailedCell, InterfaceComparison, LayoutPair, Section, ThreadScaling,
     ZeroCopyCopies,
 };
+pub use cells::{summarize, summarize_pooled, CellSummary, Spread, View};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
-pub use summary::{summarize, summarize_pooled, CellKey, CellSummary, Spread, StrategyName, View};
 
-use crate::model::figures::SampleRow;
-use crate::model::figures::Row;
+use crate::model::figures::{Row, SampleRow};
 use crate::model::host::SweepEnv;
+use crate::model::kinds::Layout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -80,14 +80,17 @@ impl ReportError {
     }
 }
 
-/// What [`write_report`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`write_report`] wrote, and the analysis it wrote it from.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReportFiles {
     pub index: PathBuf,
     /// findings.json: every comparison and crossover.
     pub findings: PathBuf,
     /// The SVG files, in the order `index.html` shows them.
     pub plots: Vec<PathBuf>,
+    /// The findings the page and findings.json show, with the host's
+    /// fragment limit (env.json) set: what a sweep prints at its end.
+    pub analysis: Analysis,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -154,8 +157,8 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         };
         let row: Row = record
             .deserialize(Some(&raw_header))
-            .map_err(|e| bad(e.to_string()))?;
-        check_row(&row, &raw_header, &record).map_err(bad)?;
+            .map_err(|e| bad(row_error(&e, &raw_header)))?;
+        check_figures(&raw_header, &record).map_err(bad)?;
         if let Some(first) = seen.insert(row.run_key(), line) {
             return Err(bad(format!(
                 "repetition {} of {} / {} / {}, {} x {} B{}, {} thread(s) is already on line {first}: a row counted twice would pass for two repetitions",
@@ -165,8 +168,8 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
                 row.workload,
                 row.fields,
                 row.field_size_bytes,
-                match row.run_key().1.as_str() {
-                    "heap" => String::new(),
+                match row.layout {
+                    Layout::Heap => String::new(),
                     layout => format!(" ({layout} layout)"),
                 },
                 row.threads
@@ -182,43 +185,25 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
     Ok(rows)
 }
 
-/// What makes a parsed row unusable: a name this copybench does not know (it
-/// would be dropped from every plot), a figure that is not finite (NaN and
-/// inf parse as floats but mean nothing), a status other than ok or failed.
-fn check_row(
-    row: &Row,
-    header: &csv::StringRecord,
-    record: &csv::StringRecord,
-) -> Result<(), String> {
-    use crate::model::kinds::WorkloadKind;
-    use crate::model::kinds::StrategyKind;
-    use crate::model::kinds::TransportKind;
-    let names = |all: &[&str]| all.join(", ");
-    if StrategyKind::from_name(&row.strategy).is_none() {
-        return Err(format!(
-            "unknown strategy '{}' (known: {})",
-            row.strategy,
-            names(&StrategyKind::ALL.map(StrategyKind::name))
-        ));
+/// Why a row does not read as a [`Row`], in one line naming the column: a
+/// name this copybench does not know, as the kind says it (`unknown
+/// strategy 'three-copy' (known: ...)`; the row would be in no plot), or
+/// a value that does not parse (`threads: invalid digit found in string`).
+fn row_error(e: &csv::Error, header: &csv::StringRecord) -> String {
+    match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => {
+            match err.field().and_then(|i| header.get(i as usize)) {
+                Some(column) => format!("{column}: {}", err.kind()),
+                None => err.kind().to_string(),
+            }
+        }
+        _ => e.to_string(),
     }
-    if TransportKind::from_name(&row.transport).is_none() {
-        return Err(format!(
-            "unknown transport '{}' (known: loopback, unix, veth)",
-            row.transport
-        ));
-    }
-    if WorkloadKind::from_name(&row.workload).is_none() {
-        return Err(format!(
-            "unknown workload '{}' (known: rr, stream)",
-            row.workload
-        ));
-    }
-    if row.status != "ok" && row.status != "failed" {
-        return Err(format!(
-            "unknown status '{}' (known: ok, failed)",
-            row.status
-        ));
-    }
+}
+
+/// What makes a parsed row unusable beyond its names: a figure that is not
+/// finite (NaN and inf parse as floats but mean nothing).
+fn check_figures(header: &csv::StringRecord, record: &csv::StringRecord) -> Result<(), String> {
     for (column, text) in header.iter().zip(record.iter()) {
         if column == "error" {
             continue;
@@ -244,11 +229,6 @@ pub(crate) fn read_samples(path: &Path) -> Vec<SampleRow> {
         .unwrap_or_default()
 }
 
-/// The analysis of a sweep directory's rows, with its samples pooled.
-pub fn analyze_dir(dir: &Path, rows: &[Row]) -> Analysis {
-    analysis::analyze_pooled(rows, &read_samples(&dir.join("samples.csv")))
-}
-
 /// What the sweep prints at the end: the compact findings table, then the
 /// other findings (thread count, zero-copy, failures).
 pub fn console(analysis: &Analysis) -> String {
@@ -264,8 +244,9 @@ pub fn console(analysis: &Analysis) -> String {
 }
 
 /// Writes all SVG plots, findings.json and index.html into dir (rayon over
-/// plots). `env` is env.json's content, `None` when there is none. Samples
-/// are read from dir/samples.csv when it is there.
+/// plots), and returns them with the analysis they show. `env` is
+/// env.json's content, `None` when there is none. Samples are read from
+/// dir/samples.csv when it is there.
 pub fn write_report(
     dir: &Path,
     rows: &[Row],
@@ -274,7 +255,7 @@ pub fn write_report(
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let samples = read_samples(&dir.join("samples.csv"));
     let cells = summarize_pooled(rows, &samples);
-    let mut analysis = analysis::analyze_pooled(rows, &samples);
+    let mut analysis = analysis::analyze_cells(rows, &cells);
     analysis.set_fragment_limit(env.and_then(|e| e.host.max_skb_frags));
     let findings = dir.join("findings.json");
     let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
@@ -304,6 +285,7 @@ pub fn write_report(
         index,
         findings,
         plots: svgs,
+        analysis,
     })
 }
 
@@ -320,10 +302,7 @@ pub fn rebuild(dir: &Path) -> Result<Analysis, ReportError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_error(&env_path)(e)),
     };
-    write_report(dir, &rows, env.as_ref())?;
-    let mut analysis = analyze_dir(dir, &rows);
-    analysis.set_fragment_limit(env.and_then(|e| e.host.max_skb_frags));
-    Ok(analysis)
+    Ok(write_report(dir, &rows, env.as_ref())?.analysis)
 }
 
 /// env.json's text as [`SweepEnv`]. Every field may be missing (an older
@@ -335,6 +314,8 @@ pub fn read_env(text: &str) -> Result<SweepEnv, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::key::Status;
+    use crate::model::kinds::{StrategyKind, TransportKind, WorkloadKind};
 
     /// A fresh directory in the system temp dir, removed when dropped.
     struct Scratch(PathBuf);
@@ -367,10 +348,16 @@ mod tests {
     fn rows() -> Vec<Row> {
         let mut rows = Vec::new();
         let mut cell = 0;
-        for workload in ["rr", "stream"] {
+        for workload in [WorkloadKind::Rr, WorkloadKind::Stream] {
             for threads in [1, 2] {
                 for size in [64u64, 65536] {
-                    for (rank, strategy) in ["two-copy", "one-copy", "zero-copy"].iter().enumerate()
+                    for (rank, strategy) in [
+                        StrategyKind::TwoCopy,
+                        StrategyKind::OneCopy,
+                        StrategyKind::ZeroCopy,
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
                         cell += 1;
                         for repeat in 0..2 {
@@ -379,16 +366,16 @@ mod tests {
                             let mut row = Row {
                                 cell,
                                 repeat,
-                                strategy: strategy.to_string(),
-                                transport: "loopback".into(),
-                                workload: workload.into(),
+                                strategy,
+                                transport: TransportKind::Loopback,
+                                workload,
                                 field_size_bytes: size,
                                 fields: 8,
                                 message_bytes: 8 * size + 16,
                                 threads,
                                 warmup_s: 0.1,
                                 duration_s: 0.5,
-                                status: "ok".into(),
+                                status: Status::Ok,
                                 messages: Some(1000),
                                 throughput_gbps: Some(speed),
                                 client_user_ns: Some(1000 * (3 - rank as u64)),
@@ -401,11 +388,11 @@ mod tests {
                                 server_context_switches: Some(12.0),
                                 ..Row::default()
                             };
-                            if workload == "rr" {
+                            if workload == WorkloadKind::Rr {
                                 row.latency_p50_us = Some(100.0 / speed);
                                 row.latency_p99_us = Some(300.0 / speed);
                             }
-                            if *strategy == "zero-copy" {
+                            if strategy == StrategyKind::ZeroCopy {
                                 row.zc_sends = Some(1000);
                                 row.zc_completions = Some(1000);
                                 row.zc_copied = Some(1000);
@@ -419,12 +406,12 @@ mod tests {
         }
         rows.push(Row {
             cell: cell + 1,
-            strategy: "zero-copy".into(),
-            transport: "unix".into(),
-            workload: "stream".into(),
+            strategy: StrategyKind::ZeroCopy,
+            transport: TransportKind::Unix,
+            workload: WorkloadKind::Stream,
             field_size_bytes: 64,
             threads: 1,
-            status: "failed".into(),
+            status: Status::Failed,
             error: "zero-copy is not supported on unix sockets <AF_UNIX>".into(),
             ..Row::default()
         });
@@ -442,7 +429,7 @@ mod tests {
     /// Six samples per ok row, each a little off the row's figures.
     fn write_samples(path: &Path, rows: &[Row]) {
         let mut writer = csv::Writer::from_path(path).unwrap();
-        for row in rows.iter().filter(|r| r.status == "ok") {
+        for row in rows.iter().filter(|r| r.status == Status::Ok) {
             for i in 0..6 {
                 let wobble = 1.0 + f64::from(i) * 0.001;
                 writer
@@ -450,9 +437,9 @@ mod tests {
                         cell: row.cell,
                         repeat: row.repeat,
                         sample: i,
-                        strategy: row.strategy.clone(),
-                        transport: row.transport.clone(),
-                        workload: row.workload.clone(),
+                        strategy: row.strategy,
+                        transport: row.transport,
+                        workload: row.workload,
                         field_size_bytes: row.field_size_bytes,
                         threads: row.threads,
                         elapsed_s: 0.05,
@@ -485,7 +472,7 @@ mod tests {
         let heap = rows()[0].clone();
         let page = Row {
             cell: heap.cell + 100,
-            layout: "page".into(),
+            layout: Layout::Page,
             ..heap.clone()
         };
         write_csv(&path, &[heap.clone(), page.clone()]);
@@ -562,6 +549,56 @@ mod tests {
     }
 
     #[test]
+    fn names_are_read_once_and_an_unknown_one_is_named() {
+        let set = |column: &str, text: &'static str| {
+            let at = columns().iter().position(|c| c == column).unwrap();
+            edited_csv(&format!("name-{column}-{text}"), move |mut v, header| {
+                if !header {
+                    v[at] = text.into();
+                }
+                v
+            })
+        };
+        // An empty layout, from before layouts, reads as heap; tcp is a transport.
+        let (_dir, path) = set("layout", "");
+        assert_eq!(read_results(&path).unwrap()[0].layout, Layout::Heap);
+        let (_dir, path) = set("transport", "tcp");
+        assert_eq!(
+            read_results(&path).unwrap()[0].transport,
+            TransportKind::Tcp
+        );
+        for (column, text, want) in [
+            (
+                "transport",
+                "wifi",
+                "line 2: unknown transport 'wifi' (known: loopback, tcp, unix, veth)",
+            ),
+            (
+                "workload",
+                "burst",
+                "line 2: unknown workload 'burst' (known: rr, stream)",
+            ),
+            (
+                "layout",
+                "huge",
+                "line 2: unknown layout 'huge' (known: heap, page)",
+            ),
+            (
+                "status",
+                "done",
+                "line 2: unknown status 'done' (known: ok, failed)",
+            ),
+            ("threads", "x", "line 2: threads: invalid digit"),
+        ] {
+            let (_dir, path) = set(column, text);
+            let err = read_results(&path).unwrap_err();
+            assert!(matches!(err, ReportError::BadRow { line: 2, .. }), "{err}");
+            assert!(err.to_string().contains(want), "{err}");
+            assert_eq!(err.to_string().lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
     fn writes_plots_and_index() {
         let dir = scratch("write");
         let env = read_env(
@@ -622,7 +659,7 @@ mod tests {
         let dir = scratch("stream-only");
         let stream: Vec<Row> = rows()
             .into_iter()
-            .filter(|r| r.workload == "stream")
+            .filter(|r| r.workload == WorkloadKind::Stream)
             .collect();
         let files = write_report(&dir, &stream, None).unwrap();
         let latency = fs::read_to_string(dir.join("latency_size.svg")).unwrap();

@@ -15,16 +15,14 @@ use std::path::{Path, PathBuf};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use super::cells::{CellSummary, View};
 use super::crossover::{metrics, Crossover, Outcome};
 use super::format;
-use super::summary::{CellSummary, View};
 use super::ReportError;
-use crate::model::kinds::Role;
 use crate::model::figures::{Counter, Figure, RoleFigure};
 use crate::model::host::SweepEnv;
-use crate::model::kinds::Layout;
+use crate::model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
-use crate::model::kinds::StrategyKind;
 
 const PANEL_WIDTH: u32 = 520;
 const PANEL_HEIGHT: u32 = 340;
@@ -66,56 +64,28 @@ pub enum Dash {
     Dotted,
 }
 
-/// A cell's strategy and layout, from its strategy name: a cell in a layout
-/// other than heap is named `zero-copy page` ([`StrategyName::with_layout`]),
-/// a heap cell (or one from before layouts) by the strategy alone.
-///
-/// [`StrategyName::with_layout`]: super::summary::StrategyName::with_layout
-fn strategy_and_layout(name: &str) -> (&str, &str) {
-    match name.rsplit_once(' ') {
-        Some((base, layout)) if StrategyKind::from_name(base).is_some() => (base, layout),
-        _ => (name, Layout::Heap.name()),
-    }
-}
-
-/// The strategy and layout a series or table name is about: `zero-copy`,
-/// `zero-copy page`, `zero-copy (page, loopback)` or `zero-copy (loopback)`.
-fn series_strategy(name: &str) -> (&str, &str) {
-    match name.split_once(" (") {
-        Some((first, tags)) => {
-            let (base, layout) = strategy_and_layout(first);
-            let tagged = tags
-                .split(')')
-                .next()
-                .unwrap_or(tags)
-                .split(", ")
-                .find(|t| Layout::from_name(t).is_some());
-            (base, tagged.unwrap_or(layout))
-        }
-        None => strategy_and_layout(name),
-    }
-}
-
-/// The strategy's rank in the palette: two-copy, one-copy, zero-copy first.
-/// A layout keeps its strategy's colour.
-fn strategy_rank(name: &str) -> Option<usize> {
-    let (base, _) = series_strategy(name);
-    StrategyKind::ALL.iter().position(|s| s.name() == base)
-}
+/// What a series is about, when it is one strategy's in one layout: it
+/// then takes that strategy's colour, and a layout other than heap another
+/// marker and dash.
+type SeriesOf = Option<(StrategyKind, Layout)>;
 
 /// A strategy's colour as `#rrggbb`, for the page.
-pub fn strategy_color(name: &str) -> String {
-    let others = StrategyKind::ALL.len();
-    let RGBColor(r, g, b) = COLORS[strategy_rank(name).unwrap_or(others)];
+pub fn strategy_color(strategy: StrategyKind) -> String {
+    let RGBColor(r, g, b) = COLORS[strategy.rank()];
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-/// Colour, marker and dash of the series named `name`, the `index`th of its plot.
-fn style_of(name: &str, index: usize) -> (RGBColor, Marker, Dash) {
+/// Colour, marker and dash of a series about `of`, the `index`th of its
+/// plot; a series about no one strategy (a bar's part) is told apart by
+/// its index.
+fn style_of(of: SeriesOf, index: usize) -> (RGBColor, Marker, Dash) {
     let others = StrategyKind::ALL.len();
-    let i = strategy_rank(name).unwrap_or(others + index % (COLORS.len() - others));
+    let (i, layout) = match of {
+        Some((strategy, layout)) => (strategy.rank(), layout),
+        None => (others + index % (COLORS.len() - others), Layout::Heap),
+    };
     // Another layout of the same strategy: its colour, another marker and dash.
-    let shift = usize::from(series_strategy(name).1 != Layout::Heap.name());
+    let shift = usize::from(layout != Layout::Heap);
     let marker = [
         Marker::Circle,
         Marker::Triangle,
@@ -171,6 +141,8 @@ enum Body {
 #[derive(Debug, Clone)]
 struct Series {
     name: String,
+    /// The strategy and layout of its cells.
+    of: SeriesOf,
     /// (x, median, interval low, interval high), in data units, ascending x.
     points: Vec<(f64, f64, f64, f64)>,
 }
@@ -291,24 +263,26 @@ impl Panel {
         }
     }
 
-    /// A line chart of `figure` over the cells, one line per `name_of(cell)`,
-    /// or a note when no cell has the figure.
+    /// A line chart of `figure` over the cells, one line per name
+    /// `name_of(cell)` gives (with what the series is about), or a note when
+    /// no cell has the figure.
     fn lines(
         title: String,
         cells: &[&CellSummary],
         (x, x_of): (Axis, fn(&CellSummary) -> f64),
         (y, figure): (Axis, View),
-        name_of: &dyn Fn(&CellSummary) -> String,
+        name_of: &dyn Fn(&CellSummary) -> (String, SeriesOf),
     ) -> Panel {
         let mut series: Vec<Series> = Vec::new();
         for cell in cells {
             let Some(s) = cell.get(figure) else { continue };
-            let name = name_of(cell);
+            let (name, of) = name_of(cell);
             let point = (x_of(cell), s.median, s.lo, s.hi);
             match series.iter_mut().find(|s| s.name == name) {
                 Some(found) => found.points.push(point),
                 None => series.push(Series {
                     name,
+                    of,
                     points: vec![point],
                 }),
             }
@@ -355,36 +329,37 @@ fn distinct<'a, T: PartialEq + Copy>(
 }
 
 fn field_size(c: &CellSummary) -> f64 {
-    c.key.field_size_bytes as f64
+    c.key.field_size as f64
 }
 
 /// Series names: the strategy, plus its layout when a sweep measured several
 /// (or only a layout other than heap), plus the transport when it measured
 /// several (a transport or layout whose cells all failed does not count):
 /// `zero-copy`, `zero-copy (page)`, `zero-copy (heap, loopback)`.
-fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> String {
-    namer(cells, true)
+/// Each series is its strategy's in its layout.
+fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> (String, SeriesOf) {
+    let name = namer(cells, true);
+    move |c| (name(c), Some((c.key.strategy, c.key.layout)))
 }
 
 /// [`strategy_namer`]; without `layouts`, the layout is left out of the
 /// names (a plot that gives each layout panels of its own).
 fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> String {
     let measured = select(cells, |c| c.ok > 0);
-    let several = distinct(&measured, |c| c.key.transport.as_str()).len() > 1;
+    let several = distinct(&measured, |c| c.key.transport).len() > 1;
     let show_layout = layouts && several_layouts(&measured);
     move |c: &CellSummary| {
-        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
         let mut tags = Vec::new();
         if show_layout {
-            tags.push(layout);
+            tags.push(c.key.layout.name());
         }
         if several {
-            tags.push(c.key.transport.as_str());
+            tags.push(c.key.transport.name());
         }
         if tags.is_empty() {
-            strategy.to_string()
+            c.key.strategy.to_string()
         } else {
-            format!("{strategy} ({})", tags.join(", "))
+            format!("{} ({})", c.key.strategy, tags.join(", "))
         }
     }
 }
@@ -392,8 +367,8 @@ fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> Strin
 /// Whether the cells are in more than one layout, or only in one other than
 /// heap: then names and titles say the layout.
 fn several_layouts(cells: &[&CellSummary]) -> bool {
-    let layouts = distinct(cells, |c| strategy_and_layout(c.key.strategy.as_str()).1);
-    layouts.len() > 1 || layouts.iter().any(|l| *l != Layout::Heap.name())
+    let layouts = distinct(cells, |c| c.key.layout);
+    layouts.len() > 1 || layouts.iter().any(|&l| l != Layout::Heap)
 }
 
 /// `env.json`'s reason for a counter being unavailable, or the fallback.
@@ -467,32 +442,33 @@ pub fn plots(
 /// the 1.0 line, and the crossover sizes marked.
 fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
     let mut panels = Vec::new();
-    let groups: Vec<(String, String, u32)> = {
-        let mut g: Vec<(String, String, u32)> = crossovers
+    let groups: Vec<(WorkloadKind, TransportKind, u32)> = {
+        let mut g: Vec<(WorkloadKind, TransportKind, u32)> = crossovers
             .iter()
-            .map(|c| (c.workload.clone(), c.transport.clone(), c.threads))
+            .map(|c| (c.workload, c.transport, c.threads))
             .collect();
         g.dedup();
         g
     };
-    let several = distinct(&select(cells, |c| c.ok > 0), |c| c.key.transport.as_str()).len() > 1;
+    let several = distinct(&select(cells, |c| c.ok > 0), |c| c.key.transport).len() > 1;
     for (workload, transport, threads) in groups {
-        let Some(&metric) = metrics(&workload).first() else {
-            continue;
-        };
+        let metric = metrics(workload)[0];
         let mut series = Vec::new();
         let mut marks = Vec::new();
         for c in crossovers.iter().filter(|c| {
-            c.workload == workload
-                && c.transport == transport
-                && c.threads == threads
-                && c.metric == metric
-                && c.baseline == "two-copy"
+            (c.workload, c.transport, c.threads, c.metric, c.baseline)
+                == (
+                    workload,
+                    transport,
+                    threads,
+                    metric,
+                    StrategyKind::REFERENCE,
+                )
         }) {
             let name = if several {
                 format!("{} ({transport})", c.challenger)
             } else {
-                c.challenger.clone()
+                c.challenger.to_string()
             };
             let up = metric.higher_is_better();
             let points = c
@@ -513,7 +489,12 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
                 marks.push((name.clone(), size as f64));
             }
             if !points.is_empty() {
-                series.push(Series { name, points });
+                series.push(Series {
+                    name,
+                    // Crossovers compare heap cells.
+                    of: Some((c.challenger, Layout::Heap)),
+                    points,
+                });
             }
         }
         let title = format!(
@@ -548,12 +529,7 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
     Plot {
         file: "ratio.svg",
         title: "Speed-up over two-copy vs field size".into(),
-        about: if distinct(&select(cells, |c| c.ok > 0), |c| {
-            strategy_and_layout(c.key.strategy.as_str()).1
-        })
-        .len()
-            > 1
-        {
+        about: if distinct(&select(cells, |c| c.ok > 0), |c| c.key.layout).len() > 1 {
             "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy, in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
         } else {
             "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
@@ -565,7 +541,7 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
 
 /// rr round-trip p50 and p99 against the field size, a row per thread count.
 fn latency_vs_size(cells: &[CellSummary]) -> Plot {
-    let rr = select(cells, |c| c.key.workload == "rr");
+    let rr = select(cells, |c| c.key.workload == WorkloadKind::Rr);
     let name = strategy_namer(cells);
     let mut panels = Vec::new();
     for t in distinct(&rr, |c| c.key.threads) {
@@ -575,7 +551,9 @@ fn latency_vs_size(cells: &[CellSummary]) -> Plot {
         ] {
             panels.push(Panel::lines(
                 format!("rr {label}, {}", format::threads(t)),
-                &select(cells, |c| c.key.workload == "rr" && c.key.threads == t),
+                &select(cells, |c| {
+                    c.key.workload == WorkloadKind::Rr && c.key.threads == t
+                }),
                 (Axis::FIELD_SIZE, field_size),
                 (Axis::log("round trip µs"), figure),
                 &name,
@@ -597,7 +575,7 @@ fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
     let all = select(cells, |_| true);
     let name = strategy_namer(cells);
     let mut panels = Vec::new();
-    for workload in distinct(&all, |c| c.key.workload.as_str()) {
+    for workload in distinct(&all, |c| c.key.workload) {
         let of = select(cells, |c| c.key.workload == workload);
         for t in distinct(&of, |c| c.key.threads) {
             panels.push(Panel::lines(
@@ -622,14 +600,16 @@ fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
 }
 
 fn throughput(cells: &[CellSummary]) -> Plot {
-    let stream = select(cells, |c| c.key.workload == "stream");
+    let stream = select(cells, |c| c.key.workload == WorkloadKind::Stream);
     let name = strategy_namer(cells);
     let panels = distinct(&stream, |c| c.key.threads)
         .into_iter()
         .map(|t| {
             Panel::lines(
                 format!("stream, {}", format::threads(t)),
-                &select(cells, |c| c.key.workload == "stream" && c.key.threads == t),
+                &select(cells, |c| {
+                    c.key.workload == WorkloadKind::Stream && c.key.threads == t
+                }),
                 (Axis::FIELD_SIZE, field_size),
                 (
                     Axis::linear(Figure::ThroughputGbps.unit()),
@@ -665,7 +645,7 @@ fn per_role(
     let all = select(cells, |_| true);
     let panels = match missing {
         Some(why) if !cells.iter().any(has) => vec![Panel::note("", why)],
-        _ => distinct(&all, |c| c.key.workload.as_str())
+        _ => distinct(&all, |c| c.key.workload)
             .into_iter()
             .flat_map(|workload| {
                 let fewest = cells
@@ -677,7 +657,7 @@ fn per_role(
                 let chosen = select(cells, |c| {
                     c.key.workload == workload && c.key.threads == fewest
                 });
-                let (send, receive) = if workload == "stream" {
+                let (send, receive) = if workload == WorkloadKind::Stream {
                     ("client (sending side)", "server (receiving side)")
                 } else {
                     ("client", "server")
@@ -726,20 +706,17 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
     let name = namer(cells, false);
     let all = select(cells, |_| true);
     let per_layout = several_layouts(&select(cells, |c| c.ok > 0));
-    fn layout_of(c: &CellSummary) -> &str {
-        strategy_and_layout(c.key.strategy.as_str()).1
-    }
     let mut panels = Vec::new();
-    for workload in distinct(&all, |c| c.key.workload.as_str()) {
+    for workload in distinct(&all, |c| c.key.workload) {
         let of_workload = select(cells, |c| c.key.workload == workload);
         let fewest = of_workload.iter().map(|c| c.key.threads).min().unwrap_or(1);
-        let mut sizes = distinct(&of_workload, |c| c.key.field_size_bytes);
+        let mut sizes = distinct(&of_workload, |c| c.key.field_size);
         sizes.sort_unstable();
         let (smallest, largest) = (sizes[0], sizes[sizes.len() - 1]);
         let mut picked = vec![smallest, largest];
         picked.dedup();
         let layouts = if per_layout {
-            distinct(&of_workload, |c| Some(layout_of(c)))
+            distinct(&of_workload, |c| Some(c.key.layout))
         } else {
             vec![None]
         };
@@ -750,8 +727,8 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
             let chosen: Vec<&CellSummary> = of_workload
                 .iter()
                 .copied()
-                .filter(|c| c.key.threads == fewest && c.key.field_size_bytes == size)
-                .filter(|c| layout.is_none_or(|l| layout_of(c) == l))
+                .filter(|c| c.key.threads == fewest && c.key.field_size == size)
+                .filter(|c| layout.is_none_or(|l| c.key.layout == l))
                 .filter(|c| PARTS.iter().any(|(f, _)| c.get(*f).is_some()))
                 .collect();
             let title = format!(
@@ -791,14 +768,17 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
 }
 
 fn zc_copied(cells: &[CellSummary]) -> Plot {
-    let zero_copy = |c: &CellSummary| {
-        StrategyKind::named_has_completions(strategy_and_layout(c.key.strategy.as_str()).0)
-    };
+    let zero_copy = |c: &CellSummary| c.key.strategy.has_completions();
     let zc = select(cells, zero_copy);
     let show_layout = several_layouts(&zc);
+    // A series per strategy, transport and thread count. In one layout they
+    // are told apart by their place in the plot (in its strategy's style,
+    // a strategy's thread counts would look alike); in several, each takes
+    // its strategy's style and layout, as in the other plots (where its
+    // thread counts do look alike).
     let name = |c: &CellSummary| {
-        let (strategy, layout) = strategy_and_layout(c.key.strategy.as_str());
-        format!(
+        let (strategy, layout) = (c.key.strategy, c.key.layout);
+        let name = format!(
             "{}, {}, {}",
             if show_layout {
                 format!("{strategy} ({layout})")
@@ -807,13 +787,21 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
             },
             c.key.transport,
             format::threads(c.key.threads)
-        )
+        );
+        (name, show_layout.then_some((strategy, layout)))
     };
-    let panels = distinct(&zc, |c| c.key.workload.as_str())
+    // Every strategy that lends its buffers: `zero-copy and uring-zc`.
+    let lending: Vec<&str> = StrategyKind::ALL
+        .into_iter()
+        .filter(|s| s.has_completions())
+        .map(StrategyKind::name)
+        .collect();
+    let lending = lending.join(" and ");
+    let panels = distinct(&zc, |c| c.key.workload)
         .into_iter()
         .map(|workload| {
             Panel::lines(
-                format!("zero-copy and uring-zc, {workload}"),
+                format!("{lending}, {workload}"),
                 &select(cells, |c| zero_copy(c) && c.key.workload == workload),
                 (Axis::FIELD_SIZE, field_size),
                 (
@@ -862,8 +850,14 @@ impl Plot {
         };
         let cols = self.cols.min(self.panels.len()).max(1);
         let rows = self.panels.len().div_ceil(cols);
+        let styles = self.styles();
+        let color = |name: &str| {
+            styles
+                .iter()
+                .find(|s| s.0 == name)
+                .map_or_else(|| style_of(None, 0), |s| s.1)
+        };
         let names = self.series_names();
-        let color = |name: &str| style_of(name, names.iter().position(|n| n == name).unwrap_or(0));
         let placed = legend_layout(&names, cols as u32 * PANEL_WIDTH);
         let legend_rows = placed.iter().map(|p| p.2 + 1).max().unwrap_or(0);
         let legend_height = legend_rows * LEGEND_HEIGHT;
@@ -887,23 +881,38 @@ impl Plot {
         Ok(path)
     }
 
-    /// Every series name in first-seen order, so a name has one colour in all
-    /// panels of the plot.
-    fn series_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
+    /// Every series name in first-seen order, with what it is about, so a
+    /// name has one colour in all panels of the plot.
+    fn series(&self) -> Vec<(String, SeriesOf)> {
+        let mut out: Vec<(String, SeriesOf)> = Vec::new();
         for panel in &self.panels {
-            let in_panel: Vec<&String> = match &panel.body {
-                Body::Lines { series, .. } => series.iter().map(|s| &s.name).collect(),
-                Body::Bars { series, .. } => series.iter().map(|s| &s.0).collect(),
+            let in_panel: Vec<(&String, SeriesOf)> = match &panel.body {
+                Body::Lines { series, .. } => series.iter().map(|s| (&s.name, s.of)).collect(),
+                Body::Bars { series, .. } => series.iter().map(|s| (&s.0, None)).collect(),
                 Body::Note(_) => Vec::new(),
             };
-            for name in in_panel {
-                if !names.contains(name) {
-                    names.push(name.clone());
+            for (name, of) in in_panel {
+                if !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.clone(), of));
                 }
             }
         }
-        names
+        out
+    }
+
+    /// [`Plot::series`]' names.
+    fn series_names(&self) -> Vec<String> {
+        self.series().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// Each series' name and style ([`style_of`]: by its strategy and
+    /// layout, or its place in the plot).
+    fn styles(&self) -> Vec<(String, (RGBColor, Marker, Dash))> {
+        self.series()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, of))| (name, style_of(of, i)))
+            .collect()
     }
 }
 
@@ -1203,11 +1212,14 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::model::figures::Row;
-    use crate::report::summary::summarize;
+    use crate::model::key::Status;
+    use crate::report::cells::summarize;
+    use Layout::{Heap, Page};
+    use StrategyKind::{OneCopy, UringZc, ZeroCopy};
 
     /// Stream cells over loopback, 1 thread, 4 and 64 KiB: each strategy in
     /// each layout given.
-    fn cells(strategies: &[&str], layouts: &[&str]) -> Vec<CellSummary> {
+    fn cells(strategies: &[StrategyKind], layouts: &[Layout]) -> Vec<CellSummary> {
         let mut rows = Vec::new();
         for (i, (strategy, layout, size)) in strategies
             .iter()
@@ -1217,19 +1229,19 @@ mod tests {
         {
             rows.push(Row {
                 cell: i as u32,
-                strategy: strategy.into(),
-                layout: layout.into(),
-                transport: "loopback".into(),
-                workload: "stream".into(),
+                strategy,
+                layout,
+                transport: TransportKind::Loopback,
+                workload: WorkloadKind::Stream,
                 field_size_bytes: size,
                 fields: 1,
                 threads: 1,
-                status: "ok".into(),
+                status: Status::Ok,
                 messages: Some(1000),
                 client_user_ns: Some(1_000_000),
                 client_sys_ns: Some(5_000_000),
-                throughput_gbps: Some(if layout == "page" { 9.0 } else { 5.0 }),
-                zc_copied_share: StrategyKind::named_has_completions(strategy).then_some(1.0),
+                throughput_gbps: Some(if layout == Page { 9.0 } else { 5.0 }),
+                zc_copied_share: strategy.has_completions().then_some(1.0),
                 ..Row::default()
             });
         }
@@ -1262,20 +1274,26 @@ mod tests {
         plot.series_names()
     }
 
+    /// The style of the series named `name` in `plot`.
+    fn style(plot: &Plot, name: &str) -> (RGBColor, Marker, Dash) {
+        let styles = plot.styles();
+        styles.iter().find(|s| s.0 == name).expect(name).1
+    }
+
     #[test]
     fn one_layout_keeps_the_plain_strategy_names() {
-        let heap = cells(&["one-copy", "zero-copy"], &["heap"]);
+        let heap = cells(&[OneCopy, ZeroCopy], &[Heap]);
         assert_eq!(names(&throughput(&heap)), ["one-copy", "zero-copy"]);
         assert_eq!(names(&zc_copied(&heap)), ["zero-copy, loopback, 1 thread"]);
         assert_eq!(user_kernel(&heap).panels.len(), 2);
         // Only page cells: the series say so.
-        let page = cells(&["zero-copy"], &["page"]);
+        let page = cells(&[ZeroCopy], &[Page]);
         assert_eq!(names(&throughput(&page)), ["zero-copy (page)"]);
     }
 
     #[test]
     fn page_cells_are_series_of_their_own_beside_heap() {
-        let both = cells(&["one-copy", "zero-copy"], &["heap", "page"]);
+        let both = cells(&[OneCopy, ZeroCopy], &[Heap, Page]);
         assert_eq!(
             names(&throughput(&both)),
             [
@@ -1323,21 +1341,34 @@ mod tests {
         }
         // The same colour as the strategy's heap series, drawn differently.
         let (heap, page) = (
-            style_of("zero-copy (heap)", 0),
-            style_of("zero-copy (page)", 1),
+            style(&throughput(&both), "zero-copy (heap)"),
+            style(&throughput(&both), "zero-copy (page)"),
         );
         assert_eq!(heap.0, page.0);
         assert_ne!((heap.1, heap.2), (page.1, page.2));
-        assert_eq!(style_of("zero-copy", 0), heap);
-        assert_eq!(style_of("zero-copy (page), loopback, 1 thread", 0), page);
+        let heap_only = cells(&[OneCopy, ZeroCopy], &[Heap]);
+        assert_eq!(style(&throughput(&heap_only), "zero-copy"), heap);
         assert_eq!(
-            strategy_color("zero-copy page"),
-            strategy_color("zero-copy")
+            style(&zc_copied(&both), "zero-copy (page), loopback, 1 thread"),
+            page
         );
-        assert_eq!(
-            series_strategy("uring-zc (page, veth)"),
-            ("uring-zc", "page")
-        );
+        // The page's tables colour a strategy as the plots do, in either layout.
+        let hex = |RGBColor(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}");
+        assert_eq!(strategy_color(ZeroCopy), hex(page.0));
+        // A series named with its layout and transport is that strategy's in
+        // that layout.
+        let mut veth = cells(&[UringZc], &[Heap, Page]);
+        for c in &mut veth {
+            c.key.transport = TransportKind::Veth;
+        }
+        veth.extend(cells(&[UringZc], &[Heap, Page]));
+        let series = throughput(&veth).series();
+        let of = series
+            .iter()
+            .find(|s| s.0 == "uring-zc (page, veth)")
+            .unwrap()
+            .1;
+        assert_eq!(of, Some((UringZc, Page)));
     }
 
     #[test]

@@ -9,14 +9,14 @@
 
 mod completions;
 mod one_copy;
-mod stats;
+mod recorder;
 mod two_copy;
 mod uring;
 mod zero_copy;
 
 pub(crate) use completions::Completions;
 pub(crate) use one_copy::OneCopy;
-pub(crate) use stats::CompletionStats;
+pub(crate) use recorder::CompletionStats;
 pub use crate::model::kinds::StrategyKind;
 pub use crate::model::measured::ZeroCopyStats;
 pub(crate) use two_copy::TwoCopy;

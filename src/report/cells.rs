@@ -12,12 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::figures::SampleRow;
-use crate::model::kinds::WorkloadKind;
+use crate::model::figures::{with_unit, Figure, RoleFigure, Row, SampleRow, SAMPLED};
+use crate::model::key::{CellKey, Status};
 use crate::model::kinds::Role;
-use crate::model::figures::{with_unit, Figure, RoleFigure, Row, SAMPLED};
 use crate::model::stats::{median_rank, Estimate, LEVEL};
-use crate::model::kinds::StrategyKind;
 
 /// One figure of a cell as the report uses it, derived from the figures model
 /// ([`crate::model::figures`]) by rule: a model figure as measured, the sum of a
@@ -229,47 +227,6 @@ impl Spread {
     }
 }
 
-/// Identity of a cell, ordered the way the report lists cells.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CellKey {
-    pub workload: String,
-    pub transport: String,
-    pub threads: u32,
-    pub field_size_bytes: u64,
-    pub strategy: StrategyName,
-}
-
-/// A strategy name that sorts two-copy, one-copy, zero-copy, uring, uring-zc
-/// first (the order of the study's questions), then any later one by name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StrategyName(u8, pub String);
-
-impl StrategyName {
-    pub fn new(name: &str) -> Self {
-        let rank = StrategyKind::ALL
-            .iter()
-            .position(|s| s.name() == name)
-            .unwrap_or(StrategyKind::ALL.len()) as u8;
-        StrategyName(rank, name.to_string())
-    }
-
-    /// A strategy in a layout: `page` cells are their own column beside the
-    /// heap ones (`zero-copy page`), sorted right after them; `heap` (or no
-    /// layout, in rows from before layouts) keeps the plain name, which is
-    /// what crossovers and plots compare.
-    pub fn with_layout(name: &str, layout: &str) -> Self {
-        let StrategyName(rank, name) = StrategyName::new(name);
-        match layout {
-            "" | "heap" => StrategyName(rank * 2, name),
-            other => StrategyName(rank * 2 + 1, format!("{name} {other}")),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.1
-    }
-}
-
 /// All repetitions of one cell, summarised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellSummary {
@@ -286,8 +243,7 @@ pub struct CellSummary {
 impl CellSummary {
     /// The figure its cell was sampled until precise: stream throughput, rr p50.
     pub fn main_figure(&self) -> View {
-        let workload = WorkloadKind::from_name(&self.key.workload).unwrap_or(WorkloadKind::Stream);
-        View::Of(Figure::main(workload))
+        View::Of(Figure::main(self.key.workload))
     }
 
     /// The spread of one view (or model figure), when measured.
@@ -302,73 +258,36 @@ pub fn summarize(rows: &[Row]) -> Vec<CellSummary> {
     summarize_pooled(rows, &[])
 }
 
-fn key_of(
-    workload: &str,
-    transport: &str,
-    threads: u32,
-    size: u64,
-    strategy: &str,
-    layout: &str,
-) -> CellKey {
-    CellKey {
-        workload: workload.to_string(),
-        transport: transport.to_string(),
-        threads,
-        field_size_bytes: size,
-        strategy: StrategyName::with_layout(strategy, layout),
-    }
-}
-
 /// [`summarize`], with the sampled figures pooled over the `samples` of
 /// every ok repetition of a cell.
 pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary> {
     let mut cells: BTreeMap<CellKey, Vec<&Row>> = BTreeMap::new();
     for row in rows {
-        let key = key_of(
-            &row.workload,
-            &row.transport,
-            row.threads,
-            row.field_size_bytes,
-            &row.strategy,
-            &row.layout,
-        );
-        cells.entry(key).or_default().push(row);
+        cells.entry(row.key()).or_default().push(row);
     }
-    // samples.csv has no layout column: a sample takes the layout of its
-    // cell's rows (same cell index and the same settings), else heap.
-    let layouts: BTreeMap<u32, (&Row, &str)> = rows
-        .iter()
-        .map(|r| (r.cell, (r, r.layout.as_str())))
-        .collect();
+    // samples.csv has no layout or fields column: a sample belongs to the
+    // cell of its run's row (the same cell number, repetition and
+    // settings; the last such row, should a resumed sweep have reused the
+    // number). A sample without one belongs to no cell.
+    let mut runs: BTreeMap<(u32, u32), Vec<&Row>> = BTreeMap::new();
+    for row in rows {
+        runs.entry((row.cell, row.repeat)).or_default().push(row);
+    }
     let mut pooled: BTreeMap<CellKey, Vec<&SampleRow>> = BTreeMap::new();
     for s in samples {
-        let layout = match layouts.get(&s.cell) {
-            Some((r, layout))
-                if r.workload == s.workload
-                    && r.transport == s.transport
-                    && r.threads == s.threads
-                    && r.field_size_bytes == s.field_size_bytes
-                    && r.strategy == s.strategy =>
-            {
-                layout
-            }
-            _ => "heap",
-        };
-        let key = key_of(
-            &s.workload,
-            &s.transport,
-            s.threads,
-            s.field_size_bytes,
-            &s.strategy,
-            layout,
-        );
-        pooled.entry(key).or_default().push(s);
+        let run = runs
+            .get(&(s.cell, s.repeat))
+            .and_then(|rows| rows.iter().rev().find(|r| s.of_run(r)));
+        if let Some(row) = run {
+            pooled.entry(row.key()).or_default().push(s);
+        }
     }
     cells
         .into_iter()
         .map(|(key, mut reps)| {
             reps.sort_by_key(|r| r.repeat);
-            let (ok, failed): (Vec<&Row>, Vec<&Row>) = reps.iter().partition(|r| r.status == "ok");
+            let (ok, failed): (Vec<&Row>, Vec<&Row>) =
+                reps.iter().partition(|r| r.status == Status::Ok);
             let ok_repeats: Vec<u32> = ok.iter().map(|r| r.repeat).collect();
             let cell_samples: Vec<&SampleRow> = pooled
                 .get(&key)
@@ -424,6 +343,7 @@ fn figure_spread(f: View, ok: &[&Row], samples: &[&SampleRow]) -> Option<Spread>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kinds::StrategyKind;
 
     #[test]
     fn spread_takes_median_and_range() {
@@ -437,8 +357,8 @@ mod tests {
     #[test]
     fn failed_repetitions_are_kept_apart() {
         let ok = Row {
-            status: "ok".into(),
-            strategy: "one-copy".into(),
+            status: Status::Ok,
+            strategy: StrategyKind::OneCopy,
             throughput_gbps: Some(2.0),
             messages: Some(10),
             client_sys_ns: Some(100),
@@ -446,7 +366,7 @@ mod tests {
         };
         let failed = Row {
             repeat: 1,
-            status: "failed".into(),
+            status: Status::Failed,
             error: "connection reset".into(),
             ..ok.clone()
         };
