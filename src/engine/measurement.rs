@@ -13,7 +13,7 @@
 //! ```no_run
 //! # #[cfg(feature = "criterion")] {
 //! use std::time::Instant;
-//! use copybench::engine::measurement::{Copybench, Metric};
+//! use copybench::measurement::{Copybench, Metric};
 //! use copybench::{Batch, Config, Experiment, Shape, StrategyKind, TransportKind, WorkloadKind};
 //!
 //! let metric = Metric::from_env().unwrap();

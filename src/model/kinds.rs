@@ -12,43 +12,74 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The strategies copybench knows, by their command-line names. They are
-/// declared (and so ordered) the way the report lists them: the order of
-/// the study's questions. The default, two-copy, is there so that a
-/// results row has one; nothing runs it unasked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
-    #[default]
-    TwoCopy,
-    OneCopy,
-    ZeroCopy,
+/// Declares [`StrategyKind`] from the registry below: one line a strategy.
+macro_rules! strategies {
+    ($( $(#[$doc:meta])* $v:ident $name:literal, lends: $lends:expr, baselines: [$($b:ident),*]; )*) => {
+        /// The strategies copybench knows, by their command-line names. They
+        /// are declared (and so ordered) the way the report lists them: the
+        /// order of the study's questions. The default, two-copy, is there so
+        /// that a results row has one; nothing runs it unasked.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+        #[serde(rename_all = "kebab-case")]
+        pub enum StrategyKind {
+            #[default]
+            $( $(#[$doc])* $v, )*
+        }
+
+        impl StrategyKind {
+            /// Every strategy, in the registry's order.
+            pub const ALL: [StrategyKind; [$(stringify!($v)),*].len()] = [$(StrategyKind::$v),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $( StrategyKind::$v => $name, )* }
+            }
+
+            /// The kernel interface a strategy that lends its buffers sends
+            /// through, whose completions say whether the kernel copied after
+            /// all; `None` for a strategy that copies.
+            pub fn zero_copy_interface(self) -> Option<KernelInterface> {
+                match self { $( StrategyKind::$v => $lends, )* }
+            }
+
+            /// What the report compares this strategy against, as
+            /// challenger: two-copy, the seed's baseline, for every other
+            /// strategy (each one's ratio to two-copy answers "from what size
+            /// does it win"), then the copying twin of each lending strategy.
+            pub fn baselines(self) -> &'static [StrategyKind] {
+                match self { $( StrategyKind::$v => &[$(StrategyKind::$b),*], )* }
+            }
+        }
+    };
+}
+
+/// `MSG_ZEROCOPY`: `sendmsg`'s zero-copy flag.
+const MSG_ZEROCOPY: Option<KernelInterface> = Some(KernelInterface {
+    op: "MSG_ZEROCOPY",
+    ring: false,
+});
+/// io_uring's `SENDMSG_ZC` operation.
+const SENDMSG_ZC: Option<KernelInterface> = Some(KernelInterface {
+    op: "SENDMSG_ZC",
+    ring: true,
+});
+
+// The registry of strategies. Adding one: a line here (its name, the kernel
+// interface it lends its buffers through, or `None` if it copies, and what
+// the report compares it with), its own file in `engine/strategy/`, and its
+// arm in `engine::strategy`'s `build`. The report and every output follow.
+// The first line is the default (the baseline of every comparison).
+strategies! {
+    TwoCopy "two-copy", lends: None, baselines: [];
+    OneCopy "one-copy", lends: None, baselines: [TwoCopy];
+    ZeroCopy "zero-copy", lends: MSG_ZEROCOPY, baselines: [TwoCopy, OneCopy];
     /// `IORING_OP_SENDMSG` through an io_uring: the copying baseline of `uring-zc`.
-    Uring,
+    Uring "uring", lends: None, baselines: [TwoCopy, OneCopy];
     /// `IORING_OP_SENDMSG_ZC` through an io_uring.
-    UringZc,
+    UringZc "uring-zc", lends: SENDMSG_ZC, baselines: [TwoCopy, ZeroCopy];
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
-        StrategyKind::TwoCopy,
-        StrategyKind::OneCopy,
-        StrategyKind::ZeroCopy,
-        StrategyKind::Uring,
-        StrategyKind::UringZc,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StrategyKind::TwoCopy => "two-copy",
-            StrategyKind::OneCopy => "one-copy",
-            StrategyKind::ZeroCopy => "zero-copy",
-            StrategyKind::Uring => "uring",
-            StrategyKind::UringZc => "uring-zc",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<StrategyKind> {
         StrategyKind::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -72,46 +103,10 @@ impl StrategyKind {
     }
 
     /// Whether a send's buffer is free only at its completion (and so the
-    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS).
+    /// strategy has zero-copy bookkeeping: completions, copied, ENOBUFS):
+    /// whether it lends its buffers through a kernel interface.
     pub fn has_completions(self) -> bool {
-        match self {
-            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => false,
-            StrategyKind::ZeroCopy | StrategyKind::UringZc => true,
-        }
-    }
-
-    /// What the report compares this strategy against, as challenger:
-    /// two-copy, the seed's baseline, for every other strategy (each one's
-    /// ratio to two-copy answers "from what size does it win"), then the
-    /// copying twin of each lending strategy: zero-copy and uring against
-    /// one-copy (the same iovecs through `sendmsg`), uring-zc against
-    /// zero-copy (SENDMSG_ZC against MSG_ZEROCOPY). A new strategy states
-    /// its baselines here and the report needs no edit.
-    pub fn baselines(self) -> &'static [StrategyKind] {
-        use StrategyKind::*;
-        match self {
-            TwoCopy => &[],
-            OneCopy => &[TwoCopy],
-            ZeroCopy | Uring => &[TwoCopy, OneCopy],
-            UringZc => &[TwoCopy, ZeroCopy],
-        }
-    }
-
-    /// The kernel interface a strategy that lends its buffers sends
-    /// through, whose completions say whether the kernel copied after all;
-    /// `None` for a strategy that copies.
-    pub fn zero_copy_interface(self) -> Option<KernelInterface> {
-        match self {
-            StrategyKind::TwoCopy | StrategyKind::OneCopy | StrategyKind::Uring => None,
-            StrategyKind::ZeroCopy => Some(KernelInterface {
-                op: "MSG_ZEROCOPY",
-                ring: false,
-            }),
-            StrategyKind::UringZc => Some(KernelInterface {
-                op: "SENDMSG_ZC",
-                ring: true,
-            }),
-        }
+        self.zero_copy_interface().is_some()
     }
 }
 
