@@ -24,7 +24,7 @@ use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Bound, Experiment};
 use crate::model::figures::{Figure, Row};
 use crate::model::key::Status;
-use crate::model::host::{HostFacts, RunFacts, SweepEnv};
+use crate::model::host::{HostFacts, RunFacts, SamplingScheme, SweepEnv};
 use crate::engine::message::Shape;
 use crate::model::kinds::Layout;
 use crate::model::kinds::StrategyKind;
@@ -459,6 +459,9 @@ pub fn run_with(
             command: Some(m.command.clone()),
             version: Some(env!("CARGO_PKG_VERSION").into()),
             started_utc: Some(utc_text(SystemTime::now())),
+            // A sweep's unit is a block: its strategies' samples rotate
+            // round by round, so the report pairs them.
+            sampling: Some(SamplingScheme::Paired),
         }),
         server_addr: remote.as_deref().map(|r| r.addr().to_string()),
         server_host: remote.as_deref().and_then(|r| r.server_host().cloned()),

@@ -852,6 +852,7 @@ mod tests {
                 command: Some("copybench sweep --quick".into()),
                 version: Some("0.1.0".into()),
                 started_utc: Some("2026-11-29T17:00:00Z".into()),
+                sampling: None,
             }),
             server_addr: Some("127.0.0.1:7000".into()),
             server_host: Some(std::sync::Arc::new(facts.clone())),

@@ -195,12 +195,74 @@ pub struct RunFacts {
     pub version: Option<String>,
     /// Start time, `YYYY-MM-DDTHH:MM:SSZ`.
     pub started_utc: Option<String>,
+    /// How the sweep took its samples: `paired` (the strategies of a block
+    /// side by side, round by round) or `sequential` (one cell after
+    /// another). Not written when unknown; an env.json without it (an older
+    /// sweep) reads as `None`, which the report takes as not paired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingScheme>,
+}
+
+/// How a sweep took the samples its strategies are compared on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplingScheme {
+    /// A block's arms (the strategies of one transport, workload, field
+    /// size, fields, layout and thread count) take one sample each per
+    /// round, so sample *i* of every arm of a repetition was taken in round
+    /// *i*, side by side: comparisons pair them
+    /// ([`crate::model::stats::compare_paired`]).
+    Paired,
+    /// Each cell's samples one after another, cell after cell: comparisons
+    /// take the samples as independent ([`crate::model::stats::compare`]).
+    Sequential,
 }
 
 impl SweepEnv {
+    /// Whether the sweep says it paired its strategies' samples round by
+    /// round (`run.sampling` is `paired`); an older env.json does not.
+    pub fn paired(&self) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|r| r.sampling == Some(SamplingScheme::Paired))
+    }
+
     /// The counter's reason for being unavailable, when env.json gives one.
     pub fn counter_reason(&self, name: &str) -> Option<&str> {
         self.host.counters.get(name)?.reason.as_deref()
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_reads_back_and_an_old_env_json_is_not_paired() {
+        let old: SweepEnv =
+            serde_json::from_str(r#"{"kernel": "6.1", "run": {"command": "copybench sweep"}}"#)
+                .unwrap();
+        assert_eq!(old.run.as_ref().unwrap().sampling, None);
+        assert!(!old.paired());
+        assert!(!SweepEnv::default().paired());
+        // Not written when unknown: an old sweep's env.json shows as before.
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("sampling"), "{text}");
+        for (scheme, name, paired) in [
+            (SamplingScheme::Paired, "paired", true),
+            (SamplingScheme::Sequential, "sequential", false),
+        ] {
+            let env = SweepEnv {
+                run: Some(RunFacts {
+                    sampling: Some(scheme),
+                    ..RunFacts::default()
+                }),
+                ..SweepEnv::default()
+            };
+            let value = serde_json::to_value(&env).unwrap();
+            assert_eq!(value["run"]["sampling"], name);
+            let back: SweepEnv = serde_json::from_value(value).unwrap();
+            assert_eq!((back.paired(), back), (paired, env));
+        }
+    }
+}

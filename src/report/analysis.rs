@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::cells::{summarize, CellSummary, Spread, View};
-use super::crossover::{crossovers, Crossover, Verdict};
+use super::cells::{summarize, CellSummary, Runs, Spread, View};
+use super::crossover::{crossovers_paired, rounds_range, rounds_text, Crossover, Verdict};
 use super::format;
 use crate::model::figures::{Figure, RoleFigure, Row};
 use crate::model::key::{CellKey, Status};
@@ -121,9 +121,13 @@ pub struct InterfaceComparison {
     pub challenger_wins: usize,
     pub baseline_wins: usize,
     pub within_spread: usize,
-    /// The challenger's median over the baseline's, per cell, summarised over cells.
+    /// The challenger's median over the baseline's, per cell, summarised
+    /// over cells (paired: the median of each cell's per-round ratios).
     pub ratio: Option<Spread>,
     pub single_repetition: bool,
+    /// In a paired sweep, the fewest and most rounds a cell's call was
+    /// paired over (`Some(None)`: none could be paired); `None` unpaired.
+    pub rounds: Option<Option<(usize, usize)>>,
 }
 
 impl InterfaceComparison {
@@ -152,9 +156,14 @@ impl InterfaceComparison {
             self.within_spread
         );
         if self.single_repetition {
-            text.push_str(
-                "; some cells have too few samples for a 95 % interval, so they are never called",
-            );
+            text.push_str(if self.rounds.is_some() {
+                "; some cells have too few rounds for a 95 % interval, so they are never called"
+            } else {
+                "; some cells have too few samples for a 95 % interval, so they are never called"
+            });
+        }
+        if let Some(rounds) = self.rounds {
+            text.push_str(&rounds_text(rounds));
         }
         text
     }
@@ -268,6 +277,9 @@ pub struct Analysis {
     /// Whether any row has a hardware counter value (cycles or cache misses).
     pub hardware_counters: bool,
     pub failed: Vec<FailedCell>,
+    /// Whether the sweep paired its strategies' samples round by round
+    /// (env.json), so that its comparisons are paired.
+    pub paired: bool,
 }
 
 /// A titled list of findings.
@@ -278,6 +290,17 @@ pub struct Section {
 }
 
 impl Analysis {
+    /// The fewest and most rounds the comparisons of the workloads' main
+    /// figures were paired over; `None` when none was paired.
+    pub fn rounds(&self) -> Option<(usize, usize)> {
+        rounds_range(
+            self.crossovers
+                .iter()
+                .filter(|c| c.metric == View::Of(Figure::main(c.workload)))
+                .flat_map(|c| c.compared.iter().filter_map(|v| v.paired.map(|p| p.rounds))),
+        )
+    }
+
     /// Tells the layout findings the host's `net.core.max_skb_frags` (from
     /// env.json; without it they compare against the kernel's default).
     pub fn set_fragment_limit(&mut self, max_skb_frags: Option<u64>) {
@@ -377,8 +400,20 @@ pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
     merged
         .into_iter()
         .map(|(c, finding, threads)| {
+            // Paired: over how many rounds, across the merged thread counts.
+            let rounds = if c.paired_sweep {
+                rounds_text(rounds_range(
+                    crossovers
+                        .iter()
+                        .filter(|o| o.same_question(c) && threads.contains(&o.threads))
+                        .filter_map(Crossover::rounds)
+                        .flat_map(|(lo, hi)| [lo, hi]),
+                ))
+            } else {
+                String::new()
+            };
             format!(
-                "{}/{}, {}, {}: {finding}",
+                "{}/{}, {}, {}: {finding}{rounds}",
                 c.workload,
                 c.transport,
                 c.metric.label(),
@@ -391,14 +426,19 @@ pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
 /// Analyses the rows of a sweep (any subset of it: a cut-short sweep, one
 /// workload only, failed cells).
 pub fn analyze(rows: &[Row]) -> Analysis {
-    analyze_cells(rows, &summarize(rows))
+    analyze_cells(rows, &summarize(rows), None)
 }
 
 /// [`analyze`], given the rows' cells (summarised once, with whatever
-/// samples were pooled into them).
-pub(super) fn analyze_cells(rows: &[Row], cells: &[CellSummary]) -> Analysis {
+/// samples were pooled into them) and, for a paired sweep, its runs with
+/// their samples (the strategies are then compared round by round).
+pub(super) fn analyze_cells(
+    rows: &[Row],
+    cells: &[CellSummary],
+    paired: Option<&Runs>,
+) -> Analysis {
     let thread_counts: BTreeSet<u32> = cells.iter().map(|c| c.key.threads).collect();
-    let crossovers = crossovers(cells);
+    let crossovers = crossovers_paired(cells, paired);
     Analysis {
         cells: cells.len(),
         rows: rows.len(),
@@ -408,6 +448,7 @@ pub(super) fn analyze_cells(rows: &[Row], cells: &[CellSummary]) -> Analysis {
         interfaces: interfaces(&crossovers),
         crossovers,
         layouts: layout_pairs(cells),
+        paired: paired.is_some(),
         hardware_counters: rows
             .iter()
             .any(|r| r.client_cycles.is_some() || r.client_cache_misses.is_some()),
@@ -507,6 +548,7 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
                     within_spread: 0,
                     ratio: None,
                     single_repetition: false,
+                    rounds: c.paired_sweep.then_some(None),
                 });
                 ratios.push(Vec::new());
                 out.len() - 1
@@ -519,8 +561,21 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
                 Verdict::BaselineWins => o.baseline_wins += 1,
                 Verdict::WithinSpread => o.within_spread += 1,
             }
-            if v.baseline.median > 0.0 {
-                ratios[at].push(v.challenger.median / v.baseline.median);
+            match v.paired {
+                Some(p) if p.ratio.is_finite() => ratios[at].push(p.ratio),
+                Some(_) => {}
+                None if v.baseline.median > 0.0 => {
+                    ratios[at].push(v.challenger.median / v.baseline.median)
+                }
+                None => {}
+            }
+            if let (Some(rounds), Some(p)) = (o.rounds.as_mut(), v.paired) {
+                *rounds = rounds_range(
+                    rounds
+                        .iter()
+                        .flat_map(|&(lo, hi)| [lo, hi])
+                        .chain([p.rounds]),
+                );
             }
         }
         o.single_repetition |= c.single_repetition();

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::model::figures::{with_unit, Figure, RoleFigure, Row, SampleRow, SAMPLED};
 use crate::model::key::{CellKey, Status};
 use crate::model::kinds::Role;
-use crate::model::stats::{median_rank, Estimate, LEVEL};
+use crate::model::stats::{compare_paired, median_rank, Estimate, PairedComparison, LEVEL};
 
 /// One figure of a cell as the report uses it, derived from the figures model
 /// ([`crate::model::figures`]) by rule: a model figure as measured, the sum of a
@@ -238,6 +238,10 @@ pub struct CellSummary {
     pub failures: Vec<String>,
     /// Only figures that at least one `ok` repetition measured.
     pub figures: BTreeMap<View, Spread>,
+    /// Each figure's value in each `ok` repetition, in repetition order:
+    /// the median of the repetition's samples, else its row's value. How
+    /// far they differ is the drift `compare` allows for between sweeps.
+    pub repetitions: BTreeMap<View, Vec<f64>>,
 }
 
 impl CellSummary {
@@ -265,22 +269,9 @@ pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary>
     for row in rows {
         cells.entry(row.key()).or_default().push(row);
     }
-    // samples.csv has no layout or fields column: a sample belongs to the
-    // cell of its run's row (the same cell number, repetition and
-    // settings; the last such row, should a resumed sweep have reused the
-    // number). A sample without one belongs to no cell.
-    let mut runs: BTreeMap<(u32, u32), Vec<&Row>> = BTreeMap::new();
-    for row in rows {
-        runs.entry((row.cell, row.repeat)).or_default().push(row);
-    }
     let mut pooled: BTreeMap<CellKey, Vec<&SampleRow>> = BTreeMap::new();
-    for s in samples {
-        let run = runs
-            .get(&(s.cell, s.repeat))
-            .and_then(|rows| rows.iter().rev().find(|r| s.of_run(r)));
-        if let Some(row) = run {
-            pooled.entry(row.key()).or_default().push(s);
-        }
+    for (row, s) in samples_with_rows(rows, samples) {
+        pooled.entry(row.key()).or_default().push(s);
     }
     cells
         .into_iter()
@@ -302,15 +293,125 @@ pub fn summarize_pooled(rows: &[Row], samples: &[SampleRow]) -> Vec<CellSummary>
                 .into_iter()
                 .filter_map(|f| Some((f, figure_spread(f, &ok, &cell_samples)?)))
                 .collect();
+            let repetitions = View::all()
+                .into_iter()
+                .filter_map(|f| {
+                    let values: Vec<f64> = ok
+                        .iter()
+                        .filter_map(|r| repetition_value(f, r, &cell_samples))
+                        .collect();
+                    (!values.is_empty()).then_some((f, values))
+                })
+                .collect();
             CellSummary {
                 message_bytes: reps[0].message_bytes,
                 ok: ok.len(),
                 failures: failed.iter().map(|r| r.error.clone()).collect(),
                 figures,
+                repetitions,
                 key,
             }
         })
         .collect()
+}
+
+/// Each sample with the results row of its run, in samples.csv order.
+/// samples.csv has no layout or fields column: a sample belongs to the cell
+/// of its run's row (the same cell number, repetition and settings; the
+/// last such row, should a resumed sweep have reused the number). A sample
+/// without one belongs to no cell and is left out.
+fn samples_with_rows<'a>(
+    rows: &'a [Row],
+    samples: &'a [SampleRow],
+) -> impl Iterator<Item = (&'a Row, &'a SampleRow)> + 'a {
+    let mut runs: BTreeMap<(u32, u32), Vec<&Row>> = BTreeMap::new();
+    for row in rows {
+        runs.entry((row.cell, row.repeat)).or_default().push(row);
+    }
+    samples.iter().filter_map(move |s| {
+        let row = runs
+            .get(&(s.cell, s.repeat))?
+            .iter()
+            .rev()
+            .find(|r| s.of_run(r))?;
+        Some((*row, s))
+    })
+}
+
+/// Every ok run (cell and repetition) with its samples by sample index:
+/// what the paired rule pairs round by round ([`Runs::paired`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Runs {
+    /// Per cell, per ok repetition, its samples by sample index (in a
+    /// paired sweep, the round).
+    runs: BTreeMap<CellKey, BTreeMap<u32, BTreeMap<u32, SampleRow>>>,
+}
+
+impl Runs {
+    /// The ok rows, each with its samples (matched as
+    /// [`summarize_pooled`] matches them).
+    pub fn new(rows: &[Row], samples: &[SampleRow]) -> Runs {
+        let mut runs: BTreeMap<CellKey, BTreeMap<u32, BTreeMap<u32, SampleRow>>> = BTreeMap::new();
+        for (row, s) in samples_with_rows(rows, samples) {
+            if row.status == Status::Ok {
+                runs.entry(row.key())
+                    .or_default()
+                    .entry(row.repeat)
+                    .or_default()
+                    .insert(s.sample, s.clone());
+            }
+        }
+        Runs { runs }
+    }
+
+    /// Arms `a` and `b` of one block compared by the paired rule
+    /// ([`compare_paired`]) on `view`: sample *i* of a repetition of `a`
+    /// paired with sample *i* of the same repetition of `b` (taken in the
+    /// same round), the pairs of every repetition pooled. `None` when no
+    /// repetition of both has a sample of the view (the view is not
+    /// sampled, or samples.csv is missing): the pairs are unknown.
+    pub fn paired(&self, a: &CellKey, b: &CellKey, view: View) -> Option<PairedComparison> {
+        if !view.sampled() {
+            return None;
+        }
+        let (a_runs, b_runs) = (self.runs.get(a)?, self.runs.get(b)?);
+        let (mut av, mut bv) = (Vec::new(), Vec::new());
+        for (repeat, ra) in a_runs {
+            let Some(rb) = b_runs.get(repeat) else {
+                continue;
+            };
+            for (round, sa) in ra {
+                let Some(sb) = rb.get(round) else {
+                    continue;
+                };
+                if let (Some(x), Some(y)) = (view.of_sample(sa), view.of_sample(sb)) {
+                    av.push(x);
+                    bv.push(y);
+                }
+            }
+        }
+        if av.is_empty() {
+            return None;
+        }
+        Some(compare_paired(&av, &bv, view.higher_is_better()))
+    }
+}
+
+/// One figure of one repetition: the median of its samples, else its
+/// row's value.
+fn repetition_value(f: View, row: &Row, samples: &[&SampleRow]) -> Option<f64> {
+    let sampled = f
+        .sampled()
+        .then(|| {
+            Estimate::of(
+                samples
+                    .iter()
+                    .filter(|s| s.repeat == row.repeat)
+                    .filter_map(|s| f.of_sample(s)),
+            )
+        })
+        .flatten();
+    sampled.map(|e| e.median).or_else(|| f.of(row))
 }
 
 /// One figure of one cell: pooled samples, else one repetition's own
@@ -383,6 +484,83 @@ mod tests {
             10.0
         );
         assert_eq!(cells[0].get(Figure::LatencyP50Us), None);
+    }
+
+    #[test]
+    fn runs_pair_samples_of_the_same_repetition_and_round() {
+        use crate::model::kinds::{TransportKind, WorkloadKind};
+        let row = |cell: u32, repeat: u32, strategy: StrategyKind| Row {
+            cell,
+            repeat,
+            strategy,
+            transport: TransportKind::Loopback,
+            workload: WorkloadKind::Stream,
+            field_size_bytes: 64,
+            threads: 1,
+            status: Status::Ok,
+            throughput_gbps: Some(1.0),
+            ..Row::default()
+        };
+        let sample = |r: &Row, sample: u32, gbps: f64| SampleRow {
+            cell: r.cell,
+            repeat: r.repeat,
+            sample,
+            strategy: r.strategy,
+            transport: r.transport,
+            workload: r.workload,
+            field_size_bytes: r.field_size_bytes,
+            threads: r.threads,
+            throughput_gbps: Some(gbps),
+            ..SampleRow::default()
+        };
+        // Two arms, two repetitions; the second arm's round 3 of
+        // repetition 1 is missing, and a failed repetition's samples do
+        // not count.
+        let rows = vec![
+            row(0, 0, StrategyKind::TwoCopy),
+            row(1, 0, StrategyKind::OneCopy),
+            row(0, 1, StrategyKind::TwoCopy),
+            row(1, 1, StrategyKind::OneCopy),
+            Row {
+                status: Status::Failed,
+                ..row(1, 2, StrategyKind::OneCopy)
+            },
+            row(0, 2, StrategyKind::TwoCopy),
+        ];
+        let mut samples = Vec::new();
+        for r in &rows {
+            for i in 0..4 {
+                if (r.cell, r.repeat, i) == (1, 1, 3) {
+                    continue;
+                }
+                // Each round a level of its own: the arms' ratio is 3 in
+                // repetition 0 and 2 in repetition 1, whatever the level.
+                let level = f64::from(1 + i + 10 * r.repeat);
+                let gbps = match (r.strategy, r.repeat) {
+                    (StrategyKind::OneCopy, 0) => 3.0 * level,
+                    (StrategyKind::OneCopy, _) => 2.0 * level,
+                    _ => level,
+                };
+                samples.push(sample(r, i, gbps));
+            }
+        }
+        let runs = Runs::new(&rows, &samples);
+        let (a, b) = (rows[1].key(), rows[0].key());
+        let p = runs
+            .paired(&a, &b, View::Of(Figure::ThroughputGbps))
+            .unwrap();
+        // 4 rounds of repetition 0, 3 of repetition 1; repetition 2 has one arm.
+        assert_eq!(p.rounds, 7);
+        assert_eq!((p.ratio, p.ratio_lo, p.ratio_hi), (3.0, 2.0, 3.0));
+        // A view the samples lack cannot be paired.
+        assert_eq!(runs.paired(&a, &b, View::Of(Figure::Messages)), None);
+        // Each repetition's value is the median of its own samples.
+        let cells = summarize_pooled(&rows, &samples);
+        let one_copy = cells.iter().find(|c| c.key == a).unwrap();
+        assert_eq!(
+            one_copy.repetitions[&View::Of(Figure::ThroughputGbps)],
+            vec![7.5, 24.0]
+        );
     }
 
     #[test]

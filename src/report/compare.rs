@@ -2,9 +2,27 @@
 //! sysctl or patch change help?".
 //!
 //! Cells are matched by configuration ([`CellKey`]: workload, transport,
-//! threads, field size and count, strategy and layout). For each matched cell and figure, NEW is compared with
-//! OLD by the same rule as the strategies ([`crate::model::stats::compare`]): the
-//! ratio NEW/OLD with its interval, and a verdict — better, worse or ≈.
+//! threads, field size and count, strategy and layout). For each matched
+//! cell and figure, NEW is compared with OLD: the ratio NEW/OLD with its
+//! interval, and a verdict — better, worse or ≈.
+//!
+//! # The rule: within-sweep intervals widened by the drift
+//!
+//! Two sweeps run minutes apart on one host differ by more than either
+//! sweep's intervals say: the host drifts (load, CPU placement, wake-up
+//! costs) between them, and the samples within a sweep cannot see that.
+//! Compared by the strategies' rule alone ([`crate::model::stats::compare`]),
+//! two quick sweeps of the same code were called different in 13–24 % of their
+//! figures. So the ratio's interval `[new_lo / old_hi, new_hi / old_lo]` is
+//! widened by the cell's **drift**: the largest ratio between two of its
+//! repetitions' medians (each repetition a median of its own samples), in
+//! either sweep — how far the same cell moved within a sweep, tens of
+//! seconds apart. The interval becomes `[lo / drift, hi × drift]`, and NEW
+//! is better or worse only when both sweeps' intervals reach 95 % and the
+//! widened interval lies wholly beyond `1 +` [`stats::MIN_EFFECT`] (or
+//! below its inverse), as the paired rule asks of its interval. A cell with
+//! one repetition in both sweeps has no measure of drift and is never
+//! called.
 //! Cells present in only one sweep are listed, never dropped silently.
 
 use std::collections::BTreeMap;
@@ -13,7 +31,7 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
-use super::cells::{summarize_pooled, CellSummary, View, HEADLINE};
+use super::cells::{summarize_pooled, CellSummary, Spread, View, HEADLINE};
 use super::format;
 use super::html::escape;
 use super::{read_results, read_samples, ReportError};
@@ -41,12 +59,21 @@ pub struct FigureChange {
     pub new: f64,
     pub new_lo: f64,
     pub new_hi: f64,
-    /// NEW / OLD, with its interval.
+    /// NEW / OLD, with its interval widened by `drift` (what the verdict
+    /// rests on).
     pub ratio: f64,
     pub ratio_lo: f64,
     pub ratio_hi: f64,
     /// `better`, `worse` or `≈` (NEW against OLD, by the rule).
     pub verdict: &'static str,
+    /// The ratio's interval from the two sweeps' own intervals, before the
+    /// drift: `[new_lo / old_hi, new_hi / old_lo]`.
+    pub within_lo: f64,
+    pub within_hi: f64,
+    /// The cell's drift (≥ 1): the largest ratio between two of its
+    /// repetitions' medians of this figure, in either sweep; `null` when
+    /// neither sweep has two repetitions of it (then never called).
+    pub drift: Option<f64>,
 }
 
 /// A cell of both sweeps.
@@ -127,6 +154,78 @@ pub struct Comparison {
     pub rule: String,
     pub cells: Vec<CellChange>,
     pub unmatched: Vec<Unmatched>,
+    /// How many figure comparisons got each verdict, over every matched cell.
+    pub verdicts: Verdicts,
+}
+
+/// The verdicts of a comparison, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Verdicts {
+    pub better: usize,
+    pub worse: usize,
+    #[serde(rename = "≈")]
+    pub within: usize,
+    /// All figure comparisons: `better + worse + ≈`.
+    pub figures: usize,
+    /// Of the `≈`, those left uncalled because neither sweep has two
+    /// repetitions of the cell (no measure of its drift).
+    pub without_drift: usize,
+}
+
+/// The drift of one figure in one sweep: the largest ratio between two of
+/// its repetitions' values (max / min), 1 when they are equal; `None` with
+/// fewer than two repetitions; infinite when one is zero or below and
+/// another is not (no ratio bounds them).
+pub(crate) fn drift(repetitions: &[f64]) -> Option<f64> {
+    if repetitions.len() < 2 {
+        return None;
+    }
+    let (lo, hi) = repetitions
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    Some(if lo == hi {
+        1.0
+    } else if lo > 0.0 {
+        hi / lo
+    } else {
+        f64::INFINITY
+    })
+}
+
+/// NEW against OLD on one figure: the ratio's interval from the two
+/// sweeps' intervals, widened by the larger drift of the two; a call only
+/// when both intervals reach 95 % and the widened interval lies wholly
+/// beyond ±[`stats::MIN_EFFECT`]. Returns the comparison with the widened
+/// interval, the within-sweep interval, and the drift.
+fn verdict(
+    new: &Spread,
+    old: &Spread,
+    drift: Option<f64>,
+    higher_is_better: bool,
+) -> (stats::Comparison, (f64, f64)) {
+    let within = stats::compare(&new.estimate(), &old.estimate(), higher_is_better);
+    let mut c = within;
+    let band = 1.0 + stats::MIN_EFFECT;
+    let (new_wins, old_wins) = if higher_is_better {
+        (Call::A, Call::B)
+    } else {
+        (Call::B, Call::A)
+    };
+    c.call = Call::Within;
+    if let Some(d) = drift {
+        c.ratio_lo = within.ratio_lo / d;
+        c.ratio_hi = within.ratio_hi * d;
+        if new.callable() && old.callable() {
+            if c.ratio_lo >= band {
+                c.call = new_wins;
+            } else if c.ratio_hi <= 1.0 / band {
+                c.call = old_wins;
+            }
+        }
+    }
+    (c, (within.ratio_lo, within.ratio_hi))
 }
 
 fn unmatched(key: &CellKey, only_in: &'static str) -> Unmatched {
@@ -152,7 +251,13 @@ pub(crate) fn compare_cells(
         let figures = figures()
             .filter_map(|f| {
                 let (a, b) = (n.get(f)?, o.get(f)?);
-                let c = stats::compare(&a.estimate(), &b.estimate(), f.higher_is_better());
+                let reps =
+                    |c: &CellSummary| drift(c.repetitions.get(&f).map_or(&[], Vec::as_slice));
+                let d = match (reps(o), reps(n)) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    (x, y) => x.or(y),
+                };
+                let (c, (within_lo, within_hi)) = verdict(&a, &b, d, f.higher_is_better());
                 Some(FigureChange {
                     metric: f.name(),
                     old: b.median,
@@ -169,6 +274,9 @@ pub(crate) fn compare_cells(
                         Call::B => "worse",
                         Call::Within => "≈",
                     },
+                    within_lo,
+                    within_hi,
+                    drift: d,
                 })
             })
             .collect();
@@ -180,15 +288,27 @@ pub(crate) fn compare_cells(
     for key in new_by.keys().filter(|k| !old_by.contains_key(*k)) {
         lost.push(unmatched(key, "new"));
     }
+    let mut verdicts = Verdicts::default();
+    for f in cells.iter().flat_map(|c: &CellChange| &c.figures) {
+        match f.verdict {
+            "better" => verdicts.better += 1,
+            "worse" => verdicts.worse += 1,
+            _ => verdicts.within += 1,
+        }
+        verdicts.figures += 1;
+        verdicts.without_drift += usize::from(f.drift.is_none());
+    }
     Comparison {
         old: old_name.to_string(),
         new: new_name.to_string(),
         rule: format!(
-            "NEW is better or worse than OLD on a figure only when the 95 % intervals of the two medians are disjoint and they differ by at least {} %; otherwise ≈",
-            format::number(stats::MIN_EFFECT * 100.0)
+            "NEW is better or worse than OLD on a figure only when both sweeps' 95 % intervals of the median are at full coverage and the interval of NEW/OLD [new_lo / old_hi, new_hi / old_lo], widened by the cell's drift (the largest ratio between two of its repetitions' medians, in either sweep: how far the host moved the same cell within a sweep) to [lo / drift, hi × drift], lies wholly beyond {} (or below 1/{}); otherwise ≈. A cell with one repetition in both sweeps has no measure of drift and is never called",
+            1.0 + stats::MIN_EFFECT,
+            1.0 + stats::MIN_EFFECT
         ),
         cells,
         unmatched: lost,
+        verdicts,
     }
 }
 
@@ -269,20 +389,19 @@ pub fn console(c: &Comparison) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in c.cells.iter().flat_map(|cell| &cell.figures) {
-        *counts.entry(f.verdict).or_default() += 1;
-    }
     let _ = writeln!(
         out,
         "{} cells matched; over all {} compared figures: {} better, {} worse, {} ≈ ({})",
         c.cells.len(),
         figures().count(),
-        counts.get("better").unwrap_or(&0),
-        counts.get("worse").unwrap_or(&0),
-        counts.get("≈").unwrap_or(&0),
+        c.verdicts.better,
+        c.verdicts.worse,
+        c.verdicts.within,
         c.rule
     );
+    if let Some(line) = without_drift(&c.verdicts) {
+        let _ = writeln!(out, "{line}");
+    }
     if c.unmatched.is_empty() {
         out.push_str("every cell is in both sweeps\n");
     } else {
@@ -294,17 +413,32 @@ pub fn console(c: &Comparison) -> String {
     out
 }
 
+/// What the figures left uncalled for want of repetitions say, if any.
+fn without_drift(v: &Verdicts) -> Option<String> {
+    (v.without_drift > 0).then(|| format!(
+        "{} of the {} ≈ are not called for want of repetitions: the cell has one in each sweep, so the drift between sweeps cannot be measured (sweep with --repeat 2 or more to compare)",
+        v.without_drift, v.within
+    ))
+}
+
 /// `compare.html`: one self-contained page with every figure of every
 /// matched cell, coloured by verdict, and the unmatched cells.
 pub fn html(c: &Comparison) -> String {
     let mut h = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>copybench compare</title>\n<style>body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}table{border-collapse:collapse;font-size:95%}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f0f0f0}td.l,th.l{text-align:left}td.better{background:#d4edda}td.worse{background:#f8d7da}.scroll{overflow-x:auto}</style>\n</head>\n<body>\n<h1>copybench compare</h1>\n");
     let _ = writeln!(
         h,
-        "<p>OLD: <code>{}</code><br>NEW: <code>{}</code></p>\n<p>Each cell: OLD → NEW median, the ratio NEW/OLD with its interval, and the verdict for NEW: better, worse or ≈. {}.</p>",
+        "<p>OLD: <code>{}</code><br>NEW: <code>{}</code></p>\n<p>Each cell: OLD → NEW median, the ratio NEW/OLD with its interval widened by the drift between repetitions, and the verdict for NEW: better, worse or ≈. {}.</p>\n<p>{} figure comparisons: {} better, {} worse, {} ≈. Two sweeps of the same code minutes apart differ by more than their own intervals show (the host drifts); the widening by each cell's drift keeps such differences from being called.</p>",
         escape(&c.old),
         escape(&c.new),
-        escape(&c.rule)
+        escape(&c.rule),
+        c.verdicts.figures,
+        c.verdicts.better,
+        c.verdicts.worse,
+        c.verdicts.within
     );
+    if let Some(line) = without_drift(&c.verdicts) {
+        let _ = writeln!(h, "<p>{}.</p>", escape(&line));
+    }
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">cell</th>");
     for f in figures() {
         let _ = write!(h, "<th>{}</th>", escape(&f.label()));
@@ -360,7 +494,7 @@ mod tests {
     use crate::model::figures::Row;
     use crate::model::key::Status;
     use crate::model::kinds::StrategyKind;
-    use crate::report::cells::summarize;
+    use crate::report::cells::{summarize, summarize_pooled};
 
     fn rows(size: u64, gbps: f64) -> Vec<Row> {
         (0..8)
@@ -407,5 +541,77 @@ mod tests {
         assert!(text.contains("only in old: stream loopback 1 thr 16 KiB one-copy"));
         assert!(text.contains("2 cells matched"));
         assert!(html(&c).contains("class=\"better\""));
+    }
+
+    /// A cell of `reps` repetitions, each with twelve precise samples
+    /// around its own level.
+    fn sweep(levels: &[f64]) -> Vec<CellSummary> {
+        let mut rows = Vec::new();
+        let mut samples = Vec::new();
+        for (repeat, &level) in levels.iter().enumerate() {
+            let row = Row {
+                repeat: repeat as u32,
+                ..rows_of(level)
+            };
+            for i in 0..12 {
+                samples.push(crate::model::figures::SampleRow {
+                    cell: row.cell,
+                    repeat: row.repeat,
+                    sample: i,
+                    strategy: row.strategy,
+                    transport: row.transport,
+                    workload: row.workload,
+                    field_size_bytes: row.field_size_bytes,
+                    threads: row.threads,
+                    throughput_gbps: Some(level * (1.0 + 0.001 * f64::from(i))),
+                    ..Default::default()
+                });
+            }
+            rows.push(row);
+        }
+        summarize_pooled(&rows, &samples)
+    }
+
+    fn rows_of(gbps: f64) -> Row {
+        Row {
+            throughput_gbps: Some(gbps),
+            ..rows(64, gbps)[0].clone()
+        }
+    }
+
+    #[test]
+    fn drift_between_repetitions_widens_the_interval() {
+        let verdict = |old: &[f64], new: &[f64]| {
+            let c = compare_cells("old", &sweep(old), "new", &sweep(new));
+            let f = c.cells[0].figures[0].clone();
+            assert!(
+                f.ratio_lo <= f.within_lo && f.within_hi <= f.ratio_hi,
+                "{f:?}"
+            );
+            (f.verdict, f.drift, c.verdicts)
+        };
+        // Precise samples, repetitions that agree: a 10 % gain is called.
+        let (v, drift, counts) = verdict(&[10.0, 10.0], &[11.0, 11.0]);
+        assert_eq!((v, drift), ("better", Some(1.0)));
+        assert_eq!((counts.better, counts.figures), (1, 1));
+        // The same 10 % when the cell moved 15 % between its repetitions
+        // in one sweep: drift, not a change.
+        let (v, drift, _) = verdict(&[10.0, 11.5], &[11.5, 12.0]);
+        assert_eq!(v, "≈");
+        assert!((drift.unwrap() - 1.15).abs() < 1e-9);
+        // A doubling stands out of that drift.
+        assert_eq!(verdict(&[10.0, 11.5], &[22.0, 23.0]).0, "better");
+        // One sweep's drift is enough; neither sweep's (one repetition
+        // each): no measure of drift, never called.
+        assert_eq!(verdict(&[10.0], &[20.0, 20.1]).0, "better");
+        let (v, drift, counts) = verdict(&[10.0], &[20.0]);
+        assert_eq!(
+            (v, drift, counts.within, counts.without_drift),
+            ("≈", None, 1, 1)
+        );
+        let c = compare_cells("old", &sweep(&[10.0]), "new", &sweep(&[20.0]));
+        assert!(console(&c).contains("1 of the 1 ≈ are not called for want of repetitions"));
+        assert_eq!(super::drift(&[2.0, 0.0]), Some(f64::INFINITY));
+        assert_eq!(super::drift(&[0.0, 0.0]), Some(1.0));
     }
 }

@@ -4,7 +4,11 @@
 //! A crossover is the smallest tested size from which the challenger wins at
 //! that size and at every larger compared size, where a win is a call by the
 //! rule of [`crate::model::stats`]: disjoint 95 % intervals of the medians and an
-//! effect of at least 5 %. A difference the rule does not call is "≈ within
+//! effect of at least 5 %. In a paired sweep (env.json's `run.sampling`), where
+//! the two strategies of a size were measured side by side round by round,
+//! the call is the paired rule's instead ([`stats::compare_paired`]): the
+//! median of the per-round ratios, its 95 % interval wholly beyond ±5 %.
+//! A difference the rule does not call is "≈ within
 //! noise", never a win. Anything else is "no crossover found in the tested
 //! range", never a guess. Sizes where either
 //! side has no value (a missing or failed cell) are left out of the comparison
@@ -12,12 +16,13 @@
 
 use std::collections::BTreeSet;
 
-use super::cells::{CellSummary, Spread, View};
+use super::cells::{CellSummary, Runs, Spread, View};
 use super::format;
 use crate::model::figures::{Figure, RoleFigure};
+use crate::model::key::CellKey;
 use crate::model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
-use crate::model::stats::{self, Call, Comparison};
+use crate::model::stats::{self, Call, Comparison, PairedComparison};
 
 /// The study's questions, as (challenger, baseline), from each strategy's
 /// [`StrategyKind::baselines`]: every strategy against two-copy, then each
@@ -56,6 +61,10 @@ pub struct SizeVerdict {
     /// challenger / baseline, with its interval and the rule's call.
     pub comparison: Comparison,
     pub verdict: Verdict,
+    /// In a paired sweep, the paired rule's comparison the call comes from
+    /// (`comparison` is its ratio, interval and call); `None` when the call
+    /// is the unpaired rule's (an unpaired sweep, or no pairs of samples).
+    pub paired: Option<PairedComparison>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,15 +97,29 @@ pub struct Crossover {
     /// Tested sizes left out because one side has no value there.
     pub not_compared: Vec<u64>,
     pub outcome: Outcome,
+    /// Whether it comes from a paired sweep: its sizes are compared by the
+    /// paired rule wherever their samples pair ([`SizeVerdict::paired`]).
+    pub paired_sweep: bool,
 }
 
 impl Crossover {
-    /// Whether some compared value rests on too few samples for a 95 %
-    /// interval, so that no call can be made there.
+    /// Whether some compared value rests on too few samples (or, paired,
+    /// too few rounds) for a 95 % interval, so that no call can be made there.
     pub fn single_repetition(&self) -> bool {
-        self.compared
-            .iter()
-            .any(|v| !v.challenger.callable() || !v.baseline.callable())
+        self.compared.iter().any(|v| match v.paired {
+            Some(p) => p.coverage < stats::LEVEL,
+            None => !v.challenger.callable() || !v.baseline.callable(),
+        })
+    }
+
+    /// The fewest and the most rounds its paired sizes were compared over;
+    /// `None` when no size was compared paired.
+    pub fn rounds(&self) -> Option<(usize, usize)> {
+        rounds_range(
+            self.compared
+                .iter()
+                .filter_map(|v| v.paired.map(|p| p.rounds)),
+        )
     }
 
     /// Whether the two answer the same question at different thread counts.
@@ -191,21 +214,64 @@ impl Crossover {
         }
         if self.single_repetition() && self.outcome != Outcome::NoData {
             text.push_str(&format!(
-                "; fewer than {} samples at some sizes: no call there",
-                stats::MIN_SAMPLES
+                "; fewer than {} {} at some sizes: no call there",
+                stats::MIN_SAMPLES,
+                if self.paired_sweep {
+                    "rounds"
+                } else {
+                    "samples"
+                }
             ));
+        }
+        text
+    }
+
+    /// [`Crossover::finding`], and in a paired sweep how many rounds its
+    /// calls were paired over (findings.json's `finding`).
+    pub fn finding_with_rounds(&self) -> String {
+        let mut text = self.finding();
+        if self.paired_sweep {
+            text.push_str(&rounds_text(self.rounds()));
         }
         text
     }
 }
 
-/// Compares the challenger with the baseline at one size, by the rule.
-fn verdict(metric: View, challenger: Spread, baseline: Spread) -> (Comparison, Verdict) {
-    let c = stats::compare(
-        &challenger.estimate(),
-        &baseline.estimate(),
-        metric.higher_is_better(),
-    );
+/// The fewest and the most of some round counts; `None` when there is none.
+pub fn rounds_range(rounds: impl IntoIterator<Item = usize>) -> Option<(usize, usize)> {
+    rounds.into_iter().fold(None, |acc, n| match acc {
+        None => Some((n, n)),
+        Some((lo, hi)) => Some((lo.min(n), hi.max(n))),
+    })
+}
+
+/// `; paired over 12 rounds`, `; paired over 8–40 rounds`, or, when no
+/// size paired (no samples to pair), `; not paired: no samples to pair`.
+pub fn rounds_text(range: Option<(usize, usize)>) -> String {
+    match range {
+        Some((lo, hi)) if lo == hi => format!("; paired over {lo} rounds"),
+        Some((lo, hi)) => format!("; paired over {lo}–{hi} rounds"),
+        None => "; not paired: no samples to pair".into(),
+    }
+}
+
+/// Compares the challenger with the baseline at one size: by the paired
+/// rule when `paired` (their per-round comparison) is given, else by the
+/// rule for independent samples.
+fn verdict(
+    metric: View,
+    challenger: Spread,
+    baseline: Spread,
+    paired: Option<PairedComparison>,
+) -> (Comparison, Verdict) {
+    let c = match paired {
+        Some(p) => p.comparison(),
+        None => stats::compare(
+            &challenger.estimate(),
+            &baseline.estimate(),
+            metric.higher_is_better(),
+        ),
+    };
     let v = match c.call {
         Call::A => Verdict::ChallengerWins,
         Call::B => Verdict::BaselineWins,
@@ -232,12 +298,22 @@ fn outcome(compared: &[SizeVerdict]) -> Outcome {
     }
 }
 
+/// The crossovers of unpaired cells (the tests' sweeps).
+#[cfg(test)]
+pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
+    crossovers_paired(cells, None)
+}
+
 /// Every crossover question the cells can answer: per workload × transport ×
 /// thread count, per metric of the workload, per pair of strategies that were
 /// both run in that group in the heap layout (even if their cells failed:
 /// that is said, not hidden). Cells in another layout are compared with
-/// their heap twins instead (the analysis's layout findings).
-pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
+/// their heap twins instead (the analysis's layout findings). Without
+/// `paired`, each call is by the rule for independent samples; with it (the
+/// runs of a paired sweep), two strategies at one size are compared by the
+/// paired rule on their samples taken in the same rounds, wherever they
+/// have such samples.
+pub fn crossovers_paired(cells: &[CellSummary], paired: Option<&Runs>) -> Vec<Crossover> {
     let groups: BTreeSet<(WorkloadKind, TransportKind, u32)> = cells
         .iter()
         .map(|c| (c.key.workload, c.key.transport, c.key.threads))
@@ -260,7 +336,7 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
         for metric in metrics(workload) {
             for (challenger, baseline) in pairs() {
                 if ran(challenger) && ran(baseline) {
-                    out.push(compare(&group, metric, challenger, baseline));
+                    out.push(compare(&group, metric, challenger, baseline, paired));
                 }
             }
         }
@@ -275,6 +351,7 @@ fn compare(
     metric: View,
     challenger: StrategyKind,
     baseline: StrategyKind,
+    runs: Option<&Runs>,
 ) -> Crossover {
     let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size).collect();
     let value = |strategy: StrategyKind, size: u64| {
@@ -283,20 +360,29 @@ fn compare(
             .find(|c| {
                 (c.key.strategy, c.key.layout, c.key.field_size) == (strategy, Layout::Heap, size)
             })
-            .and_then(|c| c.get(metric))
+            .and_then(|c| Some((c.key, c.get(metric)?)))
     };
     let mut compared = Vec::new();
     let mut not_compared = Vec::new();
     for &size in &sizes {
         match (value(challenger, size), value(baseline, size)) {
-            (Some(c), Some(b)) => {
-                let (comparison, verdict) = verdict(metric, c, b);
+            (Some((ck, c)), Some((bk, b))) => {
+                // Arms of one block: the same cell but for the strategy.
+                let same_block = CellKey {
+                    strategy: bk.strategy,
+                    ..ck
+                } == bk;
+                let paired = runs
+                    .filter(|_| same_block)
+                    .and_then(|r| r.paired(&ck, &bk, metric));
+                let (comparison, verdict) = verdict(metric, c, b, paired);
                 compared.push(SizeVerdict {
                     field_size_bytes: size,
                     challenger: c,
                     baseline: b,
                     comparison,
                     verdict,
+                    paired,
                 })
             }
             _ => not_compared.push(size),
@@ -317,6 +403,7 @@ fn compare(
         outcome: outcome(&compared),
         compared,
         not_compared,
+        paired_sweep: runs.is_some(),
     }
 }
 

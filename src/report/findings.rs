@@ -1,7 +1,8 @@
 //! The findings in machine-readable form (`findings.json`), the compact
 //! findings table the sweep prints, and its one line per finished cell.
 //!
-//! Every comparison is a call by the rule of [`crate::model::stats`] or "≈"; every
+//! Every comparison is a call by the rule of [`crate::model::stats`] or "≈"
+//! (in a paired sweep, by the paired rule, [`stats::compare_paired`]); every
 //! crossover comes from those calls ([`super::crossover`]).
 
 use std::collections::BTreeSet;
@@ -9,7 +10,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::crossover::{metrics, pairs, Crossover, Outcome, Verdict};
+use super::crossover::{metrics, pairs, rounds_text, Crossover, Outcome, Verdict};
 use super::format;
 use crate::model::figures::{Figure, Row};
 use crate::model::key::Status;
@@ -42,6 +43,13 @@ pub struct ComparisonRecord {
     pub b_lo: f64,
     pub b_hi: f64,
     pub b_samples: usize,
+    /// In a paired sweep only: whether the call is the paired rule's (the
+    /// ratio and its interval are then the median of the per-round ratios
+    /// and its interval), and over how many rounds (pairs of samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<usize>,
 }
 
 /// A crossover's outcome as one word of findings.json.
@@ -88,17 +96,44 @@ pub fn comparisons(crossovers: &[Crossover]) -> Vec<ComparisonRecord> {
                 b_lo: v.baseline.lo,
                 b_hi: v.baseline.hi,
                 b_samples: v.baseline.n,
+                paired: c.paired_sweep.then_some(v.paired.is_some()),
+                rounds: c.paired_sweep.then_some(v.paired.map_or(0, |p| p.rounds)),
             })
         })
         .collect()
 }
 
-/// The whole findings.json document.
-pub fn to_json(crossovers: &[Crossover]) -> Value {
+/// The paired rule in a few words, for the console's heading and the
+/// page's answer: `paired over 8–40 rounds: a call needs ...`.
+pub fn paired_rule_short(rounds: Option<(usize, usize)>) -> String {
+    if rounds.is_none() {
+        return "a paired sweep, but no samples to pair (samples.csv): called by the rule for independent samples".into();
+    }
+    format!(
+        "{}: a call needs the 95 % interval of the median per-round ratio wholly beyond ±{} %",
+        rounds_text(rounds).trim_start_matches("; "),
+        format::number(stats::MIN_EFFECT * 100.0)
+    )
+}
+
+/// The paired rule, as findings.json's `rule.paired_call` states it.
+pub fn paired_rule() -> String {
+    format!(
+        "paired sweep: the strategies of a block (transport, workload, field size, fields, layout, threads) took one sample each per round, side by side; a / b is the median of the per-round ratios a_i / b_i (pairs of the same round and repetition, pooled over the repetitions), with its order-statistic {} % interval; a beats b only when that whole interval lies beyond {} (or below 1/{}) and rests on at least {} rounds; otherwise ≈. a_lo/a_hi and b_lo/b_hi stay each strategy's own interval; ratio_lo/ratio_hi are the paired interval",
+        stats::LEVEL * 100.0,
+        1.0 + stats::MIN_EFFECT,
+        1.0 + stats::MIN_EFFECT,
+        stats::MIN_SAMPLES
+    )
+}
+
+/// The whole findings.json document; `paired` for a paired sweep (its
+/// comparisons, crossovers and rule then say so).
+pub fn to_json(crossovers: &[Crossover], paired: bool) -> Value {
     let crossings: Vec<Value> = crossovers
         .iter()
         .map(|c| {
-            json!({
+            let mut v = json!({
                 "workload": c.workload,
                 "transport": c.transport,
                 "metric": c.metric.name(),
@@ -108,11 +143,16 @@ pub fn to_json(crossovers: &[Crossover]) -> Value {
                 "outcome": outcome_name(c.outcome),
                 "from_field_size_bytes": match c.outcome { Outcome::From(s) => Some(s), _ => None },
                 "not_compared_field_sizes": c.not_compared,
-                "finding": c.finding(),
-            })
+                "finding": c.finding_with_rounds(),
+            });
+            if c.paired_sweep {
+                v["paired"] = json!(c.rounds().is_some());
+                v["rounds"] = json!(c.rounds().map(|r| r.0));
+            }
+            v
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "rule": {
             "central_value": "median of the samples, pooled over the repetitions of a cell",
             "interval": format!("order-statistic (binomial) confidence interval of the median at {} %", stats::LEVEL * 100.0),
@@ -129,7 +169,11 @@ pub fn to_json(crossovers: &[Crossover]) -> Value {
         },
         "comparisons": comparisons(crossovers),
         "crossovers": crossings,
-    })
+    });
+    if paired {
+        doc["rule"]["paired_call"] = json!(paired_rule());
+    }
+    doc
 }
 
 /// One crossover as a short table cell: `≥ 4 KiB`, `one-copy all`, `≈`, `mixed`.

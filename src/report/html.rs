@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 
 use super::analysis::{crossover_lines, Analysis};
 use super::cells::{CellSummary, Spread, View, HEADLINE};
-use super::crossover::{metrics, Crossover, Outcome, Verdict};
+use super::crossover::{metrics, rounds_text, Crossover, Outcome, Verdict};
+use super::findings::paired_rule_short;
 use super::format;
 use super::plots::{strategy_color, Plot};
 use crate::model::figures::{Figure, RoleFigure, Row};
@@ -102,7 +103,7 @@ pub fn page(i: &Inputs) -> String {
             "<figure id=\"{}\">{svg}<figcaption><strong>{}</strong>. {}</figcaption></figure>",
             escape(plot.file.trim_end_matches(".svg")),
             escape(&plot.title),
-            escape(plot.about)
+            escape(&plot.about)
         );
     }
     for line in i.skipped {
@@ -153,6 +154,16 @@ fn metadata(h: &mut String, i: &Inputs) {
     facts.push((
         "precision",
         match median(&reached) {
+            // A block stops when every pair of its strategies is decided.
+            Some(m) if i.analysis.paired => format!(
+                "target {} for a block of one strategy; reached (half-width of the main figure's 95 % interval): median ±{} %; {} of {} runs ended with every pair of their block decided by the paired rule (called, or within ±{} %), the others stopped at the time cap; {} samples (rounds) per run (median)",
+                if targets.is_empty() { "n/a".into() } else { targets.iter().cloned().collect::<Vec<_>>().join(", ") },
+                format::number(m * 100.0),
+                met,
+                ok.len(),
+                format::number(crate::model::stats::MIN_EFFECT * 100.0),
+                median(&samples).map_or("n/a".into(), format::number)
+            ),
             Some(m) => format!(
                 "target {}; reached (half-width of the main figure's 95 % interval): median ±{} %, {} of {} runs met the target, the others stopped at the time cap; {} samples per run (median)",
                 if targets.is_empty() { "n/a".into() } else { targets.into_iter().collect::<Vec<_>>().join(", ") },
@@ -166,10 +177,19 @@ fn metadata(h: &mut String, i: &Inputs) {
     ));
     facts.push((
         "rule",
-        format!(
-            "a strategy is called better only when the 95 % intervals of the medians (order-statistic, samples pooled over repetitions) are disjoint and the difference is at least {} %; otherwise ≈ (within noise)",
-            format::number(crate::model::stats::MIN_EFFECT * 100.0)
-        ),
+        if i.analysis.paired {
+            format!(
+                "paired: the strategies of a block (transport, workload, field size, fields, layout, threads) were measured side by side, one sample each per round; a strategy is called better than another only when the 95 % interval (order-statistic) of the median of their per-round ratios lies wholly beyond ±{} % and rests on at least {} rounds; otherwise ≈ (within noise); the main figures' comparisons are {}",
+                format::number(crate::model::stats::MIN_EFFECT * 100.0),
+                crate::model::stats::MIN_SAMPLES,
+                rounds_text(i.analysis.rounds()).trim_start_matches("; ")
+            )
+        } else {
+            format!(
+                "a strategy is called better only when the 95 % intervals of the medians (order-statistic, samples pooled over repetitions) are disjoint and the difference is at least {} %; otherwise ≈ (within noise)",
+                format::number(crate::model::stats::MIN_EFFECT * 100.0)
+            )
+        },
     ));
     h.push_str("<table class=\"meta\">\n");
     for (k, v) in facts {
@@ -246,6 +266,13 @@ fn winner(
 /// winners, then the crossovers, one line each.
 fn answer(h: &mut String, analysis: &Analysis) {
     h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
+    if analysis.paired {
+        let _ = write!(
+            h,
+            " Calls are {}.",
+            escape(&paired_rule_short(analysis.rounds()))
+        );
+    }
     // The strategies this sweep compared, in the usual order.
     let compared = |s: StrategyKind| {
         analysis
@@ -403,7 +430,11 @@ fn host(h: &mut String, env: Option<&SweepEnv>) {
 
 fn findings(h: &mut String, analysis: &Analysis) {
     h.push_str("<h2>All findings</h2>\n");
-    h.push_str("<p>A crossover is the smallest tested field size from which the challenger is called better at that size and every larger one (disjoint 95 % intervals and at least 5 % apart; see <a href=\"findings.json\">findings.json</a> for every comparison with its ratio and interval). Stream compares throughput, rr the p50 latency; both also compare the client's CPU time per byte.</p>\n");
+    if analysis.paired {
+        h.push_str("<p>A crossover is the smallest tested field size from which the challenger is called better at that size and every larger one (paired round by round: the 95 % interval of the median per-round ratio wholly beyond ±5 %; see <a href=\"findings.json\">findings.json</a> for every comparison with its ratio, interval and rounds). Stream compares throughput, rr the p50 latency; both also compare the client's CPU time per byte. Heap and page layouts are separate blocks, so the zero-copy findings compare them unpaired.</p>\n");
+    } else {
+        h.push_str("<p>A crossover is the smallest tested field size from which the challenger is called better at that size and every larger one (disjoint 95 % intervals and at least 5 % apart; see <a href=\"findings.json\">findings.json</a> for every comparison with its ratio and interval). Stream compares throughput, rr the p50 latency; both also compare the client's CPU time per byte.</p>\n");
+    }
     for section in analysis.sections() {
         if section.lines.is_empty() {
             continue;

@@ -25,7 +25,7 @@ pub use analysis::{
     analyze, Analysis, FailedCell, InterfaceComparison, LayoutPair, Section, ThreadScaling,
     ZeroCopyCopies,
 };
-pub use cells::{summarize, summarize_pooled, CellSummary, Spread, View};
+pub use cells::{summarize, summarize_pooled, CellSummary, Runs, Spread, View};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 
@@ -232,7 +232,14 @@ pub(crate) fn read_samples(path: &Path) -> Vec<SampleRow> {
 /// What the sweep prints at the end: the compact findings table, then the
 /// other findings (thread count, zero-copy, failures).
 pub fn console(analysis: &Analysis) -> String {
-    let mut out = String::from("Findings (main figure; ≥ SIZE: the first strategy is called better from SIZE up; NAME all: at every size; ≈: within noise):\n");
+    let mut out = if analysis.paired {
+        format!(
+            "Findings (main figure, {}; ≥ SIZE: the first strategy is called better from SIZE up; NAME all: at every size; ≈: within noise):\n",
+            findings::paired_rule_short(analysis.rounds())
+        )
+    } else {
+        String::from("Findings (main figure; ≥ SIZE: the first strategy is called better from SIZE up; NAME all: at every size; ≈: within noise):\n")
+    };
     for line in findings::table(&analysis.crossovers) {
         out.push_str(&format!("  {line}\n"));
     }
@@ -255,11 +262,16 @@ pub fn write_report(
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let samples = read_samples(&dir.join("samples.csv"));
     let cells = summarize_pooled(rows, &samples);
-    let mut analysis = analysis::analyze_cells(rows, &cells);
+    // A paired sweep's strategies are compared round by round.
+    let runs = env
+        .is_some_and(SweepEnv::paired)
+        .then(|| Runs::new(rows, &samples));
+    let mut analysis = analysis::analyze_cells(rows, &cells, runs.as_ref());
     analysis.set_fragment_limit(env.and_then(|e| e.host.max_skb_frags));
     let findings = dir.join("findings.json");
-    let text = serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers))
-        .expect("findings serialize");
+    let text =
+        serde_json::to_string_pretty(&findings::to_json(&analysis.crossovers, analysis.paired))
+            .expect("findings serialize");
     fs::write(&findings, text).map_err(io_error(&findings))?;
     let (plots, skipped) = plots::plots(&cells, &analysis.crossovers, env);
     let svgs = plots
@@ -691,5 +703,130 @@ mod tests {
         let err = rebuild(&dir).unwrap_err();
         assert!(matches!(err, ReportError::Io { .. }));
         assert!(err.to_string().contains("results.csv"));
+    }
+
+    /// Six samples per ok row on a host that swings ×16 from round to
+    /// round, the same swing for every strategy of a round (as in a block,
+    /// where the strategies take their samples side by side).
+    fn write_swinging_samples(path: &Path, rows: &[Row]) {
+        const SWING: [f64; 6] = [0.25, 4.0, 0.5, 2.0, 1.0, 0.7];
+        let mut writer = csv::Writer::from_path(path).unwrap();
+        for row in rows.iter().filter(|r| r.status == Status::Ok) {
+            for (i, swing) in SWING.into_iter().enumerate() {
+                // Throughput goes with the swing, times and costs against it.
+                let (up, down) = (swing, 1.0 / swing);
+                writer
+                    .serialize(SampleRow {
+                        cell: row.cell,
+                        repeat: row.repeat,
+                        sample: i as u32,
+                        strategy: row.strategy,
+                        transport: row.transport,
+                        workload: row.workload,
+                        field_size_bytes: row.field_size_bytes,
+                        threads: row.threads,
+                        elapsed_s: 0.05,
+                        messages: 100,
+                        throughput_gbps: row.throughput_gbps.map(|v| v * up),
+                        latency_p50_us: row.latency_p50_us.map(|v| v * down),
+                        latency_p99_us: row.latency_p99_us.map(|v| v * down),
+                        client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * down),
+                        server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * down),
+                        ..SampleRow::default()
+                    })
+                    .unwrap();
+            }
+        }
+        writer.flush().unwrap();
+    }
+
+    #[test]
+    fn a_paired_sweep_is_called_round_by_round_and_says_so() {
+        use crate::model::host::{RunFacts, SamplingScheme};
+        let dir = scratch("paired");
+        write_csv(&dir.join("results.csv"), &rows());
+        write_swinging_samples(&dir.join("samples.csv"), &rows());
+        let comparison = |findings: &serde_json::Value| {
+            findings["comparisons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| {
+                    c["metric"] == "throughput_gbps"
+                        && c["a"] == "one-copy"
+                        && c["b"] == "two-copy"
+                        && c["threads"] == 1
+                        && c["field_size_bytes"] == 65536
+                })
+                .unwrap()
+                .clone()
+        };
+        let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+        // Unpaired (an env.json without `sampling`): the swing hides one-copy's
+        // doubling from the rule for independent samples.
+        fs::write(dir.join("env.json"), r#"{"kernel": "6.1"}"#).unwrap();
+        let unpaired = rebuild(&dir).unwrap();
+        assert!(!unpaired.paired);
+        let findings: serde_json::Value = serde_json::from_str(&read("findings.json")).unwrap();
+        let c = comparison(&findings);
+        assert_eq!(c["verdict"], "≈", "{c}");
+        assert!(
+            c.get("paired").is_none() && c.get("rounds").is_none(),
+            "{c}"
+        );
+        assert!(findings["rule"].get("paired_call").is_none());
+        assert!(!console(&unpaired).contains("paired"));
+        assert!(!read("index.html").contains("paired"));
+        // Paired: every round's ratio is 2, so the call is made, over the
+        // 6 rounds of each of the 2 repetitions.
+        let env = SweepEnv {
+            run: Some(RunFacts {
+                sampling: Some(SamplingScheme::Paired),
+                ..RunFacts::default()
+            }),
+            ..read_env(r#"{"kernel": "6.1"}"#).unwrap()
+        };
+        fs::write(dir.join("env.json"), serde_json::to_string(&env).unwrap()).unwrap();
+        let paired = rebuild(&dir).unwrap();
+        assert!(paired.paired);
+        assert_eq!(paired.rounds(), Some((12, 12)));
+        let findings: serde_json::Value = serde_json::from_str(&read("findings.json")).unwrap();
+        let c = comparison(&findings);
+        assert_eq!(
+            (&c["verdict"], &c["paired"], &c["rounds"]),
+            (&"a".into(), &true.into(), &12.into()),
+            "{c}"
+        );
+        assert!((c["ratio"].as_f64().unwrap() - 2.0).abs() < 0.01, "{c}");
+        // Each strategy's own interval is still its pooled samples'.
+        assert_eq!(c["a_samples"], 12);
+        assert!(findings["rule"]["paired_call"]
+            .as_str()
+            .unwrap()
+            .contains("median of the per-round ratios"));
+        let crossing = &findings["crossovers"][0];
+        assert_eq!(
+            (&crossing["paired"], &crossing["rounds"]),
+            (&true.into(), &12.into())
+        );
+        assert!(crossing["finding"]
+            .as_str()
+            .unwrap()
+            .ends_with("; paired over 12 rounds"));
+        let text = console(&paired);
+        assert!(
+            text.starts_with("Findings (main figure, paired over 12 rounds: "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "stream/loopback throughput (Gbit/s) one-copy vs two-copy   one-copy all"
+            ),
+            "{text}"
+        );
+        let html = read("index.html");
+        assert!(html.contains(" Calls are paired over 12 rounds: a call needs the 95 % interval of the median per-round ratio wholly beyond ±5 %."), "{html}");
+        assert!(html.contains("<li>stream/loopback, throughput (Gbit/s), 1, 2 threads: one-copy beats two-copy at every tested size, from the smallest (64 B–64 KiB); paired over 12 rounds</li>"), "{html}");
+        assert!(html.contains("Paired: the point is the median of the per-round ratios"));
     }
 }

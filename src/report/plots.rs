@@ -103,7 +103,7 @@ pub struct Plot {
     pub file: &'static str,
     pub title: String,
     /// How to read the plot, for `index.html`.
-    pub about: &'static str,
+    pub about: String,
     cols: usize,
     panels: Vec<Panel>,
 }
@@ -526,14 +526,25 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
             }
         });
     }
+    // A paired sweep's band is the paired interval (the crossovers' own).
+    let paired = crossovers.iter().any(|c| c.paired_sweep);
+    let r = StrategyKind::REFERENCE;
+    let layouts = if distinct(&select(cells, |c| c.ok > 0), |c| c.key.layout).len() > 1 {
+        ", in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings"
+    } else {
+        ""
+    };
+    let band = if paired {
+        "Paired: the point is the median of the per-round ratios of the two, measured side by side, and the band its 95 % interval"
+    } else {
+        "The band is the ratio's interval"
+    };
     Plot {
         file: "ratio.svg",
-        title: "Speed-up over two-copy vs field size".into(),
-        about: if distinct(&select(cells, |c| c.ok > 0), |c| c.key.layout).len() > 1 {
-            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy, in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
-        } else {
-            "Each strategy's main figure relative to two-copy (stream: throughput ratio; rr: two-copy's p50 round trip over the strategy's), above 1 = better than two-copy. The band is the ratio's interval; a ring marks a crossover (called better from that size up)."
-        },
+        title: format!("Speed-up over {r} vs field size"),
+        about: format!(
+            "Each strategy's main figure relative to {r} (stream: throughput ratio; rr: {r}'s p50 round trip over the strategy's), above 1 = better than {r}{layouts}. {band}; a ring marks a crossover (called better from that size up)."
+        ),
         cols: 2,
         panels: or_note(panels, "no strategy pairs in results.csv"),
     }
@@ -563,7 +574,7 @@ fn latency_vs_size(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "latency_size.svg",
         title: "Request/response latency vs field size".into(),
-        about: "Round-trip p50 (left) and p99 (right) per strategy against the field size, a row per thread count; bars are 95 % intervals of the median. Lower is better.",
+        about: "Round-trip p50 (left) and p99 (right) per strategy against the field size, a row per thread count; bars are 95 % intervals of the median. Lower is better.".into(),
         cols: 2,
         panels: or_note(panels, "no rr cells in results.csv"),
     }
@@ -593,7 +604,7 @@ fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "cpu_per_byte.svg",
         title: "CPU time per byte vs field size".into(),
-        about: "Client plus server CPU time per byte moved (exact thread CPU clocks), a panel per workload and thread count; bars are 95 % intervals. Lower is cheaper.",
+        about: "Client plus server CPU time per byte moved (exact thread CPU clocks), a panel per workload and thread count; bars are 95 % intervals. Lower is cheaper.".into(),
         cols: 2,
         panels: or_note(panels, "no cells in results.csv"),
     }
@@ -622,7 +633,7 @@ fn throughput(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "throughput.svg",
         title: "Stream throughput vs field size".into(),
-        about: "One-way throughput per strategy, a panel per thread count; markers are medians, bars their 95 % intervals. Higher is better.",
+        about: "One-way throughput per strategy, a panel per thread count; markers are medians, bars their 95 % intervals. Higher is better.".into(),
         cols: 2,
         panels: or_note(panels, "no stream cells in results.csv"),
     }
@@ -677,7 +688,7 @@ fn per_role(
     Plot {
         file,
         title: title.into(),
-        about,
+        about: about.into(),
         cols: 2,
         panels: or_note(panels, "no cells in results.csv"),
     }
@@ -761,7 +772,7 @@ fn user_kernel(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "user_kernel.svg",
         title: "User vs kernel CPU per message".into(),
-        about: "Median CPU time per message split into user and kernel time, for the client and the server, at the smallest and largest field size and the fewest threads: who does the copying.",
+        about: "Median CPU time per message split into user and kernel time, for the client and the server, at the smallest and largest field size and the fewest threads: who does the copying.".into(),
         cols: 2,
         panels: or_note(panels, "no cells in results.csv"),
     }
@@ -819,7 +830,7 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
     Plot {
         file: "zc_copied.svg",
         title: "Zero-copy completions the kernel copied".into(),
-        about: "Share of zero-copy completions the kernel flagged as copied: MSG_ZEROCOPY's SO_EE_CODE_ZEROCOPY_COPIED (zero-copy) and io_uring's IORING_NOTIF_USAGE_ZC_COPIED (uring-zc), per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.",
+        about: "Share of zero-copy completions the kernel flagged as copied: MSG_ZEROCOPY's SO_EE_CODE_ZEROCOPY_COPIED (zero-copy) and io_uring's IORING_NOTIF_USAGE_ZC_COPIED (uring-zc), per transport and thread count. 100% means the kernel copied anyway (as on loopback): no copy was avoided.".into(),
         cols: 2,
         panels: or_note(panels, "no zero-copy cells in results.csv"),
     }
