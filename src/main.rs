@@ -191,7 +191,7 @@ struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7202")]
     listen: std::net::SocketAddr,
     /// Clients must prove this token (read from COPYBENCH_TOKEN when unset).
-    /// Without one, anyone who can reach the port can run cells here.
+    /// Needed unless --listen is a loopback address or --no-token is given.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -199,6 +199,10 @@ struct ServeArgs {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// Serve without a token on a non-loopback address: anyone who can reach
+    /// the port can run cells here.
+    #[arg(long)]
+    no_token: bool,
     /// Deadline of every read, and how long a silent or vanished client may
     /// hold the server, in seconds.
     #[arg(
@@ -675,9 +679,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    let token = checked_token(args.token)?;
+    check_serve_token(args.listen, token.is_some(), args.no_token)?;
     let opts = copybench::remote::ServeOptions {
         listen: args.listen,
-        token: checked_token(args.token)?,
+        token,
         timeout: config::seconds("--timeout", args.timeout, MIN_TIMEOUT)?,
         once: args.once,
     };
@@ -688,6 +694,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = copybench::remote::server::bind(opts.listen)?;
     copybench::remote::server::serve(listener, opts, stop)?;
     Ok(())
+}
+
+/// `serve` without a token takes strangers' cells only when asked to:
+/// on a loopback address (this host's users) it needs nothing, anywhere
+/// else a token or `--no-token`.
+fn check_serve_token(
+    listen: std::net::SocketAddr,
+    token: bool,
+    no_token: bool,
+) -> Result<(), Error> {
+    if token && no_token {
+        return Err(Error::usage(
+            "serve: --no-token, but a token is given (--token or COPYBENCH_TOKEN): drop one of them",
+        ));
+    }
+    if token || no_token || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "serve --listen {listen}: no token, and this address takes connections from other hosts: set COPYBENCH_TOKEN (or --token TOKEN; clients need the same one), or pass --no-token to serve anyone who can reach the port"
+    )))
 }
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {
