@@ -20,6 +20,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod block;
 pub mod cell;
 pub mod config;
 pub mod counters;
