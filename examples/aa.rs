@@ -8,8 +8,14 @@
 //! The blocks walk the default quick matrix's cells (rr and stream, 64 B to
 //! 64 KiB, 1 to 8 threads) and turn through the strategies this host can run,
 //! so 240 blocks (the default) cover every cell of the default matrix once.
+//! With `AA_IN_BLOCK=1` the twins run inside the sweep's whole block (the
+//! cell's other strategies as arms too, the twin last), so the block stops
+//! as the sweep's blocks do (when all its pairs are decided, which with five
+//! strategies is rarely before the cap); without it, a block of the two
+//! alone stops as soon as that one pair is decided.
 //! `AA_STRATEGIES=one-copy,zero-copy` picks the strategies, `AA_SAMPLE_MS`
-//! and `AA_CAP_MS` override the sample length and the cap.
+//! and `AA_CAP_MS` override the sample length and the cap, `AA_WARMUP_MS`
+//! the warm-up; `AA_SHOW=1` prints both arms' rounds of every false call.
 //!
 //! Prints one line per block and, at the end, the false calls on the main
 //! figure (the rate the rule promises to keep at or below 5 %) and over
@@ -47,14 +53,21 @@ fn main() {
     }
     m.sample = env_ms("AA_SAMPLE_MS").unwrap_or(m.sample);
     m.duration = env_ms("AA_CAP_MS").unwrap_or(m.duration);
+    m.warmup = env_ms("AA_WARMUP_MS").unwrap_or(m.warmup);
     // As the sweep: pinned, client and server of a connection on CPUs of their own.
     let cpus = copybench::config::allowed_cpus();
     m.pin = (cpus.len() >= 2).then(|| copybench::Pin::spread(&cpus));
     let cells = m.cells();
     let host = Arc::new(copybench::host::gather());
     let sampling = m.sampling();
+    let in_block = std::env::var_os("AA_IN_BLOCK").is_some();
     println!(
-        "A/A: {blocks} blocks of two arms of one cell; samples {} ms, cap {} ms, warm-up {} ms, pinned: {}",
+        "A/A: {blocks} blocks with two arms of one cell{}; samples {} ms, cap {} ms, warm-up {} ms, pinned: {}",
+        if in_block {
+            " besides the cell's other strategies"
+        } else {
+            ""
+        },
         m.sample.as_millis(),
         m.duration.as_millis(),
         m.warmup.as_millis(),
@@ -65,9 +78,25 @@ fn main() {
     let (mut main_calls, mut figure_calls, mut figure_pairs) = (0, 0, 0);
     let (mut decided, mut failed, mut measured) = (0, 0, 0.0);
     let mut rounds = Vec::new();
+    let full_blocks = copybench::block::blocks_of(&cells);
     for k in 0..blocks {
         let cfg = &cells[k % cells.len()];
-        let arms = [cfg.clone(), cfg.clone()];
+        // The twins, and with AA_IN_BLOCK the cell's other strategies too
+        // (the twin last), so that the block stops as the sweep's do.
+        let mut arms = vec![cfg.clone()];
+        if in_block {
+            let block = full_blocks
+                .iter()
+                .find(|b| b.contains(&(k % cells.len())))
+                .expect("every cell is in a block");
+            arms = block.iter().map(|&i| cells[i].clone()).collect();
+        }
+        let first = arms
+            .iter()
+            .position(|c| c == cfg)
+            .expect("the cell is an arm");
+        arms.push(cfg.clone());
+        let twin = arms.len() - 1;
         let r = run_block(
             &arms,
             |c| Ok(Box::new(Experiment::start(c)?) as Box<dyn Session>),
@@ -75,7 +104,7 @@ fn main() {
             m.warmup,
             &sampling,
         );
-        let (a, b) = match (&r.arms[0], &r.arms[1]) {
+        let (a, b) = match (&r.arms[first], &r.arms[twin]) {
             (Ok(a), Ok(b)) => (a, b),
             (a, b) => {
                 failed += 1;
@@ -88,7 +117,12 @@ fn main() {
         };
         rounds.push(r.rounds);
         decided += usize::from(r.decided);
-        measured += a.total.seconds + b.total.seconds;
+        measured += r
+            .arms
+            .iter()
+            .flatten()
+            .map(|c| c.total.seconds)
+            .sum::<f64>();
         let aligned = |c: &copybench::CellResult, f: Figure| -> Vec<f64> {
             c.samples
                 .iter()
@@ -116,6 +150,16 @@ fn main() {
                     if called { "FALSE CALL" } else { "≈" }
                 );
             }
+        }
+        if line.contains("FALSE") && std::env::var_os("AA_SHOW").is_some() {
+            let show = |c: &copybench::CellResult| {
+                aligned(c, main)
+                    .iter()
+                    .map(|v| format!("{v:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!("       A: {}\n       B: {}", show(a), show(b));
         }
         println!(
             "{k:>4} {} {} thr {} B {}: {} rounds{}, {line}",

@@ -303,7 +303,7 @@ impl VethArgs {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short blocks (a cell's strategies side by side in rounds of 5 ms samples until every pair is decided, at most 0.1 s per strategy, after 0.01 s warm-up), one repetition: the default matrix in under a minute (five strategies).
+    /// Short blocks (a cell's strategies side by side in rounds of 5 ms samples until every pair is decided, at most 0.1 s per strategy, after 0.05 s warm-up), one repetition: the default matrix in under a minute (five strategies).
     #[arg(long)]
     quick: bool,
     /// A block of one strategy: sample it until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration. (Blocks of several stop when every pair is decided.)
@@ -347,7 +347,7 @@ struct SweepArgs {
     /// Message layouts, comma-separated: heap, page (see `run --layout`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
     layouts: Vec<Layout>,
-    /// Seconds of warm-up per cell, not counted (default 0.1; 0.01 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
     /// Most measured seconds per cell and repetition (default 0.4; 0.1 with --quick), passed to reach six rounds.

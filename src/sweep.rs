@@ -99,8 +99,9 @@ impl Matrix {
     /// - warm-up, 240 × 0.1 s (more where a stream drains) = 25–30 s, and
     ///   setting up and tearing down 240 arms' connections, ~6 s.
     ///
-    /// ≈ 130–135 s a repetition, ≈ 6.5–7 min for three plus the report;
-    /// measured on this VM: see the final report of the change (issue 20).
+    /// ≈ 130 s a repetition, ≈ 6.5 min for three plus the report; measured
+    /// on this VM: 5 min 58 s (263 s of it measured time, 60 of the 720
+    /// runs' blocks decided before the cap).
     pub fn full() -> Matrix {
         Matrix {
             strategies: StrategyKind::host_default(),
@@ -122,32 +123,39 @@ impl Matrix {
         }
     }
 
-    /// Short blocks, one repetition: 5 ms samples after 10 ms of warm-up,
+    /// Short blocks, one repetition: 5 ms samples after 50 ms of warm-up,
     /// rounds until every pair is decided, at most 0.1 s of measured time
     /// per arm (six rounds at least). The arms of a block run side by side,
     /// so the drift between them that made the cell-by-cell sweep need two
     /// repetitions a pass apart cancels in the paired ratios.
     ///
+    /// The warm-up is long for 5 ms samples on purpose: a loopback stream
+    /// connection's first tens of milliseconds are not its steady state
+    /// (its throughput moves 2–4× while the kernel sizes its buffers), and
+    /// with 10 ms three back-to-back sweeps agreed on 100 of 336 calls, with
+    /// 50 ms on 157 (none contradicting either way), for 8 s more.
+    ///
     /// # Budget (`sweep --quick` ≤ 60 s on a 2-CPU VM)
     ///
     /// 48 blocks × 5 arms = 240 runs:
-    /// - rr, 24 blocks: a 5 ms sample measures ~6–7 ms (the batch's
-    ///   start and end), so an arm reaches the 0.1 s cap in 11–19 rounds:
-    ///   24 × 5 × 0.1 s = 12 s;
+    /// - rr, 24 blocks: a 5 ms sample measures ~6–7 ms (the batch's start
+    ///   and end), so an arm reaches the 0.1 s cap in 11–19 rounds (a block
+    ///   of five rarely has every pair decided sooner): 24 × 5 × 0.1 s = 12 s;
     /// - stream at 1–2 threads, 12 blocks: 6–18 rounds, to the cap or a
-    ///   little past it for six rounds: ~12 × 5 × 0.12 s = 7 s;
-    /// - stream at 4–8 threads, 12 blocks: a sample takes 15–65 ms whatever
+    ///   little past it for six rounds: ~12 × 5 × 0.11 s = 7 s;
+    /// - stream at 4–8 threads, 12 blocks: a sample takes 10–40 ms whatever
     ///   its length (the receivers verify what is queued when the senders
     ///   stop), so these blocks pass the cap to reach six rounds:
-    ///   ~12 × 5 × 0.2 s = 12 s;
-    /// - warm-up, setting up and tearing down 240 arms, gathering the host
-    ///   facts and writing the report: ~8 s.
+    ///   ~12 × 5 × 0.13 s = 8 s;
+    /// - warm-up, 240 × 0.05 s = 12 s (a little more where a stream drains);
+    /// - setting up and tearing down 240 arms, gathering the host facts and
+    ///   writing the report: ~4 s.
     ///
-    /// ≈ 35–40 s; measured on this VM: see the final report of the change
-    /// (issue 20).
+    /// ≈ 40–45 s; measured on this VM, three back to back: 40.3, 40.6,
+    /// 40.5 s.
     pub fn quick() -> Matrix {
         Matrix {
-            warmup: Duration::from_millis(10),
+            warmup: Duration::from_millis(50),
             duration: Duration::from_millis(100),
             sample: Duration::from_millis(5),
             precision: 0.05,
