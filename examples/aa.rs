@@ -15,7 +15,9 @@
 //! alone stops as soon as that one pair is decided.
 //! `AA_STRATEGIES=one-copy,zero-copy` picks the strategies, `AA_SAMPLE_MS`
 //! and `AA_CAP_MS` override the sample length and the cap, `AA_WARMUP_MS`
-//! the warm-up; `AA_SHOW=1` prints both arms' rounds of every false call.
+//! the warm-up; `AA_SETS=2` gives each arm two connection sets that take
+//! the rounds in turn (`copybench::block::run_block_sets`); `AA_SHOW=1`
+//! prints both arms' rounds of every false call.
 //!
 //! Prints one line per block and, at the end, the false calls on the main
 //! figure (the rate the rule promises to keep at or below 5 %) and over
@@ -24,7 +26,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use copybench::block::{run_block, Session};
+use copybench::block::{run_block_sets, Session};
 use copybench::stats::{compare_paired, Call};
 use copybench::sweep::Matrix;
 use copybench::{Experiment, Figure, StrategyKind};
@@ -61,6 +63,7 @@ fn main() {
     let host = Arc::new(copybench::host::gather());
     let sampling = m.sampling();
     let in_block = std::env::var_os("AA_IN_BLOCK").is_some();
+    let sets: usize = std::env::var("AA_SETS").map_or(1, |v| v.parse().expect("AA_SETS: a number"));
     println!(
         "A/A: {blocks} blocks with two arms of one cell{}; samples {} ms, cap {} ms, warm-up {} ms, pinned: {}",
         if in_block {
@@ -97,8 +100,9 @@ fn main() {
             .expect("the cell is an arm");
         arms.push(cfg.clone());
         let twin = arms.len() - 1;
-        let r = run_block(
+        let r = run_block_sets(
             &arms,
+            sets,
             |c| Ok(Box::new(Experiment::start(c)?) as Box<dyn Session>),
             &host,
             m.warmup,

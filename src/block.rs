@@ -89,6 +89,17 @@ impl Session for Experiment {
 /// take longer than the whole cap each.
 pub const HARD_CAP: f64 = MIN_SAMPLES as f64;
 
+/// Connection sets per arm in a sweep's blocks ([`run_block_sets`]). One:
+/// measured on this project's 2-CPU VM at `--quick` settings, two sets
+/// cost ~10 s more a quick sweep (a second warm-up and set-up per arm) and
+/// made fewer calls (three sweeps agreed on 74 of 336 instead of 157), while
+/// one set's A/A false calls stayed within the level inside a sweep's
+/// blocks (4.2 % of 240, `AA_IN_BLOCK=1 cargo run --release --example aa`).
+/// A block of two arms alone stops at its first look when the two differ
+/// by a state one set of connections keeps for its life; there one set made
+/// 6.7 % false calls (32 of 480), two sets 2.5 % (6 of 240).
+pub const SETS: usize = 1;
+
 /// What a block measured.
 #[derive(Debug)]
 pub struct BlockResult {
@@ -152,7 +163,8 @@ impl Order {
 
 /// One arm as the block runs it.
 struct Arm {
-    session: Option<Box<dyn Session>>,
+    /// Its connection sets (empty once failed); round `r` runs on set `r % len`.
+    sessions: Vec<Box<dyn Session>>,
     samples: Vec<BatchReport>,
     /// The main figure of each round (NaN where a sample has none), aligned
     /// with the rounds.
@@ -167,7 +179,7 @@ impl Arm {
     }
 
     fn fail(&mut self, e: crate::error::Error) {
-        if let Some(s) = self.session.take() {
+        for s in self.sessions.drain(..) {
             let _ = s.stop();
         }
         self.samples.clear();
@@ -205,6 +217,22 @@ fn settled(arms: &[Arm], main: Figure, precision: f64) -> bool {
 /// [`Session::server_host`] becomes its [`CellResult::server_host`].
 pub fn run_block(
     arms: &[Config],
+    start: impl FnMut(&Config) -> Result<Box<dyn Session>>,
+    host: &Arc<HostFacts>,
+    warmup: Duration,
+    s: &Sampling,
+) -> BlockResult {
+    run_block_sets(arms, 1, start, host, warmup, s)
+}
+
+/// [`run_block`], each arm on `sets` connection sets of its own (each
+/// started and warmed up on its own), round `r` running on set `r % sets`:
+/// a state one set of connections keeps for its life (on a 2-CPU VM, a
+/// loopback stream connection settles at ~11 or ~45 Gbit/s and stays) then
+/// shows in the spread of the rounds instead of as a difference between arms.
+pub fn run_block_sets(
+    arms: &[Config],
+    sets: usize,
     mut start: impl FnMut(&Config) -> Result<Box<dyn Session>>,
     host: &Arc<HostFacts>,
     warmup: Duration,
@@ -214,24 +242,34 @@ pub fn run_block(
     let mut state: Vec<Arm> = arms
         .iter()
         .map(|cfg| {
-            let (session, failed) = match start(cfg) {
-                Ok(session) => (Some(session), None),
-                Err(e) => (None, Some(e)),
-            };
-            Arm {
-                session,
+            let mut arm = Arm {
+                sessions: Vec::new(),
                 samples: Vec::new(),
                 main: Vec::new(),
                 measured: 0.0,
-                failed,
+                failed: None,
+            };
+            for _ in 0..sets.max(1) {
+                match start(cfg) {
+                    Ok(session) => arm.sessions.push(session),
+                    Err(e) => {
+                        arm.fail(e);
+                        break;
+                    }
+                }
             }
+            arm
         })
         .collect();
     let main = arms.first().map(|c| Figure::main(c.workload));
     if !warmup.is_zero() {
         for arm in state.iter_mut().filter(|a| a.live()) {
-            let session = arm.session.as_mut().expect("a live arm has its session");
-            if let Err(e) = session.run(Batch::Duration(warmup)) {
+            let warmed: Result<Vec<BatchReport>> = arm
+                .sessions
+                .iter_mut()
+                .map(|session| session.run(Batch::Duration(warmup)))
+                .collect();
+            if let Err(e) = warmed {
                 arm.fail(e);
             }
         }
@@ -243,7 +281,8 @@ pub fn run_block(
         order.shuffle(&mut turn);
         for &i in &turn {
             let arm = &mut state[i];
-            let Some(session) = arm.session.as_mut() else {
+            let n = arm.sessions.len();
+            let Some(session) = arm.sessions.get_mut(rounds % n.max(1)) else {
                 continue;
             };
             match session.run(Batch::Duration(s.sample)) {
@@ -281,9 +320,15 @@ pub fn run_block(
             if let Some(e) = arm.failed {
                 return Err(e);
             }
-            let session = arm.session.take().expect("a live arm has its session");
-            let server_host = session.server_host();
-            session.stop()?;
+            let server_host = arm.sessions.first().and_then(|s| s.server_host());
+            let mut stopped = Ok(());
+            for session in arm.sessions.drain(..) {
+                let r = session.stop();
+                if stopped.is_ok() {
+                    stopped = r;
+                }
+            }
+            stopped?;
             Ok(CellResult {
                 server_host,
                 ..CellResult::new(cfg.clone(), arm.samples, decided, Arc::clone(host))
@@ -568,6 +613,44 @@ mod tests {
         // Alone, it stops when its own figure is precise (the fake's drift is 0.1 % a round).
         assert_eq!(r.arms[1].as_ref().unwrap().samples.len(), MIN_SAMPLES);
         assert!(r.decided);
+    }
+
+    #[test]
+    fn rounds_alternate_over_an_arms_connection_sets() {
+        use StrategyKind::*;
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let host = Arc::new(HostFacts::default());
+        let cfgs = arms(&[TwoCopy, OneCopy]);
+        // Sets started in order: two-copy at 10 and 20 µs, one-copy at 40 and 80.
+        let mut values = [10.0, 20.0, 40.0, 80.0].into_iter();
+        let r = run_block_sets(
+            &cfgs,
+            2,
+            |cfg| {
+                Ok(Box::new(Fake {
+                    cfg: cfg.clone(),
+                    value: values.next().unwrap(),
+                    wobble: 0.0,
+                    batches: 0,
+                    fail_at: None,
+                    log: Arc::clone(&log),
+                }) as Box<dyn Session>)
+            },
+            &host,
+            Duration::from_millis(1),
+            &sampling(1000),
+        );
+        // Warm-up on all four sets, then every arm once a round.
+        assert_eq!(log.lock().unwrap().len(), 4 + 2 * r.rounds);
+        let p50 = |i: usize| r.arms[i].as_ref().unwrap().values(Figure::LatencyP50Us);
+        for (i, (even, odd)) in [(10.0, 20.0), (40.0, 80.0)].into_iter().enumerate() {
+            for (round, v) in p50(i).into_iter().enumerate() {
+                let want = if round % 2 == 0 { even } else { odd };
+                assert!((v / want - 1.0).abs() < 0.05, "arm {i} round {round}: {v}");
+            }
+        }
+        // The ratio is 4 every round: decided at the first look.
+        assert_eq!((r.rounds, r.decided), (MIN_SAMPLES, true));
     }
 
     #[test]

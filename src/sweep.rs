@@ -197,12 +197,16 @@ impl Matrix {
         out
     }
 
-    /// Longest a cell (an arm of a block) may take: `--cell-limit`, or
-    /// warm-up + [`crate::block::HARD_CAP`] × duration (how far an arm may
-    /// run to reach six rounds) + [`CELL_SLACK`].
+    /// Longest a cell (an arm of a block) may take: `--cell-limit`, or the
+    /// warm-up of each of its [`crate::block::SETS`] connection sets +
+    /// [`crate::block::HARD_CAP`] × duration (how far an arm may run to
+    /// reach six rounds) + [`CELL_SLACK`].
     pub fn cell_limit(&self) -> Duration {
-        self.cell_limit
-            .unwrap_or(self.warmup + self.duration.mul_f64(crate::block::HARD_CAP) + CELL_SLACK)
+        self.cell_limit.unwrap_or(
+            self.warmup * crate::block::SETS as u32
+                + self.duration.mul_f64(crate::block::HARD_CAP)
+                + CELL_SLACK,
+        )
     }
 
     /// Longest a block of `arms` arms may take, start to teardown:
@@ -384,8 +388,9 @@ pub(crate) fn run_block_bounded(
             },
         )),
     };
-    crate::block::run_block(
+    crate::block::run_block_sets(
         arms,
+        crate::block::SETS,
         |cfg| {
             Experiment::start_bounded(cfg, bound.clone())
                 .map(|e| Box::new(e) as Box<dyn crate::block::Session>)
