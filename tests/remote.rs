@@ -789,10 +789,14 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
-    // Every strategy x 2 workloads x 2 sizes x 2 thread counts, two repetitions (--quick).
+    // Every strategy x 2 workloads x 2 sizes x 2 thread counts, x --quick's repetitions.
     assert_eq!(
         records.len(),
-        common::strategy_names().len() * 2 * 2 * 2 * 2,
+        common::strategy_names().len()
+            * 2
+            * 2
+            * 2
+            * copybench::sweep::Matrix::quick().repeat as usize,
         "{rows}"
     );
     for r in &records {

@@ -33,6 +33,15 @@
 //!
 //! The ratio's interval is `[A.lo / B.hi, A.hi / B.lo]`: it holds the true ratio
 //! whenever both intervals hold their medians (coverage ≥ LEVEL² ≈ 90 %).
+//!
+//! # The paired rule
+//!
+//! Arms measured side by side in one block, round by round, are compared by
+//! the per-round ratios instead ([`compare_paired`], [`PairedComparison`]):
+//! the median ratio's interval must lie wholly beyond `1 +` [`MIN_EFFECT`]
+//! (or below its inverse). A drift of the host that multiplies both arms of
+//! a round cancels in the ratio, which the rule above, fed samples taken at
+//! different times, cannot tell from a difference.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -250,6 +259,123 @@ pub mod latency_serde {
 }
 
 
+// ---------------------------------------------------------------------------
+// Paired comparisons: the arms of a block, measured round by round.
+
+/// Two arms compared round by round (the sweep's blocks, the sweep's blocks):
+/// the median of the per-round ratios A/B with its 95 % interval, the call,
+/// and whether the comparison is decided.
+///
+/// # The paired rule
+///
+/// In a block every arm gives one sample per round, the arms in a fresh
+/// order each round, so round *i* of A and round *i* of B ran under the same
+/// conditions (load, CPU placement, the host's drift). Their ratio
+/// `a_i / b_i` cancels whatever multiplies both; the rounds' ratios are
+/// then independent draws around the true ratio, and [`Estimate::of`] gives
+/// their median and its distribution-free interval.
+///
+/// - A round counts only when both values are finite and above zero (a zero
+///   figure means the sample measured nothing; a ratio through it is no
+///   figure at all). Fewer than [`MIN_SAMPLES`] such rounds: never a call.
+/// - **Call**: the whole interval beyond `1 +` [`MIN_EFFECT`] (A's figure
+///   at least 5 % above B's in every plausible case) or below `1 / (1 +
+///   MIN_EFFECT)`; which side that favours follows `higher_is_better`.
+///   Anything else is ≈.
+/// - **Decided**, for adaptive stopping: called, or *equivalent* (the whole
+///   interval strictly inside `[1/1.05, 1.05]`: whatever the truth, it is
+///   within the band). An interval that straddles a band edge is undecided:
+///   more rounds may settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PairedComparison {
+    /// Median of the per-round ratios A/B (NaN when no round counts).
+    pub ratio: f64,
+    pub ratio_lo: f64,
+    pub ratio_hi: f64,
+    /// Rounds that counted (both values finite and above zero).
+    pub rounds: usize,
+    /// The interval's exact coverage (≥ [`LEVEL`] from [`MIN_SAMPLES`] rounds on).
+    pub coverage: f64,
+    pub call: Call,
+    /// Called, or the interval lies inside the ±5 % band.
+    pub decided: bool,
+}
+
+impl PairedComparison {
+    /// The same as a [`Comparison`] (ratio, interval, call), for code that
+    /// shows either kind.
+    pub fn comparison(&self) -> Comparison {
+        Comparison {
+            ratio: self.ratio,
+            ratio_lo: self.ratio_lo,
+            ratio_hi: self.ratio_hi,
+            call: self.call,
+        }
+    }
+
+    /// Whether the interval lies strictly inside `[1/(1+MIN_EFFECT), 1+MIN_EFFECT]`
+    /// at full coverage: the two are equivalent within the band.
+    pub fn equivalent(&self) -> bool {
+        let band = 1.0 + MIN_EFFECT;
+        self.coverage >= LEVEL && self.ratio_lo > 1.0 / band && self.ratio_hi < band
+    }
+}
+
+/// The per-round ratios `a[i] / b[i]` of the rounds where both values are
+/// finite and above zero; a round missing on either side (the shorter slice)
+/// is left out.
+pub fn paired_ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && **x > 0.0 && **y > 0.0)
+        .map(|(x, y)| x / y)
+        .collect()
+}
+
+/// Applies the paired rule ([`PairedComparison`]) to the per-round values
+/// of two arms of one block, `a[i]` and `b[i]` from round `i`.
+/// `higher_is_better` says which way the figure goes.
+pub fn compare_paired(a: &[f64], b: &[f64], higher_is_better: bool) -> PairedComparison {
+    let ratios = paired_ratios(a, b);
+    let Some(e) = Estimate::of(ratios) else {
+        return PairedComparison {
+            ratio: f64::NAN,
+            ratio_lo: f64::NAN,
+            ratio_hi: f64::NAN,
+            rounds: 0,
+            coverage: 0.0,
+            call: Call::Within,
+            decided: false,
+        };
+    };
+    let band = 1.0 + MIN_EFFECT;
+    let (a_wins, b_wins) = if higher_is_better {
+        (Call::A, Call::B)
+    } else {
+        (Call::B, Call::A)
+    };
+    let call = if !e.callable() {
+        Call::Within
+    } else if e.lo >= band {
+        a_wins
+    } else if e.hi <= 1.0 / band {
+        b_wins
+    } else {
+        Call::Within
+    };
+    let mut out = PairedComparison {
+        ratio: e.median,
+        ratio_lo: e.lo,
+        ratio_hi: e.hi,
+        rounds: e.n,
+        coverage: e.coverage,
+        call,
+        decided: false,
+    };
+    out.decided = call != Call::Within || out.equivalent();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +540,197 @@ mod tests {
         let a = Estimate::of([20.0, 21.0, 22.0]).unwrap();
         let b = Estimate::of([10.0, 11.0, 12.0]).unwrap();
         assert_eq!(compare(&a, &b, true).call, Call::Within);
+    }
+
+    /// One block of `rounds` rounds of an A/A (`shift` 1.0) or shifted pair
+    /// on a drifting host: per round a common factor (a random walk in log
+    /// space, step `drift`) multiplies both arms, each arm adds its own
+    /// noise `sigma`. Returns A's and B's values, round by round.
+    fn drifting_block(
+        r: &mut oorandom::Rand64,
+        rounds: usize,
+        shift: f64,
+        drift: f64,
+        sigma: f64,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut level = 0.0;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            level += drift * normal(r);
+            let common = 10.0 * level.exp();
+            a.push(common * shift * (sigma * normal(r)).exp());
+            b.push(common * (sigma * normal(r)).exp());
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn paired_a_a_false_calls_stay_below_the_level_under_drift() {
+        for (seed, rounds, drift, sigma) in [
+            (11, 6, 0.10, 0.05),
+            (12, 10, 0.10, 0.05),
+            (13, 20, 0.20, 0.10),
+            (14, 30, 0.05, 0.03),
+        ] {
+            let mut r = rng(seed);
+            let trials = 5000;
+            let mut calls = 0;
+            for _ in 0..trials {
+                let (a, b) = drifting_block(&mut r, rounds, 1.0, drift, sigma);
+                let c = compare_paired(&a, &b, true);
+                assert_eq!(c.rounds, rounds);
+                assert!(c.ratio_lo <= c.ratio && c.ratio <= c.ratio_hi);
+                if c.call != Call::Within {
+                    calls += 1;
+                }
+            }
+            let rate = calls as f64 / trials as f64;
+            eprintln!("paired A/A rounds={rounds} drift={drift} noise={sigma}: false calls {rate}");
+            assert!(rate <= 1.0 - LEVEL, "rounds={rounds}: false calls {rate}");
+        }
+    }
+
+    #[test]
+    fn drift_between_arms_fools_the_unpaired_rule_but_not_the_paired_one() {
+        // The old way: A's samples, then B's, on a host that drifts. The
+        // unpaired rule sees the drift as a difference; the same arms
+        // interleaved round by round, compared paired, do not.
+        let mut r = rng(15);
+        let (trials, n) = (2000, 12);
+        let (mut unpaired, mut paired) = (0, 0);
+        for _ in 0..trials {
+            let (a, b) = drifting_block(&mut r, 2 * n, 1.0, 0.05, 0.03);
+            // One after the other: A in rounds 0..n, B in rounds n..2n.
+            let (first, second) = (&a[..n], &b[n..]);
+            let c = compare(
+                &Estimate::of(first.iter().copied()).unwrap(),
+                &Estimate::of(second.iter().copied()).unwrap(),
+                true,
+            );
+            if c.call != Call::Within {
+                unpaired += 1;
+            }
+            if compare_paired(&a[..n], &b[..n], true).call != Call::Within {
+                paired += 1;
+            }
+        }
+        let (unpaired, paired) = (
+            unpaired as f64 / trials as f64,
+            paired as f64 / trials as f64,
+        );
+        eprintln!("A/A on a drifting host: unpaired, one arm after the other, false calls {unpaired}; paired {paired}");
+        assert!(unpaired > 0.2, "unpaired false calls {unpaired}");
+        assert!(paired <= 1.0 - LEVEL, "paired false calls {paired}");
+    }
+
+    #[test]
+    fn a_known_shift_is_found_paired_through_drift() {
+        // A is 10 % faster; the host drifts by 10 % a round, which swamps
+        // the shift for the unpaired rule (on the same samples).
+        let mut r = rng(16);
+        let trials = 2000;
+        let (mut found, mut found_unpaired) = (0, 0);
+        for _ in 0..trials {
+            let (a, b) = drifting_block(&mut r, 12, 1.10, 0.10, 0.02);
+            let c = compare_paired(&a, &b, true);
+            assert_ne!(c.call, Call::B, "a wrong-way call");
+            if c.call == Call::A {
+                assert!(c.decided);
+                found += 1;
+            }
+            let u = compare(
+                &Estimate::of(a.iter().copied()).unwrap(),
+                &Estimate::of(b.iter().copied()).unwrap(),
+                true,
+            );
+            if u.call == Call::A {
+                found_unpaired += 1;
+            }
+        }
+        let power = found as f64 / trials as f64;
+        let unpaired = found_unpaired as f64 / trials as f64;
+        eprintln!("a 10 % shift, 10 % drift a round, 2 % noise, 12 rounds: paired found it in {power}, unpaired in {unpaired}");
+        assert!(power >= 0.95, "found the shift in only {power}");
+        assert!(unpaired < 0.5, "unpaired found it in {unpaired}");
+    }
+
+    #[test]
+    fn adaptive_stopping_keeps_a_a_false_calls_below_the_level() {
+        // Look after every round from 6 to 40 and stop once decided, as a
+        // block does: the repeated looks must not add up to false calls.
+        for (seed, sigma) in [(17, 0.02), (18, 0.05), (19, 0.15)] {
+            let mut r = rng(seed);
+            let trials = 2000;
+            let (mut calls, mut decided) = (0, 0);
+            for _ in 0..trials {
+                let (a, b) = drifting_block(&mut r, 40, 1.0, 0.1, sigma);
+                let stop = (MIN_SAMPLES..=40)
+                    .map(|n| compare_paired(&a[..n], &b[..n], false))
+                    .find(|c| c.decided);
+                if let Some(c) = stop {
+                    decided += 1;
+                    if c.call != Call::Within {
+                        calls += 1;
+                    }
+                }
+            }
+            let rate = calls as f64 / trials as f64;
+            eprintln!(
+                "adaptive A/A noise={sigma}: false calls {rate}, decided {}",
+                decided as f64 / trials as f64
+            );
+            assert!(rate <= 1.0 - LEVEL, "noise={sigma}: false calls {rate}");
+        }
+    }
+
+    #[test]
+    fn paired_direction_equivalence_and_edge_cases() {
+        let b: Vec<f64> = (0..8).map(|i| 10.0 + f64::from(i)).collect();
+        let a: Vec<f64> = b.iter().map(|x| x * 1.2).collect();
+        // Throughput: A 20 % higher wins; latency: it loses.
+        let c = compare_paired(&a, &b, true);
+        assert_eq!((c.call, c.rounds, c.decided), (Call::A, 8, true));
+        assert!((c.ratio - 1.2).abs() < 1e-12);
+        assert_eq!(compare_paired(&a, &b, false).call, Call::B);
+        assert_eq!(compare_paired(&b, &a, false).call, Call::A);
+        assert_eq!(compare_paired(&b, &a, true).call, Call::B);
+        // Equal within 1 %: decided as equivalent, not called.
+        let near: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + 0.001 * i as f64))
+            .collect();
+        let c = compare_paired(&near, &b, true);
+        assert_eq!(c.call, Call::Within);
+        assert!(c.equivalent() && c.decided);
+        // Straddling the band's edge: undecided.
+        let edge: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + 0.02 * i as f64))
+            .collect();
+        let c = compare_paired(&edge, &b, true);
+        assert_eq!((c.call, c.decided), (Call::Within, false));
+        // Fewer than 6 rounds: never called, never decided.
+        let c = compare_paired(&a[..5], &b[..5], true);
+        assert_eq!((c.call, c.decided, c.rounds), (Call::Within, false, 5));
+        // Rounds with a zero or a NaN on either side do not count.
+        let mut a0 = a.clone();
+        a0[0] = 0.0;
+        a0[1] = f64::NAN;
+        let mut b0 = b.clone();
+        b0[2] = 0.0;
+        b0[3] = f64::INFINITY;
+        let c = compare_paired(&a0, &b0, true);
+        assert_eq!((c.rounds, c.call, c.decided), (4, Call::Within, false));
+        assert!((c.ratio - 1.2).abs() < 1e-12);
+        assert_eq!(paired_ratios(&[0.0, 0.0], &[0.0, 1.0]), Vec::<f64>::new());
+        // Nothing at all: NaN, no call.
+        let c = compare_paired(&[0.0; 8], &[0.0; 8], true);
+        assert!(c.ratio.is_nan());
+        assert_eq!((c.rounds, c.call, c.decided), (0, Call::Within, false));
+        // Unequal lengths: the rounds both have.
+        assert_eq!(compare_paired(&a, &b[..7], true).rounds, 7);
+        assert_eq!(compare_paired(&a, &b, true).comparison().call, Call::A);
     }
 }
