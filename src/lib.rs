@@ -43,6 +43,7 @@ pub mod sys;
 // The engine's public surface. Whole modules where their items are the
 // point (a cell's one loop, the configuration and its ranges, the host checks,
 // the host probe, the criterion measurement), single items otherwise.
+pub use engine::block;
 pub use engine::cell::{self, CellResult};
 pub use engine::config::{self, Config, Fault, Pin};
 pub use engine::counters::CounterPlan;

@@ -191,7 +191,7 @@ struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7202")]
     listen: std::net::SocketAddr,
     /// Clients must prove this token (read from COPYBENCH_TOKEN when unset).
-    /// Without one, anyone who can reach the port can run cells here.
+    /// Needed unless --listen is a loopback address or --no-token is given.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -199,6 +199,10 @@ struct ServeArgs {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// Serve without a token on a non-loopback address: anyone who can reach
+    /// the port can run cells here.
+    #[arg(long)]
+    no_token: bool,
     /// Deadline of every read, and how long a silent or vanished client may
     /// hold the server, in seconds.
     #[arg(
@@ -304,13 +308,13 @@ impl VethArgs {
 
 #[derive(Args)]
 struct SweepArgs {
-    /// Short cells (20 ms samples until within 5 %, at most 0.1 s, after 0.02 s warm-up), two repetitions: the default matrix in about a minute and a half (five strategies).
+    /// Short blocks (a cell's strategies side by side in rounds of 5 ms samples until every pair is decided, at most 0.1 s per strategy, after 0.05 s warm-up), one repetition: the default matrix in under a minute (five strategies).
     #[arg(long)]
     quick: bool,
-    /// Sample each cell until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration.
+    /// A block of one strategy: sample it until its main figure's 95 % interval is within this many percent of its median (default 2; 5 with --quick), up to --duration. (Blocks of several stop when every pair is decided.)
     #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
     precision: Option<f64>,
-    /// Seconds per sample (default 0.05; 0.02 with --quick).
+    /// Seconds per sample, one per strategy and round (default 0.02; 0.005 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     sample: Option<f64>,
     /// Continue the stopped sweep in --out DIR: keep its rows and skip the runs they cover.
@@ -348,17 +352,18 @@ struct SweepArgs {
     /// Message layouts, comma-separated: heap, page (see `run --layout`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
     layouts: Vec<Layout>,
-    /// Seconds of warm-up per cell, not counted (default 0.2; 0.02 with --quick).
+    /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
-    /// Most measured seconds per cell and repetition (default 1; 0.1 with --quick).
+    /// Most measured seconds per cell and repetition (default 0.4; 0.1 with --quick), passed to reach six rounds.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
-    /// Repetitions of every cell, 1 to 100 (default 3; 2 with --quick); their samples are pooled.
+    /// Repetitions of every block, 1 to 100 (default 3; 1 with --quick), each a fresh block a pass apart.
     #[arg(long, value_name = "N", value_parser = count_in("--repeat", 1, 100), allow_negative_numbers = true)]
     repeat: Option<u64>,
     /// Longest a cell may take, start to teardown, before it is stopped and
-    /// recorded as failed (default: warm-up + duration + 5 s).
+    /// recorded as failed (default: warm-up + 6 x duration + 5 s, as an arm
+    /// may run past --duration to reach six rounds); a block gets this for each strategy.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     cell_limit: Option<f64>,
     /// Output directory, new or empty (default reports/<UTC timestamp>; reports/latest points at the newest).
@@ -575,8 +580,9 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cells, {eta} left  {msg}")
             .expect("static template"),
     );
-    // The first SIGINT/SIGTERM ends the sweep after the current cell; a
-    // second one stops that cell at once. Either way every finished row is kept.
+    // The first SIGINT/SIGTERM ends the sweep after the current block; a
+    // second one stops that block at once (none of it is recorded). Either
+    // way every finished row is kept.
     let stop = Stop::default();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -590,7 +596,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 let (flag, line) = if n == 0 {
                     (
                         &stop.after_cell,
-                        "copybench: stopping after this cell (again to stop now)",
+                        "copybench: stopping after this block (again to stop now)",
                     )
                 } else {
                     (&stop.now, "copybench: stopping now")
@@ -612,8 +618,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
             bar.set_message(format!(
-                "{} {} {} {} B x{} threads={}",
-                cfg.strategy,
+                "{} {} {} B x{} threads={}",
                 cfg.transport.kind,
                 cfg.workload,
                 cfg.shape.field_size,
@@ -675,9 +680,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    let token = checked_token(args.token)?;
+    check_serve_token(args.listen, token.is_some(), args.no_token)?;
     let opts = copybench::remote::ServeOptions {
         listen: args.listen,
-        token: checked_token(args.token)?,
+        token,
         timeout: config::seconds("--timeout", args.timeout, MIN_TIMEOUT)?,
         once: args.once,
     };
@@ -688,6 +695,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = copybench::remote::server::bind(opts.listen)?;
     copybench::remote::server::serve(listener, opts, stop)?;
     Ok(())
+}
+
+/// `serve` without a token takes strangers' cells only when asked to:
+/// on a loopback address (this host's users) it needs nothing, anywhere
+/// else a token or `--no-token`.
+fn check_serve_token(
+    listen: std::net::SocketAddr,
+    token: bool,
+    no_token: bool,
+) -> Result<(), Error> {
+    if token && no_token {
+        return Err(Error::usage(
+            "serve: --no-token, but a token is given (--token or COPYBENCH_TOKEN): drop one of them",
+        ));
+    }
+    if token || no_token || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "serve --listen {listen}: no token, and this address takes connections from other hosts: set COPYBENCH_TOKEN (or --token TOKEN; clients need the same one), or pass --no-token to serve anyone who can reach the port"
+    )))
 }
 
 fn report(dir: &std::path::Path) -> anyhow::Result<()> {

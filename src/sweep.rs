@@ -1,13 +1,24 @@
-//! `copybench sweep`: a matrix of cells run one after another, each row
-//! written to `results.csv` and flushed as soon as its cell ends.
+//! `copybench sweep`: a matrix of cells run block by block, each block's
+//! rows written to `results.csv` and flushed as soon as the block ends.
 //!
-//! Contract: connections and threads are made afresh for every cell and torn
-//! down before the next. A cell that fails is recorded as failed, with its
-//! reason, and the sweep goes on; so is a cell that runs past its time limit
-//! ([`Matrix::cell_limit`]). When [`Stop::after_cell`] is raised (SIGINT or
-//! SIGTERM in the CLI), the sweep ends after the current cell's teardown;
-//! when [`Stop::now`] is raised (a second signal), the current cell is cut
-//! short and not recorded. Either way every row already written is kept.
+//! Contract: a *block* ([`crate::engine::block`]) is the cells of the matrix that
+//! differ only in their strategy; its arms' connections and threads are made
+//! once, all open together, sampled side by side in rounds, and torn down
+//! before the next block. Sample *i* of every arm of a block (`samples.csv`)
+//! is round *i*, which is how a block's arms are paired. Every repetition is
+//! a fresh block run, a whole pass apart. An arm that fails is recorded as
+//! failed, with its reason, and its block and the sweep go on; a block that
+//! runs past its time limit ([`Matrix::block_limit`]) fails every arm still
+//! running. When [`Stop::after_cell`] is raised (SIGINT or SIGTERM in the
+//! CLI), the sweep ends after the current block's teardown; when
+//! [`Stop::now`] is raised (a second signal), the current block is cut short
+//! and none of it is recorded. A block's rows are written together: a
+//! stopped sweep has whole blocks or none. Every row already written is kept.
+//!
+//! With `--connect` (the server ends on a `copybench serve`) the protocol
+//! runs one cell at a time, so a remote sweep runs a block's arms cell by
+//! cell, one after another, as sweeps did before blocks; its rows are still
+//! written a block at a time.
 
 use std::fs::{self, File};
 use std::io;
@@ -42,7 +53,8 @@ pub struct Matrix {
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
-    /// Most measured time per cell and repetition (the cap of [`Sampling`]).
+    /// Most measured time per arm of a block and repetition (the cap of
+    /// [`Sampling`]; passed to reach six rounds, see [`crate::engine::block`]).
     pub duration: Duration,
     /// Length of one sample.
     pub sample: Duration,
@@ -50,6 +62,7 @@ pub struct Matrix {
     pub precision: f64,
     pub repeat: u32,
     /// Longest a cell may take, start to teardown; `None`: [`Matrix::cell_limit`]'s default.
+    /// A block's limit is this per arm ([`Matrix::block_limit`]).
     pub cell_limit: Option<Duration>,
     pub veth: Veth,
     /// CPUs for the worker threads of every cell, or unpinned.
@@ -62,7 +75,7 @@ pub struct Matrix {
 /// threads, making its connections and tearing them down.
 pub(crate) const CELL_SLACK: Duration = Duration::from_secs(5);
 
-/// How a sweep is asked to stop: after the current cell, or now (the cell
+/// How a sweep is asked to stop: after the current block, or now (the block
 /// running is cut short and not recorded).
 #[derive(Debug, Clone, Default)]
 pub struct Stop {
@@ -73,9 +86,27 @@ pub struct Stop {
 impl Matrix {
     /// The defaults: every strategy this host can run (the io_uring ones
     /// only where a ring can be made; see `doctor`), loopback, rr and
-    /// stream, 64 B to 64 KiB fields, 1 to 8 threads, three repetitions of
-    /// cells sampled in 50 ms batches until the main figure is within 2 %
-    /// (at most 1 s).
+    /// stream, 64 B to 64 KiB fields, 1 to 8 threads; three repetitions of
+    /// every block ([`crate::engine::block`]), its arms sampled side by side in
+    /// rounds of 20 ms samples until every pair is decided, at most 0.4 s of
+    /// measured time per arm (six rounds at least), after 0.1 s of warm-up.
+    ///
+    /// # Budget (the full default sweep ≤ 10 min on a 2-CPU VM)
+    ///
+    /// 48 blocks × 5 arms × 3 repetitions = 720 runs. Per repetition:
+    /// - rr, 24 blocks: every arm runs to the 0.4 s cap (a pair rarely
+    ///   settles early: one straddling the band's edge keeps a block going),
+    ///   24 × 5 × 0.4 s = 48 s;
+    /// - stream at 1–2 threads, 12 blocks: to the cap too, 12 × 5 × 0.4 s = 24 s;
+    /// - stream at 4–8 threads, 12 blocks: a sample takes 35–80 ms there (the
+    ///   receivers verify what is queued when the senders stop), so the cap
+    ///   ends them after 6–10 rounds, a little past it: ~12 × 5 × 0.45 s = 27 s;
+    /// - warm-up, 240 × 0.1 s (more where a stream drains) = 25–30 s, and
+    ///   setting up and tearing down 240 arms' connections, ~6 s.
+    ///
+    /// ≈ 130 s a repetition, ≈ 6.5 min for three plus the report; measured
+    /// on this VM: 5 min 58 s (263 s of it measured time, 60 of the 720
+    /// runs' blocks decided before the cap).
     pub fn full() -> Matrix {
         Matrix {
             strategies: StrategyKind::host_default(),
@@ -85,9 +116,9 @@ impl Matrix {
             layouts: vec![Layout::Heap],
             threads: vec![1, 2, 4, 8],
             fields: 8,
-            warmup: Duration::from_millis(200),
-            duration: Duration::from_secs(1),
-            sample: Duration::from_millis(50),
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(400),
+            sample: Duration::from_millis(20),
             precision: 0.02,
             repeat: 3,
             cell_limit: None,
@@ -97,19 +128,43 @@ impl Matrix {
         }
     }
 
-    /// Short cells, two repetitions: 20 ms samples until the main figure is
-    /// within 5 % (at most 0.1 s each), the default matrix in about a minute and a half (five strategies).
-    /// Two repetitions, each on fresh connections and threads a whole pass
-    /// apart, because a cell's state (whether the scheduler put a client and
-    /// its server on one CPU, say) can move its figures more than its own
-    /// samples show; their samples are pooled.
+    /// Short blocks, one repetition: 5 ms samples after 50 ms of warm-up,
+    /// rounds until every pair is decided, at most 0.1 s of measured time
+    /// per arm (six rounds at least). The arms of a block run side by side,
+    /// so the drift between them that made the cell-by-cell sweep need two
+    /// repetitions a pass apart cancels in the paired ratios.
+    ///
+    /// The warm-up is long for 5 ms samples on purpose: a loopback stream
+    /// connection's first tens of milliseconds are not its steady state
+    /// (its throughput moves 2–4× while the kernel sizes its buffers), and
+    /// with 10 ms three back-to-back sweeps agreed on 100 of 336 calls, with
+    /// 50 ms on 157 (none contradicting either way), for 8 s more.
+    ///
+    /// # Budget (`sweep --quick` ≤ 60 s on a 2-CPU VM)
+    ///
+    /// 48 blocks × 5 arms = 240 runs:
+    /// - rr, 24 blocks: a 5 ms sample measures ~6–7 ms (the batch's start
+    ///   and end), so an arm reaches the 0.1 s cap in 11–19 rounds (a block
+    ///   of five rarely has every pair decided sooner): 24 × 5 × 0.1 s = 12 s;
+    /// - stream at 1–2 threads, 12 blocks: 6–18 rounds, to the cap or a
+    ///   little past it for six rounds: ~12 × 5 × 0.11 s = 7 s;
+    /// - stream at 4–8 threads, 12 blocks: a sample takes 10–40 ms whatever
+    ///   its length (the receivers verify what is queued when the senders
+    ///   stop), so these blocks pass the cap to reach six rounds:
+    ///   ~12 × 5 × 0.13 s = 8 s;
+    /// - warm-up, 240 × 0.05 s = 12 s (a little more where a stream drains);
+    /// - setting up and tearing down 240 arms, gathering the host facts and
+    ///   writing the report: ~4 s.
+    ///
+    /// ≈ 40–45 s; measured on this VM, three back to back: 40.3, 40.6,
+    /// 40.5 s.
     pub fn quick() -> Matrix {
         Matrix {
-            warmup: Duration::from_millis(20),
+            warmup: Duration::from_millis(50),
             duration: Duration::from_millis(100),
-            sample: Duration::from_millis(20),
+            sample: Duration::from_millis(5),
             precision: 0.05,
-            repeat: 2,
+            repeat: 1,
             ..Matrix::full()
         }
     }
@@ -147,10 +202,22 @@ impl Matrix {
         out
     }
 
-    /// Longest a cell may take: `--cell-limit`, or warm-up + duration + [`CELL_SLACK`].
+    /// Longest a cell (an arm of a block) may take: `--cell-limit`, or the
+    /// warm-up of each of its [`crate::engine::block::SETS`] connection sets +
+    /// [`crate::engine::block::HARD_CAP`] × duration (how far an arm may run to
+    /// reach six rounds) + [`CELL_SLACK`].
     pub fn cell_limit(&self) -> Duration {
-        self.cell_limit
-            .unwrap_or(self.warmup + self.duration + CELL_SLACK)
+        self.cell_limit.unwrap_or(
+            self.warmup * crate::engine::block::SETS as u32
+                + self.duration.mul_f64(crate::engine::block::HARD_CAP)
+                + CELL_SLACK,
+        )
+    }
+
+    /// Longest a block of `arms` arms may take, start to teardown:
+    /// [`Matrix::cell_limit`] for each arm.
+    pub fn block_limit(&self, arms: usize) -> Duration {
+        self.cell_limit() * arms.max(1) as u32
     }
 
     /// Checks every cell's limits before anything runs.
@@ -270,11 +337,16 @@ impl Matrix {
     pub fn plan(&self) -> Plan {
         Plan {
             warmup: self.warmup,
-            samples: Samples::Until(Sampling {
-                sample: self.sample,
-                precision: self.precision,
-                cap: self.duration,
-            }),
+            samples: Samples::Until(self.sampling()),
+        }
+    }
+
+    /// How each cell (each arm of a block) is cut into samples.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            sample: self.sample,
+            precision: self.precision,
+            cap: self.duration,
         }
     }
 }
@@ -300,6 +372,49 @@ fn start_cell<'r>(
         None => Box::new(Experiment::start_bounded(cfg, bound)?),
     })
 }
+
+/// Runs one block on this host: the cells `arms` (alike but for the
+/// strategy) side by side, round by round ([`crate::engine::block::run_block`]),
+/// the whole block bounded by [`Matrix::block_limit`] and by `cancel` (the
+/// second signal).
+pub(crate) fn run_block_bounded(
+    arms: &[Config],
+    m: &Matrix,
+    host: &Arc<HostFacts>,
+    cancel: &Arc<AtomicBool>,
+) -> crate::engine::block::BlockResult {
+    let limit = m.block_limit(arms.len());
+    let bound = Bound {
+        cancel: Some(Arc::clone(cancel)),
+        deadline: Some((
+            Instant::now() + limit,
+            if arms.len() == 1 {
+                format!(
+                    "--cell-limit {} s",
+                    crate::engine::config::show_number(m.cell_limit().as_secs_f64())
+                )
+            } else {
+                format!(
+                    "--cell-limit {} s for each of the block's {} strategies",
+                    crate::engine::config::show_number(m.cell_limit().as_secs_f64()),
+                    arms.len()
+                )
+            },
+        )),
+    };
+    crate::engine::block::run_block_sets(
+        arms,
+        crate::engine::block::SETS,
+        |cfg| {
+            Experiment::start_bounded(cfg, bound.clone())
+                .map(|e| Box::new(e) as Box<dyn Session>)
+        },
+        host,
+        m.warmup,
+        &m.sampling(),
+    )
+}
+
 
 /// Where a sweep writes, and whether it was stopped early.
 pub struct Outcome {
@@ -400,13 +515,15 @@ pub fn point_latest(dir: &Path) -> io::Result<()> {
 /// What the sweep tells its caller as it goes (the CLI's progress bar and
 /// per-cell lines).
 pub enum Progress<'a> {
-    /// A cell is about to run; `done` of `total` runs are finished.
+    /// A block is about to run (`cfg` is its first arm to run); `done` of
+    /// `total` runs are finished.
     Start {
         done: usize,
         total: usize,
         cfg: &'a Config,
     },
-    /// A cell finished (or failed) with this row.
+    /// A run (an arm of the block that just ended) finished, or failed,
+    /// with this row; one per arm, after the block's rows are written.
     Done {
         done: usize,
         total: usize,
@@ -414,12 +531,16 @@ pub enum Progress<'a> {
     },
 }
 
-/// Runs the whole matrix into `dir`; `stop` ends the sweep between cells,
-/// or at once. Each local cell is bounded by [`Matrix::cell_limit`].
+/// Runs the whole matrix into `dir`, block by block; `stop` ends the sweep
+/// between blocks, or at once. Each local block is bounded by
+/// [`Matrix::block_limit`].
 ///
 /// A `dir` that already holds a sweep is refused (exit 2, naming `--out`)
 /// unless `resume`: then its rows are kept, the runs they cover (same
-/// configuration and repetition) are skipped, and new rows are appended.
+/// configuration and repetition) are skipped, and new rows are appended. A
+/// block whose rows for a repetition all exist is skipped whole; one with
+/// some (the matrix gained a strategy, say) runs only its missing arms, side
+/// by side: their rounds are not those of the rows already there.
 pub fn run(
     m: &Matrix,
     dir: &Path,
@@ -460,8 +581,22 @@ pub fn run_with(
             version: Some(env!("CARGO_PKG_VERSION").into()),
             started_utc: Some(utc_text(SystemTime::now())),
             // A sweep's unit is a block: its strategies' samples rotate
-            // round by round, so the report pairs them.
-            sampling: Some(SamplingScheme::Paired),
+            // round by round, so the report pairs them. Not a remote sweep
+            // (its arms run cell by cell), nor one resuming rows that were
+            // not paired (an older sweep's).
+            sampling: Some({
+                let paired_so_far = !resume
+                    || rows.is_empty()
+                    || fs::read_to_string(dir.join("env.json"))
+                        .ok()
+                        .and_then(|text| crate::report::read_env(&text).ok())
+                        .is_some_and(|env| env.paired());
+                if remote.is_none() && paired_so_far {
+                    SamplingScheme::Paired
+                } else {
+                    SamplingScheme::Sequential
+                }
+            }),
         }),
         server_addr: remote.as_deref().map(|r| r.addr().to_string()),
         server_host: remote.as_deref().and_then(|r| r.server_host().cloned()),
@@ -482,57 +617,82 @@ pub fn run_with(
         let path = path.display().to_string();
         move |e| Error::io(format!("writing {path}"), e)
     };
+    let blocks = crate::engine::block::blocks_of(&cells);
     'all: for repeat in 0..m.repeat {
-        for (i, cfg) in cells.iter().enumerate() {
-            let skipped = make_row(i as u32, repeat, cfg, m, &Err(Error::usage("")));
-            if done_before.contains(&skipped.run_key()) {
-                done += 1;
+        for block in &blocks {
+            // The arms of this block that have no row for this repetition
+            // yet (all of them, unless resuming).
+            let todo: Vec<usize> = block
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let skipped = make_row(i as u32, repeat, &cells[i], m, &Err(Error::usage("")));
+                    !done_before.contains(&skipped.run_key())
+                })
+                .collect();
+            done += block.len() - todo.len();
+            if todo.is_empty() {
                 continue;
             }
             if stop.after_cell.load(Ordering::SeqCst) || stop.now.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'all;
             }
-            progress(Progress::Start { done, total, cfg });
-            let limit = m.cell_limit();
-            let bound = Bound {
-                cancel: Some(Arc::clone(&stop.now)),
-                deadline: Some((
-                    Instant::now() + limit,
-                    format!(
-                        "--cell-limit {} s",
-                        crate::engine::config::show_number(limit.as_secs_f64())
-                    ),
-                )),
+            progress(Progress::Start {
+                done,
+                total,
+                cfg: &cells[todo[0]],
+            });
+            let outcomes: Vec<(usize, Config, Result<CellResult>)> = match remote.as_deref_mut() {
+                Some(r) => todo
+                    .iter()
+                    .map(|&i| {
+                        let mut cfg = cells[i].clone();
+                        cfg.transport.server = Some(r.addr());
+                        let outcome = start_cell(&cfg, Some(&mut *r), Bound::default())
+                            .and_then(|session| cell::run(session, &m.plan(), &env.host))
+                            .map(|(result, _)| result);
+                        (i, cfg, outcome)
+                    })
+                    .collect(),
+                None => {
+                    let arms: Vec<Config> = todo.iter().map(|&i| cells[i].clone()).collect();
+                    let result = run_block_bounded(&arms, m, &env.host, &stop.now);
+                    todo.iter()
+                        .zip(arms)
+                        .zip(result.arms)
+                        .map(|((&i, cfg), outcome)| (i, cfg, outcome))
+                        .collect()
+                }
             };
-            let mut cfg = cfg.clone();
-            if let Some(r) = remote.as_deref() {
-                cfg.transport.server = Some(r.addr());
-            }
-            let outcome = start_cell(&cfg, remote.as_deref_mut(), bound)
-                .and_then(|session| cell::run(session, &m.plan(), &env.host))
-                .map(|(result, _)| result);
-            if outcome.is_err() && stop.now.load(Ordering::SeqCst) {
-                // Cut short by the second signal: not a measurement, not a failure.
+            if outcomes.iter().any(|(_, _, o)| o.is_err()) && stop.now.load(Ordering::SeqCst) {
+                // Cut short by the second signal: not a measurement, not a
+                // failure; nothing of the block is written.
                 interrupted = true;
                 break 'all;
             }
-            let row = make_row(i as u32, repeat, &cfg, m, &outcome);
-            if let Ok(result) = &outcome {
-                for s in result.sample_rows(i as u32, repeat) {
-                    samples.write(&s).map_err(write_error(&samples_path))?;
+            let mut block_rows = Vec::with_capacity(outcomes.len());
+            for (i, cfg, outcome) in &outcomes {
+                let row = make_row(*i as u32, repeat, cfg, m, outcome);
+                if let Ok(result) = outcome {
+                    for s in result.sample_rows(*i as u32, repeat) {
+                        samples.write(&s).map_err(write_error(&samples_path))?;
+                    }
                 }
-                samples.flush().map_err(write_error(&samples_path))?;
+                sink.write(&row).map_err(write_error(&csv_path))?;
+                block_rows.push(row);
             }
-            sink.write(&row).map_err(write_error(&csv_path))?;
+            samples.flush().map_err(write_error(&samples_path))?;
             sink.flush().map_err(write_error(&csv_path))?;
-            done += 1;
-            progress(Progress::Done {
-                done,
-                total,
-                row: &row,
-            });
-            rows.push(row);
+            for row in block_rows {
+                done += 1;
+                progress(Progress::Done {
+                    done,
+                    total,
+                    row: &row,
+                });
+                rows.push(row);
+            }
         }
     }
     Ok(Outcome {

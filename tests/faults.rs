@@ -339,13 +339,21 @@ fn wait_rows(dir: &Path, n: usize, child: &mut Child, what: &str) {
     }
 }
 
-/// A two-cell sweep over the pair's veth: one-copy, then two-copy.
+/// A two-cell sweep over the pair's veth: one-copy at 4 KiB, then at 16 KiB
+/// (two blocks of one arm each: the arms of one block run side by side).
 fn veth_sweep(pair: &NetnsPair, dir: &Path, cell_limit: &str) -> Child {
     copybench()
         .arg("sweep")
         .args(veth_flags(pair))
-        .args(["--transports", "veth", "--strategies", "one-copy,two-copy"])
-        .args(["--workloads", "stream", "--sizes", "4K", "--threads", "1"])
+        .args(["--transports", "veth", "--strategies", "one-copy"])
+        .args([
+            "--workloads",
+            "stream",
+            "--sizes",
+            "4K,16K",
+            "--threads",
+            "1",
+        ])
         // Cells long enough that the test takes the link down well inside the second.
         .args(["--warmup", "0", "--duration", "1", "--repeat", "1"])
         .args(["--cell-limit", cell_limit, "--out"])

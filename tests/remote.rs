@@ -629,6 +629,109 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
 }
 
+/// `serve` without a token listens on loopback only, unless `--no-token` says
+/// so: anywhere else it refuses with exit 2 and one line saying what to do.
+/// (It refuses before binding; `--no-token` binds 0.0.0.0 on an ephemeral
+/// port and is stopped at once.)
+#[test]
+fn serve_without_a_token_refuses_any_address_but_loopback() {
+    for listen in ["0.0.0.0:7202", "[::]:7202", "192.0.2.1:7202"] {
+        let out = copybench(None, &["serve", "--listen", listen]);
+        assert_eq!(out.status.code(), Some(2), "{listen}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        for says in [
+            listen,
+            "no token",
+            "COPYBENCH_TOKEN",
+            "--token",
+            "--no-token",
+        ] {
+            assert!(err.contains(says), "{listen}: {says:?} in {err}");
+        }
+    }
+    // The default --listen is 0.0.0.0:7202: the same refusal.
+    let out = copybench(None, &["serve"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // --no-token and a token contradict each other.
+    let out = copybench(None, &["serve", "--no-token", "--token", "t"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-token, but a token is given"));
+    // With --no-token, or a token, or on loopback, it serves.
+    let second = Duration::from_secs(1);
+    let open = Server::start(None, "0.0.0.0", &["--no-token"]);
+    open.wait_log("no token: anyone who can reach this port", second);
+    drop(open);
+    let guarded = Server::start(None, "0.0.0.0", &["--token", "t"]);
+    guarded.wait_log("clients must prove the token", second);
+    drop(guarded);
+    for lo in ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"] {
+        let local = Server::start(None, lo, &[]);
+        local.wait_log("no token", second);
+    }
+}
+
+/// A bare TCP connect, as a kubelet's `tcpSocket` readiness probe makes
+/// (connect, close; sometimes after the challenge arrived, so a reset), never
+/// holds the one session and is not a log line each: the first is logged,
+/// the rest counted in the line at exit.
+#[test]
+fn bare_connects_are_quiet_probes_that_never_take_the_session() {
+    let mut server = Server::start(None, "127.0.0.1", &["--token", "t", "--timeout", "5"]);
+    let addr = server.addr;
+    let probe = move |n: usize| {
+        for i in 0..n {
+            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+            if i % 2 == 1 {
+                // After the challenge is in: closing with unread data sends a reset.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            drop(s);
+        }
+    };
+    probe(10);
+    // Probes while a session runs.
+    let prober = std::thread::spawn(move || {
+        for _ in 0..10 {
+            probe(1);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    connect_run(None, &server, &["--workload", "rr", "--token", "t"]);
+    prober.join().unwrap();
+    // The probes took no session: a client right after them is served.
+    connect_run(None, &server, &["--workload", "stream", "--token", "t"]);
+    // Each probe's thread is done within microseconds; give it ample time, then stop.
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{:#?}",
+        server.log()
+    );
+    server.wait_log("stopped", Duration::from_secs(1));
+    let log = server.log();
+    let quiet: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("closed without a word"))
+        .collect();
+    assert_eq!(quiet.len(), 2, "the first, and the count at exit: {log:#?}");
+    assert!(quiet[0].contains("readiness probe"), "{}", quiet[0]);
+    let stopped = log.last().unwrap();
+    assert!(
+        stopped.contains("stopped; 20 connection(s) closed without a word"),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("refused")), "{log:#?}");
+    let sessions = log.iter().filter(|l| l.ends_with("1 cell(s), ok")).count();
+    assert_eq!(sessions, 2, "{log:#?}");
+}
+
 #[test]
 #[cfg_attr(
     copybench_no_netns,
@@ -686,10 +789,14 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
-    // Every strategy x 2 workloads x 2 sizes x 2 thread counts, two repetitions (--quick).
+    // Every strategy x 2 workloads x 2 sizes x 2 thread counts, x --quick's repetitions.
     assert_eq!(
         records.len(),
-        common::strategy_names().len() * 2 * 2 * 2 * 2,
+        common::strategy_names().len()
+            * 2
+            * 2
+            * 2
+            * copybench::sweep::Matrix::quick().repeat as usize,
         "{rows}"
     );
     for r in &records {

@@ -8,6 +8,7 @@
 //! loop that warms a session up and samples it into a
 //! [`CellResult`](cell::CellResult).
 
+pub mod block;
 pub mod cell;
 pub mod config;
 pub mod counters;

@@ -411,6 +411,15 @@ impl Worker {
                 // samples of a sweep cell) would time the timer. Fails on
                 // AF_UNIX, which has no ACKs to delay.
                 let _ = sock.set_quickack(true);
+            } else if !self.cfg.transport.nodelay {
+                // Push the batch's tail out now: Nagle holds a last partial
+                // segment while data is unacknowledged, until the receiver's
+                // delayed ACK (~40 ms), and a short batch (the 5 ms samples
+                // of `sweep --quick`) would time that timer. Setting
+                // TCP_NODELAY sends what is queued; clearing it again keeps
+                // Nagle for the next batch. AF_UNIX has no Nagle (both fail there).
+                let _ = sock.set_nodelay(true);
+                let _ = sock.set_nodelay(false);
             }
             let ended = Instant::now();
             // The CPU meter runs on through the drain: reaping the last

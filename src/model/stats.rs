@@ -695,12 +695,20 @@ mod tests {
         assert_eq!(compare_paired(&b, &a, false).call, Call::A);
         assert_eq!(compare_paired(&b, &a, true).call, Call::B);
         // Equal within 1 %: decided as equivalent, not called.
-        let near: Vec<f64> = b.iter().enumerate().map(|(i, x)| x * (1.0 + 0.001 * i as f64)).collect();
+        let near: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + 0.001 * i as f64))
+            .collect();
         let c = compare_paired(&near, &b, true);
         assert_eq!(c.call, Call::Within);
         assert!(c.equivalent() && c.decided);
         // Straddling the band's edge: undecided.
-        let edge: Vec<f64> = b.iter().enumerate().map(|(i, x)| x * (1.0 + 0.02 * i as f64)).collect();
+        let edge: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + 0.02 * i as f64))
+            .collect();
         let c = compare_paired(&edge, &b, true);
         assert_eq!((c.call, c.decided), (Call::Within, false));
         // Fewer than 6 rounds: never called, never decided.

@@ -12,9 +12,14 @@
 //! connection ends the session). The server never writes a file and allocates
 //! per cell only what the command line's limits allow, and at most
 //! [`MEMORY_LIMIT`] in all. Each session is one line on stderr.
+//!
+//! A connection that goes away without sending a byte (a TCP readiness
+//! probe, a port scan) is closed quietly: the first one is logged, the rest
+//! only counted, in the line `serve` logs when it stops. It never holds the
+//! session, so an orchestrator can probe the port as often as it likes.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +71,8 @@ struct Shared {
     opts: ServeOptions,
     active: Mutex<Option<Active>>,
     handshakes: AtomicUsize,
+    /// Connections that went away without a word (see [`Shared::note_wordless`]).
+    wordless: AtomicU64,
     stop: Arc<AtomicBool>,
 }
 
@@ -73,6 +80,17 @@ impl Shared {
     /// The running session; a thread that panicked holding the lock left nothing half-written here.
     fn active(&self) -> std::sync::MutexGuard<'_, Option<Active>> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a connection that went away without sending a byte: a TCP
+    /// readiness probe (connect, close) or a port scan. Only the first is
+    /// logged, so a probe every few seconds does not flood the log.
+    fn note_wordless(&self, peer: &str) {
+        if self.wordless.fetch_add(1, Ordering::Relaxed) == 0 {
+            log(&format!(
+                "{peer} closed without a word (a TCP readiness probe or a port scan?); such connections are counted, not logged, from now on"
+            ));
+        }
     }
 }
 
@@ -119,6 +137,7 @@ pub fn serve(listener: Socket, opts: ServeOptions, stop: Arc<AtomicBool>) -> Res
         opts,
         active: Mutex::new(None),
         handshakes: AtomicUsize::new(0),
+        wordless: AtomicU64::new(0),
         stop,
     });
     while !shared.stop.load(Ordering::SeqCst) {
@@ -172,8 +191,43 @@ pub fn serve(listener: Socket, opts: ServeOptions, stop: Arc<AtomicBool>) -> Res
     while shared.active().is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    log("stopped");
+    match shared.wordless.load(Ordering::Relaxed) {
+        0 => log("stopped"),
+        n => log(&format!(
+            "stopped; {n} connection(s) closed without a word (readiness probes, port scans)"
+        )),
+    }
     Ok(())
+}
+
+/// A write or read that failed because the peer closed or reset the connection.
+fn gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Waits (until `deadline`) for the peer's first byte, without taking it:
+/// true when the peer closed or reset the connection without sending one.
+/// Anything else (a byte, a timeout, an error) is left to [`read_hello`],
+/// which says what went wrong.
+fn said_nothing(sock: &Socket, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+        return false;
+    }
+    let mut first = [std::mem::MaybeUninit::<u8>::uninit()];
+    loop {
+        match sock.peek(&mut first) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return gone(&e),
+        }
+    }
 }
 
 /// Sends a last reply and closes; the peer may already be gone.
@@ -186,28 +240,38 @@ fn reply_and_close(sock: &mut Socket, reply: &Reply) {
 fn connection(shared: &Arc<Shared>, mut sock: Socket, peer: &str) {
     let opts = &shared.opts;
     let hello = (|| {
-        sock.set_nonblocking(false).map_err(|e| e.to_string())?;
-        sock.set_write_timeout(Some(opts.timeout))
-            .map_err(|e| e.to_string())?;
-        let nonce: proto::Nonce = proto::random().map_err(|e| e.to_string())?;
+        sock.set_nonblocking(false)?;
+        sock.set_write_timeout(Some(opts.timeout))?;
+        let nonce: proto::Nonce = proto::random()?;
         let challenge = Challenge {
             protocol: proto::PROTOCOL.into(),
             version: proto::VERSION,
             nonce,
             token_required: opts.token.is_some(),
         };
-        proto::write_frame(&mut sock, &challenge).map_err(|e| e.to_string())?;
-        Ok::<_, String>(nonce)
+        proto::write_frame(&mut sock, &challenge)?;
+        Ok::<_, std::io::Error>(nonce)
     })();
     let nonce = match hello {
         Ok(n) => n,
         Err(e) => {
             shared.handshakes.fetch_sub(1, Ordering::SeqCst);
-            log(&format!("refused {peer}: {e}"));
+            if gone(&e) {
+                // Closed before our challenge went out: it said nothing.
+                shared.note_wordless(peer);
+            } else {
+                log(&format!("refused {peer}: {e}"));
+            }
             return;
         }
     };
-    let outcome = read_hello(shared, &mut sock, &nonce);
+    let deadline = Instant::now() + opts.timeout;
+    if said_nothing(&sock, deadline) {
+        shared.handshakes.fetch_sub(1, Ordering::SeqCst);
+        shared.note_wordless(peer);
+        return;
+    }
+    let outcome = read_hello(shared, &mut sock, &nonce, deadline);
     shared.handshakes.fetch_sub(1, Ordering::SeqCst);
     let hello = match outcome {
         Ok(h) => h,
@@ -315,10 +379,11 @@ fn read_hello(
     shared: &Shared,
     sock: &mut Socket,
     nonce: &proto::Nonce,
+    deadline: Instant,
 ) -> std::result::Result<proto::Hello, Reply> {
     let opts = &shared.opts;
-    let body = proto::read_frame_bytes(sock, MAX_CLIENT_FRAME, Instant::now() + opts.timeout)
-        .map_err(|e| Reply::Error {
+    let body =
+        proto::read_frame_bytes(sock, MAX_CLIENT_FRAME, deadline).map_err(|e| Reply::Error {
             message: format!("hello: {e}"),
         })?;
     let hello = proto::parse_hello(&body).map_err(|reason| Reply::Refused { reason })?;
