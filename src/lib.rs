@@ -60,5 +60,6 @@ pub use engine::strategy::{Refill, SendError, UringSupport};
 pub use engine::transport::{Transport, Veth};
 pub use model::figures::{Counter, Figure, RoleFigure, Row, SampleRow};
 pub use model::key::{CellKey, Status};
-pub use model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
-pub use model::measured::{BatchReport, CounterSample, CpuTime, RoleStats, ZeroCopyStats};
+pub use model::kinds::{Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
+pub use engine::recv::{map_mss as recv_map_mss, map_support as recv_map_support, MapProbe};
+pub use model::measured::{BatchReport, CounterSample, CpuTime, RoleStats, RxStats, ZeroCopyStats};

@@ -12,7 +12,7 @@ use copybench::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
 use copybench::model::size::parse_size;
 use copybench::output::{self, RunPlan};
 use copybench::{
-    Batch, Config, Error, Experiment, Layout, Shape, StrategyKind, TransportKind,
+    Batch, Config, Error, Experiment, Layout, ReceiveKind, Shape, StrategyKind, TransportKind,
     Verify, WorkloadKind,
 };
 
@@ -118,6 +118,16 @@ struct RunArgs {
     /// Check every byte of every message instead of a sample.
     #[arg(long)]
     full_verify: bool,
+    /// How receivers take messages off the socket: copy (recv into a buffer)
+    /// or zerocopy (TCP_ZEROCOPY_RECEIVE maps whole received pages; what it
+    /// cannot map is recv'd and counted as copied). zerocopy sets TCP_MAXSEG
+    /// to a page + 12 (one page of payload per segment).
+    #[arg(long, value_enum, default_value = "copy")]
+    receive: ReceiveKind,
+    /// SO_RCVLOWAT of every receiving socket: a receiver waits until this
+    /// many bytes are queued (never more than the rest of its message).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    rcvlowat: Option<usize>,
     /// Timeout of every blocking socket call, in seconds, 0.1 to 86400.
     #[arg(
         long,
@@ -428,6 +438,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut cfg = Config::new(args.strategy, transport, args.workload, shape);
     cfg.threads = args.threads as usize;
     cfg.layout = args.layout;
+    cfg.receive = args.receive;
+    cfg.rcvlowat = args.rcvlowat;
+    if args.receive == ReceiveKind::Zerocopy {
+        cfg.transport.maxseg = Some(copybench::recv_map_mss());
+    }
     cfg.pool_slots = args.pool.map(|n| n as usize);
     cfg.counters = !args.no_counters;
     cfg.verify = if args.full_verify {
@@ -485,6 +500,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         buffers: copybench::SocketBuffers {
             sndbuf: None,
             rcvbuf: None,
+            mss: None,
         },
     };
     // This host's facts, once, before anything is measured: the cell's

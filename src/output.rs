@@ -230,6 +230,10 @@ pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
             "verify": format!("{:?}", cfg.verify).to_lowercase(),
             "pool_slots": cfg.pool_slots(),
             "layout": cfg.layout.name(),
+            "receive": cfg.receive.name(),
+            "rcvlowat": cfg.rcvlowat,
+            "maxseg": t.maxseg,
+            "mss_effective": plan.buffers.mss,
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
@@ -476,6 +480,7 @@ mod tests {
         let mut latency = hdrhistogram::Histogram::new(3).unwrap();
         latency.record(5_000).unwrap();
         let r = BatchReport {
+            rx: None,
             seconds: 0.5,
             messages: 10,
             bytes: 1280,
@@ -498,6 +503,7 @@ mod tests {
             buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: Some(1 << 20),
                 rcvbuf: Some(1 << 20),
+                mss: None,
             },
         };
         // One sample: its medians are its own figures, so every view equals
@@ -569,6 +575,7 @@ mod tests {
         let stream = BatchReport {
             latency_ns: None,
             zerocopy: None,
+            rx: None,
             ..r
         };
         let stream_cfg = Config {
@@ -623,6 +630,7 @@ mod tests {
             buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
+                mss: None,
             },
         };
         let mut z = ZeroCopyStats {
@@ -643,6 +651,7 @@ mod tests {
             z.delay_ns.record(ns).unwrap();
         }
         let r = BatchReport {
+            rx: None,
             seconds: 1.0,
             messages: 4,
             bytes: 4 * 4096 * 4,
@@ -716,6 +725,7 @@ mod tests {
             client: RoleStats::default(),
             server: RoleStats::default(),
             zerocopy: None,
+            rx: None,
         };
         let plan = RunPlan {
             warmup_s: 0.0,
@@ -725,6 +735,7 @@ mod tests {
             buffers: crate::engine::experiment::SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
+                mss: None,
             },
         };
         let status = |reason: Option<&str>| CounterStatus {

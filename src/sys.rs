@@ -112,6 +112,25 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Resul
     Ok(n as usize)
 }
 
+/// Waits until `len` bytes (or `SO_RCVLOWAT`, whichever is less) are queued
+/// on a TCP socket, and returns how many are, without reading or copying
+/// any: `recv(MSG_PEEK | MSG_TRUNC)`, which TCP answers without touching the
+/// buffer. Unlike `poll`, it does not wake for the error queue (zero-copy
+/// completions). Returns 0 when the peer closed.
+pub fn wait_readable(fd: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: with MSG_TRUNC, TCP copies nothing into the buffer; it is null,
+    // so a kernel that did would fail with EFAULT rather than write anywhere.
+    let n = unsafe {
+        syscall!(recv(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::MSG_PEEK | libc::MSG_TRUNC
+        ))?
+    };
+    Ok(n as usize)
+}
+
 /// One zero-copy completion notification: sends `lo..=hi` (the kernel's u32
 /// counter, which wraps) are done; `copied` if the kernel fell back to copying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,6 +464,253 @@ impl Drop for SendRing {
             Box::leak(msg);
         }
     }
+}
+
+/// `TCP_ZEROCOPY_RECEIVE` (`linux/tcp.h`); libc exports the constant only.
+pub const TCP_ZEROCOPY_RECEIVE: libc::c_int = libc::TCP_ZEROCOPY_RECEIVE;
+
+/// The head of `struct tcp_zerocopy_receive` (`linux/tcp.h`) through `err`:
+/// `address`, `length` (Linux 4.18), `recv_skip_hint` (4.19), `inq` and
+/// `err` (5.3). The kernel takes any length from `offsetofend(length)` up
+/// and reads and writes back only that many bytes, so copybench passes these
+/// 24 and leaves the later fields (`copybuf_*` from 5.11, `flags`,
+/// `msg_control`…) out: it reads the bytes the kernel cannot map with its
+/// own `recv`, so that every copied byte is one it counted.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZeroCopyReceive {
+    /// In: the page-aligned address inside the socket's mapping to map at.
+    pub address: u64,
+    /// In: bytes to map at most (a multiple of the page size); out: bytes mapped.
+    pub length: u32,
+    /// Out: bytes at the head of the queue the kernel could not map, to be
+    /// read with a plain `recv` before the next call.
+    pub recv_skip_hint: u32,
+    /// Out: bytes left in the receive queue.
+    pub inq: u32,
+    /// Out: a pending socket error (`sock_error`), negated, or 0.
+    pub err: i32,
+}
+
+/// A read-only `MAP_SHARED` mapping of a TCP socket: the window
+/// `TCP_ZEROCOPY_RECEIVE` maps received pages into. The kernel's selftest
+/// (`tools/testing/selftests/net/tcp_mmap.c`) maps `len + align` bytes and
+/// uses the window from the first `align` boundary up, so that large windows
+/// can be mapped with huge-page-aligned page tables; so does this. The
+/// mapping is unmapped on drop, which releases whatever pages are still in it.
+pub struct SocketWindow {
+    base: *mut libc::c_void,
+    total: usize,
+    start: usize,
+    len: usize,
+    /// The offsets holding pages the kernel mapped and no one released:
+    /// the only part of the window that may be read (a TCP mapping has no
+    /// fault handler, so touching any other page is `SIGBUS`).
+    valid: std::ops::Range<usize>,
+}
+
+// SAFETY: the window is an address range of this process; which thread holds
+// it does not matter to the kernel, and only shared references read through it.
+unsafe impl Send for SocketWindow {}
+
+impl SocketWindow {
+    /// Maps `len` bytes (rounded up to pages) of socket `fd`, aligned to
+    /// `align` (a power of two, at least a page).
+    pub fn map(fd: BorrowedFd<'_>, len: usize, align: usize) -> io::Result<SocketWindow> {
+        let page = page_size();
+        let len = len.div_ceil(page).max(1) * page;
+        let align = align.max(page).next_power_of_two();
+        let total = len + align;
+        // SAFETY: a fresh mapping chosen by the kernel (addr NULL); it aliases no Rust object.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = (base as usize).next_multiple_of(align) - base as usize;
+        Ok(SocketWindow {
+            base,
+            total,
+            start,
+            len,
+            valid: 0..0,
+        })
+    }
+
+    /// The window's first (aligned) address.
+    pub fn addr(&self) -> u64 {
+        (self.base as usize + self.start) as u64
+    }
+
+    /// The window's usable length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `getsockopt(IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE)`: maps up to `length`
+    /// bytes of the receive queue at `offset` into the window (replacing, and
+    /// so releasing, whatever was mapped there before) and returns the
+    /// kernel's answer. `offset` and `length` must be multiples of the page
+    /// size and lie inside the window.
+    pub fn receive(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        offset: usize,
+        length: usize,
+    ) -> io::Result<ZeroCopyReceive> {
+        let page = page_size();
+        assert!(offset + length <= self.len, "outside the window");
+        assert!(offset % page == 0 && length % page == 0, "not page-aligned");
+        let mut zc = ZeroCopyReceive {
+            address: self.addr() + offset as u64,
+            length: u32::try_from(length).unwrap_or(!0xfff),
+            ..ZeroCopyReceive::default()
+        };
+        let mut len = mem::size_of::<ZeroCopyReceive>() as libc::socklen_t;
+        // The kernel zaps the target range before it maps into it.
+        if offset < self.valid.end && offset + length > self.valid.start {
+            self.valid = self.valid.start..offset.max(self.valid.start);
+        }
+        // SAFETY: `zc` is a repr(C) prefix of the kernel's struct, exclusively
+        // borrowed for the call, and `len` is its size; the kernel writes back
+        // at most `len` bytes. The pages it maps land in our PROT_READ window,
+        // which Rust reads only through `mapped`, whose slices borrow `self`:
+        // `&mut self` here means none is alive while the range is remapped.
+        unsafe {
+            syscall!(getsockopt(
+                fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                TCP_ZEROCOPY_RECEIVE,
+                (&mut zc as *mut ZeroCopyReceive).cast(),
+                &mut len,
+            ))?;
+        }
+        let got = zc.length as usize;
+        if got > 0 {
+            self.valid = if offset == self.valid.end && !self.valid.is_empty() {
+                self.valid.start..offset + got
+            } else {
+                offset..offset + got
+            };
+        }
+        Ok(zc)
+    }
+
+    /// The bytes at `offset..offset + len` of the window, as mapped by
+    /// [`SocketWindow::receive`]. Panics outside the mapped pages. The slice
+    /// borrows `self`, and remapping or releasing takes `&mut self`, so the
+    /// pages under it stay put while it lives.
+    pub fn mapped(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(
+            self.valid.start <= offset && offset + len <= self.valid.end,
+            "{offset}+{len} is outside the mapped pages {:?}",
+            self.valid
+        );
+        // SAFETY: the range lies inside pages the kernel mapped into our live
+        // PROT_READ mapping (`valid`); nothing writes to them while the
+        // returned borrow of `self` lives (see above).
+        unsafe { std::slice::from_raw_parts((self.base as *const u8).add(self.start + offset), len) }
+    }
+
+    /// Releases the pages mapped at `offset..offset + len` (`MADV_DONTNEED`):
+    /// the kernel frees them once no one else holds them.
+    pub fn release(&mut self, offset: usize, len: usize) -> io::Result<()> {
+        assert!(offset + len <= self.len, "outside the window");
+        // SAFETY: the range lies inside our own mapping and `&mut self` means
+        // no slice of it is borrowed.
+        unsafe {
+            syscall!(madvise(
+                (self.base as *mut u8).add(self.start + offset).cast(),
+                len,
+                libc::MADV_DONTNEED
+            ))?;
+        }
+        if offset <= self.valid.start && offset + len >= self.valid.end {
+            self.valid = 0..0;
+        } else if offset <= self.valid.start && offset + len > self.valid.start {
+            self.valid.start = offset + len;
+        } else if offset < self.valid.end && offset + len >= self.valid.end {
+            self.valid.end = offset;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SocketWindow {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`total` are exactly what mmap returned; no slice of
+        // the window outlives `self` (they borrow it).
+        unsafe {
+            libc::munmap(self.base, self.total);
+        }
+    }
+}
+
+/// Sets an `int` socket option.
+fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: `v` outlives the call and the length passed is its size.
+    unsafe {
+        syscall!(setsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ))?;
+    }
+    Ok(())
+}
+
+/// Reads an `int` socket option.
+fn get_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` is exclusively borrowed for the call and `len` is its size.
+    unsafe {
+        syscall!(getsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        ))?;
+    }
+    Ok(v)
+}
+
+/// `SO_RCVLOWAT`: a blocking receive (and a poll for input) waits until this
+/// many bytes are queued.
+pub fn set_rcvlowat(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let v = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT, v)
+}
+
+pub fn rcvlowat(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    get_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT).map(|v| v as usize)
+}
+
+/// `TCP_MAXSEG`: caps the MSS this end announces and uses; set before the
+/// handshake (on the listener, or before `connect`).
+pub fn set_maxseg(fd: BorrowedFd<'_>, bytes: u32) -> io::Result<()> {
+    let v = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, v)
+}
+
+/// The connection's current MSS (`TCP_MAXSEG` read back).
+pub fn maxseg(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    get_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG).map(|v| v as u32)
 }
 
 /// CPU time the calling thread has used so far, in nanoseconds, and its

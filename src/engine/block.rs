@@ -421,12 +421,14 @@ mod tests {
                 client: Default::default(),
                 server: Default::default(),
                 zerocopy: None,
+                rx: None,
             })
         }
         fn socket_buffers(&self) -> SocketBuffers {
             SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
+                mss: None,
             }
         }
         fn stop(self: Box<Self>) -> Result<()> {

@@ -13,6 +13,7 @@ use crate::engine::strategy::Refill;
 use crate::model::kinds::StrategyKind;
 use crate::engine::transport::Transport;
 use crate::model::kinds::TransportKind;
+use crate::model::kinds::ReceiveKind;
 
 
 /// Longest `--duration`, `--warmup`, `--timeout` and `--cell-limit`: a day.
@@ -91,6 +92,12 @@ pub struct Config {
     pub refill: Refill,
     /// Open perf counters in each worker thread.
     pub counters: bool,
+    /// How receivers take messages off the socket (`--receive`).
+    #[serde(default)]
+    pub receive: ReceiveKind,
+    /// `SO_RCVLOWAT` of every receiving socket (`--rcvlowat`); kernel default (1) when `None`.
+    #[serde(default)]
+    pub rcvlowat: Option<usize>,
     /// CPUs to pin the worker threads to (`--pin`, `--client-cpus`,
     /// `--server-cpus`); unpinned when `None`.
     #[serde(default)]
@@ -189,6 +196,8 @@ impl Config {
             pool_slots: None,
             refill: Refill::Never,
             counters: true,
+            receive: ReceiveKind::Copy,
+            rcvlowat: None,
             pin: None,
             fault: None,
             idle_limit: None,
@@ -246,6 +255,32 @@ impl Config {
                 "--strategy {} cannot run over --transport {}: AF_UNIX sockets take no zero-copy sends (no SO_ZEROCOPY, and IORING_OP_SENDMSG_ZC answers EOPNOTSUPP); use loopback or veth",
                 self.strategy, self.transport.kind
             )));
+        }
+        if !self.receive.supports(self.transport.kind) {
+            return Err(Error::usage(format!(
+                "--receive {} cannot run over --transport {}: TCP_ZEROCOPY_RECEIVE maps the pages of a TCP receive queue, and an AF_UNIX socket has none to map (it cannot be mmap()ed); use loopback or veth",
+                self.receive, self.transport.kind
+            )));
+        }
+        if self.receive == ReceiveKind::Zerocopy && self.transport.kind == TransportKind::Tcp {
+            return Err(Error::usage(
+                "--receive zerocopy with --connect: not yet; copybench serve does not run mapping receivers (run it on loopback or veth)",
+            ));
+        }
+        if let Some(n) = self.rcvlowat {
+            if !(1..=i32::MAX as usize).contains(&n) {
+                return Err(Error::usage(format!(
+                    "--rcvlowat {n}: must be 1 B to {} B",
+                    i32::MAX
+                )));
+            }
+        }
+        if self.receive == ReceiveKind::Zerocopy {
+            if let Err(why) = crate::engine::recv::map_support() {
+                return Err(Error::Unsupported(format!(
+                    "--receive zerocopy cannot run on this host: {why}"
+                )));
+            }
         }
         if let Err(why) = self.strategy.host_support() {
             return Err(Error::Unsupported(format!(

@@ -118,6 +118,9 @@ impl Bound {
 pub struct SocketBuffers {
     pub sndbuf: Option<usize>,
     pub rcvbuf: Option<usize>,
+    /// A client end's MSS (`TCP_MAXSEG` read back: the payload of a full
+    /// segment, options excluded); `None` off TCP.
+    pub mss: Option<u32>,
 }
 
 /// Which ends of its connections an experiment runs in this process.
@@ -278,6 +281,15 @@ impl Experiment {
         SocketBuffers {
             sndbuf: get(Role::Client, Socket::send_buffer_size),
             rcvbuf: get(Role::Server, Socket::recv_buffer_size),
+            mss: (self.cfg.transport.kind != TransportKind::Unix)
+                .then(|| {
+                    get(Role::Client, |s| {
+                        use std::os::fd::AsFd;
+                        crate::sys::maxseg(s.as_fd()).map(|m| m as usize)
+                    })
+                })
+                .flatten()
+                .map(|m| m as u32),
         }
     }
 
@@ -350,6 +362,7 @@ impl Experiment {
             client: RoleStats::default(),
             server: RoleStats::default(),
             zerocopy: None,
+            rx: None,
         };
         let wait = self.cfg.transport.timeout + Duration::from_secs(5);
         for _ in 0..active * self.roles {
@@ -390,6 +403,9 @@ impl Experiment {
                 out.zerocopy
                     .get_or_insert_with(ZeroCopyStats::default)
                     .add(z);
+            }
+            if let Some(x) = &b.rx {
+                out.rx.get_or_insert_with(Default::default).add(x);
             }
         }
         out.seconds = (ended - start).as_secs_f64();

@@ -662,6 +662,7 @@ mod tests {
             client,
             server,
             zerocopy: None,
+            rx: None,
         }
     }
 

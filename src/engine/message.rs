@@ -292,6 +292,37 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
 }
 
 
+/// Checks `buf`, found at byte `start` of its field, against the pattern of
+/// (slot, generation, field); returns the first bad offset within the field.
+/// The piecewise twin of [`check_field`], for a field that arrives in pieces.
+pub fn check_field_at(
+    buf: &[u8],
+    slot: u32,
+    generation: u32,
+    field: usize,
+    start: usize,
+) -> Result<(), usize> {
+    let seed = seed(slot, generation, field);
+    // The head up to the next 8-byte boundary of the field, then whole words.
+    let head = ((8 - start % 8) % 8).min(buf.len());
+    check_span(&buf[..head], seed, start)?;
+    let at = start + head;
+    let body = &buf[head..];
+    let mut word = seed.wrapping_add(STEP.wrapping_mul((at / 8) as u64));
+    let mut diff = 0u64;
+    let mut chunks = body.chunks_exact(8);
+    for chunk in &mut chunks {
+        diff |= u64::from_le_bytes(chunk.try_into().unwrap()) ^ word;
+        word = word.wrapping_add(STEP);
+    }
+    if diff != 0 {
+        let first = seed.wrapping_add(STEP.wrapping_mul((at / 8) as u64));
+        return Err(at + first_difference(body, first));
+    }
+    let rest = chunks.remainder();
+    check_span(rest, seed, at + body.len() - rest.len())
+}
+
 /// The size of a memory page, which is what a zero-copy fragment covers at most.
 pub fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -480,6 +511,14 @@ impl Message {
     }
 }
 
+/// A message whose header [`Verifier::begin`] checked, its body still to come.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub header: Header,
+    /// Whether every byte of the body is checked (else the ends of each field).
+    pub full: bool,
+}
+
 /// The receiver's check of each arriving message, in order.
 pub(crate) struct Verifier {
     shape: Shape,
@@ -504,6 +543,99 @@ impl Verifier {
             next_seq: 0,
             next_slot: 0,
             next_generation: 0,
+        }
+    }
+
+    /// The piecewise check, for a receiver that sees a message in pieces
+    /// (pages mapped by `TCP_ZEROCOPY_RECEIVE`, bytes it had to `recv`):
+    /// checks the header as [`Verifier::check`] does and says how the body
+    /// is to be checked. Then [`Verifier::check_piece`] for each piece of the
+    /// body, in any order; together they check exactly what `check` does.
+    pub fn begin(&mut self, header: &[u8]) -> Result<Pending, VerifyError> {
+        let h = self.check_header(header)?;
+        let full = self.full.due(h.seq) || self.mode == Verify::Full;
+        self.advance();
+        Ok(Pending { header: h, full })
+    }
+
+    /// Checks `piece`, the body bytes (after the header) from `at` on of the
+    /// message `p` began.
+    pub fn check_piece(&self, p: &Pending, at: usize, piece: &[u8]) -> Result<(), VerifyError> {
+        let fs = self.shape.field_size;
+        let h = &p.header;
+        let (mut at, mut piece) = (at, piece);
+        while !piece.is_empty() {
+            let f = at / fs;
+            let off = at % fs;
+            let n = (fs - off).min(piece.len());
+            let part = &piece[..n];
+            let res = if p.full {
+                check_field_at(part, h.slot, h.generation, f, off)
+            } else {
+                // Only the first and last 8 bytes of each field.
+                let head = off..(off + n).min(8);
+                let tail = off.max(fs.saturating_sub(8))..off + n;
+                let seed = seed(h.slot, h.generation, f);
+                let mut r = Ok(());
+                for range in [head, tail] {
+                    if range.start < range.end {
+                        let span = &part[range.start - off..range.end - off];
+                        r = r.and_then(|()| check_span(span, seed, range.start));
+                    }
+                }
+                r
+            };
+            res.map_err(|offset| VerifyError::Content {
+                seq: h.seq,
+                slot: h.slot,
+                generation: h.generation,
+                field: f,
+                offset,
+            })?;
+            at += n;
+            piece = &piece[n..];
+        }
+        Ok(())
+    }
+
+    fn check_header(&self, msg: &[u8]) -> Result<Header, VerifyError> {
+        let h = Header::decode(msg)?;
+        if h.seq != self.next_seq {
+            return Err(VerifyError::Sequence {
+                expected: self.next_seq,
+                found: h.seq,
+            });
+        }
+        if h.fields as usize != self.shape.fields || h.field_size as usize != self.shape.field_size
+        {
+            return Err(VerifyError::Shape {
+                fields: h.fields,
+                field_size: h.field_size,
+                want_fields: self.shape.fields,
+                want_size: self.shape.field_size,
+            });
+        }
+        let (want_slot, want_generation) = (self.next_slot, self.next_generation);
+        if (h.slot, h.generation) != (want_slot, want_generation) {
+            return Err(VerifyError::Origin {
+                seq: h.seq,
+                slot: h.slot,
+                generation: h.generation,
+                want_slot,
+                want_generation,
+            });
+        }
+        Ok(h)
+    }
+
+    fn advance(&mut self) {
+        self.next_seq += 1;
+        self.next_slot += 1;
+        if self.next_slot as usize == self.pool.slots {
+            self.next_slot = 0;
+            self.next_generation = self
+                .next_generation
+                .wrapping_add(u32::from(self.pool.refill));
         }
     }
 
@@ -626,6 +758,49 @@ mod tests {
                 assert_eq!(check_field(&buf, 3, 2, 1), Err(at));
                 buf[at] ^= 0x10;
             }
+        }
+    }
+
+    #[test]
+    fn pieces_check_what_a_whole_message_check_does() {
+        let shape = Shape { fields: 3, field_size: 29 };
+        let mut m = Message::new(shape, 0);
+        for mode in [Verify::Full, Verify::Sampled] {
+            for cut in [1, 3, 7, 8, 9, 16, 30, 64] {
+                for bad in [None, Some(0), Some(5), Some(28), Some(29 + 14), Some(86)] {
+                    m.stamp(0, 0);
+                    let mut w = wire(&m);
+                    if let Some(b) = bad {
+                        w[HEADER_LEN + b] ^= 0x20;
+                    }
+                    let whole = Verifier::new(shape, mode, PoolPlan::new(1, false)).check(&w);
+                    let mut v = Verifier::new(shape, mode, PoolPlan::new(1, false));
+                    let piecewise = v.begin(&w[..HEADER_LEN]).and_then(|p| {
+                        for (i, piece) in w[HEADER_LEN..].chunks(cut).enumerate() {
+                            v.check_piece(&p, i * cut, piece)?;
+                        }
+                        Ok(p.header)
+                    });
+                    assert_eq!(whole, piecewise, "{mode:?} cut {cut} bad {bad:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_field_at_finds_a_byte_at_any_start() {
+        let mut buf = vec![0u8; 61];
+        fill_field(&mut buf, 2, 1, 4);
+        for start in 0..buf.len() {
+            for end in start..=buf.len() {
+                assert_eq!(check_field_at(&buf[start..end], 2, 1, 4, start), Ok(()));
+            }
+            buf[start] ^= 1;
+            assert_eq!(check_field_at(&buf[start..], 2, 1, 4, start), Err(start));
+            if start > 0 {
+                assert_eq!(check_field_at(&buf[..start], 2, 1, 4, 0), Ok(()));
+            }
+            buf[start] ^= 1;
         }
     }
 

@@ -125,6 +125,15 @@ pub fn gather() -> HostFacts {
     let memlock = crate::engine::strategy::memlock_text();
     let so_zerocopy_tcp = probe_zerocopy(Domain::IPV4, Some(Protocol::TCP), "TCP");
     let so_zerocopy_unix = probe_zerocopy(Domain::UNIX, None, "AF_UNIX");
+    let tcp_zerocopy_receive = match crate::engine::recv::map_support() {
+        Ok(p) => Availability::Available(format!(
+            "{} B of a page sent over loopback mapped (MSS {}, TCP_MAXSEG {})",
+            p.mapped,
+            p.mss,
+            crate::engine::recv::map_mss()
+        )),
+        Err(why) => Availability::Unavailable(why.clone()),
+    };
     for (what, availability) in [
         ("io_uring", &io_uring),
         ("SO_ZEROCOPY on TCP", &so_zerocopy_tcp),
@@ -163,6 +172,7 @@ pub fn gather() -> HostFacts {
         memlock,
         so_zerocopy_tcp,
         so_zerocopy_unix,
+        tcp_zerocopy_receive,
         iproute2,
         netns,
         counters: counter_statuses(CounterPlan::probe()),
@@ -494,6 +504,10 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             "SO_ZEROCOPY (AF_UNIX)".into(),
             availability(&facts.so_zerocopy_unix),
         ),
+        (
+            "TCP_ZEROCOPY_RECEIVE (--receive zerocopy)".into(),
+            availability(&facts.tcp_zerocopy_receive),
+        ),
         ("cpuidle".into(), facts.cpuidle.describe()),
         (
             "iproute2".into(),
@@ -589,6 +603,7 @@ mod tests {
             memlock: "8192 KiB".into(),
             so_zerocopy_tcp: Availability::Available("ok".into()),
             so_zerocopy_unix: Availability::Unavailable("EOPNOTSUPP".into()),
+            tcp_zerocopy_receive: Availability::Available("4096 B mapped".into()),
             cpuidle: CpuIdle {
                 driver: Some("haltpoll".into()),
                 governor: Some("haltpoll".into()),

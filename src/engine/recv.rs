@@ -1,10 +1,45 @@
-//! The receiving side: plain `recv` into one reusable buffer, cut into whole
-//! messages. Every strategy's messages are received the same way, so the
-//! receive copy costs the same whatever the sender did.
+//! The receiving side, two ways (`--receive`):
+//!
+//! - `copy` ([`Reader`]): plain `recv` into one reusable buffer, cut into
+//!   whole messages, each checked in place.
+//! - `zerocopy` ([`MapReader`]): `getsockopt(TCP_ZEROCOPY_RECEIVE)` maps whole
+//!   received pages into a window of this process; the bytes the kernel
+//!   cannot map (its `recv_skip_hint`) are read with `recv` and counted as
+//!   copied.
+//!
+//! **Framing and pages.** A message is a 32-byte header and its fields, back
+//! to back on the stream, so message boundaries fall anywhere in a page: a
+//! page the kernel maps may hold the tail of one message and the head of the
+//! next, and a message may run across several mapping calls and the bytes
+//! `recv`ed between them. The mapping receiver never copies to make a message
+//! contiguous. It verifies **piecewise**: it feeds each run of stream bytes,
+//! mapped or `recv`ed, to the verifier as it comes. The header is gathered
+//! into a 32-byte array (it may straddle two pieces), checked by
+//! [`Verifier::begin`] (sequence, shape, origin), and each piece of the body
+//! by [`Verifier::check_piece`], which checks exactly the bytes the whole
+//! check would (the ends of every field, or in full every byte), so every
+//! byte of a mapped page is reachable by a full check. The message is done,
+//! and a request answered (rr), when its last byte has been checked; the
+//! mapped pages of a call are released when the next call maps over them
+//! (the kernel zaps the range first) or when the window is dropped.
+//!
+//! **`SO_RCVLOWAT`** (`--rcvlowat`, either receiver): a receiver waits until
+//! that many bytes are queued, but never for more than the rest of the message
+//! it is in, or the batch's last message would wait for bytes the sender never
+//! sends, until the receive timeout. The copying reader lowers the mark to
+//! what the message still needs before a `recv` (and raises it back after);
+//! so does the mapping reader, which then waits with `recv(MSG_PEEK |
+//! MSG_TRUNC)` (it copies nothing; `poll` would wake for every zero-copy
+//! completion on the error queue). The kernel wakes a waiting reader only
+//! when `SO_RCVLOWAT` bytes are queued, whatever the call's own length, so
+//! the mark itself must come down.
 
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::time::Duration;
 
+use crate::engine::message::{Header, Pending, Verifier, VerifyError, HEADER_LEN};
+use crate::model::measured::RxStats;
 use crate::sys;
 
 /// Bytes the reader asks the kernel for at most per call when messages are small.
@@ -35,12 +70,44 @@ fn mid(partial: usize) -> String {
     }
 }
 
+/// `SO_RCVLOWAT` as a receiver keeps it: `--rcvlowat`, lowered to what the
+/// current message still needs before a wait (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lowat {
+    want: usize,
+    current: usize,
+}
+
+impl Lowat {
+    /// Sets the socket's low mark to `want` (`--rcvlowat`).
+    pub fn new(fd: BorrowedFd<'_>, want: usize) -> io::Result<Lowat> {
+        sys::set_rcvlowat(fd, want.max(1))?;
+        Ok(Lowat {
+            want: want.max(1),
+            current: want.max(1),
+        })
+    }
+
+    /// Before a wait for `needed` more bytes: the mark to wait for. Returns
+    /// whether it made a call.
+    fn before_wait(&mut self, fd: BorrowedFd<'_>, needed: usize) -> io::Result<bool> {
+        let target = self.want.min(needed).max(1);
+        if target == self.current {
+            return Ok(false);
+        }
+        sys::set_rcvlowat(fd, target)?;
+        self.current = target;
+        Ok(true)
+    }
+}
+
 /// Reads a stream of fixed-size messages.
 pub(crate) struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
     msg_len: usize,
+    lowat: Option<Lowat>,
 }
 
 impl Reader {
@@ -56,7 +123,14 @@ impl Reader {
             start: 0,
             end: 0,
             msg_len,
+            lowat: None,
         }
+    }
+
+    /// With `SO_RCVLOWAT` kept as [`Lowat`] says.
+    pub fn lowat(mut self, lowat: Option<Lowat>) -> Reader {
+        self.lowat = lowat;
+        self
     }
 
     /// The next whole message. Reads more than one message's worth when the
@@ -80,6 +154,10 @@ impl Reader {
         }
         while self.end - self.start < self.msg_len {
             let partial = self.end - self.start;
+            if let Some(l) = &mut self.lowat {
+                l.before_wait(fd, self.msg_len - partial)
+                    .map_err(ReadError::Io)?;
+            }
             match sys::recv(fd, &mut self.buf[self.end..], 0) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
                 Ok(n) => self.end += n,
@@ -110,6 +188,313 @@ impl Reader {
             self.end = 0;
         }
         Ok(msg)
+    }
+}
+
+/// Why the mapping receiver could not deliver a checked message.
+#[derive(Debug)]
+pub(crate) enum MapError<E> {
+    Read(ReadError),
+    Verify(VerifyError),
+    /// What the caller's per-message step (rr: the answer) returned.
+    Step(E),
+}
+
+/// Bytes one `TCP_ZEROCOPY_RECEIVE` call asks to map at most, and so the
+/// window's size: 512 KiB, as the bare loop used.
+pub const MAP_WINDOW: usize = 512 << 10;
+
+/// The alignment the kernel's selftest gives its window: the default huge
+/// page size (`Hugepagesize` in /proc/meminfo), else 2 MiB.
+pub fn map_align() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Hugepagesize:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map_or(2 << 20, |kib| kib << 10)
+}
+
+/// Receives fixed-size messages by mapping (see the module doc).
+pub(crate) struct MapReader {
+    window: sys::SocketWindow,
+    /// The mapped bytes not yet fed: `pos..end` of the window.
+    pos: usize,
+    end: usize,
+    /// `recv`ed bytes not yet fed: `bpos..bend` of `buf`.
+    buf: Vec<u8>,
+    bpos: usize,
+    bend: usize,
+    /// Bytes the kernel said it cannot map, not yet read.
+    skip_left: usize,
+    msg_len: usize,
+    /// Bytes of the current message fed so far.
+    msg_off: usize,
+    header: [u8; HEADER_LEN],
+    pending: Option<Pending>,
+    timeout: Duration,
+    lowat: Option<Lowat>,
+    stats: RxStats,
+}
+
+impl MapReader {
+    /// A mapping reader on `fd` (a connected TCP socket) of `msg_len`-byte
+    /// messages. Fails as `mmap` does on a socket that cannot be mapped.
+    pub fn new(fd: BorrowedFd<'_>, msg_len: usize, lowat: Option<Lowat>) -> io::Result<MapReader> {
+        let window = sys::SocketWindow::map(fd, MAP_WINDOW, map_align())?;
+        let timeout = socket2::SockRef::from(&fd)
+            .read_timeout()
+            .ok()
+            .flatten()
+            .unwrap_or(Duration::from_secs(10));
+        Ok(MapReader {
+            window,
+            pos: 0,
+            end: 0,
+            buf: vec![0; 64 << 10],
+            bpos: 0,
+            bend: 0,
+            skip_left: 0,
+            msg_len,
+            msg_off: 0,
+            header: [0; HEADER_LEN],
+            pending: None,
+            timeout,
+            lowat,
+            stats: RxStats::default(),
+        })
+    }
+
+    /// What it did since the last call.
+    pub fn take_stats(&mut self) -> RxStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Receives the next message, checking each piece as it comes, then
+    /// calls `step` with its header bytes (rr answers there) and returns the
+    /// header.
+    pub fn next<E>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        verifier: &mut Verifier,
+        step: impl FnOnce(&[u8]) -> Result<(), E>,
+    ) -> Result<Header, MapError<E>> {
+        loop {
+            // The next run of stream bytes: recv'd ones first (they come
+            // before any page mapped after them), then mapped ones.
+            let piece: &[u8] = if self.bpos < self.bend {
+                &self.buf[self.bpos..self.bend]
+            } else if self.pos < self.end {
+                self.window.mapped(self.pos, self.end - self.pos)
+            } else {
+                self.fill(fd).map_err(MapError::Read)?;
+                continue;
+            };
+            let want = self.msg_len - self.msg_off;
+            let n = want.min(piece.len());
+            let piece = &piece[..n];
+            let mut used = 0;
+            if self.msg_off < HEADER_LEN {
+                let h = (HEADER_LEN - self.msg_off).min(n);
+                self.header[self.msg_off..self.msg_off + h].copy_from_slice(&piece[..h]);
+                used = h;
+                if self.msg_off + h == HEADER_LEN {
+                    self.pending = Some(verifier.begin(&self.header).map_err(MapError::Verify)?);
+                }
+            }
+            if used < n {
+                let p = self.pending.as_ref().expect("the header came first");
+                let at = self.msg_off + used - HEADER_LEN;
+                verifier
+                    .check_piece(p, at, &piece[used..])
+                    .map_err(MapError::Verify)?;
+            }
+            if self.bpos < self.bend {
+                self.bpos += n;
+            } else {
+                self.pos += n;
+            }
+            self.msg_off += n;
+            if self.msg_off == self.msg_len {
+                self.msg_off = 0;
+                let p = self.pending.take().expect("a whole message has a header");
+                step(&self.header).map_err(MapError::Step)?;
+                return Ok(p.header);
+            }
+        }
+    }
+
+    /// Gets more stream bytes: the rest of a skip hint by `recv`, else a
+    /// mapping call, waiting (`poll`) when nothing is queued.
+    fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
+        let partial = self.msg_off;
+        let closed = ReadError::Closed { partial };
+        if self.skip_left > 0 {
+            let n = self.skip_left.min(self.buf.len());
+            let got = loop {
+                self.stats.calls += 1;
+                match sys::recv(fd, &mut self.buf[..n], 0) {
+                    Ok(0) => return Err(closed),
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(read_error(e, partial, self.timeout)),
+                }
+            };
+            self.skip_left -= got;
+            self.stats.copied_bytes += got as u64;
+            (self.bpos, self.bend) = (0, got);
+            return Ok(());
+        }
+        loop {
+            self.stats.calls += 1;
+            let zc = match self.window.receive(fd, 0, self.window.len()) {
+                Ok(zc) => zc,
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => return Err(closed),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(e, partial, self.timeout)),
+            };
+            if zc.err != 0 {
+                return Err(read_error(
+                    io::Error::from_raw_os_error(zc.err.abs()),
+                    partial,
+                    self.timeout,
+                ));
+            }
+            if zc.recv_skip_hint > 0 {
+                self.stats.skip_hints += 1;
+                self.skip_left = zc.recv_skip_hint as usize;
+            }
+            if zc.length > 0 {
+                self.stats.mapped_bytes += u64::from(zc.length);
+                (self.pos, self.end) = (0, zc.length as usize);
+                return Ok(());
+            }
+            if self.skip_left > 0 {
+                return self.fill(fd);
+            }
+            // Nothing queued: wait for the low mark, never more than the rest
+            // of the message. The kernel wakes a waiter only once
+            // SO_RCVLOWAT bytes are queued, whatever the call asks, so the
+            // mark itself is lowered; MSG_PEEK | MSG_TRUNC waits for
+            // min(mark, len) bytes and copies none.
+            if let Some(l) = &mut self.lowat {
+                if l.before_wait(fd, self.msg_len - partial)
+                    .map_err(ReadError::Io)?
+                {
+                    self.stats.calls += 1;
+                }
+            }
+            self.stats.calls += 1;
+            match sys::wait_readable(fd, self.msg_len - partial) {
+                Ok(0) => return Err(closed),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(e, partial, self.timeout)),
+            }
+        }
+    }
+}
+
+/// What the host's probe of receive mapping found: one page sent over
+/// loopback (MSS one page plus the timestamp option) and mapped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MapProbe {
+    /// Bytes the kernel mapped of the page sent.
+    pub mapped: u32,
+    /// The connection's MSS as the receiver read it back.
+    pub mss: u32,
+}
+
+/// Whether this host maps received TCP pages (`TCP_ZEROCOPY_RECEIVE`): a
+/// real probe, once per process. `Err` says why not.
+pub fn map_support() -> &'static Result<MapProbe, String> {
+    static PROBE: std::sync::OnceLock<Result<MapProbe, String>> = std::sync::OnceLock::new();
+    PROBE.get_or_init(probe_map)
+}
+
+/// The MSS a mapping receiver asks for over TCP: a page of payload plus the
+/// 12 bytes of the timestamp option (the selftest's `-M 4108`), so that each
+/// segment carries exactly one page.
+pub fn map_mss() -> u32 {
+    crate::engine::message::page_size() as u32 + 12
+}
+
+fn probe_map() -> Result<MapProbe, String> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::os::fd::AsFd;
+    let step = |what: &str, e: io::Error| format!("{what}: {e}");
+    let page = crate::engine::message::page_size();
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| step("socket", e))?;
+    sys::set_maxseg(listener.as_fd(), map_mss()).map_err(|e| step("setsockopt(TCP_MAXSEG)", e))?;
+    let any = SockAddr::from(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        0,
+    ));
+    listener.bind(&any).map_err(|e| step("bind 127.0.0.1", e))?;
+    listener.listen(1).map_err(|e| step("listen", e))?;
+    let addr = listener.local_addr().map_err(|e| step("getsockname", e))?;
+    let client = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| step("socket", e))?;
+    sys::set_maxseg(client.as_fd(), map_mss()).map_err(|e| step("setsockopt(TCP_MAXSEG)", e))?;
+    client
+        .connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| step("connect over loopback", e))?;
+    let (server, _) = listener.accept().map_err(|e| step("accept", e))?;
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| step("SO_RCVTIMEO", e))?;
+    let mss = sys::maxseg(server.as_fd()).map_err(|e| step("getsockopt(TCP_MAXSEG)", e))?;
+    let mut window = sys::SocketWindow::map(server.as_fd(), page, page)
+        .map_err(|e| step("mmap of a TCP socket (PROT_READ, MAP_SHARED)", e))?;
+    // A MSG_ZEROCOPY send over loopback is copied into fresh, page-aligned
+    // pages: what the kernel maps (a plain send's frags are not page-aligned
+    // on this path). Fall back to a plain send where SO_ZEROCOPY is off.
+    let data: Vec<u8> = (0..page).map(|i| i as u8).collect();
+    let zc = sys::set_zerocopy(client.as_fd()).is_ok();
+    let flags = if zc { libc::MSG_ZEROCOPY } else { 0 };
+    let mut sent = 0;
+    while sent < page {
+        sent += sys::send(client.as_fd(), &data[sent..], flags).map_err(|e| step("send", e))?;
+    }
+    let mut mapped = 0u32;
+    let give_up = std::time::Instant::now() + Duration::from_secs(2);
+    let mut seen = 0usize;
+    while seen < page && std::time::Instant::now() < give_up {
+        let _ = sys::poll_one(server.as_fd(), libc::POLLIN, 100);
+        let got = window
+            .receive(server.as_fd(), 0, page)
+            .map_err(|e| step("getsockopt(TCP_ZEROCOPY_RECEIVE)", e))?;
+        if got.length > 0 {
+            if window.mapped(0, got.length as usize) != &data[seen..seen + got.length as usize] {
+                return Err("the mapped page does not hold the bytes sent".into());
+            }
+            mapped += got.length;
+            seen += got.length as usize;
+        }
+        if got.recv_skip_hint > 0 {
+            let mut rest = vec![0u8; got.recv_skip_hint as usize];
+            let n = sys::recv(server.as_fd(), &mut rest, 0).map_err(|e| step("recv", e))?;
+            seen += n;
+        }
+    }
+    if mapped == 0 {
+        return Err(format!(
+            "a page sent over loopback (MSS {mss}) came back copied, not mapped (recv_skip_hint covered it)"
+        ));
+    }
+    Ok(MapProbe { mapped, mss })
+}
+
+fn read_error(e: io::Error, partial: usize, timeout: Duration) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            ReadError::TimedOut { partial, timeout }
+        }
+        io::ErrorKind::ConnectionReset => ReadError::Closed { partial },
+        _ => ReadError::Io(e),
     }
 }
 

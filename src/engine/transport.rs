@@ -54,6 +54,10 @@ pub struct Transport {
     pub timeout: Duration,
     /// `tcp`: the `copybench serve` that runs the server ends.
     pub server: Option<std::net::SocketAddr>,
+    /// `TCP_MAXSEG` set on every TCP socket before its handshake (a mapping
+    /// receiver asks for a page of payload per segment); kernel's when `None`.
+    #[serde(default)]
+    pub maxseg: Option<u32>,
 }
 
 impl Transport {
@@ -66,6 +70,7 @@ impl Transport {
             nodelay: false,
             timeout: Duration::from_secs(10),
             server: None,
+            maxseg: None,
         }
     }
 
@@ -152,6 +157,10 @@ impl Transport {
     }
 
     fn set_buffers(&self, sock: &Socket) -> io::Result<()> {
+        if let (Some(mss), true) = (self.maxseg, self.kind != TransportKind::Unix) {
+            use std::os::fd::AsFd;
+            crate::sys::set_maxseg(sock.as_fd(), mss)?;
+        }
         if let Some(n) = self.sndbuf {
             sock.set_send_buffer_size(n)?;
         }

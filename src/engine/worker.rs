@@ -20,7 +20,9 @@ use crate::model::stats::new_histogram;
 use crate::model::measured::RoleStats;
 use crate::engine::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
 use crate::engine::meter::Meter;
-use crate::engine::recv::{ReadError, Reader};
+use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
+use crate::model::kinds::ReceiveKind;
+use crate::model::measured::RxStats;
 use crate::engine::strategy::{Refill, SendError, Sender};
 use crate::model::measured::ZeroCopyStats;
 use crate::sys;
@@ -59,6 +61,9 @@ pub(crate) struct ThreadBatch {
     #[serde(with = "crate::model::stats::latency_serde")]
     pub latency_ns: Option<Histogram<u64>>,
     pub zerocopy: Option<ZeroCopyStats>,
+    /// The mapping receiver's bookkeeping (`--receive zerocopy`).
+    #[serde(default)]
+    pub rx: Option<RxStats>,
 }
 
 /// A worker's report to its coordinator. `Ready` hands over a duplicate of
@@ -197,6 +202,24 @@ impl Worker {
         .refill(self.cfg.refill)
     }
 
+    /// This end's receiver, as `--receive` and `--rcvlowat` ask.
+    fn receiver(&self, fd: BorrowedFd<'_>) -> Result<Rx> {
+        let msg_len = self.cfg.shape.message_bytes();
+        let lowat = self
+            .cfg
+            .rcvlowat
+            .map(|n| Lowat::new(fd, n))
+            .transpose()
+            .map_err(|e| self.socket_failed("setsockopt(SO_RCVLOWAT)", e))?;
+        Ok(match self.cfg.receive {
+            ReceiveKind::Copy => Rx::Copy(Reader::new(msg_len).lowat(lowat)),
+            ReceiveKind::Zerocopy => Rx::Map(Box::new(
+                MapReader::new(fd, msg_len, lowat)
+                    .map_err(|e| self.socket_failed("mmap of the socket's receive window", e))?,
+            )),
+        })
+    }
+
     fn ready(&self, sock: &Socket) -> Result<()> {
         let dup = sock.try_clone().map_err(|e| self.socket_failed("dup", e))?;
         self.report(Event::Ready { sock: dup });
@@ -242,13 +265,38 @@ impl Worker {
         }
     }
 
+    /// Receives, checks and hands `part` the next message; the header.
+    fn next_message<W: ServerPart>(
+        &self,
+        rx: &mut Rx,
+        verifier: &mut Verifier,
+        part: &mut W,
+        fd: BorrowedFd<'_>,
+    ) -> Result<std::result::Result<Header, ReadError>> {
+        match rx {
+            Rx::Copy(reader) => match reader.next(fd) {
+                Ok(msg) => {
+                    part.on_message(self, fd, msg)?;
+                    Ok(Ok(verifier.check(msg).map_err(|e| self.verify_failed(e))?))
+                }
+                Err(e) => Ok(Err(e)),
+            },
+            Rx::Map(m) => match m.next(fd, verifier, |h| part.on_message(self, fd, h)) {
+                Ok(h) => Ok(Ok(h)),
+                Err(MapError::Read(e)) => Ok(Err(e)),
+                Err(MapError::Verify(e)) => Err(self.verify_failed(e)),
+                Err(MapError::Step(e)) => Err(e),
+            },
+        }
+    }
+
     fn serve_with<W: ServerPart>(&mut self, sock: &Socket, mut part: W) -> Result<()> {
-        let mut reader = Reader::new(self.cfg.shape.message_bytes());
+        let fd = sock.as_fd();
+        let mut rx = self.receiver(fd)?;
         let mut verifier = verifier(&self.cfg);
         let mut meter = Meter::new(self.plan);
         self.ready(sock)?;
 
-        let fd = sock.as_fd();
         let msg_bytes = self.cfg.shape.message_bytes() as u64;
         let (mut messages, mut total) = (0u64, 0u64);
         let mut idle_since = Instant::now();
@@ -259,8 +307,8 @@ impl Worker {
                     std::thread::sleep(STALL);
                 }
             }
-            let msg = match reader.next(fd) {
-                Ok(m) => m,
+            let header = match self.next_message(&mut rx, &mut verifier, &mut part, fd)? {
+                Ok(h) => h,
                 // The client closed between batches: the experiment is stopping.
                 Err(ReadError::Closed { partial: 0 }) if messages == 0 => break,
                 // Idle between batches; the timeout only matters mid-batch,
@@ -277,8 +325,6 @@ impl Worker {
                 }
                 Err(e) => return Err(self.read_failed(e)),
             };
-            part.on_message(self, fd, msg)?;
-            let header = verifier.check(msg).map_err(|e| self.verify_failed(e))?;
             messages += 1;
             total += 1;
             if let Some(Fault::ServerClosesAfter(n)) = self.cfg.fault {
@@ -303,6 +349,7 @@ impl Worker {
                     stats,
                     latency_ns: None,
                     zerocopy,
+                    rx: rx.take_stats(),
                 })));
                 messages = 0;
                 meter.start();
@@ -351,7 +398,7 @@ impl Worker {
             .map_err(|e| self.send_failed(e))?;
         match self.cfg.workload {
             WorkloadKind::Rr => {
-                let part = RrClient::new(&self.cfg);
+                let part = RrClient::new(&self.cfg, self.receiver(sock.as_fd())?);
                 self.drive_with(&sock, sender, cmds, part)
             }
             WorkloadKind::Stream => self.drive_with(&sock, sender, cmds, Stream),
@@ -434,6 +481,7 @@ impl Worker {
                 stats,
                 latency_ns: part.latency(),
                 zerocopy,
+                rx: part.rx(),
             })));
         }
         sender.drain(fd).map_err(|e| self.send_failed(e))?;
@@ -467,6 +515,23 @@ trait ClientPart {
     fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()>;
     /// The batch's round-trip times, if it has them.
     fn latency(&mut self) -> Option<Histogram<u64>>;
+    /// The mapping receiver's bookkeeping since the last call, if it maps.
+    fn rx(&mut self) -> Option<RxStats>;
+}
+
+/// A receiver: copying or mapping (`--receive`).
+enum Rx {
+    Copy(Reader),
+    Map(Box<MapReader>),
+}
+
+impl Rx {
+    fn take_stats(&mut self) -> Option<RxStats> {
+        match self {
+            Rx::Copy(_) => None,
+            Rx::Map(m) => Some(m.take_stats()),
+        }
+    }
 }
 
 /// The server's part of a workload: what it does with each message.
@@ -491,6 +556,9 @@ impl ClientPart for Stream {
     fn latency(&mut self) -> Option<Histogram<u64>> {
         None
     }
+    fn rx(&mut self) -> Option<RxStats> {
+        None
+    }
 }
 
 impl ServerPart for Stream {
@@ -505,15 +573,15 @@ impl ServerPart for Stream {
 
 /// `rr`, the client's part: time each round trip, verify the reply.
 struct RrClient {
-    reader: Reader,
+    rx: Rx,
     verifier: Verifier,
     latency: Histogram<u64>,
 }
 
 impl RrClient {
-    fn new(cfg: &Config) -> RrClient {
+    fn new(cfg: &Config, rx: Rx) -> RrClient {
         RrClient {
-            reader: Reader::new(cfg.shape.message_bytes()),
+            rx,
             verifier: verifier(cfg),
             latency: new_histogram(),
         }
@@ -526,17 +594,37 @@ impl ClientPart for RrClient {
 
     #[inline]
     fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()> {
-        let reply = self.reader.next(fd).map_err(|e| w.read_failed(e))?;
-        // The round trip ends when the whole reply is in; checking it is
-        // copybench's work, not the socket's.
-        let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
-        self.verifier.check(reply).map_err(|e| w.verify_failed(e))?;
+        let rtt = match &mut self.rx {
+            Rx::Copy(reader) => {
+                let reply = reader.next(fd).map_err(|e| w.read_failed(e))?;
+                // The round trip ends when the whole reply is in; checking it is
+                // copybench's work, not the socket's.
+                let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
+                self.verifier.check(reply).map_err(|e| w.verify_failed(e))?;
+                rtt
+            }
+            // A mapping receiver checks each piece as it comes (see
+            // engine::recv), so its round trip includes the check.
+            Rx::Map(m) => {
+                m.next(fd, &mut self.verifier, |_| Ok::<(), Error>(()))
+                    .map_err(|e| match e {
+                        MapError::Read(e) => w.read_failed(e),
+                        MapError::Verify(e) => w.verify_failed(e),
+                        MapError::Step(e) => e,
+                    })?;
+                t0.map_or(0, |t| t.elapsed().as_nanos() as u64)
+            }
+        };
         self.latency.saturating_record(rtt);
         Ok(())
     }
 
     fn latency(&mut self) -> Option<Histogram<u64>> {
         Some(std::mem::replace(&mut self.latency, new_histogram()))
+    }
+
+    fn rx(&mut self) -> Option<RxStats> {
+        self.rx.take_stats()
     }
 }
 

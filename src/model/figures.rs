@@ -437,6 +437,11 @@ figures! {
         LatencyP999Us latency_p999_us: f64, "latency p99.9", "µs", "round-trip time, 99.9th percentile (rr only)";
         LatencyMaxUs latency_max_us: f64, "latency max", "µs", "longest round trip (rr only)";
         ContextSwitchesPerMsg context_switches_per_msg [context_switches_per_msg_lo, context_switches_per_msg_hi]: f64, "context switches", "switches/message", "client + server context switches per message";
+        RxMappedBytes rx_mapped_bytes: u64, "bytes mapped", "bytes", "bytes the receivers had the kernel map into their window (TCP_ZEROCOPY_RECEIVE; --receive zerocopy only)";
+        RxCopiedBytes rx_copied_bytes: u64, "bytes copied", "bytes", "bytes the kernel could not map, which the receivers read with recv (--receive zerocopy only); rx_mapped_bytes + rx_copied_bytes = bytes";
+        RxMappedShare rx_mapped_share: f64, "received bytes mapped", "share", "rx_mapped_bytes / (rx_mapped_bytes + rx_copied_bytes), 0..=1 (--receive zerocopy only)";
+        RxCallsPerMib rx_calls_per_mib: f64, "receive calls", "calls/MiB", "the receivers' getsockopt(TCP_ZEROCOPY_RECEIVE), recv, poll and SO_RCVLOWAT calls per MiB received (--receive zerocopy only)";
+        RxSkipHints rx_skip_hints: u64, "skip hints", "answers", "TCP_ZEROCOPY_RECEIVE answers that named bytes it could not map (recv_skip_hint > 0; --receive zerocopy only)";
     }
     cpu {
         UserNs user_ns (client_user_ns, server_user_ns): u64, "user CPU", "ns", "user CPU time of the role's threads (getrusage RUSAGE_THREAD)";

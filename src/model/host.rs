@@ -100,6 +100,9 @@ pub struct HostFacts {
     /// `RLIMIT_MEMLOCK` of this process (kernels before 5.12 charge rings to it).
     pub memlock: String,
     pub so_zerocopy_tcp: Availability,
+    /// Whether `--receive zerocopy` can run: a real probe, one page sent over
+    /// loopback and mapped with `TCP_ZEROCOPY_RECEIVE` (its MSS, or why not).
+    pub tcp_zerocopy_receive: Availability,
     pub so_zerocopy_unix: Availability,
     /// How an idle CPU waits (`/sys/devices/system/cpu/cpuidle`): on a
     /// virtual machine this sets what waking a thread on another CPU costs.

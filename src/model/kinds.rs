@@ -267,6 +267,45 @@ impl std::fmt::Display for Layout {
     }
 }
 
+/// How a receiver takes its messages off the socket (`--receive`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiveKind {
+    /// `recv` into one reusable buffer: the kernel copies every byte.
+    #[default]
+    Copy,
+    /// `TCP_ZEROCOPY_RECEIVE`: the kernel maps whole received pages into a
+    /// window of the receiver's address space; what it cannot map is `recv`ed.
+    Zerocopy,
+}
+
+impl ReceiveKind {
+    pub const ALL: [ReceiveKind; 2] = [ReceiveKind::Copy, ReceiveKind::Zerocopy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiveKind::Copy => "copy",
+            ReceiveKind::Zerocopy => "zerocopy",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ReceiveKind> {
+        ReceiveKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether it can run over `transport`: mapping needs TCP.
+    pub fn supports(self, transport: TransportKind) -> bool {
+        self == ReceiveKind::Copy || transport != TransportKind::Unix
+    }
+}
+
+impl std::fmt::Display for ReceiveKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A kind is read back from the name it is written as (its serde name is
 /// its [`name`](StrategyKind::name), a unit test holds them equal); an
 /// unknown name is an error that says which kind it was meant to be and
@@ -289,6 +328,7 @@ from_name!(
     TransportKind "transport",
     WorkloadKind "workload",
     Layout "layout",
+    ReceiveKind "receive strategy",
 );
 
 /// The error for a name that is none of `known`, which are the names of a `what`.
@@ -340,6 +380,7 @@ mod tests {
         check(&TransportKind::ALL, TransportKind::name);
         check(&WorkloadKind::ALL, WorkloadKind::name);
         check(&Layout::ALL, Layout::name);
+        check(&ReceiveKind::ALL, ReceiveKind::name);
         // Transports are declared in name order, the report's order.
         assert!(TransportKind::ALL
             .windows(2)

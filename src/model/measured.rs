@@ -267,6 +267,43 @@ impl CounterSample {
     }
 }
 
+/// What a mapping receiver (`--receive zerocopy`) did in one batch, summed
+/// over its connections' receiving ends (stream: the servers; rr: both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxStats {
+    /// Bytes the kernel mapped into the receiver's window (`TCP_ZEROCOPY_RECEIVE`).
+    pub mapped_bytes: u64,
+    /// Bytes the kernel could not map, read with `recv` (copied).
+    pub copied_bytes: u64,
+    /// Receive-side calls: `getsockopt(TCP_ZEROCOPY_RECEIVE)`, `recv`, `poll`
+    /// and `setsockopt(SO_RCVLOWAT)`.
+    pub calls: u64,
+    /// `TCP_ZEROCOPY_RECEIVE` answers with a nonzero `recv_skip_hint`.
+    pub skip_hints: u64,
+}
+
+impl RxStats {
+    pub fn add(&mut self, o: &RxStats) {
+        self.mapped_bytes += o.mapped_bytes;
+        self.copied_bytes += o.copied_bytes;
+        self.calls += o.calls;
+        self.skip_hints += o.skip_hints;
+    }
+
+    /// Bytes received, mapped or copied.
+    pub fn bytes(&self) -> u64 {
+        self.mapped_bytes + self.copied_bytes
+    }
+
+    pub fn mapped_share(&self) -> Option<f64> {
+        (self.bytes() > 0).then(|| self.mapped_bytes as f64 / self.bytes() as f64)
+    }
+
+    pub fn calls_per_mib(&self) -> Option<f64> {
+        (self.bytes() > 0).then(|| self.calls as f64 / (self.bytes() as f64 / (1 << 20) as f64))
+    }
+}
+
 /// What one batch measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchReport {
@@ -286,6 +323,9 @@ pub struct BatchReport {
     pub server: RoleStats,
     /// Both roles' zero-copy bookkeeping for this batch (zero-copy and uring-zc only).
     pub zerocopy: Option<ZeroCopyStats>,
+    /// The mapping receivers' bookkeeping (`--receive zerocopy` only).
+    #[serde(default)]
+    pub rx: Option<RxStats>,
 }
 
 impl BatchReport {
@@ -331,6 +371,9 @@ impl BatchReport {
             self.zerocopy
                 .get_or_insert_with(ZeroCopyStats::default)
                 .add(z);
+        }
+        if let Some(x) = &other.rx {
+            self.rx.get_or_insert_with(RxStats::default).add(x);
         }
     }
 }
@@ -385,6 +428,11 @@ impl Figure {
                 (r.messages > 0).then(|| (c + s) / r.messages as f64)
             }
             Figure::Role(role, f) => f.of(r.role(role), r.messages, r.bytes),
+            Figure::RxMappedBytes => r.rx.map(|x| x.mapped_bytes as f64),
+            Figure::RxCopiedBytes => r.rx.map(|x| x.copied_bytes as f64),
+            Figure::RxMappedShare => r.rx.and_then(|x| x.mapped_share()),
+            Figure::RxCallsPerMib => r.rx.and_then(|x| x.calls_per_mib()),
+            Figure::RxSkipHints => r.rx.map(|x| x.skip_hints as f64),
             Figure::ZcSends => zc.map(|z| z.sends as f64),
             Figure::ZcCompletions => zc.map(|z| z.completions as f64),
             Figure::ZcCopied => zc.map(|z| z.copied as f64),

@@ -357,6 +357,7 @@ impl RemoteExperiment<'_> {
             SocketBuffers {
                 sndbuf: None,
                 rcvbuf: None,
+                mss: None,
             },
             Experiment::socket_buffers,
         )
