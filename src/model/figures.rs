@@ -551,6 +551,17 @@ pub const SAMPLED: [Figure; SAMPLED_FIGURES.len()] = {
 };
 
 impl Figure {
+    /// Figures whose columns a `results.csv` written before they existed
+    /// lacks (the receive side's, added with `--receive`): such a file reads
+    /// with them unmeasured (empty), as a copying receiver's are.
+    pub const ADDED_LATER: [Figure; 5] = [
+        Figure::RxMappedBytes,
+        Figure::RxCopiedBytes,
+        Figure::RxMappedShare,
+        Figure::RxCallsPerMib,
+        Figure::RxSkipHints,
+    ];
+
     /// Whether a larger value is the better one (throughput yes; latency
     /// and costs no).
     pub fn higher_is_better(self) -> bool {

@@ -29,7 +29,7 @@ pub use cells::{summarize, summarize_pooled, CellSummary, Runs, Spread, View};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 
-use crate::model::figures::{Row, SampleRow};
+use crate::model::figures::{Figure, Row, SampleRow};
 use crate::model::host::SweepEnv;
 use crate::model::kinds::Layout;
 
@@ -132,7 +132,11 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         });
     }
     let expected = columns();
-    if let Some(column) = expected.iter().find(|c| !header.contains(c)) {
+    let may_lack = |c: &String| Figure::ADDED_LATER.iter().any(|f| f.column() == c);
+    if let Some(column) = expected
+        .iter()
+        .find(|c| !header.contains(c) && !may_lack(c))
+    {
         return Err(ReportError::MissingColumn {
             column: column.clone(),
             path: path.to_path_buf(),
