@@ -598,6 +598,7 @@ impl Verifier {
         Ok(())
     }
 
+    #[inline]
     fn check_header(&self, msg: &[u8]) -> Result<Header, VerifyError> {
         let h = Header::decode(msg)?;
         if h.seq != self.next_seq {
@@ -628,6 +629,10 @@ impl Verifier {
         Ok(h)
     }
 
+    /// Expects the next message: the next sequence number and pool slot,
+    /// and a new generation each time the pool wraps (`generation` is a u32
+    /// and wraps too).
+    #[inline]
     fn advance(&mut self) {
         self.next_seq += 1;
         self.next_slot += 1;
@@ -642,37 +647,12 @@ impl Verifier {
     /// Checks one whole message (exactly `shape.message_bytes()` bytes) and
     /// returns its header.
     pub fn check(&mut self, msg: &[u8]) -> Result<Header, VerifyError> {
-        let h = Header::decode(msg)?;
-        if h.seq != self.next_seq {
-            return Err(VerifyError::Sequence {
-                expected: self.next_seq,
-                found: h.seq,
-            });
-        }
-        if h.fields as usize != self.shape.fields || h.field_size as usize != self.shape.field_size
-        {
-            return Err(VerifyError::Shape {
-                fields: h.fields,
-                field_size: h.field_size,
-                want_fields: self.shape.fields,
-                want_size: self.shape.field_size,
-            });
-        }
-        // h.seq == next_seq here, so these are pool.slot/generation(h.seq).
-        let (want_slot, want_generation) = (self.next_slot, self.next_generation);
+        let h = self.check_header(msg)?;
+        // h.seq == next_seq here, so the expected origin is the pool's.
         debug_assert_eq!(
-            (want_slot, want_generation),
+            (self.next_slot, self.next_generation),
             (self.pool.slot(h.seq), self.pool.generation(h.seq))
         );
-        if (h.slot, h.generation) != (want_slot, want_generation) {
-            return Err(VerifyError::Origin {
-                seq: h.seq,
-                slot: h.slot,
-                generation: h.generation,
-                want_slot,
-                want_generation,
-            });
-        }
         // `due` is asked for every message, so its schedule stays in step.
         let full = self.full.due(h.seq) || self.mode == Verify::Full;
         let body = &msg[HEADER_LEN..self.shape.message_bytes()];
@@ -690,15 +670,7 @@ impl Verifier {
                 offset,
             })?;
         }
-        self.next_seq += 1;
-        self.next_slot += 1;
-        if self.next_slot as usize == self.pool.slots {
-            self.next_slot = 0;
-            // u32 wraps as `generation` does.
-            self.next_generation = self
-                .next_generation
-                .wrapping_add(u32::from(self.pool.refill));
-        }
+        self.advance();
         Ok(h)
     }
 }

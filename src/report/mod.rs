@@ -444,10 +444,19 @@ mod tests {
 
     /// Six samples per ok row, each a little off the row's figures.
     fn write_samples(path: &Path, rows: &[Row]) {
+        write_samples_scaled(path, rows, |i| {
+            let wobble = 1.0 + f64::from(i) * 0.001;
+            (wobble, wobble)
+        });
+    }
+
+    /// Six samples per ok row, sample `i` of a row at its figures times
+    /// `scale(i)`: `(throughput factor, latency and cost factor)`.
+    fn write_samples_scaled(path: &Path, rows: &[Row], scale: impl Fn(u32) -> (f64, f64)) {
         let mut writer = csv::Writer::from_path(path).unwrap();
         for row in rows.iter().filter(|r| r.status == Status::Ok) {
-            for i in 0..6 {
-                let wobble = 1.0 + f64::from(i) * 0.001;
+            for i in 0..6u32 {
+                let (up, down) = scale(i);
                 writer
                     .serialize(SampleRow {
                         cell: row.cell,
@@ -460,11 +469,11 @@ mod tests {
                         threads: row.threads,
                         elapsed_s: 0.05,
                         messages: 100,
-                        throughput_gbps: row.throughput_gbps.map(|v| v * wobble),
-                        latency_p50_us: row.latency_p50_us.map(|v| v * wobble),
-                        latency_p99_us: row.latency_p99_us.map(|v| v * wobble),
-                        client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * wobble),
-                        server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * wobble),
+                        throughput_gbps: row.throughput_gbps.map(|v| v * up),
+                        latency_p50_us: row.latency_p50_us.map(|v| v * down),
+                        latency_p99_us: row.latency_p99_us.map(|v| v * down),
+                        client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * down),
+                        server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * down),
                         ..SampleRow::default()
                     })
                     .unwrap();
@@ -714,34 +723,11 @@ mod tests {
     /// where the strategies take their samples side by side).
     fn write_swinging_samples(path: &Path, rows: &[Row]) {
         const SWING: [f64; 6] = [0.25, 4.0, 0.5, 2.0, 1.0, 0.7];
-        let mut writer = csv::Writer::from_path(path).unwrap();
-        for row in rows.iter().filter(|r| r.status == Status::Ok) {
-            for (i, swing) in SWING.into_iter().enumerate() {
-                // Throughput goes with the swing, times and costs against it.
-                let (up, down) = (swing, 1.0 / swing);
-                writer
-                    .serialize(SampleRow {
-                        cell: row.cell,
-                        repeat: row.repeat,
-                        sample: i as u32,
-                        strategy: row.strategy,
-                        transport: row.transport,
-                        workload: row.workload,
-                        field_size_bytes: row.field_size_bytes,
-                        threads: row.threads,
-                        elapsed_s: 0.05,
-                        messages: 100,
-                        throughput_gbps: row.throughput_gbps.map(|v| v * up),
-                        latency_p50_us: row.latency_p50_us.map(|v| v * down),
-                        latency_p99_us: row.latency_p99_us.map(|v| v * down),
-                        client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * down),
-                        server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * down),
-                        ..SampleRow::default()
-                    })
-                    .unwrap();
-            }
-        }
-        writer.flush().unwrap();
+        // Throughput goes with the swing, times and costs against it.
+        write_samples_scaled(path, rows, |i| {
+            let swing = SWING[i as usize];
+            (swing, 1.0 / swing)
+        });
     }
 
     #[test]
