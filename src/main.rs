@@ -368,6 +368,12 @@ struct SweepArgs {
     /// Message layouts, comma-separated: heap, page (see `run --layout`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
     layouts: Vec<Layout>,
+    /// Receive strategies, comma-separated: copy, zerocopy (see `run
+    /// --receive`); the arms of a block are its strategies x receives.
+    /// zerocopy over unix is left out; a sweep with zerocopy runs every TCP
+    /// cell at TCP_MAXSEG a page + 12, so that its arms share the MSS.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "copy")]
+    receives: Vec<ReceiveKind>,
     /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -583,6 +589,16 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         workloads: args.workloads,
         field_sizes: args.sizes,
         layouts: args.layouts,
+        receives: {
+            let mut r = args.receives;
+            if r.contains(&ReceiveKind::Zerocopy) {
+                if let Err(why) = copybench::recv_map_support() {
+                    eprintln!("copybench: leaving out --receives zerocopy: {why}");
+                    r.retain(|&k| k != ReceiveKind::Zerocopy);
+                }
+            }
+            r
+        },
         threads: args.threads.into_iter().map(|n| n as usize).collect(),
         fields: args.fields as usize,
         warmup: args
