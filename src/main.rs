@@ -121,9 +121,15 @@ struct RunArgs {
     /// How receivers take messages off the socket: copy (recv into a buffer)
     /// or zerocopy (TCP_ZEROCOPY_RECEIVE maps whole received pages; what it
     /// cannot map is recv'd and counted as copied). zerocopy sets TCP_MAXSEG
-    /// to a page + 12 (one page of payload per segment).
+    /// to a page + 12 (one page of payload per segment) unless --maxseg says otherwise.
     #[arg(long, value_enum, default_value = "copy")]
     receive: ReceiveKind,
+    /// TCP_MAXSEG on every TCP socket before its handshake, 88 to 65535, for
+    /// either receiver (default: the kernel's for copy, a page + 12 for
+    /// zerocopy); `--maxseg 4108` puts a copying receiver at the mapping
+    /// one's MSS. The effective MSS is echoed as mss_effective.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    maxseg: Option<usize>,
     /// SO_RCVLOWAT of every receiving socket: a receiver waits until this
     /// many bytes are queued (never more than the rest of its message).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
@@ -362,6 +368,12 @@ struct SweepArgs {
     /// Message layouts, comma-separated: heap, page (see `run --layout`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "heap")]
     layouts: Vec<Layout>,
+    /// Receive strategies, comma-separated: copy, zerocopy (see `run
+    /// --receive`); the arms of a block are its strategies x receives.
+    /// zerocopy over unix is left out; a sweep with zerocopy runs every TCP
+    /// cell at TCP_MAXSEG a page + 12, so that its arms share the MSS.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "copy")]
+    receives: Vec<ReceiveKind>,
     /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -425,6 +437,10 @@ fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// TCP_MAXSEG's range on Linux: TCP_MIN_MSS to MAX_TCP_WINDOW.
+const MIN_MAXSEG: usize = 88;
+const MAX_MAXSEG: usize = 65_535;
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let shape = Shape {
         fields: args.fields as usize,
@@ -440,7 +456,20 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.layout = args.layout;
     cfg.receive = args.receive;
     cfg.rcvlowat = args.rcvlowat;
-    if args.receive == ReceiveKind::Zerocopy {
+    if let Some(m) = args.maxseg {
+        if !(MIN_MAXSEG..=MAX_MAXSEG).contains(&m) {
+            return Err(Error::usage(format!(
+                "--maxseg {m}: must be {MIN_MAXSEG} to {MAX_MAXSEG} bytes (TCP_MAXSEG's range)"
+            ))
+            .into());
+        }
+        if transport == TransportKind::Unix {
+            return Err(
+                Error::usage("--maxseg: a unix socket has no segments (TCP only)").into(),
+            );
+        }
+        cfg.transport.maxseg = Some(m as u32);
+    } else if args.receive == ReceiveKind::Zerocopy {
         cfg.transport.maxseg = Some(copybench::recv_map_mss());
     }
     cfg.pool_slots = args.pool.map(|n| n as usize);
@@ -560,6 +589,16 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         workloads: args.workloads,
         field_sizes: args.sizes,
         layouts: args.layouts,
+        receives: {
+            let mut r = args.receives;
+            if r.contains(&ReceiveKind::Zerocopy) {
+                if let Err(why) = copybench::recv_map_support() {
+                    eprintln!("copybench: leaving out --receives zerocopy: {why}");
+                    r.retain(|&k| k != ReceiveKind::Zerocopy);
+                }
+            }
+            r
+        },
         threads: args.threads.into_iter().map(|n| n as usize).collect(),
         fields: args.fields as usize,
         warmup: args

@@ -38,6 +38,7 @@ use crate::model::key::Status;
 use crate::model::host::{HostFacts, RunFacts, SamplingScheme, SweepEnv};
 use crate::engine::message::Shape;
 use crate::model::kinds::Layout;
+use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::StrategyKind;
 use crate::engine::transport::Veth;
 use crate::model::kinds::TransportKind;
@@ -50,6 +51,9 @@ pub struct Matrix {
     pub workloads: Vec<WorkloadKind>,
     pub field_sizes: Vec<usize>,
     pub layouts: Vec<Layout>,
+    /// Receive strategies; with [`ReceiveKind::Zerocopy`] among them every
+    /// TCP cell runs at TCP_MAXSEG a page + 12 (its arms share the MSS).
+    pub receives: Vec<ReceiveKind>,
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
@@ -114,6 +118,7 @@ impl Matrix {
             workloads: vec![WorkloadKind::Rr, WorkloadKind::Stream],
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
             layouts: vec![Layout::Heap],
+            receives: vec![ReceiveKind::Copy],
             threads: vec![1, 2, 4, 8],
             fields: 8,
             warmup: Duration::from_millis(100),
@@ -171,7 +176,8 @@ impl Matrix {
 
     /// Every cell of the matrix, in the order they run. A strategy a
     /// transport does not support (zero-copy and uring-zc over unix: AF_UNIX
-    /// takes no zero-copy sends) is left out.
+    /// takes no zero-copy sends; zerocopy receive over unix: nothing to map)
+    /// is left out.
     pub fn cells(&self) -> Vec<Config> {
         let mut out = Vec::new();
         for &transport in &self.transports {
@@ -183,16 +189,28 @@ impl Matrix {
                                 if !strategy.supports(transport) {
                                     continue;
                                 }
-                                let shape = Shape {
-                                    fields: self.fields,
-                                    field_size,
-                                };
-                                let mut cfg = Config::new(strategy, transport, workload, shape);
-                                cfg.threads = threads;
-                                cfg.layout = layout;
-                                cfg.transport.veth = self.veth.clone();
-                                cfg.pin = self.pin.clone();
-                                out.push(cfg);
+                                for &receive in &self.receives {
+                                    if !receive.supports(transport) {
+                                        continue;
+                                    }
+                                    let shape = Shape {
+                                        fields: self.fields,
+                                        field_size,
+                                    };
+                                    let mut cfg =
+                                        Config::new(strategy, transport, workload, shape);
+                                    cfg.threads = threads;
+                                    cfg.layout = layout;
+                                    cfg.receive = receive;
+                                    if self.receives.contains(&ReceiveKind::Zerocopy)
+                                        && transport != TransportKind::Unix
+                                    {
+                                        cfg.transport.maxseg = Some(crate::engine::recv::map_mss());
+                                    }
+                                    cfg.transport.veth = self.veth.clone();
+                                    cfg.pin = self.pin.clone();
+                                    out.push(cfg);
+                                }
                             }
                         }
                     }
@@ -228,6 +246,7 @@ impl Matrix {
             ("--workloads", self.workloads.is_empty()),
             ("--sizes", self.field_sizes.is_empty()),
             ("--layouts", self.layouts.is_empty()),
+            ("--receives", self.receives.is_empty()),
             ("--threads", self.threads.is_empty()),
         ] {
             if empty {
@@ -307,6 +326,7 @@ pub fn make_row(
         field_size_bytes: cfg.shape.field_size as u64,
         fields: cfg.shape.fields as u32,
         layout: cfg.layout,
+        receive: cfg.receive,
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
         client_cpus: cpus(|p| &p.client),
@@ -462,6 +482,35 @@ impl CsvSink {
     }
 }
 
+/// The header line a CSV file of `T` rows is written with.
+fn header_of<T: serde::Serialize + Default>() -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.serialize(T::default()).expect("a default row serializes");
+    let bytes = w.into_inner().expect("writing to memory");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Rewrites the CSV file at `path` as `rows` under the current header when
+/// its header is another (an older copybench's); leaves it alone otherwise.
+fn upgrade_header<T: serde::Serialize + Default>(path: &Path, rows: &[T]) -> io::Result<()> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let first = text.lines().next().unwrap_or_default();
+    if first.is_empty() || first == header_of::<T>() {
+        return Ok(());
+    }
+    let mut sink = CsvSink::open(path, false)?;
+    for row in rows {
+        sink.write(row)?;
+    }
+    sink.flush()
+}
+
 /// A `reports/` directory name from the current UTC time: `20261129-061502`.
 pub fn timestamp_name(now: SystemTime) -> String {
     let secs = now
@@ -603,6 +652,21 @@ pub fn run_with(
     };
     let text = serde_json::to_string_pretty(&env).expect("host facts serialize");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
+    if resume {
+        // A file from an older copybench (without `receive`, say) gets the
+        // current header and its rows rewritten with their defaults, so
+        // that the rows appended below line up with its columns.
+        upgrade_header(&csv_path, &rows)
+            .map_err(|e| Error::io(format!("rewriting {}", csv_path.display()), e))?;
+        let old_samples = csv::Reader::from_path(&samples_path).and_then(|mut r| {
+            r.deserialize()
+                .collect::<std::result::Result<Vec<crate::model::figures::SampleRow>, _>>()
+        });
+        if let Ok(old_samples) = old_samples {
+            upgrade_header(&samples_path, &old_samples)
+                .map_err(|e| Error::io(format!("rewriting {}", samples_path.display()), e))?;
+        }
+    }
     let mut sink = CsvSink::open(&csv_path, resume)
         .map_err(|e| Error::io(format!("creating {}", csv_path.display()), e))?;
     let mut samples = CsvSink::open(&samples_path, resume)

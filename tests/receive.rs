@@ -262,3 +262,58 @@ fn zerocopy_receive_over_unix_is_refused_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn maxseg_puts_a_copying_receiver_at_the_mapping_ones_mss() {
+    // Loopback's default MSS is ~64 KiB; TCP_MAXSEG 4108 leaves a page of
+    // payload a segment once the 12-byte timestamp option is taken off.
+    let out = copybench(&[
+        "run",
+        "--receive",
+        "copy",
+        "--maxseg",
+        "4108",
+        "--strategy",
+        "one-copy",
+        "--workload",
+        "stream",
+        "--fields",
+        "1",
+        "--field-size",
+        "64K",
+        "--messages",
+        "100",
+        "--samples",
+        "1",
+        "--warmup",
+        "0",
+        "--no-counters",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["options"];
+    assert_eq!(o["receive"], "copy");
+    assert_eq!(o["maxseg"], 4108);
+    assert_eq!(o["mss_effective"], 4096);
+}
+
+#[test]
+fn maxseg_out_of_range_or_over_unix_is_refused() {
+    for args in [
+        &["--maxseg", "40"][..],
+        &["--maxseg", "70000"][..],
+        &["--maxseg", "4108", "--transport", "unix"][..],
+    ] {
+        let mut a = vec!["run", "--messages", "10", "--samples", "1"];
+        a.extend_from_slice(args);
+        let out = copybench(&a);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--maxseg"), "{args:?}: {err}");
+    }
+}

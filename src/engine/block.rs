@@ -83,12 +83,13 @@ pub struct BlockResult {
 }
 
 /// The cells of a matrix (in its order) grouped into blocks: runs of
-/// consecutive cells that differ only in their strategy. Returns indices
-/// into `cells`.
+/// consecutive cells that differ only in their strategy and receive
+/// strategy (the arms are strategy x receive). Returns indices into `cells`.
 pub fn blocks_of(cells: &[Config]) -> Vec<Vec<usize>> {
     let key = |c: &Config| {
         let mut c = c.clone();
         c.strategy = crate::model::kinds::StrategyKind::TwoCopy;
+        c.receive = crate::model::kinds::ReceiveKind::Copy;
         c
     };
     let mut out: Vec<Vec<usize>> = Vec::new();
@@ -365,6 +366,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_blocks_arms_are_strategies_times_receives() {
+        use crate::model::kinds::ReceiveKind::{Copy, Zerocopy};
+        let m = crate::sweep::Matrix {
+            strategies: vec![StrategyKind::OneCopy, StrategyKind::ZeroCopy],
+            transports: vec![TransportKind::Unix, TransportKind::Loopback],
+            receives: vec![Copy, Zerocopy],
+            ..crate::sweep::Matrix::quick()
+        };
+        let cells = m.cells();
+        let blocks = blocks_of(&cells);
+        assert_eq!(blocks.len(), 2 * 2 * 6 * 4);
+        for b in &blocks {
+            let first = &cells[b[0]];
+            let arms: Vec<_> = b.iter().map(|&i| (cells[i].strategy, cells[i].receive)).collect();
+            if first.transport.kind == TransportKind::Unix {
+                // Neither zero-copy sends nor mapping receives over AF_UNIX.
+                assert_eq!(arms, [(StrategyKind::OneCopy, Copy)]);
+                assert_eq!(first.transport.maxseg, None);
+            } else {
+                assert_eq!(
+                    arms,
+                    [
+                        (StrategyKind::OneCopy, Copy),
+                        (StrategyKind::OneCopy, Zerocopy),
+                        (StrategyKind::ZeroCopy, Copy),
+                        (StrategyKind::ZeroCopy, Zerocopy),
+                    ]
+                );
+                // Every arm at the same MSS, the mapping one's.
+                for &i in b {
+                    assert_eq!(cells[i].transport.maxseg, Some(crate::engine::recv::map_mss()));
+                }
+            }
+        }
+        // The default: copy alone, the kernel's MSS, as before receives.
+        let m = crate::sweep::Matrix::quick();
+        assert!(m
+            .cells()
+            .iter()
+            .all(|c| c.receive == Copy && c.transport.maxseg.is_none()));
     }
 
     #[test]

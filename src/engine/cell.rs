@@ -244,6 +244,7 @@ impl CellResult {
                     workload: cfg.workload,
                     field_size_bytes: cfg.shape.field_size as u64,
                     threads: cfg.threads as u32,
+                    receive: cfg.receive,
                     elapsed_s: r.seconds,
                     messages: r.messages,
                     ..SampleRow::default()

@@ -36,7 +36,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::key::{CellKey, Status};
-use super::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
+use super::kinds::{Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
 
 /// A figure's value type in `results.csv`: whole counts stay integers.
 pub trait FigureValue: Copy {
@@ -266,6 +266,10 @@ macro_rules! figures {
             /// before layouts) reads as heap.
             #[serde(deserialize_with = "crate::model::key::layout_or_heap")]
             pub layout: Layout,
+            /// `copy` or `zerocopy` (`--receives`); an empty or absent
+            /// column (a row from before receive strategies) reads as copy.
+            #[serde(default, deserialize_with = "crate::model::kinds::receive_or_copy")]
+            pub receive: ReceiveKind,
             pub message_bytes: u64,
             pub threads: u32,
             /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
@@ -308,10 +312,14 @@ macro_rules! figures {
             /// The columns that describe the cell rather than measure it.
             pub const SETTINGS: &'static [&'static str] = &[
                 "cell", "repeat", "strategy", "transport", "server", "workload", "field_size_bytes",
-                "fields", "layout", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
+                "fields", "layout", "receive", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
                 "duration_s", "sample_s", "precision_target", "status", "error", "samples",
                 "main_figure", "precision_reached", "stopped_by",
             ];
+
+            /// Setting columns a `results.csv` written before they existed
+            /// lacks: such a file reads with their defaults (`receive`: copy).
+            pub const ADDED_LATER: &'static [&'static str] = &["receive"];
 
             /// The value of one figure in this row.
             pub fn get(&self, figure: Figure) -> Option<f64> {
@@ -383,6 +391,10 @@ macro_rules! figures {
             pub workload: WorkloadKind,
             pub field_size_bytes: u64,
             pub threads: u32,
+            /// `copy` or `zerocopy`; absent (a file from before receive
+            /// strategies): copy.
+            #[serde(default, deserialize_with = "crate::model::kinds::receive_or_copy")]
+            pub receive: ReceiveKind,
             pub elapsed_s: f64,
             pub messages: u64,
             $( $( #[doc = concat!("Its interval in `results.csv`: `", stringify!($clo), "`, `", stringify!($chi), "`.")]
@@ -618,6 +630,7 @@ impl Row {
             field_size: self.field_size_bytes,
             strategy: self.strategy,
             layout: self.layout,
+            receive: self.receive,
             fields: self.fields,
         }
     }
@@ -644,6 +657,7 @@ impl SampleRow {
             self.workload,
             self.field_size_bytes,
             self.threads,
+            self.receive,
         ) == (
             row.cell,
             row.repeat,
@@ -652,6 +666,7 @@ impl SampleRow {
             row.workload,
             row.field_size_bytes,
             row.threads,
+            row.receive,
         )
     }
 

@@ -1,13 +1,13 @@
 //! What identifies a measured cell ([`CellKey`]) and how its run ended
 //! ([`Status`]), as typed values. A results row names them as text
 //! (`results.csv`'s `strategy`, `layout`, `transport`, `workload`,
-//! `field_size_bytes`, `fields`, `threads` and `status` columns); the names
+//! `field_size_bytes`, `fields`, `receive`, `threads` and `status` columns); the names
 //! are parsed once, when the row is read (serde), and everything after that
 //! (the report, `--resume`, `compare`) compares values.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::kinds::{unknown_name, Layout, StrategyKind, TransportKind, WorkloadKind};
+use super::kinds::{unknown_name, Layout, ReceiveKind, StrategyKind, TransportKind, WorkloadKind};
 
 /// The configuration of a cell: what was sent how, over what, by how many
 /// threads. Two runs of one key are repetitions of one cell, whatever their
@@ -25,6 +25,10 @@ pub struct CellKey {
     pub field_size: u64,
     pub strategy: StrategyKind,
     pub layout: Layout,
+    /// How the receivers took messages off the socket (`copy` in a row
+    /// from before `--receives`); a strategy's mapping cells come right
+    /// after its copying ones, the arms of one block.
+    pub receive: ReceiveKind,
     pub fields: u32,
 }
 

@@ -298,6 +298,27 @@ impl ReceiveKind {
     pub fn supports(self, transport: TransportKind) -> bool {
         self == ReceiveKind::Copy || transport != TransportKind::Unix
     }
+
+    /// The receive strategies it is compared with, behind the same sender
+    /// (the report's questions, as [`StrategyKind::baselines`] for senders):
+    /// mapping against copying.
+    pub fn baselines(self) -> &'static [ReceiveKind] {
+        match self {
+            ReceiveKind::Copy => &[],
+            ReceiveKind::Zerocopy => &[ReceiveKind::Copy],
+        }
+    }
+}
+
+/// A receive column as written: its name, or empty or absent in a row from
+/// before `--receives`, which was `copy`.
+pub(crate) fn receive_or_copy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ReceiveKind, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() {
+        return Ok(ReceiveKind::Copy);
+    }
+    ReceiveKind::from_name(&name)
+        .ok_or_else(|| unknown_name("receive strategy", &name, &ReceiveKind::ALL.map(ReceiveKind::name)))
 }
 
 impl std::fmt::Display for ReceiveKind {

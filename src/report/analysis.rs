@@ -9,7 +9,7 @@ use super::crossover::{crossovers_paired, rounds_range, rounds_text, Crossover, 
 use super::format;
 use crate::model::figures::{Figure, RoleFigure, Row};
 use crate::model::key::{CellKey, Status};
-use crate::model::kinds::{Layout, StrategyKind, TransportKind, WorkloadKind};
+use crate::model::kinds::{Layout, ReceiveKind, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 
 /// How the cost of a strategy changes from the fewest to the most threads
@@ -20,6 +20,7 @@ pub struct ThreadScaling {
     pub transport: TransportKind,
     pub strategy: StrategyKind,
     pub layout: Layout,
+    pub receive: ReceiveKind,
     pub from_threads: u32,
     pub to_threads: u32,
     /// Client+server CPU ns per byte at `to_threads` divided by the same at
@@ -56,7 +57,7 @@ impl ThreadScaling {
             "{}/{}, {}, {} → {} threads: {cpu}; {switches}",
             self.workload,
             self.transport,
-            format::strategy(self.strategy, self.layout),
+            format::arm(self.strategy, self.layout, self.receive),
             self.from_threads,
             self.to_threads
         )
@@ -466,16 +467,16 @@ pub(super) fn analyze_cells(
 }
 
 fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
-    type Group = (WorkloadKind, TransportKind, StrategyKind, Layout);
+    type Group = (WorkloadKind, TransportKind, StrategyKind, Layout, ReceiveKind);
     let mut groups: BTreeMap<Group, Vec<&CellSummary>> = BTreeMap::new();
     for c in cells {
         let k = &c.key;
-        let key = (k.workload, k.transport, k.strategy, k.layout);
+        let key = (k.workload, k.transport, k.strategy, k.layout, k.receive);
         groups.entry(key).or_default().push(c);
     }
     groups
         .into_iter()
-        .filter_map(|((workload, transport, strategy, layout), group)| {
+        .filter_map(|((workload, transport, strategy, layout, receive), group)| {
             let from = group.iter().map(|c| c.key.threads).min()?;
             let to = group.iter().map(|c| c.key.threads).max()?;
             if from == to {
@@ -510,6 +511,7 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
                 transport,
                 strategy,
                 layout,
+                receive,
                 from_threads: from,
                 to_threads: to,
                 cpu_per_byte_ratio: Spread::of(ratios),
@@ -528,12 +530,19 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
     let mut ratios: Vec<Vec<f64>> = Vec::new();
     for c in crossovers
         .iter()
-        .filter(|c| c.challenger.has_completions() && c.baseline.has_completions())
+        .filter(|c| {
+            // Behind the default receiver only: one question per pair of senders.
+            c.challenger.default_receive()
+                && c.baseline.default_receive()
+                && c.challenger.strategy.has_completions()
+                && c.baseline.strategy.has_completions()
+        })
     {
+        let (challenger, baseline) = (c.challenger.strategy, c.baseline.strategy);
         let question =
             |o: &InterfaceComparison| (o.workload, o.transport, o.metric, o.challenger, o.baseline);
         let at = match out.iter().position(|o| {
-            question(o) == (c.workload, c.transport, c.metric, c.challenger, c.baseline)
+            question(o) == (c.workload, c.transport, c.metric, challenger, baseline)
         }) {
             Some(at) => at,
             None => {
@@ -541,8 +550,8 @@ fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
                     workload: c.workload,
                     transport: c.transport,
                     metric: c.metric,
-                    challenger: c.challenger,
-                    baseline: c.baseline,
+                    challenger,
+                    baseline,
                     challenger_wins: 0,
                     baseline_wins: 0,
                     within_spread: 0,

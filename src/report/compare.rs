@@ -2,7 +2,7 @@
 //! sysctl or patch change help?".
 //!
 //! Cells are matched by configuration ([`CellKey`]: workload, transport,
-//! threads, field size and count, strategy and layout). For each matched
+//! threads, field size and count, strategy, layout and receive strategy). For each matched
 //! cell and figure, NEW is compared with OLD: the ratio NEW/OLD with its
 //! interval, and a verdict — better, worse or ≈.
 //!

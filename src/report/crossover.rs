@@ -20,18 +20,76 @@ use super::cells::{CellSummary, Runs, Spread, View};
 use super::format;
 use crate::model::figures::{Figure, RoleFigure};
 use crate::model::key::CellKey;
-use crate::model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
+use crate::model::kinds::{Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 use crate::model::stats::{self, Call, Comparison, PairedComparison};
 
-/// The study's questions, as (challenger, baseline), from each strategy's
-/// [`StrategyKind::baselines`]: every strategy against two-copy, then each
-/// lending strategy against its copying twin.
-pub fn pairs() -> Vec<(StrategyKind, StrategyKind)> {
-    StrategyKind::ALL
-        .into_iter()
-        .flat_map(|c| c.baselines().iter().map(move |&b| (c, b)))
-        .collect()
+/// One arm of a block as the report compares it: a send strategy behind
+/// which the receivers took messages off the socket one way. Named as its
+/// strategy alone with the default (copying) receiver, `one-copy`, else
+/// with the receive strategy beside it, `one-copy + zerocopy rx`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Arm {
+    pub strategy: StrategyKind,
+    pub receive: ReceiveKind,
+}
+
+impl Arm {
+    pub fn of(key: &CellKey) -> Arm {
+        Arm {
+            strategy: key.strategy,
+            receive: key.receive,
+        }
+    }
+
+    /// The strategy behind the default receiver.
+    pub fn send(strategy: StrategyKind) -> Arm {
+        Arm {
+            strategy,
+            receive: ReceiveKind::default(),
+        }
+    }
+
+    /// Whether it is a send strategy behind the default receiver.
+    pub fn default_receive(self) -> bool {
+        self.receive == ReceiveKind::default()
+    }
+}
+
+impl std::fmt::Display for Arm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.default_receive() {
+            write!(f, "{}", self.strategy)
+        } else {
+            write!(f, "{} + {} rx", self.strategy, self.receive)
+        }
+    }
+}
+
+impl serde::Serialize for Arm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The study's questions, as (challenger, baseline): at each receive
+/// strategy, from each strategy's [`StrategyKind::baselines`] (every
+/// strategy against two-copy, then each lending strategy against its
+/// copying twin); then, behind each send strategy, each receive strategy
+/// against its [`ReceiveKind::baselines`] (mapping against copying).
+pub fn pairs() -> Vec<(Arm, Arm)> {
+    let arm = |strategy, receive| Arm { strategy, receive };
+    let sends = ReceiveKind::ALL.into_iter().flat_map(move |r| {
+        StrategyKind::ALL
+            .into_iter()
+            .flat_map(move |c| c.baselines().iter().map(move |&b| (arm(c, r), arm(b, r))))
+    });
+    let receives = StrategyKind::ALL.into_iter().flat_map(move |s| {
+        ReceiveKind::ALL
+            .into_iter()
+            .flat_map(move |r| r.baselines().iter().map(move |&b| (arm(s, r), arm(s, b))))
+    });
+    sends.chain(receives).collect()
 }
 
 /// The metrics compared for a workload: its main figure ([`Figure::main`]),
@@ -41,6 +99,20 @@ pub fn metrics(workload: WorkloadKind) -> [View; 2] {
         View::Of(Figure::main(workload)),
         View::Of(Figure::Role(Role::Client, RoleFigure::CpuNsPerByte)),
     ]
+}
+
+/// The metrics compared for one pair: [`metrics`]; for two receive
+/// strategies behind one sender, the main figure and the receiver's CPU
+/// cost (the server's: in stream it alone receives).
+pub fn pair_metrics(workload: WorkloadKind, challenger: Arm, baseline: Arm) -> [View; 2] {
+    if challenger.receive == baseline.receive {
+        metrics(workload)
+    } else {
+        [
+            View::Of(Figure::main(workload)),
+            View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+        ]
+    }
 }
 
 /// Which side a size goes to, or neither.
@@ -88,8 +160,8 @@ pub struct Crossover {
     pub transport: TransportKind,
     pub threads: u32,
     pub metric: View,
-    pub challenger: StrategyKind,
-    pub baseline: StrategyKind,
+    pub challenger: Arm,
+    pub baseline: Arm,
     /// Smallest and largest field size tested in this group, by any strategy.
     pub tested: (u64, u64),
     /// Sizes where both sides have a value, ascending.
@@ -147,7 +219,7 @@ impl Crossover {
             self.workload,
             self.transport,
             position(
-                metrics(self.workload)
+                pair_metrics(self.workload, self.challenger, self.baseline)
                     .iter()
                     .position(|&m| m == self.metric),
             ),
@@ -328,14 +400,15 @@ pub fn crossovers_paired(cells: &[CellSummary], paired: Option<&Runs>) -> Vec<Cr
                     && c.key.threads == threads
             })
             .collect();
-        let ran = |s: StrategyKind| {
+        let ran = |a: Arm| {
             group
                 .iter()
-                .any(|c| c.key.strategy == s && c.key.layout == Layout::Heap)
+                .any(|c| Arm::of(&c.key) == a && c.key.layout == Layout::Heap)
         };
-        for metric in metrics(workload) {
+        for i in 0..metrics(workload).len() {
             for (challenger, baseline) in pairs() {
                 if ran(challenger) && ran(baseline) {
+                    let metric = pair_metrics(workload, challenger, baseline)[i];
                     out.push(compare(&group, metric, challenger, baseline, paired));
                 }
             }
@@ -349,17 +422,15 @@ pub fn crossovers_paired(cells: &[CellSummary], paired: Option<&Runs>) -> Vec<Cr
 fn compare(
     group: &[&CellSummary],
     metric: View,
-    challenger: StrategyKind,
-    baseline: StrategyKind,
+    challenger: Arm,
+    baseline: Arm,
     runs: Option<&Runs>,
 ) -> Crossover {
     let sizes: BTreeSet<u64> = group.iter().map(|c| c.key.field_size).collect();
-    let value = |strategy: StrategyKind, size: u64| {
+    let value = |arm: Arm, size: u64| {
         group
             .iter()
-            .find(|c| {
-                (c.key.strategy, c.key.layout, c.key.field_size) == (strategy, Layout::Heap, size)
-            })
+            .find(|c| (Arm::of(&c.key), c.key.layout, c.key.field_size) == (arm, Layout::Heap, size))
             .and_then(|c| Some((c.key, c.get(metric)?)))
     };
     let mut compared = Vec::new();
@@ -367,9 +438,11 @@ fn compare(
     for &size in &sizes {
         match (value(challenger, size), value(baseline, size)) {
             (Some((ck, c)), Some((bk, b))) => {
-                // Arms of one block: the same cell but for the strategy.
+                // Arms of one block: the same cell but for the strategy
+                // and the receive strategy.
                 let same_block = CellKey {
                     strategy: bk.strategy,
+                    receive: bk.receive,
                     ..ck
                 } == bk;
                 let paired = runs
@@ -450,8 +523,8 @@ mod tests {
             .into_iter()
             .find(|c| {
                 c.metric == View::Of(Figure::ThroughputGbps)
-                    && c.challenger == challenger
-                    && c.baseline == baseline
+                    && c.challenger == Arm::send(challenger)
+                    && c.baseline == Arm::send(baseline)
             })
             .expect("the pair was run")
     }
@@ -462,6 +535,46 @@ mod tests {
     const LOSE: &[f64] = &[5.0, 5.5, 6.0, 6.0, 6.0, 6.2, 6.5, 7.0];
     const NOISY: &[f64] = &[8.0, 11.0, 12.0, 12.0, 12.0, 12.5, 13.0, 14.0];
     const WIN: &[f64] = &[12.0, 12.5, 13.0, 13.0, 13.0, 13.2, 13.5, 14.0];
+
+    #[test]
+    fn a_mapping_receiver_is_compared_with_the_copying_one_behind_the_same_sender() {
+        let mut all = Vec::new();
+        for &size in &SIZES {
+            for (strategy, receive, gbps) in [
+                (ZeroCopy, ReceiveKind::Copy, TWO),
+                (ZeroCopy, ReceiveKind::Zerocopy, LOSE),
+                (OneCopy, ReceiveKind::Copy, TWO),
+                (OneCopy, ReceiveKind::Zerocopy, WIN),
+            ] {
+                all.extend(rows(strategy, size, gbps).into_iter().map(|r| Row { receive, ..r }));
+            }
+        }
+        let all = crossovers(&summarize(&all));
+        let zc = |s| Arm {
+            strategy: s,
+            receive: ReceiveKind::Zerocopy,
+        };
+        let find = |a: Arm, b: Arm, metric: View| {
+            all.iter()
+                .find(|c| (c.challenger, c.baseline, c.metric) == (a, b, metric))
+        };
+        let main = View::Of(Figure::ThroughputGbps);
+        let rx_cpu = View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte));
+        let c = find(zc(ZeroCopy), Arm::send(ZeroCopy), main).expect("receives compared");
+        assert_eq!(c.outcome, Outcome::BaselineEverywhere);
+        assert!(c
+            .finding()
+            .contains("zero-copy beats zero-copy + zerocopy rx at every tested size"));
+        let c = find(zc(OneCopy), Arm::send(OneCopy), main).unwrap();
+        assert_eq!(c.outcome, Outcome::ChallengerEverywhere);
+        // The receiver's CPU is the second question of a receive pair.
+        assert!(find(zc(OneCopy), Arm::send(OneCopy), rx_cpu).is_some());
+        // Senders are compared at each receive strategy, never across them.
+        assert!(find(Arm::send(ZeroCopy), Arm::send(OneCopy), main).is_some());
+        assert!(find(zc(ZeroCopy), zc(OneCopy), main).is_some());
+        assert!(find(zc(ZeroCopy), Arm::send(OneCopy), main).is_none());
+        assert!(find(zc(OneCopy), Arm::send(ZeroCopy), main).is_none());
+    }
 
     #[test]
     fn crossover_at_the_first_size_of_a_lasting_win() {

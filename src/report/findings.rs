@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::crossover::{metrics, pairs, rounds_text, Crossover, Outcome, Verdict};
+use super::crossover::{metrics, pairs, Arm, rounds_text, Crossover, Outcome, Verdict};
 use super::format;
 use crate::model::figures::{Figure, Row};
 use crate::model::key::Status;
-use crate::model::kinds::{StrategyKind, TransportKind, WorkloadKind};
+use crate::model::kinds::{TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 use crate::model::stats;
 
@@ -27,8 +27,8 @@ pub struct ComparisonRecord {
     pub threads: u32,
     pub field_size_bytes: u64,
     /// The pair: `a` (challenger) and `b` (baseline).
-    pub a: StrategyKind,
-    pub b: StrategyKind,
+    pub a: Arm,
+    pub b: Arm,
     /// `a`, `b` or `≈` (within noise).
     pub verdict: &'static str,
     /// a / b of the medians, with its interval.
@@ -267,7 +267,7 @@ pub fn progress_line(done: usize, total: usize, row: &Row) -> String {
         row.transport,
         row.threads,
         format_size(row.field_size_bytes),
-        row.strategy
+        format::arm(row.strategy, crate::model::kinds::Layout::Heap, row.receive)
     );
     if row.status != Status::Ok {
         return format!("{head}: FAILED: {}", row.error);

@@ -2,7 +2,7 @@
 //! size or a value reads the same everywhere in a report.
 
 use crate::model::key::CellKey;
-use crate::model::kinds::{Layout, StrategyKind};
+use crate::model::kinds::{Layout, ReceiveKind, StrategyKind};
 use crate::model::size::format_size;
 
 /// A strategy in a layout, as the report names its cells: the strategy
@@ -15,9 +15,20 @@ pub fn strategy(strategy: StrategyKind, layout: Layout) -> String {
     }
 }
 
-/// [`strategy`] of a cell.
+/// [`strategy`] behind a receive strategy: with the default (copying)
+/// receiver as [`strategy`], else with the receive strategy beside it
+/// (`one-copy + zerocopy rx`, `zero-copy page + zerocopy rx`).
+pub fn arm(s: StrategyKind, layout: Layout, receive: ReceiveKind) -> String {
+    if receive == ReceiveKind::default() {
+        strategy(s, layout)
+    } else {
+        format!("{} + {receive} rx", strategy(s, layout))
+    }
+}
+
+/// [`arm`] of a cell.
 pub fn cell_strategy(key: &CellKey) -> String {
-    strategy(key.strategy, key.layout)
+    arm(key.strategy, key.layout, key.receive)
 }
 
 /// A measured value with three significant digits and no trailing zeros:

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use super::analysis::{crossover_lines, Analysis};
 use super::cells::{CellSummary, Spread, View, HEADLINE};
-use super::crossover::{metrics, rounds_text, Crossover, Outcome, Verdict};
+use super::crossover::{metrics, rounds_text, Arm, Crossover, Outcome, Verdict};
 use super::findings::paired_rule_short;
 use super::format;
 use super::plots::{strategy_color, Plot};
@@ -215,9 +215,9 @@ fn winner(
     threads: u32,
     size: u64,
 ) -> Option<(String, Option<StrategyKind>)> {
-    let mut strategies: Vec<StrategyKind> = Vec::new();
-    let mut beaten: Vec<StrategyKind> = Vec::new();
-    let mut wins: Vec<StrategyKind> = Vec::new();
+    let mut strategies: Vec<Arm> = Vec::new();
+    let mut beaten: Vec<Arm> = Vec::new();
+    let mut wins: Vec<Arm> = Vec::new();
     for c in crossovers.iter().filter(|c| c.threads == threads) {
         let Some(v) = c.compared.iter().find(|v| v.field_size_bytes == size) else {
             continue;
@@ -243,18 +243,18 @@ fn winner(
         return None;
     }
     strategies.sort();
-    let unbeaten: Vec<StrategyKind> = strategies
+    let unbeaten: Vec<Arm> = strategies
         .iter()
         .copied()
         .filter(|s| !beaten.contains(s))
         .collect();
     Some(match unbeaten.as_slice() {
         _ if wins.is_empty() => ("≈".into(), None),
-        &[one] => (one.to_string(), Some(one)),
+        &[one] => (one.to_string(), Some(one.strategy)),
         several => (
             several
                 .iter()
-                .map(|s| s.name())
+                .map(|s| s.to_string())
                 .collect::<Vec<_>>()
                 .join(" ≈ "),
             None,
@@ -278,7 +278,7 @@ fn answer(h: &mut String, analysis: &Analysis) {
         analysis
             .crossovers
             .iter()
-            .any(|c| c.challenger == s || c.baseline == s)
+            .any(|c| c.challenger.strategy == s || c.baseline.strategy == s)
     };
     for s in StrategyKind::ALL.into_iter().filter(|&s| compared(s)) {
         let _ = write!(

@@ -132,7 +132,9 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         });
     }
     let expected = columns();
-    let may_lack = |c: &String| Figure::ADDED_LATER.iter().any(|f| f.column() == c);
+    let may_lack = |c: &String| {
+        Figure::ADDED_LATER.iter().any(|f| f.column() == c) || Row::ADDED_LATER.contains(&c.as_str())
+    };
     if let Some(column) = expected
         .iter()
         .find(|c| !header.contains(c) && !may_lack(c))
@@ -542,6 +544,37 @@ mod tests {
         writer.write_record(edit(record, false)).unwrap();
         writer.flush().unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn a_file_from_before_receive_strategies_reads_as_copy() {
+        let at = columns().iter().position(|c| c == "receive").unwrap();
+        let (_dir, path) = edited_csv("no-receive", move |mut v, _| {
+            v.remove(at);
+            v
+        });
+        let rows = read_results(&path).unwrap();
+        assert_eq!(rows[0].receive, crate::model::kinds::ReceiveKind::Copy);
+        assert_eq!(rows[0].key().receive, crate::model::kinds::ReceiveKind::Copy);
+        // An empty one too; an unknown one is named.
+        let (_dir, path) = edited_csv("empty-receive", move |mut v, header| {
+            if !header {
+                v[at] = String::new();
+            }
+            v
+        });
+        assert_eq!(
+            read_results(&path).unwrap()[0].receive,
+            crate::model::kinds::ReceiveKind::Copy
+        );
+        let (_dir, path) = edited_csv("bad-receive", move |mut v, header| {
+            if !header {
+                v[at] = "mmap".into();
+            }
+            v
+        });
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown receive strategy 'mmap'"), "{err}");
     }
 
     #[test]

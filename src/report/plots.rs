@@ -16,7 +16,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::cells::{CellSummary, View};
-use super::crossover::{metrics, Crossover, Outcome};
+use super::crossover::{metrics, Arm, Crossover, Outcome};
 use super::format;
 use super::ReportError;
 use crate::model::figures::{Counter, Figure, RoleFigure};
@@ -356,10 +356,11 @@ fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> Strin
         if several {
             tags.push(c.key.transport.name());
         }
+        let arm = format::arm(c.key.strategy, Layout::Heap, c.key.receive);
         if tags.is_empty() {
-            c.key.strategy.to_string()
+            arm
         } else {
-            format!("{} ({})", c.key.strategy, tags.join(", "))
+            format!("{arm} ({})", tags.join(", "))
         }
     }
 }
@@ -462,7 +463,10 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
                     transport,
                     threads,
                     metric,
-                    StrategyKind::REFERENCE,
+                    Arm {
+                        strategy: StrategyKind::REFERENCE,
+                        receive: c.challenger.receive,
+                    },
                 )
         }) {
             let name = if several {
@@ -492,7 +496,7 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
                 series.push(Series {
                     name,
                     // Crossovers compare heap cells.
-                    of: Some((c.challenger, Layout::Heap)),
+                    of: Some((c.challenger.strategy, Layout::Heap)),
                     points,
                 });
             }
@@ -792,9 +796,12 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
         let name = format!(
             "{}, {}, {}",
             if show_layout {
-                format!("{strategy} ({layout})")
+                format!(
+                    "{} ({layout})",
+                    format::arm(strategy, Layout::Heap, c.key.receive)
+                )
             } else {
-                strategy.to_string()
+                format::arm(strategy, Layout::Heap, c.key.receive)
             },
             c.key.transport,
             format::threads(c.key.threads)
