@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 use criterion::{AxisScale, BenchmarkId, Criterion, PlotConfiguration, Throughput};
 
 use copybench::config::MAX_THREADS;
-use copybench::CounterPlan;
 use copybench::measurement::{Copybench, Metric};
-use copybench::Session;
 use copybench::model::size::parse_size;
+use copybench::CounterPlan;
+use copybench::Session;
 use copybench::{
     Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
 };

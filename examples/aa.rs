@@ -27,9 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copybench::block::run_block_sets;
-use copybench::Session;
 use copybench::model::stats::{compare_paired, Call};
 use copybench::sweep::Matrix;
+use copybench::Session;
 use copybench::{Experiment, Figure, StrategyKind};
 
 fn env_ms(name: &str) -> Option<Duration> {

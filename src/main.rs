@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand};
 
 use copybench::cell::{self, Plan, Samples};
 use copybench::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
-use copybench::Session;
 use copybench::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
 use copybench::model::size::parse_size;
 use copybench::output::{self, RunPlan};
+use copybench::Session;
 use copybench::{
     Batch, Config, Error, Experiment, Layout, ReceiveKind, Shape, StrategyKind, TransportKind,
     Verify, WorkloadKind,
@@ -464,9 +464,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .into());
         }
         if transport == TransportKind::Unix {
-            return Err(
-                Error::usage("--maxseg: a unix socket has no segments (TCP only)").into(),
-            );
+            return Err(Error::usage("--maxseg: a unix socket has no segments (TCP only)").into());
         }
         cfg.transport.maxseg = Some(m as u32);
     } else if args.receive == ReceiveKind::Zerocopy {

@@ -13,16 +13,16 @@
 
 use serde_json::{json, Value};
 
+use crate::engine::cell::CellResult;
 use crate::engine::config::{Config, Pin};
 use crate::engine::counters::CounterPlan;
-use crate::model::kinds::Role;
 use crate::engine::experiment::SocketBuffers;
 use crate::model::figures::{Counter, Figure, RoleFigure, SAMPLED};
-use crate::model::measured::{BatchReport, CpuTime};
-use crate::engine::cell::CellResult;
-use crate::report::format::number;
-use crate::model::stats::Estimate;
+use crate::model::kinds::Role;
 use crate::model::kinds::TransportKind;
+use crate::model::measured::{BatchReport, CpuTime};
+use crate::model::stats::Estimate;
+use crate::report::format::number;
 
 /// How the measured batch was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -460,10 +460,10 @@ pub fn to_table(run: &CellResult, plan: &RunPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::WorkloadKind;
-    use crate::model::measured::RoleStats;
     use crate::engine::message::Shape;
     use crate::model::kinds::StrategyKind;
+    use crate::model::kinds::WorkloadKind;
+    use crate::model::measured::RoleStats;
     use crate::model::measured::ZeroCopyStats;
 
     #[test]

@@ -28,20 +28,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::cell::{self, CellResult, Plan, Samples, Sampling};
-use crate::engine::session::Session;
 use crate::engine::config::{Config, Pin};
-use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Bound, Experiment};
-use crate::model::figures::{Figure, Row};
-use crate::model::key::Status;
-use crate::model::host::{HostFacts, RunFacts, SamplingScheme, SweepEnv};
 use crate::engine::message::Shape;
+use crate::engine::session::Session;
+use crate::engine::transport::Veth;
+use crate::model::figures::{Figure, Row};
+use crate::model::host::{HostFacts, RunFacts, SamplingScheme, SweepEnv};
+use crate::model::key::Status;
 use crate::model::kinds::Layout;
 use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::StrategyKind;
-use crate::engine::transport::Veth;
 use crate::model::kinds::TransportKind;
+use crate::model::kinds::WorkloadKind;
 
 /// What to sweep over, and how long each cell runs.
 #[derive(Debug, Clone)]
@@ -197,8 +197,7 @@ impl Matrix {
                                         fields: self.fields,
                                         field_size,
                                     };
-                                    let mut cfg =
-                                        Config::new(strategy, transport, workload, shape);
+                                    let mut cfg = Config::new(strategy, transport, workload, shape);
                                     cfg.threads = threads;
                                     cfg.layout = layout;
                                     cfg.receive = receive;
@@ -426,15 +425,13 @@ pub(crate) fn run_block_bounded(
         arms,
         crate::engine::block::SETS,
         |cfg| {
-            Experiment::start_bounded(cfg, bound.clone())
-                .map(|e| Box::new(e) as Box<dyn Session>)
+            Experiment::start_bounded(cfg, bound.clone()).map(|e| Box::new(e) as Box<dyn Session>)
         },
         host,
         m.warmup,
         &m.sampling(),
     )
 }
-
 
 /// Where a sweep writes, and whether it was stopped early.
 pub struct Outcome {

@@ -621,7 +621,9 @@ impl SocketWindow {
         // SAFETY: the range lies inside pages the kernel mapped into our live
         // PROT_READ mapping (`valid`); nothing writes to them while the
         // returned borrow of `self` lives (see above).
-        unsafe { std::slice::from_raw_parts((self.base as *const u8).add(self.start + offset), len) }
+        unsafe {
+            std::slice::from_raw_parts((self.base as *const u8).add(self.start + offset), len)
+        }
     }
 
     /// Releases the pages mapped at `offset..offset + len` (`MADV_DONTNEED`):
@@ -659,7 +661,12 @@ impl Drop for SocketWindow {
 }
 
 /// Sets an `int` socket option.
-fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+fn set_int_opt(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `v` outlives the call and the length passed is its size.
     unsafe {
         syscall!(setsockopt(
@@ -674,7 +681,11 @@ fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, opt: libc::c_int, v: libc
 }
 
 /// Reads an `int` socket option.
-fn get_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
+fn get_int_opt(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    opt: libc::c_int,
+) -> io::Result<libc::c_int> {
     let mut v: libc::c_int = 0;
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` is exclusively borrowed for the call and `len` is its size.

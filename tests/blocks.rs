@@ -58,7 +58,10 @@ fn the_arms_of_a_block_share_their_rounds_and_resume_adds_a_missing_arm() {
         // Sample i of every arm is round i: the same numbers, 0..rounds.
         assert_eq!(a, b, "{size} B");
         assert_eq!(*a, (0..a.len() as u32).collect::<Vec<_>>());
-        assert!(a.len() >= copybench::model::stats::MIN_SAMPLES, "{size} B: {a:?}");
+        assert!(
+            a.len() >= copybench::model::stats::MIN_SAMPLES,
+            "{size} B: {a:?}"
+        );
         let arms: Vec<_> = first
             .iter()
             .filter(|r| r.field_size_bytes == size)
@@ -78,7 +81,12 @@ fn the_arms_of_a_block_share_their_rounds_and_resume_adds_a_missing_arm() {
     );
     let all = rows(&dir);
     assert_eq!(all.len(), 6);
-    assert_eq!(all.iter().filter(|r| r.strategy == StrategyKind::ZeroCopy).count(), 2);
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.strategy == StrategyKind::ZeroCopy)
+            .count(),
+        2
+    );
     // The rows there are kept as they were.
     assert_eq!(&all[..4], &first[..]);
     // Everything there now: nothing runs.
@@ -118,7 +126,11 @@ fn receives_are_arms_and_resume_upgrades_a_file_from_before_them() {
     }
     let dir = scratch("receives");
     let out = sweep(&dir, "one-copy,zero-copy", &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = rows(&dir);
     assert_eq!(first.len(), 4);
     assert!(first.iter().all(|r| r.receive == Copy));
@@ -128,7 +140,11 @@ fn receives_are_arms_and_resume_upgrades_a_file_from_before_them() {
     assert_eq!(rows(&dir), first);
 
     // Resuming with zerocopy runs its arms alone: one per sender and size.
-    let out = sweep(&dir, "one-copy,zero-copy", &["--receives", "copy,zerocopy", "--resume"]);
+    let out = sweep(
+        &dir,
+        "one-copy,zero-copy",
+        &["--receives", "copy,zerocopy", "--resume"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let ran: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
@@ -148,7 +164,11 @@ fn receives_are_arms_and_resume_upgrades_a_file_from_before_them() {
         .count();
     assert!(zc_samples >= 4 * copybench::model::stats::MIN_SAMPLES);
     // Nothing left to run.
-    let out = sweep(&dir, "one-copy,zero-copy", &["--receives", "copy,zerocopy", "--resume"]);
+    let out = sweep(
+        &dir,
+        "one-copy,zero-copy",
+        &["--receives", "copy,zerocopy", "--resume"],
+    );
     assert!(out.status.success());
     assert_eq!(rows(&dir).len(), 8);
     // The report compares the receive strategies behind each sender.
@@ -157,7 +177,11 @@ fn receives_are_arms_and_resume_upgrades_a_file_from_before_them() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let findings = fs::read_to_string(dir.join("findings.json")).unwrap();
     assert!(
         findings.contains("\"a\": \"one-copy + zerocopy rx\"")

@@ -802,7 +802,10 @@ fn fleet_renders_each_pair_as_the_base_plus_the_documented_edits() {
     // Refusals, before anything is applied.
     for (args, says) in [
         (vec!["--pair", "a:a", "--dry-run"], "needs two nodes"),
-        (vec!["--pair", "a:b", "--pair", "a:b", "--dry-run"], "given twice"),
+        (
+            vec!["--pair", "a:b", "--pair", "a:b", "--dry-run"],
+            "given twice",
+        ),
         (
             vec!["--pair", "a:b", "--sweep-args", "--out x", "--dry-run"],
             "set by the fleet",

@@ -315,9 +315,9 @@ pub fn run_block_sets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::WorkloadKind;
     use crate::engine::error::Error;
     use crate::engine::experiment::{Experiment, SocketBuffers};
+    use crate::model::kinds::WorkloadKind;
     use crate::{Shape, StrategyKind, TransportKind};
 
     #[test]
@@ -382,7 +382,10 @@ mod tests {
         assert_eq!(blocks.len(), 2 * 2 * 6 * 4);
         for b in &blocks {
             let first = &cells[b[0]];
-            let arms: Vec<_> = b.iter().map(|&i| (cells[i].strategy, cells[i].receive)).collect();
+            let arms: Vec<_> = b
+                .iter()
+                .map(|&i| (cells[i].strategy, cells[i].receive))
+                .collect();
             if first.transport.kind == TransportKind::Unix {
                 // Neither zero-copy sends nor mapping receives over AF_UNIX.
                 assert_eq!(arms, [(StrategyKind::OneCopy, Copy)]);
@@ -399,7 +402,10 @@ mod tests {
                 );
                 // Every arm at the same MSS, the mapping one's.
                 for &i in b {
-                    assert_eq!(cells[i].transport.maxseg, Some(crate::engine::recv::map_mss()));
+                    assert_eq!(
+                        cells[i].transport.maxseg,
+                        Some(crate::engine::recv::map_mss())
+                    );
                 }
             }
         }

@@ -23,11 +23,10 @@ use crate::engine::error::Result;
 use crate::engine::experiment::{Batch, SocketBuffers};
 use crate::engine::session::Session;
 use crate::model::figures::{Figure, Row, SampleRow, SAMPLED};
+use crate::model::host::HostFacts;
 use crate::model::kinds::Role;
 use crate::model::measured::BatchReport;
-use crate::model::host::HostFacts;
 use crate::model::stats::{Estimate, MIN_SAMPLES};
-
 
 /// How a cell is cut into samples and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -275,7 +274,6 @@ impl CellResult {
     }
 }
 
-
 impl Row {
     /// Sets every figure from one measured cell: counts, times, CPU and
     /// counters over all its samples, then every [`SAMPLED`] figure as the
@@ -325,8 +323,8 @@ mod tests {
 
     #[test]
     fn figures_of_a_real_batch() {
-        use crate::model::kinds::WorkloadKind;
         use crate::model::figures::Figure;
+        use crate::model::kinds::WorkloadKind;
         use crate::{Shape, StrategyKind, TransportKind};
         let shape = Shape {
             fields: 2,

@@ -6,15 +6,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{Error, Result};
-use crate::model::kinds::WorkloadKind;
 use crate::engine::message::{Shape, Verify};
-use crate::model::kinds::Layout;
 use crate::engine::strategy::Refill;
-use crate::model::kinds::StrategyKind;
 use crate::engine::transport::Transport;
-use crate::model::kinds::TransportKind;
+use crate::model::kinds::Layout;
 use crate::model::kinds::ReceiveKind;
-
+use crate::model::kinds::StrategyKind;
+use crate::model::kinds::TransportKind;
+use crate::model::kinds::WorkloadKind;
 
 /// Longest `--duration`, `--warmup`, `--timeout` and `--cell-limit`: a day.
 pub const MAX_SECONDS: f64 = 86_400.0;
@@ -241,10 +240,7 @@ impl Config {
                 self.threads
             )));
         }
-        if let Some(n) = self
-            .pool_slots
-            .filter(|n| !(1..=MAX_POOL).contains(n))
-        {
+        if let Some(n) = self.pool_slots.filter(|n| !(1..=MAX_POOL).contains(n)) {
             return Err(Error::usage(format!(
                 "--pool {n}: must be 1 to {}",
                 MAX_POOL

@@ -62,10 +62,10 @@ use std::sync::{LazyLock, OnceLock};
 use perf_event::events::Hardware;
 use perf_event::{Builder, Counter as PerfCounter, Group};
 
-pub use crate::model::measured::CounterSample;
 use crate::model::figures::Counter;
 #[cfg(test)]
 use crate::model::figures::RoleFigure;
+pub use crate::model::measured::CounterSample;
 #[cfg(test)]
 use crate::model::measured::{CpuTime, RoleStats};
 

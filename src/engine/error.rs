@@ -1,11 +1,9 @@
 //! The crate's error type. Its messages say what happened and, where there is
 //! something to do about it, what to do next.
 
-
 use crate::model::kinds::Role;
 use std::io;
 use std::time::Duration;
-
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -28,15 +28,15 @@ use socket2::Socket;
 
 use crate::engine::config::Config;
 
-use crate::model::kinds::WorkloadKind;
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Error, Result};
-use crate::model::kinds::Role;
-use crate::model::stats::new_histogram;
-use crate::model::measured::{BatchReport, RoleStats};
-use crate::model::measured::ZeroCopyStats;
-use crate::model::kinds::TransportKind;
 use crate::engine::worker::{fd_hint, Command, Event, Report, Worker};
+use crate::model::kinds::Role;
+use crate::model::kinds::TransportKind;
+use crate::model::kinds::WorkloadKind;
+use crate::model::measured::ZeroCopyStats;
+use crate::model::measured::{BatchReport, RoleStats};
+use crate::model::stats::new_histogram;
 
 /// How much work one batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

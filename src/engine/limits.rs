@@ -14,11 +14,11 @@ use crate::engine::config::Config;
 use crate::engine::recv::READ_AHEAD;
 use crate::model::kinds::{Layout, Role};
 
-use crate::model::kinds::WorkloadKind;
 use crate::engine::error::{Error, Result};
 use crate::engine::message::Shape;
-use crate::model::size::format_size;
 use crate::model::kinds::StrategyKind;
+use crate::model::kinds::WorkloadKind;
+use crate::model::size::format_size;
 
 /// Share of the available memory a run may plan to use.
 const MEMORY_SHARE: f64 = 0.8;

@@ -83,9 +83,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::engine::counters::{CounterPlan, ThreadCounters};
+use crate::model::figures::Counter;
 use crate::model::kinds::Role;
 use crate::model::measured::BatchReport;
-use crate::model::figures::Counter;
 use crate::sys;
 
 /// The environment variable [`Metric::from_env`] reads.

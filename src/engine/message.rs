@@ -291,7 +291,6 @@ fn check_span(span: &[u8], seed: u64, start: usize) -> Result<(), usize> {
     Err(start + bad.unwrap_or(0))
 }
 
-
 /// Checks `buf`, found at byte `start` of its field, against the pattern of
 /// (slot, generation, field); returns the first bad offset within the field.
 /// The piecewise twin of [`check_field`], for a field that arrives in pieces.
@@ -735,7 +734,10 @@ mod tests {
 
     #[test]
     fn pieces_check_what_a_whole_message_check_does() {
-        let shape = Shape { fields: 3, field_size: 29 };
+        let shape = Shape {
+            fields: 3,
+            field_size: 29,
+        };
         let mut m = Message::new(shape, 0);
         for mode in [Verify::Full, Verify::Sampled] {
             for cut in [1, 3, 7, 8, 9, 16, 30, 64] {

@@ -24,7 +24,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::host::{Availability, CounterStatus, CpuIdle, HostFacts, NamespaceState, RunFacts, SweepEnv};
+pub use crate::model::host::{
+    Availability, CounterStatus, CpuIdle, HostFacts, NamespaceState, RunFacts, SweepEnv,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::engine::counters::{perf_event_paranoid, CounterPlan};
@@ -832,8 +834,9 @@ mod tests {
     #[test]
     fn a_ring_that_cannot_be_made_is_a_problem_with_its_reason() {
         let mut facts = facts();
-        let enosys =
-            crate::engine::strategy::explain_setup_error(&std::io::Error::from_raw_os_error(libc::ENOSYS));
+        let enosys = crate::engine::strategy::explain_setup_error(
+            &std::io::Error::from_raw_os_error(libc::ENOSYS),
+        );
         facts.uring = ring_availability(&Err(enosys.clone()));
         facts.uring_zc = ring_availability(&Err(enosys));
         let problems = problems(&facts);

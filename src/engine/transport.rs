@@ -17,9 +17,8 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::error::{Error, Result};
 
-use crate::model::kinds::{Role, TransportKind};
 use crate::engine::netns;
-
+use crate::model::kinds::{Role, TransportKind};
 
 /// The namespaces and address a veth transport uses; defaults match `netns-setup.sh`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

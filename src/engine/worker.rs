@@ -12,21 +12,21 @@ use socket2::Socket;
 
 use crate::engine::config::{Config, Fault, STALL};
 
-use crate::model::kinds::WorkloadKind;
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Cause, Error, Result};
-use crate::model::kinds::Role;
-use crate::model::stats::new_histogram;
-use crate::model::measured::RoleStats;
 use crate::engine::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
 use crate::engine::meter::Meter;
 use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
-use crate::model::kinds::ReceiveKind;
-use crate::model::measured::RxStats;
 use crate::engine::strategy::{Refill, SendError, Sender};
-use crate::model::measured::ZeroCopyStats;
-use crate::sys;
+use crate::model::kinds::ReceiveKind;
+use crate::model::kinds::Role;
 use crate::model::kinds::TransportKind;
+use crate::model::kinds::WorkloadKind;
+use crate::model::measured::RoleStats;
+use crate::model::measured::RxStats;
+use crate::model::measured::ZeroCopyStats;
+use crate::model::stats::new_histogram;
+use crate::sys;
 
 /// What the coordinator asks of a client worker. A message type, not a
 /// call: a remote peer's coordinator sends the same values over its socket.
@@ -277,7 +277,9 @@ impl Worker {
             Rx::Copy(reader) => match reader.next(fd) {
                 Ok(msg) => {
                     part.on_message(self, fd, msg)?;
-                    Ok(Ok(verifier.check(msg).map_err(|e| self.verify_failed(e))?))
+                    Ok(Ok(verifier
+                        .check(msg)
+                        .map_err(|e| self.verify_failed(e))?))
                 }
                 Err(e) => Ok(Err(e)),
             },

@@ -312,13 +312,20 @@ impl ReceiveKind {
 
 /// A receive column as written: its name, or empty or absent in a row from
 /// before `--receives`, which was `copy`.
-pub(crate) fn receive_or_copy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ReceiveKind, D::Error> {
+pub(crate) fn receive_or_copy<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<ReceiveKind, D::Error> {
     let name = String::deserialize(d)?;
     if name.is_empty() {
         return Ok(ReceiveKind::Copy);
     }
-    ReceiveKind::from_name(&name)
-        .ok_or_else(|| unknown_name("receive strategy", &name, &ReceiveKind::ALL.map(ReceiveKind::name)))
+    ReceiveKind::from_name(&name).ok_or_else(|| {
+        unknown_name(
+            "receive strategy",
+            &name,
+            &ReceiveKind::ALL.map(ReceiveKind::name),
+        )
+    })
 }
 
 impl std::fmt::Display for ReceiveKind {

@@ -28,7 +28,6 @@ use super::figures::{Counter, Figure, RoleFigure};
 use super::kinds::Role;
 use super::stats::latency_serde;
 
-
 /// One send in this many has its completion delay timed (two clock reads).
 pub const DELAY_SAMPLE: u64 = 16;
 
@@ -147,7 +146,6 @@ mod delay_serde {
             .unwrap_or_else(crate::model::stats::new_histogram))
     }
 }
-
 
 /// CPU time, nanoseconds: `total_ns` exact (`CLOCK_THREAD_CPUTIME_ID`), its
 /// split into user and system time as the kernel samples it (`getrusage`).
@@ -378,7 +376,6 @@ impl BatchReport {
     }
 }
 
-
 impl RoleFigure {
     /// The value of this figure for one role's summed stats, over a batch
     /// that moved `messages` and `bytes`; `None` when not measured or when it
@@ -452,7 +449,6 @@ impl Figure {
     }
 }
 
-
 /// One role's counters and the figures derived from them, by name (the
 /// `counters.client` / `counters.server` objects of `run --json`): every
 /// role figure but the CPU times, which `cpu` shows.
@@ -463,4 +459,3 @@ pub fn role_figures(r: &BatchReport, role: Role) -> Vec<(RoleFigure, Option<f64>
         .map(|f| (f, Figure::Role(role, f).of(r)))
         .collect()
 }
-

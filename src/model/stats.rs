@@ -258,7 +258,6 @@ pub mod latency_serde {
     }
 }
 
-
 // ---------------------------------------------------------------------------
 // Paired comparisons: the arms of a block, measured round by round.
 

@@ -25,10 +25,10 @@ use super::proto::{
 use crate::engine::config::Config;
 use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Batch, Ends, Experiment, SocketBuffers};
-use crate::engine::session::Session;
-use crate::model::measured::BatchReport;
-use crate::model::host::HostFacts;
 use crate::engine::message::Verify;
+use crate::engine::session::Session;
+use crate::model::host::HostFacts;
+use crate::model::measured::BatchReport;
 use crate::model::measured::ZeroCopyStats;
 
 /// `HOST[:PORT]` (IPv6 as `[ADDR]:PORT`) to one socket address; the port defaults to 7202.
@@ -459,9 +459,7 @@ impl RemoteExperiment<'_> {
 
 impl Session for RemoteExperiment<'_> {
     fn config(&self) -> &Config {
-        self.exp
-            .as_ref()
-            .map_or(&self.cfg, Experiment::config)
+        self.exp.as_ref().map_or(&self.cfg, Experiment::config)
     }
 
     fn run(&mut self, batch: Batch) -> Result<BatchReport> {

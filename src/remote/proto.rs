@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::model::kinds::WorkloadKind;
-use crate::model::measured::RoleStats;
 use crate::model::kinds::{Layout, StrategyKind};
+use crate::model::measured::RoleStats;
 use crate::model::measured::ZeroCopyStats;
 
 /// The protocol's name, the first thing in every challenge and hello.
@@ -210,7 +210,9 @@ pub enum Request {
 pub enum Reply {
     /// Control hello accepted: the session is yours. `host` is the server's
     /// facts (`copybench doctor --json`).
-    Welcome { host: Box<crate::model::host::HostFacts> },
+    Welcome {
+        host: Box<crate::model::host::HostFacts>,
+    },
     /// Data hello accepted: raw messages follow on this connection.
     DataAccepted,
     /// Another session is running; try again later.

@@ -33,10 +33,10 @@ use super::proto::{
 use crate::engine::config::{Config, MAX_THREADS};
 use crate::engine::error::{Error, Result};
 use crate::engine::experiment::{Batch, Ends, Experiment};
-use crate::model::measured::BatchReport;
-use crate::engine::message::{Shape, Verify};
 use crate::engine::limits;
+use crate::engine::message::{Shape, Verify};
 use crate::model::kinds::{Role, TransportKind};
+use crate::model::measured::BatchReport;
 
 /// Hellos being read at once; connections beyond this are closed unanswered.
 pub(crate) const MAX_HANDSHAKES: usize = 32;

@@ -467,7 +467,13 @@ pub(super) fn analyze_cells(
 }
 
 fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
-    type Group = (WorkloadKind, TransportKind, StrategyKind, Layout, ReceiveKind);
+    type Group = (
+        WorkloadKind,
+        TransportKind,
+        StrategyKind,
+        Layout,
+        ReceiveKind,
+    );
     let mut groups: BTreeMap<Group, Vec<&CellSummary>> = BTreeMap::new();
     for c in cells {
         let k = &c.key;
@@ -476,49 +482,52 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
     }
     groups
         .into_iter()
-        .filter_map(|((workload, transport, strategy, layout, receive), group)| {
-            let from = group.iter().map(|c| c.key.threads).min()?;
-            let to = group.iter().map(|c| c.key.threads).max()?;
-            if from == to {
-                return None;
-            }
-            // Pairs of (fewest-threads cell, most-threads cell) of the same shape.
-            let pairs: Vec<(&CellSummary, &CellSummary)> = group
-                .iter()
-                .filter(|a| a.key.threads == from)
-                .filter_map(|a| {
-                    let b = group.iter().find(|b| {
-                        b.key.threads == to
-                            && (b.key.field_size, b.key.fields) == (a.key.field_size, a.key.fields)
-                    })?;
-                    Some((*a, *b))
-                })
-                .collect();
-            let medians = |figure: View| {
-                pairs
+        .filter_map(
+            |((workload, transport, strategy, layout, receive), group)| {
+                let from = group.iter().map(|c| c.key.threads).min()?;
+                let to = group.iter().map(|c| c.key.threads).max()?;
+                if from == to {
+                    return None;
+                }
+                // Pairs of (fewest-threads cell, most-threads cell) of the same shape.
+                let pairs: Vec<(&CellSummary, &CellSummary)> = group
                     .iter()
-                    .filter_map(move |(a, b)| Some((a.get(figure)?.median, b.get(figure)?.median)))
-            };
-            let ratios = medians(View::Total(RoleFigure::CpuNsPerByte))
-                .filter(|&(a, _)| a > 0.0)
-                .map(|(a, b)| b / a);
-            let switches: Vec<(f64, f64)> =
-                medians(View::Of(Figure::ContextSwitchesPerMsg)).collect();
-            let median = |side: fn(&(f64, f64)) -> f64| Spread::of(switches.iter().map(side));
-            let context_switches_per_msg = median(|s| s.0).zip(median(|s| s.1));
-            Some(ThreadScaling {
-                workload,
-                transport,
-                strategy,
-                layout,
-                receive,
-                from_threads: from,
-                to_threads: to,
-                cpu_per_byte_ratio: Spread::of(ratios),
-                context_switches_per_msg: context_switches_per_msg
-                    .map(|(a, b)| (a.median, b.median)),
-            })
-        })
+                    .filter(|a| a.key.threads == from)
+                    .filter_map(|a| {
+                        let b = group.iter().find(|b| {
+                            b.key.threads == to
+                                && (b.key.field_size, b.key.fields)
+                                    == (a.key.field_size, a.key.fields)
+                        })?;
+                        Some((*a, *b))
+                    })
+                    .collect();
+                let medians = |figure: View| {
+                    pairs.iter().filter_map(move |(a, b)| {
+                        Some((a.get(figure)?.median, b.get(figure)?.median))
+                    })
+                };
+                let ratios = medians(View::Total(RoleFigure::CpuNsPerByte))
+                    .filter(|&(a, _)| a > 0.0)
+                    .map(|(a, b)| b / a);
+                let switches: Vec<(f64, f64)> =
+                    medians(View::Of(Figure::ContextSwitchesPerMsg)).collect();
+                let median = |side: fn(&(f64, f64)) -> f64| Spread::of(switches.iter().map(side));
+                let context_switches_per_msg = median(|s| s.0).zip(median(|s| s.1));
+                Some(ThreadScaling {
+                    workload,
+                    transport,
+                    strategy,
+                    layout,
+                    receive,
+                    from_threads: from,
+                    to_threads: to,
+                    cpu_per_byte_ratio: Spread::of(ratios),
+                    context_switches_per_msg: context_switches_per_msg
+                        .map(|(a, b)| (a.median, b.median)),
+                })
+            },
+        )
         .collect()
 }
 
@@ -528,22 +537,20 @@ fn thread_scaling(cells: &[CellSummary]) -> Vec<ThreadScaling> {
 fn interfaces(crossovers: &[Crossover]) -> Vec<InterfaceComparison> {
     let mut out: Vec<InterfaceComparison> = Vec::new();
     let mut ratios: Vec<Vec<f64>> = Vec::new();
-    for c in crossovers
-        .iter()
-        .filter(|c| {
-            // Behind the default receiver only: one question per pair of senders.
-            c.challenger.default_receive()
-                && c.baseline.default_receive()
-                && c.challenger.strategy.has_completions()
-                && c.baseline.strategy.has_completions()
-        })
-    {
+    for c in crossovers.iter().filter(|c| {
+        // Behind the default receiver only: one question per pair of senders.
+        c.challenger.default_receive()
+            && c.baseline.default_receive()
+            && c.challenger.strategy.has_completions()
+            && c.baseline.strategy.has_completions()
+    }) {
         let (challenger, baseline) = (c.challenger.strategy, c.baseline.strategy);
         let question =
             |o: &InterfaceComparison| (o.workload, o.transport, o.metric, o.challenger, o.baseline);
-        let at = match out.iter().position(|o| {
-            question(o) == (c.workload, c.transport, c.metric, challenger, baseline)
-        }) {
+        let at = match out
+            .iter()
+            .position(|o| question(o) == (c.workload, c.transport, c.metric, challenger, baseline))
+        {
             Some(at) => at,
             None => {
                 out.push(InterfaceComparison {

@@ -430,7 +430,9 @@ fn compare(
     let value = |arm: Arm, size: u64| {
         group
             .iter()
-            .find(|c| (Arm::of(&c.key), c.key.layout, c.key.field_size) == (arm, Layout::Heap, size))
+            .find(|c| {
+                (Arm::of(&c.key), c.key.layout, c.key.field_size) == (arm, Layout::Heap, size)
+            })
             .and_then(|c| Some((c.key, c.get(metric)?)))
     };
     let mut compared = Vec::new();
@@ -546,7 +548,11 @@ mod tests {
                 (OneCopy, ReceiveKind::Copy, TWO),
                 (OneCopy, ReceiveKind::Zerocopy, WIN),
             ] {
-                all.extend(rows(strategy, size, gbps).into_iter().map(|r| Row { receive, ..r }));
+                all.extend(
+                    rows(strategy, size, gbps)
+                        .into_iter()
+                        .map(|r| Row { receive, ..r }),
+                );
             }
         }
         let all = crossovers(&summarize(&all));

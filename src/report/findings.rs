@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::crossover::{metrics, pairs, Arm, rounds_text, Crossover, Outcome, Verdict};
+use super::crossover::{metrics, pairs, rounds_text, Arm, Crossover, Outcome, Verdict};
 use super::format;
 use crate::model::figures::{Figure, Row};
 use crate::model::key::Status;

@@ -133,7 +133,8 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
     }
     let expected = columns();
     let may_lack = |c: &String| {
-        Figure::ADDED_LATER.iter().any(|f| f.column() == c) || Row::ADDED_LATER.contains(&c.as_str())
+        Figure::ADDED_LATER.iter().any(|f| f.column() == c)
+            || Row::ADDED_LATER.contains(&c.as_str())
     };
     if let Some(column) = expected
         .iter()
@@ -555,7 +556,10 @@ mod tests {
         });
         let rows = read_results(&path).unwrap();
         assert_eq!(rows[0].receive, crate::model::kinds::ReceiveKind::Copy);
-        assert_eq!(rows[0].key().receive, crate::model::kinds::ReceiveKind::Copy);
+        assert_eq!(
+            rows[0].key().receive,
+            crate::model::kinds::ReceiveKind::Copy
+        );
         // An empty one too; an unknown one is named.
         let (_dir, path) = edited_csv("empty-receive", move |mut v, header| {
             if !header {

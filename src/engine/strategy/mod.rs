@@ -14,11 +14,11 @@ mod two_copy;
 mod uring;
 mod zero_copy;
 
+pub use crate::model::kinds::StrategyKind;
+pub use crate::model::measured::ZeroCopyStats;
 pub(crate) use completions::Completions;
 pub(crate) use one_copy::OneCopy;
 pub(crate) use recorder::CompletionStats;
-pub use crate::model::kinds::StrategyKind;
-pub use crate::model::measured::ZeroCopyStats;
 pub(crate) use two_copy::TwoCopy;
 #[cfg(test)]
 pub(crate) use uring::explain_setup_error;
@@ -38,7 +38,6 @@ use serde::{Deserialize, Serialize};
 use crate::engine::message::{Message, Shape};
 
 use crate::model::kinds::Layout;
-
 
 /// How the engine runs each kind: whether this host can, and a fresh
 /// strategy for one connection. Adding a strategy: its own file here, its
