@@ -599,23 +599,6 @@ fn resources_are_sized_from_the_memory_formula() {
     }
 }
 
-#[test]
-#[cfg_attr(
-    copybench_no_shellcheck,
-    ignore = "shellcheck was not on PATH when the tests were built: apt-get install shellcheck"
-)]
-fn fleet_script_is_shellcheck_clean() {
-    let out = match Command::new("shellcheck").arg(fleet_script()).output() {
-        Ok(out) => out,
-        Err(e) if common::netns::in_ci() => panic!("shellcheck not found ({e}), but CI is set"),
-        Err(_) => {
-            eprintln!("skipping: shellcheck not found (apt-get install shellcheck)");
-            return;
-        }
-    };
-    assert!(out.status.success(), "shellcheck: {}", text(&out));
-}
-
 /// A directory of this test's own, removed when dropped (unless `keep`).
 struct Scratch(PathBuf, bool);
 

@@ -524,22 +524,6 @@ fn kill_9_leaves_a_results_csv_that_report_rebuilds() {
 
 #[test]
 #[cfg_attr(
-    copybench_no_shellcheck,
-    ignore = "needs shellcheck on PATH (apt-get install shellcheck)"
-)]
-fn soak_script_is_shellcheck_clean() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/soak.sh");
-    let out = Command::new("shellcheck").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "shellcheck {}: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-#[test]
-#[cfg_attr(
     copybench_no_netns,
     ignore = "needs root and iproute2 to make network namespaces: run the tests as root"
 )]

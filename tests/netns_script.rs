@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use std::process::{Command, Output};
 
 use common::netns::{in_ci, script_path, NetnsPair};
@@ -290,16 +292,38 @@ fn no_or_unknown_argument_prints_usage_and_exits_2() {
     copybench_no_shellcheck,
     ignore = "shellcheck was not on PATH when the tests were built: apt-get install shellcheck"
 )]
-fn script_is_shellcheck_clean() {
-    let out = match Command::new("shellcheck").arg(script_path()).output() {
-        Ok(out) => out,
-        Err(_) if !in_ci() => {
-            eprintln!("skipping: shellcheck not found (apt-get install shellcheck)");
-            return;
-        }
-        Err(e) => panic!("shellcheck not found ({e}), but CI is set: apt-get install shellcheck"),
-    };
-    assert!(out.status.success(), "shellcheck: {}", text(&out));
+fn every_shell_script_is_shellcheck_clean() {
+    // netns-setup.sh and every script under scripts/ (fleet, soak, the
+    // overhead check, the peer and receive comparisons): one check for all,
+    // so a new script cannot be left out.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts = vec![script_path()];
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sh"))
+        .collect();
+    found.sort();
+    assert!(found.len() >= 5, "scripts/: {found:?}");
+    scripts.extend(found);
+    for script in &scripts {
+        let out = match Command::new("shellcheck").arg(script).output() {
+            Ok(out) => out,
+            Err(_) if !in_ci() => {
+                eprintln!("skipping: shellcheck not found (apt-get install shellcheck)");
+                return;
+            }
+            Err(e) => {
+                panic!("shellcheck not found ({e}), but CI is set: apt-get install shellcheck")
+            }
+        };
+        assert!(
+            out.status.success(),
+            "shellcheck {}: {}",
+            script.display(),
+            text(&out)
+        );
+    }
 }
 
 /// CI runs as root with iproute2 and shellcheck, so there nothing above may be
