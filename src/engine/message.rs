@@ -120,6 +120,21 @@ pub enum VerifyError {
     },
 }
 
+impl VerifyError {
+    /// Field `field` of the message with header `h` differs from its
+    /// pattern at byte `offset`: the one place both checks (whole message,
+    /// piece by piece) say so.
+    fn content(h: &Header, field: usize, offset: usize) -> VerifyError {
+        VerifyError::Content {
+            seq: h.seq,
+            slot: h.slot,
+            generation: h.generation,
+            field,
+            offset,
+        }
+    }
+}
+
 /// How much of each message's content the receiver checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -584,13 +599,7 @@ impl Verifier {
                 }
                 r
             };
-            res.map_err(|offset| VerifyError::Content {
-                seq: h.seq,
-                slot: h.slot,
-                generation: h.generation,
-                field: f,
-                offset,
-            })?;
+            res.map_err(|offset| VerifyError::content(h, f, offset))?;
             at += n;
             piece = &piece[n..];
         }
@@ -661,13 +670,7 @@ impl Verifier {
             } else {
                 check_field_ends(field, h.slot, h.generation, f)
             };
-            res.map_err(|offset| VerifyError::Content {
-                seq: h.seq,
-                slot: h.slot,
-                generation: h.generation,
-                field: f,
-                offset,
-            })?;
+            res.map_err(|offset| VerifyError::content(&h, f, offset))?;
         }
         self.advance();
         Ok(h)

@@ -321,6 +321,14 @@ macro_rules! figures {
             /// lacks: such a file reads with their defaults (`receive`: copy).
             pub const ADDED_LATER: &'static [&'static str] = &["receive"];
 
+            /// Whether a `results.csv` from an older copybench may lack
+            /// `column`: a setting or a figure added since
+            /// ([`Row::ADDED_LATER`], [`Figure::ADDED_LATER`]).
+            pub fn added_later(column: &str) -> bool {
+                Row::ADDED_LATER.contains(&column)
+                    || Figure::ADDED_LATER.iter().any(|f| f.column() == column)
+            }
+
             /// The value of one figure in this row.
             pub fn get(&self, figure: Figure) -> Option<f64> {
                 match figure {
@@ -645,6 +653,24 @@ impl Row {
 }
 
 impl SampleRow {
+    /// Sample `sample` of the run `row` (its identity; no figures yet): how
+    /// the report's tests make samples for rows they wrote.
+    #[cfg(test)]
+    pub(crate) fn of(row: &Row, sample: u32) -> SampleRow {
+        SampleRow {
+            cell: row.cell,
+            repeat: row.repeat,
+            sample,
+            strategy: row.strategy,
+            transport: row.transport,
+            workload: row.workload,
+            field_size_bytes: row.field_size_bytes,
+            threads: row.threads,
+            receive: row.receive,
+            ..SampleRow::default()
+        }
+    }
+
     /// Whether this is a sample of `row`'s run: the same cell number,
     /// repetition and settings (samples.csv has no layout or fields column,
     /// so those come from the row).

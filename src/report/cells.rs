@@ -502,16 +502,8 @@ mod tests {
             ..Row::default()
         };
         let sample = |r: &Row, sample: u32, gbps: f64| SampleRow {
-            cell: r.cell,
-            repeat: r.repeat,
-            sample,
-            strategy: r.strategy,
-            transport: r.transport,
-            workload: r.workload,
-            field_size_bytes: r.field_size_bytes,
-            threads: r.threads,
             throughput_gbps: Some(gbps),
-            ..SampleRow::default()
+            ..SampleRow::of(r, sample)
         };
         // Two arms, two repetitions; the second arm's round 3 of
         // repetition 1 is missing, and a failed repetition's samples do

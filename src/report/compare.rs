@@ -555,16 +555,8 @@ mod tests {
             };
             for i in 0..12 {
                 samples.push(crate::model::figures::SampleRow {
-                    cell: row.cell,
-                    repeat: row.repeat,
-                    sample: i,
-                    strategy: row.strategy,
-                    transport: row.transport,
-                    workload: row.workload,
-                    field_size_bytes: row.field_size_bytes,
-                    threads: row.threads,
                     throughput_gbps: Some(level * (1.0 + 0.001 * f64::from(i))),
-                    ..Default::default()
+                    ..crate::model::figures::SampleRow::of(&row, i)
                 });
             }
             rows.push(row);

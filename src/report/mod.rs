@@ -29,7 +29,7 @@ pub use cells::{summarize, summarize_pooled, CellSummary, Runs, Spread, View};
 pub use crossover::{Crossover, Outcome, SizeVerdict, Verdict};
 pub use findings::progress_line;
 
-use crate::model::figures::{Figure, Row, SampleRow};
+use crate::model::figures::{Row, SampleRow};
 use crate::model::host::SweepEnv;
 use crate::model::kinds::Layout;
 
@@ -132,13 +132,9 @@ pub fn read_results(path: &Path) -> Result<Vec<Row>, ReportError> {
         });
     }
     let expected = columns();
-    let may_lack = |c: &String| {
-        Figure::ADDED_LATER.iter().any(|f| f.column() == c)
-            || Row::ADDED_LATER.contains(&c.as_str())
-    };
     if let Some(column) = expected
         .iter()
-        .find(|c| !header.contains(c) && !may_lack(c))
+        .find(|c| !header.contains(c) && !Row::added_later(c))
     {
         return Err(ReportError::MissingColumn {
             column: column.clone(),
@@ -462,14 +458,6 @@ mod tests {
                 let (up, down) = scale(i);
                 writer
                     .serialize(SampleRow {
-                        cell: row.cell,
-                        repeat: row.repeat,
-                        sample: i,
-                        strategy: row.strategy,
-                        transport: row.transport,
-                        workload: row.workload,
-                        field_size_bytes: row.field_size_bytes,
-                        threads: row.threads,
                         elapsed_s: 0.05,
                         messages: 100,
                         throughput_gbps: row.throughput_gbps.map(|v| v * up),
@@ -477,7 +465,7 @@ mod tests {
                         latency_p99_us: row.latency_p99_us.map(|v| v * down),
                         client_cpu_ns_per_byte: row.client_cpu_ns_per_byte.map(|v| v * down),
                         server_cpu_ns_per_byte: row.server_cpu_ns_per_byte.map(|v| v * down),
-                        ..SampleRow::default()
+                        ..SampleRow::of(row, i)
                     })
                     .unwrap();
             }
