@@ -21,7 +21,7 @@ use super::format;
 use super::ReportError;
 use crate::model::figures::{Counter, Figure, RoleFigure};
 use crate::model::host::SweepEnv;
-use crate::model::kinds::{Layout, Role, StrategyKind, TransportKind, WorkloadKind};
+use crate::model::kinds::{Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 
 const PANEL_WIDTH: u32 = 520;
@@ -64,10 +64,10 @@ pub enum Dash {
     Dotted,
 }
 
-/// What a series is about, when it is one strategy's in one layout: it
-/// then takes that strategy's colour, and a layout other than heap another
-/// marker and dash.
-type SeriesOf = Option<(StrategyKind, Layout)>;
+/// What a series is about, when it is one strategy's in one layout behind
+/// one receive strategy: it then takes that strategy's colour, and a layout
+/// other than heap or a receiver other than copy another marker and dash.
+type SeriesOf = Option<(StrategyKind, Layout, ReceiveKind)>;
 
 /// A strategy's colour as `#rrggbb`, for the page.
 pub fn strategy_color(strategy: StrategyKind) -> String {
@@ -80,19 +80,26 @@ pub fn strategy_color(strategy: StrategyKind) -> String {
 /// its index.
 fn style_of(of: SeriesOf, index: usize) -> (RGBColor, Marker, Dash) {
     let others = StrategyKind::ALL.len();
-    let (i, layout) = match of {
-        Some((strategy, layout)) => (strategy.rank(), layout),
-        None => (others + index % (COLORS.len() - others), Layout::Heap),
+    let (i, layout, receive) = match of {
+        Some((strategy, layout, receive)) => (strategy.rank(), layout, receive),
+        None => (
+            others + index % (COLORS.len() - others),
+            Layout::Heap,
+            ReceiveKind::Copy,
+        ),
     };
-    // Another layout of the same strategy: its colour, another marker and dash.
-    let shift = usize::from(layout != Layout::Heap);
+    // Another layout or receiver of the same strategy: its colour, another
+    // marker and dash (a layout shifts them by 2 and 1, a receiver by 1
+    // and 2, so every combination of the two differs from the others).
+    let page = usize::from(layout != Layout::Heap);
+    let mapped = usize::from(receive != ReceiveKind::Copy);
     let marker = [
         Marker::Circle,
         Marker::Triangle,
         Marker::Square,
         Marker::Cross,
-    ][(i + 2 * shift) % 4];
-    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][(i + shift) % 3];
+    ][(i + 2 * page + mapped) % 4];
+    let dash = [Dash::Solid, Dash::Dashed, Dash::Dotted][(i + page + 2 * mapped) % 3];
     (COLORS[i % COLORS.len()], marker, dash)
 }
 
@@ -339,7 +346,10 @@ fn field_size(c: &CellSummary) -> f64 {
 /// Each series is its strategy's in its layout.
 fn strategy_namer(cells: &[CellSummary]) -> impl Fn(&CellSummary) -> (String, SeriesOf) {
     let name = namer(cells, true);
-    move |c| (name(c), Some((c.key.strategy, c.key.layout)))
+    move |c| {
+        let of = (c.key.strategy, c.key.layout, c.key.receive);
+        (name(c), Some(of))
+    }
 }
 
 /// [`strategy_namer`]; without `layouts`, the layout is left out of the
@@ -496,7 +506,7 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
                 series.push(Series {
                     name,
                     // Crossovers compare heap cells.
-                    of: Some((c.challenger.strategy, Layout::Heap)),
+                    of: Some((c.challenger.strategy, Layout::Heap, c.challenger.receive)),
                     points,
                 });
             }
@@ -806,7 +816,10 @@ fn zc_copied(cells: &[CellSummary]) -> Plot {
             c.key.transport,
             format::threads(c.key.threads)
         );
-        (name, show_layout.then_some((strategy, layout)))
+        (
+            name,
+            show_layout.then_some((strategy, layout, c.key.receive)),
+        )
     };
     // Every strategy that lends its buffers: `zero-copy and uring-zc`.
     let lending: Vec<&str> = StrategyKind::ALL
@@ -1386,7 +1399,10 @@ mod tests {
             .find(|s| s.0 == "uring-zc (page, veth)")
             .unwrap()
             .1;
-        assert_eq!(of, Some((UringZc, Page)));
+        assert_eq!(
+            of,
+            Some((UringZc, Page, crate::model::kinds::ReceiveKind::Copy))
+        );
     }
 
     #[test]
