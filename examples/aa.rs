@@ -15,9 +15,13 @@
 //! alone stops as soon as that one pair is decided.
 //! `AA_STRATEGIES=one-copy,zero-copy` picks the strategies, `AA_SAMPLE_MS`
 //! and `AA_CAP_MS` override the sample length and the cap, `AA_WARMUP_MS`
-//! the warm-up; `AA_SETS=2` gives each arm two connection sets that take
-//! the rounds in turn (`copybench::block::run_block_sets`); `AA_SHOW=1`
-//! prints both arms' rounds of every false call.
+//! the warm-up; `AA_SHOW=1` prints both arms' rounds of every false call.
+//!
+//! The twins share one connection set and its threads, as a sweep's arms
+//! do (`copybench::block::shared_groups`): batches of the two arms take
+//! turns on it. `AA_SEPARATE=1` gives the twin connections of its own
+//! instead (as every arm had before arms shared them), to show what a
+//! state one connection set keeps for its life does to the rule.
 //!
 //! Prints one line per block and, at the end, the false calls on the main
 //! figure (the rate the rule promises to keep at or below 5 %) and over
@@ -26,7 +30,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use copybench::block::run_block_sets;
+use copybench::block::{run_block_grouped, shared_groups};
 use copybench::model::stats::{compare_paired, Call};
 use copybench::sweep::Matrix;
 use copybench::Session;
@@ -64,13 +68,18 @@ fn main() {
     let host = Arc::new(copybench::probe::gather());
     let sampling = m.sampling();
     let in_block = std::env::var_os("AA_IN_BLOCK").is_some();
-    let sets: usize = std::env::var("AA_SETS").map_or(1, |v| v.parse().expect("AA_SETS: a number"));
+    let separate = std::env::var_os("AA_SEPARATE").is_some();
     println!(
-        "A/A: {blocks} blocks with two arms of one cell{}; samples {} ms, cap {} ms, warm-up {} ms, pinned: {}",
+        "A/A: {blocks} blocks with two arms of one cell{}, {}; samples {} ms, cap {} ms, warm-up {} ms, pinned: {}",
         if in_block {
             " besides the cell's other strategies"
         } else {
             ""
+        },
+        if separate {
+            "the twin on connections of its own"
+        } else {
+            "sharing one connection set"
         },
         m.sample.as_millis(),
         m.duration.as_millis(),
@@ -101,10 +110,14 @@ fn main() {
             .expect("the cell is an arm");
         arms.push(cfg.clone());
         let twin = arms.len() - 1;
-        let r = run_block_sets(
+        let mut groups = shared_groups(&arms);
+        if separate {
+            *groups.last_mut().expect("the twin") = groups.iter().max().unwrap() + 1;
+        }
+        let r = run_block_grouped(
             &arms,
-            sets,
-            |c| Ok(Box::new(Experiment::start(c)?) as Box<dyn Session>),
+            &groups,
+            |c| Ok(Box::new(Experiment::start_arms(c, Default::default())?) as Box<dyn Session>),
             &host,
             m.warmup,
             &sampling,

@@ -219,15 +219,12 @@ impl Matrix {
         out
     }
 
-    /// Longest a cell (an arm of a block) may take: `--cell-limit`, or the
-    /// warm-up of each of its [`crate::engine::block::SETS`] connection sets +
-    /// [`crate::engine::block::HARD_CAP`] × duration (how far an arm may run to
+    /// Longest a cell (an arm of a block) may take: `--cell-limit`, or its
+    /// warm-up + [`crate::engine::block::HARD_CAP`] × duration (how far an arm may run to
     /// reach six rounds) + [`CELL_SLACK`].
     pub fn cell_limit(&self) -> Duration {
         self.cell_limit.unwrap_or(
-            self.warmup * crate::engine::block::SETS as u32
-                + self.duration.mul_f64(crate::engine::block::HARD_CAP)
-                + CELL_SLACK,
+            self.warmup + self.duration.mul_f64(crate::engine::block::HARD_CAP) + CELL_SLACK,
         )
     }
 
@@ -421,12 +418,9 @@ pub(crate) fn run_block_bounded(
             },
         )),
     };
-    crate::engine::block::run_block_sets(
+    crate::engine::block::run_block(
         arms,
-        crate::engine::block::SETS,
-        |cfg| {
-            Experiment::start_bounded(cfg, bound.clone()).map(|e| Box::new(e) as Box<dyn Session>)
-        },
+        |cfgs| Experiment::start_arms(cfgs, bound.clone()).map(|e| Box::new(e) as Box<dyn Session>),
         host,
         m.warmup,
         &m.sampling(),

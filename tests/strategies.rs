@@ -215,6 +215,46 @@ fn zero_copy_never_reuses_a_buffer_before_its_completion() {
     }
 }
 
+/// A sweep's block runs its arms over one set of connections, the arm
+/// changing between batches (`Experiment::start_arms`): every strategy's
+/// batches verify whichever ran before them on the same sockets, the
+/// zero-copy ones still wait for their completions before a slot is
+/// rewritten (the same pressure as above), and each batch's figures are its
+/// own strategy's (completions only where that strategy lends buffers).
+#[test]
+fn arms_sharing_connections_take_turns_and_every_batch_verifies() {
+    let shape = Shape {
+        fields: 4,
+        field_size: 16 << 10,
+    };
+    for workload in workloads() {
+        let cfgs: Vec<Config> = strategies()
+            .into_iter()
+            .map(|s| {
+                let mut cfg = config(s, TransportKind::Loopback, workload, shape);
+                cfg.refill = Refill::AfterSend;
+                cfg.pool_slots = Some(2);
+                cfg.fault = Some(Fault::ServerStalls(8));
+                cfg.transport.sndbuf = Some(1 << 20);
+                cfg
+            })
+            .collect();
+        let mut exp = Experiment::start_arms(&cfgs, Default::default())
+            .unwrap_or_else(|e| panic!("{workload}: start: {e}"));
+        // Each arm after every other at least once: forwards, then backwards.
+        let order: Vec<&Config> = cfgs.iter().chain(cfgs.iter().rev()).collect();
+        for cfg in order {
+            exp.select(cfg.strategy).unwrap();
+            let r = exp
+                .run(Batch::Messages(60))
+                .unwrap_or_else(|e| panic!("{}: run: {e}", label(cfg)));
+            assert_eq!(r.messages, 60, "{}", label(cfg));
+            check_report(cfg, &r);
+        }
+        exp.stop().unwrap();
+    }
+}
+
 #[test]
 fn page_layout_needs_the_fewest_fragments_and_delivers_the_same_bytes() {
     // One 64 KiB field: the heap puts it mid-page (17 pages) beside a header

@@ -58,17 +58,6 @@ use crate::model::stats::{compare_paired, MIN_SAMPLES};
 /// take longer than the whole cap each.
 pub const HARD_CAP: f64 = MIN_SAMPLES as f64;
 
-/// Connection sets per arm in a sweep's blocks ([`run_block_sets`]). One:
-/// measured on this project's 2-CPU VM at `--quick` settings, two sets
-/// cost ~10 s more a quick sweep (a second warm-up and set-up per arm) and
-/// made fewer calls (three sweeps agreed on 74 of 336 instead of 157), while
-/// one set's A/A false calls stayed within the level inside a sweep's
-/// blocks (4.2 % of 240, `AA_IN_BLOCK=1 cargo run --release --example aa`).
-/// A block of two arms alone stops at its first look when the two differ
-/// by a state one set of connections keeps for its life; there one set made
-/// 6.7 % false calls (32 of 480), two sets 2.5 % (6 of 240).
-pub const SETS: usize = 1;
-
 /// What a block measured.
 #[derive(Debug)]
 pub struct BlockResult {
@@ -133,8 +122,8 @@ impl Order {
 
 /// One arm as the block runs it.
 struct Arm {
-    /// Its connection sets (empty once failed); round `r` runs on set `r % len`.
-    sessions: Vec<Box<dyn Session>>,
+    /// Its group: the arms that share its connections and threads.
+    group: usize,
     samples: Vec<BatchReport>,
     /// The main figure of each round (NaN where a sample has none), aligned
     /// with the rounds.
@@ -149,9 +138,6 @@ impl Arm {
     }
 
     fn fail(&mut self, e: crate::engine::error::Error) {
-        for s in self.sessions.drain(..) {
-            let _ = s.stop();
-        }
         self.samples.clear();
         self.failed = Some(e);
     }
@@ -180,88 +166,187 @@ fn settled(arms: &[Arm], main: Figure, precision: f64) -> bool {
     }
 }
 
-/// Runs the block whose arms are `arms` (one config per arm, alike but for
-/// the strategy; not checked): starts each with `start`, warms each up for
-/// `warmup`, then runs rounds as [`Sampling`] says (see the module doc).
-/// `host` is this host's facts, shared by every arm's result; an arm's
-/// [`Session::server_host`] becomes its [`CellResult::server_host`].
+/// The group of each arm when arms alike but for their strategy share one
+/// session: arms that differ in anything else (a block's receive
+/// strategies: a mapping receiver's connections have their own MSS) get
+/// groups of their own. Groups are numbered from 0 in order of first arm.
+pub fn shared_groups(arms: &[Config]) -> Vec<usize> {
+    let key = |c: &Config| {
+        let mut c = c.clone();
+        c.strategy = crate::model::kinds::StrategyKind::TwoCopy;
+        c
+    };
+    let mut keys: Vec<Config> = Vec::new();
+    arms.iter()
+        .map(|c| {
+            let k = key(c);
+            keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                keys.push(k);
+                keys.len() - 1
+            })
+        })
+        .collect()
+}
+
+/// Runs the block whose arms are `arms` (one config per arm), arms alike
+/// but for the strategy sharing one session ([`shared_groups`]); see
+/// [`run_block_grouped`].
 pub fn run_block(
     arms: &[Config],
-    start: impl FnMut(&Config) -> Result<Box<dyn Session>>,
+    start: impl FnMut(&[Config]) -> Result<Box<dyn Session>>,
     host: &Arc<HostFacts>,
     warmup: Duration,
     s: &Sampling,
 ) -> BlockResult {
-    run_block_sets(arms, 1, start, host, warmup, s)
+    run_block_grouped(arms, &shared_groups(arms), start, host, warmup, s)
 }
 
-/// [`run_block`], each arm on `sets` connection sets of its own (each
-/// started and warmed up on its own), round `r` running on set `r % sets`:
-/// a state one set of connections keeps for its life (on a 2-CPU VM, a
-/// loopback stream connection settles at ~11 or ~45 Gbit/s and stays) then
-/// shows in the spread of the rounds instead of as a difference between arms.
-pub fn run_block_sets(
+/// The block's sessions: one per group, started with its live arms' configs.
+struct Groups<'a, F> {
+    cfgs: &'a [Config],
+    sessions: Vec<Option<Box<dyn Session>>>,
+    start: F,
+    warmup: Duration,
+}
+
+impl<F: FnMut(&[Config]) -> Result<Box<dyn Session>>> Groups<'_, F> {
+    /// (Re)starts group `g` for its live arms and warms each of them up.
+    /// An arm that cannot start fails alone: when the group cannot start,
+    /// each arm is tried alone to find which. An arm whose warm-up fails
+    /// fails, and the group starts again without it.
+    fn start(&mut self, g: usize, state: &mut [Arm]) {
+        if let Some(old) = self.sessions[g].take() {
+            let _ = old.stop();
+        }
+        loop {
+            let live: Vec<usize> = (0..state.len())
+                .filter(|&i| state[i].group == g && state[i].live())
+                .collect();
+            if live.is_empty() {
+                return;
+            }
+            let cfgs: Vec<Config> = live.iter().map(|&i| self.cfgs[i].clone()).collect();
+            let mut session = match (self.start)(&cfgs) {
+                Ok(session) => session,
+                Err(e) if live.len() == 1 => {
+                    state[live[0]].fail(e);
+                    return;
+                }
+                Err(e) => {
+                    let mut any = false;
+                    for &i in &live {
+                        match (self.start)(std::slice::from_ref(&self.cfgs[i])) {
+                            Ok(alone) => {
+                                let _ = alone.stop();
+                            }
+                            Err(alone) => {
+                                state[i].fail(alone);
+                                any = true;
+                            }
+                        }
+                    }
+                    if !any {
+                        // Each starts alone but not together: the group's
+                        // error is every arm's.
+                        let text = e.to_string();
+                        state[live[0]].fail(e);
+                        for &i in &live[1..] {
+                            state[i].fail(crate::engine::error::Error::io(
+                                "starting the block's shared connections",
+                                std::io::Error::other(text.clone()),
+                            ));
+                        }
+                    }
+                    continue;
+                }
+            };
+            let mut warmed = true;
+            if !self.warmup.is_zero() {
+                for &i in &live {
+                    let strategy = self.cfgs[i].strategy;
+                    if let Err(e) = session.run_as(strategy, Batch::Duration(self.warmup)) {
+                        state[i].fail(e);
+                        warmed = false;
+                        break;
+                    }
+                }
+            }
+            if warmed {
+                self.sessions[g] = Some(session);
+                return;
+            }
+            let _ = session.stop();
+        }
+    }
+}
+
+/// Runs the block whose arms are `arms` (one config per arm, alike but
+/// for the strategy and the receive strategy; not checked). Arms with the
+/// same `groups` entry share one session, started by `start` with their
+/// configs: its connections and threads carry every such arm's samples in
+/// turn ([`Session::run_as`]), so a state a connection keeps for its life
+/// (on a 2-CPU VM a loopback stream connection settles at ~11 or ~45
+/// Gbit/s and stays) is the same for all of them. Each arm is warmed up
+/// for `warmup`, then rounds run as [`Sampling`] says (see the module
+/// doc). `host` is this host's facts, shared by every arm's result; a
+/// session's [`Session::server_host`] becomes its arms'
+/// [`CellResult::server_host`].
+pub fn run_block_grouped(
     arms: &[Config],
-    sets: usize,
-    mut start: impl FnMut(&Config) -> Result<Box<dyn Session>>,
+    groups: &[usize],
+    start: impl FnMut(&[Config]) -> Result<Box<dyn Session>>,
     host: &Arc<HostFacts>,
     warmup: Duration,
     s: &Sampling,
 ) -> BlockResult {
     let mut order = Order::from_clock();
-    let mut state: Vec<Arm> = arms
+    let mut state: Vec<Arm> = groups
         .iter()
-        .map(|cfg| {
-            let mut arm = Arm {
-                sessions: Vec::new(),
-                samples: Vec::new(),
-                main: Vec::new(),
-                measured: 0.0,
-                failed: None,
-            };
-            for _ in 0..sets.max(1) {
-                match start(cfg) {
-                    Ok(session) => arm.sessions.push(session),
-                    Err(e) => {
-                        arm.fail(e);
-                        break;
-                    }
-                }
-            }
-            arm
+        .map(|&group| Arm {
+            group,
+            samples: Vec::new(),
+            main: Vec::new(),
+            measured: 0.0,
+            failed: None,
         })
         .collect();
-    let main = arms.first().map(|c| Figure::main(c.workload));
-    if !warmup.is_zero() {
-        for arm in state.iter_mut().filter(|a| a.live()) {
-            let warmed: Result<Vec<BatchReport>> = arm
-                .sessions
-                .iter_mut()
-                .map(|session| session.run(Batch::Duration(warmup)))
-                .collect();
-            if let Err(e) = warmed {
-                arm.fail(e);
-            }
-        }
+    let group_count = groups.iter().map(|g| g + 1).max().unwrap_or(0);
+    let mut sessions = Groups {
+        cfgs: arms,
+        sessions: (0..group_count).map(|_| None).collect(),
+        start,
+        warmup,
+    };
+    for g in 0..group_count {
+        sessions.start(g, &mut state);
     }
+    let main = arms.first().map(|c| Figure::main(c.workload));
     let mut rounds = 0;
     let mut decided = false;
     let mut turn: Vec<usize> = (0..state.len()).collect();
     while let Some(main) = main.filter(|_| state.iter().any(Arm::live)) {
         order.shuffle(&mut turn);
         for &i in &turn {
-            let arm = &mut state[i];
-            let n = arm.sessions.len();
-            let Some(session) = arm.sessions.get_mut(rounds % n.max(1)) else {
+            let g = state[i].group;
+            if !state[i].live() {
+                continue;
+            }
+            let Some(session) = sessions.sessions[g].as_mut() else {
                 continue;
             };
-            match session.run(Batch::Duration(s.sample)) {
+            match session.run_as(arms[i].strategy, Batch::Duration(s.sample)) {
                 Ok(r) => {
+                    let arm = &mut state[i];
                     arm.measured += r.seconds;
                     arm.main.push(main.of(&r).unwrap_or(f64::NAN));
                     arm.samples.push(r);
                 }
-                Err(e) => arm.fail(e),
+                Err(e) => {
+                    // A failed batch breaks the session: the arm fails, and
+                    // its group's other arms go on over new connections.
+                    state[i].fail(e);
+                    sessions.start(g, &mut state);
+                }
             }
         }
         rounds += 1;
@@ -283,24 +368,33 @@ pub fn run_block_sets(
             break;
         }
     }
+    // Stop every session; a teardown's error fails its group's arms.
+    let mut ends: Vec<(Option<Arc<HostFacts>>, Option<String>)> = Vec::new();
+    for session in sessions.sessions.drain(..) {
+        ends.push(match session {
+            Some(session) => {
+                let server_host = session.server_host();
+                (server_host, session.stop().err().map(|e| e.to_string()))
+            }
+            None => (None, None),
+        });
+    }
     let arms = arms
         .iter()
         .zip(state)
-        .map(|(cfg, mut arm)| {
+        .map(|(cfg, arm)| {
             if let Some(e) = arm.failed {
                 return Err(e);
             }
-            let server_host = arm.sessions.first().and_then(|s| s.server_host());
-            let mut stopped = Ok(());
-            for session in arm.sessions.drain(..) {
-                let r = session.stop();
-                if stopped.is_ok() {
-                    stopped = r;
-                }
+            let (server_host, stop_error) = &ends[arm.group];
+            if let Some(text) = stop_error {
+                return Err(crate::engine::error::Error::io(
+                    "stopping the block's connections",
+                    std::io::Error::other(text.clone()),
+                ));
             }
-            stopped?;
             Ok(CellResult {
-                server_host,
+                server_host: server_host.clone(),
                 ..CellResult::new(cfg.clone(), arm.samples, decided, Arc::clone(host))
             })
         })
@@ -433,16 +527,37 @@ mod tests {
         assert!(seen.len() > 60, "{}", seen.len());
     }
 
-    /// A session that reports a made-up batch: `value` as its rr p50 (µs),
-    /// `seconds` long; fails on batch number `fail_at` when given.
+    /// What a fake arm reports: `value` as its rr p50 (µs), every other
+    /// batch `wobble` above, the others as much below; it fails on its
+    /// batch number `fail_at` when given.
+    #[derive(Clone, Copy)]
+    struct FakeArm {
+        value: f64,
+        wobble: f64,
+        fail_at: Option<usize>,
+    }
+
+    /// A session of made-up batches for the arms (strategies) it was
+    /// started with, each batch `seconds` long; logs which arm ran.
     struct Fake {
         cfg: Config,
-        value: f64,
-        /// Every other batch this much above, the others as much below.
-        wobble: f64,
-        batches: usize,
-        fail_at: Option<usize>,
+        arms: Vec<(StrategyKind, FakeArm, usize)>,
         log: Arc<std::sync::Mutex<Vec<StrategyKind>>>,
+    }
+
+    impl Fake {
+        /// A fake for the arms `cfgs`, each behaving as `of` says.
+        fn session(
+            cfgs: &[Config],
+            of: impl Fn(&Config) -> FakeArm,
+            log: &Arc<std::sync::Mutex<Vec<StrategyKind>>>,
+        ) -> Box<dyn Session> {
+            Box::new(Fake {
+                cfg: cfgs[0].clone(),
+                arms: cfgs.iter().map(|c| (c.strategy, of(c), 0)).collect(),
+                log: Arc::clone(log),
+            })
+        }
     }
 
     impl Session for Fake {
@@ -450,18 +565,27 @@ mod tests {
             &self.cfg
         }
         fn run(&mut self, b: Batch) -> Result<BatchReport> {
-            self.batches += 1;
-            if self.fail_at == Some(self.batches) {
+            let strategy = self.cfg.strategy;
+            self.run_as(strategy, b)
+        }
+        fn run_as(&mut self, strategy: StrategyKind, b: Batch) -> Result<BatchReport> {
+            let (_, arm, batches) = self
+                .arms
+                .iter_mut()
+                .find(|(s, ..)| *s == strategy)
+                .expect("an arm the session was started with");
+            *batches += 1;
+            if arm.fail_at == Some(*batches) {
                 return Err(Error::usage("fake failure"));
             }
             let Batch::Duration(d) = b else {
                 unreachable!()
             };
-            self.log.lock().unwrap().push(self.cfg.strategy);
+            self.log.lock().unwrap().push(strategy);
             let mut h = crate::model::stats::new_histogram();
-            let sign = if self.batches % 2 == 0 { 1.0 } else { -1.0 };
-            let drift = 1.0 + 0.001 * self.batches as f64;
-            let ns = (self.value * 1000.0 * drift * (1.0 + sign * self.wobble)) as u64;
+            let sign = if *batches % 2 == 0 { 1.0 } else { -1.0 };
+            let drift = 1.0 + 0.001 * *batches as f64;
+            let ns = (arm.value * 1000.0 * drift * (1.0 + sign * arm.wobble)) as u64;
             h.record_n(ns, 100).unwrap();
             Ok(BatchReport {
                 seconds: d.as_secs_f64(),
@@ -511,6 +635,8 @@ mod tests {
         }
     }
 
+    /// Runs a block of fakes: arm `i` (strategy of `cfgs[i]`) as `values[i]`
+    /// (value, wobble) says, failing at its batch `fail_at[i]`.
     fn run_fakes(
         cfgs: &[Config],
         values: &[(f64, f64)],
@@ -519,21 +645,17 @@ mod tests {
     ) -> (BlockResult, Vec<StrategyKind>) {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let host = Arc::new(HostFacts::default());
-        let mut k = 0;
+        let of = |c: &Config| {
+            let i = cfgs.iter().position(|x| x.strategy == c.strategy).unwrap();
+            FakeArm {
+                value: values[i].0,
+                wobble: values[i].1,
+                fail_at: fail_at[i],
+            }
+        };
         let r = run_block(
             cfgs,
-            |cfg| {
-                let fake = Fake {
-                    cfg: cfg.clone(),
-                    value: values[k].0,
-                    wobble: values[k].1,
-                    batches: 0,
-                    fail_at: fail_at[k],
-                    log: Arc::clone(&log),
-                };
-                k += 1;
-                Ok(Box::new(fake) as Box<dyn Session>)
-            },
+            |group| Ok(Fake::session(group, of, &log)),
             &host,
             Duration::from_millis(5),
             s,
@@ -608,24 +730,23 @@ mod tests {
             assert_eq!(r.arms[i].as_ref().unwrap().samples.len(), r.rounds);
         }
         assert!(r.decided);
-        // One that cannot start fails alone too; the other is measured.
+        // One that cannot start fails alone too (the block tries each arm
+        // alone when the group cannot start); the other is measured.
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let host = Arc::new(HostFacts::default());
         let cfgs = arms(&[TwoCopy, OneCopy]);
+        let steady = |_: &Config| FakeArm {
+            value: 10.0,
+            wobble: 0.0,
+            fail_at: None,
+        };
         let r = run_block(
             &cfgs,
-            |cfg| {
-                if cfg.strategy == TwoCopy {
+            |group| {
+                if group.iter().any(|c| c.strategy == TwoCopy) {
                     return Err(Error::usage("cannot start"));
                 }
-                Ok(Box::new(Fake {
-                    cfg: cfg.clone(),
-                    value: 10.0,
-                    wobble: 0.0,
-                    batches: 0,
-                    fail_at: None,
-                    log: Arc::clone(&log),
-                }) as Box<dyn Session>)
+                Ok(Fake::session(group, steady, &log))
             },
             &host,
             Duration::ZERO,
@@ -638,41 +759,47 @@ mod tests {
     }
 
     #[test]
-    fn rounds_alternate_over_an_arms_connection_sets() {
+    fn arms_alike_but_for_the_strategy_share_one_session() {
+        use crate::model::kinds::ReceiveKind::Zerocopy;
         use StrategyKind::*;
+        let mut cfgs = arms(&[TwoCopy, OneCopy, TwoCopy, OneCopy]);
+        for c in &mut cfgs[2..] {
+            c.receive = Zerocopy;
+        }
+        // Copying receivers share one session, mapping ones another.
+        assert_eq!(shared_groups(&cfgs), [0, 0, 1, 1]);
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let host = Arc::new(HostFacts::default());
-        let cfgs = arms(&[TwoCopy, OneCopy]);
-        // Sets started in order: two-copy at 10 and 20 µs, one-copy at 40 and 80.
-        let mut values = [10.0, 20.0, 40.0, 80.0].into_iter();
-        let r = run_block_sets(
+        let mut started = Vec::new();
+        let steady = |_: &Config| FakeArm {
+            value: 10.0,
+            wobble: 0.0,
+            fail_at: None,
+        };
+        let r = run_block(
             &cfgs,
-            2,
-            |cfg| {
-                Ok(Box::new(Fake {
-                    cfg: cfg.clone(),
-                    value: values.next().unwrap(),
-                    wobble: 0.0,
-                    batches: 0,
-                    fail_at: None,
-                    log: Arc::clone(&log),
-                }) as Box<dyn Session>)
+            |group| {
+                started.push(
+                    group
+                        .iter()
+                        .map(|c| (c.strategy, c.receive))
+                        .collect::<Vec<_>>(),
+                );
+                Ok(Fake::session(group, steady, &log))
             },
             &host,
             Duration::from_millis(1),
             &sampling(1000),
         );
-        // Warm-up on all four sets, then every arm once a round.
-        assert_eq!(log.lock().unwrap().len(), 4 + 2 * r.rounds);
-        let p50 = |i: usize| r.arms[i].as_ref().unwrap().values(Figure::LatencyP50Us);
-        for (i, (even, odd)) in [(10.0, 20.0), (40.0, 80.0)].into_iter().enumerate() {
-            for (round, v) in p50(i).into_iter().enumerate() {
-                let want = if round % 2 == 0 { even } else { odd };
-                assert!((v / want - 1.0).abs() < 0.05, "arm {i} round {round}: {v}");
-            }
-        }
-        // The ratio is 4 every round: decided at the first look.
-        assert_eq!((r.rounds, r.decided), (MIN_SAMPLES, true));
+        assert_eq!(started.len(), 2, "one start per group: {started:?}");
+        assert_eq!(started[0].len(), 2);
+        assert!(started[1].iter().all(|&(_, rx)| rx == Zerocopy));
+        // Warm-up of every arm, then every arm once a round.
+        assert_eq!(log.lock().unwrap().len(), 4 + 4 * r.rounds);
+        assert!(r
+            .arms
+            .iter()
+            .all(|a| a.as_ref().unwrap().samples.len() == r.rounds));
     }
 
     #[test]
@@ -687,7 +814,9 @@ mod tests {
         let host = Arc::new(HostFacts::default());
         let r = run_block(
             &cfgs,
-            |cfg| Ok(Box::new(Experiment::start(cfg)?) as Box<dyn Session>),
+            |cfgs| {
+                Ok(Box::new(Experiment::start_arms(cfgs, Default::default())?) as Box<dyn Session>)
+            },
             &host,
             Duration::from_millis(5),
             &Sampling {

@@ -102,6 +102,10 @@ pub enum Cause {
     /// A served client sent nothing between batches for longer than the server allows.
     #[error("the client sent nothing for {seconds:.1} s")]
     Idle { seconds: f64 },
+    /// A batch (client: its command; rr server: a request's header) named
+    /// an arm beyond the strategies this end holds.
+    #[error("asked to send by arm {arm}, but this end holds {held} strategies")]
+    NoSuchArm { arm: usize, held: usize },
 }
 
 /// Why a send failed.

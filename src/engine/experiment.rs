@@ -32,6 +32,7 @@ use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Error, Result};
 use crate::engine::worker::{fd_hint, Command, Event, Report, Worker};
 use crate::model::kinds::Role;
+use crate::model::kinds::StrategyKind;
 use crate::model::kinds::TransportKind;
 use crate::model::kinds::WorkloadKind;
 use crate::model::measured::ZeroCopyStats;
@@ -61,6 +62,10 @@ pub struct Experiment {
     failed: bool,
     /// Ends per connection run here: 2, or 1 when a remote peer runs the other.
     roles: usize,
+    /// The strategies its connections' senders hold (one, or a block's
+    /// arms: [`Experiment::start_arms`]), and the one the next batch sends by.
+    arms: Vec<StrategyKind>,
+    arm: usize,
 }
 
 /// What may end an experiment early, besides its own failures: a flag
@@ -158,6 +163,51 @@ impl Experiment {
         Experiment::start_ends_bounded(cfg, Ends::Both, bound)
     }
 
+    /// One experiment for several *arms*: cells alike but for their
+    /// strategy (not checked beyond that; the first gives everything else).
+    /// Their connections and threads are shared: every sender holds every
+    /// arm's strategy (each prepared on the socket up front) over one pool,
+    /// and [`Experiment::select`] picks the one the next batches send by,
+    /// so the arms' samples differ in nothing but the strategy, not in
+    /// which connection (with its own lasting state) or thread they got.
+    /// Arms of one strategy share its strategy too. At most
+    /// [`crate::engine::message::MAX_ARM`] + 1 distinct strategies.
+    pub fn start_arms(cfgs: &[Config], bound: Bound) -> Result<Experiment> {
+        let first = cfgs
+            .first()
+            .ok_or_else(|| Error::usage("an experiment needs at least one cell"))?;
+        let mut arms: Vec<StrategyKind> = Vec::new();
+        for c in cfgs {
+            if !arms.contains(&c.strategy) {
+                arms.push(c.strategy);
+            }
+        }
+        if arms.len() > crate::engine::message::MAX_ARM + 1 {
+            return Err(Error::usage(format!(
+                "{} strategies in one experiment; a header names at most {}",
+                arms.len(),
+                crate::engine::message::MAX_ARM + 1
+            )));
+        }
+        Experiment::start_ends_arms(first, Ends::Both, bound, &arms)
+    }
+
+    /// Makes `strategy` (one of the arms it was started with) the one the
+    /// next batches send by.
+    pub fn select(&mut self, strategy: StrategyKind) -> Result<()> {
+        self.arm = self
+            .arms
+            .iter()
+            .position(|&s| s == strategy)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "strategy {} is not one of this experiment's arms",
+                    strategy.name()
+                ))
+            })?;
+        Ok(())
+    }
+
     /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
     /// must be configured already ([`crate::engine::transport::Transport::configure`]).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
@@ -166,6 +216,15 @@ impl Experiment {
     }
 
     fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
+        Experiment::start_ends_arms(cfg, ends, bound, &[cfg.strategy])
+    }
+
+    fn start_ends_arms(
+        cfg: &Config,
+        ends: Ends,
+        bound: Bound,
+        arms: &[StrategyKind],
+    ) -> Result<Experiment> {
         cfg.validate()?;
         cfg.transport.check()?;
         crate::engine::limits::check_host(cfg, ends.roles())?;
@@ -186,6 +245,8 @@ impl Experiment {
             bound,
             failed: false,
             roles,
+            arms: arms.to_vec(),
+            arm: 0,
         };
         let plan = CounterPlan::probe();
         for conn in 0..cfg.threads {
@@ -196,7 +257,8 @@ impl Experiment {
                 })?;
                 let (cmd_tx, cmd_rx) = mpsc::channel();
                 exp.commands.push(cmd_tx);
-                let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+                let client =
+                    Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan).arms(arms);
                 exp.handles.push(spawn(client, move |w| {
                     w.drive(Some(sock), addr_rx, cmd_rx)
                 })?);
@@ -206,7 +268,8 @@ impl Experiment {
                 let sock = socks.next().ok_or_else(|| {
                     Error::usage(format!("connection {conn}: no socket was handed in"))
                 })?;
-                let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
+                let server =
+                    Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan).arms(arms);
                 exp.handles
                     .push(spawn(server, move |w| w.serve(Some(sock), addr_tx))?);
                 continue;
@@ -229,8 +292,8 @@ impl Experiment {
             };
             let (cmd_tx, cmd_rx) = mpsc::channel();
             exp.commands.push(cmd_tx);
-            let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan);
-            let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan);
+            let server = Worker::new(cfg, conn, Role::Server, report_tx.clone(), plan).arms(arms);
+            let client = Worker::new(cfg, conn, Role::Client, report_tx.clone(), plan).arms(arms);
             for spawned in [
                 spawn(server, move |w| w.serve(server_sock, addr_tx)),
                 spawn(client, move |w| w.drive(client_sock, addr_rx, cmd_rx)),
@@ -339,11 +402,13 @@ impl Experiment {
                     Command::Run {
                         messages: Some(share),
                         duration: None,
+                        arm: self.arm,
                     }
                 }
                 Batch::Duration(d) => Command::Run {
                     messages: None,
                     duration: Some(d),
+                    arm: self.arm,
                 },
             };
             // A closed channel means the thread ended; its report says why.

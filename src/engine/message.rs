@@ -18,6 +18,23 @@ pub const HEADER_LEN: usize = 32;
 const MAGIC: u32 = 0x3152_4243;
 /// Header flag: the last message of a batch; the receiver reports after it.
 pub const FLAG_BATCH_END: u32 = 1;
+/// Header flags, bits 8 to 15: which of a block's arms sent the message,
+/// when the arms share the connection (an index into the strategies the
+/// connection's senders hold). An rr server answers with the same arm.
+const ARM_SHIFT: u32 = 8;
+/// The largest arm index the header carries.
+pub const MAX_ARM: usize = 0xff;
+
+/// The header flags that name arm `arm` (at most [`MAX_ARM`]).
+pub fn arm_flags(arm: usize) -> u32 {
+    debug_assert!(arm <= MAX_ARM);
+    ((arm & MAX_ARM) as u32) << ARM_SHIFT
+}
+
+/// The arm a message's header flags name.
+pub fn arm_of(flags: u32) -> usize {
+    (flags >> ARM_SHIFT) as usize & MAX_ARM
+}
 
 /// Largest `--field-size` (the smallest is 1 B).
 pub const MAX_FIELD_SIZE: usize = 64 << 20;

@@ -7,7 +7,8 @@
 //! the one loop that warms a cell up and samples it. Its methods are called
 //! in this order:
 //!
-//! 1. [`Session::run`], once per batch: the warm-up, then every sample. Each
+//! 1. [`Session::run`] (or [`Session::run_as`], naming the arm), once per
+//!    batch: the warm-up, then every sample. Each
 //!    call returns only when the batch's traffic has ended on every
 //!    connection (both hosts, for a remote cell), with every figure of the
 //!    batch. After an error the session is broken: every later `run` fails.
@@ -24,6 +25,7 @@ use crate::engine::config::Config;
 use crate::engine::error::Result;
 use crate::engine::experiment::{Batch, Experiment, SocketBuffers};
 use crate::model::host::HostFacts;
+use crate::model::kinds::StrategyKind;
 use crate::model::measured::BatchReport;
 
 /// A started cell; see the module doc for when each method is called.
@@ -34,6 +36,20 @@ pub trait Session {
     /// Runs one batch over the running connections and returns what it
     /// measured.
     fn run(&mut self, batch: Batch) -> Result<BatchReport>;
+
+    /// [`Session::run`], sent by `strategy`: one of the arms the session
+    /// was started with ([`Experiment::start_arms`]). A session of one
+    /// cell holds its own strategy only.
+    fn run_as(&mut self, strategy: StrategyKind, batch: Batch) -> Result<BatchReport> {
+        if strategy != self.config().strategy {
+            return Err(crate::engine::error::Error::usage(format!(
+                "this session sends by {} only, not {}",
+                self.config().strategy.name(),
+                strategy.name()
+            )));
+        }
+        self.run(batch)
+    }
 
     /// `SO_SNDBUF` / `SO_RCVBUF` as the kernel set them on this host's
     /// sockets (a buffer on another host is `None`).
@@ -55,6 +71,11 @@ impl Session for Experiment {
     }
 
     fn run(&mut self, batch: Batch) -> Result<BatchReport> {
+        Experiment::run(self, batch)
+    }
+
+    fn run_as(&mut self, strategy: StrategyKind, batch: Batch) -> Result<BatchReport> {
+        self.select(strategy)?;
         Experiment::run(self, batch)
     }
 

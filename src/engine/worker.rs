@@ -14,12 +14,15 @@ use crate::engine::config::{Config, Fault, STALL};
 
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Cause, Error, Result};
-use crate::engine::message::{Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END};
+use crate::engine::message::{
+    arm_flags, arm_of, Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END,
+};
 use crate::engine::meter::Meter;
 use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
 use crate::engine::strategy::{Refill, SendError, Sender};
 use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::Role;
+use crate::model::kinds::StrategyKind;
 use crate::model::kinds::TransportKind;
 use crate::model::kinds::WorkloadKind;
 use crate::model::measured::RoleStats;
@@ -37,6 +40,10 @@ pub(crate) enum Command {
     Run {
         messages: Option<u64>,
         duration: Option<Duration>,
+        /// Which of the connection's strategies sends (see
+        /// [`crate::engine::experiment::Experiment::start_arms`]); 0 when it has one.
+        #[serde(default)]
+        arm: usize,
     },
     /// Close the connection and end the thread.
     Stop,
@@ -104,6 +111,9 @@ pub(crate) struct Worker {
     pub conn: usize,
     pub role: Role,
     cfg: Config,
+    /// The strategies this end's sender holds: the cell's, or a block's
+    /// arms that share the connection ([`Worker::arms`]).
+    strategies: Vec<StrategyKind>,
     reports: ChanSender<Report>,
     plan: Option<&'static CounterPlan>,
 }
@@ -120,9 +130,18 @@ impl Worker {
             conn,
             role,
             cfg: cfg.clone(),
+            strategies: vec![cfg.strategy],
             reports,
             plan: cfg.counters.then_some(plan),
         }
+    }
+
+    /// Sends with each of `strategies` in turn, as the coordinator's
+    /// commands (client) or the headers (rr server) say, instead of the
+    /// cell's one.
+    pub(crate) fn arms(mut self, strategies: &[StrategyKind]) -> Worker {
+        self.strategies = strategies.to_vec();
+        self
     }
 
     pub(crate) fn report(&self, event: Event) {
@@ -140,6 +159,13 @@ impl Worker {
                 .map_err(|e| self.socket_failed(format!("pinning to CPU {cpu}"), e))?;
         }
         Ok(())
+    }
+
+    fn no_such_arm(&self, arm: usize) -> Error {
+        self.fail(Cause::NoSuchArm {
+            arm,
+            held: self.strategies.len(),
+        })
     }
 
     fn fail(&self, cause: Cause) -> Error {
@@ -193,7 +219,7 @@ impl Worker {
 
     fn sender(&self) -> Sender {
         Sender::new(
-            self.cfg.strategy,
+            &self.strategies,
             self.cfg.shape,
             self.cfg.layout,
             self.cfg.pool_slots(),
@@ -423,8 +449,13 @@ impl Worker {
         while let Ok(Command::Run {
             messages: count,
             duration,
+            arm,
         }) = cmds.recv()
         {
+            if !sender.select(arm) {
+                return Err(self.no_such_arm(arm));
+            }
+            let arm_flags = arm_flags(arm);
             let until = duration.map(|d| Instant::now() + d);
             meter.start();
             let mut sent = 0u64;
@@ -443,7 +474,7 @@ impl Worker {
                     },
                     (None, None) => true,
                 };
-                let flags = if last { FLAG_BATCH_END } else { 0 };
+                let flags = arm_flags | if last { FLAG_BATCH_END } else { 0 };
                 sender
                     .send_next(fd, flags)
                     .map_err(|e| self.send_failed(e))?;
@@ -642,8 +673,14 @@ impl ServerPart for RrServer {
     #[inline]
     fn on_message(&mut self, w: &Worker, fd: BorrowedFd<'_>, msg: &[u8]) -> Result<()> {
         let flags = Header::decode(msg).map_err(|e| w.verify_failed(e))?.flags;
+        // The reply goes out by the strategy the request names (a block's
+        // arms take turns on one connection).
+        let arm = arm_of(flags);
+        if !self.sender.select(arm) {
+            return Err(w.no_such_arm(arm));
+        }
         self.sender
-            .send_next(fd, flags & FLAG_BATCH_END)
+            .send_next(fd, (flags & FLAG_BATCH_END) | arm_flags(arm))
             .map_err(|e| w.send_failed(e))?;
         Ok(())
     }

@@ -174,9 +174,15 @@ pub enum Refill {
     AfterSend,
 }
 
-/// A pool of messages and the strategy that sends them over one connection.
+/// A pool of messages and the strategies that send them over one
+/// connection: one, or (a block's arms sharing the connection) several,
+/// of which one is active at a time. The active one changes only between
+/// batches, after the previous one drained, so a slot it lent the kernel
+/// is back before another strategy touches it; the sequence goes on across
+/// the change, so the receiver's check is the same whichever sent.
 pub(crate) struct Sender {
-    strategy: Box<dyn Strategy>,
+    strategies: Vec<Box<dyn Strategy>>,
+    active: usize,
     pool: Vec<Message>,
     next_seq: u64,
     /// `next_seq % pool.len()`, kept rather than divided out per send.
@@ -192,9 +198,10 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    /// `slots` pre-filled messages; the fill happens here, before anything is measured.
+    /// `slots` pre-filled messages, sent by `kinds` (the first active); the
+    /// fill happens here, before anything is measured.
     pub fn new(
-        kind: StrategyKind,
+        kinds: &[StrategyKind],
         shape: Shape,
         layout: Layout,
         slots: usize,
@@ -204,7 +211,8 @@ impl Sender {
             .map(|s| Message::with_layout(shape, s, layout))
             .collect();
         Sender {
-            strategy: kind.build(shape),
+            strategies: kinds.iter().map(|k| k.build(shape)).collect(),
+            active: 0,
             slot_pages: pool.iter().map(|m| m.pages() as u64).collect(),
             pool,
             next_seq: 0,
@@ -238,8 +246,21 @@ impl Sender {
         self
     }
 
+    /// Prepares every strategy on the socket (each once, before any send).
     pub fn prepare(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
-        self.strategy.prepare(fd)
+        self.strategies.iter_mut().try_for_each(|s| s.prepare(fd))
+    }
+
+    /// Makes strategy `arm` (an index into the kinds given to
+    /// [`Sender::new`]) the one that sends, from the next message on. Call
+    /// it only between batches, after [`Sender::drain`]. Returns whether
+    /// there is such a strategy.
+    pub fn select(&mut self, arm: usize) -> bool {
+        if arm >= self.strategies.len() {
+            return false;
+        }
+        self.active = arm;
+        true
     }
 
     /// Sends the next message of the sequence with header `flags`.
@@ -248,7 +269,7 @@ impl Sender {
         let slot = self.next_slot;
         let slots = self.pool.len();
         if seq >= slots as u64 {
-            self.strategy.reclaim(fd, slot, self.timeout)?;
+            self.strategies[self.active].reclaim(fd, slot, self.timeout)?;
             if self.refill == Refill::OnReuse {
                 self.pool[slot].refill((seq / slots as u64) as u32);
             }
@@ -258,10 +279,10 @@ impl Sender {
         if self.damage == Some(seq) {
             msg.damage();
         }
-        self.strategy.send(fd, msg, slot)?;
+        self.strategies[self.active].send(fd, msg, slot)?;
         self.sent_pages.message(self.slot_pages[slot]);
         if self.refill == Refill::AfterSend {
-            self.strategy.reclaim(fd, slot, self.timeout)?;
+            self.strategies[self.active].reclaim(fd, slot, self.timeout)?;
             self.pool[slot].refill((seq / slots as u64 + 1) as u32);
         }
         self.next_seq += 1;
@@ -270,14 +291,14 @@ impl Sender {
     }
 
     pub fn drain(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
-        self.strategy.drain(fd, self.timeout)
+        self.strategies[self.active].drain(fd, self.timeout)
     }
 
     /// Completion figures since the previous call (the batch that just
     /// ended), with the fragments its messages spanned; `None` for copying strategies.
     pub(crate) fn zerocopy_since_last(&mut self) -> Option<ZeroCopyStats> {
         let pages = std::mem::take(&mut self.sent_pages);
-        let mut z = self.strategy.take_stats()?;
+        let mut z = self.strategies[self.active].take_stats()?;
         (z.messages, z.fragments, z.max_fragments) =
             (pages.messages, pages.fragments, pages.max_fragments);
         Some(z)
