@@ -2,9 +2,10 @@
 //! rows written to `results.csv` and flushed as soon as the block ends.
 //!
 //! Contract: a *block* ([`crate::engine::block`]) is the cells of the matrix that
-//! differ only in their strategy; its arms' connections and threads are made
-//! once, all open together, sampled side by side in rounds, and torn down
-//! before the next block. Sample *i* of every arm of a block (`samples.csv`)
+//! differ only in their strategy (and receive strategy); its arms share
+//! one set of connections and threads per receive strategy, made once,
+//! sampled side by side in rounds (the arm changes between samples), and
+//! torn down before the next block. Sample *i* of every arm of a block (`samples.csv`)
 //! is round *i*, which is how a block's arms are paired. Every repetition is
 //! a fresh block run, a whole pass apart. An arm that fails is recorded as
 //! failed, with its reason, and its block and the sweep go on; a block that

@@ -2,14 +2,21 @@
 //!
 //! A *block* is one (transport, workload, field size, fields, layout,
 //! threads) with every compared strategy as an *arm*. [`run_block`] starts
-//! every arm's session once (its connections and threads; all of them are
-//! open at the same time, each arm with the same pinning, `cfg.pin`), warms
+//! one session for the arms alike but for their strategy (its connections
+//! and threads, pinned as `cfg.pin` says), every sender holding each arm's
+//! strategy over one pool ([`crate::engine::experiment::Experiment::start_arms`]);
+//! arms that differ in more (a mapping receiver's connections have their
+//! own MSS) get sessions of their own, all open at the same time. It warms
 //! each arm up once, then runs *rounds*: in each round every arm gives
 //! exactly one sample (one [`Batch::Duration`] of [`Sampling::sample`]), in
 //! a fresh random order each round. Round *i* of every arm ran under the
-//! same conditions (load, placement, the host's drift), so the per-round
-//! ratio of two arms cancels them; the paired rule of
-//! [`crate::model::stats::compare_paired`] calls a pair from those ratios.
+//! same conditions (load, the host's drift) and, for arms that share a
+//! session, over the same connections and threads: a state those keep for
+//! their life (on this project's 2-CPU VM a loopback stream connection
+//! settles at ~11 or ~45 Gbit/s and stays there) is every such arm's, not
+//! one arm's luck. So the per-round ratio of two arms cancels them; the
+//! paired rule of [`crate::model::stats::compare_paired`] calls a pair
+//! from those ratios.
 //!
 //! # When a block stops
 //!
@@ -34,7 +41,10 @@
 //! An arm that fails (to start, or in a round) fails alone: its result is
 //! the error, its samples so far are dropped, and the other arms go on with
 //! their rounds still aligned (sample *i* of every arm that finished is
-//! round *i*). A block cut from outside (its [`crate::engine::experiment::Bound`]:
+//! round *i*). A failed batch breaks the session it ran on, so the other
+//! arms of that session go on over a new one (started and warmed up for
+//! them); when a session cannot start, each of its arms is tried alone to
+//! find which cannot. A block cut from outside (its [`crate::engine::experiment::Bound`]:
 //! the time limit, the second Ctrl-C) fails every arm still running, since
 //! they share the bound; the sweep then records or discards the block as a
 //! whole.
