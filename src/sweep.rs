@@ -379,27 +379,40 @@ pub fn run_cell(cfg: &Config, m: &Matrix, host: &Arc<HostFacts>) -> Result<CellR
 /// Starts one cell: on this host, ended early (with an error) when `bound`
 /// says so, or with its server ends on the `copybench serve` of `remote`
 /// (which its own `--timeout` bounds instead).
-fn start_cell<'r>(
+fn start_cell(
     cfg: &Config,
-    remote: Option<&'r mut crate::remote::Remote>,
+    remote: Option<&crate::remote::Remote>,
     bound: Bound,
-) -> Result<Box<dyn Session + 'r>> {
+) -> Result<Box<dyn Session>> {
     Ok(match remote {
         Some(r) => Box::new(r.start(cfg)?),
         None => Box::new(Experiment::start_bounded(cfg, bound)?),
     })
 }
 
-/// Runs one block on this host: the cells `arms` (alike but for the
-/// strategy) side by side, round by round ([`crate::engine::block::run_block`]),
-/// the whole block bounded by [`Matrix::block_limit`] and by `cancel` (the
-/// second signal).
+/// Runs one block: the cells `arms` (alike but for the strategy) side by
+/// side, round by round ([`crate::engine::block::run_block`]). On this
+/// host, the whole block is bounded by [`Matrix::block_limit`] and by
+/// `cancel` (the second signal); with its server ends on the `copybench
+/// serve` of `remote` (one cell at a time there, so arms that need
+/// connections of their own cannot be a remote block), by the session's
+/// own `--timeout`.
 pub(crate) fn run_block_bounded(
     arms: &[Config],
     m: &Matrix,
     host: &Arc<HostFacts>,
     cancel: &Arc<AtomicBool>,
+    remote: Option<&crate::remote::Remote>,
 ) -> crate::engine::block::BlockResult {
+    if let Some(r) = remote {
+        return crate::engine::block::run_block(
+            arms,
+            |cfgs| r.start_arms(cfgs).map(|e| Box::new(e) as Box<dyn Session>),
+            host,
+            m.warmup,
+            &m.sampling(),
+        );
+    }
     let limit = m.block_limit(arms.len());
     let bound = Bound {
         cancel: Some(Arc::clone(cancel)),
@@ -426,6 +439,15 @@ pub(crate) fn run_block_bounded(
         m.warmup,
         &m.sampling(),
     )
+}
+
+/// Whether the arms of a block can run as one block over `--connect`:
+/// all of them over one set of connections (the server runs one cell at a
+/// time).
+fn remote_block(arms: &[Config]) -> bool {
+    crate::engine::block::shared_groups(arms)
+        .iter()
+        .all(|&g| g == 0)
 }
 
 /// Where a sweep writes, and whether it was stopped early.
@@ -602,7 +624,7 @@ pub fn run_with(
     dir: &Path,
     resume: bool,
     stop: &Stop,
-    mut remote: Option<&mut crate::remote::Remote>,
+    remote: Option<&mut crate::remote::Remote>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     m.validate()?;
@@ -623,8 +645,9 @@ pub fn run_with(
             started_utc: Some(utc_text(SystemTime::now())),
             // A sweep's unit is a block: its strategies' samples rotate
             // round by round, so the report pairs them. Not a remote sweep
-            // (its arms run cell by cell), nor one resuming rows that were
-            // not paired (an older sweep's).
+            // whose blocks need connections of their own per arm (they run
+            // cell by cell), nor one resuming rows that were not paired (an
+            // older sweep's).
             sampling: Some({
                 let paired_so_far = !resume
                     || rows.is_empty()
@@ -632,7 +655,12 @@ pub fn run_with(
                         .ok()
                         .and_then(|text| crate::report::read_env(&text).ok())
                         .is_some_and(|env| env.paired());
-                if remote.is_none() && paired_so_far {
+                let cells = m.cells();
+                let blocks_pair = remote.is_none()
+                    || crate::engine::block::blocks_of(&cells).iter().all(|b| {
+                        remote_block(&b.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>())
+                    });
+                if blocks_pair && paired_so_far {
                     SamplingScheme::Paired
                 } else {
                     SamplingScheme::Sequential
@@ -640,7 +668,7 @@ pub fn run_with(
             }),
         }),
         server_addr: remote.as_deref().map(|r| r.addr().to_string()),
-        server_host: remote.as_deref().and_then(|r| r.server_host().cloned()),
+        server_host: remote.as_deref().and_then(|r| r.server_host()),
     };
     let text = serde_json::to_string_pretty(&env).expect("host facts serialize");
     fs::write(dir.join("env.json"), text).map_err(|e| Error::io("writing env.json", e))?;
@@ -699,21 +727,27 @@ pub fn run_with(
                 total,
                 cfg: &cells[todo[0]],
             });
-            let outcomes: Vec<(usize, Config, Result<CellResult>)> = match remote.as_deref_mut() {
-                Some(r) => todo
+            let mut arms: Vec<Config> = todo.iter().map(|&i| cells[i].clone()).collect();
+            if let Some(r) = remote.as_deref() {
+                for cfg in &mut arms {
+                    cfg.transport.server = Some(r.addr());
+                }
+            }
+            let outcomes: Vec<(usize, Config, Result<CellResult>)> = match remote.as_deref() {
+                // The server runs one cell at a time: arms that need
+                // connections of their own run cell by cell.
+                Some(r) if !remote_block(&arms) => todo
                     .iter()
-                    .map(|&i| {
-                        let mut cfg = cells[i].clone();
-                        cfg.transport.server = Some(r.addr());
-                        let outcome = start_cell(&cfg, Some(&mut *r), Bound::default())
+                    .zip(arms)
+                    .map(|(&i, cfg)| {
+                        let outcome = start_cell(&cfg, Some(r), Bound::default())
                             .and_then(|session| cell::run(session, &m.plan(), &env.host))
                             .map(|(result, _)| result);
                         (i, cfg, outcome)
                     })
                     .collect(),
-                None => {
-                    let arms: Vec<Config> = todo.iter().map(|&i| cells[i].clone()).collect();
-                    let result = run_block_bounded(&arms, m, &env.host, &stop.now);
+                r => {
+                    let result = run_block_bounded(&arms, m, &env.host, &stop.now, r);
                     todo.iter()
                         .zip(arms)
                         .zip(result.arms)

@@ -417,12 +417,13 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
     cases.push(("silent", c.refused()));
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 
-    let expect = [
+    let unspoken = format!("protocol version {} is not spoken here", proto::VERSION + 1);
+    let expect: [(&str, &str); 9] = [
         ("http request", "over the bound"),
         ("garbage frame", "malformed hello"),
         ("oversized", "over the bound"),
         ("truncated", "in the middle of a message"),
-        ("wrong version", "protocol version 2 is not spoken here"),
+        ("wrong version", &unspoken),
         ("wrong token", "wrong token"),
         ("no token", "needs a token"),
         ("data without a session", "no session with this cookie"),
@@ -468,11 +469,40 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
             rcvbuf: None,
             timeout_ms: 1000,
             layout: Default::default(),
+            arms: Vec::new(),
         }),
     )
     .unwrap();
     match first.reply() {
         Reply::Error { message } => assert!(message.contains("--threads 5000"), "{message}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // So is a block whose arms do not start with the cell's strategy: the
+    // data headers name arms by their index in this list.
+    proto::write_frame(
+        &mut first.sock,
+        &Request::Cell(CellSpec {
+            strategy: copybench::StrategyKind::OneCopy,
+            workload: copybench::WorkloadKind::Rr,
+            field_size: 64,
+            fields: 8,
+            threads: 1,
+            verify: "sampled".into(),
+            pool_slots: None,
+            counters: true,
+            sndbuf: None,
+            rcvbuf: None,
+            timeout_ms: 1000,
+            layout: Default::default(),
+            arms: vec![
+                copybench::StrategyKind::TwoCopy,
+                copybench::StrategyKind::OneCopy,
+            ],
+        }),
+    )
+    .unwrap();
+    match first.reply() {
+        Reply::Error { message } => assert!(message.contains("first arm"), "{message}"),
         other => panic!("expected an error, got {other:?}"),
     }
     proto::write_frame(&mut first.sock, &Request::Batch(BatchSpec::Messages(1))).unwrap();
@@ -617,6 +647,7 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
             rcvbuf: None,
             timeout_ms: 60_000,
             layout: Default::default(),
+            arms: Vec::new(),
         }),
     )
     .unwrap();
@@ -807,6 +838,44 @@ fn serve_in_one_namespace_run_and_sweep_connect_from_the_other() {
     }
     let env: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("env.json")).unwrap()).unwrap();
+    // A remote block's arms take turns on one set of connections, as a
+    // local block's do (the data headers name the arm; the rr server
+    // answers by it), so the sweep is paired: sample i of every arm of a
+    // block is round i.
+    assert_eq!(env["run"]["sampling"], "paired", "{env}");
+    let mut rounds =
+        std::collections::BTreeMap::<(String, String, String), Vec<Vec<String>>>::new();
+    let mut samples = csv::Reader::from_path(dir.join("samples.csv")).unwrap();
+    let sh = samples.headers().unwrap().clone();
+    let scol = |name: &str| sh.iter().position(|h| h == name).unwrap();
+    let mut by_arm =
+        std::collections::BTreeMap::<(String, String, String, String), Vec<String>>::new();
+    for r in samples.records() {
+        let r = r.unwrap();
+        let block = (
+            r[scol("workload")].to_string(),
+            r[scol("field_size_bytes")].to_string(),
+            r[scol("threads")].to_string(),
+        );
+        let arm = (
+            block.0.clone(),
+            block.1.clone(),
+            block.2.clone(),
+            r[scol("strategy")].to_string(),
+        );
+        by_arm
+            .entry(arm)
+            .or_default()
+            .push(r[scol("sample")].to_string());
+    }
+    for ((w, f, t, _), numbers) in by_arm {
+        rounds.entry((w, f, t)).or_default().push(numbers);
+    }
+    assert_eq!(rounds.len(), 8);
+    for (block, arms) in &rounds {
+        assert_eq!(arms.len(), common::strategy_names().len(), "{block:?}");
+        assert!(arms.windows(2).all(|w| w[0] == w[1]), "{block:?}: {arms:?}");
+    }
     assert_eq!(env["server_addr"], server.addr.to_string());
     assert!(env["server_host"]["kernel"].is_string(), "{env}");
     assert!(env["kernel"].is_string(), "{env}");

@@ -128,6 +128,32 @@ pub struct SocketBuffers {
     pub mss: Option<u32>,
 }
 
+/// The strategies of `cfgs`, each once, in order of first appearance: the
+/// arms one experiment's senders hold (the index of each is what a data
+/// message's header names). At most [`crate::engine::message::MAX_ARM`] + 1.
+pub(crate) fn distinct_strategies(cfgs: &[Config]) -> Result<Vec<StrategyKind>> {
+    let mut arms: Vec<StrategyKind> = Vec::new();
+    for c in cfgs {
+        if !arms.contains(&c.strategy) {
+            arms.push(c.strategy);
+        }
+    }
+    check_arms(&arms)?;
+    Ok(arms)
+}
+
+/// Whether a header can name every one of `arms`.
+pub(crate) fn check_arms(arms: &[StrategyKind]) -> Result<()> {
+    let most = crate::engine::message::MAX_ARM + 1;
+    if arms.len() > most {
+        return Err(Error::usage(format!(
+            "{} strategies in one experiment; a header names at most {most}",
+            arms.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Which ends of its connections an experiment runs in this process.
 // The one-sided ends serve `remote`; without that feature only `Both` runs.
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
@@ -176,19 +202,7 @@ impl Experiment {
         let first = cfgs
             .first()
             .ok_or_else(|| Error::usage("an experiment needs at least one cell"))?;
-        let mut arms: Vec<StrategyKind> = Vec::new();
-        for c in cfgs {
-            if !arms.contains(&c.strategy) {
-                arms.push(c.strategy);
-            }
-        }
-        if arms.len() > crate::engine::message::MAX_ARM + 1 {
-            return Err(Error::usage(format!(
-                "{} strategies in one experiment; a header names at most {}",
-                arms.len(),
-                crate::engine::message::MAX_ARM + 1
-            )));
-        }
+        let arms = distinct_strategies(cfgs)?;
         Experiment::start_ends_arms(first, Ends::Both, bound, &arms)
     }
 
@@ -208,18 +222,16 @@ impl Experiment {
         Ok(())
     }
 
-    /// Starts the worker threads of `ends` over `cfg`. Sockets handed in
-    /// must be configured already ([`crate::engine::transport::Transport::configure`]).
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    pub(crate) fn start_ends(cfg: &Config, ends: Ends) -> Result<Experiment> {
-        Experiment::start_ends_bounded(cfg, ends, Bound::default())
-    }
-
     fn start_ends_bounded(cfg: &Config, ends: Ends, bound: Bound) -> Result<Experiment> {
         Experiment::start_ends_arms(cfg, ends, bound, &[cfg.strategy])
     }
 
-    fn start_ends_arms(
+    /// Starts the worker threads of `ends` over `cfg`, their senders holding
+    /// the strategies `arms` (see [`Experiment::start_arms`]; a remote
+    /// peer's ends must hold the same, in the same order). Sockets handed in
+    /// must be configured already ([`crate::engine::transport::Transport::configure`]).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn start_ends_arms(
         cfg: &Config,
         ends: Ends,
         bound: Bound,

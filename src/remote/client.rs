@@ -12,7 +12,9 @@
 //! connection). After any failure the session is dropped and the next cell
 //! opens a new one, so requests and replies can never get out of step.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,7 @@ use crate::engine::experiment::{Batch, Ends, Experiment, SocketBuffers};
 use crate::engine::message::Verify;
 use crate::engine::session::Session;
 use crate::model::host::HostFacts;
+use crate::model::kinds::StrategyKind;
 use crate::model::measured::BatchReport;
 use crate::model::measured::ZeroCopyStats;
 
@@ -130,8 +133,15 @@ struct Control {
     cookie: Cookie,
 }
 
-/// A session with a `copybench serve`.
+/// A session with a `copybench serve`. A handle: the cell it starts
+/// ([`Remote::start`]) holds the session too, so that a block can start its
+/// cell again after a failure while the sweep still holds the `Remote`.
 pub struct Remote {
+    inner: Rc<RefCell<Inner>>,
+}
+
+/// The session itself; the server runs one cell of it at a time.
+struct Inner {
     addr: SocketAddr,
     token: Option<String>,
     timeout: Duration,
@@ -143,7 +153,7 @@ pub struct Remote {
 impl Remote {
     /// Opens a session with the server at `addr`.
     pub fn connect(addr: SocketAddr, token: Option<String>, timeout: Duration) -> Result<Remote> {
-        let mut r = Remote {
+        let mut r = Inner {
             addr,
             token,
             timeout,
@@ -151,20 +161,56 @@ impl Remote {
             server_host: None,
         };
         r.open(false)?;
-        Ok(r)
+        Ok(Remote {
+            inner: Rc::new(RefCell::new(r)),
+        })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inner.borrow().addr
     }
 
     /// The server's host facts (`copybench doctor --json` there), as it
     /// sent them when the session opened; shared with the cells it serves.
-    pub fn server_host(&self) -> Option<&Arc<HostFacts>> {
-        self.server_host.as_ref()
+    pub fn server_host(&self) -> Option<Arc<HostFacts>> {
+        self.inner.borrow().server_host.clone()
     }
 
+    /// Sets up one cell on both hosts. One at a time: stop the last one first.
+    pub fn start(&self, cfg: &Config) -> Result<RemoteExperiment> {
+        self.start_arms(std::slice::from_ref(cfg))
+    }
+
+    /// Sets up one cell for several arms, alike but for their strategy (a
+    /// block's: [`Experiment::start_arms`]); the server's ends hold every
+    /// arm's strategy too, and an rr server answers each batch by the arm
+    /// its requests name.
+    pub fn start_arms(&self, cfgs: &[Config]) -> Result<RemoteExperiment> {
+        let started = self.inner.borrow_mut().start_cell(cfgs);
+        match started {
+            Ok(exp) => Ok(RemoteExperiment {
+                remote: Rc::clone(&self.inner),
+                cfg: exp.config().clone(),
+                exp: Some(exp),
+            }),
+            Err(e) => {
+                self.inner.borrow_mut().session = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the session politely.
+    pub fn close(self) {
+        let mut r = self.inner.borrow_mut();
+        if r.session.is_some() {
+            let _ = r.request(&Request::Bye);
+        }
+    }
+}
+
+impl Inner {
     /// Opens the control connection; with `wait_busy`, a busy server (the
     /// end of our own last session, still tearing down) is retried until the timeout.
     fn open(&mut self, wait_busy: bool) -> Result<()> {
@@ -244,24 +290,17 @@ impl Remote {
         })
     }
 
-    /// Sets up one cell on both hosts.
-    pub fn start(&mut self, cfg: &Config) -> Result<RemoteExperiment<'_>> {
-        match self.start_cell(cfg) {
-            Ok(exp) => Ok(RemoteExperiment {
-                remote: self,
-                cfg: exp.config().clone(),
-                exp: Some(exp),
-            }),
-            Err(e) => {
-                self.session = None;
-                Err(e)
-            }
-        }
-    }
-
-    fn start_cell(&mut self, cfg: &Config) -> Result<Experiment> {
+    fn start_cell(&mut self, cfgs: &[Config]) -> Result<Experiment> {
+        let cfg = cfgs
+            .first()
+            .ok_or_else(|| Error::usage("a cell needs a configuration"))?;
+        let arms = crate::engine::experiment::distinct_strategies(cfgs)?;
         cfg.validate()?;
-        self.request(&Request::Cell(spec_of(cfg)))?;
+        let mut spec = spec_of(cfg);
+        if arms.len() > 1 {
+            spec.arms = arms.clone();
+        }
+        self.request(&Request::Cell(spec))?;
         let t = self.timeout;
         self.expect(t, |r| matches!(r, Reply::CellAccepted), "cell accepted")?;
         let cookie = self.session.as_ref().expect("session is open").cookie;
@@ -296,14 +335,7 @@ impl Remote {
             |r| matches!(r, Reply::CellReady),
             "cell ready",
         )?;
-        Experiment::start_ends(cfg, Ends::Clients(socks))
-    }
-
-    /// Ends the session politely.
-    pub fn close(mut self) {
-        if self.session.is_some() {
-            let _ = self.request(&Request::Bye);
-        }
+        Experiment::start_ends_arms(cfg, Ends::Clients(socks), Default::default(), &arms)
     }
 }
 
@@ -327,6 +359,7 @@ pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
         rcvbuf: t.rcvbuf.map(|b| b as u64),
         timeout_ms: t.timeout.as_millis().min(u128::from(u64::MAX)) as u64,
         layout: cfg.layout,
+        arms: Vec::new(),
     }
 }
 
@@ -342,14 +375,14 @@ pub(crate) fn absorb(r: &mut BatchReport, s: &RoleResult) {
 }
 
 /// One cell running on both hosts; the remote twin of [`Experiment`].
-pub struct RemoteExperiment<'a> {
-    remote: &'a mut Remote,
+pub struct RemoteExperiment {
+    remote: Rc<RefCell<Inner>>,
     exp: Option<Experiment>,
     /// The cell, kept for [`Session::config`] after a failed batch.
     cfg: Config,
 }
 
-impl RemoteExperiment<'_> {
+impl RemoteExperiment {
     /// The local client sockets' buffers as the kernel set them (the
     /// server's receive buffer is on the other host: `None`).
     pub fn socket_buffers(&self) -> SocketBuffers {
@@ -365,11 +398,9 @@ impl RemoteExperiment<'_> {
 
     /// Runs one batch on both hosts and returns both roles' figures.
     pub fn run(&mut self, batch: Batch) -> Result<BatchReport> {
+        let mut remote = self.remote.borrow_mut();
         let exp = self.exp.as_mut().ok_or_else(|| {
-            remote_error(
-                self.remote.addr,
-                "an earlier batch failed; start a new cell",
-            )
+            remote_error(remote.addr, "an earlier batch failed; start a new cell")
         })?;
         let cfg = exp.config().clone();
         let spec = match batch {
@@ -386,15 +417,14 @@ impl RemoteExperiment<'_> {
             Batch::Duration(d) => BatchSpec::DurationMs(d.as_millis().max(1) as u64),
         };
         let t0 = Instant::now();
-        self.remote.request(&Request::Batch(spec))?;
+        remote.request(&Request::Batch(spec))?;
         let local_start = t0.elapsed().as_secs_f64();
         let local = exp.run(batch);
         match local {
             Ok(mut r) => {
                 let wait = cfg.transport.timeout + Duration::from_secs(5);
                 let reply =
-                    self.remote
-                        .expect(wait, |r| matches!(r, Reply::BatchDone(_)), "batch results");
+                    remote.expect(wait, |r| matches!(r, Reply::BatchDone(_)), "batch results");
                 match reply {
                     Ok(Reply::BatchDone(s)) => {
                         // The batch ends with the later end of traffic: the
@@ -418,15 +448,15 @@ impl RemoteExperiment<'_> {
             Err(e) => {
                 self.exp = None;
                 // The server saw the failure too; its account may say more.
-                let said = match self.remote.reply(Duration::from_secs(2)) {
+                let said = match remote.reply(Duration::from_secs(2)) {
                     Ok(Reply::Error { message }) => format!("; the server says: {message}"),
                     _ => String::new(),
                 };
-                self.remote.session = None;
+                remote.session = None;
                 if said.is_empty() {
                     Err(e)
                 } else {
-                    Err(remote_error(self.remote.addr, format!("{e}{said}")))
+                    Err(remote_error(remote.addr, format!("{e}{said}")))
                 }
             }
         }
@@ -437,17 +467,18 @@ impl RemoteExperiment<'_> {
         let Some(exp) = self.exp.take() else {
             return Ok(());
         };
+        let mut remote = self.remote.borrow_mut();
         let timeout = exp.config().transport.timeout;
-        if let Err(e) = self.remote.request(&Request::EndCell) {
+        if let Err(e) = remote.request(&Request::EndCell) {
             drop(exp);
             return Err(e);
         }
         let local = exp.stop();
         if let Err(e) = local {
-            self.remote.session = None;
+            remote.session = None;
             return Err(e);
         }
-        self.remote
+        remote
             .expect(
                 timeout + Duration::from_secs(5),
                 |r| matches!(r, Reply::CellDone),
@@ -457,7 +488,7 @@ impl RemoteExperiment<'_> {
     }
 }
 
-impl Session for RemoteExperiment<'_> {
+impl Session for RemoteExperiment {
     fn config(&self) -> &Config {
         self.exp.as_ref().map_or(&self.cfg, Experiment::config)
     }
@@ -466,12 +497,19 @@ impl Session for RemoteExperiment<'_> {
         RemoteExperiment::run(self, batch)
     }
 
+    fn run_as(&mut self, strategy: StrategyKind, batch: Batch) -> Result<BatchReport> {
+        if let Some(exp) = self.exp.as_mut() {
+            exp.select(strategy)?;
+        }
+        RemoteExperiment::run(self, batch)
+    }
+
     fn socket_buffers(&self) -> SocketBuffers {
         RemoteExperiment::socket_buffers(self)
     }
 
     fn server_host(&self) -> Option<Arc<HostFacts>> {
-        self.remote.server_host().cloned()
+        self.remote.borrow().server_host.clone()
     }
 
     fn stop(self: Box<Self>) -> Result<()> {
@@ -479,11 +517,11 @@ impl Session for RemoteExperiment<'_> {
     }
 }
 
-impl Drop for RemoteExperiment<'_> {
+impl Drop for RemoteExperiment {
     fn drop(&mut self) {
         if self.exp.take().is_some() {
             // Abandoned mid-cell: a fresh session keeps the two sides in step.
-            self.remote.session = None;
+            self.remote.borrow_mut().session = None;
         }
     }
 }

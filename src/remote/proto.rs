@@ -32,7 +32,7 @@ use crate::model::measured::ZeroCopyStats;
 pub const PROTOCOL: &str = "copybench";
 
 /// The protocol version this build speaks. A peer of another version is refused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The TCP port `serve` listens on by default (control and data alike).
 pub const DEFAULT_PORT: u16 = 7202;
@@ -160,6 +160,13 @@ pub struct CellSpec {
     /// the wire) means `heap`.
     #[serde(default)]
     pub layout: Layout,
+    /// A block's strategies, when its arms take turns on the cell's
+    /// connections (the data messages' headers name the arm, by its index
+    /// here; an rr server answers by the same one); empty: `strategy` alone.
+    /// New in protocol version 2: a version-1 server would answer every
+    /// arm by one strategy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<StrategyKind>,
 }
 
 /// One batch, as both sides run it.
@@ -477,7 +484,10 @@ mod tests {
         // A later version may change the hello's shape; the version is still read first.
         v["channel"] = serde_json::json!("something-new");
         let err = parse_hello(&serde_json::to_vec(&v).unwrap()).unwrap_err();
-        assert!(err.contains("protocol version 2"), "{err}");
+        assert!(
+            err.contains(&format!("protocol version {}", VERSION + 1)),
+            "{err}"
+        );
         let err = parse_hello(b"{\"protocol\":\"http\"}").unwrap_err();
         assert!(err.contains("not a copybench hello"), "{err}");
         let err = parse_hello(b"GET / HTTP/1.1").unwrap_err();

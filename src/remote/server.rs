@@ -629,6 +629,28 @@ impl ClientSession<'_> {
     fn start_cell(&mut self, spec: &CellSpec) -> Result<Experiment> {
         self.forget_data_socks();
         let cfg = cell_config(spec, self.timeout())?;
+        // A block's arms (protocol 2): each checked as a cell of its own,
+        // held in the client's order, which the data headers' arm index means.
+        let arms = if spec.arms.is_empty() {
+            vec![spec.strategy]
+        } else {
+            crate::engine::experiment::check_arms(&spec.arms)?;
+            if spec.arms[0] != spec.strategy {
+                return Err(Error::usage(
+                    "a block's first arm must be the cell's strategy",
+                ));
+            }
+            for &arm in &spec.arms[1..] {
+                cell_config(
+                    &CellSpec {
+                        strategy: arm,
+                        ..spec.clone()
+                    },
+                    self.timeout(),
+                )?;
+            }
+            spec.arms.clone()
+        };
         // Anything queued before the cell was accepted belongs to no cell.
         while let Ok((_, mut s)) = self.data.try_recv() {
             reply_and_close(
@@ -692,7 +714,7 @@ impl ClientSession<'_> {
             have += 1;
         }
         let socks = socks.into_iter().flatten().collect();
-        Experiment::start_ends(&cfg, Ends::Servers(socks))
+        Experiment::start_ends_arms(&cfg, Ends::Servers(socks), Default::default(), &arms)
     }
 }
 
@@ -715,6 +737,7 @@ mod tests {
             rcvbuf: None,
             timeout_ms: 60_000,
             layout: Default::default(),
+            arms: Vec::new(),
         }
     }
 
