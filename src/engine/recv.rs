@@ -551,7 +551,11 @@ mod tests {
         });
         let mut r = Reader::new(len);
         for i in 0..7 {
-            assert_eq!(r.next(b.as_fd()).unwrap(), &data[i * len..(i + 1) * len], "{i}");
+            assert_eq!(
+                r.next(b.as_fd()).unwrap(),
+                &data[i * len..(i + 1) * len],
+                "{i}"
+            );
             assert!(r.start % len == 0 && r.end <= r.buf.len());
         }
         writer.join().unwrap();
