@@ -1,112 +1,183 @@
 #!/usr/bin/env bash
-# Compare copybench with the tools people already trust, on loopback:
+# Compare copybench with the tools people already trust, on loopback and on
+# veth between two network namespaces:
 #
-#   (a) stream, 1 field of 4 KiB, 1 thread, one-copy  vs  iperf3 -l 4K
-#   (b) stream, 1 field of 64 KiB, 1 thread, one-copy vs  iperf3 -l 64K
-#   (c) rr, 1 field of 64 B, 1 thread, p50 round trip vs  sockperf ping-pong -m 64 (TCP)
+#   stream4k   copybench one-copy stream, 1 field of 4 KiB   vs  iperf3 -l 4K      (target >= 1.3x)
+#   stream64k  copybench one-copy stream, 1 field of 64 KiB  vs  iperf3 -l 64K     (target >= 1.0x)
+#   rr64       copybench one-copy rr, 1 field of 64 B, p50   vs  sockperf ping-pong --tcp -m 64 (target <= 1.0x)
+#   zc64k      copybench zero-copy stream, 1 field of 64 KiB vs  iperf3 -Z -l 64K  (a reference, no target:
+#              iperf3 -Z sends with sendfile(2) from a file, not with MSG_ZEROCOPY)
 #
-# Each case runs PAIRS pairs; a pair is one copybench run and one peer run of
-# DURATION seconds each, the order alternating from pair to pair so slow drift
-# of the machine falls on both sides. Both sides keep the kernel's default
-# socket buffers, neither pins, busy-polls nor tunes anything.
+# The rule (the report's, src/model/stats.rs): each case runs PAIRS pairs; a
+# pair is one copybench run and one peer run of DURATION seconds each, the
+# order alternating from pair to pair, so slow drift of the host falls on both
+# sides alike. The figure is the median of the pairs' ratios with its 95 %
+# order-statistic interval, [r(k), r(n+1-k)] for the largest k with
+# P(Bin(n, 1/2) < k) <= 2.5 % (stats::median_rank, used by Estimate::of;
+# n = 9 gives k = 2, coverage 96.1 %; fewer than 6 pairs cannot reach 95 %,
+# the interval is then min-max and no verdict is given). A target is
+#   met          when the whole interval is on its side,
+#   missed       when the whole interval is on the other side,
+#   not decided  when the interval straddles it (more pairs, or a quieter host).
 #
-# Ratios:
-#   stream: copybench throughput_gbps / iperf3 receiver bits_per_second
-#           (higher is better; target >= 1.05). copybench counts every byte it
-#           verified, its 32-byte header included, as iperf3 counts every byte
-#           it wrote; the "payload" column scales copybench's side by
-#           field/(field+32) for those who want to compare field bytes only.
+# Ratios, copybench / peer:
+#   stream: copybench throughput_gbps / iperf3's receiver bits_per_second
+#           (higher is better). copybench counts every byte it verified, its
+#           32-byte header included, as iperf3 counts every byte it wrote; the
+#           "payload" column scales copybench's side by field/(field+32).
 #   rr:     copybench latency_us.p50 / (2 x sockperf's "percentile 50.000",
-#           which is a half round trip)   (lower is better; target <= 1.0).
-#           sockperf runs with --tcp, as copybench's rr is TCP.
+#           a half round trip) (lower is better). sockperf runs with --tcp.
 #
-# copybench sends from one buffer, as both peers do (--pool 1), unless POOL
-# says otherwise (POOL=default keeps copybench's own pool: up to 64 messages,
-# about 4 MiB, so at 64 KiB each send reads memory that left the cache, which
-# costs about 5 % of throughput on this project's VM).
+# Both sides keep the kernel's default socket buffers; neither pins,
+# busy-polls nor tunes anything. copybench sends from one buffer, as both
+# peers do (--pool 1), unless POOL says otherwise ("default": its own pool,
+# up to 64 messages, about 4 MiB). zc64k always runs copybench's own pool:
+# a zero-copy sender that stamps each message's header must wait for the
+# kernel to let go of a slot before reusing it, and one slot would make every
+# send wait for the previous one's completion. copybench runs as a user runs
+# it, counters on, unless COUNTERS=0 (--no-counters).
 #
-# copybench runs as a user runs it, counters on, unless COUNTERS=0 (then
-# --no-counters). Its software counters cost nothing per message (they are
-# read from the kernel's per-thread accounting at the ends of the run); on a
-# host with a PMU its hardware counters are perf events, whose scheduler hooks
-# cost a little per context switch, which the peers do not pay: COUNTERS=0
-# shows how much. The run's JSON echoes the setting (options.counters).
+# veth: the peers run where copybench's veth transport runs its ends, the
+# server in namespace COPYBENCH_NS_SRV (copybench-srv) listening on
+# COPYBENCH_ADDR_SRV (198.18.0.1), the client in COPYBENCH_NS_CLI
+# (copybench-cli); copybench gets the same names (--server-ns, --client-ns,
+# --server-addr). Needs root. When the namespaces are not there, the script
+# makes them with ./netns-setup.sh up (which reads the same variables) and
+# removes them when it ends; namespaces that were there are left alone.
 #
-# Environment: PAIRS (default 5; the table in docs/comparison.md uses 11), DURATION
-# (seconds, default 5), CASES (default "stream4k stream64k rr64"), POOL
-# (messages in copybench's pool, default 1; "default" for its own choice),
-# IPERF_PORT (default 15201), SOCKPERF_PORT (default 15202).
+# Environment: PAIRS (default 9), DURATION (whole seconds, default 5), CASES
+# (default "stream4k stream64k rr64 zc64k"), TRANSPORTS (default "loopback
+# veth"), POOL (default 1), COUNTERS (default 1), COPYBENCH (a copybench
+# binary to use instead of building one), IPERF_PORT (default 15201),
+# SOCKPERF_PORT (default 15202), and netns-setup.sh's COPYBENCH_NS_SRV,
+# COPYBENCH_NS_CLI, COPYBENCH_ADDR_SRV.
 #
-# Exit codes: 0 done, 1 a run failed, 2 a peer is missing or a bad setting.
+# Exit codes: 0 done, no target missed; 1 a run failed; 2 a bad setting or a
+# missing peer (one line says which); 3 a target missed by its interval.
 set -euo pipefail
 
-PAIRS=${PAIRS:-5}
+PAIRS=${PAIRS:-9}
 POOL=${POOL:-1}
 DURATION=${DURATION:-5}
-CASES=${CASES:-"stream4k stream64k rr64"}
+CASES=${CASES:-"stream4k stream64k rr64 zc64k"}
+TRANSPORTS=${TRANSPORTS:-"loopback veth"}
+COUNTERS=${COUNTERS:-1}
 IPERF_PORT=${IPERF_PORT:-15201}
 SOCKPERF_PORT=${SOCKPERF_PORT:-15202}
+NS_SRV=${COPYBENCH_NS_SRV:-copybench-srv}
+NS_CLI=${COPYBENCH_NS_CLI:-copybench-cli}
+ADDR_SRV=${COPYBENCH_ADDR_SRV:-198.18.0.1}
 
 die() {
     echo "compare-peers: $*" >&2
     exit 2
 }
 
-if ! [[ $PAIRS =~ ^[1-9][0-9]*$ ]]; then
-    die "PAIRS=$PAIRS: must be a whole number >= 1"
-fi
-if ! [[ $POOL =~ ^([1-9][0-9]*|default)$ ]]; then
-    die "POOL=$POOL: must be a whole number >= 1, or 'default'"
-fi
-if ! [[ $DURATION =~ ^[1-9][0-9]*$ ]]; then
-    die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
-fi
-((PAIRS >= 5)) || echo "compare-peers: note: PAIRS=$PAIRS; fewer than 5 pairs say little on a noisy host (the table in docs/comparison.md uses 11)" >&2
+[[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "PAIRS=$PAIRS: must be a whole number >= 1"
+[[ $POOL =~ ^([1-9][0-9]*|default)$ ]] || die "POOL=$POOL: must be a whole number >= 1, or 'default'"
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
+[[ $COUNTERS =~ ^[01]$ ]] || die "COUNTERS=$COUNTERS: must be 1 (on) or 0 (off)"
+for port in "$IPERF_PORT" "$SOCKPERF_PORT"; do
+    if ! [[ $port =~ ^[0-9]{4,5}$ ]] || ((port < 1024 || port > 65535)); then
+        die "port $port: IPERF_PORT and SOCKPERF_PORT must be 1024..65535"
+    fi
+done
+[[ -n ${CASES// /} ]] || die "CASES is empty: name some of stream4k stream64k rr64 zc64k"
+for c in $CASES; do
+    case $c in
+    stream4k | stream64k | rr64 | zc64k) ;;
+    *) die "CASES: unknown case '$c' (stream4k, stream64k, rr64, zc64k)" ;;
+    esac
+done
+[[ -n ${TRANSPORTS// /} ]] || die "TRANSPORTS is empty: name loopback, veth or both"
+want_veth=0
+for t in $TRANSPORTS; do
+    case $t in
+    loopback) ;;
+    veth) want_veth=1 ;;
+    *) die "TRANSPORTS: unknown transport '$t' (loopback, veth)" ;;
+    esac
+done
+((PAIRS >= 6)) || echo "compare-peers: note: PAIRS=$PAIRS; fewer than 6 pairs cannot reach a 95 % interval, so no target is called" >&2
 
 missing=()
-for tool in iperf3 sockperf python3 cargo; do
+for tool in iperf3 sockperf python3; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-if ((${#missing[@]} > 0)); then
-    echo "compare-peers: missing: ${missing[*]}" >&2
-    for tool in "${missing[@]}"; do
-        case $tool in
-        iperf3 | sockperf)
-            echo "install the peers with: apt-get install iperf3 sockperf" >&2
-            exit 2
-            ;;
-        esac
-    done
-    die "python3 and cargo are needed too"
+[[ -n ${COPYBENCH:-} ]] || command -v cargo >/dev/null 2>&1 || missing+=(cargo)
+((want_veth == 0)) || command -v ip >/dev/null 2>&1 || missing+=(ip)
+((${#missing[@]} == 0)) || die "missing: ${missing[*]} (the peers: apt-get install iperf3 sockperf; veth needs iproute2)"
+if ((want_veth)) && ((EUID != 0)); then
+    die "TRANSPORTS has veth, which needs root (network namespaces): run as root, or TRANSPORTS=loopback"
 fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-echo "building copybench (release)..." >&2
-cargo build --release --quiet --bin copybench
-copybench=${CARGO_TARGET_DIR:-$root/target}/release/copybench
-[[ -x $copybench ]] || die "no binary at $copybench after the build"
+if [[ -n ${COPYBENCH:-} ]]; then
+    copybench=$COPYBENCH
+else
+    echo "building copybench (release)..." >&2
+    cargo build --release --quiet --bin copybench
+    copybench=${CARGO_TARGET_DIR:-$root/target}/release/copybench
+fi
+[[ -x $copybench ]] || die "no copybench binary at $copybench"
 
 work=$(mktemp -d)
 server_pid=
+made_netns=0
 cleanup() {
     stop_server
+    if ((made_netns)); then
+        ./netns-setup.sh down >/dev/null 2>&1 || echo "compare-peers: could not remove the namespaces it made: run ./netns-setup.sh down" >&2
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# Waits until something listens on 127.0.0.1:$1 (the server started in the background).
+# Makes the veth namespaces unless they pass traffic already; removes them at
+# exit only when this run made them.
+veth_up() {
+    ./netns-setup.sh status >/dev/null 2>&1 && return 0
+    local existed=0
+    [[ -e /run/netns/$NS_SRV || -e /run/netns/$NS_CLI ]] && existed=1
+    ((existed)) || made_netns=1
+    if ! ./netns-setup.sh up >"$work/netns.log" 2>&1; then
+        echo "compare-peers: ./netns-setup.sh up failed: $(tr '\n' ' ' <"$work/netns.log")" >&2
+        exit 1
+    fi
+}
+
+# Per transport: where each side runs, and copybench's options for it.
+srv_in=()
+cli_in=()
+addr=127.0.0.1
+cb_transport=()
+use_transport() {
+    if [[ $1 == veth ]]; then
+        srv_in=(ip netns exec "$NS_SRV")
+        cli_in=(ip netns exec "$NS_CLI")
+        addr=$ADDR_SRV
+        cb_transport=(--transport veth --server-ns "$NS_SRV" --client-ns "$NS_CLI" --server-addr "$ADDR_SRV")
+    else
+        srv_in=()
+        cli_in=()
+        addr=127.0.0.1
+        cb_transport=(--transport loopback)
+    fi
+}
+
+# Waits until something listens on port $1 where the server runs.
 wait_listening() {
     local port=$1 i
     for ((i = 0; i < 100; i++)); do
         if command -v ss >/dev/null 2>&1; then
-            [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
+            [[ -n $("${srv_in[@]}" ss -Hltn "sport = :$port") ]] && return 0
         elif ((i >= 10)); then
             return 0 # no ss: give the server a second
         fi
         kill -0 "$server_pid" 2>/dev/null || {
-            echo "compare-peers: the server on port $port exited early:" >&2
-            cat "$work/server.log" >&2
+            echo "compare-peers: the server on port $port exited early: $(tr '\n' ' ' <"$work/server.log")" >&2
             exit 1
         }
         sleep 0.1
@@ -134,29 +205,36 @@ stop_server() {
 # not in a $(...) subshell, so the EXIT trap still sees the server they start.
 result=
 
-# copybench, one run; sets the figure the case compares.
+# copybench, one run: STRATEGY WORKLOAD SIZE; sets the figure the case compares.
 run_copybench() {
-    local workload=$1 size=$2 key=$3
+    local strategy=$1 workload=$2 size=$3
     local options=()
-    [ "${COUNTERS:-1}" = 0 ] && options+=(--no-counters)
-    [ "$POOL" != default ] && options+=(--pool "$POOL")
-    "$copybench" run --strategy one-copy --workload "$workload" --fields 1 \
-        --field-size "$size" --threads 1 --duration "$DURATION" "${options[@]}" --json >"$work/cb.json"
+    [[ $COUNTERS == 0 ]] && options+=(--no-counters)
+    # zero-copy keeps its own pool (see the header).
+    [[ $POOL != default && $strategy == one-copy ]] && options+=(--pool "$POOL")
+    if ! "$copybench" run "${cb_transport[@]}" --strategy "$strategy" --workload "$workload" --fields 1 \
+        --field-size "$size" --threads 1 --duration "$DURATION" "${options[@]}" --json >"$work/cb.json" 2>"$work/cb.err"; then
+        echo "compare-peers: copybench failed: $(tr '\n' ' ' <"$work/cb.err")" >&2
+        exit 1
+    fi
     result=$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-v = d["throughput_gbps"] if sys.argv[2] == "gbps" else d["latency_us"]["p50"]
+v = d["throughput_gbps"] if d["workload"] == "stream" else d["latency_us"]["p50"]
+if not v:
+    sys.exit("copybench measured nothing: " + sys.argv[1])
 print(f"{v:.4f}")
-' "$work/cb.json" "$key")
+' "$work/cb.json")
 }
 
-# iperf3, one run with a one-off server; sets the receiver's Gbit/s.
+# iperf3, one run with a one-off server: SIZE [more client options]; sets the receiver's Gbit/s.
 run_iperf3() {
     local size=$1
-    iperf3 -s -1 -B 127.0.0.1 -p "$IPERF_PORT" >"$work/server.log" 2>&1 &
+    shift
+    "${srv_in[@]}" iperf3 -s -1 -B "$addr" -p "$IPERF_PORT" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_listening "$IPERF_PORT"
-    iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -l "$size" -t "$DURATION" -J >"$work/iperf.json"
+    "${cli_in[@]}" iperf3 -c "$addr" -p "$IPERF_PORT" -l "$size" -t "$DURATION" "$@" -J >"$work/iperf.json" || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=
     result=$(python3 -c '
@@ -169,13 +247,13 @@ print(f"{bps / 1e9:.4f}")
 ' "$work/iperf.json")
 }
 
-# sockperf ping-pong over TCP; sets its p50 round trip in us (2 x half round trip).
+# sockperf ping-pong over TCP: SIZE; sets its p50 round trip in us (2 x half round trip).
 run_sockperf() {
     local size=$1
-    sockperf sr --tcp -i 127.0.0.1 -p "$SOCKPERF_PORT" >"$work/server.log" 2>&1 &
+    "${srv_in[@]}" sockperf sr --tcp -i "$addr" -p "$SOCKPERF_PORT" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_listening "$SOCKPERF_PORT"
-    sockperf ping-pong --tcp -i 127.0.0.1 -p "$SOCKPERF_PORT" -m "$size" -t "$DURATION" >"$work/pp.log" 2>&1
+    "${cli_in[@]}" sockperf ping-pong --tcp -i "$addr" -p "$SOCKPERF_PORT" -m "$size" -t "$DURATION" >"$work/pp.log" 2>&1 || true
     stop_server
     result=$(python3 -c '
 import re, sys
@@ -187,88 +265,116 @@ print(f"{2 * float(m.group(1)):.4f}")
 ' "$work/pp.log")
 }
 
-run_peer() {
-    if [[ $1 == iperf3 ]]; then run_iperf3 "$2"; else run_sockperf "$2"; fi
-}
-
-ratio() {
-    python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.3f}")' "$1" "$2"
-}
-
-# median of the numbers given as arguments
-median() {
-    python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.3f}")' "$@"
+# The median of the ratios and its interval by the report's rule, and the
+# target's verdict. Arguments: TARGET DIRECTION(min|max|none) RATIO...
+# Prints "median lo hi coverage verdict".
+judge() {
+    python3 - "$@" <<'EOF'
+import math, sys
+target, direction = float(sys.argv[1]), sys.argv[2]
+r = sorted(float(x) for x in sys.argv[3:])
+n = len(r)
+median = r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2
+# stats::median_rank: the largest k in 1..=n/2 with P(Bin(n, 1/2) < k) <= 2.5 %.
+k, tail, coverage = None, 0.0, None
+for j in range(1, n // 2 + 1):
+    tail += math.comb(n, j - 1) / 2**n
+    if tail > 0.025:
+        break
+    k, coverage = j, 1 - 2 * tail
+if k is None:  # fewer than 6: min-max, below 95 %, no verdict (Estimate::of)
+    lo, hi, coverage = r[0], r[-1], 1 - 2 * 0.5**n
+else:
+    lo, hi = r[k - 1], r[n - k]
+if direction == "none":
+    verdict = "reference"
+elif k is None:
+    verdict = "not decided (fewer than 6 pairs)"
+elif direction == "min":
+    verdict = "met" if lo >= target else ("missed" if hi < target else "not decided")
+else:
+    verdict = "met" if hi <= target else ("missed" if lo > target else "not decided")
+print(f"{median:.3f} {lo:.3f} {hi:.3f} {coverage * 100:.1f} {verdict}")
+EOF
 }
 
 summary=()
+missed=0
 
-# run_case NAME PEER SIZE: PAIRS alternating pairs, a line per pair, then the median.
+# run_case NAME TRANSPORT: PAIRS alternating pairs, a line per pair, then the verdict.
 run_case() {
-    local name=$1 peer=$2 size=$3 workload key unit target
-    if [[ $peer == iperf3 ]]; then
-        workload=stream key=gbps unit="Gbit/s" target=">= 1.05"
+    local name=$1 transport=$2 strategy=one-copy workload=stream size peer target direction unit
+    local peer_run=(run_iperf3)
+    case $name in
+    stream4k) size=4K target=1.3 direction=min ;;
+    stream64k) size=64K target=1.0 direction=min ;;
+    rr64) size=64 target=1.0 direction=max workload=rr ;;
+    zc64k) size=64K target=0 direction=none strategy=zero-copy ;;
+    esac
+    if [[ $workload == rr ]]; then
+        peer="sockperf ping-pong --tcp -m $size" unit="us p50 round trip"
+        peer_run=(run_sockperf "$size")
+    elif [[ $strategy == zero-copy ]]; then
+        peer="iperf3 -Z -l $size (sendfile, not MSG_ZEROCOPY)" unit="Gbit/s"
+        peer_run+=("$size" -Z)
     else
-        workload=rr key=p50 unit="us p50 RTT" target="<= 1.00"
+        peer="iperf3 -l $size" unit="Gbit/s"
+        peer_run+=("$size")
     fi
     local field_bytes
     field_bytes=$(python3 -c 'import sys; s=sys.argv[1]; print(int(s[:-1]) * 1024 if s[-1] in "kK" else int(s))' "$size")
     echo
-    echo "== $name: copybench one-copy $workload 1 x $size, 1 thread  vs  $peer ($unit, ${DURATION}s each, $PAIRS pairs)"
-    if [[ $workload == stream ]]; then
-        printf '%-5s %-6s %12s %12s %8s %9s\n' pair first copybench "$peer" ratio payload
-    else
-        printf '%-5s %-6s %12s %12s %8s\n' pair first copybench "$peer" ratio
-    fi
-    local ratios=() payloads=() i cb pv first r p
+    echo "== $name on $transport: copybench $strategy $workload 1 x $size, 1 thread  vs  $peer ($unit, ${DURATION}s each, $PAIRS pairs)"
+    printf '%-5s %-6s %12s %12s %8s %9s\n' pair first copybench peer ratio payload
+    local ratios=() i cb pv first r p
     for ((i = 1; i <= PAIRS; i++)); do
         if ((i % 2 == 1)); then
             first=cb
-            run_copybench "$workload" "$size" "$key"
+            run_copybench "$strategy" "$workload" "$size"
             cb=$result
-            run_peer "$peer" "$size"
+            "${peer_run[@]}"
             pv=$result
         else
             first=peer
-            run_peer "$peer" "$size"
+            "${peer_run[@]}"
             pv=$result
-            run_copybench "$workload" "$size" "$key"
+            run_copybench "$strategy" "$workload" "$size"
             cb=$result
         fi
-        r=$(ratio "$cb" "$pv")
+        read -r r p < <(python3 -c '
+import sys
+cb, pv, f = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "stream" else "-")
+' "$cb" "$pv" "$field_bytes" "$workload")
         ratios+=("$r")
-        if [[ $workload == stream ]]; then
-            p=$(python3 -c 'import sys; f=int(sys.argv[3]); print(f"{float(sys.argv[1]) * f / (f + 32) / float(sys.argv[2]):.3f}")' "$cb" "$pv" "$field_bytes")
-            payloads+=("$p")
-            printf '%-5s %-6s %12s %12s %8s %9s\n' "$i" "$first" "$cb" "$pv" "$r" "$p"
-        else
-            printf '%-5s %-6s %12s %12s %8s\n' "$i" "$first" "$cb" "$pv" "$r"
-        fi
+        printf '%-5s %-6s %12s %12s %8s %9s\n' "$i" "$first" "$cb" "$pv" "$r" "$p"
     done
-    local med
-    med=$(median "${ratios[@]}")
-    if [[ $workload == stream ]]; then
-        local pmed
-        pmed=$(median "${payloads[@]}")
-        echo "median ratio: $med (payload only: $pmed); target $target"
-        summary+=("$(printf '%-10s %-9s median %s (payload %s), target %s, pairs: %s' "$name" "$peer" "$med" "$pmed" "$target" "${ratios[*]}")")
-    else
-        echo "median ratio: $med; target $target"
-        summary+=("$(printf '%-10s %-9s median %s, target %s, pairs: %s' "$name" "$peer" "$med" "$target" "${ratios[*]}")")
-    fi
+    local med lo hi coverage verdict goal
+    read -r med lo hi coverage verdict < <(judge "$target" "$direction" "${ratios[@]}")
+    case $direction in
+    min) goal=">= ${target}x" ;;
+    max) goal="<= ${target}x" ;;
+    none) goal="none" ;;
+    esac
+    [[ $verdict == missed ]] && missed=1
+    echo "median ratio ${med}x [$lo, $hi] (coverage ${coverage} %); target $goal: $verdict"
+    summary+=("$(printf '| %s | %s | %s | **%sx** [%s, %s] | %s | %s | %s |' "$name" "$transport" "$peer" "$med" "$lo" "$hi" "$goal" "$verdict" "${ratios[*]}")")
 }
 
-echo "copybench vs peers on loopback, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "copybench: one-copy, 1 field, 1 thread, pool ${POOL}, counters $([ "${COUNTERS:-1}" = 0 ] && echo off || echo on), sampled verification"
+echo "copybench vs peers, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load: $(uptime | sed 's/.*load average: //')"
+echo "$("$copybench" --version 2>/dev/null || echo copybench): 1 field, 1 thread, pool ${POOL} (zc64k: its own), counters $([[ $COUNTERS == 0 ]] && echo off || echo on), sampled verification"
 echo "iperf3: $(iperf3 --version | head -n 1); sockperf: $(sockperf --version 2>&1 | grep -m 1 -o 'version [^ ]*' || echo unknown)"
-for c in $CASES; do
-    case $c in
-    stream4k) run_case stream4k iperf3 4K ;;
-    stream64k) run_case stream64k iperf3 64K ;;
-    rr64) run_case rr64 sockperf 64 ;;
-    *) die "CASES: unknown case '$c' (stream4k, stream64k, rr64)" ;;
-    esac
+for t in $TRANSPORTS; do
+    [[ $t == veth ]] && veth_up
+    use_transport "$t"
+    for c in $CASES; do
+        run_case "$c" "$t"
+    done
 done
 
 echo
-echo "== summary (ratio = copybench / peer)"
+echo "== summary (ratio = copybench / peer; median [95 % interval] of $PAIRS alternating pairs; load after: $(uptime | sed 's/.*load average: //'))"
+echo "| case | transport | peer | ratio | target | verdict | pair ratios |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${summary[@]}"
+((missed == 0)) || exit 3

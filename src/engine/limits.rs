@@ -135,7 +135,7 @@ fn message_footprint(cfg: &Config) -> u64 {
 /// Bytes of message buffers the ends of `roles` allocate for `cfg`, over
 /// all its connections: an end that sends keeps a pool of `slots` messages
 /// (plus one serialization buffer for two-copy), an end that reads one
-/// receive buffer of max(M, [`READ_AHEAD`]). Stream clients only send and
+/// receive buffer of at most max(M, [`READ_AHEAD`]) (whole messages). Stream clients only send and
 /// stream servers only read; both ends of an rr connection do both. The
 /// one formula behind the CLI's check ([`memory_needed`]) and `serve`'s
 /// per-cell limit, which runs only the server ends.
