@@ -253,7 +253,9 @@ impl MapReader {
             window,
             pos: 0,
             end: 0,
-            buf: vec![0; 64 << 10],
+            // A skip hint is at most a window's worth: one recv takes it,
+            // as the selftest reads it into a window-sized buffer.
+            buf: vec![0; MAP_WINDOW],
             bpos: 0,
             bend: 0,
             skip_left: 0,
@@ -327,7 +329,13 @@ impl MapReader {
     }
 
     /// Gets more stream bytes: the rest of a skip hint by `recv`, else a
-    /// mapping call, waiting (`poll`) when nothing is queued.
+    /// mapping call. With a low mark (`--rcvlowat`) it first waits for the
+    /// mark, as the kernel's selftest polls before each call: every call
+    /// zaps the window it maps into (a TLB flush on every CPU the process
+    /// runs on), so a call should map what the mark lets queue up, not the
+    /// page or two that came since the last (the overhead bench's
+    /// `-page-rx` cases measured that cost). Without a mark it maps
+    /// whatever is queued and waits only when nothing is.
     fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
         let partial = self.msg_off;
         let closed = ReadError::Closed { partial };
@@ -347,7 +355,12 @@ impl MapReader {
             (self.bpos, self.bend) = (0, got);
             return Ok(());
         }
+        let mut waited = self.lowat.is_none();
         loop {
+            if !waited {
+                self.wait(fd)?;
+                waited = true;
+            }
             self.stats.calls += 1;
             let zc = match self.window.receive(fd, 0, self.window.len()) {
                 Ok(zc) => zc,
@@ -374,22 +387,28 @@ impl MapReader {
             if self.skip_left > 0 {
                 return self.fill(fd);
             }
-            // Nothing queued: wait for the low mark, never more than the rest
-            // of the message. The kernel wakes a waiter only once
-            // SO_RCVLOWAT bytes are queued, whatever the call asks, so the
-            // mark itself is lowered; MSG_PEEK | MSG_TRUNC waits for
-            // min(mark, len) bytes and copies none.
-            if let Some(l) = &mut self.lowat {
-                if l.before_wait(fd, self.msg_len - partial)
-                    .map_err(ReadError::Io)?
-                {
-                    self.stats.calls += 1;
-                }
+            self.wait(fd)?;
+        }
+    }
+
+    /// Waits for the low mark, never for more than the rest of the message.
+    /// The kernel wakes a waiter only once SO_RCVLOWAT bytes are queued,
+    /// whatever the call asks, so the mark itself is lowered; MSG_PEEK |
+    /// MSG_TRUNC waits for min(mark, len) bytes and copies none.
+    fn wait(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
+        let partial = self.msg_off;
+        if let Some(l) = &mut self.lowat {
+            if l.before_wait(fd, self.msg_len - partial)
+                .map_err(ReadError::Io)?
+            {
+                self.stats.calls += 1;
             }
+        }
+        loop {
             self.stats.calls += 1;
             match sys::wait_readable(fd, self.msg_len - partial) {
-                Ok(0) => return Err(closed),
-                Ok(_) => {}
+                Ok(0) => return Err(ReadError::Closed { partial }),
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(read_error(e, partial, self.timeout)),
             }
