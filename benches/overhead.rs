@@ -36,7 +36,18 @@
 //! selftest and neper use: one page-aligned buffer of the message's size
 //! sent over and over, its completions read but never waited for; there
 //! copybench runs the `page` layout, and the pairs' wall-time ratio is the
-//! throughput ratio. Names are `{strategy}-{workload}-{field}[-page|-single]`.
+//! throughput ratio. Where this host maps received pages, two receive
+//! cases, `zero-copy-stream-64KiB-page-rx` and `one-copy-stream-64KiB-page-rx`:
+//! both sides receive by mapping (`TCP_ZEROCOPY_RECEIVE`), the bare side with
+//! the kernel selftest's loop ([`BareMapper`]: tools/testing/selftests/net/
+//! tcp_mmap.c), copybench with `receive = zerocopy`, `rcvlowat` = the
+//! window (512 KiB) and `TCP_MAXSEG` a page + 12 on both. The page layout,
+//! so that where the sender's pages fall (a heap field spans 17 pages, more
+//! than an skb's fragments, and how the kernel's loopback copy then packs
+//! them varies with malloc's offsets) does not move one side's mapped share
+//! and not the other's. Their budget is the receiver's CPU per byte, and
+//! each side's mapped share is shown. Names are
+//! `{strategy}-{workload}-{field}[-page|-single][-rx]`.
 //!
 //! "Message size" is copybench's whole message, header included
 //! (`Shape::message_bytes`: 32 + field), so both sides move the same bytes.
@@ -65,7 +76,9 @@
 //!   trip switches between modes seconds apart) hits both sides of a pair
 //!   alike. Overhead = median over pairs of copybench / bare - 1, with the
 //!   median's 95 % interval (`stats::Estimate`, order statistics) and the
-//!   pairs' quartiles. Printed, and written to
+//!   pairs' quartiles. For `-rx` cases also the receiving thread's CPU per
+//!   byte, paired the same way, and each side's mapped share over all its
+//!   pairs. Printed, and written to
 //!   `target/criterion/overhead-paired.json` for `scripts/overhead.sh`.
 //!   Only under `cargo bench`; `cargo test` runs the criterion part once.
 
