@@ -374,6 +374,11 @@ struct SweepArgs {
     /// cell at TCP_MAXSEG a page + 12, so that its arms share the MSS.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "copy")]
     receives: Vec<ReceiveKind>,
+    /// SO_RCVLOWAT values, comma-separated (see `run --rcvlowat`); 0 leaves
+    /// it unset (the kernel's 1). Each value's cells are blocks of their own,
+    /// like a field size's; results.csv says it in rcvlowat_bytes.
+    #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = limits::rcvlowat_or_unset, allow_negative_numbers = true, default_value = "0")]
+    rcvlowats: Vec<Option<usize>>,
     /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -597,6 +602,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             }
             r
         },
+        rcvlowats: args.rcvlowats,
         threads: args.threads.into_iter().map(|n| n as usize).collect(),
         fields: args.fields as usize,
         warmup: args
