@@ -476,7 +476,13 @@ fn probe_map() -> Result<MapProbe, String> {
     let flags = if zc { libc::MSG_ZEROCOPY } else { 0 };
     let mut sent = 0;
     while sent < page {
-        sent += sys::send(client.as_fd(), &data[sent..], flags).map_err(|e| step("send", e))?;
+        sent += sys::send(client.as_fd(), &data[sent..], flags).map_err(|e| {
+            if zc && e.raw_os_error() == Some(libc::ENOBUFS) {
+                pinning_refused(e)
+            } else {
+                step("send", e)
+            }
+        })?;
     }
     let mut mapped = 0u32;
     let give_up = std::time::Instant::now() + Duration::from_secs(2);
@@ -505,6 +511,30 @@ fn probe_map() -> Result<MapProbe, String> {
         ));
     }
     Ok(MapProbe { mapped, mss })
+}
+
+/// Why a `MSG_ZEROCOPY` send of one page failed with `ENOBUFS`: the kernel
+/// pins the sender's pages and charges them to its locked memory
+/// (`RLIMIT_MEMLOCK`) unless it has `CAP_IPC_LOCK` (root does); at a limit
+/// too small for a page, every such send fails. Measured as uid 65534 with
+/// `ulimit -l 0` on Linux 6.18 (tests/receive.rs).
+fn pinning_refused(e: io::Error) -> String {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max locked memory"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .map_or("unknown".to_string(), |soft| match soft.parse::<u64>() {
+            Ok(bytes) => format!("{} KiB", bytes / 1024),
+            Err(_) => soft,
+        });
+    format!(
+        "a MSG_ZEROCOPY send of one page over loopback (what gives a receiver pages it can map) failed: {e}: \
+         the kernel pins zero-copy pages against the locked-memory limit (RLIMIT_MEMLOCK, now {limit}) \
+         of a process without CAP_IPC_LOCK; raise it (ulimit -l) or run as root"
+    )
 }
 
 fn read_error(e: io::Error, partial: usize, timeout: Duration) -> ReadError {
