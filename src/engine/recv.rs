@@ -20,8 +20,8 @@
 //! check would (the ends of every field, or in full every byte), so every
 //! byte of a mapped page is reachable by a full check. The message is done,
 //! and a request answered (rr), when its last byte has been checked; the
-//! mapped pages of a call are released when the next call maps over them
-//! (the kernel zaps the range first) or when the window is dropped.
+//! mapped pages of a call are released (`MADV_DONTNEED`) once all of them
+//! have been checked, before the next call, as the kernel's selftest does.
 //!
 //! **`SO_RCVLOWAT`** (`--rcvlowat`, either receiver): a receiver waits until
 //! that many bytes are queued, but never for more than the rest of the message
@@ -339,6 +339,17 @@ impl MapReader {
     fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
         let partial = self.msg_off;
         let closed = ReadError::Closed { partial };
+        // Every mapped byte has been checked: release the pages now
+        // (`MADV_DONTNEED`), as the selftest does, rather than leave them to
+        // the next mapping call, which would zap them (a TLB flush on every
+        // CPU the process runs on) while it holds the socket lock, so that
+        // the segments arriving meanwhile wait in the backlog and are
+        // processed in this thread when the call returns.
+        if self.end > 0 {
+            self.stats.calls += 1;
+            self.window.release(0, self.end).map_err(ReadError::Io)?;
+            (self.pos, self.end) = (0, 0);
+        }
         if self.skip_left > 0 {
             let n = self.skip_left.min(self.buf.len());
             let got = loop {

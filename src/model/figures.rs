@@ -466,7 +466,7 @@ figures! {
         RxMappedBytes rx_mapped_bytes: u64, "bytes mapped", "bytes", "bytes the receivers had the kernel map into their window (TCP_ZEROCOPY_RECEIVE; --receive zerocopy only)";
         RxCopiedBytes rx_copied_bytes: u64, "bytes copied", "bytes", "bytes the kernel could not map, which the receivers read with recv (--receive zerocopy only); rx_mapped_bytes + rx_copied_bytes = bytes";
         RxMappedShare rx_mapped_share: f64, "received bytes mapped", "share", "rx_mapped_bytes / (rx_mapped_bytes + rx_copied_bytes), 0..=1 (--receive zerocopy only)";
-        RxCallsPerMib rx_calls_per_mib: f64, "receive calls", "calls/MiB", "the receivers' getsockopt(TCP_ZEROCOPY_RECEIVE), recv, poll and SO_RCVLOWAT calls per MiB received (--receive zerocopy only)";
+        RxCallsPerMib rx_calls_per_mib: f64, "receive calls", "calls/MiB", "the receivers' getsockopt(TCP_ZEROCOPY_RECEIVE), recv, madvise, waits and SO_RCVLOWAT calls per MiB received (--receive zerocopy only)";
         RxSkipHints rx_skip_hints: u64, "skip hints", "answers", "TCP_ZEROCOPY_RECEIVE answers that named bytes it could not map (recv_skip_hint > 0; --receive zerocopy only)";
     }
     cpu {
