@@ -16,6 +16,17 @@ const BIG: Shape = Shape {
     field_size: 64 << 10,
 };
 
+/// `run` with a mapping receiver behind a zero-copy sender, stream.
+const ZC_BEHIND_ZC: &[&str] = &[
+    "run",
+    "--receive",
+    "zerocopy",
+    "--strategy",
+    "zero-copy",
+    "--workload",
+    "stream",
+];
+
 fn copybench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_copybench"))
         .args(args)
@@ -59,27 +70,26 @@ fn run_json_reports_the_mapped_share_and_mapped_plus_copied_is_bytes() {
     if !maps_here() {
         return;
     }
-    let out = copybench(&[
-        "run",
-        "--receive",
-        "zerocopy",
-        "--strategy",
-        "zero-copy",
-        "--workload",
-        "stream",
-        "--fields",
-        "1",
-        "--field-size",
-        "64K",
-        "--duration",
-        "0.5",
-        "--warmup",
-        "0.1",
-        "--samples",
-        "2",
-        "--no-counters",
-        "--json",
-    ]);
+    let out = copybench(
+        &[
+            ZC_BEHIND_ZC,
+            &[
+                "--fields",
+                "1",
+                "--field-size",
+                "64K",
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0.1",
+                "--samples",
+                "2",
+                "--no-counters",
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -344,19 +354,8 @@ fn without_room_to_pin_a_page_zerocopy_receive_is_refused_naming_the_limit() {
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .args(["sh", "-c", "ulimit -l 0 && exec \"$0\" \"$@\""])
         .arg(&bin)
-        .args([
-            "run",
-            "--receive",
-            "zerocopy",
-            "--strategy",
-            "zero-copy",
-            "--workload",
-            "stream",
-            "--messages",
-            "10",
-            "--samples",
-            "1",
-        ])
+        .args(ZC_BEHIND_ZC)
+        .args(["--messages", "10", "--samples", "1"])
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();

@@ -745,6 +745,22 @@ mod tests {
         write_report(&dir, &[], None).unwrap();
     }
 
+    /// [`rows`], and a twin of each (its own cell number) that `twin` changes.
+    fn with_twins(twin: impl Fn(Row) -> Row) -> Vec<Row> {
+        let mut all = rows();
+        let twins: Vec<Row> = all
+            .iter()
+            .map(|r| {
+                twin(Row {
+                    cell: r.cell + 1000,
+                    ..r.clone()
+                })
+            })
+            .collect();
+        all.extend(twins);
+        all
+    }
+
     #[test]
     fn without_two_copy_the_speed_up_is_over_the_baseline_that_was_run() {
         // `sweep --strategies one-copy,zero-copy`: no panel of "nothing
@@ -766,18 +782,12 @@ mod tests {
     fn receive_arms_are_answered_apart_and_plotted_for_the_receiver() {
         // Every cell also with a mapping receiver, slower than its copying twin.
         let dir = scratch("receives");
-        let mut all = rows();
-        let mapped: Vec<Row> = all
-            .iter()
-            .map(|r| Row {
-                cell: r.cell + 1000,
-                receive: ReceiveKind::Zerocopy,
-                throughput_gbps: r.throughput_gbps.map(|g| g / 2.0),
-                server_cpu_ns_per_byte: r.server_cpu_ns_per_byte.map(|c| c * 2.0),
-                ..r.clone()
-            })
-            .collect();
-        all.extend(mapped);
+        let all = with_twins(|r| Row {
+            receive: ReceiveKind::Zerocopy,
+            throughput_gbps: r.throughput_gbps.map(|g| g / 2.0),
+            server_cpu_ns_per_byte: r.server_cpu_ns_per_byte.map(|c| c * 2.0),
+            ..r
+        });
         let files = write_report(&dir, &all, None).unwrap();
         let html = fs::read_to_string(&files.index).unwrap();
         // A row per receive strategy and per sender at each thread count; a
@@ -805,16 +815,10 @@ mod tests {
     #[test]
     fn each_rcvlowat_is_compared_within_itself() {
         let dir = scratch("rcvlowats");
-        let mut all = rows();
-        let raised: Vec<Row> = all
-            .iter()
-            .map(|r| Row {
-                cell: r.cell + 1000,
-                rcvlowat_bytes: Some(512 << 10),
-                ..r.clone()
-            })
-            .collect();
-        all.extend(raised);
+        let all = with_twins(|r| Row {
+            rcvlowat_bytes: Some(512 << 10),
+            ..r
+        });
         let files = write_report(&dir, &all, None).unwrap();
         let html = fs::read_to_string(&files.index).unwrap();
         assert!(html.contains("<h3>stream over loopback: throughput (Gbit/s)</h3>"));

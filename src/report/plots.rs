@@ -694,23 +694,14 @@ fn rx_cpu_per_byte(cells: &[CellSummary]) -> Plot {
     let name = strategy_namer(cells);
     let maps = stream.iter().any(|c| c.key.receive != ReceiveKind::Copy);
     let panels = if maps {
-        distinct(&stream, |c| c.key.threads)
-            .into_iter()
-            .map(|t| {
-                Panel::lines(
-                    format!("stream, {}", format::threads(t)),
-                    &select(cells, |c| {
-                        c.key.workload == WorkloadKind::Stream && c.key.threads == t
-                    }),
-                    (Axis::FIELD_SIZE, field_size),
-                    (
-                        Axis::log("receiver CPU ns/byte"),
-                        View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
-                    ),
-                    &name,
-                )
-            })
-            .collect()
+        stream_panels(
+            cells,
+            (
+                Axis::log("receiver CPU ns/byte"),
+                View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+            ),
+            &name,
+        )
     } else {
         Vec::new()
     };
@@ -730,10 +721,14 @@ fn rx_cpu_per_byte(cells: &[CellSummary]) -> Plot {
     }
 }
 
-fn throughput(cells: &[CellSummary]) -> Plot {
+/// A panel per thread count of the stream cells: `y` against the field size.
+fn stream_panels(
+    cells: &[CellSummary],
+    y: (Axis, View),
+    name: &dyn Fn(&CellSummary) -> (String, SeriesOf),
+) -> Vec<Panel> {
     let stream = select(cells, |c| c.key.workload == WorkloadKind::Stream);
-    let name = strategy_namer(cells);
-    let panels = distinct(&stream, |c| c.key.threads)
+    distinct(&stream, |c| c.key.threads)
         .into_iter()
         .map(|t| {
             Panel::lines(
@@ -742,14 +737,22 @@ fn throughput(cells: &[CellSummary]) -> Plot {
                     c.key.workload == WorkloadKind::Stream && c.key.threads == t
                 }),
                 (Axis::FIELD_SIZE, field_size),
-                (
-                    Axis::linear(Figure::ThroughputGbps.unit()),
-                    View::Of(Figure::ThroughputGbps),
-                ),
-                &name,
+                y,
+                name,
             )
         })
-        .collect();
+        .collect()
+}
+
+fn throughput(cells: &[CellSummary]) -> Plot {
+    let panels = stream_panels(
+        cells,
+        (
+            Axis::linear(Figure::ThroughputGbps.unit()),
+            View::Of(Figure::ThroughputGbps),
+        ),
+        &strategy_namer(cells),
+    );
     Plot {
         file: "throughput.svg",
         title: "Stream throughput vs field size".into(),
