@@ -442,10 +442,6 @@ fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// TCP_MAXSEG's range on Linux: TCP_MIN_MSS to MAX_TCP_WINDOW.
-const MIN_MAXSEG: usize = 88;
-const MAX_MAXSEG: usize = 65_535;
-
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let shape = Shape {
         fields: args.fields as usize,
@@ -462,16 +458,19 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.receive = args.receive;
     cfg.rcvlowat = args.rcvlowat;
     if let Some(m) = args.maxseg {
-        if !(MIN_MAXSEG..=MAX_MAXSEG).contains(&m) {
+        // Its range is checked with the rest of the cell (Config::validate).
+        let Ok(m) = u32::try_from(m) else {
             return Err(Error::usage(format!(
-                "--maxseg {m}: must be {MIN_MAXSEG} to {MAX_MAXSEG} bytes (TCP_MAXSEG's range)"
+                "--maxseg {m}: must be {} to {} bytes (TCP_MAXSEG's range)",
+                config::MIN_MAXSEG,
+                config::MAX_MAXSEG
             ))
             .into());
-        }
+        };
         if transport == TransportKind::Unix {
             return Err(Error::usage("--maxseg: a unix socket has no segments (TCP only)").into());
         }
-        cfg.transport.maxseg = Some(m as u32);
+        cfg.transport.maxseg = Some(m);
     } else if args.receive == ReceiveKind::Zerocopy {
         cfg.transport.maxseg = Some(copybench::recv_map_mss());
     }
