@@ -20,6 +20,7 @@
 //! | `COPYBENCH_TRANSPORT`  | `loopback`                     | loopback, unix, veth (needs `netns-setup.sh up`) |
 //! | `COPYBENCH_FIELDS`     | `8`                            | fields per message |
 //! | `COPYBENCH_LAYOUTS`    | `heap`                         | heap, page (`run --layout`); page cells are named `<strategy>-page` |
+//! | `COPYBENCH_RECEIVES`   | `copy`                         | copy, zerocopy (`run --receive`); zerocopy cells are named `<strategy>[-page]-rxzc`; with zerocopy among them every cell runs at `TCP_MAXSEG` a page + 12, as a sweep's do; left out, with a note, over unix and where `copybench doctor` says this host cannot map |
 //!
 //! Each benchmark function starts its workers and connections once, on its
 //! first sample (outside the timed part, and not at all when a filter skips
@@ -37,7 +38,8 @@ use copybench::model::size::parse_size;
 use copybench::CounterPlan;
 use copybench::Session;
 use copybench::{
-    Batch, Config, Experiment, Layout, Shape, StrategyKind, TransportKind, WorkloadKind,
+    Batch, Config, Experiment, Layout, ReceiveKind, Shape, StrategyKind, TransportKind,
+    WorkloadKind,
 };
 
 /// The matrix, from the environment.
@@ -50,6 +52,7 @@ struct Settings {
     workloads: Vec<WorkloadKind>,
     transport: TransportKind,
     fields: usize,
+    receives: Vec<ReceiveKind>,
 }
 
 /// A comma-separated list from `var`, or `default`; each item through `parse`.
@@ -132,6 +135,14 @@ impl Settings {
         let layouts = list("COPYBENCH_LAYOUTS", "heap", |s| {
             one_of("layout", &["heap", "page"], Layout::from_name(s), s)
         })?;
+        let receives = list("COPYBENCH_RECEIVES", "copy", |s| {
+            one_of(
+                "receive strategy",
+                &ReceiveKind::ALL.map(ReceiveKind::name),
+                ReceiveKind::from_name(s),
+                s,
+            )
+        })?;
         let settings = Settings {
             metric,
             layouts,
@@ -141,6 +152,7 @@ impl Settings {
             workloads,
             transport,
             fields: fields[0],
+            receives,
         };
         // Every cell's limits (and the transport: veth needs its namespaces)
         // are checked before the first benchmark runs, not an hour into it.
@@ -159,7 +171,7 @@ impl Settings {
         workload: WorkloadKind,
         threads: usize,
         strategy: StrategyKind,
-        layout: Layout,
+        (layout, receive): (Layout, ReceiveKind),
         size: usize,
     ) -> Config {
         let shape = Shape {
@@ -170,6 +182,13 @@ impl Settings {
         cfg.threads = threads;
         cfg.layout = layout;
         cfg.counters = self.metric.needs_counters();
+        cfg.receive = receive;
+        // As a sweep does: with a mapping receiver among the cells, every
+        // TCP cell runs at a page of payload per segment, so copying and
+        // mapping cells differ in how they receive and nothing else.
+        if self.maps() && self.transport != TransportKind::Unix {
+            cfg.transport.maxseg = Some(copybench::recv_map_mss());
+        }
         cfg
     }
 
@@ -181,14 +200,64 @@ impl Settings {
         strategy.supports(self.transport)
     }
 
+    /// Whether a receive strategy can run here: mapping needs TCP and a host
+    /// whose probe maps a page (`copybench doctor`). Left out with a note
+    /// otherwise (see [`Settings::notes`]), as zero-copy sends over unix are.
+    fn receives_here(&self, receive: ReceiveKind) -> bool {
+        receive.supports(self.transport)
+            && (receive == ReceiveKind::Copy || copybench::recv_map_support().is_ok())
+    }
+
+    /// Whether any cell maps received pages.
+    fn maps(&self) -> bool {
+        self.receives
+            .iter()
+            .any(|r| *r == ReceiveKind::Zerocopy && self.receives_here(*r))
+    }
+
+    /// (layout, receive) of each function, in order.
+    fn variants(&self) -> Vec<(Layout, ReceiveKind)> {
+        let receives: Vec<ReceiveKind> = self
+            .receives
+            .iter()
+            .copied()
+            .filter(|r| self.receives_here(*r))
+            .collect();
+        self.layouts
+            .iter()
+            .flat_map(|l| receives.iter().map(move |r| (*l, *r)))
+            .collect()
+    }
+
+    /// What is left out, and why: one line each.
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.strategies.iter().any(|s| !self.runs(*s)) {
+            notes.push("zero-copy is left out: AF_UNIX sockets have no SO_ZEROCOPY".into());
+        }
+        if self.receives.contains(&ReceiveKind::Zerocopy) {
+            if !ReceiveKind::Zerocopy.supports(self.transport) {
+                notes.push(
+                    "zerocopy receive is left out: an AF_UNIX socket has no TCP receive queue to map"
+                        .into(),
+                );
+            } else if let Err(why) = copybench::recv_map_support() {
+                notes.push(format!(
+                    "zerocopy receive is left out: this host cannot map received pages ({why})"
+                ));
+            }
+        }
+        notes
+    }
+
     fn cells(&self) -> Vec<Config> {
         let mut out = Vec::new();
         for &workload in &self.workloads {
             for &threads in &self.threads {
                 for &strategy in self.strategies.iter().filter(|s| self.runs(**s)) {
-                    for &layout in &self.layouts {
+                    for variant in self.variants() {
                         for &size in &self.sizes {
-                            out.push(self.config(workload, threads, strategy, layout, size));
+                            out.push(self.config(workload, threads, strategy, variant, size));
                         }
                     }
                 }
@@ -200,20 +269,21 @@ impl Settings {
 
 fn describe(cfg: &Config) -> String {
     format!(
-        "{} {} {} threads={} fields={}x{} layout={}",
+        "{} {} {} threads={} fields={}x{} layout={} receive={}",
         cfg.strategy,
         cfg.workload,
         cfg.transport.kind,
         cfg.threads,
         cfg.shape.fields,
         cfg.shape.field_size,
-        cfg.layout
+        cfg.layout,
+        cfg.receive
     )
 }
 
 fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
-    if settings.strategies.iter().any(|s| !settings.runs(*s)) {
-        eprintln!("note: zero-copy is left out: AF_UNIX sockets have no SO_ZEROCOPY");
+    for note in settings.notes() {
+        eprintln!("note: {note}");
     }
     let metric = settings.metric;
     for &workload in &settings.workloads {
@@ -226,19 +296,23 @@ fn bench_matrix(c: &mut Criterion<Copybench>, settings: &Settings) {
             // Sizes span three orders of magnitude.
             group.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
             for &strategy in settings.strategies.iter().filter(|s| settings.runs(**s)) {
-                for (&layout, &size) in settings
-                    .layouts
+                let variants = settings.variants();
+                for (&(layout, receive), &size) in variants
                     .iter()
-                    .flat_map(|l| settings.sizes.iter().map(move |s| (l, s)))
+                    .flat_map(|v| settings.sizes.iter().map(move |s| (v, s)))
                 {
-                    let cfg = settings.config(workload, threads, strategy, layout, size);
+                    let cfg = settings.config(workload, threads, strategy, (layout, receive), size);
                     group.throughput(Throughput::Bytes(cfg.shape.message_bytes() as u64));
                     let mut exp: Option<Box<dyn Session>> = None;
-                    // The heap layout keeps the names benchmarks had before layouts existed.
-                    let function = match layout {
+                    // The heap layout and the copying receiver keep the names
+                    // benchmarks had before layouts and receive strategies existed.
+                    let mut function = match layout {
                         Layout::Heap => strategy.name().to_string(),
                         Layout::Page => format!("{}-page", strategy.name()),
                     };
+                    if receive == ReceiveKind::Zerocopy {
+                        function.push_str("-rxzc");
+                    }
                     let id = BenchmarkId::new(function, size);
                     group.bench_with_input(id, &size, |b, _| {
                         b.iter_custom(|iters| {

@@ -36,7 +36,18 @@
 //! selftest and neper use: one page-aligned buffer of the message's size
 //! sent over and over, its completions read but never waited for; there
 //! copybench runs the `page` layout, and the pairs' wall-time ratio is the
-//! throughput ratio. Names are `{strategy}-{workload}-{field}[-page|-single]`.
+//! throughput ratio. Where this host maps received pages, two receive
+//! cases, `zero-copy-stream-64KiB-page-rx` and `one-copy-stream-64KiB-page-rx`:
+//! both sides receive by mapping (`TCP_ZEROCOPY_RECEIVE`), the bare side with
+//! the kernel selftest's loop ([`BareMapper`]: tools/testing/selftests/net/
+//! tcp_mmap.c), copybench with `receive = zerocopy`, `rcvlowat` = the
+//! window (512 KiB) and `TCP_MAXSEG` a page + 12 on both. The page layout,
+//! so that where the sender's pages fall (a heap field spans 17 pages, more
+//! than an skb's fragments, and how the kernel's loopback copy then packs
+//! them varies with malloc's offsets) does not move one side's mapped share
+//! and not the other's. Their budget is the receiver's CPU per byte, and
+//! each side's mapped share is shown. Names are
+//! `{strategy}-{workload}-{field}[-page|-single][-rx]`.
 //!
 //! "Message size" is copybench's whole message, header included
 //! (`Shape::message_bytes`: 32 + field), so both sides move the same bytes.
@@ -65,7 +76,9 @@
 //!   trip switches between modes seconds apart) hits both sides of a pair
 //!   alike. Overhead = median over pairs of copybench / bare - 1, with the
 //!   median's 95 % interval (`stats::Estimate`, order statistics) and the
-//!   pairs' quartiles. Printed, and written to
+//!   pairs' quartiles. For `-rx` cases also the receiving thread's CPU per
+//!   byte, paired the same way, and each side's mapped share over all its
+//!   pairs. Printed, and written to
 //!   `target/criterion/overhead-paired.json` for `scripts/overhead.sh`.
 //!   Only under `cargo bench`; `cargo test` runs the criterion part once.
 
@@ -73,6 +86,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -85,7 +99,8 @@ use copybench::model::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
-    Batch, Config, Experiment, Layout, Pin, Shape, StrategyKind, TransportKind, WorkloadKind,
+    Batch, Config, Experiment, Layout, Pin, ReceiveKind, Shape, StrategyKind, TransportKind,
+    WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
@@ -459,9 +474,23 @@ fn recv_exact(s: &TcpStream, buf: &mut [u8]) -> bool {
     true
 }
 
+/// A loopback pair with copybench's socket options; `TCP_MAXSEG`, when the
+/// case sets one (the mapping receiver's page + 12), on both ends before the
+/// handshake, as copybench sets it.
 fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let c = TcpStream::connect(l.local_addr().unwrap()).expect("connect loopback");
+    let c = match cfg.transport.maxseg {
+        None => TcpStream::connect(l.local_addr().unwrap()).expect("connect loopback"),
+        Some(mss) => {
+            use socket2::{Domain, Socket, Type};
+            sys::set_maxseg(l.as_fd(), mss).expect("TCP_MAXSEG on the listener");
+            let c = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+            sys::set_maxseg(c.as_fd(), mss).expect("TCP_MAXSEG on the client");
+            c.connect(&l.local_addr().unwrap().into())
+                .expect("connect loopback");
+            c.into()
+        }
+    };
     let (s, _) = l.accept().expect("accept");
     for end in [&c, &s] {
         end.set_nodelay(cfg.transport.nodelay).unwrap();
@@ -477,15 +506,177 @@ fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
 /// the batch, measured as copybench's workers measure theirs.
 struct Bare {
     cmds: [Sender<u64>; 2],
-    done: Receiver<u64>,
+    /// (role, CPU ns): 0 the client's thread, 1 the server's.
+    done: Receiver<(usize, u64)>,
     threads: Vec<JoinHandle<()>>,
+    /// Bytes a message puts on the wire.
+    msg_bytes: u64,
+    /// The mapping receiver's bytes mapped and copied (`-rx` cases).
+    rx: Option<Arc<RxCount>>,
 }
 
-/// Runs `work(n)` for every count `cmds` sends, reporting its CPU ns to `done`.
+/// One batch of one side: what it took and what the receiver did.
+struct Moved {
+    wall: Duration,
+    /// Both threads' (roles') CPU time.
+    cpu_ns: u64,
+    /// The receiving thread's (server's) CPU time.
+    server_cpu_ns: u64,
+    /// Bytes received.
+    bytes: u64,
+    /// (mapped, copied) bytes of a mapping receiver.
+    rx: Option<(u64, u64)>,
+}
+
+/// What a bare mapping receiver did: bytes mapped, bytes `recv`ed.
+#[derive(Default)]
+struct RxCount {
+    mapped: AtomicU64,
+    copied: AtomicU64,
+}
+
+impl RxCount {
+    /// (mapped, copied) since the last call.
+    fn take(&self) -> (u64, u64) {
+        (
+            self.mapped.swap(0, Ordering::Relaxed),
+            self.copied.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+/// The bare mapping receiver: the loop of the kernel's selftest
+/// (tools/testing/selftests/net/tcp_mmap.c, `-z`): a window of
+/// copybench's size (`RECV_MAP_WINDOW`) mapped from the socket at the
+/// selftest's alignment (the huge page size, `recv_map_align`, through
+/// `sys::SocketWindow`, so unsafe code stays in sys.rs), `SO_RCVLOWAT` = the
+/// window; then per round `poll(POLLIN)`, `getsockopt(TCP_ZEROCOPY_RECEIVE)`
+/// for the whole window, a byte read per mapped page, `madvise(DONTNEED)` of
+/// what was mapped (the selftest's "more efficient to unmap the pages right
+/// now"), and a `read` of the `recv_skip_hint` bytes into a window-sized
+/// buffer, a byte read per page. One departure, which copybench needs too: a
+/// batch ends on a byte count that is not the window's multiple, so before
+/// each wait the mark comes down to what the batch still needs (a call only
+/// at a batch's tail), or the last round would wait for bytes never sent.
+struct BareMapper {
+    sock: Arc<TcpStream>,
+    window: sys::SocketWindow,
+    buf: Vec<u8>,
+    lowat: usize,
+    count: Arc<RxCount>,
+    /// `Some(message bytes)`: wait as copybench must, for no more than the
+    /// rest of the current message (see [`RxWait`]).
+    per_message: Option<u64>,
+}
+
+/// How far the bare mapping receiver's mark reaches
+/// (`COPYBENCH_OVERHEAD_RX_WAIT`): `batch` (default), the selftest's
+/// `SO_RCVLOWAT` = the window, lowered only for the batch's tail, which the
+/// bare loop knows; `message`, never more than the rest of the current
+/// message, as copybench's receiver waits: a stream server learns that a
+/// batch ended only from its last message's header, so a mark reaching
+/// past the message it is in could wait for bytes never sent. The second
+/// shows how much of the difference the wait alone makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RxWait {
+    Batch,
+    Message,
+}
+
+impl RxWait {
+    fn get() -> RxWait {
+        match std::env::var("COPYBENCH_OVERHEAD_RX_WAIT").as_deref() {
+            Err(_) | Ok("batch") => RxWait::Batch,
+            Ok("message") => RxWait::Message,
+            Ok(other) => panic!("COPYBENCH_OVERHEAD_RX_WAIT={other}: must be batch or message"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            RxWait::Batch => "batch",
+            RxWait::Message => "message",
+        }
+    }
+}
+
+impl BareMapper {
+    fn new(sock: Arc<TcpStream>, count: Arc<RxCount>, msg: u64) -> BareMapper {
+        let window = copybench::RECV_MAP_WINDOW;
+        let map = sys::SocketWindow::map(sock.as_fd(), window, copybench::recv_map_align())
+            .expect("mmap of the bare receiver's socket");
+        sys::set_rcvlowat(sock.as_fd(), window).expect("SO_RCVLOWAT");
+        BareMapper {
+            sock,
+            window: map,
+            buf: vec![0; window],
+            lowat: window,
+            count,
+            per_message: (RxWait::get() == RxWait::Message).then_some(msg),
+        }
+    }
+
+    /// Receives `bytes` bytes.
+    fn receive(&mut self, bytes: u64) {
+        let fd = self.sock.as_fd();
+        let (mut want, mut seen, mut mapped, mut copied) = (bytes, 0u8, 0, 0);
+        let touch = |run: &[u8], seen: &mut u8| {
+            for b in run.iter().step_by(page()) {
+                *seen ^= *b;
+            }
+        };
+        while want > 0 {
+            let reach = match self.per_message {
+                // Batches are whole messages: the rest of the current one.
+                Some(msg) => (want - 1) % msg + 1,
+                None => want,
+            };
+            let mark = reach.min(self.window.len() as u64) as usize;
+            if mark != self.lowat {
+                sys::set_rcvlowat(fd, mark).expect("SO_RCVLOWAT");
+                self.lowat = mark;
+            }
+            sys::poll_one(fd, libc::POLLIN, 10_000).expect("bare poll");
+            let zc = match self.window.receive(fd, 0, self.window.len()) {
+                Ok(zc) => zc,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => panic!("bare TCP_ZEROCOPY_RECEIVE: {e}"),
+            };
+            assert_eq!(zc.err, 0, "bare TCP_ZEROCOPY_RECEIVE: socket error");
+            if zc.length > 0 {
+                let n = zc.length as usize;
+                touch(self.window.mapped(0, n), &mut seen);
+                self.window.release(0, n).expect("madvise(MADV_DONTNEED)");
+                mapped += n as u64;
+                want -= n as u64;
+            }
+            if zc.recv_skip_hint > 0 {
+                let n = (zc.recv_skip_hint as usize).min(self.buf.len());
+                match sys::recv(fd, &mut self.buf[..n], 0) {
+                    Ok(0) => panic!("bare recv: EOF mid-batch"),
+                    Ok(got) => {
+                        touch(&self.buf[..got], &mut seen);
+                        copied += got as u64;
+                        want -= got as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("bare recv: {e}"),
+                }
+            }
+        }
+        std::hint::black_box(seen);
+        self.count.mapped.fetch_add(mapped, Ordering::Relaxed);
+        self.count.copied.fetch_add(copied, Ordering::Relaxed);
+    }
+}
+
+/// Runs `work(n)` for every count `cmds` sends, reporting its CPU ns to
+/// `done` as (`role`, ns).
 fn bare_thread(
     cpu: Option<usize>,
+    role: usize,
     cmds: Receiver<u64>,
-    done: Sender<u64>,
+    done: Sender<(usize, u64)>,
     mut work: impl FnMut(u64) + Send + 'static,
     at_end: impl FnOnce() + Send + 'static,
 ) -> JoinHandle<()> {
@@ -500,7 +691,7 @@ fn bare_thread(
             let before = sys::thread_usage().expect("thread CPU time").cpu_ns;
             work(n);
             let after = sys::thread_usage().expect("thread CPU time").cpu_ns;
-            let _ = done.send(after - before);
+            let _ = done.send((role, after - before));
         }
         at_end();
     })
@@ -520,6 +711,7 @@ impl Bare {
             let _ = closing.shutdown(Shutdown::Write);
         };
         let mut sender = BareSender::new(cfg, client.clone(), kind);
+        let rx = (cfg.receive == ReceiveKind::Zerocopy).then(|| Arc::new(RxCount::default()));
         // Pinned where copybench's own threads are.
         let (client_cpu, server_cpu) = match &cfg.pin {
             Some(pin) => (Some(pin.client[0]), Some(pin.server[0])),
@@ -533,21 +725,37 @@ impl Bare {
                     }
                     sender.drain();
                 };
-                let mut buf = vec![0u8; RECV_BUF];
-                let receive = move |n: u64| {
-                    let mut want = n * msg as u64;
-                    while want > 0 {
-                        match sys::recv(server.as_fd(), &mut buf, 0) {
-                            Ok(0) => panic!("bare recv: EOF mid-batch"),
-                            Ok(n) => want -= n as u64,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => panic!("bare recv: {e}"),
-                        }
+                let receive: Box<dyn FnMut(u64) + Send> = match cfg.receive {
+                    ReceiveKind::Copy => {
+                        let mut buf = vec![0u8; RECV_BUF];
+                        Box::new(move |n: u64| {
+                            let mut want = n * msg as u64;
+                            while want > 0 {
+                                match sys::recv(server.as_fd(), &mut buf, 0) {
+                                    Ok(0) => panic!("bare recv: EOF mid-batch"),
+                                    Ok(n) => want -= n as u64,
+                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                    Err(e) => panic!("bare recv: {e}"),
+                                }
+                            }
+                        })
+                    }
+                    ReceiveKind::Zerocopy => {
+                        let mut mapper =
+                            BareMapper::new(server, rx.clone().expect("made above"), msg as u64);
+                        Box::new(move |n: u64| mapper.receive(n * msg as u64))
                     }
                 };
                 vec![
-                    bare_thread(client_cpu, client_rx, done_tx.clone(), send, close_client),
-                    bare_thread(server_cpu, server_rx, done_tx, receive, || {}),
+                    bare_thread(
+                        client_cpu,
+                        0,
+                        client_rx,
+                        done_tx.clone(),
+                        send,
+                        close_client,
+                    ),
+                    bare_thread(server_cpu, 1, server_rx, done_tx, receive, || {}),
                 ]
             }
             WorkloadKind::Rr => {
@@ -593,9 +801,10 @@ impl Bare {
                     let mut rest = Vec::new();
                     let _ = (&*draining).read_to_end(&mut rest);
                 };
+                assert_eq!(cfg.receive, ReceiveKind::Copy, "rx cases are stream");
                 vec![
-                    bare_thread(client_cpu, client_rx, done_tx.clone(), ask, close_client),
-                    bare_thread(server_cpu, server_rx, done_tx, answer, drain),
+                    bare_thread(client_cpu, 0, client_rx, done_tx.clone(), ask, close_client),
+                    bare_thread(server_cpu, 1, server_rx, done_tx, answer, drain),
                 ]
             }
         };
@@ -603,19 +812,29 @@ impl Bare {
             cmds: [client_tx, server_tx],
             done,
             threads,
+            msg_bytes: msg as u64,
+            rx,
         }
     }
 
     /// Moves `messages` and returns the wall time and both threads' CPU ns.
-    fn run(&self, messages: u64) -> (Duration, u64) {
+    fn run(&self, messages: u64) -> Moved {
         let t0 = Instant::now();
         for cmd in &self.cmds {
             cmd.send(messages).expect("bare thread alive");
         }
-        let cpu = (0..2)
-            .map(|_| self.done.recv().expect("bare threads alive"))
-            .sum();
-        (t0.elapsed(), cpu)
+        let mut cpu = [0; 2];
+        for _ in 0..2 {
+            let (role, ns) = self.done.recv().expect("bare threads alive");
+            cpu[role] = ns;
+        }
+        Moved {
+            wall: t0.elapsed(),
+            cpu_ns: cpu[0] + cpu[1],
+            server_cpu_ns: cpu[1],
+            bytes: messages * self.msg_bytes,
+            rx: self.rx.as_ref().map(|c| c.take()),
+        }
     }
 
     fn stop(self) {
@@ -637,6 +856,13 @@ fn copybench_config(c: &Case) -> Config {
         },
     );
     cfg.layout = c.layout;
+    if c.receive == ReceiveKind::Zerocopy {
+        // The selftest's settings, as `run --receive zerocopy --rcvlowat
+        // 512K` sets them: a page of payload per segment, the mark at the window.
+        cfg.receive = ReceiveKind::Zerocopy;
+        cfg.rcvlowat = Some(copybench::RECV_MAP_WINDOW);
+        cfg.transport.maxseg = Some(copybench::recv_map_mss());
+    }
     cfg.pin = Placement::of(c.workload)
         .cpus()
         .map(|(client, server)| Pin {
@@ -654,10 +880,14 @@ struct Case {
     strategy: StrategyKind,
     layout: Layout,
     bare: BareKind,
+    /// How both sides receive: `Zerocopy` cases (`-rx`) pit copybench's
+    /// mapping receiver against the selftest's loop ([`BareMapper`]).
+    receive: ReceiveKind,
 }
 
 impl Case {
-    /// `{strategy}-{workload}-{field}[-page][-single]`, e.g. `uring-zc-stream-64KiB-page`.
+    /// `{strategy}-{workload}-{field}[-page][-single][-rx]`, e.g.
+    /// `uring-zc-stream-64KiB-page`, `zero-copy-stream-64KiB-rx`.
     fn name(&self) -> String {
         let mut name = format!(
             "{}-{}-{}",
@@ -671,6 +901,9 @@ impl Case {
         if self.bare == BareKind::Single {
             name.push_str("-single");
         }
+        if self.receive == ReceiveKind::Zerocopy {
+            name.push_str("-rx");
+        }
         name
     }
 }
@@ -678,7 +911,11 @@ impl Case {
 /// The cases: every strategy this host can run at 4 KiB stream and 64 B rr
 /// against a bare loop of its own syscalls; for each strategy with
 /// completions also 4 KiB in the page layout, 64 KiB in both layouts, and
-/// the page layout against the single-buffer reference at 64 KiB.
+/// the page layout against the single-buffer reference at 64 KiB. Where
+/// this host maps received pages (`recv_map_support`), 64 KiB stream with
+/// both sides receiving by mapping (`-rx`) behind `zero-copy`, whose
+/// loopback copy gives the receiver fresh mappable pages, and behind
+/// `one-copy`, whose bytes never map (every round a skip hint and a `recv`).
 fn cases() -> Vec<Case> {
     use WorkloadKind::{Rr, Stream};
     let mut out = Vec::new();
@@ -694,6 +931,7 @@ fn cases() -> Vec<Case> {
             strategy,
             layout,
             bare,
+            receive: ReceiveKind::Copy,
         };
         out.push(case(Stream, 4096, Layout::Heap, BareKind::Same));
         out.push(case(Rr, 64, Layout::Heap, BareKind::Same));
@@ -702,6 +940,17 @@ fn cases() -> Vec<Case> {
             out.push(case(Stream, 65536, Layout::Heap, BareKind::Same));
             out.push(case(Stream, 65536, Layout::Page, BareKind::Same));
             out.push(case(Stream, 65536, Layout::Page, BareKind::Single));
+        }
+        if matches!(strategy, StrategyKind::ZeroCopy | StrategyKind::OneCopy) {
+            match copybench::recv_map_support() {
+                Ok(_) => out.push(Case {
+                    receive: ReceiveKind::Zerocopy,
+                    ..case(Stream, 65536, Layout::Page, BareKind::Same)
+                }),
+                Err(why) => {
+                    skipped.push(format!("{}-stream-64KiB-page-rx: {why}", strategy.name()))
+                }
+            }
         }
     }
     for why in skipped {
@@ -725,7 +974,7 @@ fn case(c: &mut Criterion, case: &Case) {
     g.warm_up_time(Duration::from_secs(2));
 
     let bare = Bare::start(&cfg, case.bare);
-    g.bench_function("bare", |b| b.iter_custom(|n| bare.run(n).0));
+    g.bench_function("bare", |b| b.iter_custom(|n| bare.run(n).wall));
     bare.stop();
 
     let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
@@ -737,16 +986,23 @@ fn case(c: &mut Criterion, case: &Case) {
 }
 
 fn run_copybench(exp: &mut Experiment, messages: u64) -> Duration {
-    run_copybench_cpu(exp, messages).0
+    run_copybench_cpu(exp, messages).wall
 }
 
-/// Moves `messages` and returns the wall time and both roles' CPU ns.
-fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> (Duration, u64) {
+/// Moves `messages` and returns the wall time, the roles' CPU ns and what
+/// the receiver did.
+fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> Moved {
     let t0 = Instant::now();
     let r = exp.run(Batch::Messages(messages)).expect("copybench batch");
-    let elapsed = t0.elapsed();
+    let wall = t0.elapsed();
     assert_eq!(r.messages, messages, "copybench moved every message");
-    (elapsed, r.client.cpu.total_ns + r.server.cpu.total_ns)
+    Moved {
+        wall,
+        cpu_ns: r.client.cpu.total_ns + r.server.cpu.total_ns,
+        server_cpu_ns: r.server.cpu.total_ns,
+        bytes: r.bytes,
+        rx: r.rx.map(|x| (x.mapped_bytes, x.copied_bytes)),
+    }
 }
 
 fn overhead(c: &mut Criterion) {
@@ -831,20 +1087,38 @@ const ROUNDS: u64 = 100;
 /// Wall time each side of a pair aims for.
 const BATCH_TIME: Duration = Duration::from_millis(50);
 
-/// Per-message figures of one side over the pairs.
+/// Per-message figures of one side over the pairs, and its receiver's CPU
+/// per byte and bytes mapped and copied.
 #[derive(Default)]
 struct Side {
     wall_ns: Vec<f64>,
     cpu_ns: Vec<f64>,
+    rx_cpu_ns_per_byte: Vec<f64>,
+    mapped: u64,
+    copied: u64,
 }
 
 impl Side {
-    fn record(&mut self, (wall, cpu): (Duration, u64), batch: u64) -> (f64, f64) {
-        let wall = wall.as_nanos() as f64 / batch as f64;
-        let cpu = cpu as f64 / batch as f64;
+    /// Records a batch; returns its (wall, CPU) per message and the
+    /// receiver's CPU per byte.
+    fn record(&mut self, m: &Moved, batch: u64) -> (f64, f64, f64) {
+        let wall = m.wall.as_nanos() as f64 / batch as f64;
+        let cpu = m.cpu_ns as f64 / batch as f64;
+        let rx_cpu = m.server_cpu_ns as f64 / m.bytes as f64;
         self.wall_ns.push(wall);
         self.cpu_ns.push(cpu);
-        (wall, cpu)
+        self.rx_cpu_ns_per_byte.push(rx_cpu);
+        if let Some((mapped, copied)) = m.rx {
+            self.mapped += mapped;
+            self.copied += copied;
+        }
+        (wall, cpu, rx_cpu)
+    }
+
+    /// Bytes mapped / bytes received over the pairs (mapping receivers only).
+    fn mapped_share(&self) -> Option<f64> {
+        let all = self.mapped + self.copied;
+        (all > 0).then(|| self.mapped as f64 / all as f64)
     }
 }
 
@@ -881,6 +1155,8 @@ struct Paired {
     copybench: Side,
     wall: Overheads,
     cpu: Overheads,
+    /// The receiver's CPU per byte.
+    rx_cpu: Overheads,
 }
 
 fn paired(case: &Case, rounds: u64) -> Paired {
@@ -895,7 +1171,7 @@ fn paired(case: &Case, rounds: u64) -> Paired {
     bare.run(probe);
     run_copybench(&mut exp, probe);
     let mut probes: Vec<f64> = (0..5)
-        .map(|_| bare.run(probe).0.as_secs_f64() / probe as f64)
+        .map(|_| bare.run(probe).wall.as_secs_f64() / probe as f64)
         .collect();
     probes.sort_by(f64::total_cmp);
     let per_msg = probes[2];
@@ -909,6 +1185,7 @@ fn paired(case: &Case, rounds: u64) -> Paired {
         copybench: Side::default(),
         wall: Overheads::default(),
         cpu: Overheads::default(),
+        rx_cpu: Overheads::default(),
     };
     for round in 0..rounds {
         let (b, c) = if round % 2 == 0 {
@@ -918,10 +1195,11 @@ fn paired(case: &Case, rounds: u64) -> Paired {
             let c = run_copybench_cpu(&mut exp, batch);
             (bare.run(batch), c)
         };
-        let (b_wall, b_cpu) = out.bare.record(b, batch);
-        let (c_wall, c_cpu) = out.copybench.record(c, batch);
+        let (b_wall, b_cpu, b_rx) = out.bare.record(&b, batch);
+        let (c_wall, c_cpu, c_rx) = out.copybench.record(&c, batch);
         out.wall.record(c_wall, b_wall);
         out.cpu.record(c_cpu, b_cpu);
+        out.rx_cpu.record(c_rx, b_rx);
     }
     bare.stop();
     exp.stop().expect("copybench experiment stops");
@@ -957,6 +1235,26 @@ fn report_paired(results: &[Paired]) {
             r.rounds,
             r.batch
         );
+        if r.case.receive == ReceiveKind::Zerocopy {
+            let rx = r.rx_cpu.estimate();
+            let share = |s: &Side| {
+                s.mapped_share()
+                    .map_or("unavailable".to_string(), |m| format!("{m:.3}"))
+            };
+            println!(
+                "{:<32} receiver CPU {:.4} / {:.4} ns/B {:+6.2} % [{:+.2}, {:+.2}]   \
+                 mapped share {} / {} (bare / copybench; bare waits per {})",
+                "",
+                median(&r.bare.rx_cpu_ns_per_byte),
+                median(&r.copybench.rx_cpu_ns_per_byte),
+                rx.median,
+                rx.lo,
+                rx.hi,
+                share(&r.bare),
+                share(&r.copybench),
+                RxWait::get().name(),
+            );
+        }
         let measure = |side: fn(&Side) -> &Vec<f64>, o: &Overheads| {
             let e = o.estimate();
             let (q1, q3) = o.quartiles();
@@ -982,7 +1280,20 @@ fn report_paired(results: &[Paired]) {
             "batch_messages": r.batch,
             "wall": measure(|s| &s.wall_ns, &r.wall),
             "cpu": measure(|s| &s.cpu_ns, &r.cpu),
+            "receive": r.case.receive.name(),
         }));
+        if r.case.receive == ReceiveKind::Zerocopy {
+            // The receiver's CPU per byte: the figure the budget holds for
+            // these cases (ns_per_msg is per byte here), and each side's
+            // mapped share (null: it received nothing by mapping).
+            let last = json.last_mut().expect("pushed above");
+            last["rx_cpu_per_byte"] = measure(|s| &s.rx_cpu_ns_per_byte, &r.rx_cpu);
+            last["mapped_share"] = serde_json::json!({
+                "bare": r.bare.mapped_share(),
+                "copybench": r.copybench.mapped_share(),
+            });
+            last["bare_rx_wait"] = RxWait::get().name().into();
+        }
     }
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| std::path::PathBuf::from("target"), Into::into)

@@ -18,6 +18,12 @@
 # or a quieter host). For the `-single` cases (copybench's page layout
 # against the kernel selftest's single buffer) the throughput ratio
 # 1 / (1 + wall overhead) must be >= 0.9, by the same rule.
+# For the `-rx` cases (both sides receive by mapping, TCP_ZEROCOPY_RECEIVE,
+# behind the named sender) the budget is on the receiver's CPU per byte
+# (<= 3 %, same rule) and the two sides' mapped shares must lie within 0.05
+# ("unavailable" where a side mapped nothing: behind one-copy nothing maps);
+# COPYBENCH_OVERHEAD_RX_WAIT=batch|message picks how far the bare loop's
+# SO_RCVLOWAT reaches (see RxWait in benches/overhead.rs, docs/receive.md).
 # COPYBENCH_OVERHEAD_CASES picks cases (names as printed, comma-separated).
 # Both sides of a case run on the same CPUs ("CPUs" column): rr with both
 # ends on one CPU ("same"), stream with sender and receiver on two
@@ -84,6 +90,21 @@ for r in paired:
         v = verdict(lo, hi, 0.9, True)
         flag = f"{v}: throughput x{ratio:.2f} [{lo:.2f}, {hi:.2f}] of the single buffer (target >= 0.9)"
         over |= v == "BELOW"
+    elif r.get("receive") == "zerocopy":
+        # Mapping receivers: the receiver's CPU per byte within the budget,
+        # and the mapped shares within 0.05 of each other.
+        c = r["rx_cpu_per_byte"]["overhead_pct"]
+        v = verdict(c["lo"], c["hi"], budget, False)
+        m = r["mapped_share"]
+        if m["bare"] is None or m["copybench"] is None:
+            share = "mapped share unavailable (a side mapped nothing)"
+        else:
+            gap = abs(m["copybench"] - m["bare"])
+            share = f"mapped share {m['bare']:.3f} / {m['copybench']:.3f} (gap {gap:.3f}, target <= 0.05)"
+            if gap > 0.05:
+                v = "OVER"
+        flag = f"{v}: receiver CPU/B {c['median']:+.2f}% [{c['lo']:+.2f}, {c['hi']:+.2f}] (bare waits per {r.get('bare_rx_wait', '?')}), {share}"
+        over |= v == "OVER"
     else:
         c = r["cpu"]["overhead_pct"]
         v = verdict(c["lo"], c["hi"], budget, False)

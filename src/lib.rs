@@ -55,7 +55,10 @@ pub use engine::message::{page_size, Shape, Verify, VerifyError, HEADER_LEN};
 pub use engine::netns::{netns_path, NetnsError};
 pub use engine::probe;
 pub use engine::recv::ReadError;
-pub use engine::recv::{map_mss as recv_map_mss, map_support as recv_map_support, MapProbe};
+pub use engine::recv::{
+    map_align as recv_map_align, map_mss as recv_map_mss, map_support as recv_map_support,
+    MapProbe, MAP_WINDOW as RECV_MAP_WINDOW,
+};
 pub use engine::session::Session;
 pub use engine::strategy::{Refill, SendError, UringSupport};
 pub use engine::transport::{Transport, Veth};

@@ -374,6 +374,11 @@ struct SweepArgs {
     /// cell at TCP_MAXSEG a page + 12, so that its arms share the MSS.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "copy")]
     receives: Vec<ReceiveKind>,
+    /// SO_RCVLOWAT values, comma-separated (see `run --rcvlowat`); 0 leaves
+    /// it unset (the kernel's 1). Each value's cells are blocks of their own,
+    /// like a field size's; results.csv says it in rcvlowat_bytes.
+    #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = limits::rcvlowat_or_unset, allow_negative_numbers = true, default_value = "0")]
+    rcvlowats: Vec<Option<usize>>,
     /// Seconds of warm-up per cell, not counted (default 0.1; 0.05 with --quick).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     warmup: Option<f64>,
@@ -437,10 +442,6 @@ fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// TCP_MAXSEG's range on Linux: TCP_MIN_MSS to MAX_TCP_WINDOW.
-const MIN_MAXSEG: usize = 88;
-const MAX_MAXSEG: usize = 65_535;
-
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let shape = Shape {
         fields: args.fields as usize,
@@ -457,16 +458,19 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.receive = args.receive;
     cfg.rcvlowat = args.rcvlowat;
     if let Some(m) = args.maxseg {
-        if !(MIN_MAXSEG..=MAX_MAXSEG).contains(&m) {
+        // Its range is checked with the rest of the cell (Config::validate).
+        let Ok(m) = u32::try_from(m) else {
             return Err(Error::usage(format!(
-                "--maxseg {m}: must be {MIN_MAXSEG} to {MAX_MAXSEG} bytes (TCP_MAXSEG's range)"
+                "--maxseg {m}: must be {} to {} bytes (TCP_MAXSEG's range)",
+                config::MIN_MAXSEG,
+                config::MAX_MAXSEG
             ))
             .into());
-        }
+        };
         if transport == TransportKind::Unix {
             return Err(Error::usage("--maxseg: a unix socket has no segments (TCP only)").into());
         }
-        cfg.transport.maxseg = Some(m as u32);
+        cfg.transport.maxseg = Some(m);
     } else if args.receive == ReceiveKind::Zerocopy {
         cfg.transport.maxseg = Some(copybench::recv_map_mss());
     }
@@ -597,6 +601,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             }
             r
         },
+        rcvlowats: args.rcvlowats,
         threads: args.threads.into_iter().map(|n| n as usize).collect(),
         fields: args.fields as usize,
         warmup: args

@@ -55,6 +55,10 @@ pub struct Matrix {
     /// Receive strategies; with [`ReceiveKind::Zerocopy`] among them every
     /// TCP cell runs at TCP_MAXSEG a page + 12 (its arms share the MSS).
     pub receives: Vec<ReceiveKind>,
+    /// `SO_RCVLOWAT` values (`--rcvlowats`; `None`: not set, the kernel's
+    /// 1), a cell dimension like the field size: each value's cells are
+    /// blocks of their own (see docs/receive.md for why not arms).
+    pub rcvlowats: Vec<Option<usize>>,
     pub threads: Vec<usize>,
     pub fields: usize,
     pub warmup: Duration,
@@ -120,6 +124,7 @@ impl Matrix {
             field_sizes: vec![64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10],
             layouts: vec![Layout::Heap],
             receives: vec![ReceiveKind::Copy],
+            rcvlowats: vec![None],
             threads: vec![1, 2, 4, 8],
             fields: 8,
             warmup: Duration::from_millis(100),
@@ -184,7 +189,11 @@ impl Matrix {
         for &transport in &self.transports {
             for &workload in &self.workloads {
                 for &threads in &self.threads {
-                    for &field_size in &self.field_sizes {
+                    for (&field_size, &rcvlowat) in self
+                        .field_sizes
+                        .iter()
+                        .flat_map(|f| self.rcvlowats.iter().map(move |r| (f, r)))
+                    {
                         for &layout in &self.layouts {
                             for &strategy in &self.strategies {
                                 if !strategy.supports(transport) {
@@ -202,6 +211,7 @@ impl Matrix {
                                     cfg.threads = threads;
                                     cfg.layout = layout;
                                     cfg.receive = receive;
+                                    cfg.rcvlowat = rcvlowat;
                                     if self.receives.contains(&ReceiveKind::Zerocopy)
                                         && transport != TransportKind::Unix
                                     {
@@ -244,6 +254,7 @@ impl Matrix {
             ("--sizes", self.field_sizes.is_empty()),
             ("--layouts", self.layouts.is_empty()),
             ("--receives", self.receives.is_empty()),
+            ("--rcvlowats", self.rcvlowats.is_empty()),
             ("--threads", self.threads.is_empty()),
         ] {
             if empty {
@@ -324,6 +335,7 @@ pub fn make_row(
         fields: cfg.shape.fields as u32,
         layout: cfg.layout,
         receive: cfg.receive,
+        rcvlowat_bytes: cfg.rcvlowat.map(|n| n as u64),
         message_bytes: cfg.shape.message_bytes() as u64,
         threads: cfg.threads as u32,
         client_cpus: cpus(|p| &p.client),

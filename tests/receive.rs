@@ -16,6 +16,17 @@ const BIG: Shape = Shape {
     field_size: 64 << 10,
 };
 
+/// `run` with a mapping receiver behind a zero-copy sender, stream.
+const ZC_BEHIND_ZC: &[&str] = &[
+    "run",
+    "--receive",
+    "zerocopy",
+    "--strategy",
+    "zero-copy",
+    "--workload",
+    "stream",
+];
+
 fn copybench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_copybench"))
         .args(args)
@@ -59,27 +70,26 @@ fn run_json_reports_the_mapped_share_and_mapped_plus_copied_is_bytes() {
     if !maps_here() {
         return;
     }
-    let out = copybench(&[
-        "run",
-        "--receive",
-        "zerocopy",
-        "--strategy",
-        "zero-copy",
-        "--workload",
-        "stream",
-        "--fields",
-        "1",
-        "--field-size",
-        "64K",
-        "--duration",
-        "0.5",
-        "--warmup",
-        "0.1",
-        "--samples",
-        "2",
-        "--no-counters",
-        "--json",
-    ]);
+    let out = copybench(
+        &[
+            ZC_BEHIND_ZC,
+            &[
+                "--fields",
+                "1",
+                "--field-size",
+                "64K",
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0.1",
+                "--samples",
+                "2",
+                "--no-counters",
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -316,4 +326,90 @@ fn maxseg_out_of_range_or_over_unix_is_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--maxseg"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn without_room_to_pin_a_page_zerocopy_receive_is_refused_naming_the_limit() {
+    // Mapping needs no privilege here (uid 65534 maps as root does), but the
+    // pages a receiver can map on loopback come from a MSG_ZEROCOPY send, and
+    // the kernel pins those against RLIMIT_MEMLOCK for a process without
+    // CAP_IPC_LOCK: as uid 65534 with `ulimit -l 0` every such send fails with
+    // ENOBUFS (measured on Linux 6.18), so the host probe fails and the run is
+    // refused up front (exit 2) with that reason, not a bare "No buffer space".
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0);
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    if root.ok() != Some(true) || setpriv.is_err() {
+        eprintln!("needs root and setpriv(1) to drop to uid 65534; not run");
+        return;
+    }
+    // A copy nobody can reach (the build directory may sit under /root).
+    let dir = std::env::temp_dir().join(format!("copybench-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("copybench");
+    std::fs::copy(env!("CARGO_BIN_EXE_copybench"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["sh", "-c", "ulimit -l 0 && exec \"$0\" \"$@\""])
+        .arg(&bin)
+        .args(ZC_BEHIND_ZC)
+        .args(["--messages", "10", "--samples", "1"])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--receive zerocopy cannot run on this host")
+            && err.contains("RLIMIT_MEMLOCK, now 0 KiB")
+            && err.contains("CAP_IPC_LOCK"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_sweep_over_rcvlowats_keeps_each_value_a_cell_of_its_own() {
+    // --rcvlowats 0,64K: cells with SO_RCVLOWAT unset and at 64 KiB, each a
+    // block of its own, told apart in results.csv and on the page.
+    let dir = std::env::temp_dir().join(format!("copybench-rcvlowats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = copybench(&[
+        "sweep",
+        "--quick",
+        "--strategies",
+        "one-copy",
+        "--workloads",
+        "stream",
+        "--sizes",
+        "16K",
+        "--threads",
+        "1",
+        "--fields",
+        "1",
+        "--rcvlowats",
+        "0,64K",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
+    let lowats: Vec<Option<u64>> = rows.iter().map(|r| r.rcvlowat_bytes).collect();
+    assert_eq!(lowats, [None, Some(64 << 10)]);
+    assert!(rows.iter().all(|r| r.status == copybench::Status::Ok));
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("rcvlowat 64 KiB"), "{html}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A value out of range names the flag and its range.
+    let out = copybench(&["sweep", "--rcvlowats", "3G"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--rcvlowats must be 0"), "{err}");
 }

@@ -25,6 +25,9 @@ pub const MIN_DURATION: f64 = 0.001;
 pub const MIN_TIMEOUT: f64 = 0.1;
 /// Largest `--pool`: beyond it filling the pool alone takes seconds.
 pub const MAX_POOL: usize = 1 << 16;
+/// TCP_MAXSEG's range on Linux (`--maxseg`): TCP_MIN_MSS to MAX_TCP_WINDOW.
+pub const MIN_MAXSEG: u32 = 88;
+pub const MAX_MAXSEG: u32 = 65_535;
 /// A number as a person reads it: `0.25`, `86400`, or `1e300` rather than
 /// three hundred digits.
 pub fn show_number(v: f64) -> String {
@@ -258,10 +261,12 @@ impl Config {
                 self.receive, self.transport.kind
             )));
         }
-        if self.receive == ReceiveKind::Zerocopy && self.transport.kind == TransportKind::Tcp {
-            return Err(Error::usage(
-                "--receive zerocopy with --connect: not yet; copybench serve does not run mapping receivers (run it on loopback or veth)",
-            ));
+        if let Some(m) = self.transport.maxseg {
+            if !(MIN_MAXSEG..=MAX_MAXSEG).contains(&m) {
+                return Err(Error::usage(format!(
+                    "--maxseg {m}: must be {MIN_MAXSEG} to {MAX_MAXSEG} bytes (TCP_MAXSEG's range)"
+                )));
+            }
         }
         if let Some(n) = self.rcvlowat {
             if !(1..=i32::MAX as usize).contains(&n) {

@@ -64,6 +64,22 @@ pub fn field_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// One value of `sweep --rcvlowats`: `0` leaves `SO_RCVLOWAT` unset (the
+/// kernel's 1), else 1 B to `i32::MAX` bytes, as `run --rcvlowat`.
+pub fn rcvlowat_or_unset(text: &str) -> Result<Option<usize>, String> {
+    let range = format!(
+        "--rcvlowats must be 0 (not set: the kernel's 1) or 1 B to {} B",
+        i32::MAX
+    );
+    match crate::model::size::parse_size(text) {
+        Ok(0) => Ok(None),
+        Ok(n) if n <= i32::MAX as usize => Ok(Some(n)),
+        Ok(_) => Err(range),
+        Err(_) if text.trim_start().starts_with('-') => Err(range),
+        Err(e) => Err(format!("{e}; {range}")),
+    }
+}
+
 fn read_sysctl(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

@@ -20,8 +20,8 @@
 //! check would (the ends of every field, or in full every byte), so every
 //! byte of a mapped page is reachable by a full check. The message is done,
 //! and a request answered (rr), when its last byte has been checked; the
-//! mapped pages of a call are released when the next call maps over them
-//! (the kernel zaps the range first) or when the window is dropped.
+//! mapped pages of a call are released (`MADV_DONTNEED`) once all of them
+//! have been checked, before the next call, as the kernel's selftest does.
 //!
 //! **`SO_RCVLOWAT`** (`--rcvlowat`, either receiver): a receiver waits until
 //! that many bytes are queued, but never for more than the rest of the message
@@ -263,7 +263,9 @@ impl MapReader {
             window,
             pos: 0,
             end: 0,
-            buf: vec![0; 64 << 10],
+            // A skip hint is at most a window's worth: one recv takes it,
+            // as the selftest reads it into a window-sized buffer.
+            buf: vec![0; MAP_WINDOW],
             bpos: 0,
             bend: 0,
             skip_left: 0,
@@ -337,10 +339,27 @@ impl MapReader {
     }
 
     /// Gets more stream bytes: the rest of a skip hint by `recv`, else a
-    /// mapping call, waiting (`poll`) when nothing is queued.
+    /// mapping call. With a low mark (`--rcvlowat`) it first waits for the
+    /// mark, as the kernel's selftest polls before each call: every call
+    /// zaps the window it maps into (a TLB flush on every CPU the process
+    /// runs on), so a call should map what the mark lets queue up, not the
+    /// page or two that came since the last (the overhead bench's
+    /// `-page-rx` cases measured that cost). Without a mark it maps
+    /// whatever is queued and waits only when nothing is.
     fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
         let partial = self.msg_off;
         let closed = ReadError::Closed { partial };
+        // Every mapped byte has been checked: release the pages now
+        // (`MADV_DONTNEED`), as the selftest does, rather than leave them to
+        // the next mapping call, which would zap them (a TLB flush on every
+        // CPU the process runs on) while it holds the socket lock, so that
+        // the segments arriving meanwhile wait in the backlog and are
+        // processed in this thread when the call returns.
+        if self.end > 0 {
+            self.stats.calls += 1;
+            self.window.release(0, self.end).map_err(ReadError::Io)?;
+            (self.pos, self.end) = (0, 0);
+        }
         if self.skip_left > 0 {
             let n = self.skip_left.min(self.buf.len());
             let got = loop {
@@ -357,7 +376,12 @@ impl MapReader {
             (self.bpos, self.bend) = (0, got);
             return Ok(());
         }
+        let mut waited = self.lowat.is_none();
         loop {
+            if !waited {
+                self.wait(fd)?;
+                waited = true;
+            }
             self.stats.calls += 1;
             let zc = match self.window.receive(fd, 0, self.window.len()) {
                 Ok(zc) => zc,
@@ -384,22 +408,28 @@ impl MapReader {
             if self.skip_left > 0 {
                 return self.fill(fd);
             }
-            // Nothing queued: wait for the low mark, never more than the rest
-            // of the message. The kernel wakes a waiter only once
-            // SO_RCVLOWAT bytes are queued, whatever the call asks, so the
-            // mark itself is lowered; MSG_PEEK | MSG_TRUNC waits for
-            // min(mark, len) bytes and copies none.
-            if let Some(l) = &mut self.lowat {
-                if l.before_wait(fd, self.msg_len - partial)
-                    .map_err(ReadError::Io)?
-                {
-                    self.stats.calls += 1;
-                }
+            self.wait(fd)?;
+        }
+    }
+
+    /// Waits for the low mark, never for more than the rest of the message.
+    /// The kernel wakes a waiter only once SO_RCVLOWAT bytes are queued,
+    /// whatever the call asks, so the mark itself is lowered; MSG_PEEK |
+    /// MSG_TRUNC waits for min(mark, len) bytes and copies none.
+    fn wait(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
+        let partial = self.msg_off;
+        if let Some(l) = &mut self.lowat {
+            if l.before_wait(fd, self.msg_len - partial)
+                .map_err(ReadError::Io)?
+            {
+                self.stats.calls += 1;
             }
+        }
+        loop {
             self.stats.calls += 1;
             match sys::wait_readable(fd, self.msg_len - partial) {
-                Ok(0) => return Err(closed),
-                Ok(_) => {}
+                Ok(0) => return Err(ReadError::Closed { partial }),
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(read_error(e, partial, self.timeout)),
             }
@@ -467,7 +497,13 @@ fn probe_map() -> Result<MapProbe, String> {
     let flags = if zc { libc::MSG_ZEROCOPY } else { 0 };
     let mut sent = 0;
     while sent < page {
-        sent += sys::send(client.as_fd(), &data[sent..], flags).map_err(|e| step("send", e))?;
+        sent += sys::send(client.as_fd(), &data[sent..], flags).map_err(|e| {
+            if zc && e.raw_os_error() == Some(libc::ENOBUFS) {
+                pinning_refused(e)
+            } else {
+                step("send", e)
+            }
+        })?;
     }
     let mut mapped = 0u32;
     let give_up = std::time::Instant::now() + Duration::from_secs(2);
@@ -496,6 +532,30 @@ fn probe_map() -> Result<MapProbe, String> {
         ));
     }
     Ok(MapProbe { mapped, mss })
+}
+
+/// Why a `MSG_ZEROCOPY` send of one page failed with `ENOBUFS`: the kernel
+/// pins the sender's pages and charges them to its locked memory
+/// (`RLIMIT_MEMLOCK`) unless it has `CAP_IPC_LOCK` (root does); at a limit
+/// too small for a page, every such send fails. Measured as uid 65534 with
+/// `ulimit -l 0` on Linux 6.18 (tests/receive.rs).
+fn pinning_refused(e: io::Error) -> String {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max locked memory"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .map_or("unknown".to_string(), |soft| match soft.parse::<u64>() {
+            Ok(bytes) => format!("{} KiB", bytes / 1024),
+            Err(_) => soft,
+        });
+    format!(
+        "a MSG_ZEROCOPY send of one page over loopback (what gives a receiver pages it can map) failed: {e}: \
+         the kernel pins zero-copy pages against the locked-memory limit (RLIMIT_MEMLOCK, now {limit}) \
+         of a process without CAP_IPC_LOCK; raise it (ulimit -l) or run as root"
+    )
 }
 
 fn read_error(e: io::Error, partial: usize, timeout: Duration) -> ReadError {

@@ -270,6 +270,11 @@ macro_rules! figures {
             /// column (a row from before receive strategies) reads as copy.
             #[serde(default, deserialize_with = "crate::model::kinds::receive_or_copy")]
             pub receive: ReceiveKind,
+            /// `SO_RCVLOWAT` of the receiving sockets (`--rcvlowats`);
+            /// empty when not set (the kernel's 1), and in a row from
+            /// before the column.
+            #[serde(default)]
+            pub rcvlowat_bytes: Option<u64>,
             pub message_bytes: u64,
             pub threads: u32,
             /// CPUs the client / server threads were pinned to (`0,2`); empty when unpinned.
@@ -312,14 +317,15 @@ macro_rules! figures {
             /// The columns that describe the cell rather than measure it.
             pub const SETTINGS: &'static [&'static str] = &[
                 "cell", "repeat", "strategy", "transport", "server", "workload", "field_size_bytes",
-                "fields", "layout", "receive", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
+                "fields", "layout", "receive", "rcvlowat_bytes", "message_bytes", "threads", "client_cpus", "server_cpus", "warmup_s",
                 "duration_s", "sample_s", "precision_target", "status", "error", "samples",
                 "main_figure", "precision_reached", "stopped_by",
             ];
 
             /// Setting columns a `results.csv` written before they existed
-            /// lacks: such a file reads with their defaults (`receive`: copy).
-            pub const ADDED_LATER: &'static [&'static str] = &["receive"];
+            /// lacks: such a file reads with their defaults (`receive`: copy;
+            /// `rcvlowat_bytes`: not set).
+            pub const ADDED_LATER: &'static [&'static str] = &["receive", "rcvlowat_bytes"];
 
             /// Whether a `results.csv` from an older copybench may lack
             /// `column`: a setting or a figure added since
@@ -460,7 +466,7 @@ figures! {
         RxMappedBytes rx_mapped_bytes: u64, "bytes mapped", "bytes", "bytes the receivers had the kernel map into their window (TCP_ZEROCOPY_RECEIVE; --receive zerocopy only)";
         RxCopiedBytes rx_copied_bytes: u64, "bytes copied", "bytes", "bytes the kernel could not map, which the receivers read with recv (--receive zerocopy only); rx_mapped_bytes + rx_copied_bytes = bytes";
         RxMappedShare rx_mapped_share: f64, "received bytes mapped", "share", "rx_mapped_bytes / (rx_mapped_bytes + rx_copied_bytes), 0..=1 (--receive zerocopy only)";
-        RxCallsPerMib rx_calls_per_mib: f64, "receive calls", "calls/MiB", "the receivers' getsockopt(TCP_ZEROCOPY_RECEIVE), recv, poll and SO_RCVLOWAT calls per MiB received (--receive zerocopy only)";
+        RxCallsPerMib rx_calls_per_mib: f64, "receive calls", "calls/MiB", "the receivers' getsockopt(TCP_ZEROCOPY_RECEIVE), recv, madvise, waits and SO_RCVLOWAT calls per MiB received (--receive zerocopy only)";
         RxSkipHints rx_skip_hints: u64, "skip hints", "answers", "TCP_ZEROCOPY_RECEIVE answers that named bytes it could not map (recv_skip_hint > 0; --receive zerocopy only)";
     }
     cpu {
@@ -639,6 +645,7 @@ impl Row {
             strategy: self.strategy,
             layout: self.layout,
             receive: self.receive,
+            rcvlowat: self.rcvlowat_bytes,
             fields: self.fields,
         }
     }

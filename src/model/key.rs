@@ -1,7 +1,7 @@
 //! What identifies a measured cell ([`CellKey`]) and how its run ended
 //! ([`Status`]), as typed values. A results row names them as text
 //! (`results.csv`'s `strategy`, `layout`, `transport`, `workload`,
-//! `field_size_bytes`, `fields`, `receive`, `threads` and `status` columns); the names
+//! `field_size_bytes`, `fields`, `receive`, `rcvlowat_bytes`, `threads` and `status` columns); the names
 //! are parsed once, when the row is read (serde), and everything after that
 //! (the report, `--resume`, `compare`) compares values.
 
@@ -29,6 +29,9 @@ pub struct CellKey {
     /// from before `--receives`); a strategy's mapping cells come right
     /// after its copying ones, the arms of one block.
     pub receive: ReceiveKind,
+    /// `SO_RCVLOWAT` of the receiving sockets (`--rcvlowats`); `None`: not
+    /// set (the kernel's 1), as in a row from before the column.
+    pub rcvlowat: Option<u64>,
     pub fields: u32,
 }
 

@@ -273,8 +273,9 @@ pub struct RxStats {
     pub mapped_bytes: u64,
     /// Bytes the kernel could not map, read with `recv` (copied).
     pub copied_bytes: u64,
-    /// Receive-side calls: `getsockopt(TCP_ZEROCOPY_RECEIVE)`, `recv`, `poll`
-    /// and `setsockopt(SO_RCVLOWAT)`.
+    /// Receive-side calls: `getsockopt(TCP_ZEROCOPY_RECEIVE)`, `recv` (of
+    /// skip hints, and the `MSG_PEEK` wait), `madvise(MADV_DONTNEED)` of
+    /// checked pages and `setsockopt(SO_RCVLOWAT)`.
     pub calls: u64,
     /// `TCP_ZEROCOPY_RECEIVE` answers with a nonzero `recv_skip_hint`.
     pub skip_hints: u64,

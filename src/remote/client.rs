@@ -30,8 +30,10 @@ use crate::engine::experiment::{Batch, Ends, Experiment, SocketBuffers};
 use crate::engine::message::Verify;
 use crate::engine::session::Session;
 use crate::model::host::HostFacts;
+use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::StrategyKind;
 use crate::model::measured::BatchReport;
+use crate::model::measured::RxStats;
 use crate::model::measured::ZeroCopyStats;
 
 /// `HOST[:PORT]` (IPv6 as `[ADDR]:PORT`) to one socket address; the port defaults to 7202.
@@ -360,6 +362,9 @@ pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
         timeout_ms: t.timeout.as_millis().min(u128::from(u64::MAX)) as u64,
         layout: cfg.layout,
         arms: Vec::new(),
+        receive: cfg.receive,
+        rcvlowat: cfg.rcvlowat.map(|n| n as u64),
+        maxseg: t.maxseg,
     }
 }
 
@@ -371,6 +376,9 @@ pub(crate) fn absorb(r: &mut BatchReport, s: &RoleResult) {
     r.server.add(&s.stats);
     if let Some(z) = &s.zerocopy {
         r.zerocopy.get_or_insert_with(ZeroCopyStats::default).add(z);
+    }
+    if let Some(x) = &s.rx {
+        r.rx.get_or_insert_with(RxStats::default).add(x);
     }
 }
 
@@ -434,6 +442,16 @@ impl RemoteExperiment {
                         let local_end = local_start + r.seconds;
                         let server_end =
                             t0.elapsed().as_secs_f64() - s.after_traffic_ns as f64 / 1e9;
+                        // A server from before receive strategies went on
+                        // the wire ignores `receive` and copies: never a
+                        // mapped share it did not measure.
+                        if cfg.receive == ReceiveKind::Zerocopy && s.bytes > 0 && s.rx.is_none() {
+                            self.exp = None;
+                            return Err(remote_error(
+                                remote.addr,
+                                "--receive zerocopy: the server reported no mapping receivers (a copybench serve from before receive strategies went on the wire copies instead); upgrade it".to_string(),
+                            ));
+                        }
                         absorb(&mut r, &s);
                         r.seconds = local_end.max(server_end);
                         Ok(r)

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::model::kinds::WorkloadKind;
-use crate::model::kinds::{Layout, StrategyKind};
+use crate::model::kinds::{Layout, ReceiveKind, StrategyKind};
 use crate::model::measured::RoleStats;
+use crate::model::measured::RxStats;
 use crate::model::measured::ZeroCopyStats;
 
 /// The protocol's name, the first thing in every challenge and hello.
@@ -140,7 +141,7 @@ pub(crate) fn same_cookie(a: &Cookie, b: &Cookie) -> bool {
 
 /// A cell's configuration as the client sends it; the server checks it
 /// against the same limits as the command line before it allocates anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellSpec {
     pub strategy: StrategyKind,
     pub workload: WorkloadKind,
@@ -167,6 +168,18 @@ pub struct CellSpec {
     /// arm by one strategy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arms: Vec<StrategyKind>,
+    /// How the server's ends receive (`--receive`); absent (a client from
+    /// before receive strategies went on the wire): `copy`.
+    #[serde(default)]
+    pub receive: ReceiveKind,
+    /// `SO_RCVLOWAT` of the server's receiving sockets (`--rcvlowat`).
+    #[serde(default)]
+    pub rcvlowat: Option<u64>,
+    /// `TCP_MAXSEG` of the server's data sockets (`--maxseg`, or a page + 12
+    /// for a mapping receiver); the client sets it on its own before each
+    /// handshake, which is what limits the segments both ways.
+    #[serde(default)]
+    pub maxseg: Option<u32>,
 }
 
 /// One batch, as both sides run it.
@@ -195,6 +208,11 @@ pub struct RoleResult {
     /// wait for the last zero-copy completions, which a batch's wall time
     /// leaves out (as a local run does).
     pub after_traffic_ns: u64,
+    /// The server's mapping receivers' bookkeeping (`receive` zerocopy);
+    /// absent from a server that does not map (one from before receive
+    /// strategies went on the wire, which the client then refuses).
+    #[serde(default)]
+    pub rx: Option<Box<RxStats>>,
 }
 
 /// Client to server, on the control connection after the hello.

@@ -419,6 +419,9 @@ pub(crate) fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<C
     let mut cfg = Config::new(strategy, TransportKind::Tcp, workload, shape);
     cfg.threads = size("--threads", spec.threads)?;
     cfg.layout = spec.layout;
+    cfg.receive = spec.receive;
+    cfg.rcvlowat = spec.rcvlowat.map(|n| size("--rcvlowat", n)).transpose()?;
+    cfg.transport.maxseg = spec.maxseg;
     cfg.pool_slots = spec.pool_slots.map(|p| size("--pool", p)).transpose()?;
     cfg.counters = spec.counters;
     cfg.verify = match spec.verify.as_str() {
@@ -457,6 +460,7 @@ pub(crate) fn role_result(r: &BatchReport) -> RoleResult {
         stats: r.server.clone(),
         zerocopy: r.zerocopy.clone().map(Box::new),
         after_traffic_ns: 0,
+        rx: r.rx.map(Box::new),
     }
 }
 
@@ -736,8 +740,7 @@ mod tests {
             sndbuf: None,
             rcvbuf: None,
             timeout_ms: 60_000,
-            layout: Default::default(),
-            arms: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -798,6 +801,20 @@ mod tests {
                     ..spec()
                 },
                 "--timeout",
+            ),
+            (
+                CellSpec {
+                    maxseg: Some(40),
+                    ..spec()
+                },
+                "--maxseg 40: must be 88 to 65535",
+            ),
+            (
+                CellSpec {
+                    rcvlowat: Some(0),
+                    ..spec()
+                },
+                "--rcvlowat 0",
             ),
         ] {
             let err = cell_config(&bad, t).unwrap_err().to_string();

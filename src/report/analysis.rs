@@ -414,9 +414,10 @@ pub(super) fn crossover_lines(crossovers: &[Crossover]) -> Vec<String> {
                 String::new()
             };
             format!(
-                "{}/{}, {}, {}: {finding}{rounds}",
+                "{}/{}{}, {}, {}: {finding}{rounds}",
                 c.workload,
                 c.transport,
+                format::rcvlowat_tag(c.rcvlowat),
                 c.metric.label(),
                 format::thread_list(&threads)
             )

@@ -159,6 +159,9 @@ pub struct Crossover {
     pub workload: WorkloadKind,
     pub transport: TransportKind,
     pub threads: u32,
+    /// The cells' `SO_RCVLOWAT` (`--rcvlowats`; `None`: not set): each
+    /// value's cells are a group of their own, never compared across.
+    pub rcvlowat: Option<u64>,
     pub metric: View,
     pub challenger: Arm,
     pub baseline: Arm,
@@ -199,12 +202,14 @@ impl Crossover {
         (
             self.workload,
             self.transport,
+            self.rcvlowat,
             self.metric,
             self.challenger,
             self.baseline,
         ) == (
             other.workload,
             other.transport,
+            other.rcvlowat,
             other.metric,
             other.challenger,
             other.baseline,
@@ -213,11 +218,12 @@ impl Crossover {
 
     /// Report order: workload, transport, the workload's metrics in order, the
     /// study's pairs in order, thread count.
-    pub fn order(&self) -> (WorkloadKind, TransportKind, usize, usize, u32) {
+    pub fn order(&self) -> (WorkloadKind, TransportKind, Option<u64>, usize, usize, u32) {
         let position = |found: Option<usize>| found.unwrap_or(usize::MAX);
         (
             self.workload,
             self.transport,
+            self.rcvlowat,
             position(
                 pair_metrics(self.workload, self.challenger, self.baseline)
                     .iter()
@@ -386,20 +392,13 @@ pub fn crossovers(cells: &[CellSummary]) -> Vec<Crossover> {
 /// paired rule on their samples taken in the same rounds, wherever they
 /// have such samples.
 pub fn crossovers_paired(cells: &[CellSummary], paired: Option<&Runs>) -> Vec<Crossover> {
-    let groups: BTreeSet<(WorkloadKind, TransportKind, u32)> = cells
-        .iter()
-        .map(|c| (c.key.workload, c.key.transport, c.key.threads))
-        .collect();
+    type Group = (WorkloadKind, TransportKind, u32, Option<u64>);
+    let group_of = |k: &CellKey| (k.workload, k.transport, k.threads, k.rcvlowat);
+    let groups: BTreeSet<Group> = cells.iter().map(|c| group_of(&c.key)).collect();
     let mut out = Vec::new();
-    for (workload, transport, threads) in groups {
-        let group: Vec<&CellSummary> = cells
-            .iter()
-            .filter(|c| {
-                c.key.workload == workload
-                    && c.key.transport == transport
-                    && c.key.threads == threads
-            })
-            .collect();
+    for g in groups {
+        let workload = g.0;
+        let group: Vec<&CellSummary> = cells.iter().filter(|c| group_of(&c.key) == g).collect();
         let ran = |a: Arm| {
             group
                 .iter()
@@ -468,6 +467,7 @@ fn compare(
         workload: first.workload,
         transport: first.transport,
         threads: first.threads,
+        rcvlowat: first.rcvlowat,
         metric,
         challenger,
         baseline,

@@ -25,6 +25,8 @@ pub struct ComparisonRecord {
     pub transport: TransportKind,
     pub metric: String,
     pub threads: u32,
+    /// The cells' `SO_RCVLOWAT` (`--rcvlowats`); empty when not set.
+    pub rcvlowat_bytes: Option<u64>,
     pub field_size_bytes: u64,
     /// The pair: `a` (challenger) and `b` (baseline).
     pub a: Arm,
@@ -81,6 +83,7 @@ pub fn comparisons(crossovers: &[Crossover]) -> Vec<ComparisonRecord> {
                 transport: c.transport,
                 metric: c.metric.name(),
                 threads: c.threads,
+                rcvlowat_bytes: c.rcvlowat,
                 field_size_bytes: v.field_size_bytes,
                 a: c.challenger,
                 b: c.baseline,
@@ -138,6 +141,7 @@ pub fn to_json(crossovers: &[Crossover], paired: bool) -> Value {
                 "transport": c.transport,
                 "metric": c.metric.name(),
                 "threads": c.threads,
+                "rcvlowat_bytes": c.rcvlowat,
                 "a": c.challenger,
                 "b": c.baseline,
                 "outcome": outcome_name(c.outcome),

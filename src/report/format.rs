@@ -26,6 +26,13 @@ pub fn arm(s: StrategyKind, layout: Layout, receive: ReceiveKind) -> String {
     }
 }
 
+/// Where a group's `SO_RCVLOWAT` was set (`--rcvlowats`): `, rcvlowat 64
+/// KiB`; nothing where it was not (the kernel's 1, and every sweep before
+/// the dimension).
+pub fn rcvlowat_tag(rcvlowat: Option<u64>) -> String {
+    rcvlowat.map_or(String::new(), |n| format!(", rcvlowat {}", format_size(n)))
+}
+
 /// [`arm`] of a cell.
 pub fn cell_strategy(key: &CellKey) -> String {
     arm(key.strategy, key.layout, key.receive)

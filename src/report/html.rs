@@ -20,7 +20,7 @@ use super::plots::{strategy_color, Plot};
 use crate::model::figures::{Figure, RoleFigure, Row};
 use crate::model::host::{Availability, SweepEnv};
 use crate::model::key::Status;
-use crate::model::kinds::{Role, StrategyKind, TransportKind, WorkloadKind};
+use crate::model::kinds::{ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;font-size:16px}\
@@ -262,10 +262,37 @@ fn winner(
     })
 }
 
+/// What one row of the Answer table compares at a thread count: the send
+/// strategies behind one receive strategy, or the receive strategies
+/// behind one sender. A winner is called among the arms of one lane only,
+/// so a mapping arm never "beats" a copying arm of another sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane {
+    At(ReceiveKind),
+    Behind(StrategyKind),
+}
+
+impl Lane {
+    fn of(c: &Crossover) -> Lane {
+        if c.challenger.receive == c.baseline.receive {
+            Lane::At(c.challenger.receive)
+        } else {
+            Lane::Behind(c.challenger.strategy)
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Lane::At(r) => format!("senders, {r} rx"),
+            Lane::Behind(s) => format!("receivers behind {s}"),
+        }
+    }
+}
+
 /// The answer in one screen: per workload, a threads × size table of
 /// winners, then the crossovers, one line each.
 fn answer(h: &mut String, analysis: &Analysis) {
-    h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise).");
+    h.push_str("<h2>Answer</h2>\n<p>Each cell names the strategy called better than every other at that thread count and field size, on the workload's main figure; ≈ means no call (within noise). Where a sweep ran several receive strategies, each thread count has a row per receive strategy (its send strategies compared behind it) and a row per sender (its receive strategies compared), and a winner is called within a row only.");
     if analysis.paired {
         let _ = write!(
             h,
@@ -288,9 +315,9 @@ fn answer(h: &mut String, analysis: &Analysis) {
         );
     }
     h.push_str("</p>\n");
-    let mut groups: Vec<(WorkloadKind, TransportKind)> = Vec::new();
+    let mut groups: Vec<(WorkloadKind, TransportKind, Option<u64>)> = Vec::new();
     for c in &analysis.crossovers {
-        let g = (c.workload, c.transport);
+        let g = (c.workload, c.transport, c.rcvlowat);
         if !groups.contains(&g) {
             groups.push(g);
         }
@@ -298,33 +325,49 @@ fn answer(h: &mut String, analysis: &Analysis) {
     if groups.is_empty() {
         h.push_str("<p>No comparison: fewer than two strategies measured.</p>\n");
     }
-    for (workload, transport) in groups {
+    for (workload, transport, rcvlowat) in groups {
         let metric = metrics(workload)[0];
         let of: Vec<&Crossover> = analysis
             .crossovers
             .iter()
-            .filter(|c| c.workload == workload && c.transport == transport && c.metric == metric)
+            .filter(|c| {
+                (c.workload, c.transport, c.rcvlowat) == (workload, transport, rcvlowat)
+                    && c.metric == metric
+            })
             .collect();
         let threads: BTreeSet<u32> = of.iter().map(|c| c.threads).collect();
+        let lanes: BTreeSet<Lane> = of.iter().map(|c| Lane::of(c)).collect();
+        // A sweep of copying receivers keeps its one row per thread count.
+        let labelled = lanes.iter().any(|&l| l != Lane::At(ReceiveKind::Copy));
         let sizes: BTreeSet<u64> = of
             .iter()
             .flat_map(|c| c.compared.iter().map(|v| v.field_size_bytes))
             .collect();
         let _ = writeln!(
             h,
-            "<h3>{} over {}: {}</h3>\n<div class=\"scroll\"><table class=\"win\">\n<tr><th>threads \\ field size</th>{}</tr>",
+            "<h3>{} over {}{}: {}</h3>\n<div class=\"scroll\"><table class=\"win\">\n<tr><th>threads \\ field size</th>{}</tr>",
             escape(workload.name()),
             escape(transport.name()),
+            escape(&format::rcvlowat_tag(rcvlowat)),
             escape(&metric.label()),
             sizes
                 .iter()
                 .map(|s| format!("<th>{}</th>", escape(&format_size(*s))))
                 .collect::<String>()
         );
-        for t in &threads {
-            let _ = write!(h, "<tr><th>{t}</th>");
+        for (t, lane) in threads
+            .iter()
+            .flat_map(|t| lanes.iter().map(move |l| (*t, *l)))
+        {
+            if labelled {
+                let _ = write!(h, "<tr><th>{t}: {}</th>", escape(&lane.label()));
+            } else {
+                let _ = write!(h, "<tr><th>{t}</th>");
+            }
+            let in_lane: Vec<&Crossover> =
+                of.iter().copied().filter(|c| Lane::of(c) == lane).collect();
             for size in &sizes {
-                match winner(&of, *t, *size) {
+                match winner(&in_lane, t, *size) {
                     Some((text, Some(s))) => {
                         let c = strategy_color(s);
                         let _ = write!(

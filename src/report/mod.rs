@@ -330,7 +330,8 @@ pub fn read_env(text: &str) -> Result<SweepEnv, serde_json::Error> {
 mod tests {
     use super::*;
     use crate::model::key::Status;
-    use crate::model::kinds::{StrategyKind, TransportKind, WorkloadKind};
+    use crate::model::kinds::{ReceiveKind, StrategyKind, TransportKind, WorkloadKind};
+    use std::collections::BTreeSet;
 
     /// A fresh directory in the system temp dir, removed when dropped.
     struct Scratch(PathBuf);
@@ -570,6 +571,30 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_before_rcvlowats_reads_as_not_set() {
+        // No rcvlowat_bytes column (a sweep before --rcvlowats set none).
+        let at = columns()
+            .iter()
+            .position(|c| c == "rcvlowat_bytes")
+            .unwrap();
+        let (_dir, path) = edited_csv("no-rcvlowat", move |mut v, _| {
+            v.remove(at);
+            v
+        });
+        let rows = read_results(&path).unwrap();
+        assert_eq!(rows[0].rcvlowat_bytes, None);
+        assert_eq!(rows[0].key().rcvlowat, None);
+        // A value is part of the cell's identity.
+        let (_dir, path) = edited_csv("rcvlowat", move |mut v, header| {
+            if !header {
+                v[at] = "65536".into();
+            }
+            v
+        });
+        assert_eq!(read_results(&path).unwrap()[0].key().rcvlowat, Some(65536));
+    }
+
+    #[test]
     fn a_missing_column_is_named() {
         let idx = columns()
             .iter()
@@ -718,6 +743,102 @@ mod tests {
             .unwrap()
             .contains("No <code>env.json</code>"));
         write_report(&dir, &[], None).unwrap();
+    }
+
+    /// [`rows`], and a twin of each (its own cell number) that `twin` changes.
+    fn with_twins(twin: impl Fn(Row) -> Row) -> Vec<Row> {
+        let mut all = rows();
+        let twins: Vec<Row> = all
+            .iter()
+            .map(|r| {
+                twin(Row {
+                    cell: r.cell + 1000,
+                    ..r.clone()
+                })
+            })
+            .collect();
+        all.extend(twins);
+        all
+    }
+
+    #[test]
+    fn without_two_copy_the_speed_up_is_over_the_baseline_that_was_run() {
+        // `sweep --strategies one-copy,zero-copy`: no panel of "nothing
+        // compared with two-copy"; zero-copy over one-copy instead, said so.
+        let dir = scratch("no-two-copy");
+        let rows: Vec<Row> = rows()
+            .into_iter()
+            .filter(|r| r.strategy != StrategyKind::TwoCopy)
+            .collect();
+        let files = write_report(&dir, &rows, None).unwrap();
+        let svg = fs::read_to_string(dir.join("ratio.svg")).unwrap();
+        assert!(svg.contains("Speed-up over one-copy"), "{svg}");
+        assert!(!svg.contains("no strategy compared"), "{svg}");
+        let html = fs::read_to_string(&files.index).unwrap();
+        assert!(html.contains("two-copy was not run, so the baseline is one-copy"));
+    }
+
+    #[test]
+    fn receive_arms_are_answered_apart_and_plotted_for_the_receiver() {
+        // Every cell also with a mapping receiver, slower than its copying twin.
+        let dir = scratch("receives");
+        let all = with_twins(|r| Row {
+            receive: ReceiveKind::Zerocopy,
+            throughput_gbps: r.throughput_gbps.map(|g| g / 2.0),
+            server_cpu_ns_per_byte: r.server_cpu_ns_per_byte.map(|c| c * 2.0),
+            ..r
+        });
+        let files = write_report(&dir, &all, None).unwrap();
+        let html = fs::read_to_string(&files.index).unwrap();
+        // A row per receive strategy and per sender at each thread count; a
+        // winner only within a row (zero-copy wins among the senders at
+        // either receiver, copying wins behind every sender).
+        for row in [
+            "<th>1: senders, copy rx</th>",
+            "<th>1: senders, zerocopy rx</th>",
+            "<th>1: receivers behind one-copy</th>",
+        ] {
+            assert!(html.contains(row), "{row}");
+        }
+        assert!(html.contains(">zero-copy + zerocopy rx</td>"));
+        assert!(!html.contains("Receiver CPU time per byte: not plotted"));
+        let rx = fs::read_to_string(dir.join("rx_cpu_per_byte.svg")).unwrap();
+        assert!(rx.contains("one-copy + zerocopy rx") && rx.contains("receiver CPU ns/byte"));
+        // A sweep of copying receivers says why the plot is not there.
+        let dir = scratch("copy-only");
+        let files = write_report(&dir, &rows(), None).unwrap();
+        assert!(fs::read_to_string(&files.index)
+            .unwrap()
+            .contains("Receiver CPU time per byte: not plotted, only copying receivers were run"));
+    }
+
+    #[test]
+    fn each_rcvlowat_is_compared_within_itself() {
+        let dir = scratch("rcvlowats");
+        let all = with_twins(|r| Row {
+            rcvlowat_bytes: Some(512 << 10),
+            ..r
+        });
+        let files = write_report(&dir, &all, None).unwrap();
+        let html = fs::read_to_string(&files.index).unwrap();
+        assert!(html.contains("<h3>stream over loopback: throughput (Gbit/s)</h3>"));
+        assert!(
+            html.contains("<h3>stream over loopback, rcvlowat 512 KiB: throughput (Gbit/s)</h3>")
+        );
+        let cpu = fs::read_to_string(dir.join("cpu_per_byte.svg")).unwrap();
+        assert!(
+            cpu.contains("one-copy (rcvlowat 512 KiB)")
+                && cpu.contains("one-copy (rcvlowat unset)")
+        );
+        let findings: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&files.findings).unwrap()).unwrap();
+        let lowats: BTreeSet<Option<u64>> = findings["crossovers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["rcvlowat_bytes"].as_u64())
+            .collect();
+        assert_eq!(lowats, BTreeSet::from([None, Some(512 << 10)]));
     }
 
     #[test]

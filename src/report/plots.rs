@@ -358,13 +358,21 @@ fn namer(cells: &[CellSummary], layouts: bool) -> impl Fn(&CellSummary) -> Strin
     let measured = select(cells, |c| c.ok > 0);
     let several = distinct(&measured, |c| c.key.transport).len() > 1;
     let show_layout = layouts && several_layouts(&measured);
+    // Cells of several SO_RCVLOWAT values (`--rcvlowats`) are series of
+    // their own, or their points would share a line.
+    let lowats = distinct(&measured, |c| c.key.rcvlowat).len() > 1;
     move |c: &CellSummary| {
         let mut tags = Vec::new();
         if show_layout {
-            tags.push(c.key.layout.name());
+            tags.push(c.key.layout.name().to_string());
         }
         if several {
-            tags.push(c.key.transport.name());
+            tags.push(c.key.transport.name().to_string());
+        }
+        if lowats {
+            tags.push(c.key.rcvlowat.map_or("rcvlowat unset".into(), |n| {
+                format!("rcvlowat {}", format_size(n))
+            }));
         }
         let arm = format::arm(c.key.strategy, Layout::Heap, c.key.receive);
         if tags.is_empty() {
@@ -406,6 +414,17 @@ pub fn plots(
         zc_copied(cells),
     ];
     let mut skipped = Vec::new();
+    // Only a sweep that mapped received pages has receive strategies to set
+    // side by side; the others' pages stay as they were.
+    let rx = rx_cpu_per_byte(cells);
+    if rx.has_data() {
+        drawn.insert(3, rx);
+    } else {
+        skipped.push(
+            "Receiver CPU time per byte: not plotted, only copying receivers were run (sweep --receives copy,zerocopy compares them)"
+                .to_string(),
+        );
+    }
     for (plot, counter, what) in [
         (
             per_role(
@@ -448,36 +467,64 @@ pub fn plots(
     (drawn, skipped)
 }
 
-/// Each strategy against two-copy on the workload's main figure, as a
-/// speed-up (>1: better than two-copy), with the ratio's interval as a band,
-/// the 1.0 line, and the crossover sizes marked.
+/// The send strategy the speed-up plot divides by: two-copy
+/// ([`StrategyKind::REFERENCE`]) where the sweep compared anything with it,
+/// else the first strategy (in the registry's order) that some other was
+/// compared with behind the same receiver (`--strategies zero-copy,one-copy`:
+/// one-copy); `None` when no send strategies were compared.
+fn speedup_reference(crossovers: &[Crossover]) -> Option<StrategyKind> {
+    let baselines: Vec<StrategyKind> = crossovers
+        .iter()
+        .filter(|c| c.challenger.receive == c.baseline.receive)
+        .map(|c| c.baseline.strategy)
+        .collect();
+    StrategyKind::ALL
+        .into_iter()
+        .filter(|s| baselines.contains(s))
+        .min_by_key(|&s| s != StrategyKind::REFERENCE)
+}
+
+/// Each strategy against two-copy (or, where two-copy was not run, the
+/// baseline [`speedup_reference`] picks, as the title says) on the
+/// workload's main figure, as a speed-up (>1: better than the baseline),
+/// with the ratio's interval as a band, the 1.0 line, and the crossover
+/// sizes marked. A group where nothing was compared with it has no panel.
 fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
     let mut panels = Vec::new();
-    let groups: Vec<(WorkloadKind, TransportKind, u32)> = {
-        let mut g: Vec<(WorkloadKind, TransportKind, u32)> = crossovers
+    let r = speedup_reference(crossovers).unwrap_or(StrategyKind::REFERENCE);
+    type Group = (WorkloadKind, TransportKind, u32, Option<u64>);
+    let groups: Vec<Group> = {
+        let mut g: Vec<Group> = crossovers
             .iter()
-            .map(|c| (c.workload, c.transport, c.threads))
+            .map(|c| (c.workload, c.transport, c.threads, c.rcvlowat))
             .collect();
         g.dedup();
         g
     };
     let several = distinct(&select(cells, |c| c.ok > 0), |c| c.key.transport).len() > 1;
-    for (workload, transport, threads) in groups {
+    for (workload, transport, threads, rcvlowat) in groups {
         let metric = metrics(workload)[0];
         let mut series = Vec::new();
         let mut marks = Vec::new();
         for c in crossovers.iter().filter(|c| {
-            (c.workload, c.transport, c.threads, c.metric, c.baseline)
-                == (
-                    workload,
-                    transport,
-                    threads,
-                    metric,
-                    Arm {
-                        strategy: StrategyKind::REFERENCE,
-                        receive: c.challenger.receive,
-                    },
-                )
+            (
+                c.workload,
+                c.transport,
+                c.threads,
+                c.rcvlowat,
+                c.metric,
+                c.baseline,
+            ) == (
+                workload,
+                transport,
+                threads,
+                rcvlowat,
+                metric,
+                Arm {
+                    strategy: r,
+                    receive: c.challenger.receive,
+                },
+            )
         }) {
             let name = if several {
                 format!("{} ({transport})", c.challenger)
@@ -512,37 +559,51 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
             }
         }
         let title = format!(
-            "{workload}, {}{}",
+            "{workload}, {}{}{}",
             format::threads(threads),
             if several {
                 format!(", {transport}")
             } else {
                 String::new()
-            }
+            },
+            format::rcvlowat_tag(rcvlowat)
         );
-        panels.push(if series.is_empty() {
-            Panel::note(title, "no strategy compared with two-copy here")
-        } else {
-            Panel {
-                title,
-                body: Body::Lines {
-                    x: Axis::FIELD_SIZE,
-                    y: Axis::linear(if metric.higher_is_better() {
-                        "throughput / two-copy's"
-                    } else {
-                        "two-copy's p50 / p50"
-                    }),
-                    series,
-                    band: true,
-                    reference: Some(1.0),
-                    marks,
-                },
-            }
+        // A group with nothing compared with the reference (its cells
+        // failed, or the strategies run there have other baselines) gets no
+        // empty panel.
+        if series.is_empty() {
+            continue;
+        }
+        panels.push(Panel {
+            title,
+            body: Body::Lines {
+                x: Axis::FIELD_SIZE,
+                // The plot's text names a baseline other than two-copy.
+                y: Axis::linear(
+                    match (metric.higher_is_better(), r == StrategyKind::REFERENCE) {
+                        (true, true) => "throughput / two-copy's",
+                        (false, true) => "two-copy's p50 / p50",
+                        (true, false) => "throughput / the baseline's",
+                        (false, false) => "the baseline's p50 / p50",
+                    },
+                ),
+                series,
+                band: true,
+                reference: Some(1.0),
+                marks,
+            },
         });
     }
     // A paired sweep's band is the paired interval (the crossovers' own).
     let paired = crossovers.iter().any(|c| c.paired_sweep);
-    let r = StrategyKind::REFERENCE;
+    let instead = if r == StrategyKind::REFERENCE {
+        String::new()
+    } else {
+        format!(
+            " {} was not run, so the baseline is {r}, the strategy the others here were compared with.",
+            StrategyKind::REFERENCE
+        )
+    };
     let layouts = if distinct(&select(cells, |c| c.ok > 0), |c| c.key.layout).len() > 1 {
         ", in the heap layout: page-layout cells are the other plots' \"(page)\" series and are compared with heap in the zero-copy findings"
     } else {
@@ -557,10 +618,10 @@ fn ratio(cells: &[CellSummary], crossovers: &[Crossover]) -> Plot {
         file: "ratio.svg",
         title: format!("Speed-up over {r} vs field size"),
         about: format!(
-            "Each strategy's main figure relative to {r} (stream: throughput ratio; rr: {r}'s p50 round trip over the strategy's), above 1 = better than {r}{layouts}. {band}; a ring marks a crossover (called better from that size up)."
+            "Each strategy's main figure relative to {r} (stream: throughput ratio; rr: {r}'s p50 round trip over the strategy's), above 1 = better than {r}{layouts}. {band}; a ring marks a crossover (called better from that size up).{instead}"
         ),
         cols: 2,
-        panels: or_note(panels, "no strategy pairs in results.csv"),
+        panels: or_note(panels, &format!("no strategy was compared with {r} in results.csv")),
     }
 }
 
@@ -624,10 +685,50 @@ fn cpu_per_byte(cells: &[CellSummary]) -> Plot {
     }
 }
 
-fn throughput(cells: &[CellSummary]) -> Plot {
+/// The receiver's CPU per byte against the field size, one line per
+/// receive strategy behind each sender (stream, where the server alone
+/// receives), a panel per thread count: what mapping received pages
+/// (`--receives zerocopy`) costs the receiver against copying them.
+fn rx_cpu_per_byte(cells: &[CellSummary]) -> Plot {
     let stream = select(cells, |c| c.key.workload == WorkloadKind::Stream);
     let name = strategy_namer(cells);
-    let panels = distinct(&stream, |c| c.key.threads)
+    let maps = stream.iter().any(|c| c.key.receive != ReceiveKind::Copy);
+    let panels = if maps {
+        stream_panels(
+            cells,
+            (
+                Axis::log("receiver CPU ns/byte"),
+                View::Of(Figure::Role(Role::Server, RoleFigure::CpuNsPerByte)),
+            ),
+            &name,
+        )
+    } else {
+        Vec::new()
+    };
+    Plot {
+        file: "rx_cpu_per_byte.svg",
+        title: "Receiver CPU time per byte vs field size".into(),
+        about: "The receiving thread's CPU time per byte (stream: the server's), one line per receive strategy behind each sender (`+ zerocopy rx`: TCP_ZEROCOPY_RECEIVE maps received pages; otherwise they are copied), a panel per thread count; bars are 95 % intervals. On one host the receiver's time also holds loopback work the kernel does in its context. Lower is cheaper.".into(),
+        cols: 2,
+        panels: or_note(
+            panels,
+            if stream.is_empty() {
+                "no stream cells in results.csv"
+            } else {
+                "only copying receivers were run (sweep --receives copy,zerocopy compares them)"
+            },
+        ),
+    }
+}
+
+/// A panel per thread count of the stream cells: `y` against the field size.
+fn stream_panels(
+    cells: &[CellSummary],
+    y: (Axis, View),
+    name: &dyn Fn(&CellSummary) -> (String, SeriesOf),
+) -> Vec<Panel> {
+    let stream = select(cells, |c| c.key.workload == WorkloadKind::Stream);
+    distinct(&stream, |c| c.key.threads)
         .into_iter()
         .map(|t| {
             Panel::lines(
@@ -636,14 +737,22 @@ fn throughput(cells: &[CellSummary]) -> Plot {
                     c.key.workload == WorkloadKind::Stream && c.key.threads == t
                 }),
                 (Axis::FIELD_SIZE, field_size),
-                (
-                    Axis::linear(Figure::ThroughputGbps.unit()),
-                    View::Of(Figure::ThroughputGbps),
-                ),
-                &name,
+                y,
+                name,
             )
         })
-        .collect();
+        .collect()
+}
+
+fn throughput(cells: &[CellSummary]) -> Plot {
+    let panels = stream_panels(
+        cells,
+        (
+            Axis::linear(Figure::ThroughputGbps.unit()),
+            View::Of(Figure::ThroughputGbps),
+        ),
+        &strategy_namer(cells),
+    );
     Plot {
         file: "throughput.svg",
         title: "Stream throughput vs field size".into(),
