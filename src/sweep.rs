@@ -139,40 +139,45 @@ impl Matrix {
         }
     }
 
-    /// Short blocks, one repetition: 5 ms samples after 50 ms of warm-up,
-    /// rounds until every pair is decided, at most 0.1 s of measured time
-    /// per arm (six rounds at least). The arms of a block run side by side,
+    /// Short blocks, one repetition: 5 ms samples after 20 ms of warm-up per
+    /// arm, rounds until every pair is decided, at most 0.2 s of measured
+    /// time per arm (six rounds at least). The arms of a block run side by side,
     /// so the drift between them that made the cell-by-cell sweep need two
     /// repetitions a pass apart cancels in the paired ratios.
     ///
     /// The warm-up is long for 5 ms samples on purpose: a loopback stream
     /// connection's first tens of milliseconds are not its steady state
-    /// (its throughput moves 2–4× while the kernel sizes its buffers), and
-    /// with 10 ms three back-to-back sweeps agreed on 100 of 336 calls, with
-    /// 50 ms on 157 (none contradicting either way), for 8 s more.
+    /// (its throughput moves 2–4× while the kernel sizes its buffers). When
+    /// each arm had connections of its own, 10 ms made three back-to-back
+    /// sweeps agree on 100 of 336 calls, 50 ms on 157. Now that a block's
+    /// arms share one set, its connections warm up for the five arms'
+    /// warm-ups together (100 ms at 20 ms each), and the time saved buys
+    /// rounds: measured on this VM, three back-to-back sweeps at 50 ms and
+    /// a 0.1 s cap agreed on 134 calls, at 50 ms and 0.15 s on 146, at
+    /// 20 ms and 0.2 s on 154 (0 contradicting in any of the nine).
     ///
     /// # Budget (`sweep --quick` ≤ 60 s on a 2-CPU VM)
     ///
     /// 48 blocks × 5 arms = 240 runs:
     /// - rr, 24 blocks: a 5 ms sample measures ~6–7 ms (the batch's start
-    ///   and end), so an arm reaches the 0.1 s cap in 11–19 rounds (a block
-    ///   of five rarely has every pair decided sooner): 24 × 5 × 0.1 s = 12 s;
-    /// - stream at 1–2 threads, 12 blocks: 6–18 rounds, to the cap or a
-    ///   little past it for six rounds: ~12 × 5 × 0.11 s = 7 s;
+    ///   and end), so an arm reaches the 0.2 s cap in 25–35 rounds (a block
+    ///   of five rarely has every pair decided sooner): 24 × 5 × 0.2 s = 24 s;
+    /// - stream at 1–2 threads, 12 blocks: to the cap or a little past it:
+    ///   ~12 × 5 × 0.21 s = 13 s;
     /// - stream at 4–8 threads, 12 blocks: a sample takes 10–40 ms whatever
     ///   its length (the receivers verify what is queued when the senders
-    ///   stop), so these blocks pass the cap to reach six rounds:
-    ///   ~12 × 5 × 0.13 s = 8 s;
-    /// - warm-up, 240 × 0.05 s = 12 s (a little more where a stream drains);
-    /// - setting up and tearing down 240 arms, gathering the host facts and
-    ///   writing the report: ~4 s.
+    ///   stop), so these blocks end at the cap after 6–10 rounds:
+    ///   ~12 × 5 × 0.17 s = 10 s;
+    /// - warm-up, 240 × 0.02 s ≈ 5 s (a little more where a stream drains);
+    /// - setting up and tearing down 48 blocks' connections, gathering the
+    ///   host facts and writing the report: ~2 s.
     ///
-    /// ≈ 40–45 s; measured on this VM, three back to back: 40.3, 40.6,
-    /// 40.5 s.
+    /// ≈ 50–55 s; measured on this VM, three back to back: 52.0, 52.2,
+    /// 52.1 s.
     pub fn quick() -> Matrix {
         Matrix {
-            warmup: Duration::from_millis(50),
-            duration: Duration::from_millis(100),
+            warmup: Duration::from_millis(20),
+            duration: Duration::from_millis(200),
             sample: Duration::from_millis(5),
             precision: 0.05,
             repeat: 1,
