@@ -224,6 +224,55 @@ fn rcvlowat_works_with_either_receiver_and_never_stalls_a_batch() {
     }
 }
 
+/// A sweep's `--rcvlowats` cells: short batches of 16 KiB and 64 KiB
+/// messages, marks above a message, the arms taking turns on one
+/// connection. A receiver that went to sleep in `recv` with part of a
+/// message queued could miss the rest's arrival (the kernel appends it to
+/// the buffer already queued) and sleep until the receive timeout (10 s):
+/// before the receivers waited in `poll`, 2 of this sweep's 20 cells did
+/// in each of two runs (41 s a sweep instead of 4).
+#[test]
+fn rcvlowat_sweep_cells_never_wait_for_the_receive_timeout() {
+    let dir = std::env::temp_dir().join(format!("copybench-rcvlowat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = copybench(&[
+        "sweep",
+        "--quick",
+        "--workloads",
+        "stream",
+        "--sizes",
+        "16K,64K",
+        "--fields",
+        "1",
+        "--threads",
+        "1",
+        "--receives",
+        "copy",
+        "--rcvlowats",
+        "64K,512K",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
+    assert_eq!(rows.len(), 20);
+    for r in &rows {
+        let elapsed = r.elapsed_s.expect("every cell ran");
+        assert!(
+            elapsed < 5.0,
+            "{} {} B, rcvlowat {:?}: {elapsed:.1} s, a receiver waited for the timeout",
+            r.strategy,
+            r.field_size_bytes,
+            r.rcvlowat_bytes
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_byte_flipped_in_a_mapped_page_is_found_and_named() {
     if !maps_here() {

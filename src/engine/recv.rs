@@ -172,6 +172,7 @@ impl Reader {
             if let Some(l) = &mut self.lowat {
                 l.before_wait(fd, self.msg_len - partial)
                     .map_err(ReadError::Io)?;
+                wait_for_mark(fd, partial)?;
             }
             match sys::recv(fd, &mut self.buf[self.end..], 0) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
@@ -203,6 +204,40 @@ impl Reader {
             self.end = 0;
         }
         Ok(msg)
+    }
+}
+
+/// With a low mark, waits in `poll` until the mark's bytes are queued
+/// (or the peer closed, or the receive timeout passed) before the `recv`
+/// that takes them. A `recv` that sleeps with some bytes queued but fewer
+/// than the mark can miss its wake-up: it waits for a new buffer at the
+/// tail of the receive queue, and TCP may append the bytes it waits for to
+/// the buffer already there (receive coalescing). Measured on this
+/// project's VM (Linux 6.18, loopback, 16 KiB messages, `--rcvlowat` 64 KiB
+/// or 512 KiB, 5 ms batches): such a `recv` slept through a queued message
+/// until the receive timeout (10 s), in 2 to 3 cells of a 20-cell sweep.
+/// `poll` asks whether the mark is reached at every wake-up, as the kernel
+/// selftest's loop does. When the error queue holds zero-copy completions
+/// (rr, where this end also sends), `poll` answers at once with `POLLERR`;
+/// the `recv` then waits as it did.
+fn wait_for_mark(fd: BorrowedFd<'_>, partial: usize) -> Result<(), ReadError> {
+    let timeout = socket2::SockRef::from(&fd)
+        .read_timeout()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let ms = if timeout.is_zero() {
+        -1
+    } else {
+        i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX)
+    };
+    loop {
+        match sys::poll_one(fd, libc::POLLIN | libc::POLLRDHUP, ms) {
+            Ok(0) => return Err(ReadError::TimedOut { partial, timeout }),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e)),
+        }
     }
 }
 
@@ -429,6 +464,11 @@ impl MapReader {
             {
                 self.stats.calls += 1;
             }
+        }
+        if self.lowat.is_some() {
+            // See wait_for_mark: a peek that sleeps below the mark can miss
+            // its wake-up as a recv can.
+            wait_for_mark(fd, partial)?;
         }
         loop {
             self.stats.calls += 1;
