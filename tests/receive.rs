@@ -224,6 +224,33 @@ fn rcvlowat_works_with_either_receiver_and_never_stalls_a_batch() {
     }
 }
 
+/// `sweep --quick` of stream, one 1-field thread, with `extra`, into a
+/// fresh directory named for `tag`: the directory and its rows.
+fn quick_stream_sweep(tag: &str, extra: &[&str]) -> (std::path::PathBuf, Vec<copybench::Row>) {
+    let dir = std::env::temp_dir().join(format!("copybench-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut args = vec![
+        "sweep",
+        "--quick",
+        "--workloads",
+        "stream",
+        "--threads",
+        "1",
+        "--fields",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--out", dir.to_str().unwrap()]);
+    let out = copybench(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
+    (dir, rows)
+}
+
 /// A sweep's `--rcvlowats` cells: short batches of 16 KiB and 64 KiB
 /// messages, marks above a message, the arms taking turns on one
 /// connection. A receiver that went to sleep in `recv` with part of a
@@ -233,32 +260,17 @@ fn rcvlowat_works_with_either_receiver_and_never_stalls_a_batch() {
 /// in each of two runs (41 s a sweep instead of 4).
 #[test]
 fn rcvlowat_sweep_cells_never_wait_for_the_receive_timeout() {
-    let dir = std::env::temp_dir().join(format!("copybench-rcvlowat-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = copybench(&[
-        "sweep",
-        "--quick",
-        "--workloads",
-        "stream",
-        "--sizes",
-        "16K,64K",
-        "--fields",
-        "1",
-        "--threads",
-        "1",
-        "--receives",
-        "copy",
-        "--rcvlowats",
-        "64K,512K",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (dir, rows) = quick_stream_sweep(
+        "rcvlowat",
+        &[
+            "--sizes",
+            "16K,64K",
+            "--receives",
+            "copy",
+            "--rcvlowats",
+            "64K,512K",
+        ],
     );
-    let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
     assert_eq!(rows.len(), 20);
     for r in &rows {
         let elapsed = r.elapsed_s.expect("every cell ran");
@@ -424,32 +436,17 @@ fn without_room_to_pin_a_page_zerocopy_receive_is_refused_naming_the_limit() {
 fn a_sweep_over_rcvlowats_keeps_each_value_a_cell_of_its_own() {
     // --rcvlowats 0,64K: cells with SO_RCVLOWAT unset and at 64 KiB, each a
     // block of its own, told apart in results.csv and on the page.
-    let dir = std::env::temp_dir().join(format!("copybench-rcvlowats-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = copybench(&[
-        "sweep",
-        "--quick",
-        "--strategies",
-        "one-copy",
-        "--workloads",
-        "stream",
-        "--sizes",
-        "16K",
-        "--threads",
-        "1",
-        "--fields",
-        "1",
-        "--rcvlowats",
-        "0,64K",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (dir, rows) = quick_stream_sweep(
+        "rcvlowats",
+        &[
+            "--strategies",
+            "one-copy",
+            "--sizes",
+            "16K",
+            "--rcvlowats",
+            "0,64K",
+        ],
     );
-    let rows = copybench::report::read_results(&dir.join("results.csv")).unwrap();
     let lowats: Vec<Option<u64>> = rows.iter().map(|r| r.rcvlowat_bytes).collect();
     assert_eq!(lowats, [None, Some(64 << 10)]);
     assert!(rows.iter().all(|r| r.status == copybench::Status::Ok));

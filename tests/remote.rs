@@ -405,6 +405,21 @@ impl RawClient {
     }
 }
 
+/// A cell as a client sends it: one-copy, 8 fields of 64 B, sampled checks.
+fn cell(workload: copybench::WorkloadKind, threads: u64, timeout_ms: u64) -> CellSpec {
+    CellSpec {
+        strategy: copybench::StrategyKind::OneCopy,
+        workload,
+        field_size: 64,
+        fields: 8,
+        threads,
+        verify: "sampled".into(),
+        counters: true,
+        timeout_ms,
+        ..Default::default()
+    }
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
@@ -504,20 +519,7 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
     // A cell over the limits is refused, and the session goes on.
     proto::write_frame(
         &mut first.sock,
-        &Request::Cell(CellSpec {
-            strategy: copybench::StrategyKind::OneCopy,
-            workload: copybench::WorkloadKind::Stream,
-            field_size: 64,
-            fields: 8,
-            threads: 5000,
-            verify: "sampled".into(),
-            pool_slots: None,
-            counters: true,
-            sndbuf: None,
-            rcvbuf: None,
-            timeout_ms: 1000,
-            ..Default::default()
-        }),
+        &Request::Cell(cell(copybench::WorkloadKind::Stream, 5000, 1000)),
     )
     .unwrap();
     match first.reply() {
@@ -529,22 +531,11 @@ fn the_server_survives_garbage_bad_hellos_and_a_busy_session() {
     proto::write_frame(
         &mut first.sock,
         &Request::Cell(CellSpec {
-            strategy: copybench::StrategyKind::OneCopy,
-            workload: copybench::WorkloadKind::Rr,
-            field_size: 64,
-            fields: 8,
-            threads: 1,
-            verify: "sampled".into(),
-            pool_slots: None,
-            counters: true,
-            sndbuf: None,
-            rcvbuf: None,
-            timeout_ms: 1000,
             arms: vec![
                 copybench::StrategyKind::TwoCopy,
                 copybench::StrategyKind::OneCopy,
             ],
-            ..Default::default()
+            ..cell(copybench::WorkloadKind::Rr, 1, 1000)
         }),
     )
     .unwrap();
@@ -681,20 +672,7 @@ fn a_client_that_vanishes_or_goes_silent_mid_cell_frees_the_server() {
     assert!(matches!(c.reply(), Reply::Welcome { .. }));
     proto::write_frame(
         &mut c.sock,
-        &Request::Cell(CellSpec {
-            strategy: copybench::StrategyKind::OneCopy,
-            workload: copybench::WorkloadKind::Rr,
-            field_size: 64,
-            fields: 8,
-            threads: 1,
-            verify: "sampled".into(),
-            pool_slots: None,
-            counters: true,
-            sndbuf: None,
-            rcvbuf: None,
-            timeout_ms: 60_000,
-            ..Default::default()
-        }),
+        &Request::Cell(cell(copybench::WorkloadKind::Rr, 1, 60_000)),
     )
     .unwrap();
     assert_eq!(c.reply(), Reply::CellAccepted);
