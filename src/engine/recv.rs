@@ -26,13 +26,13 @@
 //! **`SO_RCVLOWAT`** (`--rcvlowat`, either receiver): a receiver waits until
 //! that many bytes are queued, but never for more than the rest of the message
 //! it is in, or the batch's last message would wait for bytes the sender never
-//! sends, until the receive timeout. The copying reader lowers the mark to
-//! what the message still needs before a `recv` (and raises it back after);
-//! so does the mapping reader, which then waits with `recv(MSG_PEEK |
-//! MSG_TRUNC)` (it copies nothing; `poll` would wake for every zero-copy
-//! completion on the error queue). The kernel wakes a waiting reader only
-//! when `SO_RCVLOWAT` bytes are queued, whatever the call's own length, so
-//! the mark itself must come down.
+//! sends, until the receive timeout. Both readers lower the mark to what the
+//! message still needs before a wait (and raise it back after), and wait for
+//! it in `poll` ([`Lowat::wait`] says why not in the `recv`); the mapping
+//! reader then also peeks with `recv(MSG_PEEK | MSG_TRUNC)` (it copies
+//! nothing, and does not wake for zero-copy completions on the error queue).
+//! The kernel wakes a waiting reader only when `SO_RCVLOWAT` bytes are
+//! queued, whatever the call's own length, so the mark itself must come down.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -76,28 +76,74 @@ fn mid(partial: usize) -> String {
 pub(crate) struct Lowat {
     want: usize,
     current: usize,
+    /// The socket's receive timeout, read once: how long [`Lowat::wait`]
+    /// polls before it fails as a `recv` would.
+    timeout: Duration,
 }
 
 impl Lowat {
-    /// Sets the socket's low mark to `want` (`--rcvlowat`).
+    /// Sets the socket's low mark to `want` (`--rcvlowat`); the socket's
+    /// receive timeout must be set already.
     pub fn new(fd: BorrowedFd<'_>, want: usize) -> io::Result<Lowat> {
         sys::set_rcvlowat(fd, want.max(1))?;
         Ok(Lowat {
             want: want.max(1),
             current: want.max(1),
+            timeout: socket2::SockRef::from(&fd)
+                .read_timeout()?
+                .unwrap_or_default(),
         })
     }
 
-    /// Before a wait for `needed` more bytes: the mark to wait for. Returns
-    /// whether it made a call.
-    fn before_wait(&mut self, fd: BorrowedFd<'_>, needed: usize) -> io::Result<bool> {
+    /// Before a wait for `needed` more bytes of a message of which
+    /// `partial` are in: lowers (or raises back) the mark to what the
+    /// message still needs, then waits in `poll` until that many bytes are
+    /// queued (or the peer closed, or the receive timeout passed). Returns
+    /// whether it had to set the mark (a call of its own).
+    ///
+    /// Why `poll` and not the `recv` that follows: a `recv` (or a peek)
+    /// that goes to sleep with some bytes queued but fewer than the mark
+    /// can miss its wake-up. It waits for a new buffer at the tail of the
+    /// receive queue, and TCP may append the bytes it waits for to the
+    /// buffer already there (receive coalescing). Measured on this
+    /// project's VM (Linux 6.18, loopback, 16 KiB messages, `--rcvlowat`
+    /// 64 KiB or 512 KiB, 5 ms batches): such a `recv` slept through a
+    /// queued message until the receive timeout (10 s), in 2 to 3 cells of a
+    /// 20-cell sweep. `poll` asks whether the mark is reached at every
+    /// wake-up, as the kernel selftest's loop does. When the error queue
+    /// holds zero-copy completions (rr, where this end also sends), `poll`
+    /// answers at once with `POLLERR`; the call after it then waits as it
+    /// did.
+    fn wait(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        needed: usize,
+        partial: usize,
+    ) -> Result<bool, ReadError> {
         let target = self.want.min(needed).max(1);
-        if target == self.current {
-            return Ok(false);
+        let set = target != self.current;
+        if set {
+            sys::set_rcvlowat(fd, target).map_err(ReadError::Io)?;
+            self.current = target;
         }
-        sys::set_rcvlowat(fd, target)?;
-        self.current = target;
-        Ok(true)
+        let ms = if self.timeout.is_zero() {
+            -1
+        } else {
+            i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX)
+        };
+        loop {
+            match sys::poll_one(fd, libc::POLLIN | libc::POLLRDHUP, ms) {
+                Ok(0) => {
+                    return Err(ReadError::TimedOut {
+                        partial,
+                        timeout: self.timeout,
+                    })
+                }
+                Ok(_) => return Ok(set),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReadError::Io(e)),
+            }
+        }
     }
 }
 
@@ -170,9 +216,7 @@ impl Reader {
         while self.end - self.start < self.msg_len {
             let partial = self.end - self.start;
             if let Some(l) = &mut self.lowat {
-                l.before_wait(fd, self.msg_len - partial)
-                    .map_err(ReadError::Io)?;
-                wait_for_mark(fd, partial)?;
+                l.wait(fd, self.msg_len - partial, partial)?;
             }
             match sys::recv(fd, &mut self.buf[self.end..], 0) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
@@ -204,40 +248,6 @@ impl Reader {
             self.end = 0;
         }
         Ok(msg)
-    }
-}
-
-/// With a low mark, waits in `poll` until the mark's bytes are queued
-/// (or the peer closed, or the receive timeout passed) before the `recv`
-/// that takes them. A `recv` that sleeps with some bytes queued but fewer
-/// than the mark can miss its wake-up: it waits for a new buffer at the
-/// tail of the receive queue, and TCP may append the bytes it waits for to
-/// the buffer already there (receive coalescing). Measured on this
-/// project's VM (Linux 6.18, loopback, 16 KiB messages, `--rcvlowat` 64 KiB
-/// or 512 KiB, 5 ms batches): such a `recv` slept through a queued message
-/// until the receive timeout (10 s), in 2 to 3 cells of a 20-cell sweep.
-/// `poll` asks whether the mark is reached at every wake-up, as the kernel
-/// selftest's loop does. When the error queue holds zero-copy completions
-/// (rr, where this end also sends), `poll` answers at once with `POLLERR`;
-/// the `recv` then waits as it did.
-fn wait_for_mark(fd: BorrowedFd<'_>, partial: usize) -> Result<(), ReadError> {
-    let timeout = socket2::SockRef::from(&fd)
-        .read_timeout()
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let ms = if timeout.is_zero() {
-        -1
-    } else {
-        i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX)
-    };
-    loop {
-        match sys::poll_one(fd, libc::POLLIN | libc::POLLRDHUP, ms) {
-            Ok(0) => return Err(ReadError::TimedOut { partial, timeout }),
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e)),
-        }
     }
 }
 
@@ -459,16 +469,9 @@ impl MapReader {
     fn wait(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
         let partial = self.msg_off;
         if let Some(l) = &mut self.lowat {
-            if l.before_wait(fd, self.msg_len - partial)
-                .map_err(ReadError::Io)?
-            {
+            if l.wait(fd, self.msg_len - partial, partial)? {
                 self.stats.calls += 1;
             }
-        }
-        if self.lowat.is_some() {
-            // See wait_for_mark: a peek that sleeps below the mark can miss
-            // its wake-up as a recv can.
-            wait_for_mark(fd, partial)?;
         }
         loop {
             self.stats.calls += 1;
