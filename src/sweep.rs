@@ -388,22 +388,23 @@ impl Matrix {
 /// Runs one cell on this host (whose facts are `host`): start, warm up,
 /// sample until precise or capped, stop.
 pub fn run_cell(cfg: &Config, m: &Matrix, host: &Arc<HostFacts>) -> Result<CellResult> {
-    start_cell(cfg, None, Bound::default())
+    start_session(std::slice::from_ref(cfg), None, Bound::default())
         .and_then(|session| cell::run(session, &m.plan(), host))
         .map(|(result, _)| result)
 }
 
-/// Starts one cell: on this host, ended early (with an error) when `bound`
-/// says so, or with its server ends on the `copybench serve` of `remote`
-/// (which its own `--timeout` bounds instead).
-fn start_cell(
-    cfg: &Config,
+/// Starts one cell, or a block's arms over one set of connections
+/// ([`Experiment::start_arms`]): on this host, ended early (with an error)
+/// when `bound` says so, or with its server ends on the `copybench serve`
+/// of `remote` (which its own `--timeout` bounds instead).
+fn start_session(
+    cfgs: &[Config],
     remote: Option<&crate::remote::Remote>,
     bound: Bound,
 ) -> Result<Box<dyn Session>> {
     Ok(match remote {
-        Some(r) => Box::new(r.start(cfg)?),
-        None => Box::new(Experiment::start_bounded(cfg, bound)?),
+        Some(r) => Box::new(r.start_arms(cfgs)?),
+        None => Box::new(Experiment::start_arms(cfgs, bound)?),
     })
 }
 
@@ -421,15 +422,6 @@ pub(crate) fn run_block_bounded(
     cancel: &Arc<AtomicBool>,
     remote: Option<&crate::remote::Remote>,
 ) -> crate::engine::block::BlockResult {
-    if let Some(r) = remote {
-        return crate::engine::block::run_block(
-            arms,
-            |cfgs| r.start_arms(cfgs).map(|e| Box::new(e) as Box<dyn Session>),
-            host,
-            m.warmup,
-            &m.sampling(),
-        );
-    }
     let limit = m.block_limit(arms.len());
     let bound = Bound {
         cancel: Some(Arc::clone(cancel)),
@@ -451,7 +443,7 @@ pub(crate) fn run_block_bounded(
     };
     crate::engine::block::run_block(
         arms,
-        |cfgs| Experiment::start_arms(cfgs, bound.clone()).map(|e| Box::new(e) as Box<dyn Session>),
+        |cfgs| start_session(cfgs, remote, bound.clone()),
         host,
         m.warmup,
         &m.sampling(),
@@ -654,6 +646,8 @@ pub fn run_with(
         rows = crate::report::read_results(&csv_path)
             .map_err(|e| Error::usage(format!("--resume: {e}")))?;
     }
+    let cells = m.cells();
+    let blocks = crate::engine::block::blocks_of(&cells);
     let env = SweepEnv {
         host: Arc::new(crate::engine::probe::gather()),
         run: Some(RunFacts {
@@ -672,9 +666,8 @@ pub fn run_with(
                         .ok()
                         .and_then(|text| crate::report::read_env(&text).ok())
                         .is_some_and(|env| env.paired());
-                let cells = m.cells();
                 let blocks_pair = remote.is_none()
-                    || crate::engine::block::blocks_of(&cells).iter().all(|b| {
+                    || blocks.iter().all(|b| {
                         remote_block(&b.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>())
                     });
                 if blocks_pair && paired_so_far {
@@ -709,7 +702,6 @@ pub fn run_with(
     let mut samples = CsvSink::open(&samples_path, resume)
         .map_err(|e| Error::io(format!("creating {}", samples_path.display()), e))?;
     let done_before: std::collections::BTreeSet<_> = rows.iter().map(Row::run_key).collect();
-    let cells = m.cells();
     let total = cells.len() * m.repeat as usize;
     let started = Instant::now();
     let mut done = 0;
@@ -718,7 +710,6 @@ pub fn run_with(
         let path = path.display().to_string();
         move |e| Error::io(format!("writing {path}"), e)
     };
-    let blocks = crate::engine::block::blocks_of(&cells);
     'all: for repeat in 0..m.repeat {
         for block in &blocks {
             // The arms of this block that have no row for this repetition
@@ -757,9 +748,10 @@ pub fn run_with(
                     .iter()
                     .zip(arms)
                     .map(|(&i, cfg)| {
-                        let outcome = start_cell(&cfg, Some(r), Bound::default())
-                            .and_then(|session| cell::run(session, &m.plan(), &env.host))
-                            .map(|(result, _)| result);
+                        let outcome =
+                            start_session(std::slice::from_ref(&cfg), Some(r), Bound::default())
+                                .and_then(|session| cell::run(session, &m.plan(), &env.host))
+                                .map(|(result, _)| result);
                         (i, cfg, outcome)
                     })
                     .collect(),
