@@ -878,6 +878,21 @@ fn the_simulated_scheduler_keeps_a_pair_apart() {
 /// A simulated cluster of `nodes` (name, namespace, address), each labelled
 /// `copybench.io/fleet=sim`, with the token Secret made by the commands
 /// docs/kubernetes.md gives, run through the stand-in.
+/// fleet.sh with `args` against the simulated `cluster`, results into
+/// `out_dir`: the time limits, kubectl and copybench every such run uses.
+fn fleet_on(cluster: &sim::Sim, args: &[&str], out_dir: &Path) -> Output {
+    Command::new("bash")
+        .arg(fleet_script())
+        .args(args)
+        .args(["--ready-timeout", "60", "--timeout", "180", "--out"])
+        .arg(out_dir)
+        .env("KUBECTL", cluster.kubectl())
+        .env("COPYBENCH", BIN)
+        .env("FLEET_POLL", "0.2")
+        .output()
+        .unwrap()
+}
+
 fn fleet_cluster(nodes: &[(&str, &str, std::net::Ipv4Addr)], work: &Scratch) -> sim::Sim {
     let nodes = nodes
         .iter()
@@ -958,16 +973,11 @@ fn a_simulated_fleet_runs_the_manifests_over_two_node_pairs() {
     };
     let matrix = "--quick --strategies two-copy,one-copy --workloads rr,stream --sizes 64,4K --threads 1 --repeat 1";
     let t0 = Instant::now();
-    let run = Command::new("bash")
-        .arg(fleet_script())
-        .args(["--label", "copybench.io/fleet=sim", "--sweep-args", matrix])
-        .args(["--ready-timeout", "60", "--timeout", "180", "--out"])
-        .arg(&out_dir)
-        .env("KUBECTL", cluster.kubectl())
-        .env("COPYBENCH", BIN)
-        .env("FLEET_POLL", "0.2")
-        .output()
-        .unwrap();
+    let run = fleet_on(
+        &cluster,
+        &["--label", "copybench.io/fleet=sim", "--sweep-args", matrix],
+        &out_dir,
+    );
     eprintln!(
         "fleet.sh in {:.1} s:\n{}{}",
         t0.elapsed().as_secs_f64(),
@@ -1157,27 +1167,20 @@ fn a_simulated_fleet_runs_disjoint_pairs_at_once() {
         &work,
     );
     let out_dir = work.0.join("fleet");
-    let run = Command::new("bash")
-        .arg(fleet_script())
-        .args([
+    let run = fleet_on(
+        &cluster,
+        &[
             "--pair",
             "node-a:node-b",
             "--pair",
             "node-c:node-d",
             "--parallel",
             "2",
-        ])
-        .args([
             "--sweep-args",
             "--quick --strategies one-copy --workloads rr --sizes 64 --threads 1 --repeat 1",
-        ])
-        .args(["--ready-timeout", "60", "--timeout", "180", "--out"])
-        .arg(&out_dir)
-        .env("KUBECTL", cluster.kubectl())
-        .env("COPYBENCH", BIN)
-        .env("FLEET_POLL", "0.2")
-        .output()
-        .unwrap();
+        ],
+        &out_dir,
+    );
     assert!(run.status.success(), "{}", text(&run));
     assert!(
         cluster.unknown_calls().is_empty(),

@@ -27,6 +27,23 @@ const ZC_BEHIND_ZC: &[&str] = &[
     "stream",
 ];
 
+/// A short run's shape and length: one 64 KiB field, 100 messages in one
+/// sample, no warm-up, no counters, as JSON.
+const ONE_64K_FIELD_100_MESSAGES: &[&str] = &[
+    "--fields",
+    "1",
+    "--field-size",
+    "64K",
+    "--messages",
+    "100",
+    "--samples",
+    "1",
+    "--warmup",
+    "0",
+    "--no-counters",
+    "--json",
+];
+
 fn copybench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_copybench"))
         .args(args)
@@ -111,23 +128,13 @@ fn run_json_reports_the_mapped_share_and_mapped_plus_copied_is_bytes() {
     assert_eq!(o["mss_effective"], copybench::page_size() as u64);
 
     // The copying receiver: the rx figures are unavailable, never 0.
-    let out = copybench(&[
-        "run",
-        "--strategy",
-        "zero-copy",
-        "--fields",
-        "1",
-        "--field-size",
-        "64K",
-        "--messages",
-        "100",
-        "--samples",
-        "1",
-        "--warmup",
-        "0",
-        "--no-counters",
-        "--json",
-    ]);
+    let out = copybench(
+        &[
+            &["run", "--strategy", "zero-copy"],
+            ONE_64K_FIELD_100_MESSAGES,
+        ]
+        .concat(),
+    );
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in [
@@ -338,29 +345,23 @@ fn zerocopy_receive_over_unix_is_refused_with_the_reason() {
 fn maxseg_puts_a_copying_receiver_at_the_mapping_ones_mss() {
     // Loopback's default MSS is ~64 KiB; TCP_MAXSEG 4108 leaves a page of
     // payload a segment once the 12-byte timestamp option is taken off.
-    let out = copybench(&[
-        "run",
-        "--receive",
-        "copy",
-        "--maxseg",
-        "4108",
-        "--strategy",
-        "one-copy",
-        "--workload",
-        "stream",
-        "--fields",
-        "1",
-        "--field-size",
-        "64K",
-        "--messages",
-        "100",
-        "--samples",
-        "1",
-        "--warmup",
-        "0",
-        "--no-counters",
-        "--json",
-    ]);
+    let out = copybench(
+        &[
+            &[
+                "run",
+                "--receive",
+                "copy",
+                "--maxseg",
+                "4108",
+                "--strategy",
+                "one-copy",
+                "--workload",
+                "stream",
+            ],
+            ONE_64K_FIELD_100_MESSAGES,
+        ]
+        .concat(),
+    );
     assert!(
         out.status.success(),
         "{}",

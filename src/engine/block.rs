@@ -547,6 +547,13 @@ mod tests {
         fail_at: Option<usize>,
     }
 
+    /// An arm at 10 µs every batch, that never fails.
+    const STEADY: FakeArm = FakeArm {
+        value: 10.0,
+        wobble: 0.0,
+        fail_at: None,
+    };
+
     /// A session of made-up batches for the arms (strategies) it was
     /// started with, each batch `seconds` long; logs which arm ran.
     struct Fake {
@@ -745,18 +752,13 @@ mod tests {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let host = Arc::new(HostFacts::default());
         let cfgs = arms(&[TwoCopy, OneCopy]);
-        let steady = |_: &Config| FakeArm {
-            value: 10.0,
-            wobble: 0.0,
-            fail_at: None,
-        };
         let r = run_block(
             &cfgs,
             |group| {
                 if group.iter().any(|c| c.strategy == TwoCopy) {
                     return Err(Error::usage("cannot start"));
                 }
-                Ok(Fake::session(group, steady, &log))
+                Ok(Fake::session(group, |_| STEADY, &log))
             },
             &host,
             Duration::ZERO,
@@ -781,11 +783,6 @@ mod tests {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let host = Arc::new(HostFacts::default());
         let mut started = Vec::new();
-        let steady = |_: &Config| FakeArm {
-            value: 10.0,
-            wobble: 0.0,
-            fail_at: None,
-        };
         let r = run_block(
             &cfgs,
             |group| {
@@ -795,7 +792,7 @@ mod tests {
                         .map(|c| (c.strategy, c.receive))
                         .collect::<Vec<_>>(),
                 );
-                Ok(Fake::session(group, steady, &log))
+                Ok(Fake::session(group, |_| STEADY, &log))
             },
             &host,
             Duration::from_millis(1),
