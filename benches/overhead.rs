@@ -19,7 +19,10 @@
 //!   (`sys::SendRing`, so unsafe code stays in sys.rs), popping
 //!   notifications with each result, the same lifetime rule. Strategies
 //!   with completions drain at the end of each batch. The receiver `recv`s
-//!   into a 256 KiB buffer until every byte arrived (stream), or one
+//!   into a 256 KiB buffer until every byte arrived (stream; behind a
+//!   `poll` on copybench's default mark, `recv_default_mark`, lowered to the
+//!   batch's bytes left, where copybench's receiver keeps one: a copying
+//!   sender on a connection of large segments), or one
 //!   message per exchange (rr, TCP_NODELAY on both ends, the client's
 //!   `TCP_QUICKACK` after a batch as copybench's; the rr client times
 //!   each round trip into a histogram as copybench does, unless
@@ -102,8 +105,8 @@ use copybench::model::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
-    Batch, Config, Experiment, Layout, Pin, ReceiveKind, Shape, StrategyKind, TransportKind,
-    WorkloadKind,
+    recv_default_mark, Batch, Config, Experiment, Layout, Pin, ReceiveKind, Shape, StrategyKind,
+    TransportKind, WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
@@ -713,6 +716,7 @@ impl Bare {
         let close_client = move || {
             let _ = closing.shutdown(Shutdown::Write);
         };
+        let sender_promises = !cfg.strategy.has_completions();
         let mut sender = BareSender::new(cfg, client.clone(), kind);
         let rx = (cfg.receive == ReceiveKind::Zerocopy).then(|| Arc::new(RxCount::default()));
         // Pinned where copybench's own threads are.
@@ -731,9 +735,38 @@ impl Bare {
                 let receive: Box<dyn FnMut(u64) + Send> = match cfg.receive {
                     ReceiveKind::Copy => {
                         let mut buf = vec![0u8; RECV_BUF];
+                        // copybench's copy receiver keeps a default mark
+                        // while its sender has promised bytes, and only
+                        // copying senders promise; so does the bare one,
+                        // which knows the batch's bytes.
+                        let cap = if sender_promises {
+                            recv_default_mark(server.as_fd()).expect("bare: default mark")
+                        } else {
+                            None
+                        };
+                        let mut current = 1;
                         Box::new(move |n: u64| {
                             let mut want = n * msg as u64;
                             while want > 0 {
+                                if let Some(cap) = cap {
+                                    let mark = cap.min(usize::try_from(want).unwrap_or(cap));
+                                    if mark != current {
+                                        sys::set_rcvlowat(server.as_fd(), mark)
+                                            .expect("bare: SO_RCVLOWAT");
+                                        current = mark;
+                                    }
+                                    if mark > 1 {
+                                        // As copybench's reader: poll, not a
+                                        // recv that can sleep through a
+                                        // coalesced segment (recv.rs).
+                                        sys::poll_one(
+                                            server.as_fd(),
+                                            libc::POLLIN | libc::POLLRDHUP,
+                                            -1,
+                                        )
+                                        .expect("bare: poll");
+                                    }
+                                }
                                 match sys::recv(server.as_fd(), &mut buf, 0) {
                                     Ok(0) => panic!("bare recv: EOF mid-batch"),
                                     Ok(n) => want -= n as u64,

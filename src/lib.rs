@@ -56,8 +56,9 @@ pub use engine::netns::{netns_path, NetnsError};
 pub use engine::probe;
 pub use engine::recv::ReadError;
 pub use engine::recv::{
-    map_align as recv_map_align, map_mss as recv_map_mss, map_support as recv_map_support,
-    MapProbe, MAP_WINDOW as RECV_MAP_WINDOW,
+    default_mark as recv_default_mark, map_align as recv_map_align, map_mss as recv_map_mss,
+    map_support as recv_map_support, MapProbe, AUTO_LOWAT as RECV_AUTO_LOWAT,
+    AUTO_MIN_MSS as RECV_AUTO_MIN_MSS, MAP_WINDOW as RECV_MAP_WINDOW,
 };
 pub use engine::session::Session;
 pub use engine::strategy::{Refill, SendError, UringSupport};

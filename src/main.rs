@@ -131,7 +131,10 @@ struct RunArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     maxseg: Option<usize>,
     /// SO_RCVLOWAT of every receiving socket: a receiver waits until this
-    /// many bytes are queued (never more than the rest of its message).
+    /// many bytes are queued, never more than its sender has promised (the
+    /// rest of a counted batch, or up to its next deadline check). Default:
+    /// a 16 KiB mark for the copying receiver on loopback TCP while a
+    /// copying sender has promised that much, else none; 1 = no mark.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     rcvlowat: Option<usize>,
     /// Timeout of every blocking socket call, in seconds, 0.1 to 86400.
@@ -375,7 +378,7 @@ struct SweepArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "copy")]
     receives: Vec<ReceiveKind>,
     /// SO_RCVLOWAT values, comma-separated (see `run --rcvlowat`); 0 leaves
-    /// it unset (the kernel's 1). Each value's cells are blocks of their own,
+    /// it to the default (run --rcvlowat's). Each value's cells are blocks of their own,
     /// like a field size's; results.csv says it in rcvlowat_bytes.
     #[arg(long, value_name = "BYTES,..", value_delimiter = ',', value_parser = limits::rcvlowat_or_unset, allow_negative_numbers = true, default_value = "0")]
     rcvlowats: Vec<Option<usize>>,

@@ -64,11 +64,11 @@ pub fn field_size(text: &str) -> Result<usize, String> {
     }
 }
 
-/// One value of `sweep --rcvlowats`: `0` leaves `SO_RCVLOWAT` unset (the
-/// kernel's 1), else 1 B to `i32::MAX` bytes, as `run --rcvlowat`.
+/// One value of `sweep --rcvlowats`: `0` leaves `SO_RCVLOWAT` to the default
+/// (`run --rcvlowat` unset), else 1 B to `i32::MAX` bytes, as `run --rcvlowat`.
 pub fn rcvlowat_or_unset(text: &str) -> Result<Option<usize>, String> {
     let range = format!(
-        "--rcvlowats must be 0 (not set: the kernel's 1) or 1 B to {} B",
+        "--rcvlowats must be 0 (the default mark) or 1 B to {} B",
         i32::MAX
     );
     match crate::model::size::parse_size(text) {

@@ -36,6 +36,31 @@ pub fn arm_of(flags: u32) -> usize {
     (flags >> ARM_SHIFT) as usize & MAX_ARM
 }
 
+/// Header flags, bits 16 to 31: how many more messages of its batch the
+/// sender will send after this one whatever happens (a counted batch's rest;
+/// a timed batch's messages up to its next deadline check). A receiver may
+/// wait for those bytes without waiting for any that never come
+/// (`engine::recv`, its low mark). 0 promises nothing.
+const PROMISE_SHIFT: u32 = 16;
+/// The most messages a header promises; a longer rest is promised in part.
+pub const MAX_PROMISE: u64 = 0xffff;
+
+/// The header flags that promise `more` messages after this one (at most
+/// [`MAX_PROMISE`] of them).
+pub fn promise_flags(more: u64) -> u32 {
+    (more.min(MAX_PROMISE) as u32) << PROMISE_SHIFT
+}
+
+/// The messages a header promises after its own, read from the start of a
+/// message (`bytes` holds at least its magic and flags); `None` before
+/// those 8 bytes have arrived or when the magic is wrong (the check of the
+/// whole message then says what is wrong).
+pub fn promise_in_header(bytes: &[u8]) -> Option<u64> {
+    let magic = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+    let flags = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    (magic == MAGIC).then_some(u64::from(flags >> PROMISE_SHIFT))
+}
+
 /// Largest `--field-size` (the smallest is 1 B).
 pub const MAX_FIELD_SIZE: usize = 64 << 20;
 /// At most this many fields: with the header they fill one `sendmsg` (IOV_MAX = 1024).
@@ -726,6 +751,30 @@ mod tests {
             Header::decode(&buf[..10]),
             Err(VerifyError::Truncated { len: 10 })
         ));
+    }
+
+    #[test]
+    fn a_header_carries_its_promise_beside_the_arm_and_batch_end() {
+        let h = Header {
+            flags: FLAG_BATCH_END | arm_flags(3) | promise_flags(1000),
+            seq: 1,
+            slot: 0,
+            generation: 0,
+            fields: 1,
+            field_size: 8,
+        };
+        let mut buf = [0u8; HEADER_LEN];
+        h.encode(&mut buf);
+        assert_eq!(promise_in_header(&buf), Some(1000));
+        assert_eq!(arm_of(Header::decode(&buf).unwrap().flags), 3);
+        // Read from the first 8 bytes, as soon as they have arrived.
+        assert_eq!(promise_in_header(&buf[..8]), Some(1000));
+        assert_eq!(promise_in_header(&buf[..7]), None);
+        // A longer rest is promised in part, never wrapped.
+        assert_eq!(promise_flags(1 << 40) >> 16, MAX_PROMISE as u32);
+        // A header whose magic is wrong promises nothing.
+        buf[0] ^= 1;
+        assert_eq!(promise_in_header(&buf), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::engine::config::{Config, Fault, STALL};
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Cause, Error, Result};
 use crate::engine::message::{
-    arm_flags, arm_of, Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END,
+    arm_flags, arm_of, promise_flags, Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END,
 };
 use crate::engine::meter::Meter;
 use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
@@ -94,8 +94,11 @@ pub(crate) struct Report {
     pub event: Event,
 }
 
-/// A timed stream batch reads the clock once per this many sends.
-const DEADLINE_EVERY: u64 = 16;
+/// A timed stream batch reads the clock once per this many sends. It is also
+/// how far ahead the batch promises its receiver more messages (header
+/// bits 16–31), so the receiver's default low mark (32 KiB) is reached for
+/// messages down to 512 B before a deadline check would cut the promise.
+const DEADLINE_EVERY: u64 = 64;
 /// ... or every so many bytes, whichever comes first: with large messages a
 /// send takes long enough that 16 of them would overshoot a short batch by
 /// milliseconds, and a clock read is nothing beside such a send.
@@ -104,6 +107,19 @@ const DEADLINE_BYTES: u64 = 256 << 10;
 /// Sends between two reads of the clock in a timed stream batch.
 fn deadline_every(message_bytes: u64) -> u64 {
     (DEADLINE_BYTES / message_bytes.max(1)).clamp(1, DEADLINE_EVERY)
+}
+
+/// How many messages a stream batch sends after its message `sent` (from 0)
+/// whatever happens, as its header promises the receiver: none after the
+/// last; a counted batch's rest; for a timed batch, those up to and including
+/// the next one at which it reads the clock (every `check_every`-th, see
+/// [`deadline_every`]), since only there can it end.
+fn promised_after(sent: u64, last: bool, count: Option<u64>, check_every: u64) -> u64 {
+    match (last, count) {
+        (true, _) => 0,
+        (false, Some(n)) => n.saturating_sub(sent + 1),
+        (false, None) => check_every - sent % check_every,
+    }
 }
 
 /// One worker thread: the client or the server end of one connection.
@@ -231,12 +247,19 @@ impl Worker {
     /// This end's receiver, as `--receive` and `--rcvlowat` ask.
     fn receiver(&self, fd: BorrowedFd<'_>) -> Result<Rx> {
         let msg_len = self.cfg.shape.message_bytes();
-        let lowat = self
-            .cfg
-            .rcvlowat
-            .map(|n| Lowat::new(fd, n))
-            .transpose()
-            .map_err(|e| self.socket_failed("setsockopt(SO_RCVLOWAT)", e))?;
+        // Without --rcvlowat, a copying TCP receiver keeps a mark of its own
+        // while a batch promises more, where segments are large (engine::recv);
+        // AF_UNIX's poll ignores marks; the mapping receiver maps what is queued.
+        let lowat = match self.cfg.rcvlowat {
+            Some(n) => Lowat::new(fd, n).map(Some),
+            None if self.cfg.transport.kind != TransportKind::Unix
+                && self.cfg.receive == ReceiveKind::Copy =>
+            {
+                Lowat::auto(fd)
+            }
+            None => Ok(None),
+        }
+        .map_err(|e| self.socket_failed("setsockopt(SO_RCVLOWAT)", e))?;
         Ok(match self.cfg.receive {
             ReceiveKind::Copy => Rx::Copy(Reader::new(msg_len).lowat(lowat)),
             ReceiveKind::Zerocopy => Rx::Map(Box::new(
@@ -456,6 +479,15 @@ impl Worker {
                 return Err(self.no_such_arm(arm));
             }
             let arm_flags = arm_flags(arm);
+            // A zero-copy sender promises nothing: it may stop to wait for
+            // completions, which come with the receiver's ACKs, and a
+            // receiver waiting for promised bytes would wait on it in turn
+            // (Nagle holds a fragment-bound segment until the delayed ACK).
+            let promises = !W::TIMES_EACH
+                && !self
+                    .strategies
+                    .get(arm)
+                    .is_some_and(|s| s.has_completions());
             let until = duration.map(|d| Instant::now() + d);
             meter.start();
             let mut sent = 0u64;
@@ -474,7 +506,18 @@ impl Worker {
                     },
                     (None, None) => true,
                 };
-                let flags = arm_flags | if last { FLAG_BATCH_END } else { 0 };
+                // What the batch sends after this message whatever happens,
+                // for the receiver's low mark (message::promise_flags): a
+                // counted batch's rest, a timed one's messages up to and
+                // including its next deadline check. rr's next request waits
+                // for this one's answer: nothing.
+                let promised = if promises {
+                    promised_after(sent, last, count, check_every)
+                } else {
+                    0
+                };
+                let flags =
+                    arm_flags | promise_flags(promised) | if last { FLAG_BATCH_END } else { 0 };
                 sender
                     .send_next(fd, flags)
                     .map_err(|e| self.send_failed(e))?;
@@ -709,8 +752,34 @@ mod tests {
     #[test]
     fn large_messages_read_the_clock_more_often() {
         assert_eq!(deadline_every(96), DEADLINE_EVERY);
-        assert_eq!(deadline_every(4128), DEADLINE_EVERY);
+        assert_eq!(deadline_every(4128), 63);
         assert_eq!(deadline_every(65568), 3);
         assert_eq!(deadline_every(8 * 65536 + 32), 1);
+    }
+
+    #[test]
+    fn a_batch_promises_only_messages_it_sends_whatever_happens() {
+        // Counted: the rest of the batch, nothing after the last.
+        assert_eq!(promised_after(0, false, Some(10), 16), 9);
+        assert_eq!(promised_after(8, false, Some(10), 16), 1);
+        assert_eq!(promised_after(9, true, Some(10), 16), 0);
+        // Timed, the clock read at messages 0, 4, 8, ...: from message 5 the
+        // batch may end at 8 at the earliest, so 6, 7 and 8 are promised.
+        assert_eq!(promised_after(5, false, None, 4), 3);
+        assert_eq!(promised_after(4, false, None, 4), 4);
+        assert_eq!(promised_after(0, false, None, 4), 4);
+        assert_eq!(promised_after(8, true, None, 4), 0);
+        // Each promise ends at a message that will be sent: simulate timed
+        // batches ending at every possible check and see no promise overrun.
+        for end_check in 0..6u64 {
+            let last_msg = end_check * 4;
+            for sent in 0..=last_msg {
+                let p = promised_after(sent, sent == last_msg, None, 4);
+                assert!(
+                    sent + p <= last_msg,
+                    "message {sent} promised {p} past {last_msg}"
+                );
+            }
+        }
     }
 }
