@@ -535,6 +535,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             sndbuf: None,
             rcvbuf: None,
             mss: None,
+            default_rcvlowat: None,
         },
     };
     // This host's facts, once, before anything is measured: the cell's

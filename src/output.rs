@@ -234,6 +234,7 @@ pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
             "rcvlowat": cfg.rcvlowat,
             "maxseg": t.maxseg,
             "mss_effective": plan.buffers.mss,
+            "rcvlowat_default": plan.buffers.default_rcvlowat,
             "counters": cfg.counters,
             "sndbuf": t.sndbuf,
             "rcvbuf": t.rcvbuf,
@@ -504,6 +505,7 @@ mod tests {
                 sndbuf: Some(1 << 20),
                 rcvbuf: Some(1 << 20),
                 mss: None,
+                default_rcvlowat: None,
             },
         };
         // One sample: its medians are its own figures, so every view equals
@@ -631,6 +633,7 @@ mod tests {
                 sndbuf: None,
                 rcvbuf: None,
                 mss: None,
+                default_rcvlowat: None,
             },
         };
         let mut z = ZeroCopyStats {
@@ -736,6 +739,7 @@ mod tests {
                 sndbuf: None,
                 rcvbuf: None,
                 mss: None,
+                default_rcvlowat: None,
             },
         };
         let status = |reason: Option<&str>| CounterStatus {

@@ -654,6 +654,10 @@ pub fn run_with(
             command: Some(m.command.clone()),
             version: Some(env!("CARGO_PKG_VERSION").into()),
             started_utc: Some(utc_text(SystemTime::now())),
+            default_rcvlowat: Some(crate::model::host::DefaultMark {
+                bytes: crate::engine::recv::AUTO_LOWAT as u64,
+                min_mss: u64::from(crate::engine::recv::AUTO_MIN_MSS),
+            }),
             // A sweep's unit is a block: its strategies' samples rotate
             // round by round, so the report pairs them. Not a remote sweep
             // whose blocks need connections of their own per arm (they run

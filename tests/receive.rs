@@ -213,20 +213,29 @@ fn rcvlowat_works_with_either_receiver_and_never_stalls_a_batch() {
     if !maps_here() {
         return;
     }
+    // Zero-copy sends: in rr the receiving end's error queue fills with
+    // completions, so its `poll` answers before the mark is reached. A mark
+    // of one message (its rest, 65,568 B) and one far above it, which the
+    // receiver lowers at a message's tail; the copying receiver at its own
+    // MSS as a user runs it (both stalled rr until the timeout before).
     for receive in ReceiveKind::ALL {
         for workload in [WorkloadKind::Stream, WorkloadKind::Rr] {
-            let mut cfg = config(StrategyKind::ZeroCopy, workload, BIG);
-            cfg.receive = receive;
-            // Far more than a message: the receiver lowers it at a message's tail.
-            cfg.rcvlowat = Some(512 << 10);
-            cfg.transport.timeout = std::time::Duration::from_secs(3);
-            let began = std::time::Instant::now();
-            let r = run_messages(&cfg, 50);
-            assert_eq!(r.messages, 50);
-            assert!(
-                began.elapsed().as_secs() < 3,
-                "{receive} {workload}: waited for the timeout"
-            );
+            for mark in [64 << 10, 512 << 10] {
+                let mut cfg = config(StrategyKind::ZeroCopy, workload, BIG);
+                cfg.receive = receive;
+                if receive == ReceiveKind::Copy {
+                    cfg.transport.maxseg = None;
+                }
+                cfg.rcvlowat = Some(mark);
+                cfg.transport.timeout = std::time::Duration::from_secs(3);
+                let began = std::time::Instant::now();
+                let r = run_messages(&cfg, 50);
+                assert_eq!(r.messages, 50);
+                assert!(
+                    began.elapsed().as_secs() < 3,
+                    "{receive} {workload} mark {mark}: waited for the timeout"
+                );
+            }
         }
     }
 }
@@ -372,6 +381,40 @@ fn maxseg_puts_a_copying_receiver_at_the_mapping_ones_mss() {
     assert_eq!(o["receive"], "copy");
     assert_eq!(o["maxseg"], 4108);
     assert_eq!(o["mss_effective"], 4096);
+}
+
+#[test]
+fn the_default_mark_is_echoed_only_where_a_receiver_keeps_it() {
+    // One short loopback run per case; `options` says which mark the
+    // copying receiver kept while its sender promised bytes (engine::recv).
+    let mark = |args: &[&str]| -> (Value, Value) {
+        let out = copybench(&[&["run"], args, ONE_64K_FIELD_100_MESSAGES].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let o = &v["options"];
+        (o["rcvlowat_default"].clone(), o["rcvlowat"].clone())
+    };
+    let stream = ["--workload", "stream", "--strategy"];
+    // Loopback's large segments, a copying sender: the default mark.
+    let (default, set) = mark(&[&stream[..], &["one-copy"]].concat());
+    assert_eq!(default, copybench::RECV_AUTO_LOWAT as u64);
+    assert_eq!(set, Value::Null);
+    // A zero-copy sender promises nothing, nor does rr (each message is
+    // timed), so their receivers wait for no mark.
+    assert_eq!(mark(&[&stream[..], &["zero-copy"]].concat()).0, Value::Null);
+    let rr = ["--workload", "rr", "--strategy", "one-copy"];
+    assert_eq!(mark(&rr).0, Value::Null);
+    // Segments below RECV_AUTO_MIN_MSS (as on veth): no mark.
+    let small = [&stream[..], &["one-copy", "--maxseg", "4108"]].concat();
+    assert_eq!(mark(&small).0, Value::Null);
+    // --rcvlowat 1 is the kernel's default, and echoed as what was asked.
+    let (default, set) = mark(&[&stream[..], &["one-copy", "--rcvlowat", "1"]].concat());
+    assert_eq!(default, Value::Null);
+    assert_eq!(set, 1);
 }
 
 #[test]

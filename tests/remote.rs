@@ -318,9 +318,14 @@ fn every_strategy_and_workload_runs_against_serve_and_sigterm_stops_it() {
             .concat();
             let local = json_of(&copybench(None, &local_args), "local run");
             // Except the server's receive buffer, which lives on the other
-            // host: not read back there, so null (never a guess).
+            // host, and the default mark it decides: not read back there,
+            // so null (never a guess).
             assert!(remote["options"]["rcvbuf_effective"].is_null());
-            let not_rcvbuf = |k: &String| !k.starts_with("options.rcvbuf_effective=");
+            assert!(remote["options"]["rcvlowat_default"].is_null());
+            let not_rcvbuf = |k: &String| {
+                !k.starts_with("options.rcvbuf_effective=")
+                    && !k.starts_with("options.rcvlowat_default=")
+            };
             let (mut r, mut l) = (shape(&remote, &["server", "hosts"]), shape(&local, &[]));
             r.retain(not_rcvbuf);
             l.retain(not_rcvbuf);

@@ -116,6 +116,17 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert_eq!(env.host.counters, here.counters);
     let run = env.run.expect("the sweep records its run");
     assert!(run.command.unwrap().contains("sweep"));
+    // ...and the receive mark its copying receivers kept by default, which
+    // the page says beside the date and the command.
+    let mark = run
+        .default_rcvlowat
+        .expect("the sweep records its default mark");
+    assert_eq!(mark.bytes, copybench::RECV_AUTO_LOWAT as u64);
+    assert_eq!(mark.min_mss, u64::from(copybench::RECV_AUTO_MIN_MSS));
+    assert!(
+        html.contains("copying receivers waited for 16 KiB"),
+        "no receive mark on the page"
+    );
     assert!(html.contains(&format!("kernel {}", here.kernel.unwrap())));
     // The findings print at the end of the sweep too, as a table.
     let stdout = String::from_utf8_lossy(&out.stdout);

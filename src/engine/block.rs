@@ -620,6 +620,7 @@ mod tests {
                 sndbuf: None,
                 rcvbuf: None,
                 mss: None,
+                default_rcvlowat: None,
             }
         }
         fn stop(self: Box<Self>) -> Result<()> {

@@ -213,6 +213,16 @@ impl Config {
             .unwrap_or_else(|| (POOL_TARGET_BYTES / self.shape.message_bytes()).clamp(2, 64))
     }
 
+    /// Whether this cell's receivers keep copybench's default `SO_RCVLOWAT`
+    /// (`engine::recv`, `default_mark`) while their sender promises more:
+    /// no `--rcvlowat`, the copying receiver, TCP (AF_UNIX's `poll` ignores
+    /// marks). The connection's MSS decides the rest when it is up.
+    pub fn keeps_default_mark(&self) -> bool {
+        self.rcvlowat.is_none()
+            && self.receive == ReceiveKind::Copy
+            && self.transport.kind != TransportKind::Unix
+    }
+
     /// Checks the limits the CLI documents; each error names its flag.
     pub fn validate(&self) -> Result<()> {
         use crate::engine::message::{MAX_FIELDS, MAX_FIELD_SIZE, MAX_MESSAGE_BYTES};

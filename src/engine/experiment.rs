@@ -126,6 +126,13 @@ pub struct SocketBuffers {
     /// A client end's MSS (`TCP_MAXSEG` read back: the payload of a full
     /// segment, options excluded); `None` off TCP.
     pub mss: Option<u32>,
+    /// The default mark a server end's copying receiver keeps while its
+    /// sender promises bytes (`recv_default_mark`); `None` where it keeps
+    /// none: `--rcvlowat` given, the mapping receiver, AF_UNIX, segments
+    /// below `RECV_AUTO_MIN_MSS`, rr or a zero-copy sender (neither
+    /// promises), or a server on the other host (`--connect`: its receive
+    /// buffer decides, as `rcvbuf` is not read back there).
+    pub default_rcvlowat: Option<usize>,
 }
 
 /// The strategies of `cfgs`, each once, in order of first appearance: the
@@ -365,6 +372,18 @@ impl Experiment {
                 })
                 .flatten()
                 .map(|m| m as u32),
+            // Only a stream's copying senders promise (rr times each message).
+            default_rcvlowat: (self.cfg.keeps_default_mark()
+                && self.cfg.workload == crate::model::kinds::WorkloadKind::Stream
+                && !self.cfg.strategy.has_completions())
+            .then(|| {
+                get(Role::Server, |s| {
+                    use std::os::fd::AsFd;
+                    crate::engine::recv::default_mark(s.as_fd()).map(|m| m.unwrap_or(0))
+                })
+            })
+            .flatten()
+            .filter(|&m| m > 0),
         }
     }
 

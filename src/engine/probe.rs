@@ -871,6 +871,7 @@ mod tests {
                 version: Some("0.1.0".into()),
                 started_utc: Some("2026-11-29T17:00:00Z".into()),
                 sampling: None,
+                default_rcvlowat: None,
             }),
             server_addr: Some("127.0.0.1:7000".into()),
             server_host: Some(std::sync::Arc::new(facts.clone())),

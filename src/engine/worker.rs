@@ -252,11 +252,7 @@ impl Worker {
         // AF_UNIX's poll ignores marks; the mapping receiver maps what is queued.
         let lowat = match self.cfg.rcvlowat {
             Some(n) => Lowat::new(fd, n).map(Some),
-            None if self.cfg.transport.kind != TransportKind::Unix
-                && self.cfg.receive == ReceiveKind::Copy =>
-            {
-                Lowat::auto(fd)
-            }
+            None if self.cfg.keeps_default_mark() => Lowat::auto(fd),
             None => Ok(None),
         }
         .map_err(|e| self.socket_failed("setsockopt(SO_RCVLOWAT)", e))?;

@@ -204,6 +204,20 @@ pub struct RunFacts {
     /// sweep) reads as `None`, which the report takes as not paired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampling: Option<SamplingScheme>,
+    /// The `SO_RCVLOWAT` copying receivers kept without `--rcvlowat`
+    /// (`engine::recv`). Not written when unknown; an env.json without it
+    /// is an older sweep's, whose receivers kept no mark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_rcvlowat: Option<DefaultMark>,
+}
+
+/// The default receive mark a sweep ran with: `bytes` (at most a quarter of
+/// the receive buffer) while a copying sender has promised that many, on
+/// connections whose MSS is at least `min_mss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultMark {
+    pub bytes: u64,
+    pub min_mss: u64,
 }
 
 /// How a sweep took the samples its strategies are compared on.

@@ -399,6 +399,7 @@ impl RemoteExperiment {
                 sndbuf: None,
                 rcvbuf: None,
                 mss: None,
+                default_rcvlowat: None,
             },
             Experiment::socket_buffers,
         )

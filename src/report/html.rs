@@ -141,6 +141,17 @@ fn metadata(h: &mut String, i: &Inputs) {
         ("copybench", run.version.unwrap_or_else(|| "unknown".into())),
         ("command", run.command.unwrap_or_else(|| "unknown".into())),
         (
+            "receive mark",
+            match run.default_rcvlowat {
+                Some(m) => format!(
+                    "without --rcvlowat, copying receivers waited for {} while a copying sender had promised that much, on connections with an MSS of at least {}; zero-copy senders promise nothing",
+                    crate::model::size::format_size(m.bytes),
+                    crate::model::size::format_size(m.min_mss)
+                ),
+                None => "none recorded: a sweep from before the default mark, whose receivers kept none".into(),
+            },
+        ),
+        (
             "cells",
             format!(
                 "{} cells, {} rows (cell × repetition), {} failed",
