@@ -208,6 +208,48 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         }
     }
     assert!(dir.join("compare.html").exists());
+    assert_eq!(c["settings_differ"], serde_json::json!([]));
+    // Against the same rows from a sweep that kept no default receive mark
+    // (its env.json from before the mark): compare says the sweeps differ
+    // in it, since loopback streams move with it.
+    let older = scratch("compare-older");
+    fs::create_dir_all(&older).unwrap();
+    for f in ["results.csv", "samples.csv"] {
+        fs::copy(dir.join(f), older.join(f)).unwrap();
+    }
+    let mut env: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("env.json")).unwrap()).unwrap();
+    env["run"]
+        .as_object_mut()
+        .unwrap()
+        .remove("default_rcvlowat");
+    fs::write(older.join("env.json"), env.to_string()).unwrap();
+    let across = copybench()
+        .args(["compare", "--json"])
+        .arg(&older)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let c: serde_json::Value = serde_json::from_slice(&across.stdout).unwrap();
+    let notes = c["settings_differ"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{c}");
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .contains("OLD: none, NEW: 16 KiB"),
+        "{}",
+        notes[0]
+    );
+    let text = copybench()
+        .arg("compare")
+        .arg(&older)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout)
+        .contains("note: the sweeps ran with different default receive marks"));
+    fs::remove_dir_all(&older).unwrap();
     let missing = copybench()
         .arg("compare")
         .arg(&dir)

@@ -36,6 +36,7 @@ use super::format;
 use super::html::escape;
 use super::{read_results, read_samples, ReportError};
 use crate::model::figures::{Figure, RoleFigure};
+use crate::model::host::{DefaultMark, SweepEnv};
 use crate::model::key::CellKey;
 use crate::model::kinds::{Role, TransportKind, WorkloadKind};
 use crate::model::size::format_size;
@@ -156,6 +157,10 @@ pub struct Comparison {
     pub unmatched: Vec<Unmatched>,
     /// How many figure comparisons got each verdict, over every matched cell.
     pub verdicts: Verdicts,
+    /// How the two sweeps were run differently by copybench itself (read
+    /// from their env.json), each a sentence: a verdict may be that
+    /// difference's rather than the change being tested.
+    pub settings_differ: Vec<String>,
 }
 
 /// The verdicts of a comparison, counted.
@@ -309,7 +314,35 @@ pub(crate) fn compare_cells(
         cells,
         unmatched: lost,
         verdicts,
+        settings_differ: Vec::new(),
     }
+}
+
+/// What copybench did differently between two sweeps, from their env.json
+/// (`None`: no env.json, or one that does not read): the receive mark its
+/// copying receivers kept by default, which moves loopback streams.
+fn settings_differ(old: Option<&SweepEnv>, new: Option<&SweepEnv>) -> Vec<String> {
+    let (Some(old), Some(new)) = (old, new) else {
+        return Vec::new();
+    };
+    let mark = |env: &SweepEnv| env.run.as_ref().and_then(|r| r.default_rcvlowat);
+    let text = |m: Option<DefaultMark>| match m {
+        Some(m) => format!(
+            "{} on an MSS of at least {}",
+            format_size(m.bytes),
+            format_size(m.min_mss)
+        ),
+        None => "none".into(),
+    };
+    let (a, b) = (mark(old), mark(new));
+    if a == b {
+        return Vec::new();
+    }
+    vec![format!(
+        "the sweeps ran with different default receive marks (OLD: {}, NEW: {}): on loopback a copying sender's stream moves with the mark, so a verdict on it may be the mark's rather than your change's; sweep both with --rcvlowats 1 (no mark) to compare the rest",
+        text(a),
+        text(b)
+    )]
 }
 
 fn load(dir: &Path) -> Result<Vec<CellSummary>, ReportError> {
@@ -322,12 +355,19 @@ fn load(dir: &Path) -> Result<Vec<CellSummary>, ReportError> {
 
 /// Reads both sweep directories and compares them.
 pub fn compare_dirs(old: &Path, new: &Path) -> Result<Comparison, ReportError> {
-    Ok(compare_cells(
+    let mut c = compare_cells(
         &old.display().to_string(),
         &load(old)?,
         &new.display().to_string(),
         &load(new)?,
-    ))
+    );
+    let env = |dir: &Path| {
+        std::fs::read_to_string(dir.join("env.json"))
+            .ok()
+            .and_then(|text| super::read_env(&text).ok())
+    };
+    c.settings_differ = settings_differ(env(old).as_ref(), env(new).as_ref());
+    Ok(c)
 }
 
 /// The console table's second figure.
@@ -402,6 +442,9 @@ pub fn console(c: &Comparison) -> String {
     if let Some(line) = without_drift(&c.verdicts) {
         let _ = writeln!(out, "{line}");
     }
+    for line in &c.settings_differ {
+        let _ = writeln!(out, "note: {line}");
+    }
     if c.unmatched.is_empty() {
         out.push_str("every cell is in both sweeps\n");
     } else {
@@ -438,6 +481,9 @@ pub fn html(c: &Comparison) -> String {
     );
     if let Some(line) = without_drift(&c.verdicts) {
         let _ = writeln!(h, "<p>{}.</p>", escape(&line));
+    }
+    for line in &c.settings_differ {
+        let _ = writeln!(h, "<p><strong>Note:</strong> {}.</p>", escape(line));
     }
     h.push_str("<div class=\"scroll\"><table>\n<tr><th class=\"l\">cell</th>");
     for f in figures() {
