@@ -84,7 +84,8 @@
 //!   median's 95 % interval (`stats::Estimate`, order statistics) and the
 //!   pairs' quartiles. For `-rx` cases also the receiving thread's CPU per
 //!   byte, paired the same way, and each side's mapped share over all its
-//!   pairs. Printed, and written to
+//!   pairs; for stream cases each side's receiver context switches per MiB
+//!   (its sleeps, median over the pairs; printed only). Printed, and written to
 //!   `target/criterion/overhead-paired.json` for `scripts/overhead.sh`.
 //!   Only under `cargo bench`; `cargo test` runs the criterion part once.
 
@@ -105,8 +106,8 @@ use copybench::model::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
-    recv_default_mark, Batch, Config, Experiment, Layout, Pin, ReceiveKind, Shape, StrategyKind,
-    TransportKind, WorkloadKind,
+    recv_default_mark, Batch, Config, Counter, Experiment, Layout, Pin, ReceiveKind, Shape,
+    StrategyKind, TransportKind, WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
@@ -513,7 +514,7 @@ fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
 struct Bare {
     cmds: [Sender<u64>; 2],
     /// (role, CPU ns): 0 the client's thread, 1 the server's.
-    done: Receiver<(usize, u64)>,
+    done: Receiver<(usize, sys::ThreadUsage)>,
     threads: Vec<JoinHandle<()>>,
     /// Bytes a message puts on the wire.
     msg_bytes: u64,
@@ -528,6 +529,9 @@ struct Moved {
     cpu_ns: u64,
     /// The receiving thread's (server's) CPU time.
     server_cpu_ns: u64,
+    /// The receiving thread's context switches: how often it slept and was
+    /// woken (`None` where copybench's counters did not count them).
+    server_switches: Option<u64>,
     /// Bytes received.
     bytes: u64,
     /// (mapped, copied) bytes of a mapping receiver.
@@ -682,7 +686,7 @@ fn bare_thread(
     cpu: Option<usize>,
     role: usize,
     cmds: Receiver<u64>,
-    done: Sender<(usize, u64)>,
+    done: Sender<(usize, sys::ThreadUsage)>,
     mut work: impl FnMut(u64) + Send + 'static,
     at_end: impl FnOnce() + Send + 'static,
 ) -> JoinHandle<()> {
@@ -694,10 +698,17 @@ fn bare_thread(
                 .expect("pinning a bare thread");
         }
         while let Ok(n) = cmds.recv() {
-            let before = sys::thread_usage().expect("thread CPU time").cpu_ns;
+            let before = sys::thread_usage().expect("thread CPU time");
             work(n);
-            let after = sys::thread_usage().expect("thread CPU time").cpu_ns;
-            let _ = done.send((role, after - before));
+            let after = sys::thread_usage().expect("thread CPU time");
+            let _ = done.send((
+                role,
+                sys::ThreadUsage {
+                    cpu_ns: after.cpu_ns - before.cpu_ns,
+                    context_switches: after.context_switches - before.context_switches,
+                    ..after
+                },
+            ));
         }
         at_end();
     })
@@ -859,15 +870,16 @@ impl Bare {
         for cmd in &self.cmds {
             cmd.send(messages).expect("bare thread alive");
         }
-        let mut cpu = [0; 2];
+        let mut used = [sys::ThreadUsage::default(); 2];
         for _ in 0..2 {
-            let (role, ns) = self.done.recv().expect("bare threads alive");
-            cpu[role] = ns;
+            let (role, u) = self.done.recv().expect("bare threads alive");
+            used[role] = u;
         }
         Moved {
             wall: t0.elapsed(),
-            cpu_ns: cpu[0] + cpu[1],
-            server_cpu_ns: cpu[1],
+            cpu_ns: used[0].cpu_ns + used[1].cpu_ns,
+            server_cpu_ns: used[1].cpu_ns,
+            server_switches: Some(used[1].context_switches),
             bytes: messages * self.msg_bytes,
             rx: self.rx.as_ref().map(|c| c.take()),
         }
@@ -1041,6 +1053,11 @@ fn run_copybench_cpu(exp: &mut Experiment, messages: u64) -> Moved {
         wall,
         cpu_ns: r.client.cpu.total_ns + r.server.cpu.total_ns,
         server_cpu_ns: r.server.cpu.total_ns,
+        server_switches: r
+            .server
+            .counters
+            .get(Counter::ContextSwitches.name())
+            .map(|n| n as u64),
         bytes: r.bytes,
         rx: r.rx.map(|x| (x.mapped_bytes, x.copied_bytes)),
     }
@@ -1135,6 +1152,9 @@ struct Side {
     wall_ns: Vec<f64>,
     cpu_ns: Vec<f64>,
     rx_cpu_ns_per_byte: Vec<f64>,
+    /// The receiver's context switches per MiB received: its sleeps, each
+    /// ended by a wake-up its sender's softirq paid for on loopback.
+    rx_switches_per_mib: Vec<f64>,
     mapped: u64,
     copied: u64,
 }
@@ -1149,6 +1169,10 @@ impl Side {
         self.wall_ns.push(wall);
         self.cpu_ns.push(cpu);
         self.rx_cpu_ns_per_byte.push(rx_cpu);
+        if let Some(n) = m.server_switches {
+            self.rx_switches_per_mib
+                .push(n as f64 / (m.bytes as f64 / f64::from(1u32 << 20)));
+        }
         if let Some((mapped, copied)) = m.rx {
             self.mapped += mapped;
             self.copied += copied;
@@ -1276,6 +1300,20 @@ fn report_paired(results: &[Paired]) {
             r.rounds,
             r.batch
         );
+        if r.case.workload == WorkloadKind::Stream {
+            // Why a copying receiver's speed moves its sender (recv.rs,
+            // default_mark): each of its sleeps costs the sender a wake-up.
+            let per_mib = |s: &Side| {
+                Estimate::of(s.rx_switches_per_mib.iter().copied())
+                    .map_or("unavailable".to_string(), |e| format!("{:.1}", e.median))
+            };
+            println!(
+                "{:<32} receiver context switches per MiB {} / {} (bare / copybench)",
+                "",
+                per_mib(&r.bare),
+                per_mib(&r.copybench)
+            );
+        }
         if r.case.receive == ReceiveKind::Zerocopy {
             let rx = r.rx_cpu.estimate();
             let share = |s: &Side| {
