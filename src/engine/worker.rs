@@ -96,11 +96,11 @@ pub(crate) struct Report {
 
 /// A timed stream batch reads the clock once per this many sends. It is also
 /// how far ahead the batch promises its receiver more messages (header
-/// bits 16–31), so the receiver's default low mark (32 KiB) is reached for
-/// messages down to 512 B before a deadline check would cut the promise.
+/// bits 16–31), so the receiver's default low mark (16 KiB) is reached for
+/// messages down to 256 B before a deadline check would cut the promise.
 const DEADLINE_EVERY: u64 = 64;
 /// ... or every so many bytes, whichever comes first: with large messages a
-/// send takes long enough that 16 of them would overshoot a short batch by
+/// send takes long enough that 64 of them would overshoot a short batch by
 /// milliseconds, and a clock read is nothing beside such a send.
 const DEADLINE_BYTES: u64 = 256 << 10;
 
