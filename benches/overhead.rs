@@ -106,8 +106,8 @@ use copybench::model::stats::Estimate;
 use copybench::sys;
 use copybench::sys::{ErrQueue, RingSend, SendRing};
 use copybench::{
-    recv_default_mark, Batch, Config, Counter, Experiment, Layout, Pin, ReceiveKind, Shape,
-    StrategyKind, TransportKind, WorkloadKind,
+    recv_default_mark, sender_promises, Batch, Config, Counter, Experiment, Layout, Pin,
+    ReceiveKind, Shape, StrategyKind, TransportKind, WorkloadKind,
 };
 
 /// What the bare receiver reads into per `recv` (copybench's Reader asks for as much).
@@ -513,13 +513,21 @@ fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
 /// the batch, measured as copybench's workers measure theirs.
 struct Bare {
     cmds: [Sender<u64>; 2],
-    /// (role, CPU ns): 0 the client's thread, 1 the server's.
-    done: Receiver<(usize, sys::ThreadUsage)>,
+    /// What a thread spent on a batch: 0 the client's thread, 1 the server's.
+    done: Receiver<(usize, Spent)>,
     threads: Vec<JoinHandle<()>>,
     /// Bytes a message puts on the wire.
     msg_bytes: u64,
     /// The mapping receiver's bytes mapped and copied (`-rx` cases).
     rx: Option<Arc<RxCount>>,
+}
+
+/// What one bare thread spent on a batch, measured as copybench's workers
+/// measure theirs: CPU time and context switches.
+#[derive(Clone, Copy, Default)]
+struct Spent {
+    cpu_ns: u64,
+    switches: u64,
 }
 
 /// One batch of one side: what it took and what the receiver did.
@@ -686,7 +694,7 @@ fn bare_thread(
     cpu: Option<usize>,
     role: usize,
     cmds: Receiver<u64>,
-    done: Sender<(usize, sys::ThreadUsage)>,
+    done: Sender<(usize, Spent)>,
     mut work: impl FnMut(u64) + Send + 'static,
     at_end: impl FnOnce() + Send + 'static,
 ) -> JoinHandle<()> {
@@ -703,10 +711,9 @@ fn bare_thread(
             let after = sys::thread_usage().expect("thread CPU time");
             let _ = done.send((
                 role,
-                sys::ThreadUsage {
+                Spent {
                     cpu_ns: after.cpu_ns - before.cpu_ns,
-                    context_switches: after.context_switches - before.context_switches,
-                    ..after
+                    switches: after.context_switches - before.context_switches,
                 },
             ));
         }
@@ -727,7 +734,7 @@ impl Bare {
         let close_client = move || {
             let _ = closing.shutdown(Shutdown::Write);
         };
-        let sender_promises = !cfg.strategy.has_completions();
+        let promises = sender_promises(cfg.workload, cfg.strategy);
         let mut sender = BareSender::new(cfg, client.clone(), kind);
         let rx = (cfg.receive == ReceiveKind::Zerocopy).then(|| Arc::new(RxCount::default()));
         // Pinned where copybench's own threads are.
@@ -747,10 +754,10 @@ impl Bare {
                     ReceiveKind::Copy => {
                         let mut buf = vec![0u8; RECV_BUF];
                         // copybench's copy receiver keeps a default mark
-                        // while its sender has promised bytes, and only
-                        // copying senders promise; so does the bare one,
-                        // which knows the batch's bytes.
-                        let cap = if sender_promises {
+                        // while its sender has promised bytes
+                        // (sender_promises); so does the bare one, which
+                        // knows the batch's bytes.
+                        let cap = if promises {
                             recv_default_mark(server.as_fd()).expect("bare: default mark")
                         } else {
                             None
@@ -870,16 +877,16 @@ impl Bare {
         for cmd in &self.cmds {
             cmd.send(messages).expect("bare thread alive");
         }
-        let mut used = [sys::ThreadUsage::default(); 2];
+        let mut spent = [Spent::default(); 2];
         for _ in 0..2 {
-            let (role, u) = self.done.recv().expect("bare threads alive");
-            used[role] = u;
+            let (role, s) = self.done.recv().expect("bare threads alive");
+            spent[role] = s;
         }
         Moved {
             wall: t0.elapsed(),
-            cpu_ns: used[0].cpu_ns + used[1].cpu_ns,
-            server_cpu_ns: used[1].cpu_ns,
-            server_switches: Some(used[1].context_switches),
+            cpu_ns: spent[0].cpu_ns + spent[1].cpu_ns,
+            server_cpu_ns: spent[1].cpu_ns,
+            server_switches: Some(spent[1].switches),
             bytes: messages * self.msg_bytes,
             rx: self.rx.as_ref().map(|c| c.take()),
         }

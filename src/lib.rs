@@ -51,7 +51,7 @@ pub use engine::error::{Cause, Error, RangeError, Result};
 pub use engine::experiment::{Batch, Bound, Experiment, SocketBuffers};
 pub use engine::limits;
 pub use engine::measurement;
-pub use engine::message::{page_size, Shape, Verify, VerifyError, HEADER_LEN};
+pub use engine::message::{page_size, sender_promises, Shape, Verify, VerifyError, HEADER_LEN};
 pub use engine::netns::{netns_path, NetnsError};
 pub use engine::probe;
 pub use engine::recv::ReadError;

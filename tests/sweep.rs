@@ -18,6 +18,22 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `copybench compare --json OLD NEW`, which must succeed: its JSON.
+fn compare_json(old: &Path, new: &Path) -> serde_json::Value {
+    let out = copybench()
+        .args(["compare", "--json"])
+        .arg(old)
+        .arg(new)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `copybench sweep ARGS --out DIR`, as a user types it.
 fn sweep_into(dir: &Path, args: &[&str]) -> Output {
     copybench()
@@ -188,18 +204,7 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     assert_eq!(fs::read_to_string(dir.join("index.html")).unwrap(), html);
 
     // A sweep compared with itself: every cell matched, nothing called.
-    let same = copybench()
-        .args(["compare", "--json"])
-        .arg(&dir)
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        same.status.success(),
-        "{}",
-        String::from_utf8_lossy(&same.stderr)
-    );
-    let c: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    let c = compare_json(&dir, &dir);
     assert_eq!(c["cells"].as_array().unwrap().len(), n);
     assert!(c["unmatched"].as_array().unwrap().is_empty());
     for cell in c["cells"].as_array().unwrap() {
@@ -224,13 +229,7 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         .unwrap()
         .remove("default_rcvlowat");
     fs::write(older.join("env.json"), env.to_string()).unwrap();
-    let across = copybench()
-        .args(["compare", "--json"])
-        .arg(&older)
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let c: serde_json::Value = serde_json::from_slice(&across.stdout).unwrap();
+    let c = compare_json(&older, &dir);
     let notes = c["settings_differ"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{c}");
     assert!(

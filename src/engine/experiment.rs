@@ -30,6 +30,7 @@ use crate::engine::config::Config;
 
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Error, Result};
+use crate::engine::message::sender_promises;
 use crate::engine::worker::{fd_hint, Command, Event, Report, Worker};
 use crate::model::kinds::Role;
 use crate::model::kinds::StrategyKind;
@@ -372,18 +373,14 @@ impl Experiment {
                 })
                 .flatten()
                 .map(|m| m as u32),
-            // Only a stream's copying senders promise (rr times each message).
             default_rcvlowat: (self.cfg.keeps_default_mark()
-                && self.cfg.workload == crate::model::kinds::WorkloadKind::Stream
-                && !self.cfg.strategy.has_completions())
-            .then(|| {
-                get(Role::Server, |s| {
-                    use std::os::fd::AsFd;
-                    crate::engine::recv::default_mark(s.as_fd()).map(|m| m.unwrap_or(0))
-                })
-            })
+                && sender_promises(self.cfg.workload, self.cfg.strategy))
+            .then(|| self.socks.iter().find(|(r, _)| *r == Role::Server))
             .flatten()
-            .filter(|&m| m > 0),
+            .and_then(|(_, s)| {
+                use std::os::fd::AsFd;
+                crate::engine::recv::default_mark(s.as_fd()).ok().flatten()
+            }),
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::io::IoSlice;
 
-use crate::model::kinds::Layout;
+use crate::model::kinds::{Layout, StrategyKind, WorkloadKind};
 
 /// Bytes of the header that precedes the fields on the wire.
 pub const HEADER_LEN: usize = 32;
@@ -44,6 +44,16 @@ pub fn arm_of(flags: u32) -> usize {
 const PROMISE_SHIFT: u32 = 16;
 /// The most messages a header promises; a longer rest is promised in part.
 pub const MAX_PROMISE: u64 = 0xffff;
+
+/// Whether a sender of `strategy` promises its batch's messages ahead
+/// (`promise_flags`). Only a stream's copying senders do: rr's next request
+/// waits for this one's answer, and a zero-copy sender may stop to wait for
+/// completions, which come with the receiver's ACKs, so a receiver waiting
+/// for promised bytes would wait on it in turn (Nagle holds a
+/// fragment-bound segment until the delayed ACK).
+pub fn sender_promises(workload: WorkloadKind, strategy: StrategyKind) -> bool {
+    workload == WorkloadKind::Stream && !strategy.has_completions()
+}
 
 /// The header flags that promise `more` messages after this one (at most
 /// [`MAX_PROMISE`] of them).

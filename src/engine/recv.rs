@@ -292,11 +292,10 @@ impl Promise {
     /// has arrived: its rest, and what its header promises once its first 8
     /// bytes are in.
     fn saw(&mut self, at: u64, msg_len: usize, head: &[u8]) {
-        let more = if head.is_empty() {
+        if head.is_empty() {
             return;
-        } else {
-            promise_in_header(head).unwrap_or(0)
-        };
+        }
+        let more = promise_in_header(head).unwrap_or(0);
         let len = msg_len as u64;
         self.end = self
             .end

@@ -15,7 +15,8 @@ use crate::engine::config::{Config, Fault, STALL};
 use crate::engine::counters::CounterPlan;
 use crate::engine::error::{Cause, Error, Result};
 use crate::engine::message::{
-    arm_flags, arm_of, promise_flags, Header, PoolPlan, Verifier, VerifyError, FLAG_BATCH_END,
+    arm_flags, arm_of, promise_flags, sender_promises, Header, PoolPlan, Verifier, VerifyError,
+    FLAG_BATCH_END,
 };
 use crate::engine::meter::Meter;
 use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
@@ -475,15 +476,7 @@ impl Worker {
                 return Err(self.no_such_arm(arm));
             }
             let arm_flags = arm_flags(arm);
-            // A zero-copy sender promises nothing: it may stop to wait for
-            // completions, which come with the receiver's ACKs, and a
-            // receiver waiting for promised bytes would wait on it in turn
-            // (Nagle holds a fragment-bound segment until the delayed ACK).
-            let promises = !W::TIMES_EACH
-                && !self
-                    .strategies
-                    .get(arm)
-                    .is_some_and(|s| s.has_completions());
+            let promises = sender_promises(self.cfg.workload, self.strategies[arm]);
             let until = duration.map(|d| Instant::now() + d);
             meter.start();
             let mut sent = 0u64;
@@ -505,8 +498,8 @@ impl Worker {
                 // What the batch sends after this message whatever happens,
                 // for the receiver's low mark (message::promise_flags): a
                 // counted batch's rest, a timed one's messages up to and
-                // including its next deadline check. rr's next request waits
-                // for this one's answer: nothing.
+                // including its next deadline check; nothing where the sender
+                // does not promise (message::sender_promises).
                 let promised = if promises {
                     promised_after(sent, last, count, check_every)
                 } else {

@@ -220,6 +220,18 @@ pub struct DefaultMark {
     pub min_mss: u64,
 }
 
+impl std::fmt::Display for DefaultMark {
+    /// `16 KiB on connections with an MSS of at least 32 KiB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on connections with an MSS of at least {}",
+            crate::model::size::format_size(self.bytes),
+            crate::model::size::format_size(self.min_mss)
+        )
+    }
+}
+
 /// How a sweep took the samples its strategies are compared on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

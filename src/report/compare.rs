@@ -326,14 +326,7 @@ fn settings_differ(old: Option<&SweepEnv>, new: Option<&SweepEnv>) -> Vec<String
         return Vec::new();
     };
     let mark = |env: &SweepEnv| env.run.as_ref().and_then(|r| r.default_rcvlowat);
-    let text = |m: Option<DefaultMark>| match m {
-        Some(m) => format!(
-            "{} on an MSS of at least {}",
-            format_size(m.bytes),
-            format_size(m.min_mss)
-        ),
-        None => "none".into(),
-    };
+    let text = |m: Option<DefaultMark>| m.map_or("none".into(), |m| m.to_string());
     let (a, b) = (mark(old), mark(new));
     if a == b {
         return Vec::new();

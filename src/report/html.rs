@@ -144,9 +144,7 @@ fn metadata(h: &mut String, i: &Inputs) {
             "receive mark",
             match run.default_rcvlowat {
                 Some(m) => format!(
-                    "without --rcvlowat, copying receivers waited for {} while a copying sender had promised that much, on connections with an MSS of at least {}; zero-copy senders promise nothing",
-                    crate::model::size::format_size(m.bytes),
-                    crate::model::size::format_size(m.min_mss)
+                    "without --rcvlowat, copying receivers waited for {m} while a copying sender had promised that much; zero-copy senders promise nothing"
                 ),
                 None => "none recorded: a sweep from before the default mark, whose receivers kept none".into(),
             },
