@@ -32,8 +32,9 @@
 //! up to the sender's next deadline check). Both readers set the mark to
 //! what is promised when that is less (and raise it back after), and wait for
 //! it in `poll` ([`Lowat::wait`] says why not in the `recv`); the mapping
-//! reader then also peeks with `recv(MSG_PEEK | MSG_TRUNC)` (it copies
-//! nothing, and does not wake for zero-copy completions on the error queue).
+//! reader, where `poll` did not find the socket readable (no mark, or only
+//! zero-copy completions on the error queue), peeks with `recv(MSG_PEEK |
+//! MSG_TRUNC)` (it copies nothing, and does not wake for the error queue).
 //! The kernel wakes a waiting reader only when `SO_RCVLOWAT` bytes are
 //! queued, whatever the call's own length, so the mark itself must come down.
 //!
@@ -192,33 +193,57 @@ impl Lowat {
     /// Before a wait for `needed` more bytes of a message of which
     /// `partial` are in, when `promised` bytes are promised in all: lowers
     /// (or raises back) the mark to what is promised, then waits in `poll`
-    /// until that many bytes are queued (or the peer closed, or the receive
-    /// timeout passed). Without a mark ([`Lowat::target`]) it puts the
-    /// kernel's 1 back and leaves the wait to the call that follows. Returns
-    /// whether it had to set the mark (a call of its own).
+    /// until the socket is readable (or the receive timeout passed). Without
+    /// a mark ([`Lowat::target`]) it puts the kernel's 1 back and leaves the
+    /// wait to the call that follows. Returns what it did ([`Waited`]).
     ///
-    /// Why `poll` and not the `recv` that follows: a `recv` (or a peek)
-    /// that goes to sleep with some bytes queued but fewer than the mark
-    /// can miss its wake-up. It waits for a new buffer at the tail of the
-    /// receive queue, and TCP may append the bytes it waits for to the
-    /// buffer already there (receive coalescing). Measured on this
+    /// Readable is not "the mark is reached": TCP also reports bytes as
+    /// readable when no more can come before the reader takes some
+    /// (`tcp_epollin_ready`: the receive buffer under memory pressure, or a
+    /// window of at most one segment left), or when the peer closed. So the
+    /// call after a readable `poll` must not wait for the mark again where
+    /// the mark may never come: a peek takes nothing, and the window stays
+    /// shut; a `recv` takes what is queued and then sleeps until a whole
+    /// mark more is (below), which is sure to come only while at least
+    /// twice the mark is promised ([`Waited::may_sleep`]).
+    ///
+    /// Why `poll` and not the `recv` that follows: TCP wakes a sleeping
+    /// reader only when `SO_RCVLOWAT` bytes are queued *unread*
+    /// (`tcp_data_ready`: `tcp_epollin_ready(sk, sk_rcvlowat)`), while a
+    /// `recv` counts towards its own target the bytes it already took in
+    /// this call. A `recv` that took part of a message and sleeps for the
+    /// rest is woken only once a whole mark more is queued, which the
+    /// sender, short of a promise, may never send (and a peek, which takes
+    /// nothing, waits for a new buffer at the queue's tail, which TCP may
+    /// not make: it appends to the buffer already there). Measured on this
     /// project's VM (Linux 6.18, loopback, 16 KiB messages, `--rcvlowat`
     /// 64 KiB or 512 KiB, 5 ms batches): such a `recv` slept through a
     /// queued message until the receive timeout (10 s), in 2 to 3 cells of a
     /// 20-cell sweep. `poll` asks whether the mark is reached at every
-    /// wake-up, as the kernel selftest's loop does. When the error queue
+    /// wake-up, as the kernel selftest's loop does, and the call after a
+    /// `poll` that found the socket readable does not wait where the mark
+    /// may never come: a `recv` with `MSG_DONTWAIT`, a mapping call (which
+    /// never waits). With a blocking `recv` there, a copying reader that
+    /// `poll` woke before its mark (for a full buffer or a shut window) took
+    /// what was queued and slept for the rest until the receive timeout:
+    /// under two busy loops, 3 of 117 runs of
+    /// `rcvlowat_works_with_either_receiver_and_never_stalls_a_batch` failed,
+    /// the two whose case was recorded a copying one (a zero-copy rr server
+    /// behind a 512 KiB mark; a zero-copy stream behind a 64 KiB mark with
+    /// `--rcvbuf 32K`, caught asleep in `recvfrom` with the batch's last 32
+    /// bytes queued); 0 of 300 since. When the error queue
     /// holds zero-copy completions (rr, where this end also sends), `poll`
     /// answers at once with `POLLERR`; the mark then drops to 1 for the call
     /// after it, which waits for any byte (with the mark kept, a zero-copy rr
     /// client behind `--rcvlowat 512K` slept through its reply until the
-    /// receive timeout in 17 of 20 runs, and in 9 of 10 before this build).
+    /// receive timeout in 17 of 20 runs).
     fn wait(
         &mut self,
         fd: BorrowedFd<'_>,
         needed: usize,
         promised: usize,
         partial: usize,
-    ) -> Result<bool, ReadError> {
+    ) -> Result<Waited, ReadError> {
         let mark = self.target(needed, promised);
         let target = mark.unwrap_or(1);
         let set = target != self.current;
@@ -228,7 +253,11 @@ impl Lowat {
         }
         if target == 1 {
             // A mark of 1 cannot be missed: the recv itself waits.
-            return Ok(set);
+            return Ok(Waited {
+                set,
+                ready: false,
+                may_sleep: true,
+            });
         }
         let ms = if self.timeout.is_zero() {
             -1
@@ -251,14 +280,49 @@ impl Lowat {
                     // the mark comes back before the next wait.
                     sys::set_rcvlowat(fd, 1).map_err(ReadError::Io)?;
                     self.current = 1;
-                    return Ok(true);
+                    return Ok(Waited {
+                        set: true,
+                        ready: false,
+                        may_sleep: true,
+                    });
                 }
-                Ok(_) => return Ok(set),
+                Ok(_) => {
+                    return Ok(Waited {
+                        set,
+                        ready: true,
+                        // Woken before its mark with A < mark bytes queued,
+                        // a recv takes them and sleeps until `mark` more
+                        // are; of what is sure to come, at least mark - A
+                        // more is then left only when it is twice the mark.
+                        may_sleep: needed.max(promised) >= target.saturating_mul(2),
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ReadError::Io(e)),
             }
         }
     }
+}
+
+/// What [`Lowat::wait`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Waited {
+    /// It set the mark: a call of its own.
+    set: bool,
+    /// `poll` found the socket readable: bytes are queued (the mark reached,
+    /// or the kernel holding back more until some are taken) or the peer
+    /// closed. `false`: the call that follows must do the waiting.
+    ready: bool,
+    /// A `recv` after it may sleep: whatever woke `poll`, a sleeping `recv`
+    /// will be woken (no mark, or at least twice the mark is promised).
+    /// Where not, it takes what is queued without waiting (`MSG_DONTWAIT`).
+    /// A blocking `recv` where it may keeps the kernel's handling of a busy
+    /// connection: one that has taken its mark goes on to process the
+    /// segments that came meanwhile (the socket's backlog) and take them
+    /// too, where `MSG_DONTWAIT` returns at once; on this project's VM,
+    /// `MSG_DONTWAIT` after every `poll` cost the loopback 4 KiB stream
+    /// 13 % (×0.865 [0.810, 0.989], 12 alternating pairs).
+    may_sleep: bool,
 }
 
 /// The reader's buffer for `msg_len`-byte messages: [`READ_AHEAD`], or one
@@ -363,17 +427,27 @@ impl Reader {
         }
         while self.end - self.start < self.msg_len {
             let partial = self.end - self.start;
+            // Where the mark may never come, the recv takes what is queued
+            // and does not wait (`Waited::may_sleep`).
+            let mut flags = 0;
             if let Some(l) = &mut self.lowat {
                 let at = self.base + self.start as u64;
                 self.promise
                     .saw(at, self.msg_len, &self.buf[self.start..self.end]);
                 let promised = self.promise.left(self.base + self.end as u64);
-                l.wait(fd, self.msg_len - partial, promised, partial)?;
+                if !l
+                    .wait(fd, self.msg_len - partial, promised, partial)?
+                    .may_sleep
+                {
+                    flags = libc::MSG_DONTWAIT;
+                }
             }
-            match sys::recv(fd, &mut self.buf[self.end..], 0) {
+            match sys::recv(fd, &mut self.buf[self.end..], flags) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Readable in `poll`, nothing queued now: wait again.
+                Err(e) if flags != 0 && e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -642,14 +716,27 @@ impl MapReader {
 
     /// Waits for the low mark, never for more than is promised. The kernel
     /// wakes a waiter only once SO_RCVLOWAT bytes are queued, whatever the
-    /// call asks, so the mark itself is lowered; MSG_PEEK | MSG_TRUNC waits
-    /// for min(mark, len) bytes and copies none.
+    /// call asks, so the mark itself is lowered. Where `poll` did not find
+    /// the socket readable, MSG_PEEK | MSG_TRUNC waits for min(mark, len)
+    /// bytes and copies none.
     fn wait(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
         let partial = self.msg_off;
         let promised = self.promised();
         if let Some(l) = &mut self.lowat {
-            if l.wait(fd, self.msg_len - partial, promised, partial)? {
+            let waited = l.wait(fd, self.msg_len - partial, promised, partial)?;
+            if waited.set {
                 self.stats.calls += 1;
+            }
+            if waited.ready {
+                // Map what is queued. A peek would wait for the mark again,
+                // and when poll woke because the receive buffer is full
+                // (the kernel's accounting of a 4 KiB segment can be three
+                // times its bytes) the window stays shut until this reader
+                // takes bytes: measured at this build's parent, a zero-copy
+                // stream of 64 KiB messages behind `--rcvlowat 64K` stalled
+                // here until the sender's completion timeout in 3 runs of
+                // 45 under load, with 40 KiB queued in a full 128 KiB buffer.
+                return Ok(());
             }
         }
         loop {
