@@ -766,6 +766,7 @@ impl Bare {
                         Box::new(move |n: u64| {
                             let mut want = n * msg as u64;
                             while want > 0 {
+                                let mut flags = 0;
                                 if let Some(cap) = cap {
                                     let mark = cap.min(usize::try_from(want).unwrap_or(cap));
                                     if mark != current {
@@ -774,21 +775,28 @@ impl Bare {
                                         current = mark;
                                     }
                                     if mark > 1 {
-                                        // As copybench's reader: poll, not a
-                                        // recv that can sleep through a
-                                        // coalesced segment (recv.rs).
+                                        // As copybench's reader (recv.rs,
+                                        // Lowat::wait): poll, not a recv
+                                        // that sleeps under the mark, and
+                                        // a recv that does not wait where
+                                        // less than twice the mark is left.
                                         sys::poll_one(
                                             server.as_fd(),
                                             libc::POLLIN | libc::POLLRDHUP,
                                             -1,
                                         )
                                         .expect("bare: poll");
+                                        if want < 2 * mark as u64 {
+                                            flags = libc::MSG_DONTWAIT;
+                                        }
                                     }
                                 }
-                                match sys::recv(server.as_fd(), &mut buf, 0) {
+                                match sys::recv(server.as_fd(), &mut buf, flags) {
                                     Ok(0) => panic!("bare recv: EOF mid-batch"),
                                     Ok(n) => want -= n as u64,
                                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                    Err(e)
+                                        if flags != 0 && e.kind() == io::ErrorKind::WouldBlock => {}
                                     Err(e) => panic!("bare recv: {e}"),
                                 }
                             }
