@@ -64,6 +64,10 @@
 //! messages to move through a channel, as the Experiment's workers are, so
 //! neither pays for thread start-up in the timed part.
 //!
+//! Both sides' sockets get the same congestion control, `cubic` by default
+//! (`COPYBENCH_OVERHEAD_CC=NAME`, or `host` for the host's; see
+//! [`bench_congestion`] for why not the host's `bbr`).
+//!
 //! Both sides of a case run their threads on the same CPUs: by default rr
 //! with both ends on one CPU and stream with sender and receiver on two
 //! (`COPYBENCH_OVERHEAD_PIN=split|same|none` for every case; see
@@ -500,6 +504,11 @@ fn tcp_pair(cfg: &Config) -> (TcpStream, TcpStream) {
     };
     let (s, _) = l.accept().expect("accept");
     for end in [&c, &s] {
+        if let Some(cc) = &cfg.transport.congestion {
+            socket2::SockRef::from(end)
+                .set_tcp_congestion(cc.as_str().as_bytes())
+                .expect("TCP_CONGESTION on a loopback socket");
+        }
         end.set_nodelay(cfg.transport.nodelay).unwrap();
         end.set_read_timeout(Some(cfg.transport.timeout)).unwrap();
         end.set_write_timeout(Some(cfg.transport.timeout)).unwrap();
@@ -932,7 +941,29 @@ fn copybench_config(c: &Case) -> Config {
             client: vec![client],
             server: vec![server],
         });
+    cfg.transport.congestion = bench_congestion();
     cfg
+}
+
+/// The congestion control of both sides' sockets: `cubic`, unless
+/// `COPYBENCH_OVERHEAD_CC` names another (or `host`: the host's default).
+/// Not the host's by default: a congestion control that paces (`bbr`, this
+/// project's VM's default) keeps an estimate of the path per connection
+/// and holds each sender to it, so the bare loop's connection and
+/// copybench's ran at two different speeds for as long as they lived. On
+/// this VM, `one-copy-stream-4KiB` under `bbr` moved between about 800 and
+/// 1,750 ns a message per connection, the bare side more often slow
+/// (copybench "ahead" by 20 to 43 % in six runs); under `cubic` both sides
+/// stayed at 780 to 920 ns.
+fn bench_congestion() -> Option<copybench::Congestion> {
+    match std::env::var("COPYBENCH_OVERHEAD_CC").as_deref() {
+        Ok("host") => None,
+        Ok(name) => Some(
+            copybench::Congestion::parse(name)
+                .unwrap_or_else(|e| panic!("COPYBENCH_OVERHEAD_CC: {e}")),
+        ),
+        Err(_) => Some(copybench::Congestion::parse("cubic").expect("a valid name")),
+    }
 }
 
 /// One comparison: copybench running `strategy` in `layout` against the bare loop `bare`.

@@ -45,9 +45,17 @@
 # makes them with ./netns-setup.sh up (which reads the same variables) and
 # removes them when it ends; namespaces that were there are left alone.
 #
+# Congestion control: both sides keep the host's default
+# (net.ipv4.tcp_congestion_control) unless CONGESTION names one, which the
+# stream cases then set on both (copybench --congestion, iperf3 -C); rr64
+# keeps the default, as sockperf cannot set one. A default that paces (bbr)
+# holds each connection to its own estimate of the path, which on loopback
+# sets much of a stream's speed and its spread (docs/comparison.md).
+#
 # Environment: PAIRS (default 9), DURATION (whole seconds, default 5), CASES
 # (default "stream4k stream64k rr64 zc64k"), TRANSPORTS (default "loopback
-# veth"), POOL (default 1), COUNTERS (default 1), COPYBENCH (a copybench
+# veth"), POOL (default 1), COUNTERS (default 1), CONGESTION (default: the
+# host's), COPYBENCH (a copybench
 # binary to use instead of building one), IPERF_PORT (default 15201),
 # SOCKPERF_PORT (default 15202), and netns-setup.sh's COPYBENCH_NS_SRV,
 # COPYBENCH_NS_CLI, COPYBENCH_ADDR_SRV.
@@ -62,6 +70,7 @@ DURATION=${DURATION:-5}
 CASES=${CASES:-"stream4k stream64k rr64 zc64k"}
 TRANSPORTS=${TRANSPORTS:-"loopback veth"}
 COUNTERS=${COUNTERS:-1}
+CONGESTION=${CONGESTION:-}
 IPERF_PORT=${IPERF_PORT:-15201}
 SOCKPERF_PORT=${SOCKPERF_PORT:-15202}
 NS_SRV=${COPYBENCH_NS_SRV:-copybench-srv}
@@ -77,6 +86,10 @@ die() {
 [[ $POOL =~ ^([1-9][0-9]*|default)$ ]] || die "POOL=$POOL: must be a whole number >= 1, or 'default'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
 [[ $COUNTERS =~ ^[01]$ ]] || die "COUNTERS=$COUNTERS: must be 1 (on) or 0 (off)"
+if [[ -n $CONGESTION ]]; then
+    have=$(cat /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null || true)
+    [[ " $have " == *" $CONGESTION "* ]] || die "CONGESTION=$CONGESTION: not available here (this host has: ${have:-unknown})"
+fi
 for port in "$IPERF_PORT" "$SOCKPERF_PORT"; do
     if ! [[ $port =~ ^[0-9]{4,5}$ ]] || ((port < 1024 || port > 65535)); then
         die "port $port: IPERF_PORT and SOCKPERF_PORT must be 1024..65535"
@@ -212,6 +225,7 @@ run_copybench() {
     [[ $COUNTERS == 0 ]] && options+=(--no-counters)
     # zero-copy keeps its own pool (see the header).
     [[ $POOL != default && $strategy == one-copy ]] && options+=(--pool "$POOL")
+    [[ -n $CONGESTION && $workload == stream ]] && options+=(--congestion "$CONGESTION")
     if ! "$copybench" run "${cb_transport[@]}" --strategy "$strategy" --workload "$workload" --fields 1 \
         --field-size "$size" --threads 1 --duration "$DURATION" "${options[@]}" --json >"$work/cb.json" 2>"$work/cb.err"; then
         echo "compare-peers: copybench failed: $(tr '\n' ' ' <"$work/cb.err")" >&2
@@ -234,7 +248,9 @@ run_iperf3() {
     "${srv_in[@]}" iperf3 -s -1 -B "$addr" -p "$IPERF_PORT" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_listening "$IPERF_PORT"
-    "${cli_in[@]}" iperf3 -c "$addr" -p "$IPERF_PORT" -l "$size" -t "$DURATION" "$@" -J >"$work/iperf.json" || true
+    local cc=()
+    [[ -n $CONGESTION ]] && cc=(-C "$CONGESTION")
+    "${cli_in[@]}" iperf3 -c "$addr" -p "$IPERF_PORT" -l "$size" -t "$DURATION" "${cc[@]}" "$@" -J >"$work/iperf.json" || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=
     result=$(python3 -c '
@@ -363,6 +379,7 @@ print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "strea
 
 echo "copybench vs peers, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load: $(uptime | sed 's/.*load average: //')"
 echo "$("$copybench" --version 2>/dev/null || echo copybench): 1 field, 1 thread, pool ${POOL} (zc64k: its own), counters $([[ $COUNTERS == 0 ]] && echo off || echo on), sampled verification"
+echo "congestion control: ${CONGESTION:+$CONGESTION on both sides of the stream cases, }the host's default $(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)${CONGESTION:+ for rr64}"
 echo "iperf3: $(iperf3 --version | head -n 1); sockperf: $(sockperf --version 2>&1 | grep -m 1 -o 'version [^ ]*' || echo unknown)"
 for t in $TRANSPORTS; do
     [[ $t == veth ]] && veth_up

@@ -65,5 +65,7 @@ pub use engine::strategy::{Refill, SendError, UringSupport};
 pub use engine::transport::{Transport, Veth};
 pub use model::figures::{Counter, Figure, RoleFigure, Row, SampleRow};
 pub use model::key::{CellKey, Status};
-pub use model::kinds::{Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind};
+pub use model::kinds::{
+    Congestion, Layout, ReceiveKind, Role, StrategyKind, TransportKind, WorkloadKind,
+};
 pub use model::measured::{BatchReport, CounterSample, CpuTime, RoleStats, RxStats, ZeroCopyStats};

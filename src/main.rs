@@ -10,6 +10,7 @@ use copybench::config::{self, MAX_POOL, MIN_DURATION, MIN_TIMEOUT};
 use copybench::limits::{self, count_in, MAX_FIELDS, MAX_THREADS};
 use copybench::model::size::parse_size;
 use copybench::output::{self, RunPlan};
+use copybench::Congestion;
 use copybench::Session;
 use copybench::{
     Batch, Config, Error, Experiment, Layout, ReceiveKind, Shape, StrategyKind, TransportKind,
@@ -109,6 +110,13 @@ struct RunArgs {
     /// SO_SNDBUF in bytes, at most net.core.wmem_max (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     sndbuf: Option<usize>,
+    /// TCP congestion control of every TCP socket, one this host lists in
+    /// net.ipv4.tcp_available_congestion_control (default: the host's,
+    /// net.ipv4.tcp_congestion_control). One that paces, such as bbr, holds
+    /// a loopback or veth sender to its estimate of the path; the effective
+    /// one is echoed as congestion_effective.
+    #[arg(long, value_name = "NAME", value_parser = Congestion::parse)]
+    congestion: Option<Congestion>,
     /// SO_RCVBUF in bytes, at most net.core.rmem_max (kernel default if unset).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     rcvbuf: Option<usize>,
@@ -396,6 +404,10 @@ struct SweepArgs {
     /// may run past --duration to reach six rounds); a block gets this for each strategy.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     cell_limit: Option<f64>,
+    /// TCP congestion control of every TCP cell's sockets (see `run
+    /// --congestion`; default: the host's, recorded in env.json).
+    #[arg(long, value_name = "NAME", value_parser = Congestion::parse)]
+    congestion: Option<Congestion>,
     /// Output directory, new or empty (default reports/<UTC timestamp>; reports/latest points at the newest).
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
@@ -486,6 +498,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     cfg.transport.sndbuf = args.sndbuf;
     cfg.transport.rcvbuf = args.rcvbuf;
+    cfg.transport.congestion = args.congestion;
     cfg.transport.timeout = config::seconds("--timeout", args.timeout, MIN_TIMEOUT)?;
     cfg.transport.veth = args.veth.resolve(args.transport == TransportKind::Veth)?;
     cfg.pin = args.pin.pin();
@@ -536,6 +549,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             rcvbuf: None,
             mss: None,
             default_rcvlowat: None,
+            congestion: None,
         },
     };
     // This host's facts, once, before anything is measured: the cell's
@@ -624,6 +638,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             .map(|v| config::seconds("--cell-limit", v, MIN_TIMEOUT))
             .transpose()?,
         veth: args.veth.resolve(veth_runs)?,
+        congestion: args.congestion,
         pin: if args.no_pin {
             None
         } else {

@@ -25,7 +25,7 @@ use crate::model::stats::Estimate;
 use crate::report::format::number;
 
 /// How the measured batch was asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunPlan {
     pub warmup_s: f64,
     pub duration_s: Option<f64>,
@@ -200,6 +200,33 @@ pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
     let latency = r.latency_ns.as_ref().map(|_| latency);
     let zerocopy = r.zerocopy.as_ref().map(|_| zerocopy);
     let t = &cfg.transport;
+    let options = json!({
+        "warmup_s": plan.warmup_s,
+        "duration_s": plan.duration_s,
+        "messages": plan.messages,
+        "samples": plan.samples,
+        "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
+        "verify": format!("{:?}", cfg.verify).to_lowercase(),
+        "pool_slots": cfg.pool_slots(),
+        "layout": cfg.layout.name(),
+        "receive": cfg.receive.name(),
+        "rcvlowat": cfg.rcvlowat,
+        "maxseg": t.maxseg,
+        "mss_effective": plan.buffers.mss,
+        "rcvlowat_default": plan.buffers.default_rcvlowat,
+        "counters": cfg.counters,
+        "sndbuf": t.sndbuf,
+        "rcvbuf": t.rcvbuf,
+        "congestion": t.congestion,
+        "congestion_effective": plan.buffers.congestion,
+        "sndbuf_effective": plan.buffers.sndbuf,
+        "rcvbuf_effective": plan.buffers.rcvbuf,
+        "nodelay": t.nodelay && t.kind != TransportKind::Unix,
+        "timeout_s": t.timeout.as_secs_f64(),
+        "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),
+        "client_ns": (t.kind == TransportKind::Veth).then(|| t.veth.client_ns.clone()),
+        "server_addr": (t.kind == TransportKind::Veth).then(|| t.veth.server_addr.to_string()),
+    });
     let mut out = json!({
         "strategy": cfg.strategy.name(),
         "transport": t.kind.name(),
@@ -221,31 +248,7 @@ pub fn to_json(run: &CellResult, plan: &RunPlan) -> Value {
         },
         "unavailable": unavailable(run),
         "figures": figures_json(r),
-        "options": {
-            "warmup_s": plan.warmup_s,
-            "duration_s": plan.duration_s,
-            "messages": plan.messages,
-            "samples": plan.samples,
-            "pin": cfg.pin.as_ref().map(|p| json!({"client_cpus": p.client, "server_cpus": p.server})),
-            "verify": format!("{:?}", cfg.verify).to_lowercase(),
-            "pool_slots": cfg.pool_slots(),
-            "layout": cfg.layout.name(),
-            "receive": cfg.receive.name(),
-            "rcvlowat": cfg.rcvlowat,
-            "maxseg": t.maxseg,
-            "mss_effective": plan.buffers.mss,
-            "rcvlowat_default": plan.buffers.default_rcvlowat,
-            "counters": cfg.counters,
-            "sndbuf": t.sndbuf,
-            "rcvbuf": t.rcvbuf,
-            "sndbuf_effective": plan.buffers.sndbuf,
-            "rcvbuf_effective": plan.buffers.rcvbuf,
-            "nodelay": t.nodelay && t.kind != TransportKind::Unix,
-            "timeout_s": t.timeout.as_secs_f64(),
-            "server_ns": (t.kind == TransportKind::Veth).then(|| t.veth.server_ns.clone()),
-            "client_ns": (t.kind == TransportKind::Veth).then(|| t.veth.client_ns.clone()),
-            "server_addr": (t.kind == TransportKind::Veth).then(|| t.veth.server_addr.to_string()),
-        },
+        "options": options,
     });
     if let Value::Object(map) = &mut out {
         map.extend(top);
@@ -417,6 +420,15 @@ pub fn to_table(run: &CellResult, plan: &RunPlan) -> String {
             rows.push((key.into(), line.join(", ")));
         }
     }
+    if let Some(cc) = &plan.buffers.congestion {
+        rows.push((
+            "congestion".into(),
+            match &cfg.transport.congestion {
+                Some(_) => format!("{cc} (--congestion)"),
+                None => format!("{cc} (this host's default; --congestion chooses)"),
+            },
+        ));
+    }
     if let Some(p) = &cfg.pin {
         rows.push((
             "pinned".into(),
@@ -506,6 +518,7 @@ mod tests {
                 rcvbuf: Some(1 << 20),
                 mss: None,
                 default_rcvlowat: None,
+                congestion: None,
             },
         };
         // One sample: its medians are its own figures, so every view equals
@@ -634,6 +647,7 @@ mod tests {
                 rcvbuf: None,
                 mss: None,
                 default_rcvlowat: None,
+                congestion: None,
             },
         };
         let mut z = ZeroCopyStats {
@@ -740,6 +754,7 @@ mod tests {
                 rcvbuf: None,
                 mss: None,
                 default_rcvlowat: None,
+                congestion: None,
             },
         };
         let status = |reason: Option<&str>| CounterStatus {

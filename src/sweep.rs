@@ -38,6 +38,7 @@ use crate::engine::transport::Veth;
 use crate::model::figures::{Figure, Row};
 use crate::model::host::{HostFacts, RunFacts, SamplingScheme, SweepEnv};
 use crate::model::key::Status;
+use crate::model::kinds::Congestion;
 use crate::model::kinds::Layout;
 use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::StrategyKind;
@@ -74,6 +75,9 @@ pub struct Matrix {
     /// A block's limit is this per arm ([`Matrix::block_limit`]).
     pub cell_limit: Option<Duration>,
     pub veth: Veth,
+    /// `TCP_CONGESTION` of every TCP cell's sockets (`--congestion`); the
+    /// host's default when `None`.
+    pub congestion: Option<Congestion>,
     /// CPUs for the worker threads of every cell, or unpinned.
     pub pin: Option<Pin>,
     /// The command line that asked for the sweep, recorded in env.json.
@@ -134,6 +138,7 @@ impl Matrix {
             repeat: 3,
             cell_limit: None,
             veth: Veth::default(),
+            congestion: None,
             pin: None,
             command: String::new(),
         }
@@ -223,6 +228,9 @@ impl Matrix {
                                         cfg.transport.maxseg = Some(crate::engine::recv::map_mss());
                                     }
                                     cfg.transport.veth = self.veth.clone();
+                                    if transport != TransportKind::Unix {
+                                        cfg.transport.congestion = self.congestion.clone();
+                                    }
                                     cfg.pin = self.pin.clone();
                                     out.push(cfg);
                                 }
@@ -307,6 +315,17 @@ impl Matrix {
                 .iter()
                 .find(|c| c.transport.kind == TransportKind::Veth)
                 .map_or(Ok(()), |c| c.transport.check())?;
+        }
+        if let Some(cc) = &self.congestion {
+            // Every TCP cell carries it; with none, it would be ignored.
+            match cells.iter().find(|c| c.transport.congestion.is_some()) {
+                Some(c) => c.transport.check()?,
+                None => {
+                    return Err(Error::usage(format!(
+                        "--congestion {cc}: applies to TCP transports, and this sweep runs only unix; add --transports loopback, or leave --congestion out"
+                    )))
+                }
+            }
         }
         Ok(())
     }
@@ -654,6 +673,7 @@ pub fn run_with(
             command: Some(m.command.clone()),
             version: Some(env!("CARGO_PKG_VERSION").into()),
             started_utc: Some(utc_text(SystemTime::now())),
+            congestion: m.congestion.clone(),
             default_rcvlowat: Some(crate::model::host::DefaultMark {
                 bytes: crate::engine::recv::AUTO_LOWAT as u64,
                 min_mss: u64::from(crate::engine::recv::AUTO_MIN_MSS),

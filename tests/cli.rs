@@ -202,6 +202,17 @@ fn bad_inputs_are_rejected_with_one_line_and_exit_code_2() {
         (&["--sndbuf", "100G"], "--sndbuf"),
         (&["--sndbuf", "4G"], "net.core.wmem_max"),
         (&["--rcvbuf", "4G"], "--rcvbuf"),
+        // A congestion control the host does not list, one no kernel could
+        // have, and one a unix socket has not.
+        (
+            &["--congestion", "nosuch"],
+            "--congestion nosuch: not available",
+        ),
+        (&["--congestion", "a b"], "--congestion"),
+        (
+            &["--congestion", "cubic", "--transport", "unix"],
+            "--congestion",
+        ),
         // Veth flags without veth would be ignored.
         (&["--server-addr", "198.18.0.9"], "--server-addr"),
         (&["--client-ns", "x"], "--client-ns"),
@@ -357,6 +368,35 @@ fn json_echoes_the_socket_buffers_the_kernel_set() {
     let v = json_run(&[]);
     assert!(v["options"]["sndbuf"].is_null());
     assert!(v["options"]["sndbuf_effective"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_run_says_which_congestion_control_its_sockets_had() {
+    // Unset: the host's default, read back from the socket (never a guess).
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .expect("a Linux host lists its default congestion control");
+    let v = json_run(&[]);
+    assert!(v["options"]["congestion"].is_null(), "{}", v["options"]);
+    assert_eq!(v["options"]["congestion_effective"], host.trim());
+    // Asked for: every TCP socket gets it, the one the host has that is
+    // not its default where there is one.
+    let have = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .expect("a Linux host lists its congestion controls");
+    let other = have
+        .split_whitespace()
+        .find(|cc| *cc != host.trim())
+        .unwrap_or(host.trim());
+    let v = json_run(&["--congestion", other]);
+    assert_eq!(v["options"]["congestion"], other);
+    assert_eq!(v["options"]["congestion_effective"], other);
+    let table = stdout_of(&quick_run(&["--congestion", other]), "table");
+    assert!(
+        table.contains(&format!("{other} (--congestion)")),
+        "{table}"
+    );
+    // AF_UNIX has none, and says so as null rather than a name.
+    let v = json_run(&["--transport", "unix"]);
+    assert!(v["options"]["congestion_effective"].is_null());
 }
 
 /// `| head` or `| true`: the reader went away, which is no error; a full

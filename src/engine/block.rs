@@ -621,6 +621,7 @@ mod tests {
                 rcvbuf: None,
                 mss: None,
                 default_rcvlowat: None,
+                congestion: None,
             }
         }
         fn stop(self: Box<Self>) -> Result<()> {

@@ -120,7 +120,7 @@ impl Bound {
 /// `getsockopt` (the kernel doubles a request and caps it at `wmem_max` /
 /// `rmem_max`): the send buffer of the client's socket and the receive
 /// buffer of the server's, the direction a stream's bytes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketBuffers {
     pub sndbuf: Option<usize>,
     pub rcvbuf: Option<usize>,
@@ -134,6 +134,10 @@ pub struct SocketBuffers {
     /// promises), or a server on the other host (`--connect`: its receive
     /// buffer decides, as `rcvbuf` is not read back there).
     pub default_rcvlowat: Option<usize>,
+    /// The client end's congestion control, read back (`TCP_CONGESTION`):
+    /// the sender's in a stream, `--congestion` or the default of the
+    /// namespace it was made in; `None` off TCP.
+    pub congestion: Option<String>,
 }
 
 /// The strategies of `cfgs`, each once, in order of first appearance: the
@@ -381,6 +385,10 @@ impl Experiment {
                 use std::os::fd::AsFd;
                 crate::engine::recv::default_mark(s.as_fd()).ok().flatten()
             }),
+            congestion: (self.cfg.transport.kind != TransportKind::Unix)
+                .then(|| self.socks.iter().find(|(r, _)| *r == Role::Client))
+                .flatten()
+                .and_then(|(_, s)| crate::engine::transport::congestion_of(s).ok()),
         }
     }
 

@@ -115,6 +115,10 @@ pub fn gather() -> HostFacts {
         .map_err(|err| note_gap("net.core.optmem_max", &err))
         .ok();
 
+    let tcp_congestion_control = read_trimmed("/proc/sys/net/ipv4/tcp_congestion_control")
+        .map_err(|err| note_gap("net.ipv4.tcp_congestion_control", &err))
+        .ok();
+
     let max_skb_frags = read_trimmed("/proc/sys/net/core/max_skb_frags")
         .and_then(|text| text.parse().map_err(|err| format!("{text:?}: {err}")))
         .map_err(|err| note_gap("net.core.max_skb_frags", &err))
@@ -167,6 +171,7 @@ pub fn gather() -> HostFacts {
         perf_event_paranoid: paranoid,
         perf_capable,
         optmem_max,
+        tcp_congestion_control,
         max_skb_frags,
         io_uring,
         uring,
@@ -488,6 +493,10 @@ pub fn render_doctor(facts: &HostFacts) -> String {
             facts.optmem_max.map_or_else(unknown, |v| v.to_string()),
         ),
         (
+            "net.ipv4.tcp_congestion_control".into(),
+            facts.tcp_congestion_control.clone().unwrap_or_else(unknown),
+        ),
+        (
             "net.core.max_skb_frags".into(),
             facts.max_skb_frags.map_or_else(unknown, |v| v.to_string()),
         ),
@@ -598,6 +607,7 @@ mod tests {
             perf_event_paranoid: Some(1),
             perf_capable: Some(false),
             optmem_max: Some(131072),
+            tcp_congestion_control: Some("cubic".into()),
             max_skb_frags: Some(17),
             io_uring: Availability::Available("kernel.io_uring_disabled = 0".into()),
             uring: Availability::Available("ring created".into()),
@@ -872,6 +882,7 @@ mod tests {
                 started_utc: Some("2026-11-29T17:00:00Z".into()),
                 sampling: None,
                 default_rcvlowat: None,
+                congestion: None,
             }),
             server_addr: Some("127.0.0.1:7000".into()),
             server_host: Some(std::sync::Arc::new(facts.clone())),

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::engine::error::{Error, Result};
 
 use crate::engine::netns;
-use crate::model::kinds::{Role, TransportKind};
+use crate::model::kinds::{Congestion, Role, TransportKind};
 
 /// The namespaces and address a veth transport uses; defaults match `netns-setup.sh`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,6 +57,28 @@ pub struct Transport {
     /// receiver asks for a page of payload per segment); kernel's when `None`.
     #[serde(default)]
     pub maxseg: Option<u32>,
+    /// `TCP_CONGESTION` set on every TCP socket before its handshake; the
+    /// host's default (`net.ipv4.tcp_congestion_control`) when `None`.
+    #[serde(default)]
+    pub congestion: Option<Congestion>,
+}
+
+/// The congestion controls this host can set, space-separated
+/// (`net.ipv4.tcp_available_congestion_control`).
+pub fn available_congestion() -> io::Result<String> {
+    Ok(
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// The congestion control a connected or listening TCP socket has, read
+/// back (`TCP_CONGESTION`).
+pub fn congestion_of(sock: &Socket) -> io::Result<String> {
+    let name = sock.tcp_congestion()?;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok(String::from_utf8_lossy(&name[..end]).into_owned())
 }
 
 impl Transport {
@@ -70,11 +92,29 @@ impl Transport {
             timeout: Duration::from_secs(10),
             server: None,
             maxseg: None,
+            congestion: None,
         }
     }
 
     /// Checks, before any thread starts, that this transport can work here.
     pub fn check(&self) -> Result<()> {
+        if let Some(cc) = &self.congestion {
+            if self.kind == TransportKind::Unix {
+                return Err(Error::usage(
+                    "--congestion: a unix socket has no congestion control (TCP only)",
+                ));
+            }
+            // A name the kernel does not list would fail in setsockopt on
+            // the first connection; say so before anything runs. (A list
+            // that cannot be read leaves it to the kernel.)
+            if let Ok(have) = available_congestion() {
+                if !have.split_whitespace().any(|h| h == cc.as_str()) {
+                    return Err(Error::usage(format!(
+                        "--congestion {cc}: not available on this host, which has: {have} (net.ipv4.tcp_available_congestion_control; `modprobe tcp_{cc}` may add it)"
+                    )));
+                }
+            }
+        }
         if self.kind == TransportKind::Veth {
             if self.veth.server_ns == self.veth.client_ns {
                 return Err(Error::usage(format!(
@@ -159,6 +199,9 @@ impl Transport {
         if let (Some(mss), true) = (self.maxseg, self.kind != TransportKind::Unix) {
             use std::os::fd::AsFd;
             crate::sys::set_maxseg(sock.as_fd(), mss)?;
+        }
+        if let (Some(cc), true) = (&self.congestion, self.kind != TransportKind::Unix) {
+            sock.set_tcp_congestion(cc.as_str().as_bytes())?;
         }
         if let Some(n) = self.sndbuf {
             sock.set_send_buffer_size(n)?;

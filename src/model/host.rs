@@ -86,6 +86,11 @@ pub struct HostFacts {
     /// perf_event_paranoid does not apply then.
     pub perf_capable: Option<bool>,
     pub optmem_max: Option<u64>,
+    /// The congestion control new TCP sockets get
+    /// (`net.ipv4.tcp_congestion_control`, of copybench's own network
+    /// namespace). One that paces (`bbr`) holds a loopback sender to its
+    /// estimate of the path (see `--congestion`).
+    pub tcp_congestion_control: Option<String>,
     /// Most fragments (pages) one socket buffer holds; a zero-copy send whose
     /// iovecs span more is split (see `--layout`).
     pub max_skb_frags: Option<u64>,
@@ -209,6 +214,11 @@ pub struct RunFacts {
     /// is an older sweep's, whose receivers kept no mark.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_rcvlowat: Option<DefaultMark>,
+    /// The congestion control the sweep set on its TCP sockets
+    /// (`--congestion`); not written where it left them the host's default
+    /// (`HostFacts::tcp_congestion_control`), as every older sweep did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub congestion: Option<crate::model::kinds::Congestion>,
 }
 
 /// The default receive mark a sweep ran with: `bytes` (at most a quarter of

@@ -400,6 +400,7 @@ impl RemoteExperiment {
                 rcvbuf: None,
                 mss: None,
                 default_rcvlowat: None,
+                congestion: None,
             },
             Experiment::socket_buffers,
         )

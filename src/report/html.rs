@@ -150,6 +150,16 @@ fn metadata(h: &mut String, i: &Inputs) {
             },
         ),
         (
+            "congestion control",
+            match (&run.congestion, i.env.and_then(|e| e.host.tcp_congestion_control.as_deref())) {
+                (Some(cc), _) => format!("{cc} on every TCP socket (--congestion)"),
+                (None, Some(host)) => format!(
+                    "{host}, the host's default (a pacing one such as bbr holds a loopback sender to its estimate of the path; --congestion chooses)"
+                ),
+                (None, None) => "the host's default, not recorded".into(),
+            },
+        ),
+        (
             "cells",
             format!(
                 "{} cells, {} rows (cell × repetition), {} failed",
