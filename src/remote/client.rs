@@ -365,6 +365,7 @@ pub(crate) fn spec_of(cfg: &Config) -> CellSpec {
         receive: cfg.receive,
         rcvlowat: cfg.rcvlowat.map(|n| n as u64),
         maxseg: t.maxseg,
+        congestion: t.congestion.clone(),
     }
 }
 

@@ -180,6 +180,12 @@ pub struct CellSpec {
     /// handshake, which is what limits the segments both ways.
     #[serde(default)]
     pub maxseg: Option<u32>,
+    /// `TCP_CONGESTION` of the server's data sockets (`--congestion`), the
+    /// congestion control of an rr server's replies; the server host's
+    /// default when `None` (and from a client that does not send it). A
+    /// name is checked where it is read, and against the server host's list.
+    #[serde(default)]
+    pub congestion: Option<crate::model::kinds::Congestion>,
 }
 
 /// One batch, as both sides run it.

@@ -422,6 +422,10 @@ pub(crate) fn cell_config(spec: &CellSpec, server_timeout: Duration) -> Result<C
     cfg.receive = spec.receive;
     cfg.rcvlowat = spec.rcvlowat.map(|n| size("--rcvlowat", n)).transpose()?;
     cfg.transport.maxseg = spec.maxseg;
+    cfg.transport.congestion = spec.congestion.clone();
+    // Whether this host has the client's congestion control, before any
+    // thread starts.
+    cfg.transport.check()?;
     cfg.pool_slots = spec.pool_slots.map(|p| size("--pool", p)).transpose()?;
     cfg.counters = spec.counters;
     cfg.verify = match spec.verify.as_str() {
@@ -815,6 +819,13 @@ mod tests {
                     ..spec()
                 },
                 "--rcvlowat 0",
+            ),
+            (
+                CellSpec {
+                    congestion: Some(crate::model::kinds::Congestion::parse("nosuchcc").unwrap()),
+                    ..spec()
+                },
+                "--congestion nosuchcc: not available",
             ),
         ] {
             let err = cell_config(&bad, t).unwrap_err().to_string();
