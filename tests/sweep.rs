@@ -248,6 +248,24 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         .unwrap();
     assert!(String::from_utf8_lossy(&text.stdout)
         .contains("note: the sweeps ran with different default receive marks"));
+    // And against one whose sockets had another congestion control
+    // (--congestion): its streams may have been paced, or not.
+    let host = env["tcp_congestion_control"].as_str().unwrap().to_string();
+    let other = if host == "reno" { "cubic" } else { "reno" };
+    env["run"]["default_rcvlowat"] = serde_json::json!({"bytes": 16384, "min_mss": 32768});
+    env["run"]["congestion"] = other.into();
+    fs::write(older.join("env.json"), env.to_string()).unwrap();
+    let c = compare_json(&older, &dir);
+    let notes = c["settings_differ"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{c}");
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("congestion controls (OLD: {other}, NEW: {host})")),
+        "{}",
+        notes[0]
+    );
     fs::remove_dir_all(&older).unwrap();
     let missing = copybench()
         .arg("compare")

@@ -320,22 +320,39 @@ pub(crate) fn compare_cells(
 
 /// What copybench did differently between two sweeps, from their env.json
 /// (`None`: no env.json, or one that does not read): the receive mark its
-/// copying receivers kept by default, which moves loopback streams.
+/// copying receivers kept by default, which moves loopback streams, and the
+/// congestion control of their TCP sockets (`--congestion`, else the host's
+/// default), which paces them or not.
 fn settings_differ(old: Option<&SweepEnv>, new: Option<&SweepEnv>) -> Vec<String> {
     let (Some(old), Some(new)) = (old, new) else {
         return Vec::new();
     };
+    let mut notes = Vec::new();
     let mark = |env: &SweepEnv| env.run.as_ref().and_then(|r| r.default_rcvlowat);
     let text = |m: Option<DefaultMark>| m.map_or("none".into(), |m| m.to_string());
     let (a, b) = (mark(old), mark(new));
-    if a == b {
-        return Vec::new();
+    if a != b {
+        notes.push(format!(
+            "the sweeps ran with different default receive marks (OLD: {}, NEW: {}): on loopback a copying sender's stream moves with the mark, so a verdict on it may be the mark's rather than your change's; sweep both with --rcvlowats 1 (no mark) to compare the rest",
+            text(a),
+            text(b)
+        ));
     }
-    vec![format!(
-        "the sweeps ran with different default receive marks (OLD: {}, NEW: {}): on loopback a copying sender's stream moves with the mark, so a verdict on it may be the mark's rather than your change's; sweep both with --rcvlowats 1 (no mark) to compare the rest",
-        text(a),
-        text(b)
-    )]
+    // Known only where env.json says: an older one records neither.
+    let congestion = |env: &SweepEnv| {
+        env.run
+            .as_ref()
+            .and_then(|r| r.congestion.as_ref().map(|c| c.to_string()))
+            .or_else(|| env.host.tcp_congestion_control.clone())
+    };
+    if let (Some(a), Some(b)) = (congestion(old), congestion(new)) {
+        if a != b {
+            notes.push(format!(
+                "the sweeps' TCP sockets had different congestion controls (OLD: {a}, NEW: {b}): one that paces (bbr) holds a loopback or veth stream to its estimate of the path, so a verdict on a stream may be the congestion control's; sweep both with the same --congestion"
+            ));
+        }
+    }
+    notes
 }
 
 fn load(dir: &Path) -> Result<Vec<CellSummary>, ReportError> {
