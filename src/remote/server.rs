@@ -74,6 +74,10 @@ struct Shared {
     /// Connections that went away without a word (see [`Shared::note_wordless`]).
     wordless: AtomicU64,
     stop: Arc<AtomicBool>,
+    /// A second handle on the listening socket: each cell sets its
+    /// congestion control there before asking for its data connections,
+    /// which take the listener's at their handshake (`None`: no handle).
+    listener: Option<Socket>,
 }
 
 impl Shared {
@@ -139,6 +143,7 @@ pub fn serve(listener: Socket, opts: ServeOptions, stop: Arc<AtomicBool>) -> Res
         handshakes: AtomicUsize::new(0),
         wordless: AtomicU64::new(0),
         stop,
+        listener: listener.try_clone().ok(),
     });
     while !shared.stop.load(Ordering::SeqCst) {
         let (sock, peer) = match listener.accept() {
@@ -483,6 +488,27 @@ impl ClientSession<'_> {
         self.shared.opts.timeout
     }
 
+    /// Gives the listener the cell's congestion control (`--congestion`, or
+    /// this host's default), so that its data connections have it from
+    /// their handshake: set after `accept`, a connection established under
+    /// a default that paces (`bbr`) stays paced. One session runs at a time,
+    /// so no other cell's connections are in the handshake.
+    fn listener_congestion(&self, cfg: &Config) -> Result<()> {
+        let Some(listener) = &self.shared.listener else {
+            return Ok(());
+        };
+        let name = match &cfg.transport.congestion {
+            Some(cc) => cc.as_str().to_string(),
+            None => match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control") {
+                Ok(host) => host.trim().to_string(),
+                Err(_) => return Ok(()),
+            },
+        };
+        listener
+            .set_tcp_congestion(name.as_bytes())
+            .map_err(|e| Error::io("listener (TCP_CONGESTION)", e))
+    }
+
     fn reply(&mut self, r: &Reply) -> std::io::Result<()> {
         proto::write_frame(&mut self.control, r)
     }
@@ -668,6 +694,7 @@ impl ClientSession<'_> {
                 },
             );
         }
+        self.listener_congestion(&cfg)?;
         self.reply(&Reply::CellAccepted)
             .map_err(|e| Error::io("control", e))?;
         let mut socks: Vec<Option<Socket>> = (0..cfg.threads).map(|_| None).collect();
