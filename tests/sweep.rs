@@ -228,18 +228,16 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
         .as_object_mut()
         .unwrap()
         .remove("default_rcvlowat");
-    fs::write(older.join("env.json"), env.to_string()).unwrap();
-    let c = compare_json(&older, &dir);
-    let notes = c["settings_differ"].as_array().unwrap();
-    assert_eq!(notes.len(), 1, "{c}");
-    assert!(
-        notes[0]
-            .as_str()
-            .unwrap()
-            .contains("OLD: none, NEW: 16 KiB"),
-        "{}",
-        notes[0]
-    );
+    // Compared with `dir`, the older sweep's env.json as `env` says: the one
+    // note compare makes, which must contain `want`.
+    let one_note = |env: &serde_json::Value, want: &str| {
+        fs::write(older.join("env.json"), env.to_string()).unwrap();
+        let c = compare_json(&older, &dir);
+        let notes = c["settings_differ"].as_array().unwrap();
+        assert_eq!(notes.len(), 1, "{c}");
+        assert!(notes[0].as_str().unwrap().contains(want), "{}", notes[0]);
+    };
+    one_note(&env, "OLD: none, NEW: 16 KiB");
     let text = copybench()
         .arg("compare")
         .arg(&older)
@@ -254,17 +252,9 @@ fn a_tiny_sweep_writes_csv_plots_and_html() {
     let other = if host == "reno" { "cubic" } else { "reno" };
     env["run"]["default_rcvlowat"] = serde_json::json!({"bytes": 16384, "min_mss": 32768});
     env["run"]["congestion"] = other.into();
-    fs::write(older.join("env.json"), env.to_string()).unwrap();
-    let c = compare_json(&older, &dir);
-    let notes = c["settings_differ"].as_array().unwrap();
-    assert_eq!(notes.len(), 1, "{c}");
-    assert!(
-        notes[0]
-            .as_str()
-            .unwrap()
-            .contains(&format!("congestion controls (OLD: {other}, NEW: {host})")),
-        "{}",
-        notes[0]
+    one_note(
+        &env,
+        &format!("congestion controls (OLD: {other}, NEW: {host})"),
     );
     fs::remove_dir_all(&older).unwrap();
     let missing = copybench()
