@@ -974,9 +974,7 @@ fn bench_congestion() -> Option<copybench::Congestion> {
         // A host without cubic (it is built into most kernels) keeps its own,
         // and says so: the pacing caveat above then applies.
         Err(_) => {
-            let have =
-                std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-                    .unwrap_or_default();
+            let have = copybench::available_congestion().unwrap_or_default();
             if have.split_whitespace().any(|cc| cc == "cubic") {
                 Some(copybench::Congestion::parse("cubic").expect("a valid name"))
             } else {

@@ -62,7 +62,7 @@ pub use engine::recv::{
 };
 pub use engine::session::Session;
 pub use engine::strategy::{Refill, SendError, UringSupport};
-pub use engine::transport::{Transport, Veth};
+pub use engine::transport::{available_congestion, default_congestion, Transport, Veth};
 pub use model::figures::{Counter, Figure, RoleFigure, Row, SampleRow};
 pub use model::key::{CellKey, Status};
 pub use model::kinds::{

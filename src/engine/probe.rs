@@ -115,7 +115,7 @@ pub fn gather() -> HostFacts {
         .map_err(|err| note_gap("net.core.optmem_max", &err))
         .ok();
 
-    let tcp_congestion_control = read_trimmed("/proc/sys/net/ipv4/tcp_congestion_control")
+    let tcp_congestion_control = crate::engine::transport::default_congestion()
         .map_err(|err| note_gap("net.ipv4.tcp_congestion_control", &err))
         .ok();
 

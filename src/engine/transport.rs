@@ -66,8 +66,18 @@ pub struct Transport {
 /// The congestion controls this host can set, space-separated
 /// (`net.ipv4.tcp_available_congestion_control`).
 pub fn available_congestion() -> io::Result<String> {
+    read_sysctl("tcp_available_congestion_control")
+}
+
+/// The congestion control new TCP sockets of this network namespace get
+/// (`net.ipv4.tcp_congestion_control`).
+pub fn default_congestion() -> io::Result<String> {
+    read_sysctl("tcp_congestion_control")
+}
+
+fn read_sysctl(name: &str) -> io::Result<String> {
     Ok(
-        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")?
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))?
             .trim()
             .to_string(),
     )

@@ -499,8 +499,8 @@ impl ClientSession<'_> {
         };
         let name = match &cfg.transport.congestion {
             Some(cc) => cc.as_str().to_string(),
-            None => match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control") {
-                Ok(host) => host.trim().to_string(),
+            None => match crate::engine::transport::default_congestion() {
+                Ok(host) => host,
                 Err(_) => return Ok(()),
             },
         };
