@@ -45,12 +45,18 @@
 # makes them with ./netns-setup.sh up (which reads the same variables) and
 # removes them when it ends; namespaces that were there are left alone.
 #
-# Congestion control: both sides keep the host's default
-# (net.ipv4.tcp_congestion_control) unless CONGESTION names one, which the
-# stream cases then set on both (copybench --congestion, iperf3 -C); rr64
-# keeps the default, as sockperf cannot set one. A default that paces (bbr)
-# holds each connection to its own estimate of the path, which on loopback
-# sets much of a stream's speed and its spread (docs/comparison.md).
+# Congestion control: both sides keep the default of the network namespace
+# they run in (net.ipv4.tcp_congestion_control) unless CONGESTION names one,
+# which then becomes that default for the run: the host's for loopback (other
+# programs' new connections get it meanwhile), the two namespaces' for veth;
+# the old values are put back at exit. Every case and both tools then have it
+# from their sockets' creation. Not `iperf3 -C`: iperf3 sets it on a
+# connection already established under the default, and a connection
+# established under a default that paces (bbr) stays paced, so iperf3 -C
+# cubic over veth ran at 0.9-1.1 Gbit/s where a cubic default gave 8-16.
+# A default that paces holds each connection to its own estimate of the
+# path, which on loopback and veth sets much of a stream's speed and spread
+# (docs/comparison.md). Needs root.
 #
 # Environment: PAIRS (default 9), DURATION (whole seconds, default 5), CASES
 # (default "stream4k stream64k rr64 zc64k"), TRANSPORTS (default "loopback
@@ -89,6 +95,7 @@ die() {
 if [[ -n $CONGESTION ]]; then
     have=$(cat /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null || true)
     [[ " $have " == *" $CONGESTION "* ]] || die "CONGESTION=$CONGESTION: not available here (this host has: ${have:-unknown})"
+    [[ -w /proc/sys/net/ipv4/tcp_congestion_control ]] || die "CONGESTION=$CONGESTION: needs root (it sets net.ipv4.tcp_congestion_control for the run)"
 fi
 for port in "$IPERF_PORT" "$SOCKPERF_PORT"; do
     if ! [[ $port =~ ^[0-9]{4,5}$ ]] || ((port < 1024 || port > 65535)); then
@@ -138,8 +145,36 @@ fi
 work=$(mktemp -d)
 server_pid=
 made_netns=0
+# CONGESTION: each namespace's default as it was ("ns|value"; "" the host's).
+cc_saved=()
+restore_cc() {
+    local e ns in
+    for e in "${cc_saved[@]}"; do
+        ns=${e%%|*}
+        in=()
+        [[ -n $ns ]] && in=(ip netns exec "$ns")
+        "${in[@]}" sysctl -qw net.ipv4.tcp_congestion_control="${e#*|}" ||
+            echo "compare-peers: could not put net.ipv4.tcp_congestion_control back to ${e#*|}${ns:+ in $ns}" >&2
+    done
+    cc_saved=()
+}
+# Makes CONGESTION the default of the namespaces given ("" the host's).
+set_cc() {
+    local ns in
+    for ns in "$@"; do
+        in=()
+        [[ -n $ns ]] && in=(ip netns exec "$ns")
+        cc_saved+=("$ns|$("${in[@]}" cat /proc/sys/net/ipv4/tcp_congestion_control)")
+        "${in[@]}" sysctl -qw net.ipv4.tcp_congestion_control="$CONGESTION" || {
+            echo "compare-peers: could not set net.ipv4.tcp_congestion_control=$CONGESTION${ns:+ in $ns}" >&2
+            exit 1
+        }
+    done
+}
+
 cleanup() {
     stop_server
+    restore_cc
     if ((made_netns)); then
         ./netns-setup.sh down >/dev/null 2>&1 || echo "compare-peers: could not remove the namespaces it made: run ./netns-setup.sh down" >&2
     fi
@@ -225,7 +260,6 @@ run_copybench() {
     [[ $COUNTERS == 0 ]] && options+=(--no-counters)
     # zero-copy keeps its own pool (see the header).
     [[ $POOL != default && $strategy == one-copy ]] && options+=(--pool "$POOL")
-    [[ -n $CONGESTION && $workload == stream ]] && options+=(--congestion "$CONGESTION")
     if ! "$copybench" run "${cb_transport[@]}" --strategy "$strategy" --workload "$workload" --fields 1 \
         --field-size "$size" --threads 1 --duration "$DURATION" "${options[@]}" --json >"$work/cb.json" 2>"$work/cb.err"; then
         echo "compare-peers: copybench failed: $(tr '\n' ' ' <"$work/cb.err")" >&2
@@ -248,9 +282,7 @@ run_iperf3() {
     "${srv_in[@]}" iperf3 -s -1 -B "$addr" -p "$IPERF_PORT" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_listening "$IPERF_PORT"
-    local cc=()
-    [[ -n $CONGESTION ]] && cc=(-C "$CONGESTION")
-    "${cli_in[@]}" iperf3 -c "$addr" -p "$IPERF_PORT" -l "$size" -t "$DURATION" "${cc[@]}" "$@" -J >"$work/iperf.json" || true
+    "${cli_in[@]}" iperf3 -c "$addr" -p "$IPERF_PORT" -l "$size" -t "$DURATION" "$@" -J >"$work/iperf.json" || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=
     result=$(python3 -c '
@@ -379,11 +411,20 @@ print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "strea
 
 echo "copybench vs peers, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load: $(uptime | sed 's/.*load average: //')"
 echo "$("$copybench" --version 2>/dev/null || echo copybench): 1 field, 1 thread, pool ${POOL} (zc64k: its own), counters $([[ $COUNTERS == 0 ]] && echo off || echo on), sampled verification"
-echo "congestion control: ${CONGESTION:+$CONGESTION on both sides of the stream cases, }the host's default $(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)${CONGESTION:+ for rr64}"
+host_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
+if [[ -n $CONGESTION ]]; then
+    echo "congestion control: $CONGESTION, made the default of the namespaces the peers run in for this run (the host's is $host_cc)"
+else
+    echo "congestion control: $host_cc, the host's default"
+fi
 echo "iperf3: $(iperf3 --version | head -n 1); sockperf: $(sockperf --version 2>&1 | grep -m 1 -o 'version [^ ]*' || echo unknown)"
 for t in $TRANSPORTS; do
     [[ $t == veth ]] && veth_up
     use_transport "$t"
+    if [[ -n $CONGESTION ]]; then
+        restore_cc
+        if [[ $t == veth ]]; then set_cc "$NS_SRV" "$NS_CLI"; else set_cc ""; fi
+    fi
     for c in $CASES; do
         run_case "$c" "$t"
     done
