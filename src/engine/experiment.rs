@@ -359,36 +359,24 @@ impl Experiment {
 
     /// What the socket buffers really are, read back from the kernel.
     pub fn socket_buffers(&self) -> SocketBuffers {
-        let get = |role: Role, f: fn(&Socket) -> std::io::Result<usize>| {
-            self.socks
-                .iter()
-                .find(|(r, _)| *r == role)
-                .and_then(|(_, s)| f(s).ok())
-        };
+        use std::os::fd::AsFd;
+        // The first end of `role` (every connection's are alike), and
+        // whether its options exist (TCP).
+        let sock = |role: Role| self.socks.iter().find(|(r, _)| *r == role).map(|(_, s)| s);
+        let tcp =
+            |role: Role| sock(role).filter(|_| self.cfg.transport.kind != TransportKind::Unix);
         SocketBuffers {
-            sndbuf: get(Role::Client, Socket::send_buffer_size),
-            rcvbuf: get(Role::Server, Socket::recv_buffer_size),
-            mss: (self.cfg.transport.kind != TransportKind::Unix)
-                .then(|| {
-                    get(Role::Client, |s| {
-                        use std::os::fd::AsFd;
-                        crate::sys::maxseg(s.as_fd()).map(|m| m as usize)
-                    })
+            sndbuf: sock(Role::Client).and_then(|s| s.send_buffer_size().ok()),
+            rcvbuf: sock(Role::Server).and_then(|s| s.recv_buffer_size().ok()),
+            mss: tcp(Role::Client).and_then(|s| crate::sys::maxseg(s.as_fd()).ok()),
+            default_rcvlowat: sock(Role::Server)
+                .filter(|_| {
+                    self.cfg.keeps_default_mark()
+                        && sender_promises(self.cfg.workload, self.cfg.strategy)
                 })
-                .flatten()
-                .map(|m| m as u32),
-            default_rcvlowat: (self.cfg.keeps_default_mark()
-                && sender_promises(self.cfg.workload, self.cfg.strategy))
-            .then(|| self.socks.iter().find(|(r, _)| *r == Role::Server))
-            .flatten()
-            .and_then(|(_, s)| {
-                use std::os::fd::AsFd;
-                crate::engine::recv::default_mark(s.as_fd()).ok().flatten()
-            }),
-            congestion: (self.cfg.transport.kind != TransportKind::Unix)
-                .then(|| self.socks.iter().find(|(r, _)| *r == Role::Client))
-                .flatten()
-                .and_then(|(_, s)| crate::engine::transport::congestion_of(s).ok()),
+                .and_then(|s| crate::engine::recv::default_mark(s.as_fd()).ok().flatten()),
+            congestion: tcp(Role::Client)
+                .and_then(|s| crate::engine::transport::congestion_of(s).ok()),
         }
     }
 
