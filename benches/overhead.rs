@@ -80,13 +80,19 @@
 //! * criterion's groups `overhead-{case}/{bare,copybench}`, one after the
 //!   other: per-message time of each, kept in baselines so either can be
 //!   watched for creep (`-- --save-baseline` / `--baseline`).
-//! * the overhead itself, from alternating pairs: both set-ups stay up and
-//!   move batches of the same size in turns (bare first in even rounds,
-//!   copybench first in odd ones), so drift of this VM's loopback (its round
-//!   trip switches between modes seconds apart) hits both sides of a pair
-//!   alike. Overhead = median over pairs of copybench / bare - 1, with the
-//!   median's 95 % interval (`stats::Estimate`, order statistics) and the
-//!   pairs' quartiles. For `-rx` cases also the receiving thread's CPU per
+//! * the overhead itself, from alternating pairs spread over set-ups: in
+//!   each set-up (both sides' connections, threads and buffers made afresh,
+//!   `COPYBENCH_OVERHEAD_SETUPS`, default 10) the two sides move batches of
+//!   the same size in turns (bare first in even rounds, copybench first in
+//!   odd ones), so drift of this VM's loopback (its round trip switches
+//!   between modes seconds apart) hits both sides of a pair alike. A
+//!   set-up's figure is the median over its pairs of copybench / bare - 1;
+//!   the case's is the median of the set-ups' figures with its 95 % interval
+//!   over set-ups (`stats::Estimate`, order statistics), because pairs of
+//!   one set-up are not independent: in a null comparison (both sides the
+//!   bare loop, `COPYBENCH_OVERHEAD_NULL=1`) one set-up of 100 pairs called
+//!   a difference in 2 cases of 6, ten set-ups in none. The pairs pooled and
+//!   their quartiles are kept beside it. For `-rx` cases also the receiving thread's CPU per
 //!   byte, paired the same way, and each side's mapped share over all its
 //!   pairs; for stream cases each side's receiver context switches per MiB
 //!   (its sleeps, median over the pairs; printed only). Printed, and written to
@@ -1216,6 +1222,8 @@ const BATCH_TIME: Duration = Duration::from_millis(50);
 struct Side {
     wall_ns: Vec<f64>,
     cpu_ns: Vec<f64>,
+    /// The sending thread's (client's) CPU per message.
+    tx_cpu_ns: Vec<f64>,
     rx_cpu_ns_per_byte: Vec<f64>,
     /// The receiver's context switches per MiB received: its sleeps, each
     /// ended by a wake-up its sender's softirq paid for on loopback.
@@ -1225,14 +1233,16 @@ struct Side {
 }
 
 impl Side {
-    /// Records a batch; returns its (wall, CPU) per message and the
-    /// receiver's CPU per byte.
-    fn record(&mut self, m: &Moved, batch: u64) -> (f64, f64, f64) {
+    /// Records a batch; returns its (wall, CPU, sender's CPU) per message
+    /// and the receiver's CPU per byte.
+    fn record(&mut self, m: &Moved, batch: u64) -> (f64, f64, f64, f64) {
         let wall = m.wall.as_nanos() as f64 / batch as f64;
         let cpu = m.cpu_ns as f64 / batch as f64;
+        let tx_cpu = (m.cpu_ns - m.server_cpu_ns) as f64 / batch as f64;
         let rx_cpu = m.server_cpu_ns as f64 / m.bytes as f64;
         self.wall_ns.push(wall);
         self.cpu_ns.push(cpu);
+        self.tx_cpu_ns.push(tx_cpu);
         self.rx_cpu_ns_per_byte.push(rx_cpu);
         if let Some(n) = m.server_switches {
             self.rx_switches_per_mib
@@ -1242,7 +1252,7 @@ impl Side {
             self.mapped += mapped;
             self.copied += copied;
         }
-        (wall, cpu, rx_cpu)
+        (wall, cpu, tx_cpu, rx_cpu)
     }
 
     /// Bytes mapped / bytes received over the pairs (mapping receivers only).
@@ -1252,24 +1262,53 @@ impl Side {
     }
 }
 
-/// The pairs' overheads (copybench / bare - 1, in percent) of one measure.
+/// The pairs' overheads (copybench / bare - 1, in percent) of one measure,
+/// grouped by set-up.
 #[derive(Default)]
-struct Overheads(Vec<f64>);
+struct Overheads(Vec<Vec<f64>>);
 
 impl Overheads {
-    fn record(&mut self, copybench: f64, bare: f64) {
-        self.0.push((copybench / bare - 1.0) * 100.0);
+    /// Starts the next set-up's group.
+    fn next_setup(&mut self) {
+        self.0.push(Vec::new());
     }
 
-    /// The median overhead with its 95 % interval (copybench's own rule,
-    /// `stats::Estimate`: order statistics, no assumption of a distribution).
+    fn record(&mut self, copybench: f64, bare: f64) {
+        self.0
+            .last_mut()
+            .expect("next_setup before record")
+            .push((copybench / bare - 1.0) * 100.0);
+    }
+
+    /// Each set-up's median overhead.
+    fn setup_medians(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .filter_map(|pairs| Estimate::of(pairs.iter().copied()).map(|e| e.median))
+            .collect()
+    }
+
+    /// The median of the set-ups' medians with its 95 % interval over
+    /// set-ups (copybench's own rule, `stats::Estimate`: order statistics,
+    /// no assumption of a distribution). With one set-up, its pairs'.
     fn estimate(&self) -> Estimate {
-        Estimate::of(self.0.iter().copied()).expect("at least two pairs")
+        let medians = self.setup_medians();
+        if medians.len() >= 2 {
+            Estimate::of(medians).expect("two or more set-ups")
+        } else {
+            self.pairs()
+        }
+    }
+
+    /// Every pair pooled, as if pairs were independent: narrower than
+    /// [`Self::estimate`] where set-ups differ; kept to show by how much.
+    fn pairs(&self) -> Estimate {
+        Estimate::of(self.0.iter().flatten().copied()).expect("at least two pairs")
     }
 
     /// Quartiles, to show the spread of single pairs.
     fn quartiles(&self) -> (f64, f64) {
-        let mut v = self.0.clone();
+        let mut v: Vec<f64> = self.0.iter().flatten().copied().collect();
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
         (at(0.25), at(0.75))
@@ -1280,67 +1319,163 @@ impl Overheads {
 struct Paired {
     case: Case,
     rounds: u64,
+    /// Set-ups the pairs were spread over.
+    setups: usize,
     batch: u64,
     bare: Side,
     copybench: Side,
     wall: Overheads,
     cpu: Overheads,
+    /// The sender's CPU per message.
+    tx_cpu: Overheads,
     /// The receiver's CPU per byte.
     rx_cpu: Overheads,
 }
 
+/// The side a pair compares with the bare loop: copybench, or (a null
+/// comparison, `COPYBENCH_OVERHEAD_NULL=1`) a second bare loop of its own
+/// set-up, whose overhead is 0 by construction, so an interval that leaves
+/// out 0 shows what the method calls from set-up differences alone.
+enum Other {
+    Copybench(Box<Experiment>),
+    Bare(Bare),
+}
+
+impl Other {
+    fn start(cfg: &Config, case: &Case) -> Other {
+        if null_comparison() {
+            Other::Bare(Bare::start(cfg, case.bare))
+        } else {
+            Other::Copybench(Box::new(
+                Experiment::start(cfg).expect("copybench experiment starts"),
+            ))
+        }
+    }
+
+    fn run(&mut self, messages: u64) -> Moved {
+        match self {
+            Other::Copybench(exp) => run_copybench_cpu(exp, messages),
+            Other::Bare(bare) => bare.run(messages),
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Other::Copybench(exp) => exp.stop().expect("copybench experiment stops"),
+            Other::Bare(bare) => bare.stop(),
+        }
+    }
+}
+
+/// `COPYBENCH_OVERHEAD_NULL=1`: pit the bare loop against a second bare
+/// loop instead of copybench (see [`Other`]).
+fn null_comparison() -> bool {
+    match std::env::var("COPYBENCH_OVERHEAD_NULL").as_deref() {
+        Ok("1") => true,
+        Ok("0") | Err(_) => false,
+        Ok(other) => panic!("COPYBENCH_OVERHEAD_NULL={other}: must be 0 or 1"),
+    }
+}
+
+/// Set-ups a case's pairs are spread over (`COPYBENCH_OVERHEAD_SETUPS`).
+/// A set-up is both sides' connections, threads and buffers, made afresh;
+/// within one, pairs agree more closely than set-ups agree with each other
+/// (the 64 KiB zero-copy cases moved by 3 to 7 points from one set-up to
+/// the next, each run's interval a point or two wide), so pairs of one
+/// set-up are not independent draws. The figure is therefore the median of
+/// the set-ups' medians, and its interval is taken over set-ups.
+const SETUPS: usize = 10;
+
+fn setups(rounds: u64) -> usize {
+    let n = std::env::var("COPYBENCH_OVERHEAD_SETUPS")
+        .ok()
+        .map_or(SETUPS, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .unwrap_or_else(|| {
+                    panic!("COPYBENCH_OVERHEAD_SETUPS={v}: must be a whole number >= 1")
+                })
+        });
+    // At least two pairs a set-up, so each has a median of its own.
+    n.min(usize::try_from(rounds / 2).unwrap_or(usize::MAX))
+        .max(1)
+}
+
 fn paired(case: &Case, rounds: u64) -> Paired {
     let cfg = copybench_config(case);
-    let bare = Bare::start(&cfg, case.bare);
-    let mut exp = Experiment::start(&cfg).expect("copybench experiment starts");
-
-    // Warm both up, and size batches to BATCH_TIME from the bare side: the
-    // median of five probes, so one slow probe (a descheduling, a burst of
-    // wake-ups) does not make every batch of the case a few ms long.
-    let probe = 2000;
-    bare.run(probe);
-    run_copybench(&mut exp, probe);
-    let mut probes: Vec<f64> = (0..5)
-        .map(|_| bare.run(probe).wall.as_secs_f64() / probe as f64)
-        .collect();
-    probes.sort_by(f64::total_cmp);
-    let per_msg = probes[2];
-    let batch = ((BATCH_TIME.as_secs_f64() / per_msg) as u64).max(100);
-
+    let setups = setups(rounds);
     let mut out = Paired {
         case: *case,
         rounds,
-        batch,
+        setups,
+        batch: 0,
         bare: Side::default(),
         copybench: Side::default(),
         wall: Overheads::default(),
         cpu: Overheads::default(),
+        tx_cpu: Overheads::default(),
         rx_cpu: Overheads::default(),
     };
-    for round in 0..rounds {
-        let (b, c) = if round % 2 == 0 {
-            let b = bare.run(batch);
-            (b, run_copybench_cpu(&mut exp, batch))
-        } else {
-            let c = run_copybench_cpu(&mut exp, batch);
-            (bare.run(batch), c)
-        };
-        let (b_wall, b_cpu, b_rx) = out.bare.record(&b, batch);
-        let (c_wall, c_cpu, c_rx) = out.copybench.record(&c, batch);
-        out.wall.record(c_wall, b_wall);
-        out.cpu.record(c_cpu, b_cpu);
-        out.rx_cpu.record(c_rx, b_rx);
+    let mut round = 0;
+    for setup in 0..setups {
+        let bare = Bare::start(&cfg, case.bare);
+        let mut other = Other::start(&cfg, case);
+
+        // Warm both up. The first set-up sizes batches to BATCH_TIME from
+        // the bare side, the median of five probes, so one slow probe (a
+        // descheduling, a burst of wake-ups) does not make every batch of
+        // the case a few ms long; later set-ups keep that size.
+        let probe = 2000;
+        bare.run(probe);
+        other.run(probe);
+        if setup == 0 {
+            let mut probes: Vec<f64> = (0..5)
+                .map(|_| bare.run(probe).wall.as_secs_f64() / probe as f64)
+                .collect();
+            probes.sort_by(f64::total_cmp);
+            out.batch = ((BATCH_TIME.as_secs_f64() / probes[2]) as u64).max(100);
+        }
+        let batch = out.batch;
+        // This set-up's share of the rounds (the first ones take the rest).
+        let share = rounds / setups as u64 + u64::from((setup as u64) < rounds % setups as u64);
+        out.wall.next_setup();
+        out.cpu.next_setup();
+        out.tx_cpu.next_setup();
+        out.rx_cpu.next_setup();
+        for _ in 0..share {
+            let (b, c) = if round % 2 == 0 {
+                let b = bare.run(batch);
+                (b, other.run(batch))
+            } else {
+                let c = other.run(batch);
+                (bare.run(batch), c)
+            };
+            round += 1;
+            let (b_wall, b_cpu, b_tx, b_rx) = out.bare.record(&b, batch);
+            let (c_wall, c_cpu, c_tx, c_rx) = out.copybench.record(&c, batch);
+            out.wall.record(c_wall, b_wall);
+            out.cpu.record(c_cpu, b_cpu);
+            out.tx_cpu.record(c_tx, b_tx);
+            out.rx_cpu.record(c_rx, b_rx);
+        }
+        bare.stop();
+        other.stop();
     }
-    bare.stop();
-    exp.stop().expect("copybench experiment stops");
     out
 }
 
 fn report_paired(results: &[Paired]) {
+    let is_null = null_comparison();
     println!(
-        "\ncopybench overhead over a bare loop, alternating pairs: median per message, \
-         overhead as the median of the pairs' ratios [95 % interval]; threads placed (both \
-         sides alike): rr {}, stream {}",
+        "\n{} over a bare loop, alternating pairs spread over set-ups made afresh: median per \
+         message, overhead as the median of the set-ups' median pair ratios [95 % interval \
+         over set-ups]; threads placed (both sides alike): rr {}, stream {}",
+        if is_null {
+            "NULL COMPARISON (COPYBENCH_OVERHEAD_NULL=1): a second bare loop"
+        } else {
+            "copybench overhead"
+        },
         Placement::of(WorkloadKind::Rr).name(),
         Placement::of(WorkloadKind::Stream).name()
     );
@@ -1350,7 +1485,8 @@ fn report_paired(results: &[Paired]) {
         let (wall, cpu) = (r.wall.estimate(), r.cpu.estimate());
         println!(
             "{:<32} wall {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   \
-             CPU {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   ({} pairs of {} messages)",
+             CPU {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   ({} pairs of {} messages \
+             in {} set-ups; CPU with pairs pooled [{:+.2}, {:+.2}])",
             r.case.name(),
             median(&r.bare.wall_ns),
             median(&r.copybench.wall_ns),
@@ -1363,7 +1499,10 @@ fn report_paired(results: &[Paired]) {
             cpu.lo,
             cpu.hi,
             r.rounds,
-            r.batch
+            r.batch,
+            r.setups,
+            r.cpu.pairs().lo,
+            r.cpu.pairs().hi,
         );
         if r.case.workload == WorkloadKind::Stream {
             // Why a copying receiver's speed moves its sender (recv.rs,
@@ -1372,9 +1511,24 @@ fn report_paired(results: &[Paired]) {
                 Estimate::of(s.rx_switches_per_mib.iter().copied())
                     .map_or("unavailable".to_string(), |e| format!("{:.1}", e.median))
             };
+            // Which thread the overhead is in: the sender's CPU per
+            // message and the receiver's per byte, paired as the total is.
+            let (tx, rx) = (r.tx_cpu.estimate(), r.rx_cpu.estimate());
             println!(
-                "{:<32} receiver context switches per MiB {} / {} (bare / copybench)",
+                "{:<32} sender CPU {:.0} / {:.0} ns/msg {:+.2} % [{:+.2}, {:+.2}]   receiver CPU \
+                 {:.4} / {:.4} ns/B {:+.2} % [{:+.2}, {:+.2}]   receiver context switches per \
+                 MiB {} / {} (bare / copybench)",
                 "",
+                median(&r.bare.tx_cpu_ns),
+                median(&r.copybench.tx_cpu_ns),
+                tx.median,
+                tx.lo,
+                tx.hi,
+                median(&r.bare.rx_cpu_ns_per_byte),
+                median(&r.copybench.rx_cpu_ns_per_byte),
+                rx.median,
+                rx.lo,
+                rx.hi,
                 per_mib(&r.bare),
                 per_mib(&r.copybench)
             );
@@ -1400,7 +1554,7 @@ fn report_paired(results: &[Paired]) {
             );
         }
         let measure = |side: fn(&Side) -> &Vec<f64>, o: &Overheads| {
-            let e = o.estimate();
+            let (e, pooled) = (o.estimate(), o.pairs());
             let (q1, q3) = o.quartiles();
             serde_json::json!({
                 "bare_ns_per_msg": median(side(&r.bare)),
@@ -1408,6 +1562,8 @@ fn report_paired(results: &[Paired]) {
                 "overhead_pct": {
                     "median": e.median, "lo": e.lo, "hi": e.hi, "coverage": e.coverage,
                     "q1": q1, "q3": q3,
+                    "setup_medians": o.setup_medians(),
+                    "pairs_pooled": {"median": pooled.median, "lo": pooled.lo, "hi": pooled.hi},
                 },
             })
         };
@@ -1421,17 +1577,20 @@ fn report_paired(results: &[Paired]) {
             "placement": Placement::of(r.case.workload).name(),
             "bare_times_round_trips": r.case.workload == WorkloadKind::Rr && bare_times_round_trips(),
             "rounds": r.rounds,
+            "setups": r.setups,
+            "null_comparison": is_null,
             "batch_messages": r.batch,
             "wall": measure(|s| &s.wall_ns, &r.wall),
             "cpu": measure(|s| &s.cpu_ns, &r.cpu),
+            "sender_cpu": measure(|s| &s.tx_cpu_ns, &r.tx_cpu),
+            // The receiver's CPU per byte (ns_per_msg is per byte here): the
+            // figure the budget holds for mapping receivers.
+            "rx_cpu_per_byte": measure(|s| &s.rx_cpu_ns_per_byte, &r.rx_cpu),
             "receive": r.case.receive.name(),
         }));
         if r.case.receive == ReceiveKind::Zerocopy {
-            // The receiver's CPU per byte: the figure the budget holds for
-            // these cases (ns_per_msg is per byte here), and each side's
-            // mapped share (null: it received nothing by mapping).
+            // Each side's mapped share (null: it received nothing by mapping).
             let last = json.last_mut().expect("pushed above");
-            last["rx_cpu_per_byte"] = measure(|s| &s.rx_cpu_ns_per_byte, &r.rx_cpu);
             last["mapped_share"] = serde_json::json!({
                 "bare": r.bare.mapped_share(),
                 "copybench": r.copybench.mapped_share(),
