@@ -1,7 +1,8 @@
 //! The receiving side, two ways (`--receive`):
 //!
-//! - `copy` ([`Reader`]): plain `recv` into one reusable buffer, cut into
-//!   whole messages, each checked in place.
+//! - `copy` ([`Reader`]): plain `recv` into one reusable buffer; a message
+//!   that lies whole in it is checked in place, one that runs past the end
+//!   of a read is checked in pieces (below), never moved.
 //! - `zerocopy` ([`MapReader`]): `getsockopt(TCP_ZEROCOPY_RECEIVE)` maps whole
 //!   received pages into a window of this process; the bytes the kernel
 //!   cannot map (its `recv_skip_hint`) are read with `recv` and counted as
@@ -11,9 +12,11 @@
 //! to back on the stream, so message boundaries fall anywhere in a page: a
 //! page the kernel maps may hold the tail of one message and the head of the
 //! next, and a message may run across several mapping calls and the bytes
-//! `recv`ed between them. The mapping receiver never copies to make a message
-//! contiguous. It verifies **piecewise**: it feeds each run of stream bytes,
-//! mapped or `recv`ed, to the verifier as it comes. The header is gathered
+//! `recv`ed between them; a copying reader's read may end anywhere in one.
+//! Neither receiver copies to make a message contiguous. The mapping
+//! receiver verifies **piecewise** ([`Pieces`]): it feeds each run of stream
+//! bytes, mapped or `recv`ed, to the verifier as it comes; the copying one
+//! does so for a message that runs past the end of a read. The header is gathered
 //! into a 32-byte array (it may straddle two pieces), checked by
 //! [`Verifier::begin`] (sequence, shape, origin), and each piece of the body
 //! by [`Verifier::check_piece`], which checks exactly the bytes the whole
@@ -69,9 +72,6 @@ use crate::sys;
 
 /// Bytes the reader asks the kernel for at most per call when messages are small.
 pub const READ_AHEAD: usize = 256 << 10;
-
-/// A partial message up to this size is moved to the front before each read.
-const SMALL_PARTIAL: usize = 8 << 10;
 
 /// The default mark, at most. Measured on this project's VM (loopback,
 /// one-copy, one field, alternating, 1.5 s runs), Gbit/s without a mark →
@@ -326,17 +326,22 @@ pub(crate) struct Waited {
 }
 
 /// The reader's buffer for `msg_len`-byte messages: [`READ_AHEAD`], or one
-/// message when that is larger (0 for a reader never used).
+/// message when that is larger (0 for a reader never used). A message that
+/// fits lies whole in it after a read whenever a read starts with it (rr,
+/// one message in flight, always), and is checked in place; one that runs
+/// past the end of a read is fed in pieces, so the reader never moves bytes
+/// to make a message contiguous. It used to move a partial message to the
+/// front before a read: on this project's VM the zero-copy 64 KiB stream's
+/// receiver spent 5 % of its CPU in that `memmove` (2.0 % of the run's
+/// samples), and the overhead bench put its receiver +5 to +6 % above a bare
+/// loop's.
 ///
 /// A buffer of whole messages only (3 of 64 KiB + 32 B instead of 256 KiB)
-/// would spare the reader moving a large partial message to the front
-/// (3–4 % of a 64 KiB stream's CPU samples in a profile), but with that
-/// buffer and its moves only of small partials, `--rcvlowat` above the
-/// message size stalled the end of a 5 ms batch for the whole receive
+/// stalled: with it and moves only of small partials, `--rcvlowat` above
+/// the message size stalled the end of a 5 ms batch for the whole receive
 /// timeout (10 s) in 6 runs of 6 on this project's VM (Linux 6.18,
 /// loopback, 16 KiB messages), the reader asleep in `recv` with a message
-/// already queued; with this buffer and the moves below, in none of 8. The
-/// cause was not found, so the reader keeps the layout that never stalled.
+/// already queued; so every read offers the whole buffer.
 fn buffer_len(msg_len: usize) -> usize {
     if msg_len == 0 {
         return 0;
@@ -372,30 +377,117 @@ impl Promise {
     }
 }
 
-/// Reads a stream of fixed-size messages.
+/// A message fed in pieces (module doc, "Framing and pages"): its header
+/// gathered into an array, the check begun on it ([`Verifier::begin`]),
+/// each piece of its body checked as it comes ([`Verifier::check_piece`]),
+/// and where the stream is. The mapping reader feeds every message through
+/// it; the copying reader the messages that do not lie whole in its buffer,
+/// and tells it of the others ([`Pieces::whole`]), so both know the same
+/// promise and the same position.
+#[derive(Debug)]
+struct Pieces {
+    msg_len: usize,
+    /// Bytes of the current message fed so far.
+    off: usize,
+    /// Stream bytes fed (or checked whole) so far.
+    fed: u64,
+    header: [u8; HEADER_LEN],
+    pending: Option<Pending>,
+    promise: Promise,
+}
+
+impl Pieces {
+    fn new(msg_len: usize) -> Pieces {
+        Pieces {
+            msg_len,
+            off: 0,
+            fed: 0,
+            header: [0; HEADER_LEN],
+            pending: None,
+            promise: Promise::default(),
+        }
+    }
+
+    /// Feeds the start of `piece`, the stream bytes after those fed, up to
+    /// the end of the current message. Returns how many bytes it took and,
+    /// when they ended the message, its check (the header bytes are then
+    /// in `self.header`).
+    fn feed(
+        &mut self,
+        piece: &[u8],
+        verifier: &mut Verifier,
+    ) -> Result<(usize, Option<Pending>), VerifyError> {
+        let n = (self.msg_len - self.off).min(piece.len());
+        let piece = &piece[..n];
+        let mut used = 0;
+        if self.off < HEADER_LEN {
+            let h = (HEADER_LEN - self.off).min(n);
+            self.header[self.off..self.off + h].copy_from_slice(&piece[..h]);
+            used = h;
+            if self.off + h == HEADER_LEN {
+                self.pending = Some(verifier.begin(&self.header)?);
+                let at = self.fed - self.off as u64;
+                self.promise.saw(at, self.msg_len, &self.header);
+            }
+        }
+        if used < n {
+            let p = self.pending.as_ref().expect("the header came first");
+            verifier.check_piece(p, self.off + used - HEADER_LEN, &piece[used..])?;
+        }
+        self.off += n;
+        self.fed += n as u64;
+        if self.off < self.msg_len {
+            return Ok((n, None));
+        }
+        self.off = 0;
+        Ok((
+            n,
+            Some(self.pending.take().expect("a whole message has a header")),
+        ))
+    }
+
+    /// Checks `msg`, the next message whole (between messages only).
+    fn whole(&mut self, msg: &[u8], verifier: &mut Verifier) -> Result<Header, VerifyError> {
+        debug_assert_eq!(self.off, 0);
+        self.promise.saw(self.fed, self.msg_len, msg);
+        self.fed += self.msg_len as u64;
+        verifier.check(msg)
+    }
+
+    /// Promised bytes not yet fed: the rest of the current message once
+    /// any of it is in, and what the last header read promised. Every byte
+    /// received has been fed when a reader waits.
+    fn promised(&self) -> usize {
+        let rest = if self.off > 0 {
+            self.msg_len - self.off
+        } else {
+            0
+        };
+        self.promise.left(self.fed).max(rest)
+    }
+}
+
+/// Reads a stream of fixed-size messages by copying (`recv`).
 pub(crate) struct Reader {
     buf: Vec<u8>,
+    /// Received bytes not yet fed: `start..end` of `buf`.
     start: usize,
     end: usize,
-    /// The stream offset of `buf[0]`.
-    base: u64,
     msg_len: usize,
     lowat: Option<Lowat>,
-    promise: Promise,
+    pieces: Pieces,
 }
 
 impl Reader {
     /// A reader of `msg_len`-byte messages (0: a reader that is never used).
     pub fn new(msg_len: usize) -> Reader {
-        let cap = buffer_len(msg_len);
         Reader {
-            buf: vec![0; cap],
+            buf: vec![0; buffer_len(msg_len)],
             start: 0,
             end: 0,
-            base: 0,
             msg_len,
             lowat: None,
-            promise: Promise::default(),
+            pieces: Pieces::new(msg_len),
         }
     }
 
@@ -405,36 +497,58 @@ impl Reader {
         self
     }
 
-    /// The next whole message. Reads more than one message's worth when the
-    /// peer has sent it, so a stream of small messages costs few calls.
-    pub fn next(&mut self, fd: BorrowedFd<'_>) -> Result<&[u8], ReadError> {
-        // Before reading, move a partial message to the front when it is
-        // small (a plain reader's data would land at the front too, in memory
-        // the last read just warmed), when the next message would not fit,
-        // or when less than half the buffer is left: each read then offers
-        // the kernel at least half the buffer, at the price of copying under
-        // one message.
-        let partial = self.end - self.start;
-        let short = self.buf.len() - self.end < self.buf.len() / 2;
-        if partial < self.msg_len
-            && self.start > 0
-            && (partial <= SMALL_PARTIAL || short || self.start + self.msg_len > self.buf.len())
-        {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.base += self.start as u64;
-            self.end -= self.start;
-            self.start = 0;
+    /// Receives the next message and checks it; calls `step` once the whole
+    /// message is in (rr: the answer, the end of a round trip), before a
+    /// message that lies whole in the buffer is checked and after the
+    /// pieces of one that did not were, and returns its header. Reads more
+    /// than one message's worth when the peer has sent it, so a stream of
+    /// small messages costs few calls. `step` gets the whole message, or
+    /// its header bytes for one fed in pieces.
+    pub fn next<E>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        verifier: &mut Verifier,
+        step: impl FnOnce(&[u8]) -> Result<(), E>,
+    ) -> Result<Header, NextError<E>> {
+        loop {
+            let queued = &self.buf[self.start..self.end];
+            if self.pieces.off == 0 && queued.len() >= self.msg_len {
+                let msg = &queued[..self.msg_len];
+                step(msg).map_err(NextError::Step)?;
+                let h = self
+                    .pieces
+                    .whole(msg, verifier)
+                    .map_err(NextError::Verify)?;
+                self.start += self.msg_len;
+                return Ok(h);
+            }
+            if !queued.is_empty() {
+                let (n, done) = self
+                    .pieces
+                    .feed(queued, verifier)
+                    .map_err(NextError::Verify)?;
+                self.start += n;
+                if let Some(p) = done {
+                    step(&self.pieces.header).map_err(NextError::Step)?;
+                    return Ok(p.header);
+                }
+                continue;
+            }
+            self.fill(fd).map_err(NextError::Read)?;
         }
-        while self.end - self.start < self.msg_len {
-            let partial = self.end - self.start;
+    }
+
+    /// Reads into the whole buffer once every byte in it has been fed,
+    /// after waiting for the mark where one is kept.
+    fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
+        debug_assert_eq!(self.start, self.end);
+        let partial = self.pieces.off;
+        loop {
             // Where the mark may never come, the recv takes what is queued
             // and does not wait (`Waited::may_sleep`).
             let mut flags = 0;
             if let Some(l) = &mut self.lowat {
-                let at = self.base + self.start as u64;
-                self.promise
-                    .saw(at, self.msg_len, &self.buf[self.start..self.end]);
-                let promised = self.promise.left(self.base + self.end as u64);
+                let promised = self.pieces.promised();
                 if !l
                     .wait(fd, self.msg_len - partial, promised, partial)?
                     .may_sleep
@@ -442,49 +556,31 @@ impl Reader {
                     flags = libc::MSG_DONTWAIT;
                 }
             }
-            match sys::recv(fd, &mut self.buf[self.end..], flags) {
+            match sys::recv(fd, &mut self.buf, flags) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    (self.start, self.end) = (0, n);
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Readable in `poll`, nothing queued now: wait again.
                 Err(e) if flags != 0 && e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) => {
                     let timeout = socket2::SockRef::from(&fd)
                         .read_timeout()
                         .ok()
                         .flatten()
                         .unwrap_or_default();
-                    return Err(ReadError::TimedOut { partial, timeout });
+                    return Err(read_error(e, partial, timeout));
                 }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    return Err(ReadError::Closed { partial })
-                }
-                Err(e) => return Err(ReadError::Io(e)),
             }
         }
-        let at = self.base + self.start as u64;
-        let msg = &self.buf[self.start..self.start + self.msg_len];
-        if self.lowat.is_some() {
-            self.promise.saw(at, self.msg_len, msg);
-        }
-        self.start += self.msg_len;
-        if self.start == self.end {
-            self.base += self.start as u64;
-            self.start = 0;
-            self.end = 0;
-        }
-        Ok(msg)
     }
 }
 
-/// Why the mapping receiver could not deliver a checked message.
+/// Why a receiver could not deliver a checked message.
 #[derive(Debug)]
-pub(crate) enum MapError<E> {
+pub(crate) enum NextError<E> {
     Read(ReadError),
     Verify(VerifyError),
     /// What the caller's per-message step (rr: the answer) returned.
@@ -521,13 +617,7 @@ pub(crate) struct MapReader {
     /// Bytes the kernel said it cannot map, not yet read.
     skip_left: usize,
     msg_len: usize,
-    /// Bytes of the current message fed so far.
-    msg_off: usize,
-    /// Stream bytes fed so far.
-    fed: u64,
-    promise: Promise,
-    header: [u8; HEADER_LEN],
-    pending: Option<Pending>,
+    pieces: Pieces,
     timeout: Duration,
     lowat: Option<Lowat>,
     stats: RxStats,
@@ -554,11 +644,7 @@ impl MapReader {
             bend: 0,
             skip_left: 0,
             msg_len,
-            msg_off: 0,
-            fed: 0,
-            promise: Promise::default(),
-            header: [0; HEADER_LEN],
-            pending: None,
+            pieces: Pieces::new(msg_len),
             timeout,
             lowat,
             stats: RxStats::default(),
@@ -578,7 +664,7 @@ impl MapReader {
         fd: BorrowedFd<'_>,
         verifier: &mut Verifier,
         step: impl FnOnce(&[u8]) -> Result<(), E>,
-    ) -> Result<Header, MapError<E>> {
+    ) -> Result<Header, NextError<E>> {
         loop {
             // The next run of stream bytes: recv'd ones first (they come
             // before any page mapped after them), then mapped ones.
@@ -587,41 +673,20 @@ impl MapReader {
             } else if self.pos < self.end {
                 self.window.mapped(self.pos, self.end - self.pos)
             } else {
-                self.fill(fd).map_err(MapError::Read)?;
+                self.fill(fd).map_err(NextError::Read)?;
                 continue;
             };
-            let want = self.msg_len - self.msg_off;
-            let n = want.min(piece.len());
-            let piece = &piece[..n];
-            let mut used = 0;
-            if self.msg_off < HEADER_LEN {
-                let h = (HEADER_LEN - self.msg_off).min(n);
-                self.header[self.msg_off..self.msg_off + h].copy_from_slice(&piece[..h]);
-                used = h;
-                if self.msg_off + h == HEADER_LEN {
-                    self.pending = Some(verifier.begin(&self.header).map_err(MapError::Verify)?);
-                    let at = self.fed - self.msg_off as u64;
-                    self.promise.saw(at, self.msg_len, &self.header);
-                }
-            }
-            if used < n {
-                let p = self.pending.as_ref().expect("the header came first");
-                let at = self.msg_off + used - HEADER_LEN;
-                verifier
-                    .check_piece(p, at, &piece[used..])
-                    .map_err(MapError::Verify)?;
-            }
+            let (n, done) = self
+                .pieces
+                .feed(piece, verifier)
+                .map_err(NextError::Verify)?;
             if self.bpos < self.bend {
                 self.bpos += n;
             } else {
                 self.pos += n;
             }
-            self.msg_off += n;
-            self.fed += n as u64;
-            if self.msg_off == self.msg_len {
-                self.msg_off = 0;
-                let p = self.pending.take().expect("a whole message has a header");
-                step(&self.header).map_err(MapError::Step)?;
+            if let Some(p) = done {
+                step(&self.pieces.header).map_err(NextError::Step)?;
                 return Ok(p.header);
             }
         }
@@ -636,7 +701,7 @@ impl MapReader {
     /// `-page-rx` cases measured that cost). Without a mark it maps
     /// whatever is queued and waits only when nothing is.
     fn fill(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
-        let partial = self.msg_off;
+        let partial = self.pieces.off;
         let closed = ReadError::Closed { partial };
         // Every mapped byte has been checked: release the pages now
         // (`MADV_DONTNEED`), as the selftest does, rather than leave them to
@@ -702,26 +767,14 @@ impl MapReader {
         }
     }
 
-    /// Promised bytes not yet fed: the rest of the current message once
-    /// any of it is in, and what the last header read promised. Every byte
-    /// received has been fed when the reader waits.
-    fn promised(&self) -> usize {
-        let rest = if self.msg_off > 0 {
-            self.msg_len - self.msg_off
-        } else {
-            0
-        };
-        self.promise.left(self.fed).max(rest)
-    }
-
     /// Waits for the low mark, never for more than is promised. The kernel
     /// wakes a waiter only once SO_RCVLOWAT bytes are queued, whatever the
     /// call asks, so the mark itself is lowered. Where `poll` did not find
     /// the socket readable, MSG_PEEK | MSG_TRUNC waits for min(mark, len)
     /// bytes and copies none.
     fn wait(&mut self, fd: BorrowedFd<'_>) -> Result<(), ReadError> {
-        let partial = self.msg_off;
-        let promised = self.promised();
+        let partial = self.pieces.off;
+        let promised = self.pieces.promised();
         if let Some(l) = &mut self.lowat {
             let waited = l.wait(fd, self.msg_len - partial, promised, partial)?;
             if waited.set {
@@ -885,6 +938,7 @@ fn read_error(e: io::Error, partial: usize, timeout: Duration) -> ReadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::message::{promise_flags, Message, PoolPlan, Shape, Verify};
     use std::io::Write;
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
@@ -960,95 +1014,148 @@ mod tests {
             // Loopback with an MTU below AUTO_MIN_MSS: no default mark here.
             return;
         };
-        let msg_len = 1000;
+        let field = 1000 - HEADER_LEN;
         let n = 40u64;
+        let wire = stream(field, n, |i| n - i - 1);
         let sender = std::thread::spawn(move || {
-            for i in 0..n {
-                let mut m = vec![i as u8; msg_len];
-                let mut h = [0u8; HEADER_LEN];
-                Header {
-                    flags: crate::engine::message::promise_flags(n - i - 1),
-                    seq: i,
-                    slot: 0,
-                    generation: 0,
-                    fields: 1,
-                    field_size: (msg_len - HEADER_LEN) as u32,
-                }
-                .encode(&mut h);
-                m[..HEADER_LEN].copy_from_slice(&h);
-                if i % 10 == 0 || i >= n - 5 {
+            for (i, m) in wire.chunks(1000).enumerate() {
+                if i % 10 == 0 || i as u64 >= n - 5 {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                tx.write_all(&m).unwrap();
+                tx.write_all(m).unwrap();
             }
             tx
         });
-        let mut r = Reader::new(msg_len).lowat(Some(mark));
+        let mut r = Reader::new(1000).lowat(Some(mark));
+        let mut v = verifier(field, Verify::Full);
         let started = std::time::Instant::now();
         for i in 0..n {
-            let m = r.next(rx.as_fd()).unwrap();
-            assert_eq!(Header::decode(m).unwrap().seq, i);
-            assert!(m[HEADER_LEN..].iter().all(|&b| b == i as u8));
+            assert_eq!(next(&mut r, &rx, &mut v).unwrap().seq, i);
         }
         // Nothing waited for the receive timeout (3 s).
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(sender.join().unwrap());
     }
 
+    /// `n` messages of one `field`-byte field from a pool of one slot, as
+    /// a sender stamps them (message `i` promising `promise(i)` more), back
+    /// to back as they go on the wire.
+    fn stream(field: usize, n: u64, promise: impl Fn(u64) -> u64) -> Vec<u8> {
+        let mut m = Message::new(shape(field), 0);
+        let (mut out, mut one) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            m.stamp(i, promise_flags(promise(i)));
+            m.serialize_into(&mut one);
+            out.extend_from_slice(&one);
+        }
+        out
+    }
+
+    fn shape(field: usize) -> Shape {
+        Shape {
+            fields: 1,
+            field_size: field,
+        }
+    }
+
+    fn verifier(field: usize, mode: Verify) -> Verifier {
+        Verifier::new(shape(field), mode, PoolPlan::new(1, false))
+    }
+
+    /// The next message's header; panics if the step did not see the
+    /// message's header (the whole message, or its header bytes).
+    fn next(r: &mut Reader, fd: &impl AsFd, v: &mut Verifier) -> Result<Header, NextError<()>> {
+        let mut stepped = None;
+        let h = r.next(fd.as_fd(), v, |m| {
+            stepped = Some(Header::decode(m).unwrap());
+            Ok(())
+        })?;
+        assert_eq!(stepped, Some(h), "step saw the message's header");
+        Ok(h)
+    }
+
     #[test]
     fn splits_a_byte_stream_into_messages_across_reads() {
+        // 5 messages of 7 + 32 bytes; the first read ends mid-message.
         let (mut a, b) = UnixStream::pair().unwrap();
-        let data: Vec<u8> = (0..=255u8).cycle().take(7 * 5).collect();
-        a.write_all(&data[..12]).unwrap();
-        let mut r = Reader::new(7);
-        assert_eq!(r.next(b.as_fd()).unwrap(), &data[..7]);
-        a.write_all(&data[12..]).unwrap();
+        let data = stream(7, 5, |_| 0);
+        a.write_all(&data[..50]).unwrap();
+        let mut r = Reader::new(39);
+        let mut v = verifier(7, Verify::Full);
+        assert_eq!(next(&mut r, &b, &mut v).unwrap().seq, 0);
+        a.write_all(&data[50..]).unwrap();
         drop(a);
         for i in 1..5 {
-            assert_eq!(r.next(b.as_fd()).unwrap(), &data[i * 7..i * 7 + 7]);
+            assert_eq!(next(&mut r, &b, &mut v).unwrap().seq, i);
         }
         assert!(matches!(
-            r.next(b.as_fd()),
-            Err(ReadError::Closed { partial: 0 })
+            next(&mut r, &b, &mut v),
+            Err(NextError::Read(ReadError::Closed { partial: 0 }))
         ));
     }
 
     #[test]
-    fn large_messages_come_out_whole_wherever_reads_end() {
+    fn large_messages_are_checked_wherever_reads_end() {
         // 64 KiB + 32 B messages in a 256 KiB buffer: odd-sized writes put
-        // message boundaries anywhere in a read, partial messages are moved
-        // to the front when the next would not fit, and each message still
-        // comes out whole.
+        // message boundaries anywhere in a read; each message is checked in
+        // place or in pieces, every byte of it (Verify::Full).
         let len = 65_568;
         assert_eq!(buffer_len(len), READ_AHEAD);
         assert_eq!(buffer_len(READ_AHEAD + 1), READ_AHEAD + 1);
         assert_eq!(buffer_len(0), 0);
+        let field = len - HEADER_LEN;
         let (mut a, b) = UnixStream::pair().unwrap();
-        let data: Vec<u8> = (0..7 * len).map(|i| (i % 251) as u8).collect();
-        let sent = data.clone();
+        let data = stream(field, 7, |_| 0);
         let writer = std::thread::spawn(move || {
-            for chunk in sent.chunks(50_001) {
+            for chunk in data.chunks(50_001) {
                 a.write_all(chunk).unwrap();
             }
         });
         let mut r = Reader::new(len);
+        let mut v = verifier(field, Verify::Full);
         for i in 0..7 {
-            assert_eq!(
-                r.next(b.as_fd()).unwrap(),
-                &data[i * len..(i + 1) * len],
-                "{i}"
-            );
-            assert!(r.end <= r.buf.len());
+            assert_eq!(next(&mut r, &b, &mut v).unwrap().seq, i);
         }
         writer.join().unwrap();
     }
 
     #[test]
+    fn a_byte_damaged_where_a_read_ends_is_found() {
+        // A message cut by the end of a read is checked in pieces: a byte
+        // flipped in either piece, or in a header cut in two, fails the
+        // message with the field offset of the byte.
+        let field = 1000;
+        let len = field + HEADER_LEN;
+        for (cut, flip) in [(500, 100), (500, 900), (10, 20)] {
+            let (mut a, b) = UnixStream::pair().unwrap();
+            let mut data = stream(field, 3, |_| 0);
+            data[len + flip] ^= 0x40;
+            a.write_all(&data[..len + cut]).unwrap();
+            let mut r = Reader::new(len);
+            let mut v = verifier(field, Verify::Full);
+            assert_eq!(next(&mut r, &b, &mut v).unwrap().seq, 0);
+            a.write_all(&data[len + cut..]).unwrap();
+            let err = next(&mut r, &b, &mut v).unwrap_err();
+            match (flip, err) {
+                (20, NextError::Verify(e)) => assert!(!e.to_string().is_empty()),
+                (_, NextError::Verify(e)) => assert!(
+                    e.to_string().contains(&format!("{}", flip - HEADER_LEN)),
+                    "{flip}: {e}"
+                ),
+                (_, other) => panic!("{flip}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_close_mid_message_says_how_much_arrived() {
         let (mut a, b) = UnixStream::pair().unwrap();
-        a.write_all(&[1, 2, 3]).unwrap();
+        a.write_all(&stream(8, 1, |_| 0)[..3]).unwrap();
         drop(a);
-        let err = Reader::new(8).next(b.as_fd()).unwrap_err();
+        let mut v = verifier(8, Verify::Full);
+        let Err(NextError::Read(err)) = next(&mut Reader::new(40), &b, &mut v) else {
+            panic!("a message cut short is an error");
+        };
         assert!(matches!(err, ReadError::Closed { partial: 3 }));
         assert!(err.to_string().contains("3 bytes"));
     }

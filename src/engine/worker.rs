@@ -19,7 +19,7 @@ use crate::engine::message::{
     FLAG_BATCH_END,
 };
 use crate::engine::meter::Meter;
-use crate::engine::recv::{Lowat, MapError, MapReader, ReadError, Reader};
+use crate::engine::recv::{Lowat, MapReader, NextError, ReadError, Reader};
 use crate::engine::strategy::{Refill, SendError, Sender};
 use crate::model::kinds::ReceiveKind;
 use crate::model::kinds::Role;
@@ -319,22 +319,11 @@ impl Worker {
         part: &mut W,
         fd: BorrowedFd<'_>,
     ) -> Result<std::result::Result<Header, ReadError>> {
-        match rx {
-            Rx::Copy(reader) => match reader.next(fd) {
-                Ok(msg) => {
-                    part.on_message(self, fd, msg)?;
-                    Ok(Ok(verifier
-                        .check(msg)
-                        .map_err(|e| self.verify_failed(e))?))
-                }
-                Err(e) => Ok(Err(e)),
-            },
-            Rx::Map(m) => match m.next(fd, verifier, |h| part.on_message(self, fd, h)) {
-                Ok(h) => Ok(Ok(h)),
-                Err(MapError::Read(e)) => Ok(Err(e)),
-                Err(MapError::Verify(e)) => Err(self.verify_failed(e)),
-                Err(MapError::Step(e)) => Err(e),
-            },
+        match rx.next(fd, verifier, |msg| part.on_message(self, fd, msg)) {
+            Ok(h) => Ok(Ok(h)),
+            Err(NextError::Read(e)) => Ok(Err(e)),
+            Err(NextError::Verify(e)) => Err(self.verify_failed(e)),
+            Err(NextError::Step(e)) => Err(e),
         }
     }
 
@@ -591,6 +580,20 @@ enum Rx {
 }
 
 impl Rx {
+    /// The next message, checked; `step` runs once it is all in (see
+    /// [`Reader::next`] and [`MapReader::next`] for when, against the check).
+    fn next<E>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        verifier: &mut Verifier,
+        step: impl FnOnce(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Header, NextError<E>> {
+        match self {
+            Rx::Copy(r) => r.next(fd, verifier, step),
+            Rx::Map(m) => m.next(fd, verifier, step),
+        }
+    }
+
     fn take_stats(&mut self) -> Option<RxStats> {
         match self {
             Rx::Copy(_) => None,
@@ -601,7 +604,10 @@ impl Rx {
 
 /// The server's part of a workload: what it does with each message.
 trait ServerPart {
-    /// Called with each whole message before it is verified.
+    /// Called once a message is all in, with the message, or its header
+    /// bytes where the receiver fed it in pieces: before the check of a
+    /// message that lies whole in the copying reader's buffer, after the
+    /// pieces of any other were checked (engine::recv).
     fn on_message(&mut self, w: &Worker, fd: BorrowedFd<'_>, msg: &[u8]) -> Result<()>;
     /// At a batch's end (and when the client leaves): the role's zero-copy
     /// bookkeeping for the batch, once its last completion is in.
@@ -659,27 +665,22 @@ impl ClientPart for RrClient {
 
     #[inline]
     fn after_send(&mut self, w: &Worker, fd: BorrowedFd<'_>, t0: Option<Instant>) -> Result<()> {
-        let rtt = match &mut self.rx {
-            Rx::Copy(reader) => {
-                let reply = reader.next(fd).map_err(|e| w.read_failed(e))?;
-                // The round trip ends when the whole reply is in; checking it is
-                // copybench's work, not the socket's.
-                let rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
-                self.verifier.check(reply).map_err(|e| w.verify_failed(e))?;
-                rtt
-            }
-            // A mapping receiver checks each piece as it comes (see
-            // engine::recv), so its round trip includes the check.
-            Rx::Map(m) => {
-                m.next(fd, &mut self.verifier, |_| Ok::<(), Error>(()))
-                    .map_err(|e| match e {
-                        MapError::Read(e) => w.read_failed(e),
-                        MapError::Verify(e) => w.verify_failed(e),
-                        MapError::Step(e) => e,
-                    })?;
-                t0.map_or(0, |t| t.elapsed().as_nanos() as u64)
-            }
-        };
+        // The round trip ends when the whole reply is in: before the check
+        // of a reply that lies whole in the copying reader's buffer (always,
+        // one message in flight), which is copybench's work, not the
+        // socket's; after it where a reader checks pieces as they come (the
+        // mapping one, engine::recv).
+        let mut rtt = 0;
+        self.rx
+            .next(fd, &mut self.verifier, |_| {
+                rtt = t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
+                Ok::<(), Error>(())
+            })
+            .map_err(|e| match e {
+                NextError::Read(e) => w.read_failed(e),
+                NextError::Verify(e) => w.verify_failed(e),
+                NextError::Step(e) => e,
+            })?;
         self.latency.saturating_record(rtt);
         Ok(())
     }
