@@ -92,7 +92,11 @@
 //!   one set-up are not independent: in a null comparison (both sides the
 //!   bare loop, `COPYBENCH_OVERHEAD_NULL=1`) one set-up of 100 pairs called
 //!   a difference in 2 cases of 6, ten set-ups in none. The pairs pooled and
-//!   their quartiles are kept beside it. For `-rx` cases also the receiving thread's CPU per
+//!   their quartiles are kept beside it. Set-ups of one process still share
+//!   what a run keeps (copybench's sender against the bare one's differed
+//!   between three runs by more than each run's interval, while a null
+//!   comparison held 0 in each), so `scripts/overhead.sh` runs this bench in
+//!   several processes and takes the interval over all their set-ups. For `-rx` cases also the receiving thread's CPU per
 //!   byte, paired the same way, and each side's mapped share over all its
 //!   pairs; for stream cases each side's receiver context switches per MiB
 //!   (its sleeps, median over the pairs; printed only). Printed, and written to
@@ -1470,7 +1474,9 @@ fn report_paired(results: &[Paired]) {
     println!(
         "\n{} over a bare loop, alternating pairs spread over set-ups made afresh: median per \
          message, overhead as the median of the set-ups' median pair ratios [95 % interval \
-         over set-ups]; threads placed (both sides alike): rr {}, stream {}",
+         over set-ups, all in this one process: scripts/overhead.sh spreads them over \
+         several, whose runs differ more than one run's set-ups]; threads placed (both \
+         sides alike): rr {}, stream {}",
         if is_null {
             "NULL COMPARISON (COPYBENCH_OVERHEAD_NULL=1): a second bare loop"
         } else {

@@ -35,11 +35,18 @@
 # Extra arguments go to the bench (criterion's own, e.g. --sample-size 10,
 # or a filter that matches no group to skip criterion's part);
 # COPYBENCH_OVERHEAD_ROUNDS sets the number of pairs (default 100), spread
-# over COPYBENCH_OVERHEAD_SETUPS set-ups (default 10): each set-up makes
-# both sides' connections, threads and buffers afresh, and the interval is
-# taken over the set-ups' medians, because pairs of one set-up agree more
-# closely than set-ups do (COPYBENCH_OVERHEAD_SETUPS=1: one set-up, every
-# pair counted as independent, the method before 2026-12-07).
+# over COPYBENCH_OVERHEAD_PROCESSES runs of the bench (default 10) and
+# COPYBENCH_OVERHEAD_SETUPS set-ups (default: one per process): each
+# set-up makes both sides' connections, threads and buffers afresh, and
+# the interval is taken over the set-ups' medians (pooled from every
+# process), because pairs of one set-up agree more closely than set-ups
+# do, and set-ups of one process more closely than processes: on this
+# project's VM, zero-copy-stream-64KiB's copybench sender read +3.16 %
+# [+2.11, +4.44] in one process and -2.44 % [-3.53, +0.06] in another,
+# 20 set-ups each, while a null comparison held 0 in every process.
+# COPYBENCH_OVERHEAD_PROCESSES=1 COPYBENCH_OVERHEAD_SETUPS=1: every pair
+# counted as independent, the method before 2026-12-07. Each process's own
+# report is kept in target/criterion/overhead-process-N.log.
 # COPYBENCH_OVERHEAD_NULL=1 replaces copybench with a second bare loop: a
 # null comparison whose figures should hold 0, to see what the method
 # calls between identical arms. Exit codes: 0 nothing shown over budget
@@ -52,12 +59,41 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 
-cargo bench --bench overhead -- "$@"
+processes=${COPYBENCH_OVERHEAD_PROCESSES:-10}
+rounds=${COPYBENCH_OVERHEAD_ROUNDS:-100}
+setups=${COPYBENCH_OVERHEAD_SETUPS:-$processes}
+for v in processes rounds setups; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+        echo "overhead: COPYBENCH_OVERHEAD_${v^^}=${!v}: must be a whole number >= 1" >&2
+        exit 2
+    }
+done
+((rounds >= 2 * processes)) || {
+    echo "overhead: COPYBENCH_OVERHEAD_ROUNDS=$rounds: must be at least 2 per process (COPYBENCH_OVERHEAD_PROCESSES=$processes)" >&2
+    exit 2
+}
+# Each process: its share of the pairs and of the set-ups (at least one).
+export COPYBENCH_OVERHEAD_ROUNDS=$((rounds / processes))
+export COPYBENCH_OVERHEAD_SETUPS=$(((setups + processes - 1) / processes))
+runs=$target/criterion
+mkdir -p "$runs"
+for ((i = 1; i <= processes; i++)); do
+    echo "overhead: process $i of $processes ($COPYBENCH_OVERHEAD_ROUNDS pairs in $COPYBENCH_OVERHEAD_SETUPS set-ups per case)" >&2
+    if ((i == 1)); then
+        # The first also runs criterion's sequential groups (and takes the
+        # arguments); the others only the pairs (a filter no group matches).
+        cargo bench --bench overhead -- "$@" >"$runs/overhead-process-$i.log" 2>&1 || { cat "$runs/overhead-process-$i.log" >&2; exit 1; }
+    else
+        cargo bench --bench overhead -- overhead-paired-pairs-only >"$runs/overhead-process-$i.log" 2>&1 || { cat "$runs/overhead-process-$i.log" >&2; exit 1; }
+    fi
+    mv "$runs/overhead-paired.json" "$runs/overhead-process-$i.json"
+done
+echo "overhead: each process's own report: $runs/overhead-process-N.log (and .json); merged: $runs/overhead-merged.json" >&2
 
-python3 - "$target/criterion" <<'EOF'
-import json, os, sys
+python3 - "$target/criterion" "$runs" "$processes" <<'EOF'
+import json, math, os, sys
 
-base = sys.argv[1]
+base, runs, processes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 budget = 3.0
 
 def criterion_median(group, fn):
@@ -68,18 +104,67 @@ def criterion_median(group, fn):
     except FileNotFoundError:
         return float("nan")
 
-try:
-    with open(os.path.join(base, "overhead-paired.json")) as f:
-        paired = json.load(f)
-except FileNotFoundError as e:
-    sys.exit(f"overhead: the bench wrote no paired result: {e.filename}")
+def estimate(xs):
+    """The median and its 95 % order-statistic interval, copybench's rule
+    (stats::Estimate): [x(k), x(n+1-k)] for the largest k with
+    P(Bin(n, 1/2) < k) <= 2.5 %; under 6 values, min-max and its coverage."""
+    r = sorted(xs)
+    n = len(r)
+    median = r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2
+    k, tail, coverage = None, 0.0, None
+    for j in range(1, n // 2 + 1):
+        tail += math.comb(n, j - 1) / 2**n
+        if tail > 0.025:
+            break
+        k, coverage = j, 1 - 2 * tail
+    if k is None:
+        return median, r[0], r[-1], 1 - 2 * 0.5**n
+    return median, r[k - 1], r[n - k], coverage
+
+def merge(records):
+    """One case's records from every process: each measure's set-up medians
+    pooled (every set-up made afresh, in a process of its own as far as the
+    counts allow), its estimate taken over them; per-message figures are the
+    median of the processes'."""
+    out = dict(records[0])
+    out["rounds"] = sum(r["rounds"] for r in records)
+    out["setups"] = sum(r.get("setups", 1) for r in records)
+    for key in ("wall", "cpu", "sender_cpu", "rx_cpu_per_byte"):
+        if key not in out:
+            continue
+        ms = [m for r in records for m in r[key]["overhead_pct"]["setup_medians"]]
+        med, lo, hi, cov = estimate(ms)
+        out[key] = {
+            "bare_ns_per_msg": estimate([r[key]["bare_ns_per_msg"] for r in records])[0],
+            "copybench_ns_per_msg": estimate([r[key]["copybench_ns_per_msg"] for r in records])[0],
+            "overhead_pct": {"median": med, "lo": lo, "hi": hi, "coverage": cov, "setup_medians": ms},
+        }
+    if "mapped_share" in out:
+        for side in ("bare", "copybench"):
+            shares = [r["mapped_share"][side] for r in records if r["mapped_share"][side] is not None]
+            out["mapped_share"][side] = estimate(shares)[0] if shares else None
+    return out
+
+per_process = []
+for i in range(1, processes + 1):
+    try:
+        with open(os.path.join(runs, f"overhead-process-{i}.json")) as f:
+            per_process.append(json.load(f))
+    except FileNotFoundError as e:
+        sys.exit(f"overhead: the bench wrote no paired result: {e.filename}")
+paired = [merge([p[c] for p in per_process]) for c in range(len(per_process[0]))]
+with open(os.path.join(base, "overhead-merged.json"), "w") as f:
+    json.dump(paired, f, indent=1)
 
 def cell(m):
     o = m["overhead_pct"]
     return f"{m['bare_ns_per_msg']:>7.0f} / {m['copybench_ns_per_msg']:<7.0f} {o['median']:+6.2f}% [{o['lo']:+.2f}, {o['hi']:+.2f}]"
 
-def verdict(lo, hi, limit, higher_ok):
-    """met / OVER (BELOW) / not decided for an interval [lo, hi] against a limit."""
+def verdict(lo, hi, limit, higher_ok, coverage):
+    """met / OVER (BELOW) / not decided for an interval [lo, hi] against a
+    limit; never called from fewer than 6 set-ups (below 95 % coverage)."""
+    if coverage < 0.95:
+        return "not decided"
     if higher_ok:
         return "met" if lo >= limit else ("BELOW" if hi < limit else "not decided")
     return "met" if hi <= limit else ("OVER" if lo > limit else "not decided")
@@ -100,14 +185,14 @@ for r in paired:
         # Throughput ratio copybench / single buffer = 1 / (1 + wall overhead).
         w = r["wall"]["overhead_pct"]
         ratio, lo, hi = (1 / (1 + w[k] / 100) for k in ("median", "hi", "lo"))
-        v = verdict(lo, hi, 0.9, True)
+        v = verdict(lo, hi, 0.9, True, w["coverage"])
         flag = f"{v}: throughput x{ratio:.2f} [{lo:.2f}, {hi:.2f}] of the single buffer (target >= 0.9)"
         over |= v == "BELOW"
     elif r.get("receive") == "zerocopy":
         # Mapping receivers: the receiver's CPU per byte within the budget,
         # and the mapped shares within 0.05 of each other.
         c = r["rx_cpu_per_byte"]["overhead_pct"]
-        v = verdict(c["lo"], c["hi"], budget, False)
+        v = verdict(c["lo"], c["hi"], budget, False, c["coverage"])
         m = r["mapped_share"]
         if m["bare"] is None or m["copybench"] is None:
             share = "mapped share unavailable (a side mapped nothing)"
@@ -120,7 +205,7 @@ for r in paired:
         over |= v == "OVER"
     else:
         c = r["cpu"]["overhead_pct"]
-        v = verdict(c["lo"], c["hi"], budget, False)
+        v = verdict(c["lo"], c["hi"], budget, False, c["coverage"])
         flag = v
         over |= v == "OVER"
     if null:
@@ -129,14 +214,18 @@ for r in paired:
         # called between identical arms.
         m = r["rx_cpu_per_byte"] if r.get("receive") == "zerocopy" else r["wall" if r["reference"] == "single" else "cpu"]
         o = m["overhead_pct"]
-        v = "holds 0" if o["lo"] <= 0 <= o["hi"] else "DIFFERS"
+        v = "not decided" if o["coverage"] < 0.95 else ("holds 0" if o["lo"] <= 0 <= o["hi"] else "DIFFERS")
         flag = f"{v}: {o['median']:+.2f}% [{o['lo']:+.2f}, {o['hi']:+.2f}]"
         differs = differs or v == "DIFFERS"
     counts[v] = counts.get(v, 0) + 1
     print(f"{r['case']:<32} {r.get('placement', '?'):<6} {cell(r['wall']):<54} {cell(r['cpu']):<54} {seq:<17} {flag}")
+    if r["workload"] == "stream" and "sender_cpu" in r:
+        # Which thread an overhead is in.
+        t, x = r["sender_cpu"]["overhead_pct"], r["rx_cpu_per_byte"]["overhead_pct"]
+        print(f"{'':<39} sender CPU/msg {t['median']:+.2f}% [{t['lo']:+.2f}, {t['hi']:+.2f}], receiver CPU/B {x['median']:+.2f}% [{x['lo']:+.2f}, {x['hi']:+.2f}]")
 setups = paired[0].get("setups", 1)
 print(f"budget: CPU-time overhead <= {budget:.0f}% per message (same-shape cases), page layout >= 0.9x the single buffer's throughput; "
-      f"{paired[0]['rounds']} alternating pairs per case in {setups} set-ups, the interval over set-ups; verdicts: "
+      f"{paired[0]['rounds']} alternating pairs per case in {setups} set-ups ({processes} processes), the interval over set-ups; verdicts: "
       + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
 sys.exit(3 if (differs if null else over) else 0)
 EOF
