@@ -1488,27 +1488,30 @@ fn report_paired(results: &[Paired]) {
     let median = |v: &[f64]| Estimate::of(v.iter().copied()).map_or(f64::NAN, |e| e.median);
     let mut json = Vec::new();
     for r in results {
-        let (wall, cpu) = (r.wall.estimate(), r.cpu.estimate());
+        // One measure: "bare / copybench UNIT +median % [lo, hi]".
+        let shown = |side: fn(&Side) -> &Vec<f64>, o: &Overheads, unit: &str, digits: usize| {
+            let e = o.estimate();
+            format!(
+                "{:>8.digits$} / {:>8.digits$} {unit} {:+6.2} % [{:+.2}, {:+.2}]",
+                median(side(&r.bare)),
+                median(side(&r.copybench)),
+                e.median,
+                e.lo,
+                e.hi
+            )
+        };
+        let pooled = r.cpu.pairs();
         println!(
-            "{:<32} wall {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   \
-             CPU {:>8.0} / {:>8.0} ns {:+6.2} % [{:+.2}, {:+.2}]   ({} pairs of {} messages \
-             in {} set-ups; CPU with pairs pooled [{:+.2}, {:+.2}])",
+            "{:<32} wall {}   CPU {}   ({} pairs of {} messages in {} set-ups; CPU with pairs \
+             pooled [{:+.2}, {:+.2}])",
             r.case.name(),
-            median(&r.bare.wall_ns),
-            median(&r.copybench.wall_ns),
-            wall.median,
-            wall.lo,
-            wall.hi,
-            median(&r.bare.cpu_ns),
-            median(&r.copybench.cpu_ns),
-            cpu.median,
-            cpu.lo,
-            cpu.hi,
+            shown(|s| &s.wall_ns, &r.wall, "ns", 0),
+            shown(|s| &s.cpu_ns, &r.cpu, "ns", 0),
             r.rounds,
             r.batch,
             r.setups,
-            r.cpu.pairs().lo,
-            r.cpu.pairs().hi,
+            pooled.lo,
+            pooled.hi,
         );
         if r.case.workload == WorkloadKind::Stream {
             // Why a copying receiver's speed moves its sender (recv.rs,
@@ -1519,41 +1522,24 @@ fn report_paired(results: &[Paired]) {
             };
             // Which thread the overhead is in: the sender's CPU per
             // message and the receiver's per byte, paired as the total is.
-            let (tx, rx) = (r.tx_cpu.estimate(), r.rx_cpu.estimate());
             println!(
-                "{:<32} sender CPU {:.0} / {:.0} ns/msg {:+.2} % [{:+.2}, {:+.2}]   receiver CPU \
-                 {:.4} / {:.4} ns/B {:+.2} % [{:+.2}, {:+.2}]   receiver context switches per \
-                 MiB {} / {} (bare / copybench)",
+                "{:<32} sender CPU {}   receiver CPU {}   receiver context switches per MiB \
+                 {} / {} (bare / copybench)",
                 "",
-                median(&r.bare.tx_cpu_ns),
-                median(&r.copybench.tx_cpu_ns),
-                tx.median,
-                tx.lo,
-                tx.hi,
-                median(&r.bare.rx_cpu_ns_per_byte),
-                median(&r.copybench.rx_cpu_ns_per_byte),
-                rx.median,
-                rx.lo,
-                rx.hi,
+                shown(|s| &s.tx_cpu_ns, &r.tx_cpu, "ns/msg", 0),
+                shown(|s| &s.rx_cpu_ns_per_byte, &r.rx_cpu, "ns/B", 4),
                 per_mib(&r.bare),
                 per_mib(&r.copybench)
             );
         }
         if r.case.receive == ReceiveKind::Zerocopy {
-            let rx = r.rx_cpu.estimate();
             let share = |s: &Side| {
                 s.mapped_share()
                     .map_or("unavailable".to_string(), |m| format!("{m:.3}"))
             };
             println!(
-                "{:<32} receiver CPU {:.4} / {:.4} ns/B {:+6.2} % [{:+.2}, {:+.2}]   \
-                 mapped share {} / {} (bare / copybench; bare waits per {})",
+                "{:<32} mapped share {} / {} (bare / copybench; bare waits per {})",
                 "",
-                median(&r.bare.rx_cpu_ns_per_byte),
-                median(&r.copybench.rx_cpu_ns_per_byte),
-                rx.median,
-                rx.lo,
-                rx.hi,
                 share(&r.bare),
                 share(&r.copybench),
                 RxWait::get().name(),

@@ -317,26 +317,15 @@ print(f"{2 * float(m.group(1)):.4f}")
 # target's verdict. Arguments: TARGET DIRECTION(min|max|none) RATIO...
 # Prints "median lo hi coverage verdict".
 judge() {
-    python3 - "$@" <<'EOF'
-import math, sys
-target, direction = float(sys.argv[1]), sys.argv[2]
-r = sorted(float(x) for x in sys.argv[3:])
-n = len(r)
-median = r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2
-# stats::median_rank: the largest k in 1..=n/2 with P(Bin(n, 1/2) < k) <= 2.5 %.
-k, tail, coverage = None, 0.0, None
-for j in range(1, n // 2 + 1):
-    tail += math.comb(n, j - 1) / 2**n
-    if tail > 0.025:
-        break
-    k, coverage = j, 1 - 2 * tail
-if k is None:  # fewer than 6: min-max, below 95 %, no verdict (Estimate::of)
-    lo, hi, coverage = r[0], r[-1], 1 - 2 * 0.5**n
-else:
-    lo, hi = r[k - 1], r[n - k]
+    python3 - "$root/scripts" "$@" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from estimate import estimate  # copybench's rule
+target, direction = float(sys.argv[2]), sys.argv[3]
+median, lo, hi, coverage, callable_ = estimate(sys.argv[4:])
 if direction == "none":
     verdict = "reference"
-elif k is None:
+elif not callable_:
     verdict = "not decided (fewer than 6 pairs)"
 elif direction == "min":
     verdict = "met" if lo >= target else ("missed" if hi < target else "not decided")

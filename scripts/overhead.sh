@@ -90,10 +90,12 @@ for ((i = 1; i <= processes; i++)); do
 done
 echo "overhead: each process's own report: $runs/overhead-process-N.log (and .json); merged: $runs/overhead-merged.json" >&2
 
-python3 - "$target/criterion" "$runs" "$processes" <<'EOF'
-import json, math, os, sys
+python3 - "$target/criterion" "$runs" "$processes" "$root/scripts" <<'EOF'
+import json, os, sys
 
 base, runs, processes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+from estimate import estimate  # copybench's rule
 budget = 3.0
 
 def criterion_median(group, fn):
@@ -103,23 +105,6 @@ def criterion_median(group, fn):
             return json.load(f)["median"]["point_estimate"]
     except FileNotFoundError:
         return float("nan")
-
-def estimate(xs):
-    """The median and its 95 % order-statistic interval, copybench's rule
-    (stats::Estimate): [x(k), x(n+1-k)] for the largest k with
-    P(Bin(n, 1/2) < k) <= 2.5 %; under 6 values, min-max and its coverage."""
-    r = sorted(xs)
-    n = len(r)
-    median = r[n // 2] if n % 2 else (r[n // 2 - 1] + r[n // 2]) / 2
-    k, tail, coverage = None, 0.0, None
-    for j in range(1, n // 2 + 1):
-        tail += math.comb(n, j - 1) / 2**n
-        if tail > 0.025:
-            break
-        k, coverage = j, 1 - 2 * tail
-    if k is None:
-        return median, r[0], r[-1], 1 - 2 * 0.5**n
-    return median, r[k - 1], r[n - k], coverage
 
 def merge(records):
     """One case's records from every process: each measure's set-up medians
@@ -133,7 +118,7 @@ def merge(records):
         if key not in out:
             continue
         ms = [m for r in records for m in r[key]["overhead_pct"]["setup_medians"]]
-        med, lo, hi, cov = estimate(ms)
+        med, lo, hi, cov, _ = estimate(ms)
         out[key] = {
             "bare_ns_per_msg": estimate([r[key]["bare_ns_per_msg"] for r in records])[0],
             "copybench_ns_per_msg": estimate([r[key]["copybench_ns_per_msg"] for r in records])[0],
