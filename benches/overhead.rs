@@ -1406,6 +1406,18 @@ fn setups(rounds: u64) -> usize {
         .max(1)
 }
 
+/// The index of this process's first set-up among all of a run's
+/// (`COPYBENCH_OVERHEAD_SETUP_OFFSET`, set by scripts/overhead.sh; 0 alone).
+fn setup_offset() -> usize {
+    std::env::var("COPYBENCH_OVERHEAD_SETUP_OFFSET")
+        .ok()
+        .map_or(0, |v| {
+            v.parse().unwrap_or_else(|_| {
+                panic!("COPYBENCH_OVERHEAD_SETUP_OFFSET={v}: must be a whole number")
+            })
+        })
+}
+
 fn paired(case: &Case, rounds: u64) -> Paired {
     let cfg = copybench_config(case);
     let setups = setups(rounds);
@@ -1422,9 +1434,18 @@ fn paired(case: &Case, rounds: u64) -> Paired {
         rx_cpu: Overheads::default(),
     };
     let mut round = 0;
+    let first_setup = setup_offset();
     for setup in 0..setups {
-        let bare = Bare::start(&cfg, case.bare);
-        let mut other = Other::start(&cfg, case);
+        // Which side is made first alternates from set-up to set-up (and
+        // across the processes of scripts/overhead.sh), so neither always
+        // gets the memory and threads made first.
+        let (bare, mut other) = if (first_setup + setup) % 2 == 0 {
+            let bare = Bare::start(&cfg, case.bare);
+            (bare, Other::start(&cfg, case))
+        } else {
+            let other = Other::start(&cfg, case);
+            (Bare::start(&cfg, case.bare), other)
+        };
 
         // Warm both up. The first set-up sizes batches to BATCH_TIME from
         // the bare side, the median of five probes, so one slow probe (a

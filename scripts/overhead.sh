@@ -79,6 +79,9 @@ runs=$target/criterion
 mkdir -p "$runs"
 for ((i = 1; i <= processes; i++)); do
     echo "overhead: process $i of $processes ($COPYBENCH_OVERHEAD_ROUNDS pairs in $COPYBENCH_OVERHEAD_SETUPS set-ups per case)" >&2
+    # Set-ups are numbered across processes: which side a set-up makes
+    # first alternates with its number.
+    export COPYBENCH_OVERHEAD_SETUP_OFFSET=$(((i - 1) * COPYBENCH_OVERHEAD_SETUPS))
     if ((i == 1)); then
         # The first also runs criterion's sequential groups (and takes the
         # arguments); the others only the pairs (a filter no group matches).
