@@ -417,7 +417,7 @@ impl Pieces {
         piece: &[u8],
         verifier: &mut Verifier,
     ) -> Result<(usize, Option<Pending>), VerifyError> {
-        let n = (self.msg_len - self.off).min(piece.len());
+        let n = self.needed().min(piece.len());
         let piece = &piece[..n];
         let mut used = 0;
         if self.off < HEADER_LEN {
@@ -446,6 +446,12 @@ impl Pieces {
         ))
     }
 
+    /// Bytes of the current message not yet fed (a whole message's between
+    /// messages).
+    fn needed(&self) -> usize {
+        self.msg_len - self.off
+    }
+
     /// Checks `msg`, the next message whole (between messages only).
     fn whole(&mut self, msg: &[u8], verifier: &mut Verifier) -> Result<Header, VerifyError> {
         debug_assert_eq!(self.off, 0);
@@ -458,11 +464,7 @@ impl Pieces {
     /// any of it is in, and what the last header read promised. Every byte
     /// received has been fed when a reader waits.
     fn promised(&self) -> usize {
-        let rest = if self.off > 0 {
-            self.msg_len - self.off
-        } else {
-            0
-        };
+        let rest = if self.off > 0 { self.needed() } else { 0 };
         self.promise.left(self.fed).max(rest)
     }
 }
@@ -473,7 +475,6 @@ pub(crate) struct Reader {
     /// Received bytes not yet fed: `start..end` of `buf`.
     start: usize,
     end: usize,
-    msg_len: usize,
     lowat: Option<Lowat>,
     pieces: Pieces,
 }
@@ -485,7 +486,6 @@ impl Reader {
             buf: vec![0; buffer_len(msg_len)],
             start: 0,
             end: 0,
-            msg_len,
             lowat: None,
             pieces: Pieces::new(msg_len),
         }
@@ -512,14 +512,15 @@ impl Reader {
     ) -> Result<Header, NextError<E>> {
         loop {
             let queued = &self.buf[self.start..self.end];
-            if self.pieces.off == 0 && queued.len() >= self.msg_len {
-                let msg = &queued[..self.msg_len];
+            let msg_len = self.pieces.msg_len;
+            if self.pieces.off == 0 && queued.len() >= msg_len {
+                let msg = &queued[..msg_len];
                 step(msg).map_err(NextError::Step)?;
                 let h = self
                     .pieces
                     .whole(msg, verifier)
                     .map_err(NextError::Verify)?;
-                self.start += self.msg_len;
+                self.start += msg_len;
                 return Ok(h);
             }
             if !queued.is_empty() {
@@ -550,7 +551,7 @@ impl Reader {
             if let Some(l) = &mut self.lowat {
                 let promised = self.pieces.promised();
                 if !l
-                    .wait(fd, self.msg_len - partial, promised, partial)?
+                    .wait(fd, self.pieces.needed(), promised, partial)?
                     .may_sleep
                 {
                     flags = libc::MSG_DONTWAIT;
@@ -616,7 +617,6 @@ pub(crate) struct MapReader {
     bend: usize,
     /// Bytes the kernel said it cannot map, not yet read.
     skip_left: usize,
-    msg_len: usize,
     pieces: Pieces,
     timeout: Duration,
     lowat: Option<Lowat>,
@@ -643,7 +643,6 @@ impl MapReader {
             bpos: 0,
             bend: 0,
             skip_left: 0,
-            msg_len,
             pieces: Pieces::new(msg_len),
             timeout,
             lowat,
@@ -776,7 +775,7 @@ impl MapReader {
         let partial = self.pieces.off;
         let promised = self.pieces.promised();
         if let Some(l) = &mut self.lowat {
-            let waited = l.wait(fd, self.msg_len - partial, promised, partial)?;
+            let waited = l.wait(fd, self.pieces.needed(), promised, partial)?;
             if waited.set {
                 self.stats.calls += 1;
             }
@@ -794,7 +793,7 @@ impl MapReader {
         }
         loop {
             self.stats.calls += 1;
-            match sys::wait_readable(fd, self.msg_len - partial) {
+            match sys::wait_readable(fd, self.pieces.needed()) {
                 Ok(0) => return Err(ReadError::Closed { partial }),
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
