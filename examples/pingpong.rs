@@ -12,6 +12,13 @@
 //!
 //! For the processes way the example runs itself again as the server, with
 //! `PINGPONG_SERVE=ADDR` in the child's environment.
+//!
+//! It is also the floor of `scripts/compare-peers.sh`'s rr case: a loop that
+//! makes the same syscalls as copybench's rr and does nothing else, run as a
+//! third arm beside copybench and sockperf. There one process serves one
+//! connection (`PINGPONG_SERVE=ADDR`, which prints the address it listens on)
+//! and another is the client (`PINGPONG_CONNECT=ADDR`, which runs for
+//! `DURATION` seconds and prints its p50 round trip in µs).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -119,6 +126,14 @@ fn main() -> io::Result<()> {
         println!("{}", listener.local_addr()?);
         io::stdout().flush()?;
         return serve(listener);
+    }
+    if let Ok(addr) = std::env::var("PINGPONG_CONNECT") {
+        let addr: SocketAddr = addr.parse().map_err(|_| {
+            io::Error::other(format!("PINGPONG_CONNECT={addr}: not an IP:port address"))
+        })?;
+        let p50 = client(addr, Duration::from_secs(env_number("DURATION", 3)))?;
+        println!("{p50:.3}");
+        return Ok(());
     }
     let pairs = env_number("PAIRS", 7);
     let run_for = Duration::from_secs(env_number("DURATION", 3));

@@ -8,6 +8,15 @@
 #   zc64k      copybench zero-copy stream, 1 field of 64 KiB vs  iperf3 -Z -l 64K  (a reference, no target:
 #              iperf3 -Z sends with sendfile(2) from a file, not with MSG_ZEROCOPY)
 #
+# The floor (rr64, unless FLOOR=0): a third arm, examples/pingpong, a loop of
+# blocking send and recv of copybench's 96 bytes on the wire (its 64 B field
+# and 32-byte header) with TCP_NODELAY and nothing else: no framing, no
+# checks, no clock but the round trip's, no counters. Its server and client
+# are two processes, placed as sockperf's are. It answers whether a target is
+# within reach of any program of these syscalls on this host: the floor's
+# ratio to sockperf gets the same target and verdict, and copybench / floor
+# is what copybench's own work adds to a round trip.
+#
 # The rule (the report's, src/model/stats.rs): each case runs PAIRS pairs; a
 # pair is one copybench run and one peer run of DURATION seconds each, the
 # order alternating from pair to pair, so slow drift of the host falls on both
@@ -28,7 +37,7 @@
 #   rr:     copybench latency_us.p50 / (2 x sockperf's "percentile 50.000",
 #           a half round trip) (lower is better). sockperf runs with --tcp.
 #
-# Both sides keep the kernel's default socket buffers; neither pins,
+# Every side keeps the kernel's default socket buffers; neither pins,
 # busy-polls nor tunes anything. copybench sends from one buffer, as both
 # peers do (--pool 1), unless POOL says otherwise ("default": its own pool,
 # up to 64 messages, about 4 MiB). zc64k always runs copybench's own pool:
@@ -66,6 +75,13 @@
 # SOCKPERF_PORT (default 15202), and netns-setup.sh's COPYBENCH_NS_SRV,
 # COPYBENCH_NS_CLI, COPYBENCH_ADDR_SRV.
 #
+# FLOOR (default 1; 0 leaves the floor out), FLOOR_PORT (default 15203) and
+# PINGPONG (an examples/pingpong binary to use instead of building one).
+#
+# A round with the floor runs the three arms in an order that goes through
+# all six permutations every six rounds, so each two arms swap order as
+# often as a pair's two do.
+#
 # Exit codes: 0 done, no target missed; 1 a run failed; 2 a bad setting or a
 # missing peer (one line says which); 3 a target missed by its interval.
 set -euo pipefail
@@ -79,6 +95,8 @@ COUNTERS=${COUNTERS:-1}
 CONGESTION=${CONGESTION:-}
 IPERF_PORT=${IPERF_PORT:-15201}
 SOCKPERF_PORT=${SOCKPERF_PORT:-15202}
+FLOOR=${FLOOR:-1}
+FLOOR_PORT=${FLOOR_PORT:-15203}
 NS_SRV=${COPYBENCH_NS_SRV:-copybench-srv}
 NS_CLI=${COPYBENCH_NS_CLI:-copybench-cli}
 ADDR_SRV=${COPYBENCH_ADDR_SRV:-198.18.0.1}
@@ -92,14 +110,15 @@ die() {
 [[ $POOL =~ ^([1-9][0-9]*|default)$ ]] || die "POOL=$POOL: must be a whole number >= 1, or 'default'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
 [[ $COUNTERS =~ ^[01]$ ]] || die "COUNTERS=$COUNTERS: must be 1 (on) or 0 (off)"
+[[ $FLOOR =~ ^[01]$ ]] || die "FLOOR=$FLOOR: must be 1 (run the bare ping-pong beside rr64) or 0"
 if [[ -n $CONGESTION ]]; then
     have=$(cat /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null || true)
     [[ " $have " == *" $CONGESTION "* ]] || die "CONGESTION=$CONGESTION: not available here (this host has: ${have:-unknown})"
     [[ -w /proc/sys/net/ipv4/tcp_congestion_control ]] || die "CONGESTION=$CONGESTION: needs root (it sets net.ipv4.tcp_congestion_control for the run)"
 fi
-for port in "$IPERF_PORT" "$SOCKPERF_PORT"; do
+for port in "$IPERF_PORT" "$SOCKPERF_PORT" "$FLOOR_PORT"; do
     if ! [[ $port =~ ^[0-9]{4,5}$ ]] || ((port < 1024 || port > 65535)); then
-        die "port $port: IPERF_PORT and SOCKPERF_PORT must be 1024..65535"
+        die "port $port: IPERF_PORT, SOCKPERF_PORT and FLOOR_PORT must be 1024..65535"
     fi
 done
 [[ -n ${CASES// /} ]] || die "CASES is empty: name some of stream4k stream64k rr64 zc64k"
@@ -124,7 +143,11 @@ missing=()
 for tool in iperf3 sockperf python3; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-[[ -n ${COPYBENCH:-} ]] || command -v cargo >/dev/null 2>&1 || missing+=(cargo)
+want_floor=0
+[[ $FLOOR == 1 && " $CASES " == *" rr64 "* ]] && want_floor=1
+if [[ -z ${COPYBENCH:-} ]] || { ((want_floor)) && [[ -z ${PINGPONG:-} ]]; }; then
+    command -v cargo >/dev/null 2>&1 || missing+=(cargo)
+fi
 ((want_veth == 0)) || command -v ip >/dev/null 2>&1 || missing+=(ip)
 ((${#missing[@]} == 0)) || die "missing: ${missing[*]} (the peers: apt-get install iperf3 sockperf; veth needs iproute2)"
 if ((want_veth)) && ((EUID != 0)); then
@@ -141,6 +164,17 @@ else
     copybench=${CARGO_TARGET_DIR:-$root/target}/release/copybench
 fi
 [[ -x $copybench ]] || die "no copybench binary at $copybench"
+pingpong=
+if ((want_floor)); then
+    if [[ -n ${PINGPONG:-} ]]; then
+        pingpong=$PINGPONG
+    else
+        echo "building the floor, examples/pingpong (release)..." >&2
+        cargo build --release --quiet --example pingpong
+        pingpong=${CARGO_TARGET_DIR:-$root/target}/release/examples/pingpong
+    fi
+    [[ -x $pingpong ]] || die "no pingpong binary at $pingpong (PINGPONG, or FLOOR=0)"
+fi
 
 work=$(mktemp -d)
 server_pid=
@@ -157,13 +191,35 @@ restore_cc() {
             echo "compare-peers: could not put net.ipv4.tcp_congestion_control back to ${e#*|}${ns:+ in $ns}" >&2
     done
     cc_saved=()
+    if [[ -n $allowed_saved ]]; then
+        sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed_saved" ||
+            echo "compare-peers: could not put net.ipv4.tcp_allowed_congestion_control back to $allowed_saved" >&2
+        allowed_saved=
+    fi
 }
+# The host's net.ipv4.tcp_allowed_congestion_control, when set_cc added
+# CONGESTION to it for the run.
+allowed_saved=
 # Makes CONGESTION the default of the namespaces given ("" the host's).
 set_cc() {
-    local ns in
+    local ns in allowed
     for ns in "$@"; do
         in=()
-        [[ -n $ns ]] && in=(ip netns exec "$ns")
+        if [[ -n $ns ]]; then
+            in=(ip netns exec "$ns")
+            # A namespace other than the host's may only default to an
+            # allowed congestion control (EPERM otherwise; the list is the
+            # host's): allow CONGESTION for the run, as a sysctl would.
+            allowed=$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control)
+            if [[ " $allowed " != *" $CONGESTION "* ]]; then
+                sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed $CONGESTION" || {
+                    echo "compare-peers: could not add $CONGESTION to net.ipv4.tcp_allowed_congestion_control ($allowed), which the namespaces need" >&2
+                    exit 1
+                }
+                allowed_saved=$allowed
+                echo "congestion control: added $CONGESTION to the host's allowed list ($allowed) for the run, for the namespaces" >&2
+            fi
+        fi
         cc_saved+=("$ns|$("${in[@]}" cat /proc/sys/net/ipv4/tcp_congestion_control)")
         "${in[@]}" sysctl -qw net.ipv4.tcp_congestion_control="$CONGESTION" || {
             echo "compare-peers: could not set net.ipv4.tcp_congestion_control=$CONGESTION${ns:+ in $ns}" >&2
@@ -313,6 +369,26 @@ print(f"{2 * float(m.group(1)):.4f}")
 ' "$work/pp.log")
 }
 
+# The floor, examples/pingpong, with a one-off server; sets its p50 round trip in us.
+run_floor() {
+    "${srv_in[@]}" env PINGPONG_SERVE="$addr:$FLOOR_PORT" "$pingpong" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    wait_listening "$FLOOR_PORT"
+    if ! "${cli_in[@]}" env PINGPONG_CONNECT="$addr:$FLOOR_PORT" DURATION="$DURATION" "$pingpong" >"$work/floor.out" 2>&1; then
+        echo "compare-peers: the floor (pingpong) failed: $(tr '\n' ' ' <"$work/floor.out")" >&2
+        exit 1
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+    result=$(python3 -c '
+import sys
+v = float(open(sys.argv[1]).read().split()[-1])
+if not v > 0:
+    sys.exit("the floor measured nothing: " + sys.argv[1])
+print(f"{v:.4f}")
+' "$work/floor.out")
+}
+
 # The median of the ratios and its interval by the report's rule, and the
 # target's verdict. Arguments: TARGET DIRECTION(min|max|none) RATIO...
 # Prints "median lo hi coverage verdict".
@@ -358,35 +434,62 @@ run_case() {
         peer="iperf3 -l $size" unit="Gbit/s"
         peer_run+=("$size")
     fi
-    local field_bytes
+    local field_bytes floor=0
+    [[ $workload == rr && $want_floor == 1 ]] && floor=1
     field_bytes=$(python3 -c 'import sys; s=sys.argv[1]; print(int(s[:-1]) * 1024 if s[-1] in "kK" else int(s))' "$size")
     echo
     echo "== $name on $transport: copybench $strategy $workload 1 x $size, 1 thread  vs  $peer ($unit, ${DURATION}s each, $PAIRS pairs)"
-    printf '%-5s %-6s %12s %12s %8s %9s\n' pair first copybench peer ratio payload
-    local ratios=() i cb pv first r p
+    # Arms by letter: c copybench, p the peer, f the floor. A pair alternates
+    # two orders; a round with the floor goes through all six in turn.
+    local orders=(cp pc)
+    if ((floor)); then
+        echo "   and the floor: examples/pingpong, bare blocking send/recv of 96 B, two processes"
+        orders=(cpf fpc pfc cfp fcp pcf)
+        printf '%-5s %-6s %12s %12s %12s %8s %12s %12s\n' round order copybench peer floor ratio floor/peer cb/floor
+    else
+        printf '%-5s %-6s %12s %12s %8s %9s\n' pair first copybench peer ratio payload
+    fi
+    local ratios=() floor_ratios=() own=() i a order arm cb pv fl r p fr o
     for ((i = 1; i <= PAIRS; i++)); do
-        if ((i % 2 == 1)); then
-            first=cb
-            run_copybench "$strategy" "$workload" "$size"
-            cb=$result
-            "${peer_run[@]}"
-            pv=$result
-        else
-            first=peer
-            "${peer_run[@]}"
-            pv=$result
-            run_copybench "$strategy" "$workload" "$size"
-            cb=$result
-        fi
+        order=${orders[$(((i - 1) % ${#orders[@]}))]}
+        for ((a = 0; a < ${#order}; a++)); do
+            arm=${order:a:1}
+            case $arm in
+            # Not `run && x=$result`: a function run left of && ignores set -e.
+            c)
+                run_copybench "$strategy" "$workload" "$size"
+                cb=$result
+                ;;
+            p)
+                "${peer_run[@]}"
+                pv=$result
+                ;;
+            f)
+                run_floor
+                fl=$result
+                ;;
+            esac
+        done
         read -r r p < <(python3 -c '
 import sys
 cb, pv, f = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "stream" else "-")
 ' "$cb" "$pv" "$field_bytes" "$workload")
         ratios+=("$r")
-        printf '%-5s %-6s %12s %12s %8s %9s\n' "$i" "$first" "$cb" "$pv" "$r" "$p"
+        if ((floor)); then
+            read -r fr o < <(python3 -c '
+import sys
+cb, pv, fl = map(float, sys.argv[1:4])
+print(f"{fl / pv:.3f}", f"{cb / fl:.3f}")
+' "$cb" "$pv" "$fl")
+            floor_ratios+=("$fr")
+            own+=("$o")
+            printf '%-5s %-6s %12s %12s %12s %8s %12s %12s\n' "$i" "$order" "$cb" "$pv" "$fl" "$r" "$fr" "$o"
+        else
+            printf '%-5s %-6s %12s %12s %8s %9s\n' "$i" "$([[ $order == cp ]] && echo cb || echo peer)" "$cb" "$pv" "$r" "$p"
+        fi
     done
-    local med lo hi coverage verdict goal
+    local med lo hi coverage verdict goal floor_cell=-
     read -r med lo hi coverage verdict < <(judge "$target" "$direction" "${ratios[@]}")
     case $direction in
     min) goal=">= ${target}x" ;;
@@ -395,7 +498,14 @@ print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "strea
     esac
     [[ $verdict == missed ]] && missed=1
     echo "median ratio ${med}x [$lo, $hi] (coverage ${coverage} %); target $goal: $verdict"
-    summary+=("$(printf '| %s | %s | %s | **%sx** [%s, %s] | %s | %s | %s |' "$name" "$transport" "$peer" "$med" "$lo" "$hi" "$goal" "$verdict" "${ratios[*]}")")
+    if ((floor)); then
+        local fmed flo fhi fcov fverdict omed olo ohi
+        read -r fmed flo fhi fcov fverdict < <(judge "$target" "$direction" "${floor_ratios[@]}")
+        read -r omed olo ohi _ _ < <(judge 0 none "${own[@]}")
+        echo "the floor: ${fmed}x the peer [$flo, $fhi], target $goal: $fverdict; copybench / floor ${omed}x [$olo, $ohi]"
+        floor_cell="${fmed}x [$flo, $fhi] $fverdict; copybench / floor ${omed}x [$olo, $ohi]"
+    fi
+    summary+=("$(printf '| %s | %s | %s | **%sx** [%s, %s] | %s | %s | %s | %s |' "$name" "$transport" "$peer" "$med" "$lo" "$hi" "$goal" "$verdict" "$floor_cell" "${ratios[*]}")")
 }
 
 echo "copybench vs peers, $(uname -srm), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load: $(uptime | sed 's/.*load average: //')"
@@ -421,7 +531,7 @@ done
 
 echo
 echo "== summary (ratio = copybench / peer; median [95 % interval] of $PAIRS alternating pairs; load after: $(uptime | sed 's/.*load average: //'))"
-echo "| case | transport | peer | ratio | target | verdict | pair ratios |"
-echo "|---|---|---|---|---|---|---|"
+echo "| case | transport | peer | ratio | target | verdict | the floor / peer (rr) | pair ratios |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${summary[@]}"
 ((missed == 0)) || exit 3
