@@ -8,14 +8,17 @@
 #   zc64k      copybench zero-copy stream, 1 field of 64 KiB vs  iperf3 -Z -l 64K  (a reference, no target:
 #              iperf3 -Z sends with sendfile(2) from a file, not with MSG_ZEROCOPY)
 #
-# The floor (rr64, unless FLOOR=0): a third arm, examples/pingpong, a loop of
-# blocking send and recv of copybench's 96 bytes on the wire (its 64 B field
-# and 32-byte header) with TCP_NODELAY and nothing else: no framing, no
-# checks, no clock but the round trip's, no counters. Its server and client
-# are two processes, placed as sockperf's are. It answers whether a target is
-# within reach of any program of these syscalls on this host: the floor's
-# ratio to sockperf gets the same target and verdict, and copybench / floor
-# is what copybench's own work adds to a round trip.
+# The floor (stream4k, stream64k and rr64, unless FLOOR=0): a third arm,
+# examples/floor, bare loops of plain blocking sockets that move copybench's
+# bytes on the wire (its field and 32-byte header) and do nothing else: no
+# framing, no checks, no counters, no clock but the figure's. rr: write and
+# read 96 B, TCP_NODELAY. stream: write 4128 or 65568 B a call, read 256 KiB
+# a call as copybench's reader does (without its SO_RCVLOWAT mark). Its
+# server and client are two processes, placed as the peer's are. It answers
+# whether a target is within reach of a program that only makes those
+# syscalls on this host: the floor's ratio to the peer gets the same target
+# and verdict, and copybench / floor is what copybench's own work costs (or,
+# for a stream, gains: its receive mark).
 #
 # The rule (the report's, src/model/stats.rs): each case runs PAIRS pairs; a
 # pair is one copybench run and one peer run of DURATION seconds each, the
@@ -76,7 +79,7 @@
 # COPYBENCH_NS_CLI, COPYBENCH_ADDR_SRV.
 #
 # FLOOR (default 1; 0 leaves the floor out), FLOOR_PORT (default 15203) and
-# PINGPONG (an examples/pingpong binary to use instead of building one).
+# FLOOR_BIN (an examples/floor binary to use instead of building one).
 #
 # A round with the floor runs the three arms in an order that goes through
 # all six permutations every six rounds, so each two arms swap order as
@@ -110,7 +113,7 @@ die() {
 [[ $POOL =~ ^([1-9][0-9]*|default)$ ]] || die "POOL=$POOL: must be a whole number >= 1, or 'default'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: must be whole seconds >= 1 (iperf3 -t takes whole seconds)"
 [[ $COUNTERS =~ ^[01]$ ]] || die "COUNTERS=$COUNTERS: must be 1 (on) or 0 (off)"
-[[ $FLOOR =~ ^[01]$ ]] || die "FLOOR=$FLOOR: must be 1 (run the bare ping-pong beside rr64) or 0"
+[[ $FLOOR =~ ^[01]$ ]] || die "FLOOR=$FLOOR: must be 1 (run the bare loops beside stream4k, stream64k and rr64) or 0"
 if [[ -n $CONGESTION ]]; then
     have=$(cat /proc/sys/net/ipv4/tcp_available_congestion_control 2>/dev/null || true)
     [[ " $have " == *" $CONGESTION "* ]] || die "CONGESTION=$CONGESTION: not available here (this host has: ${have:-unknown})"
@@ -144,8 +147,12 @@ for tool in iperf3 sockperf python3; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 want_floor=0
-[[ $FLOOR == 1 && " $CASES " == *" rr64 "* ]] && want_floor=1
-if [[ -z ${COPYBENCH:-} ]] || { ((want_floor)) && [[ -z ${PINGPONG:-} ]]; }; then
+if ((FLOOR)); then
+    for c in $CASES; do
+        [[ $c == zc64k ]] || want_floor=1
+    done
+fi
+if [[ -z ${COPYBENCH:-} ]] || { ((want_floor)) && [[ -z ${FLOOR_BIN:-} ]]; }; then
     command -v cargo >/dev/null 2>&1 || missing+=(cargo)
 fi
 ((want_veth == 0)) || command -v ip >/dev/null 2>&1 || missing+=(ip)
@@ -164,16 +171,16 @@ else
     copybench=${CARGO_TARGET_DIR:-$root/target}/release/copybench
 fi
 [[ -x $copybench ]] || die "no copybench binary at $copybench"
-pingpong=
+floor_bin=
 if ((want_floor)); then
-    if [[ -n ${PINGPONG:-} ]]; then
-        pingpong=$PINGPONG
+    if [[ -n ${FLOOR_BIN:-} ]]; then
+        floor_bin=$FLOOR_BIN
     else
-        echo "building the floor, examples/pingpong (release)..." >&2
-        cargo build --release --quiet --example pingpong
-        pingpong=${CARGO_TARGET_DIR:-$root/target}/release/examples/pingpong
+        echo "building the floor, examples/floor (release)..." >&2
+        cargo build --release --quiet --example floor
+        floor_bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/floor
     fi
-    [[ -x $pingpong ]] || die "no pingpong binary at $pingpong (PINGPONG, or FLOOR=0)"
+    [[ -x $floor_bin ]] || die "no floor binary at $floor_bin (FLOOR_BIN, or FLOOR=0)"
 fi
 
 work=$(mktemp -d)
@@ -369,13 +376,14 @@ print(f"{2 * float(m.group(1)):.4f}")
 ' "$work/pp.log")
 }
 
-# The floor, examples/pingpong, with a one-off server; sets its p50 round trip in us.
+# The floor, examples/floor, with a one-off server: WORKLOAD BYTES (on the
+# wire); sets its p50 round trip in us (rr) or its Gbit/s (stream).
 run_floor() {
-    "${srv_in[@]}" env PINGPONG_SERVE="$addr:$FLOOR_PORT" "$pingpong" >"$work/server.log" 2>&1 &
+    "${srv_in[@]}" "$floor_bin" serve "$1" "$2" "$addr:$FLOOR_PORT" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_listening "$FLOOR_PORT"
-    if ! "${cli_in[@]}" env PINGPONG_CONNECT="$addr:$FLOOR_PORT" DURATION="$DURATION" "$pingpong" >"$work/floor.out" 2>&1; then
-        echo "compare-peers: the floor (pingpong) failed: $(tr '\n' ' ' <"$work/floor.out")" >&2
+    if ! "${cli_in[@]}" "$floor_bin" connect "$1" "$2" "$addr:$FLOOR_PORT" "$DURATION" >"$work/floor.out" 2>&1; then
+        echo "compare-peers: the floor failed: $(tr '\n' ' ' <"$work/floor.out")" >&2
         exit 1
     fi
     wait "$server_pid" 2>/dev/null || true
@@ -435,7 +443,7 @@ run_case() {
         peer_run+=("$size")
     fi
     local field_bytes floor=0
-    [[ $workload == rr && $want_floor == 1 ]] && floor=1
+    [[ $strategy == one-copy && $want_floor == 1 ]] && floor=1
     field_bytes=$(python3 -c 'import sys; s=sys.argv[1]; print(int(s[:-1]) * 1024 if s[-1] in "kK" else int(s))' "$size")
     echo
     echo "== $name on $transport: copybench $strategy $workload 1 x $size, 1 thread  vs  $peer ($unit, ${DURATION}s each, $PAIRS pairs)"
@@ -443,9 +451,9 @@ run_case() {
     # two orders; a round with the floor goes through all six in turn.
     local orders=(cp pc)
     if ((floor)); then
-        echo "   and the floor: examples/pingpong, bare blocking send/recv of 96 B, two processes"
+        echo "   and the floor: examples/floor $workload, bare blocking sockets, $((field_bytes + 32)) B a message, two processes"
         orders=(cpf fpc pfc cfp fcp pcf)
-        printf '%-5s %-6s %12s %12s %12s %8s %12s %12s\n' round order copybench peer floor ratio floor/peer cb/floor
+        printf '%-5s %-6s %12s %12s %12s %8s %9s %12s %12s\n' round order copybench peer floor ratio payload floor/peer cb/floor
     else
         printf '%-5s %-6s %12s %12s %8s %9s\n' pair first copybench peer ratio payload
     fi
@@ -465,7 +473,7 @@ run_case() {
                 pv=$result
                 ;;
             f)
-                run_floor
+                run_floor "$workload" $((field_bytes + 32))
                 fl=$result
                 ;;
             esac
@@ -484,7 +492,7 @@ print(f"{fl / pv:.3f}", f"{cb / fl:.3f}")
 ' "$cb" "$pv" "$fl")
             floor_ratios+=("$fr")
             own+=("$o")
-            printf '%-5s %-6s %12s %12s %12s %8s %12s %12s\n' "$i" "$order" "$cb" "$pv" "$fl" "$r" "$fr" "$o"
+            printf '%-5s %-6s %12s %12s %12s %8s %9s %12s %12s\n' "$i" "$order" "$cb" "$pv" "$fl" "$r" "$p" "$fr" "$o"
         else
             printf '%-5s %-6s %12s %12s %8s %9s\n' "$i" "$([[ $order == cp ]] && echo cb || echo peer)" "$cb" "$pv" "$r" "$p"
         fi
@@ -531,7 +539,7 @@ done
 
 echo
 echo "== summary (ratio = copybench / peer; median [95 % interval] of $PAIRS alternating pairs; load after: $(uptime | sed 's/.*load average: //'))"
-echo "| case | transport | peer | ratio | target | verdict | the floor / peer (rr) | pair ratios |"
+echo "| case | transport | peer | ratio | target | verdict | the floor / peer | pair ratios |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${summary[@]}"
 ((missed == 0)) || exit 3
