@@ -507,8 +507,8 @@ print(f"{fl / pv:.3f}", f"{cb / fl:.3f}")
     [[ $verdict == missed ]] && missed=1
     echo "median ratio ${med}x [$lo, $hi] (coverage ${coverage} %); target $goal: $verdict"
     if ((floor)); then
-        local fmed flo fhi fcov fverdict omed olo ohi
-        read -r fmed flo fhi fcov fverdict < <(judge "$target" "$direction" "${floor_ratios[@]}")
+        local fmed flo fhi fverdict omed olo ohi
+        read -r fmed flo fhi _ fverdict < <(judge "$target" "$direction" "${floor_ratios[@]}")
         read -r omed olo ohi _ _ < <(judge 0 none "${own[@]}")
         echo "the floor: ${fmed}x the peer [$flo, $fhi], target $goal: $fverdict; copybench / floor ${omed}x [$olo, $ohi]"
         floor_cell="${fmed}x [$flo, $fhi] $fverdict; copybench / floor ${omed}x [$olo, $ohi]"
