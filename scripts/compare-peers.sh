@@ -198,15 +198,19 @@ restore_cc() {
             echo "compare-peers: could not put net.ipv4.tcp_congestion_control back to ${e#*|}${ns:+ in $ns}" >&2
     done
     cc_saved=()
-    if [[ -n $allowed_saved ]]; then
-        sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed_saved" ||
-            echo "compare-peers: could not put net.ipv4.tcp_allowed_congestion_control back to $allowed_saved" >&2
-        allowed_saved=
-    fi
 }
-# The host's net.ipv4.tcp_allowed_congestion_control, when set_cc added
-# CONGESTION to it for the run.
-allowed_saved=
+# The host's net.ipv4.tcp_allowed_congestion_control before the run. Making
+# CONGESTION the host's default (loopback) allows it as well (the kernel
+# does), and set_cc allows it for the namespaces (veth); at exit the list
+# is put back.
+allowed_before=
+[[ -n $CONGESTION ]] && allowed_before=$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control)
+restore_allowed() {
+    [[ -n $allowed_before ]] || return 0
+    [[ $(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control) == "$allowed_before" ]] && return 0
+    sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed_before" ||
+        echo "compare-peers: could not put net.ipv4.tcp_allowed_congestion_control back to $allowed_before" >&2
+}
 # Makes CONGESTION the default of the namespaces given ("" the host's).
 set_cc() {
     local ns in allowed
@@ -223,7 +227,6 @@ set_cc() {
                     echo "compare-peers: could not add $CONGESTION to net.ipv4.tcp_allowed_congestion_control ($allowed), which the namespaces need" >&2
                     exit 1
                 }
-                allowed_saved=$allowed
                 echo "congestion control: added $CONGESTION to the host's allowed list ($allowed) for the run, for the namespaces" >&2
             fi
         fi
@@ -238,6 +241,7 @@ set_cc() {
 cleanup() {
     stop_server
     restore_cc
+    restore_allowed
     if ((made_netns)); then
         ./netns-setup.sh down >/dev/null 2>&1 || echo "compare-peers: could not remove the namespaces it made: run ./netns-setup.sh down" >&2
     fi
