@@ -282,3 +282,45 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_script_s_commands_parse() {
+        assert!(matches!(
+            parse(&args("serve rr 96 198.18.0.1:15203")),
+            Ok(Run::Serve(Workload::Rr, 96, a)) if a.port() == 15203
+        ));
+        assert!(matches!(
+            parse(&args("connect stream 4128 127.0.0.1:15203 3")),
+            Ok(Run::Connect(Workload::Stream, 4128, _, d)) if d == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            parse(&args("study")),
+            Ok(Run::Study(7, d)) if d == Duration::from_secs(3)
+        ));
+    }
+
+    #[test]
+    fn a_bad_argument_is_named_with_its_range() {
+        let err = |line: &str| match parse(&args(line)) {
+            Err(e) => e,
+            Ok(_) => panic!("{line:?} parsed"),
+        };
+        assert!(err("connect rr 0 127.0.0.1:1 3")
+            .starts_with("BYTES=0: must be a whole number in 1..="));
+        assert!(err("connect rr 96 127.0.0.1:1 0").starts_with("SECONDS=0:"));
+        assert!(err("serve rr 96 localhost").starts_with("ADDR=localhost: must be an IP:port"));
+        assert!(err("serve udp 96 127.0.0.1:0")
+            .starts_with("workload Some(\"udp\"): must be rr or stream"));
+        assert!(err("study 0").starts_with("PAIRS=0:"));
+        assert_eq!(err(""), USAGE);
+        assert_eq!(err("connect rr 96 127.0.0.1:1"), USAGE);
+    }
+}
