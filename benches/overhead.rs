@@ -464,11 +464,33 @@ fn reap_into(sock: &TcpStream, made: u64, done: &mut u64) {
 /// `COPYBENCH_OVERHEAD_BARE_TIMES=0` leaves it out, to show what measuring
 /// itself costs.
 fn bare_times_round_trips() -> bool {
-    match std::env::var("COPYBENCH_OVERHEAD_BARE_TIMES").as_deref() {
-        Err(_) | Ok("1") => true,
+    env_flag("COPYBENCH_OVERHEAD_BARE_TIMES", true)
+}
+
+/// A 0/1 setting from the environment, `default` when unset; anything else
+/// stops the bench naming the variable.
+fn env_flag(name: &str, default: bool) -> bool {
+    match std::env::var(name).as_deref() {
+        Err(_) => default,
+        Ok("1") => true,
         Ok("0") => false,
-        Ok(other) => panic!("COPYBENCH_OVERHEAD_BARE_TIMES={other}: must be 0 or 1"),
+        Ok(other) => panic!("{name}={other}: must be 0 or 1"),
     }
+}
+
+/// A whole-number setting of at least `min` from the environment, `default`
+/// when unset; anything else stops the bench naming the variable and range.
+fn env_number(name: &str, default: u64, min: u64) -> u64 {
+    let Ok(v) = std::env::var(name) else {
+        return default;
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n >= min)
+        .unwrap_or_else(|| match min {
+            0 => panic!("{name}={v}: must be a whole number"),
+            _ => panic!("{name}={v}: must be a whole number >= {min}"),
+        })
 }
 
 /// What the bare side of a case sends with.
@@ -1374,11 +1396,7 @@ impl Other {
 /// `COPYBENCH_OVERHEAD_NULL=1`: pit the bare loop against a second bare
 /// loop instead of copybench (see [`Other`]).
 fn null_comparison() -> bool {
-    match std::env::var("COPYBENCH_OVERHEAD_NULL").as_deref() {
-        Ok("1") => true,
-        Ok("0") | Err(_) => false,
-        Ok(other) => panic!("COPYBENCH_OVERHEAD_NULL={other}: must be 0 or 1"),
-    }
+    env_flag("COPYBENCH_OVERHEAD_NULL", false)
 }
 
 /// Set-ups a case's pairs are spread over (`COPYBENCH_OVERHEAD_SETUPS`).
@@ -1388,34 +1406,18 @@ fn null_comparison() -> bool {
 /// the next, each run's interval a point or two wide), so pairs of one
 /// set-up are not independent draws. The figure is therefore the median of
 /// the set-ups' medians, and its interval is taken over set-ups.
-const SETUPS: usize = 10;
+const SETUPS: u64 = 10;
 
 fn setups(rounds: u64) -> usize {
-    let n = std::env::var("COPYBENCH_OVERHEAD_SETUPS")
-        .ok()
-        .map_or(SETUPS, |v| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .unwrap_or_else(|| {
-                    panic!("COPYBENCH_OVERHEAD_SETUPS={v}: must be a whole number >= 1")
-                })
-        });
+    let n = env_number("COPYBENCH_OVERHEAD_SETUPS", SETUPS, 1);
     // At least two pairs a set-up, so each has a median of its own.
-    n.min(usize::try_from(rounds / 2).unwrap_or(usize::MAX))
-        .max(1)
+    usize::try_from(n.min(rounds / 2).max(1)).unwrap_or(usize::MAX)
 }
 
 /// The index of this process's first set-up among all of a run's
 /// (`COPYBENCH_OVERHEAD_SETUP_OFFSET`, set by scripts/overhead.sh; 0 alone).
 fn setup_offset() -> usize {
-    std::env::var("COPYBENCH_OVERHEAD_SETUP_OFFSET")
-        .ok()
-        .map_or(0, |v| {
-            v.parse().unwrap_or_else(|_| {
-                panic!("COPYBENCH_OVERHEAD_SETUP_OFFSET={v}: must be a whole number")
-            })
-        })
+    usize::try_from(env_number("COPYBENCH_OVERHEAD_SETUP_OFFSET", 0, 0)).unwrap_or(usize::MAX)
 }
 
 fn paired(case: &Case, rounds: u64) -> Paired {
@@ -1629,17 +1631,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rounds = std::env::var("COPYBENCH_OVERHEAD_ROUNDS")
-        .ok()
-        .map(|v| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 2)
-                .unwrap_or_else(|| {
-                    panic!("COPYBENCH_OVERHEAD_ROUNDS={v}: must be a whole number >= 2")
-                })
-        })
-        .unwrap_or(ROUNDS);
+    let rounds = env_number("COPYBENCH_OVERHEAD_ROUNDS", ROUNDS, 2);
     let results: Vec<Paired> = cases().iter().map(|c| paired(c, rounds)).collect();
     report_paired(&results);
 }
