@@ -408,18 +408,16 @@ judge() {
     python3 - "$root/scripts" "$@" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1])
-from estimate import estimate  # copybench's rule
+from estimate import estimate, verdict  # copybench's rule
 target, direction = float(sys.argv[2]), sys.argv[3]
 median, lo, hi, coverage, callable_ = estimate(sys.argv[4:])
 if direction == "none":
-    verdict = "reference"
+    v = "reference"
 elif not callable_:
-    verdict = "not decided (fewer than 6 pairs)"
-elif direction == "min":
-    verdict = "met" if lo >= target else ("missed" if hi < target else "not decided")
+    v = "not decided (fewer than 6 pairs)"
 else:
-    verdict = "met" if hi <= target else ("missed" if lo > target else "not decided")
-print(f"{median:.3f} {lo:.3f} {hi:.3f} {coverage * 100:.1f} {verdict}")
+    v = verdict(lo, hi, target, direction == "min", callable_)
+print(f"{median:.3f} {lo:.3f} {hi:.3f} {coverage * 100:.1f} {v}")
 EOF
 }
 

@@ -27,3 +27,15 @@ def estimate(xs):
     if k is None:
         return median, r[0], r[-1], 1 - 2 * 0.5**n, False
     return median, r[k - 1], r[n - k], coverage, True
+
+
+def verdict(lo, hi, target, higher_ok, callable_):
+    """An interval [lo, hi] against a target: "met" when all of it is on
+    the target's good side (>= target where higher is better, <= otherwise),
+    "missed" when all of it is on the other, else "not decided", as it is
+    when the interval may not be called (`callable_` false)."""
+    if not callable_:
+        return "not decided"
+    if higher_ok:
+        return "met" if lo >= target else ("missed" if hi < target else "not decided")
+    return "met" if hi <= target else ("missed" if lo > target else "not decided")

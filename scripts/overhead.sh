@@ -98,7 +98,7 @@ import json, os, sys
 
 base, runs, processes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sys.path.insert(0, sys.argv[4])
-from estimate import estimate  # copybench's rule
+from estimate import estimate, verdict as judge  # copybench's rule
 budget = 3.0
 
 def criterion_median(group, fn):
@@ -151,11 +151,8 @@ def cell(m):
 def verdict(lo, hi, limit, higher_ok, coverage):
     """met / OVER (BELOW) / not decided for an interval [lo, hi] against a
     limit; never called from fewer than 6 set-ups (below 95 % coverage)."""
-    if coverage < 0.95:
-        return "not decided"
-    if higher_ok:
-        return "met" if lo >= limit else ("BELOW" if hi < limit else "not decided")
-    return "met" if hi <= limit else ("OVER" if lo > limit else "not decided")
+    v = judge(lo, hi, limit, higher_ok, coverage >= 0.95)
+    return ("BELOW" if higher_ok else "OVER") if v == "missed" else v
 
 print()
 print(f"{'case':<32} {'CPUs':<6} {'wall ns/msg bare / copybench, overhead [95 % interval]':<54} {'CPU ns/msg bare / copybench, overhead [95 % interval]':<54} {'criterion wall':<17} verdict")
