@@ -480,18 +480,17 @@ run_case() {
                 ;;
             esac
         done
-        read -r r p < <(python3 -c '
+        # The pair's ratio, its payload scaling, and with the floor, floor /
+        # peer and copybench / floor ("-" without).
+        read -r r p fr o < <(python3 -c '
 import sys
 cb, pv, f = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "stream" else "-")
-' "$cb" "$pv" "$field_bytes" "$workload")
+fl = float(sys.argv[5]) if sys.argv[5] else None
+print(f"{cb / pv:.3f}", f"{cb * f / (f + 32) / pv:.3f}" if sys.argv[4] == "stream" else "-",
+      f"{fl / pv:.3f}" if fl else "-", f"{cb / fl:.3f}" if fl else "-")
+' "$cb" "$pv" "$field_bytes" "$workload" "$( ((floor)) && echo "$fl")")
         ratios+=("$r")
         if ((floor)); then
-            read -r fr o < <(python3 -c '
-import sys
-cb, pv, fl = map(float, sys.argv[1:4])
-print(f"{fl / pv:.3f}", f"{cb / fl:.3f}")
-' "$cb" "$pv" "$fl")
             floor_ratios+=("$fr")
             own+=("$o")
             printf '%-5s %-6s %12s %12s %12s %8s %9s %12s %12s\n' "$i" "$order" "$cb" "$pv" "$fl" "$r" "$p" "$fr" "$o"
